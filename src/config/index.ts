@@ -1,0 +1,246 @@
+/**
+ * The one configuration module. The file is read once, checked against its
+ * schema and across its parts, every problem is listed, and the result is
+ * frozen. Nothing else in the code base reads `process.env`.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { Ajv } from "ajv";
+import { parse as parseYaml } from "yaml";
+import type { StoreConfig } from "../db/index.ts";
+import { PhoneHomeError, type Problem } from "../errors/index.ts";
+import { type ConfigFile, ConfigFileSchema } from "./schema.ts";
+
+/** Where the package itself lives; the shipped dictionary is found from here. */
+export const PACKAGE_ROOT = new URL("../../", import.meta.url).pathname;
+
+/** A host and port to listen on. */
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+/** TLS material: PEM file paths. */
+export interface TlsConfig {
+  cert: string;
+  key: string;
+}
+
+/** One data-residency region: its collector, its store and the country its data is stored in. */
+export interface RegionConfig {
+  id: string;
+  /** ISO 3166-1 alpha-2 country where this region's data is stored. */
+  storedIn: string;
+  listen: Listen;
+  /** Public base URL devices use; derived from `listen` when not set. */
+  url: string;
+  store: StoreConfig;
+  tls: TlsConfig | undefined;
+}
+
+/** The control plane: fleet registry, dictionary, and (later) reviews, advisories and incidents. */
+export interface ControlPlaneConfig {
+  listen: Listen;
+  url: string;
+  store: StoreConfig;
+  tls: TlsConfig | undefined;
+}
+
+/** The validated, frozen configuration. */
+export interface Config {
+  /** The file it came from, or null for the built-in defaults. */
+  file: string | null;
+  /** Keys, secrets and embedded stores. */
+  dataDir: string;
+  logLevel: string;
+  /** Folder of collection YAML files. */
+  dictionaryDir: string;
+  controlPlane: ControlPlaneConfig;
+  regions: RegionConfig[];
+  /** Market (country) to region; markets not named go to `default`. */
+  policy: { markets: Readonly<Record<string, string>>; default: string };
+  ingest: {
+    /** Largest request body a collector reads, in bytes. */
+    maxBodyBytes: number;
+    /** Most events one group commit carries. */
+    batchSize: number;
+    /** How long a group commit waits for company, in milliseconds. */
+    batchDelayMs: number;
+    /** How far in the future an envelope's `sentAt` may lie, in seconds. */
+    maxClockSkewSeconds: number;
+  };
+  /** Demo fleet provisioned by `phonehome up` on first start. */
+  demo: { devices: number };
+}
+
+type FileRegion = NonNullable<ConfigFile["regions"]>[number];
+type FileStore = NonNullable<FileRegion["store"]>;
+
+const DEFAULT_REGIONS: FileRegion[] = [
+  { id: "global", storedIn: "SG" },
+  { id: "cn", storedIn: "CN" },
+];
+
+const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigFile>(ConfigFileSchema);
+
+/**
+ * Reads the configuration: `path` if given, else `$PHONEHOME_CONFIG`, else
+ * `./phonehome.yaml` if present, else the built-in embedded defaults.
+ * Throws `config.invalid` listing every problem.
+ */
+export function loadConfig(path?: string): Config {
+  const chosen = path ?? process.env.PHONEHOME_CONFIG ?? (existsSync("phonehome.yaml") ? "phonehome.yaml" : undefined);
+  if (chosen === undefined) return buildConfig({}, process.cwd(), null);
+  const file = resolve(chosen);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new PhoneHomeError("config.invalid", `cannot read configuration file ${file}`, {
+      problems: [{ path: file, message: (error as Error).message }],
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (error) {
+    throw new PhoneHomeError("config.invalid", `configuration file ${file} is not valid YAML`, {
+      problems: [{ path: file, message: (error as Error).message }],
+    });
+  }
+  return buildConfig(raw, dirname(file), file);
+}
+
+/**
+ * Checks a parsed configuration document and fills in defaults. Relative
+ * paths are resolved against `baseDir`. Throws `config.invalid` with every problem.
+ */
+export function buildConfig(raw: unknown, baseDir: string, file: string | null = null): Config {
+  if (!validateFile(raw)) {
+    const problems = (validateFile.errors ?? []).map((e) => ({
+      path: e.instancePath || "/",
+      message:
+        e.keyword === "additionalProperties"
+          ? `unknown setting ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`
+          : (e.message ?? "is invalid"),
+    }));
+    throw new PhoneHomeError("config.invalid", describe(file, problems.length), { problems });
+  }
+  const problems: Problem[] = [];
+  const at = (p: string) => (isAbsolute(p) ? p : join(baseDir, p));
+  const dataDir = at(raw.dataDir ?? ".phonehome");
+
+  const listenOf = (value: string | undefined, fallbackPort: number, where: string): Listen => {
+    if (value === undefined) return { host: "127.0.0.1", port: fallbackPort };
+    const cut = value.lastIndexOf(":");
+    const host = value.slice(0, cut).replace(/^\[|\]$/g, "");
+    const port = Number(value.slice(cut + 1));
+    if (port > 65_535) problems.push({ path: where, message: `port ${port} is out of range` });
+    return { host, port };
+  };
+  const storeOf = (value: FileStore | undefined, fallback: string): StoreConfig => {
+    if (value === undefined) return { kind: "pglite", dataDir: join(dataDir, fallback) };
+    if ("dataDir" in value) return { kind: "pglite", dataDir: at(value.dataDir) };
+    return { kind: "postgres", url: value.url, schema: value.schema, poolSize: value.poolSize };
+  };
+  const tlsOf = (value: { cert: string; key: string } | undefined, where: string): TlsConfig | undefined => {
+    if (value === undefined) return undefined;
+    const tls = { cert: at(value.cert), key: at(value.key) };
+    for (const [name, p] of Object.entries(tls)) {
+      if (!existsSync(p)) problems.push({ path: `${where}/tls/${name}`, message: `file ${p} does not exist` });
+    }
+    return tls;
+  };
+  const urlOf = (listen: Listen, tls: TlsConfig | undefined) =>
+    `${tls ? "https" : "http"}://${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  const requireTlsOffLoopback = (listen: Listen, tls: TlsConfig | undefined, where: string) => {
+    if (!tls && !isLoopback(listen.host)) {
+      problems.push({
+        path: `${where}/listen`,
+        message: `listening on ${listen.host} without TLS: plain HTTP is served on loopback addresses only; set ${where.slice(1)}/tls`,
+      });
+    }
+  };
+
+  const cpRaw = raw.controlPlane ?? {};
+  const cpListen = listenOf(cpRaw.listen, 8400, "/controlPlane/listen");
+  const cpTls = tlsOf(cpRaw.tls, "/controlPlane");
+  requireTlsOffLoopback(cpListen, cpTls, "/controlPlane");
+  const controlPlane: ControlPlaneConfig = {
+    listen: cpListen,
+    url: cpRaw.url ?? urlOf(cpListen, cpTls),
+    store: storeOf(cpRaw.store, "control"),
+    tls: cpTls,
+  };
+
+  const regionsRaw = raw.regions ?? DEFAULT_REGIONS;
+  const seen = new Set<string>();
+  const regions: RegionConfig[] = regionsRaw.map((r, i) => {
+    const where = `/regions/${i}`;
+    if (seen.has(r.id)) problems.push({ path: `${where}/id`, message: `region ${r.id} is declared twice` });
+    seen.add(r.id);
+    const listen = listenOf(r.listen, 8401 + i, `${where}/listen`);
+    const tls = tlsOf(r.tls, where);
+    requireTlsOffLoopback(listen, tls, where);
+    return { id: r.id, storedIn: r.storedIn, listen, url: r.url ?? urlOf(listen, tls), store: storeOf(r.store, r.id), tls };
+  });
+
+  const ports = new Map<string, string>();
+  const claimPort = (listen: Listen, who: string) => {
+    if (listen.port === 0) return;
+    const key = `${listen.host}:${listen.port}`;
+    const other = ports.get(key);
+    if (other) problems.push({ path: who, message: `listens on ${key}, as ${other} does` });
+    ports.set(key, who);
+  };
+  claimPort(controlPlane.listen, "/controlPlane/listen");
+  regions.forEach((r, i) => claimPort(r.listen, `/regions/${i}/listen`));
+
+  const markets: Record<string, string> = raw.policy?.markets ?? (seen.has("cn") ? { CN: "cn" } : {});
+  const fallback = raw.policy?.default ?? (seen.has("global") ? "global" : regions[0]?.id ?? "global");
+  for (const [market, region] of Object.entries(markets)) {
+    if (!seen.has(region)) problems.push({ path: `/policy/markets/${market}`, message: `region ${region} is not declared` });
+  }
+  if (!seen.has(fallback)) problems.push({ path: "/policy/default", message: `region ${fallback} is not declared` });
+
+  if (problems.length > 0) throw new PhoneHomeError("config.invalid", describe(file, problems.length), { problems });
+
+  return deepFreeze({
+    file,
+    dataDir,
+    logLevel: raw.logLevel ?? "info",
+    dictionaryDir: raw.dictionary === undefined ? join(PACKAGE_ROOT, "dictionary") : at(raw.dictionary),
+    controlPlane,
+    regions,
+    policy: { markets, default: fallback },
+    ingest: {
+      maxBodyBytes: raw.ingest?.maxBodyBytes ?? 64 * 1024,
+      batchSize: raw.ingest?.batchSize ?? 256,
+      batchDelayMs: raw.ingest?.batchDelayMs ?? 2,
+      maxClockSkewSeconds: raw.ingest?.maxClockSkewSeconds ?? 300,
+    },
+    demo: { devices: raw.demo?.devices ?? 50 },
+  });
+}
+
+/** The region that holds the personal data of devices sold in `market`. */
+export function regionOfMarket(config: Pick<Config, "policy">, market: string): string {
+  return config.policy.markets[market] ?? config.policy.default;
+}
+
+/** True for loopback hosts, where plain HTTP is allowed for local development. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function describe(file: string | null, count: number): string {
+  return `${file ?? "the configuration"} has ${count} problem${count === 1 ? "" : "s"}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

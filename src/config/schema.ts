@@ -1,0 +1,95 @@
+import { type Static, Type as T } from "@sinclair/typebox";
+
+const Country = T.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2 country code" });
+const RegionId = T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$", description: "region id, e.g. global or cn" });
+const Listen = T.String({
+  pattern: "^(\\[[0-9a-fA-F:]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+  description: "host:port to listen on; port 0 picks a free port",
+});
+const Url = T.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 });
+
+const Store = T.Union(
+  [
+    T.Object({ dataDir: T.String({ minLength: 1, description: "PGlite data directory" }) }, { additionalProperties: false }),
+    T.Object(
+      {
+        url: T.String({ pattern: "^postgres(ql)?://", description: "PostgreSQL connection URL" }),
+        schema: T.Optional(T.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$" })),
+        poolSize: T.Optional(T.Integer({ minimum: 1, maximum: 200 })),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: "where the service keeps its data: a PGlite directory or a PostgreSQL URL" },
+);
+
+const Tls = T.Object(
+  { cert: T.String({ minLength: 1 }), key: T.String({ minLength: 1 }) },
+  { additionalProperties: false, description: "PEM certificate and key files; serves HTTPS when present" },
+);
+
+/** The configuration file, as written (before defaults and path resolution). */
+export const ConfigFileSchema = T.Object(
+  {
+    dataDir: T.Optional(T.String({ minLength: 1, description: "keys, secrets and embedded stores live here" })),
+    logLevel: T.Optional(T.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => T.Literal(l)))),
+    dictionary: T.Optional(T.String({ minLength: 1, description: "folder of collection YAML files" })),
+    controlPlane: T.Optional(
+      T.Object(
+        {
+          listen: T.Optional(Listen),
+          url: T.Optional(Url),
+          store: T.Optional(Store),
+          tls: T.Optional(Tls),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    regions: T.Optional(
+      T.Array(
+        T.Object(
+          {
+            id: RegionId,
+            storedIn: Country,
+            listen: T.Optional(Listen),
+            url: T.Optional(Url),
+            store: T.Optional(Store),
+            tls: T.Optional(Tls),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 32 },
+      ),
+    ),
+    policy: T.Optional(
+      T.Object(
+        {
+          markets: T.Optional(T.Record(T.String({ pattern: "^[A-Z]{2}$" }), RegionId)),
+          default: T.Optional(RegionId),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    ingest: T.Optional(
+      T.Object(
+        {
+          maxBodyBytes: T.Optional(T.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+          batchSize: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
+          batchDelayMs: T.Optional(T.Integer({ minimum: 0, maximum: 1000 })),
+          maxClockSkewSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    demo: T.Optional(
+      T.Object(
+        { devices: T.Optional(T.Integer({ minimum: 0, maximum: 100_000 })) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The configuration file, as written. */
+export type ConfigFile = Static<typeof ConfigFileSchema>;

@@ -1,0 +1,115 @@
+/**
+ * The store: one small interface over PGlite (embedded, the default) and
+ * PostgreSQL (production), so that the same migrations and the same query
+ * functions serve both. Query modules export one function per query, taking a
+ * `Queryable` (the database or a transaction) as their first argument.
+ */
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+
+/** Anything that runs a bound query: the database itself or an open transaction. */
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** A database: queries, explicit transactions, and a way to close it. */
+export interface Db extends Queryable {
+  readonly kind: "pglite" | "postgres";
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Runs a script of several statements without parameters (migrations only). */
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where a store lives: a PGlite data directory, or a PostgreSQL URL with an optional schema. */
+export type StoreConfig =
+  | { kind: "pglite"; dataDir: string }
+  | { kind: "postgres"; url: string; schema?: string | undefined; poolSize?: number | undefined };
+
+/** Opens the store described by `config`. The schema, if named, is created when missing. */
+export async function openDb(config: StoreConfig): Promise<Db> {
+  if (config.kind === "pglite") return openPglite(config.dataDir);
+  return openPostgres(config.url, config.schema, config.poolSize ?? 10);
+}
+
+async function openPglite(dataDir: string): Promise<Db> {
+  if (dataDir !== "memory://") mkdirSync(dataDir, { recursive: true });
+  const lite = await PGlite.create(dataDir);
+  return {
+    kind: "pglite",
+    query: async (sql, params) => {
+      const result = await lite.query(sql, params as unknown[] | undefined);
+      return { rows: result.rows as never[] };
+    },
+    transaction: (fn) =>
+      lite.transaction((tx) =>
+        fn({
+          query: async (sql, params) => {
+            const result = await tx.query(sql, params as unknown[] | undefined);
+            return { rows: result.rows as never[] };
+          },
+        }),
+      ),
+    exec: async (script) => {
+      await lite.exec(script);
+    },
+    close: () => lite.close(),
+  };
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+async function openPostgres(url: string, schema: string | undefined, max: number): Promise<Db> {
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw new Error(`schema name ${JSON.stringify(schema)} must match ${SCHEMA_NAME}`);
+  }
+  if (schema !== undefined) {
+    // The schema name is checked above against a fixed pattern; identifiers cannot be bound.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  });
+  // An idle client's network error must not crash the process; the next query reports it.
+  pool.on("error", () => {});
+  return {
+    kind: "postgres",
+    query: async (sql, params) => {
+      const result = await pool.query(sql, params as unknown[] | undefined);
+      return { rows: result.rows };
+    },
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        const value = await fn({
+          query: async (sql, params) => {
+            const result = await client.query(sql, params as unknown[] | undefined);
+            return { rows: result.rows };
+          },
+        });
+        await client.query("COMMIT");
+        return value;
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    exec: async (script) => {
+      await pool.query(script);
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The one registry of error codes. Every code the system can return is here,
+ * with its HTTP status and the sentence `docs/errors.md` must carry for it.
+ * `errors.test.ts` keeps the two equal.
+ */
+export const ERRORS = {
+  "request.invalid": {
+    status: 400,
+    doc: "The request body, query or parameters do not match the route's schema. `path` names the first offending field.",
+  },
+  "request.malformed": { status: 400, doc: "The body is not valid JSON." },
+  "request.too_large": { status: 413, doc: "The body is larger than the service accepts." },
+  "request.unsupported_media_type": { status: 415, doc: "The body is not `application/json`." },
+  "route.not_found": { status: 404, doc: "No route answers this method and path." },
+  "envelope.invalid": {
+    status: 400,
+    doc: "The envelope's clear header is incomplete or malformed (collection, versions, ids, time, encoded seal, signature).",
+  },
+  "envelope.collection_mismatch": {
+    status: 400,
+    doc: "The envelope names a collection that this endpoint does not take (e.g. a diagnostics envelope sent to `/v1/activations`).",
+  },
+  "envelope.stale": {
+    status: 400,
+    doc: "The envelope's `sentAt` lies too far in the future for the collector's clock.",
+  },
+  "device.unknown": {
+    status: 403,
+    doc: "No device was provisioned at the factory with the key that the envelope names.",
+  },
+  "signature.invalid": {
+    status: 403,
+    doc: "The envelope's Ed25519 signature does not verify against the device's provisioned public key.",
+  },
+  "region.misrouted": {
+    status: 421,
+    doc: "The device's market belongs to another region. Nothing of the payload was opened or stored; the refusal is counted in the ingest ledger and raised as a misrouting alert naming the batch and build.",
+  },
+  "seal.invalid": {
+    status: 400,
+    doc: "The payload is not sealed to this region's current key, or the seal does not open (wrong key, tampered ciphertext or header).",
+  },
+  "collection.unknown": { status: 400, doc: "The data dictionary has no collection of that name." },
+  "collection.unapproved": {
+    status: 400,
+    doc: "The collection version exists but carries no approval record, or is not accepted in this region; collectors store only approved versions.",
+  },
+  "payload.malformed": { status: 400, doc: "The opened payload is not a JSON object." },
+  "payload.undeclared_field": {
+    status: 400,
+    doc: "The payload carries a field that the approved collection version does not declare. `path` names it. Nothing is stored.",
+  },
+  "payload.invalid": {
+    status: 400,
+    doc: "A declared field is missing, of the wrong type or out of its declared bounds. `path` names it.",
+  },
+  "payload.device_mismatch": {
+    status: 400,
+    doc: "The payload describes another device than the one whose key signed it (serial, model, variant or market differ from the factory record).",
+  },
+  "config.invalid": { status: 500, doc: "The configuration file has problems; each is listed. Printed at start, never served." },
+  "dictionary.invalid": {
+    status: 500,
+    doc: "The data dictionary does not pass its lint; each problem is listed. Printed by `registry check` and at start.",
+  },
+  "fleet.import_invalid": {
+    status: 400,
+    doc: "A factory file has bad rows; every bad row is listed with its line and field, and nothing was imported.",
+  },
+  "fleet.not_found": { status: 404, doc: "No model, variant, batch, build or device of that id is registered." },
+  "service.unavailable": {
+    status: 503,
+    doc: "The service is starting, shutting down or cannot reach its store; retry later. Nothing was acknowledged.",
+  },
+  internal: {
+    status: 500,
+    doc: "An unexpected fault. Nothing was acknowledged; the request can be retried. The log has the details.",
+  },
+} as const satisfies Record<string, { status: number; doc: string }>;
+
+/** A stable error code, as it appears in responses and in `docs/errors.md`. */
+export type ErrorCode = keyof typeof ERRORS;

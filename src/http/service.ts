@@ -1,0 +1,158 @@
+/**
+ * The HTTP shell every phonehome service shares: Fastify with schemas compiled
+ * at start-up, one error handler that maps every failure to a stable code,
+ * OpenAPI at `/openapi.json`, `/healthz`, `/readyz` and Prometheus `/metrics`.
+ * Routes stay thin: they validate, call one service function, and present.
+ */
+import { readFileSync } from "node:fs";
+import swagger from "@fastify/swagger";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { type Static, Type as T } from "@sinclair/typebox";
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import type { TlsConfig } from "../config/index.ts";
+import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
+
+/** The error body every route documents. */
+export const ErrorResponse = T.Object(
+  {
+    error: T.Object({
+      code: T.String({ description: "stable error code; see docs/errors.md" }),
+      message: T.String(),
+      path: T.Optional(T.String({ description: "JSON pointer of the offending field" })),
+      problems: T.Optional(T.Array(T.Object({ path: T.String(), message: T.String() }))),
+    }),
+  },
+  { $id: "ErrorResponse", description: "A structured error" },
+);
+export type ErrorResponseBody = Static<typeof ErrorResponse>;
+
+/** A Fastify instance with TypeBox typing, as every service uses. */
+export type App = FastifyInstance<
+  import("node:http").Server,
+  import("node:http").IncomingMessage,
+  import("node:http").ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** What a service needs to be built. */
+export interface ServiceOptions {
+  /** Short name, used in the OpenAPI title and the metrics' `service` label. */
+  name: string;
+  description: string;
+  logger: FastifyBaseLogger;
+  /** Largest request body, in bytes. */
+  bodyLimit: number;
+  tls?: TlsConfig | undefined;
+  /** Readiness: resolves true when the service can take traffic. */
+  ready: () => Promise<boolean>;
+}
+
+const VERSION = "0.1.0";
+
+/** Builds a service with the shared endpoints, ready for its own routes. */
+export async function createService(options: ServiceOptions): Promise<{ app: App; metrics: Registry }> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimit,
+    return503OnClosing: true,
+    disableRequestLogging: true,
+    ...(options.tls
+      ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
+      : {}),
+    ajv: {
+      // Reject, never strip or coerce: a field the schema does not know is an error.
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  const metrics = new Registry();
+  metrics.setDefaultLabels({ service: options.name });
+  collectDefaultMetrics({ register: metrics });
+  const requests = new Counter({
+    name: "phonehome_http_requests_total",
+    help: "HTTP requests answered, by route and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [metrics],
+  });
+  const latency = new Histogram({
+    name: "phonehome_http_request_duration_seconds",
+    help: "Time to answer an HTTP request",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [metrics],
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: `phonehome ${options.name}`, description: options.description, version: VERSION },
+    },
+  });
+  app.addSchema(ErrorResponse);
+
+  app.setErrorHandler((error: FastifyError | PhoneHomeError, request, reply) => {
+    const mapped = toPhoneHomeError(error);
+    if (mapped.code === "internal") request.log.error({ err: error }, "request failed");
+    return reply.status(mapped.status).send(mapped.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new PhoneHomeError("route.not_found", `no route for ${request.method} ${request.url.split("?")[0]}`);
+    return reply.status(error.status).send(error.toBody());
+  });
+
+  const hidden = { hide: true } as const;
+  app.get("/openapi.json", { schema: hidden }, async () => app.swagger());
+  app.get("/healthz", { schema: { ...hidden } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: { ...hidden } }, async (_request, reply) => {
+    if (await options.ready().catch(() => false)) return { status: "ready" };
+    const error = new PhoneHomeError("service.unavailable", `${options.name} is not ready`);
+    return reply.status(error.status).send(error.toBody());
+  });
+  app.get("/metrics", { schema: hidden }, async (_request, reply) => {
+    return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
+  });
+  return { app, metrics };
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "request.too_large",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "request.unsupported_media_type",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "request.malformed",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "request.malformed",
+  FST_ERR_CTP_INVALID_JSON_BODY: "request.malformed",
+};
+
+/** Maps anything thrown while answering a request to a PhoneHomeError with a stable code. */
+export function toPhoneHomeError(error: unknown): PhoneHomeError {
+  if (error instanceof PhoneHomeError) return error;
+  const e = error as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
+  if (Array.isArray(e.validation) && e.validation.length > 0) {
+    const issue = e.validation[0] as ValidationIssue;
+    const where = `/${e.validationContext ?? "body"}${issue.instancePath ?? ""}`;
+    const extra = issue.params?.additionalProperty ?? issue.params?.missingProperty;
+    const path = extra === undefined ? where : `${where}/${extra}`;
+    const message =
+      issue.keyword === "additionalProperties"
+        ? `unknown field ${JSON.stringify(extra)}`
+        : `${path} ${issue.message ?? "is invalid"}`;
+    return new PhoneHomeError("request.invalid", message, { path });
+  }
+  const code = e.code === undefined ? undefined : FASTIFY_CODES[e.code];
+  if (code) return new PhoneHomeError(code, e.message);
+  if (e instanceof SyntaxError || e.statusCode === 400) return new PhoneHomeError("request.malformed", e.message);
+  return new PhoneHomeError("internal", "internal error", { cause: error });
+}
+
+interface ValidationIssue {
+  keyword: string;
+  instancePath?: string;
+  message?: string;
+  params?: { additionalProperty?: string; missingProperty?: string };
+}

@@ -1,0 +1,75 @@
+/**
+ * Database test backends. Every store test runs on PGlite and on a real
+ * PostgreSQL. Without PostgreSQL a laptop reports the PostgreSQL half as
+ * skipped with the reason; in CI (CI=true) it fails instead.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import type { StoreConfig } from "../../src/db/index.ts";
+
+/** The PostgreSQL the tests use: `$PHONEHOME_TEST_POSTGRES_URL`, else the local server's `test` database. */
+export const POSTGRES_URL = process.env.PHONEHOME_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** True when tests run in CI, where a missing PostgreSQL is a failure, not a skip. */
+export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
+
+async function probePostgres(): Promise<string | null> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+    return null;
+  } catch (error) {
+    return `PostgreSQL is not reachable at ${POSTGRES_URL}: ${(error as Error).message}`;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const postgresProblem = await probePostgres();
+
+/** One backend a store test runs on. `skip` is a reason, or false. */
+export interface Backend {
+  name: "pglite" | "postgres";
+  skip: string | false;
+  /** A fresh, empty store; `cleanup` removes it. */
+  fresh(label?: string): Promise<{ store: StoreConfig; cleanup: () => Promise<void> }>;
+}
+
+/** PGlite in a temporary directory (removed by `cleanup`). */
+export const pgliteBackend: Backend = {
+  name: "pglite",
+  skip: false,
+  fresh: async (label = "store") => {
+    const dir = mkdtempSync(join(tmpdir(), `phonehome-${label}-`));
+    return { store: { kind: "pglite", dataDir: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
+};
+
+/** PostgreSQL in a fresh schema (dropped by `cleanup`). */
+export const postgresBackend: Backend = {
+  name: "postgres",
+  skip: postgresProblem !== null && !IN_CI ? postgresProblem : false,
+  fresh: async (label = "store") => {
+    if (postgresProblem !== null) throw new Error(postgresProblem);
+    const schema = `t_${label.replace(/[^a-z0-9]/g, "_").slice(0, 20)}_${randomBytes(5).toString("hex")}`;
+    return {
+      store: { kind: "postgres", url: POSTGRES_URL, schema, poolSize: 8 },
+      cleanup: async () => {
+        const client = new pg.Client({ connectionString: POSTGRES_URL });
+        await client.connect();
+        try {
+          await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        } finally {
+          await client.end();
+        }
+      },
+    };
+  },
+};
+
+/** Both backends, PGlite first. */
+export const BACKENDS: readonly Backend[] = [pgliteBackend, postgresBackend];
