@@ -133,21 +133,32 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 export function toPhoneHomeError(error: unknown): PhoneHomeError {
   if (error instanceof PhoneHomeError) return error;
   const e = error as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
-  if (Array.isArray(e.validation) && e.validation.length > 0) {
-    const issue = e.validation[0] as ValidationIssue;
-    const where = `/${e.validationContext ?? "body"}${issue.instancePath ?? ""}`;
-    const extra = issue.params?.additionalProperty ?? issue.params?.missingProperty;
-    const path = extra === undefined ? where : `${where}/${extra}`;
-    const message =
-      issue.keyword === "additionalProperties"
-        ? `unknown field ${JSON.stringify(extra)}`
-        : `${path} ${issue.message ?? "is invalid"}`;
-    return new PhoneHomeError("request.invalid", message, { path });
-  }
+  const problem = validationProblem(e);
+  if (problem) return new PhoneHomeError("request.invalid", problem.message, { path: problem.path });
   const code = e.code === undefined ? undefined : FASTIFY_CODES[e.code];
   if (code) return new PhoneHomeError(code, e.message);
   if (e instanceof SyntaxError || e.statusCode === 400) return new PhoneHomeError("request.malformed", e.message);
   return new PhoneHomeError("internal", "internal error", { cause: error });
+}
+
+/**
+ * The first schema violation of a Fastify validation error, as a path and a
+ * sentence, or undefined when `error` is not a validation error.
+ */
+export function validationProblem(error: unknown): { path: string; message: string } | undefined {
+  const e = error as { validation?: ValidationIssue[]; validationContext?: string } | null;
+  const issue = e?.validation?.[0];
+  if (!issue) return undefined;
+  const where = `/${e?.validationContext ?? "body"}${issue.instancePath ?? ""}`;
+  const extra = issue.params?.additionalProperty ?? issue.params?.missingProperty;
+  const path = extra === undefined ? where : `${where}/${extra}`;
+  const message =
+    issue.keyword === "additionalProperties"
+      ? `unknown field ${JSON.stringify(extra)}`
+      : issue.keyword === "required"
+        ? `missing field ${JSON.stringify(extra)}`
+        : `${path} ${issue.message ?? "is invalid"}`;
+  return { path, message };
 }
 
 interface ValidationIssue {

@@ -1,0 +1,132 @@
+/**
+ * The device's factory identity: who it is (serial, model, variant, market,
+ * build), its Ed25519 key pair, and the descriptor of its home region. Written
+ * once at the factory, read at every start.
+ */
+import { generateKeyPairSync } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { deviceKeyId, ed25519PrivateKey } from "./envelope.ts";
+import { SdkError } from "./errors.ts";
+import { writeFileAtomic } from "./files.ts";
+import { isRawKey32, type RegionDescriptor, validateRegionDescriptor } from "./region.ts";
+
+/** Everything a device needs to send home. `privateKey` never leaves the device. */
+export interface DeviceIdentity {
+  serial: string;
+  model: string;
+  variant: string;
+  /** Country where the device was sold, ISO 3166-1 alpha-2. */
+  market: string;
+  /** Build number currently installed. */
+  build: string;
+  /** Raw Ed25519 public key (32 bytes), base64url. */
+  publicKey: string;
+  /** Raw Ed25519 private key seed (32 bytes), base64url. */
+  privateKey: string;
+  /** `deviceKeyId(publicKey)`: the pseudonym the device is known by on the wire. */
+  keyId: string;
+  home: RegionDescriptor;
+}
+
+/** A fresh Ed25519 key pair, as raw base64url, with its key id. */
+export interface DeviceKeys {
+  publicKey: string;
+  privateKey: string;
+  keyId: string;
+}
+
+/** The factory facts about a device, without its keys. */
+export type DeviceProfile = Pick<DeviceIdentity, "serial" | "model" | "variant" | "market" | "build">;
+
+/** Generates a device's Ed25519 key pair (raw public key and seed, base64url). */
+export function generateDeviceKeys(): DeviceKeys {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const jwk = privateKey.export({ format: "jwk" });
+  if (typeof jwk.x !== "string" || typeof jwk.d !== "string") {
+    throw new Error("node:crypto exported an Ed25519 JWK without x/d");
+  }
+  return { publicKey: jwk.x, privateKey: jwk.d, keyId: deviceKeyId(jwk.x) };
+}
+
+/** Builds a complete identity for a device with a fresh key pair (what a factory station does). */
+export function createDeviceIdentity(profile: DeviceProfile, home: RegionDescriptor): DeviceIdentity {
+  return validateIdentity({ ...profile, ...generateDeviceKeys(), home });
+}
+
+/** Validates an identity; throws `sdk.identity_invalid` naming the first bad field. */
+export function validateIdentity(value: unknown): DeviceIdentity {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SdkError("sdk.identity_invalid", "identity must be a JSON object");
+  }
+  const v = value as Record<string, unknown>;
+  const text = (field: keyof DeviceProfile): string => {
+    const s = v[field];
+    // Header and payload strings must be single-line and bounded (the collector's schema checks the same).
+    if (typeof s !== "string" || s.length === 0 || s.length > 128 || /[\r\n]/.test(s)) {
+      throw new SdkError("sdk.identity_invalid", `${field}: must be a non-empty single-line string of at most 128 characters`);
+    }
+    return s;
+  };
+  const profile: DeviceProfile = {
+    serial: text("serial"),
+    model: text("model"),
+    variant: text("variant"),
+    market: text("market"),
+    build: text("build"),
+  };
+  if (!/^[A-Z]{2}$/.test(profile.market)) {
+    throw new SdkError("sdk.identity_invalid", "market: must be an ISO 3166-1 alpha-2 country code");
+  }
+  if (!isRawKey32(v.publicKey)) {
+    throw new SdkError("sdk.identity_invalid", "publicKey: must be a raw 32-byte Ed25519 key, base64url");
+  }
+  if (!isRawKey32(v.privateKey)) {
+    throw new SdkError("sdk.identity_invalid", "privateKey: must be a raw 32-byte Ed25519 seed, base64url");
+  }
+  const publicKey = v.publicKey;
+  const privateKey = v.privateKey;
+  if (v.keyId !== deviceKeyId(publicKey)) {
+    throw new SdkError("sdk.identity_invalid", "keyId: must be deviceKeyId(publicKey)");
+  }
+  // A seed that does not belong to the public key would sign envelopes the collector can never verify.
+  let derived: unknown;
+  try {
+    derived = ed25519PrivateKey(privateKey, publicKey).export({ format: "jwk" }).x;
+  } catch (cause) {
+    throw new SdkError("sdk.identity_invalid", "privateKey: not a usable Ed25519 key", { cause });
+  }
+  if (derived !== publicKey) {
+    throw new SdkError("sdk.identity_invalid", "privateKey: does not belong to publicKey");
+  }
+  return { ...profile, publicKey, privateKey, keyId: deviceKeyId(publicKey), home: validateRegionDescriptor(v.home) };
+}
+
+/** Writes an identity atomically (temp file, fsync, rename) with mode 0600: it holds the private key. */
+export async function saveIdentity(path: string, identity: DeviceIdentity): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(validateIdentity(identity), null, 2)}\n`, 0o600);
+}
+
+/** Reads and validates an identity file; throws `sdk.identity_invalid` with the reason on a bad file. */
+export async function loadIdentity(path: string): Promise<DeviceIdentity> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? "unknown";
+    throw new SdkError("sdk.identity_invalid", `cannot read identity file ${path} (${code})`, { cause });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new SdkError("sdk.identity_invalid", `identity file ${path} is not valid JSON`, { cause });
+  }
+  try {
+    return validateIdentity(parsed);
+  } catch (err) {
+    if (err instanceof SdkError) {
+      throw new SdkError("sdk.identity_invalid", `identity file ${path}: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}

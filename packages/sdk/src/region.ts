@@ -1,0 +1,156 @@
+/**
+ * Region pinning. A device is provisioned at the factory with the descriptor
+ * of its home region (id, storage country, collector URL, region key); the
+ * SDK talks to that URL only, and only after the collector there has announced
+ * the same region and the same key. Everything here is pure: no I/O, so the
+ * checks can run before a single byte leaves the device.
+ */
+import { isIPv4 } from "node:net";
+import { regionKeyId } from "./envelope.ts";
+import { SdkError } from "./errors.ts";
+
+/** The home region as provisioned at the factory. */
+export interface RegionDescriptor {
+  /** Region id, e.g. `global` or `cn`. */
+  region: string;
+  /** Country where the region stores data, ISO 3166-1 alpha-2 (e.g. `SG`). */
+  storedIn: string;
+  /** Collector base URL, e.g. `https://global.collect.example.com`; no trailing path is required. */
+  url: string;
+  /** Id of the region key, `regionKeyId(publicKey)`. */
+  kid: string;
+  /** The region's X25519 public key, raw 32 bytes, base64url. */
+  publicKey: string;
+}
+
+/** What a collector announces at `GET /v1/region`. */
+export interface RegionAnnouncement {
+  region: string;
+  storedIn: string;
+  kid: string;
+  publicKey: string;
+  /** The HPKE suite the collector opens with; informative only (a wrong suite fails the seal on the server). */
+  suite?: unknown;
+}
+
+// Raw 32-byte keys are 43 base64url characters without padding.
+const KEY_32_BASE64URL = /^[A-Za-z0-9_-]{43}$/;
+const REGION_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const COUNTRY = /^[A-Z]{2}$/;
+
+/** True when `b64` is a base64url (unpadded) encoding of exactly 32 bytes. */
+export function isRawKey32(b64: unknown): b64 is string {
+  return typeof b64 === "string" && KEY_32_BASE64URL.test(b64) && Buffer.from(b64, "base64url").length === 32;
+}
+
+/** Validates a provisioned region descriptor; throws `sdk.identity_invalid` naming the bad field. */
+export function validateRegionDescriptor(value: unknown, where = "home"): RegionDescriptor {
+  const bad = (field: string, why: string): never => {
+    throw new SdkError("sdk.identity_invalid", `${where}.${field}: ${why}`);
+  };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) bad("", "must be an object");
+  const v = value as Record<string, unknown>;
+  if (typeof v.region !== "string" || !REGION_ID.test(v.region)) bad("region", "must be a region id like `global`");
+  if (typeof v.storedIn !== "string" || !COUNTRY.test(v.storedIn))
+    bad("storedIn", "must be an ISO 3166-1 alpha-2 country code");
+  if (typeof v.url !== "string") bad("url", "must be a URL string");
+  const url = parseUrl(String(v.url));
+  if (url === undefined) bad("url", "is not a URL");
+  else {
+    if (url.protocol !== "https:" && url.protocol !== "http:") bad("url", "must be http(s)");
+    if (url.username !== "" || url.password !== "") bad("url", "must not carry credentials");
+    if (url.search !== "" || url.hash !== "") bad("url", "must not carry a query or fragment");
+  }
+  if (!isRawKey32(v.publicKey)) bad("publicKey", "must be a raw 32-byte X25519 key, base64url");
+  if (typeof v.kid !== "string" || v.kid !== regionKeyId(String(v.publicKey)))
+    bad("kid", "must be the id of publicKey (regionKeyId)");
+  return {
+    region: String(v.region),
+    storedIn: String(v.storedIn),
+    url: String(v.url),
+    kid: String(v.kid),
+    publicKey: String(v.publicKey),
+  };
+}
+
+/** True for the hosts plain HTTP is allowed to: `localhost`, 127.0.0.0/8 and `::1`. */
+export function isLoopbackHost(hostname: string): boolean {
+  // WHATWG URL parsing already normalises `127.1`, `0x7f.0.0.1` etc. to dotted quads and brackets IPv6.
+  const host = hostname.toLowerCase();
+  if (host === "localhost" || host === "[::1]" || host === "::1") return true;
+  return isIPv4(host) && host.startsWith("127.");
+}
+
+/** Throws `sdk.insecure_transport` unless `url` is https, or http to a loopback host (local development). */
+export function assertSecureTransport(url: string): void {
+  const parsed = parseUrl(url);
+  if (parsed === undefined) throw new SdkError("sdk.insecure_transport", `not a URL: ${url}`);
+  if (parsed.protocol === "https:") return;
+  if (parsed.protocol === "http:" && isLoopbackHost(parsed.hostname)) return;
+  if (parsed.protocol === "http:") {
+    throw new SdkError(
+      "sdk.insecure_transport",
+      `refusing plain http:// to ${parsed.hostname}: only loopback hosts may be reached without TLS`,
+    );
+  }
+  throw new SdkError("sdk.insecure_transport", `refusing ${parsed.protocol} URL: only https (or http to loopback)`);
+}
+
+/**
+ * Checks what a collector announced at `GET /v1/region` against the home descriptor; throws an
+ * `SdkError` (`sdk.insecure_transport`, `sdk.endpoint_invalid`, `sdk.endpoint_region_mismatch`,
+ * `sdk.endpoint_key_mismatch`) on any difference and returns the announcement when it is the home region.
+ */
+export function checkEndpoint(home: RegionDescriptor, target: unknown): RegionAnnouncement {
+  assertSecureTransport(home.url);
+  if (typeof target !== "object" || target === null || Array.isArray(target)) {
+    throw new SdkError("sdk.endpoint_invalid", `${home.url}/v1/region did not answer with a JSON object`);
+  }
+  const t = target as Record<string, unknown>;
+  for (const field of ["region", "storedIn", "kid", "publicKey"] as const) {
+    if (typeof t[field] !== "string") {
+      throw new SdkError("sdk.endpoint_invalid", `${home.url}/v1/region: \`${field}\` is missing or not a string`);
+    }
+  }
+  const announced: RegionAnnouncement = {
+    region: String(t.region),
+    storedIn: String(t.storedIn),
+    kid: String(t.kid),
+    publicKey: String(t.publicKey),
+    suite: t.suite,
+  };
+  // Region first: a collector of another region also has another key, and the region is the fact that matters.
+  if (announced.region !== home.region) {
+    throw new SdkError(
+      "sdk.endpoint_region_mismatch",
+      `endpoint ${home.url} serves region \`${announced.region}\`, but this device belongs to \`${home.region}\``,
+    );
+  }
+  if (announced.storedIn !== home.storedIn) {
+    throw new SdkError(
+      "sdk.endpoint_region_mismatch",
+      `endpoint ${home.url} stores data in ${announced.storedIn}, but region \`${home.region}\` stores in ${home.storedIn}`,
+    );
+  }
+  if (!isRawKey32(announced.publicKey) || announced.kid !== regionKeyId(announced.publicKey)) {
+    throw new SdkError(
+      "sdk.endpoint_key_mismatch",
+      `endpoint ${home.url} announces kid ${announced.kid} that is not the id of its public key`,
+    );
+  }
+  if (announced.kid !== home.kid || announced.publicKey !== home.publicKey) {
+    throw new SdkError(
+      "sdk.endpoint_key_mismatch",
+      `endpoint ${home.url} announces region key ${announced.kid}, but this device was provisioned with ${home.kid}`,
+    );
+  }
+  return announced;
+}
+
+function parseUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,44 @@
+/** Activation: the first accepted activation of a device starts its warranty; repeats return it unchanged. */
+import type { Envelope } from "../../packages/sdk/src/envelope.ts";
+import { admitEnvelope, type IntakeContext } from "../ingest/intake.ts";
+import type { StoredActivation } from "./activation.repository.ts";
+
+/** The outcome of an activation request. */
+export interface ActivationOutcome {
+  activation: StoredActivation;
+  /** True when the device had already activated: nothing new was stored. */
+  replayed: boolean;
+}
+
+/** Checks, stores (after commit) and answers one activation envelope. */
+export async function activate(ctx: IntakeContext, envelope: Envelope, now = new Date()): Promise<ActivationOutcome> {
+  const accepted = await admitEnvelope(ctx, envelope, "activation", now);
+  const result = await ctx.writer.submit({
+    kind: "activation",
+    row: {
+      deviceKey: envelope.device,
+      eventId: envelope.eventId,
+      schemaVersion: envelope.schemaVersion,
+      data: accepted.data,
+      // The warranty starts when the region first accepted the activation: the
+      // collector's clock, which a device cannot set back.
+      activatedAt: now,
+      warrantyUntil: addMonths(now, accepted.device.warrantyMonths),
+      expiresAt: accepted.collection.expiresAt(now),
+    },
+    ledger: accepted.ledger,
+  });
+  if (result.kind !== "activation") throw new Error("the writer answered an activation with a refusal");
+  return { activation: result.stored, replayed: result.replayed };
+}
+
+/** `date` plus whole calendar months, in UTC; the day is clamped to the month's last day. */
+export function addMonths(date: Date, months: number): Date {
+  const out = new Date(date.getTime());
+  const day = out.getUTCDate();
+  out.setUTCDate(1);
+  out.setUTCMonth(out.getUTCMonth() + months);
+  const last = new Date(Date.UTC(out.getUTCFullYear(), out.getUTCMonth() + 1, 0)).getUTCDate();
+  out.setUTCDate(Math.min(day, last));
+  return out;
+}

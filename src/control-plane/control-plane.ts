@@ -1,0 +1,55 @@
+/**
+ * The control plane: the fleet registry and (in later issues) reviews,
+ * advisories, incidents and the audit log. It never holds owner or usage data.
+ */
+import type { Config } from "../config/index.ts";
+import { type Db, openDb } from "../db/index.ts";
+import { migrate } from "../db/migrate.ts";
+import { registerFleetRoutes } from "../fleet/index.ts";
+import { type App, createService } from "../http/service.ts";
+import { loadServiceToken } from "../keys/index.ts";
+import type { Logger } from "../log/index.ts";
+import { urlOf } from "../regions/region.ts";
+
+/** A started control plane. */
+export interface RunningControlPlane {
+  url: string;
+  app: App;
+  db: Db;
+  serviceToken: string;
+  close(): Promise<void>;
+}
+
+/** Opens the control-plane store (migrating it) and starts its HTTP service. */
+export async function startControlPlane(config: Config, logger: Logger): Promise<RunningControlPlane> {
+  const db = await openDb(config.controlPlane.store);
+  await migrate(db, "control");
+  const serviceToken = loadServiceToken(config.dataDir);
+  let ready = false;
+  const { app } = await createService({
+    name: "control-plane",
+    description: "Fleet registry and data dictionary. Holds factory records only: no owner or usage data.",
+    logger: logger.child({ service: "control-plane" }),
+    bodyLimit: 64 * 1024 * 1024,
+    tls: config.controlPlane.tls,
+    ready: async () => {
+      if (!ready) return false;
+      await db.query("SELECT 1");
+      return true;
+    },
+  });
+  registerFleetRoutes(app, { db, config, serviceToken });
+  await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
+  ready = true;
+  return {
+    url: config.controlPlane.listen.port === 0 ? urlOf(app, config.controlPlane) : config.controlPlane.url,
+    app,
+    db,
+    serviceToken,
+    close: async () => {
+      ready = false;
+      await app.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * Group commit: many requests share one transaction, and each is answered only
+ * after that transaction has committed. While one flush is in flight, new work
+ * queues up and goes in the next one, so batches grow with load by themselves.
+ */
+import type { Db, Queryable } from "../db/index.ts";
+
+/** Writes a batch inside an open transaction; returns one result per item, in order. */
+export type FlushFn<T, R> = (tx: Queryable, items: readonly T[]) => Promise<R[]>;
+
+/** Sizes of a group commit. */
+export interface GroupCommitOptions {
+  /** Most items in one transaction. */
+  maxBatch: number;
+  /** How long the first item of a batch waits for company, in milliseconds. */
+  maxDelayMs: number;
+}
+
+interface Pending<T, R> {
+  item: T;
+  resolve: (value: R) => void;
+  reject: (reason: unknown) => void;
+}
+
+/** Batches submitted items into shared transactions; `submit` resolves after commit. */
+export class GroupCommitter<T, R> {
+  readonly #db: Db;
+  readonly #flush: FlushFn<T, R>;
+  readonly #options: GroupCommitOptions;
+  #queue: Pending<T, R>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #closed = false;
+  /** Called after each commit with the batch, its results and how long it took (metrics). */
+  onCommit: ((items: readonly T[], results: readonly R[], seconds: number) => void) | undefined;
+
+  constructor(db: Db, flush: FlushFn<T, R>, options: GroupCommitOptions) {
+    this.#db = db;
+    this.#flush = flush;
+    this.#options = options;
+  }
+
+  /** Queues one item; resolves with its result once the transaction that carries it has committed. */
+  submit(item: T): Promise<R> {
+    if (this.#closed) return Promise.reject(new Error("group committer is closed"));
+    return new Promise<R>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Flushes what is queued and refuses new work. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#queue.length > 0 || this.#inFlight) {
+      if (this.#inFlight) await this.#inFlight;
+      else this.#run();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#inFlight) return; // the running flush picks the queue up when it ends
+    if (this.#queue.length >= this.#options.maxBatch || this.#options.maxDelayMs === 0) {
+      this.#run();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#run(), this.#options.maxDelayMs);
+    }
+  }
+
+  #run(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#inFlight || this.#queue.length === 0) return;
+    const batch = this.#queue.splice(0, this.#options.maxBatch);
+    this.#inFlight = this.#commit(batch).finally(() => {
+      this.#inFlight = undefined;
+      if (this.#queue.length > 0) {
+        // Work that arrived during the flush has already waited: send it now.
+        this.#run();
+      }
+    });
+  }
+
+  async #commit(batch: Pending<T, R>[]): Promise<void> {
+    const started = performance.now();
+    let results: R[];
+    try {
+      results = await this.#db.transaction((tx) => this.#flush(tx, batch.map((p) => p.item)));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    this.onCommit?.(
+      batch.map((p) => p.item),
+      results,
+      (performance.now() - started) / 1000,
+    );
+    batch.forEach((p, i) => {
+      p.resolve(results[i] as R);
+    });
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The checks every envelope passes before anything of it is stored, in the
+ * order that keeps the promises of DESIGN.md:
+ *
+ *  1. the clear header is well formed and names this endpoint's collection;
+ *  2. the device key is one the factory provisioned, and the signature verifies
+ *     (so nobody can raise alerts or fill the ledger in another device's name);
+ *  3. the device's market belongs to this region — if not, the payload is never
+ *     opened, nothing is stored, and the refusal is counted and alerted with the
+ *     device's batch and build;
+ *  4. the collection version is approved and allowed in this region;
+ *  5. the seal opens with this region's key (header bound as associated data);
+ *  6. the payload validates against the approved version: undeclared fields are refused;
+ *  7. the payload describes the device that signed it;
+ *  8. the declared transforms are applied.
+ *
+ * Every refusal is counted in the ingest ledger before the error is answered.
+ */
+import type { KeyObject } from "node:crypto";
+import {
+  type Envelope,
+  ed25519PublicKey,
+  headerBytes,
+  hpke,
+  sealInfo,
+  signingInput,
+  toArrayBuffer,
+  verifyBytes,
+} from "../../packages/sdk/src/envelope.ts";
+import { type Config, regionOfMarket } from "../config/index.ts";
+import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
+import type { DeviceDirectory, DirectoryRecord } from "../directory/index.ts";
+import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
+import type { RegionKeys } from "../keys/index.ts";
+import type { GroupCommitter } from "./group-commit.ts";
+import type { MisroutingSighting } from "./ledger.repository.ts";
+import type { LedgerContext, WriteItem, WriteResult } from "./region-writer.ts";
+
+/** Everything a region's collector needs to take envelopes in. */
+export interface IntakeContext {
+  region: { id: string; storedIn: string };
+  keys: RegionKeys;
+  pseudonymSecret: Buffer;
+  policy: Config["policy"];
+  maxClockSkewSeconds: number;
+  dictionary: Dictionary;
+  directory: DeviceDirectory;
+  writer: GroupCommitter<WriteItem, WriteResult>;
+}
+
+/** An envelope that passed every check: its device, its collection version, and the payload to store. */
+export interface AcceptedEnvelope {
+  envelope: Envelope;
+  device: DirectoryRecord;
+  collection: CompiledCollection;
+  /** The payload after validation and transforms: only declared fields. */
+  data: Record<string, unknown>;
+  /** The payload as validated, before transforms (never stored). */
+  validated: Record<string, unknown>;
+  ledger: LedgerContext;
+}
+
+const keyCache = new Map<string, KeyObject>();
+
+function devicePublicKey(record: DirectoryRecord): KeyObject {
+  let key = keyCache.get(record.publicKey);
+  if (!key) {
+    if (keyCache.size > 100_000) keyCache.clear();
+    key = ed25519PublicKey(record.publicKey);
+    keyCache.set(record.publicKey, key);
+  }
+  return key;
+}
+
+/**
+ * Runs checks 1-8 on an envelope sent to the endpoint of `collectionName`.
+ * Throws a PhoneHomeError (after counting the refusal) when a check fails.
+ */
+export async function admitEnvelope(
+  ctx: IntakeContext,
+  envelope: Envelope,
+  collectionName: string,
+  now: Date,
+): Promise<AcceptedEnvelope> {
+  const ledger: LedgerContext = {
+    collection: envelope.collection,
+    schemaVersion: envelope.schemaVersion,
+    batch: "",
+    build: envelope.build,
+    market: "",
+  };
+  const refuse = async (
+    code: ErrorCode,
+    message: string,
+    path?: string,
+    misrouting?: MisroutingSighting,
+  ): Promise<never> => {
+    const item: WriteItem = { kind: "refusal", ledger: { ...ledger, outcome: "refused", reason: code } };
+    if (misrouting) item.misrouting = misrouting;
+    await ctx.writer.submit(item);
+    throw new PhoneHomeError(code, message, path === undefined ? {} : { path });
+  };
+
+  if (envelope.collection !== collectionName) {
+    return refuse(
+      "envelope.collection_mismatch",
+      `this endpoint takes collection ${collectionName}, not ${envelope.collection}`,
+      "/collection",
+    );
+  }
+  const sentAt = Date.parse(envelope.sentAt);
+  if (sentAt - now.getTime() > ctx.maxClockSkewSeconds * 1000) {
+    return refuse("envelope.stale", `sentAt ${envelope.sentAt} lies in the future`, "/sentAt");
+  }
+
+  const device = await ctx.directory.lookup(envelope.device);
+  if (!device) return refuse("device.unknown", "no device was provisioned with this key", "/device");
+  if (!verifyBytes(signingInput(envelope), envelope.sig, devicePublicKey(device))) {
+    return refuse("signature.invalid", "the signature does not verify against the device's key", "/sig");
+  }
+  ledger.batch = device.batch;
+  ledger.market = device.market;
+
+  const home = regionOfMarket({ policy: ctx.policy }, device.market);
+  if (home !== ctx.region.id || envelope.region !== ctx.region.id) {
+    const sighting: MisroutingSighting = {
+      batch: device.batch,
+      build: envelope.build,
+      market: device.market,
+      expectedRegion: home,
+      claimedRegion: envelope.region,
+    };
+    const message =
+      home !== ctx.region.id
+        ? `devices sold in ${device.market} belong to region ${home}, not ${ctx.region.id}; nothing was stored`
+        : `the device claims home region ${envelope.region}, but devices sold in ${device.market} belong to ${home}; nothing was stored`;
+    return refuse("region.misrouted", message, "/region", sighting);
+  }
+
+  const collection = ctx.dictionary.get(envelope.collection, envelope.schemaVersion);
+  if (!collection) {
+    return ctx.dictionary.has(envelope.collection)
+      ? refuse("collection.unapproved", `collection ${envelope.collection} has no version ${envelope.schemaVersion}`, "/schemaVersion")
+      : refuse("collection.unknown", `the dictionary has no collection ${envelope.collection}`, "/collection");
+  }
+  if (!collection.approved || !collection.allowedIn(ctx.region.id)) {
+    return refuse(
+      "collection.unapproved",
+      collection.approved
+        ? `${envelope.collection} v${envelope.schemaVersion} may not be stored in region ${ctx.region.id}`
+        : `${envelope.collection} v${envelope.schemaVersion} is not approved`,
+      "/schemaVersion",
+    );
+  }
+
+  if (envelope.kid !== ctx.keys.kid) {
+    return refuse("seal.invalid", `the payload is sealed to key ${envelope.kid}, not this region's ${ctx.keys.kid}`, "/kid");
+  }
+  let plaintext: ArrayBuffer;
+  try {
+    const recipient = await hpke.createRecipientContext({
+      recipientKey: ctx.keys.privateKey,
+      enc: toArrayBuffer(Buffer.from(envelope.enc, "base64url")),
+      info: toArrayBuffer(sealInfo(ctx.region.id)),
+    });
+    plaintext = await recipient.open(
+      toArrayBuffer(Buffer.from(envelope.ct, "base64url")),
+      toArrayBuffer(headerBytes(envelope)),
+    );
+  } catch {
+    return refuse("seal.invalid", "the seal does not open with this region's key", "/ct");
+  }
+
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(plaintext).toString("utf8"));
+  } catch {
+    return refuse("payload.malformed", "the opened payload is not JSON", "/ct");
+  }
+  if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
+    return refuse("payload.malformed", "the opened payload is not a JSON object", "/ct");
+  }
+  const checked = collection.validate(payload);
+  if (!checked.ok) {
+    const code = checked.problem.kind === "undeclared" ? "payload.undeclared_field" : "payload.invalid";
+    return refuse(code, checked.problem.message, `/payload${checked.problem.path}`);
+  }
+  const validated = checked.value;
+  for (const field of ["serial", "model", "variant", "market"] as const) {
+    if (field in validated && validated[field] !== device[field]) {
+      return refuse(
+        "payload.device_mismatch",
+        `the payload's ${field} differs from the factory record of the signing device`,
+        `/payload/${field}`,
+      );
+    }
+  }
+  if ("build" in validated && validated.build !== envelope.build) {
+    return refuse("payload.device_mismatch", "the payload's build differs from the envelope's", "/payload/build");
+  }
+  const data = collection.transform(validated, { pseudonymSecret: ctx.pseudonymSecret });
+  return { envelope, device, collection, data, validated, ledger };
+}

@@ -1,0 +1,76 @@
+/** Read-only views of the ingest ledger and misrouting alerts. They hold no personal data. */
+import { Type as T } from "@sinclair/typebox";
+import type { Db } from "../db/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import type { App } from "../http/service.ts";
+import { listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
+
+const LedgerRow = T.Object({
+  minute: T.String({ format: "date-time" }),
+  outcome: T.String(),
+  reason: T.String(),
+  collection: T.String(),
+  schemaVersion: T.Integer(),
+  batch: T.String(),
+  build: T.String(),
+  market: T.String(),
+  count: T.Integer(),
+});
+const Alert = T.Object({
+  batch: T.String(),
+  build: T.String(),
+  market: T.String(),
+  expectedRegion: T.String(),
+  claimedRegion: T.String(),
+  firstSeen: T.String({ format: "date-time" }),
+  lastSeen: T.String({ format: "date-time" }),
+  count: T.Integer(),
+});
+
+/** Registers `GET /v1/ledger` and `GET /v1/alerts/misrouting`. */
+export function registerLedgerRoutes(app: App, db: Db): void {
+  app.get(
+    "/v1/ledger",
+    {
+      schema: {
+        summary: "Counts of stored and refused messages, by reason, batch and build",
+        tags: ["ledger"],
+        querystring: T.Object(
+          {
+            since: T.Optional(T.String({ format: "date-time", description: "earliest minute (default: 24 hours ago)" })),
+            limit: T.Optional(T.String({ pattern: "^[1-9][0-9]{0,3}$", description: "rows, 1-5000 (default 500)" })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: T.Object({ rows: T.Array(LedgerRow) }), 400: T.Ref("ErrorResponse") },
+      },
+    },
+    async (request) => {
+      const since = request.query.since ? new Date(request.query.since) : new Date(Date.now() - 86_400_000);
+      const limit = Number(request.query.limit ?? 500);
+      if (limit > 5000) throw new PhoneHomeError("request.invalid", "limit is at most 5000", { path: "/querystring/limit" });
+      const rows = await listLedger(db, since, limit);
+      return { rows: rows.map((r) => ({ ...r, minute: new Date(r.minute).toISOString() })) };
+    },
+  );
+  app.get(
+    "/v1/alerts/misrouting",
+    {
+      schema: {
+        summary: "Misrouting alerts: devices of another region's market that reached this collector",
+        tags: ["ledger"],
+        response: { 200: T.Object({ alerts: T.Array(Alert) }) },
+      },
+    },
+    async () => {
+      const alerts = await listMisroutingAlerts(db);
+      return {
+        alerts: alerts.map((a) => ({
+          ...a,
+          firstSeen: new Date(a.firstSeen).toISOString(),
+          lastSeen: new Date(a.lastSeen).toISOString(),
+        })),
+      };
+    },
+  );
+}

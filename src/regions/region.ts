@@ -1,0 +1,143 @@
+/**
+ * One region's collector: its store, its keys, its write path and its HTTP
+ * service. `phonehome up` runs every region in one process; `phonehome serve
+ * --region R` runs one.
+ */
+import type { AddressInfo } from "node:net";
+import { Counter, Histogram } from "prom-client";
+import { registerActivationRoutes } from "../activation/activation.routes.ts";
+import type { Config, RegionConfig } from "../config/index.ts";
+import { type Db, openDb } from "../db/index.ts";
+import { migrate } from "../db/migrate.ts";
+import type { Dictionary } from "../dictionary/index.ts";
+import type { DeviceDirectory } from "../directory/index.ts";
+import { type App, createService } from "../http/service.ts";
+import type { IntakeContext } from "../ingest/intake.ts";
+import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
+import { createRegionWriter } from "../ingest/region-writer.ts";
+import { loadPseudonymSecret, loadRegionKeys } from "../keys/index.ts";
+import type { Logger } from "../log/index.ts";
+import { registerRegionRoutes } from "./region.routes.ts";
+
+/** A started region. */
+export interface RunningRegion {
+  id: string;
+  /** Base URL devices reach it at. */
+  url: string;
+  app: App;
+  db: Db;
+  intake: IntakeContext;
+  /** Stops taking requests, flushes the write path and closes the store. */
+  close(): Promise<void>;
+}
+
+/** What a region needs from outside itself. */
+export interface RegionDeps {
+  config: Config;
+  region: RegionConfig;
+  dictionary: Dictionary;
+  directory: DeviceDirectory;
+  logger: Logger;
+}
+
+/** Opens the region's store (migrating it), loads its keys, and starts its collector. */
+export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
+  const { config, region, logger } = deps;
+  const db = await openDb(region.store);
+  await migrate(db, "region");
+  const keys = await loadRegionKeys(config.dataDir, region.id);
+  const writer = createRegionWriter(db, {
+    maxBatch: config.ingest.batchSize,
+    maxDelayMs: config.ingest.batchDelayMs,
+  });
+  const intake: IntakeContext = {
+    region: { id: region.id, storedIn: region.storedIn },
+    keys,
+    pseudonymSecret: loadPseudonymSecret(config.dataDir, region.id),
+    policy: config.policy,
+    maxClockSkewSeconds: config.ingest.maxClockSkewSeconds,
+    dictionary: deps.dictionary,
+    directory: deps.directory,
+    writer,
+  };
+
+  let ready = false;
+  const { app, metrics } = await createService({
+    name: `collector-${region.id}`,
+    description: `Collector of region ${region.id} (data stored in ${region.storedIn})`,
+    logger: logger.child({ region: region.id }),
+    bodyLimit: config.ingest.maxBodyBytes,
+    tls: region.tls,
+    ready: async () => {
+      if (!ready) return false;
+      await db.query("SELECT 1");
+      return true;
+    },
+  });
+  const outcomes = new Counter({
+    name: "phonehome_ingest_total",
+    help: "Messages counted by the ingest ledger, by outcome and reason",
+    labelNames: ["outcome", "reason", "collection"] as const,
+    registers: [metrics],
+  });
+  const misrouted = new Counter({
+    name: "phonehome_misrouting_total",
+    help: "Devices of another region's market that reached this collector, by batch and build",
+    labelNames: ["batch", "build", "market", "expected_region"] as const,
+    registers: [metrics],
+  });
+  const batches = new Histogram({
+    name: "phonehome_group_commit_size",
+    help: "Messages per group-committed transaction",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [metrics],
+  });
+  writer.onCommit = (items, results) => {
+    batches.observe(items.length);
+    items.forEach((item, i) => {
+      if (item.kind === "refusal") {
+        outcomes.inc({ outcome: "refused", reason: item.ledger.reason, collection: item.ledger.collection });
+        if (item.misrouting) {
+          misrouted.inc({
+            batch: item.misrouting.batch,
+            build: item.misrouting.build,
+            market: item.misrouting.market,
+            expected_region: item.misrouting.expectedRegion,
+          });
+          logger.warn({ alert: "misrouting", region: region.id, ...item.misrouting }, "misrouted device refused");
+        }
+      } else {
+        const result = results[i];
+        const outcome = result?.kind === "activation" && result.replayed ? "replayed" : "stored";
+        outcomes.inc({ outcome, reason: outcome, collection: item.ledger.collection });
+      }
+    });
+  };
+
+  registerRegionRoutes(app, { id: region.id, storedIn: region.storedIn, kid: keys.kid, publicKey: keys.publicKey });
+  registerActivationRoutes(app, intake);
+  registerLedgerRoutes(app, db);
+  await app.listen({ host: region.listen.host, port: region.listen.port });
+  ready = true;
+  const url = region.listen.port === 0 ? urlOf(app, region) : region.url;
+  return {
+    id: region.id,
+    url,
+    app,
+    db,
+    intake,
+    close: async () => {
+      ready = false;
+      await app.close();
+      await writer.close();
+      await db.close();
+    },
+  };
+}
+
+/** The URL of a service that listened on port 0. */
+export function urlOf(app: App, service: { listen: { host: string }; tls?: unknown }): string {
+  const address = app.server.address() as AddressInfo;
+  const host = service.listen.host.includes(":") ? `[${service.listen.host}]` : service.listen.host;
+  return `${service.tls ? "https" : "http"}://${host}:${address.port}`;
+}

@@ -1,0 +1,52 @@
+/**
+ * The embedded shape: every configured region and the control plane in one
+ * process, each region with its own store. Used by `phonehome up`, the tests
+ * and the benchmarks.
+ */
+import type { Config } from "../config/index.ts";
+import { startControlPlane, type RunningControlPlane } from "../control-plane/control-plane.ts";
+import { compileDictionary, type Dictionary, loadDictionary } from "../dictionary/index.ts";
+import { cachedDirectory, type DeviceDirectory } from "../directory/index.ts";
+import { findDevicesByKeyIds } from "../fleet/index.ts";
+import type { Logger } from "../log/index.ts";
+import { type RunningRegion, startRegion } from "../regions/region.ts";
+
+/** A running system. */
+export interface RunningSystem {
+  controlPlane: RunningControlPlane;
+  regions: RunningRegion[];
+  dictionary: Dictionary;
+  /** Stops every service, regions first, so that their write paths flush. */
+  close(): Promise<void>;
+}
+
+/** Loads and compiles the dictionary named by the configuration; throws `dictionary.invalid` with every problem. */
+export function dictionaryOf(config: Config): Dictionary {
+  return compileDictionary(loadDictionary(config.dictionaryDir, { regions: config.regions.map((r) => r.id) }));
+}
+
+/** Starts the control plane and every region in this process. */
+export async function startSystem(config: Config, logger: Logger): Promise<RunningSystem> {
+  const dictionary = dictionaryOf(config);
+  const controlPlane = await startControlPlane(config, logger);
+  const directory: DeviceDirectory = cachedDirectory((keys) => findDevicesByKeyIds(controlPlane.db, keys));
+  const regions: RunningRegion[] = [];
+  try {
+    for (const region of config.regions) {
+      regions.push(await startRegion({ config, region, dictionary, directory, logger }));
+    }
+  } catch (error) {
+    await Promise.allSettled(regions.map((r) => r.close()));
+    await controlPlane.close();
+    throw error;
+  }
+  return {
+    controlPlane,
+    regions,
+    dictionary,
+    close: async () => {
+      await Promise.allSettled(regions.map((r) => r.close()));
+      await controlPlane.close();
+    },
+  };
+}
