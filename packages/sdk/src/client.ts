@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type EnvelopeHeader, ed25519PrivateKey, ENVELOPE_FORMAT, sealEnvelope } from "./envelope.ts";
+import { ENVELOPE_FORMAT, type EnvelopeHeader, ed25519PrivateKey, sealEnvelope } from "./envelope.ts";
 import { SdkError, type ServerError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
 import { type DeviceIdentity, validateIdentity } from "./identity.ts";
@@ -308,7 +308,9 @@ export class PhoneHomeClient {
     const status = response.status;
     if (status >= 200 && status < 300) return { kind: "delivered", status, answer: parseJson(text) };
     if (status >= 300 && status < 400) {
-      throw this.refuse(new SdkError("sdk.redirect_refused", `${url} answered ${status} (redirect); not followed`));
+      throw this.refuse(
+        new SdkError("sdk.redirect_refused", `${url} answered ${status} (redirect); not followed`),
+      );
     }
     if (isTransientStatus(status)) {
       return { kind: "transient", reason: `HTTP ${status}`, retryAfterMs: retryAfterMs(response) };
@@ -316,11 +318,15 @@ export class PhoneHomeClient {
     const server = serverError(status, text);
     return {
       kind: "rejected",
-      error: new SdkError("sdk.rejected", `${url} refused ${message.envelope.eventId}: ${server.code}: ${server.message}`, {
-        server,
-        eventId: message.envelope.eventId,
-        queued: false,
-      }),
+      error: new SdkError(
+        "sdk.rejected",
+        `${url} refused ${message.envelope.eventId}: ${server.code}: ${server.message}`,
+        {
+          server,
+          eventId: message.envelope.eventId,
+          queued: false,
+        },
+      ),
     };
   }
 
@@ -341,20 +347,31 @@ export class PhoneHomeClient {
     const text = await response.text().catch(() => "");
     const status = response.status;
     if (isTransientStatus(status)) {
-      return { kind: "transient", reason: `HTTP ${status} on ${REGION_PATH}`, retryAfterMs: retryAfterMs(response) };
+      return {
+        kind: "transient",
+        reason: `HTTP ${status} on ${REGION_PATH}`,
+        retryAfterMs: retryAfterMs(response),
+      };
     }
     if (status >= 300 && status < 400) {
-      throw this.refuse(new SdkError("sdk.redirect_refused", `${url} answered ${status} (redirect); not followed`));
+      throw this.refuse(
+        new SdkError("sdk.redirect_refused", `${url} answered ${status} (redirect); not followed`),
+      );
     }
     if (status < 200 || status >= 300) {
       throw this.refuse(new SdkError("sdk.endpoint_invalid", `${url} answered HTTP ${status}`));
     }
     try {
-      this.endpoint = checkEndpoint(this.identity.home, parseJson(text));
+      this.endpoint = checkEndpoint(this.identity.home, parseJson(text), this.identity.market);
     } catch (err) {
       throw err instanceof SdkError ? this.refuse(err) : err;
     }
-    this.emit({ type: "endpoint_verified", url: this.baseUrl, region: this.endpoint.region, kid: this.endpoint.kid });
+    this.emit({
+      type: "endpoint_verified",
+      url: this.baseUrl,
+      region: this.endpoint.region,
+      kid: this.endpoint.kid,
+    });
     return undefined;
   }
 
@@ -399,7 +416,12 @@ export class PhoneHomeClient {
     const envelope = await sealEnvelope(header, payload, home.publicKey, this.signingKey);
     const { evicted } = await this.queue.enqueue(path, envelope, { droppable });
     for (const m of evicted) {
-      this.emit({ type: "evicted", eventId: m.envelope.eventId, collection: m.envelope.collection, path: m.path });
+      this.emit({
+        type: "evicted",
+        eventId: m.envelope.eventId,
+        collection: m.envelope.collection,
+        path: m.path,
+      });
     }
     this.emit({ type: "queued", eventId: header.eventId, collection, path });
     return header.eventId;
@@ -427,7 +449,12 @@ export class PhoneHomeClient {
     if (typeof parsed !== "object" || parsed === null) return undefined;
     const m = parsed as Record<string, unknown>;
     if (typeof m.eventId !== "string" || typeof m.acknowledgedAt !== "string") return undefined;
-    return { state: "activated", eventId: m.eventId, acknowledgedAt: m.acknowledgedAt, answer: asActivationAnswer(m.answer) };
+    return {
+      state: "activated",
+      eventId: m.eventId,
+      acknowledgedAt: m.acknowledgedAt,
+      answer: asActivationAnswer(m.answer),
+    };
   }
 
   private remember(eventId: string, outcome: Outcome): void {
@@ -491,14 +518,18 @@ function serverError(status: number, text: string): ServerError {
 }
 
 function asActivationAnswer(value: unknown): ActivationAnswer {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as ActivationAnswer) : {};
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as ActivationAnswer)
+    : {};
 }
 
 function describeNetworkError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = err.cause;
   const code =
-    typeof cause === "object" && cause !== null && "code" in cause ? String((cause as { code: unknown }).code) : undefined;
+    typeof cause === "object" && cause !== null && "code" in cause
+      ? String((cause as { code: unknown }).code)
+      : undefined;
   if (err.name === "TimeoutError") return "timeout";
   return code === undefined ? err.message : `${err.message} (${code})`;
 }

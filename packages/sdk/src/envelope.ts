@@ -50,7 +50,17 @@ export interface Envelope extends EnvelopeHeader {
   sig: string;
 }
 
-const HEADER_FIELDS = ["v", "collection", "schemaVersion", "eventId", "device", "region", "kid", "build", "sentAt"] as const;
+const HEADER_FIELDS = [
+  "v",
+  "collection",
+  "schemaVersion",
+  "eventId",
+  "device",
+  "region",
+  "kid",
+  "build",
+  "sentAt",
+] as const;
 
 const encoder = new TextEncoder();
 
@@ -128,8 +138,13 @@ export async function sealEnvelope(
   regionPublicKey: string,
   deviceKey: KeyObject,
 ): Promise<Envelope> {
-  const recipientPublicKey = await hpke.kem.deserializePublicKey(toArrayBuffer(Buffer.from(regionPublicKey, "base64url")));
-  const sender = await hpke.createSenderContext({ recipientPublicKey, info: toArrayBuffer(sealInfo(header.region)) });
+  const recipientPublicKey = await hpke.kem.deserializePublicKey(
+    toArrayBuffer(Buffer.from(regionPublicKey, "base64url")),
+  );
+  const sender = await hpke.createSenderContext({
+    recipientPublicKey,
+    info: toArrayBuffer(sealInfo(header.region)),
+  });
   const ct = await sender.seal(
     toArrayBuffer(encoder.encode(JSON.stringify(payload))),
     toArrayBuffer(headerBytes(header)),

@@ -6,17 +6,26 @@
 
 /** Every code an `SdkError` can carry, with the sentence the README must explain it by. */
 export const SDK_ERRORS = {
-  "sdk.identity_invalid": "The identity file or the region descriptor in it is missing, unreadable or malformed.",
-  "sdk.options_invalid": "The client was constructed with invalid options (retry bounds, queue bounds, paths).",
-  "sdk.insecure_transport": "An endpoint URL is plain `http://` to a host that is not loopback, or not HTTP(S) at all.",
+  "sdk.identity_invalid":
+    "The identity file or the region descriptor in it is missing, unreadable or malformed.",
+  "sdk.options_invalid":
+    "The client was constructed with invalid options (retry bounds, queue bounds, paths).",
+  "sdk.insecure_transport":
+    "An endpoint URL is plain `http://` to a host that is not loopback, or not HTTP(S) at all.",
   "sdk.endpoint_invalid": "The collector's `GET /v1/region` did not answer with a region announcement.",
-  "sdk.endpoint_region_mismatch": "The collector announces another region (or storage country) than the home region.",
-  "sdk.endpoint_key_mismatch": "The collector announces another region key than the provisioned one, or a kid/key pair that does not match.",
+  "sdk.endpoint_region_mismatch":
+    "The collector announces another region (or storage country) than the home region.",
+  "sdk.market_region_mismatch":
+    "By the market policy the collectors publish, the device's market belongs to another region than the one it was provisioned for.",
+  "sdk.endpoint_key_mismatch":
+    "The collector announces another region key than the provisioned one, or a kid/key pair that does not match.",
   "sdk.redirect_refused": "The collector answered with a redirect; the SDK never follows one.",
   "sdk.queue_full": "The on-disk queue has no room for a message that may not be dropped.",
   "sdk.queue_invalid": "A queued message or its target path is malformed.",
-  "sdk.offline": "The collector could not be reached (network error, timeout, 5xx, 429) within the attempts of one flush.",
-  "sdk.rejected": "The collector refused the message for good (a 4xx other than 408, 425, 429); it was removed from the queue.",
+  "sdk.offline":
+    "The collector could not be reached (network error, timeout, 5xx, 429) within the attempts of one flush.",
+  "sdk.rejected":
+    "The collector refused the message for good (a 4xx other than 408, 425, 429); it was removed from the queue.",
 } as const satisfies Record<string, string>;
 
 /** A stable SDK error code. */

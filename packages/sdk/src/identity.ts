@@ -63,7 +63,10 @@ export function validateIdentity(value: unknown): DeviceIdentity {
     const s = v[field];
     // Header and payload strings must be single-line and bounded (the collector's schema checks the same).
     if (typeof s !== "string" || s.length === 0 || s.length > 128 || /[\r\n]/.test(s)) {
-      throw new SdkError("sdk.identity_invalid", `${field}: must be a non-empty single-line string of at most 128 characters`);
+      throw new SdkError(
+        "sdk.identity_invalid",
+        `${field}: must be a non-empty single-line string of at most 128 characters`,
+      );
     }
     return s;
   };
@@ -98,7 +101,13 @@ export function validateIdentity(value: unknown): DeviceIdentity {
   if (derived !== publicKey) {
     throw new SdkError("sdk.identity_invalid", "privateKey: does not belong to publicKey");
   }
-  return { ...profile, publicKey, privateKey, keyId: deviceKeyId(publicKey), home: validateRegionDescriptor(v.home) };
+  return {
+    ...profile,
+    publicKey,
+    privateKey,
+    keyId: deviceKeyId(publicKey),
+    home: validateRegionDescriptor(v.home),
+  };
 }
 
 /** Writes an identity atomically (temp file, fsync, rename) with mode 0600: it holds the private key. */

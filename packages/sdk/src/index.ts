@@ -1,1 +1,64 @@
-export const v: number = 42;
+/**
+ * `@phonehome/sdk`: the device side of phonehome. This file is the package's
+ * only public surface; everything else is internal.
+ */
+export {
+  ACTIVATION_MARKER,
+  ACTIVATIONS_PATH,
+  type ActivationAnswer,
+  type ActivationPayloadV1,
+  type ActivationState,
+  type ClientEvent,
+  type Clock,
+  type FetchLike,
+  type FlushResult,
+  PhoneHomeClient,
+  type PhoneHomeClientOptions,
+  REGION_PATH,
+  type RetryOptions,
+} from "./client.ts";
+export {
+  deviceKeyId,
+  ENVELOPE_FORMAT,
+  type Envelope,
+  type EnvelopeHeader,
+  ed25519PrivateKey,
+  ed25519PublicKey,
+  headerBytes,
+  hpke,
+  keyId,
+  regionKeyId,
+  sealEnvelope,
+  sealInfo,
+  signBytes,
+  signingInput,
+  toArrayBuffer,
+  verifyBytes,
+} from "./envelope.ts";
+export { isSdkError, SDK_ERRORS, SdkError, type SdkErrorCode, type ServerError } from "./errors.ts";
+export {
+  createDeviceIdentity,
+  type DeviceIdentity,
+  type DeviceKeys,
+  type DeviceProfile,
+  generateDeviceKeys,
+  loadIdentity,
+  saveIdentity,
+  validateIdentity,
+} from "./identity.ts";
+export {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_MESSAGES,
+  DiskQueue,
+  type DiskQueueOptions,
+  type EnqueueResult,
+  type QueuedMessage,
+} from "./queue.ts";
+export {
+  assertSecureTransport,
+  checkEndpoint,
+  isLoopbackHost,
+  type RegionAnnouncement,
+  type RegionDescriptor,
+  validateRegionDescriptor,
+} from "./region.ts";

@@ -108,7 +108,10 @@ export class DiskQueue {
   enqueue(path: string, envelope: Envelope, options: { droppable?: boolean } = {}): Promise<EnqueueResult> {
     return this.serialised(async () => {
       if (!TARGET_PATH.test(path)) {
-        throw new SdkError("sdk.queue_invalid", `target path ${JSON.stringify(path)} is not a collector path like /v1/...`);
+        throw new SdkError(
+          "sdk.queue_invalid",
+          `target path ${JSON.stringify(path)} is not a collector path like /v1/...`,
+        );
       }
       const droppable = options.droppable ?? false;
       const enqueuedAt = new Date(this.now()).toISOString();

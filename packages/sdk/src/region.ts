@@ -31,6 +31,14 @@ export interface RegionAnnouncement {
   publicKey: string;
   /** The HPKE suite the collector opens with; informative only (a wrong suite fails the seal on the server). */
   suite?: unknown;
+  /** The market-to-region policy the collectors enforce: `markets` names exceptions, `default` the rest. */
+  policy?: MarketPolicy;
+}
+
+/** Which region holds the data of devices sold in each market (ISO 3166-1 alpha-2). */
+export interface MarketPolicy {
+  markets: Record<string, string>;
+  default: string;
 }
 
 // Raw 32-byte keys are 43 base64url characters without padding.
@@ -50,7 +58,8 @@ export function validateRegionDescriptor(value: unknown, where = "home"): Region
   };
   if (typeof value !== "object" || value === null || Array.isArray(value)) bad("", "must be an object");
   const v = value as Record<string, unknown>;
-  if (typeof v.region !== "string" || !REGION_ID.test(v.region)) bad("region", "must be a region id like `global`");
+  if (typeof v.region !== "string" || !REGION_ID.test(v.region))
+    bad("region", "must be a region id like `global`");
   if (typeof v.storedIn !== "string" || !COUNTRY.test(v.storedIn))
     bad("storedIn", "must be an ISO 3166-1 alpha-2 country code");
   if (typeof v.url !== "string") bad("url", "must be a URL string");
@@ -93,15 +102,18 @@ export function assertSecureTransport(url: string): void {
       `refusing plain http:// to ${parsed.hostname}: only loopback hosts may be reached without TLS`,
     );
   }
-  throw new SdkError("sdk.insecure_transport", `refusing ${parsed.protocol} URL: only https (or http to loopback)`);
+  throw new SdkError(
+    "sdk.insecure_transport",
+    `refusing ${parsed.protocol} URL: only https (or http to loopback)`,
+  );
 }
 
 /**
  * Checks what a collector announced at `GET /v1/region` against the home descriptor; throws an
  * `SdkError` (`sdk.insecure_transport`, `sdk.endpoint_invalid`, `sdk.endpoint_region_mismatch`,
- * `sdk.endpoint_key_mismatch`) on any difference and returns the announcement when it is the home region.
+ * `sdk.endpoint_key_mismatch`, `sdk.market_region_mismatch`) on any difference and returns the announcement when it is the home region.
  */
-export function checkEndpoint(home: RegionDescriptor, target: unknown): RegionAnnouncement {
+export function checkEndpoint(home: RegionDescriptor, target: unknown, market?: string): RegionAnnouncement {
   assertSecureTransport(home.url);
   if (typeof target !== "object" || target === null || Array.isArray(target)) {
     throw new SdkError("sdk.endpoint_invalid", `${home.url}/v1/region did not answer with a JSON object`);
@@ -109,7 +121,10 @@ export function checkEndpoint(home: RegionDescriptor, target: unknown): RegionAn
   const t = target as Record<string, unknown>;
   for (const field of ["region", "storedIn", "kid", "publicKey"] as const) {
     if (typeof t[field] !== "string") {
-      throw new SdkError("sdk.endpoint_invalid", `${home.url}/v1/region: \`${field}\` is missing or not a string`);
+      throw new SdkError(
+        "sdk.endpoint_invalid",
+        `${home.url}/v1/region: \`${field}\` is missing or not a string`,
+      );
     }
   }
   const announced: RegionAnnouncement = {
@@ -119,6 +134,8 @@ export function checkEndpoint(home: RegionDescriptor, target: unknown): RegionAn
     publicKey: String(t.publicKey),
     suite: t.suite,
   };
+  const policy = parsePolicy(t.policy);
+  if (policy) announced.policy = policy;
   // Region first: a collector of another region also has another key, and the region is the fact that matters.
   if (announced.region !== home.region) {
     throw new SdkError(
@@ -144,7 +161,27 @@ export function checkEndpoint(home: RegionDescriptor, target: unknown): RegionAn
       `endpoint ${home.url} announces region key ${announced.kid}, but this device was provisioned with ${home.kid}`,
     );
   }
+  // The incident: a device of one market provisioned with another region's descriptor. The
+  // collectors publish the market policy; a device whose market belongs elsewhere stops here.
+  if (market !== undefined && policy !== undefined) {
+    const belongs = policy.markets[market] ?? policy.default;
+    if (belongs !== home.region) {
+      throw new SdkError(
+        "sdk.market_region_mismatch",
+        `devices sold in ${market} belong to region \`${belongs}\`, but this device was provisioned for \`${home.region}\``,
+      );
+    }
+  }
   return announced;
+}
+
+function parsePolicy(value: unknown): MarketPolicy | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as { markets?: unknown; default?: unknown };
+  if (typeof v.default !== "string" || typeof v.markets !== "object" || v.markets === null) return undefined;
+  const markets: Record<string, string> = {};
+  for (const [k, r] of Object.entries(v.markets)) if (typeof r === "string") markets[k] = r;
+  return { markets, default: v.default };
 }
 
 function parseUrl(url: string): URL | undefined {

@@ -1,0 +1,216 @@
+/**
+ * Test helpers for the SDK's own tests (not exported by the package): region
+ * keys, identities, a fake clock, and a tiny collector on `node:http` that
+ * really opens the seals and checks the signatures. The SDK stands alone, so
+ * nothing here comes from the server code.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type Envelope,
+  ed25519PublicKey,
+  headerBytes,
+  hpke,
+  regionKeyId,
+  sealInfo,
+  signingInput,
+  toArrayBuffer,
+  verifyBytes,
+} from "./envelope.ts";
+import { createDeviceIdentity, type DeviceIdentity } from "./identity.ts";
+import type { RegionDescriptor } from "./region.ts";
+
+/** A region's X25519 key pair, with its public key raw base64url and its kid. */
+export interface RegionKeys {
+  pair: Awaited<ReturnType<typeof hpke.kem.generateKeyPair>>;
+  publicKey: string;
+  kid: string;
+}
+
+/** Generates a region key pair the way a region would. */
+export async function makeRegionKeys(): Promise<RegionKeys> {
+  const pair = await hpke.kem.generateKeyPair();
+  const publicKey = Buffer.from(await hpke.kem.serializePublicKey(pair.publicKey)).toString("base64url");
+  return { pair, publicKey, kid: regionKeyId(publicKey) };
+}
+
+/** A home descriptor for `url` and `keys`. */
+export function makeHome(
+  url: string,
+  keys: RegionKeys,
+  region = "global",
+  storedIn = "SG",
+): RegionDescriptor {
+  return { region, storedIn, url, kid: keys.kid, publicKey: keys.publicKey };
+}
+
+/** A Norwegian-market device of the worldwide variant, homed at `home`. */
+export function makeIdentity(home: RegionDescriptor): DeviceIdentity {
+  return createDeviceIdentity(
+    { serial: "SN-0001", model: "N7P", variant: "00WW", market: "NO", build: "00WW_3_39B_SP03" },
+    home,
+  );
+}
+
+/** A fresh temporary directory, removed by `cleanup`. */
+export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "phonehome-sdk-"));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A clock whose `sleep` returns at once, advancing time and recording each delay. */
+export function fakeClock(start = Date.parse("2026-03-01T08:00:00Z")): {
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  sleeps: number[];
+} {
+  let t = start;
+  const sleeps: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+      t += ms;
+    },
+    sleeps,
+  };
+}
+
+/** A request the fake collector received. */
+export interface Received {
+  method: string;
+  url: string;
+  body: string;
+}
+
+/** How the fake collector answers one POST; `undefined` falls back to 201 with an activation. */
+export type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
+
+/** Options of the fake collector. */
+export interface FakeCollectorOptions {
+  keys: RegionKeys;
+  /** Devices it knows: their public keys, by key id. */
+  devices: DeviceIdentity[];
+  /** What `GET /v1/region` announces; defaults to the keys' region `global` stored in `SG`. */
+  announce?: Record<string, unknown>;
+  /** Answer `GET /v1/region` with this instead (e.g. a redirect). */
+  regionReply?: Reply;
+  /** Answers for successive POSTs; once used up, POSTs succeed. */
+  replies?: Reply[];
+  /** Port to listen on; 0 picks one. */
+  port?: number;
+}
+
+/** A collector on `node:http` that opens seals for real. */
+export interface FakeCollector {
+  url: string;
+  port: number;
+  received: Received[];
+  /** Payloads opened from acknowledged POSTs, with their eventId. */
+  stored: Array<{ eventId: string; payload: unknown }>;
+  close: () => Promise<void>;
+}
+
+/** Starts a fake collector on 127.0.0.1. */
+export async function startCollector(options: FakeCollectorOptions): Promise<FakeCollector> {
+  const received: Received[] = [];
+  const stored: Array<{ eventId: string; payload: unknown }> = [];
+  const replies = [...(options.replies ?? [])];
+  const announce = options.announce ?? {
+    region: "global",
+    storedIn: "SG",
+    kid: options.keys.kid,
+    publicKey: options.keys.publicKey,
+    suite: "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM",
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+    received.push({ method: req.method ?? "", url: req.url ?? "", body });
+    const send = (reply: Reply): void => {
+      res.writeHead(reply.status, { "content-type": "application/json", ...reply.headers });
+      res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
+    };
+    if (req.method === "GET" && req.url === "/v1/region") {
+      send(options.regionReply ?? { status: 200, body: announce });
+      return;
+    }
+    if (req.method === "POST" && req.url === "/v1/activations") {
+      const scripted = replies.shift();
+      if (scripted !== undefined) {
+        send(scripted);
+        return;
+      }
+      const env = JSON.parse(body) as Envelope;
+      const payload = await openEnvelope(env, options.keys, options.devices);
+      const already = stored.find((s) => s.eventId === env.eventId);
+      if (already === undefined) stored.push({ eventId: env.eventId, payload });
+      const activatedAt = (payload as { activatedAt: string }).activatedAt;
+      send({
+        status: already === undefined ? 201 : 200,
+        body: {
+          activation: { eventId: env.eventId, activatedAt, warrantyUntil: "2028-03-01", region: "global" },
+        },
+      });
+      return;
+    }
+    send({ status: 404, body: { error: { code: "route.not_found", message: "no route" } } });
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "internal", message: String(err) } }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    received,
+    stored,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Verifies the device signature and opens the seal, as a collector would; throws on any failure. */
+export async function openEnvelope(
+  env: Envelope,
+  keys: RegionKeys,
+  devices: DeviceIdentity[],
+): Promise<unknown> {
+  const device = devices.find((d) => d.keyId === env.device);
+  if (device === undefined) throw new Error(`unknown device ${env.device}`);
+  const { sig, ...unsigned } = env;
+  if (!verifyBytes(signingInput(unsigned), sig, ed25519PublicKey(device.publicKey)))
+    throw new Error("bad signature");
+  const recipient = await hpke.createRecipientContext({
+    recipientKey: keys.pair,
+    enc: toArrayBuffer(Buffer.from(env.enc, "base64url")),
+    info: toArrayBuffer(sealInfo(env.region)),
+  });
+  const plain = await recipient.open(
+    toArrayBuffer(Buffer.from(env.ct, "base64url")),
+    toArrayBuffer(headerBytes(env)),
+  );
+  return JSON.parse(new TextDecoder().decode(plain));
+}
+
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
