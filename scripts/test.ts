@@ -5,7 +5,12 @@
 import { spawnSync } from "node:child_process";
 import { globSync } from "node:fs";
 
-const patterns = ["src/**/*.test.ts", "packages/*/src/**/*.test.ts", "test/**/*.test.ts", "bench/**/*.test.ts"];
+const patterns = [
+  "src/**/*.test.ts",
+  "packages/*/src/**/*.test.ts",
+  "test/**/*.test.ts",
+  "bench/**/*.test.ts",
+];
 const files = patterns.flatMap((p) => globSync(p)).sort();
 const only = process.argv.slice(2);
 const chosen = only.length > 0 ? files.filter((f) => only.some((o) => f.includes(o))) : files;

@@ -53,7 +53,7 @@ CREATE INDEX batches_model_variant ON batches (model, variant);
 -- A device as provisioned at the factory: its serial and the public half of its
 -- Ed25519 key pair. The private key never reaches the registry.
 CREATE TABLE devices (
-  serial text COLLATE "C" PRIMARY KEY CHECK (serial ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'),
+  serial text COLLATE "C" PRIMARY KEY CHECK (serial ~ '^[A-Z0-9]{8,20}$'),
   -- The pseudonym devices put in envelopes: "dk_" + base64url of 20 bytes of SHA-256(public key).
   key_id text COLLATE "C" NOT NULL UNIQUE CHECK (key_id ~ '^dk_[A-Za-z0-9_-]{27}$'),
   -- Raw 32-byte Ed25519 public key, base64url without padding.

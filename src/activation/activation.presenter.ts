@@ -12,7 +12,10 @@ export interface ActivationView {
 }
 
 /** Shapes a stored activation for the device; the stored fields themselves are not echoed. */
-export function presentActivation(row: StoredActivation, region: { id: string; storedIn: string }): ActivationView {
+export function presentActivation(
+  row: StoredActivation,
+  region: { id: string; storedIn: string },
+): ActivationView {
   return {
     device: row.deviceKey,
     eventId: row.eventId,

@@ -41,7 +41,10 @@ const COLUMNS = `device_key AS "deviceKey", event_id AS "eventId", schema_versio
   activated_at AS "activatedAt", warranty_until AS "warrantyUntil", expires_at AS "expiresAt", received_at AS "receivedAt"`;
 
 /** The stored activations of the given devices. */
-export async function findActivations(q: Queryable, deviceKeys: readonly string[]): Promise<StoredActivation[]> {
+export async function findActivations(
+  q: Queryable,
+  deviceKeys: readonly string[],
+): Promise<StoredActivation[]> {
   if (deviceKeys.length === 0) return [];
   const { rows } = await q.query<StoredActivation>(
     `SELECT ${COLUMNS} FROM activations WHERE device_key IN (SELECT jsonb_array_elements_text($1::jsonb))`,
@@ -51,7 +54,11 @@ export async function findActivations(q: Queryable, deviceKeys: readonly string[
 }
 
 /** Every activation, in key order, `limit` at a time after `after` (for audits and tests). */
-export async function listActivations(q: Queryable, after: string, limit: number): Promise<StoredActivation[]> {
+export async function listActivations(
+  q: Queryable,
+  after: string,
+  limit: number,
+): Promise<StoredActivation[]> {
   const { rows } = await q.query<StoredActivation>(
     `SELECT ${COLUMNS} FROM activations WHERE device_key > $1 ORDER BY device_key LIMIT $2`,
     [after, limit],

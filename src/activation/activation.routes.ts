@@ -1,6 +1,7 @@
 /** `POST /v1/activations`: thin edge over `activate`. */
+
+import type { Envelope } from "@phonehome/sdk";
 import { Type as T } from "@sinclair/typebox";
-import type { Envelope } from "../../packages/sdk/src/envelope.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { type App, validationProblem } from "../http/service.ts";
 import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
@@ -36,13 +37,18 @@ export function registerActivationRoutes(app: App, ctx: IntakeContext): void {
           "Stores the activation once; repeats return the first activation (200).",
         tags: ["activation"],
         body: EnvelopeSchema,
-        response: { 200: ActivationResponse, 201: ActivationResponse, 400: error, 403: error, 413: error, 421: error },
+        response: { 200: ActivationResponse, 201: ActivationResponse, 400: error, 403: error, 413: error },
       },
     },
     async (request, reply) => {
       if (request.validationError) {
-        const problem = validationProblem(request.validationError) ?? { path: "/body", message: "invalid envelope" };
-        throw new PhoneHomeError("envelope.invalid", problem.message, { path: problem.path.replace(/^\/body/, "") });
+        const problem = validationProblem(request.validationError) ?? {
+          path: "/body",
+          message: "invalid envelope",
+        };
+        throw new PhoneHomeError("envelope.invalid", problem.message, {
+          path: problem.path.replace(/^\/body/, ""),
+        });
       }
       const outcome = await activate(ctx, request.body as Envelope);
       return reply.status(outcome.replayed ? 200 : 201).send({

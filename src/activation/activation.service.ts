@@ -1,5 +1,5 @@
 /** Activation: the first accepted activation of a device starts its warranty; repeats return it unchanged. */
-import type { Envelope } from "../../packages/sdk/src/envelope.ts";
+import type { Envelope } from "@phonehome/sdk";
 import { admitEnvelope, type IntakeContext } from "../ingest/intake.ts";
 import type { StoredActivation } from "./activation.repository.ts";
 
@@ -11,8 +11,15 @@ export interface ActivationOutcome {
 }
 
 /** Checks, stores (after commit) and answers one activation envelope. */
-export async function activate(ctx: IntakeContext, envelope: Envelope, now = new Date()): Promise<ActivationOutcome> {
+export async function activate(
+  ctx: IntakeContext,
+  envelope: Envelope,
+  now = new Date(),
+): Promise<ActivationOutcome> {
   const accepted = await admitEnvelope(ctx, envelope, "activation", now);
+  // The warranty starts on the day the region first accepted the activation, by
+  // the collector's clock, which a device cannot set back. Only the day is kept.
+  const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const result = await ctx.writer.submit({
     kind: "activation",
     row: {
@@ -20,10 +27,8 @@ export async function activate(ctx: IntakeContext, envelope: Envelope, now = new
       eventId: envelope.eventId,
       schemaVersion: envelope.schemaVersion,
       data: accepted.data,
-      // The warranty starts when the region first accepted the activation: the
-      // collector's clock, which a device cannot set back.
-      activatedAt: now,
-      warrantyUntil: addMonths(now, accepted.device.warrantyMonths),
+      activatedAt: day,
+      warrantyUntil: addMonths(day, accepted.device.warrantyMonths),
       expiresAt: accepted.collection.expiresAt(now),
     },
     ledger: accepted.ledger,

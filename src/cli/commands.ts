@@ -3,6 +3,13 @@
  * (`src/<feature>/<feature>.command.ts`) and exports a `register` function.
  */
 import type { Command } from "commander";
+import { register as registerRegistry } from "../dictionary/registry.command.ts";
+import { register as registerFleet } from "../fleet/fleet.command.ts";
+import { register as registerSystem } from "../system/system.command.ts";
 
 /** Adds every command to the program. */
-export function registerAll(_program: Command): void {}
+export function registerAll(program: Command): void {
+  registerRegistry(program);
+  registerFleet(program);
+  registerSystem(program);
+}

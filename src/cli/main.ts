@@ -9,7 +9,9 @@ import { registerAll } from "./commands.ts";
 /** Builds the program with every feature's commands. */
 export function buildProgram(): Command {
   const program = new Command("phonehome")
-    .description("Device activation and opt-in diagnostics, with residency, minimisation and consent enforced")
+    .description(
+      "Device activation and opt-in diagnostics, with residency, minimisation and consent enforced",
+    )
     .option("-c, --config <file>", "configuration file (default: $PHONEHOME_CONFIG or ./phonehome.yaml)")
     .exitOverride()
     .showHelpAfterError();

@@ -89,7 +89,8 @@ const validateFile = new Ajv({ allErrors: true, strict: false }).compile<ConfigF
  * Throws `config.invalid` listing every problem.
  */
 export function loadConfig(path?: string): Config {
-  const chosen = path ?? process.env.PHONEHOME_CONFIG ?? (existsSync("phonehome.yaml") ? "phonehome.yaml" : undefined);
+  const chosen =
+    path ?? process.env.PHONEHOME_CONFIG ?? (existsSync("phonehome.yaml") ? "phonehome.yaml" : undefined);
   if (chosen === undefined) return buildConfig({}, process.cwd(), null);
   const file = resolve(chosen);
   let text: string;
@@ -147,7 +148,8 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     if (value === undefined) return undefined;
     const tls = { cert: at(value.cert), key: at(value.key) };
     for (const [name, p] of Object.entries(tls)) {
-      if (!existsSync(p)) problems.push({ path: `${where}/tls/${name}`, message: `file ${p} does not exist` });
+      if (!existsSync(p))
+        problems.push({ path: `${where}/tls/${name}`, message: `file ${p} does not exist` });
     }
     return tls;
   };
@@ -182,7 +184,14 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     const listen = listenOf(r.listen, 8401 + i, `${where}/listen`);
     const tls = tlsOf(r.tls, where);
     requireTlsOffLoopback(listen, tls, where);
-    return { id: r.id, storedIn: r.storedIn, listen, url: r.url ?? urlOf(listen, tls), store: storeOf(r.store, r.id), tls };
+    return {
+      id: r.id,
+      storedIn: r.storedIn,
+      listen,
+      url: r.url ?? urlOf(listen, tls),
+      store: storeOf(r.store, r.id),
+      tls,
+    };
   });
 
   const ports = new Map<string, string>();
@@ -194,16 +203,21 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     ports.set(key, who);
   };
   claimPort(controlPlane.listen, "/controlPlane/listen");
-  regions.forEach((r, i) => claimPort(r.listen, `/regions/${i}/listen`));
+  regions.forEach((r, i) => {
+    claimPort(r.listen, `/regions/${i}/listen`);
+  });
 
   const markets: Record<string, string> = raw.policy?.markets ?? (seen.has("cn") ? { CN: "cn" } : {});
-  const fallback = raw.policy?.default ?? (seen.has("global") ? "global" : regions[0]?.id ?? "global");
+  const fallback = raw.policy?.default ?? (seen.has("global") ? "global" : (regions[0]?.id ?? "global"));
   for (const [market, region] of Object.entries(markets)) {
-    if (!seen.has(region)) problems.push({ path: `/policy/markets/${market}`, message: `region ${region} is not declared` });
+    if (!seen.has(region))
+      problems.push({ path: `/policy/markets/${market}`, message: `region ${region} is not declared` });
   }
-  if (!seen.has(fallback)) problems.push({ path: "/policy/default", message: `region ${fallback} is not declared` });
+  if (!seen.has(fallback))
+    problems.push({ path: "/policy/default", message: `region ${fallback} is not declared` });
 
-  if (problems.length > 0) throw new PhoneHomeError("config.invalid", describe(file, problems.length), { problems });
+  if (problems.length > 0)
+    throw new PhoneHomeError("config.invalid", describe(file, problems.length), { problems });
 
   return deepFreeze({
     file,

@@ -10,7 +10,10 @@ const Url = T.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 });
 
 const Store = T.Union(
   [
-    T.Object({ dataDir: T.String({ minLength: 1, description: "PGlite data directory" }) }, { additionalProperties: false }),
+    T.Object(
+      { dataDir: T.String({ minLength: 1, description: "PGlite data directory" }) },
+      { additionalProperties: false },
+    ),
     T.Object(
       {
         url: T.String({ pattern: "^postgres(ql)?://", description: "PostgreSQL connection URL" }),
@@ -31,8 +34,12 @@ const Tls = T.Object(
 /** The configuration file, as written (before defaults and path resolution). */
 export const ConfigFileSchema = T.Object(
   {
-    dataDir: T.Optional(T.String({ minLength: 1, description: "keys, secrets and embedded stores live here" })),
-    logLevel: T.Optional(T.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => T.Literal(l)))),
+    dataDir: T.Optional(
+      T.String({ minLength: 1, description: "keys, secrets and embedded stores live here" }),
+    ),
+    logLevel: T.Optional(
+      T.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => T.Literal(l))),
+    ),
     dictionary: T.Optional(T.String({ minLength: 1, description: "folder of collection YAML files" })),
     controlPlane: T.Optional(
       T.Object(

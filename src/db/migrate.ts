@@ -22,7 +22,8 @@ export function readMigrations(set: "region" | "control"): Migration[] {
     .sort();
   return files.map((name, index) => {
     const id = Number(name.slice(0, 4));
-    if (id !== index + 1) throw new Error(`migration ${set}/${name} is out of sequence (expected ${index + 1})`);
+    if (id !== index + 1)
+      throw new Error(`migration ${set}/${name} is out of sequence (expected ${index + 1})`);
     return { id, name, sql: readFileSync(join(dir, name), "utf8") };
   });
 }
@@ -49,7 +50,10 @@ export async function migrate(db: Db, set: "region" | "control"): Promise<string
     for (const migration of migrations) {
       if (done.has(migration.id)) continue;
       for (const statement of splitStatements(migration.sql)) await tx.query(statement);
-      await tx.query("INSERT INTO schema_migrations (id, name) VALUES ($1, $2)", [migration.id, migration.name]);
+      await tx.query("INSERT INTO schema_migrations (id, name) VALUES ($1, $2)", [
+        migration.id,
+        migration.name,
+      ]);
       applied.push(migration.name);
     }
     return applied;

@@ -22,12 +22,23 @@ export type Transform = (typeof TRANSFORMS)[number];
 const COLLECTION_NAME = "^[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*$";
 /** Field names: lower camelCase, as they appear in payloads. */
 export const FIELD_NAME_PATTERN = "^[a-z][a-zA-Z0-9]{0,63}$";
-const TAXONOMY_NAME = T.String({ pattern: "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$", maxLength: 128 });
+const TAXONOMY_NAME = T.String({
+  pattern: "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$",
+  maxLength: 128,
+  description: "a dotted taxonomy name such as user.device.serial_number",
+});
 // The same syntax as the configuration's region ids.
-const REGION_ID = T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" });
+const REGION_ID = T.String({
+  pattern: "^[a-z][a-z0-9-]{0,30}$",
+  description: "a region id such as global or cn",
+});
 const REGIONS = T.Array(REGION_ID, { minItems: 1, maxItems: 32, uniqueItems: true });
 const LEGAL_BASIS = T.Union(LEGAL_BASES.map((b) => T.Literal(b)));
-const RETENTION = T.String({ pattern: DURATION_PATTERN, maxLength: 24, description: "ISO 8601 duration: P5Y, P90D" });
+const RETENTION = T.String({
+  pattern: DURATION_PATTERN,
+  maxLength: 24,
+  description: "an ISO 8601 duration such as P5Y, P18M or P90D",
+});
 const TEXT = (maxLength: number) => T.String({ minLength: 1, maxLength });
 
 /** One declared field. Bounds sit beside the type, as in JSON Schema; `lint.ts` checks they fit it. */
@@ -42,7 +53,11 @@ export const FieldSchema = T.Object(
     minimum: T.Optional(T.Number()),
     maximum: T.Optional(T.Number()),
     enum: T.Optional(
-      T.Array(T.Union([T.String({ maxLength: 256 }), T.Number()]), { minItems: 1, maxItems: 1000, uniqueItems: true }),
+      T.Array(T.Union([T.String({ maxLength: 256 }), T.Number()]), {
+        minItems: 1,
+        maxItems: 1000,
+        uniqueItems: true,
+      }),
     ),
     step: T.Optional(T.Number({ exclusiveMinimum: 0, description: "bucket width for `coarsen` on numbers" })),
     dataCategory: TAXONOMY_NAME,
@@ -74,7 +89,11 @@ export type Approval = Static<typeof ApprovalSchema>;
 /** One collection version, as written in its YAML file. */
 export const CollectionFileSchema = T.Object(
   {
-    collection: T.String({ pattern: COLLECTION_NAME, maxLength: 64 }),
+    collection: T.String({
+      pattern: COLLECTION_NAME,
+      maxLength: 64,
+      description: "a collection name: lower-case words joined by dots, such as uep.diagnostics",
+    }),
     version: T.Integer({ minimum: 1, maximum: 9999 }),
     description: TEXT(4000),
     purpose: TAXONOMY_NAME,
@@ -85,6 +104,7 @@ export const CollectionFileSchema = T.Object(
     fields: T.Record(T.String({ pattern: FIELD_NAME_PATTERN }), FieldSchema, {
       minProperties: 1,
       maxProperties: 200,
+      additionalProperties: false,
     }),
   },
   { additionalProperties: false },

@@ -31,7 +31,8 @@ export const DATA_CATEGORIES: Readonly<Record<string, TaxonomyEntry>> = Object.f
   "user.device": { description: "Data related to a user's device, its configuration and settings." },
   "user.device.device_id": { description: "A device's unique identification number." },
   "user.device.device_id.imei": {
-    description: "International Mobile Equipment Identity of a phone's radio (15 digits); tracks the handset across SIMs.",
+    description:
+      "International Mobile Equipment Identity of a phone's radio (15 digits); tracks the handset across SIMs.",
     extension: true,
   },
   "user.device.serial_number": {
@@ -49,12 +50,15 @@ export const DATA_CATEGORIES: Readonly<Record<string, TaxonomyEntry>> = Object.f
   },
   "user.device.ip_address": { description: "Unique identifier related to a device's connection." },
   "user.device.sensor": { description: "Measurement data from device sensors and monitoring systems." },
-  "user.device.telemetry": { description: "User-identifiable measurement data from device sensors and monitoring." },
+  "user.device.telemetry": {
+    description: "User-identifiable measurement data from device sensors and monitoring.",
+  },
   "user.location": { description: "Records of the location of a user." },
   "user.location.coarse": { description: "Coarse location derived from sensors (more than 500 m)." },
   "user.location.precise": { description: "Precise location derived from sensors (less than 500 m)." },
   "user.location.precise.cell_id": {
-    description: "The mobile network cell a device is attached to (MCC, MNC, LAC/TAC, cell id); locates it to a cell.",
+    description:
+      "The mobile network cell a device is attached to (MCC, MNC, LAC/TAC, cell id); locates it to a cell.",
     extension: true,
   },
   "user.privacy_preferences": { description: "Privacy preferences or settings set by the subject." },
@@ -64,10 +68,17 @@ export const DATA_CATEGORIES: Readonly<Record<string, TaxonomyEntry>> = Object.f
 
 /** Data uses: why a field is collected (fideslang `data_use`, plus phone extensions). */
 export const DATA_USES: Readonly<Record<string, TaxonomyEntry>> = Object.freeze({
-  essential: { description: "Operates the service or product, including legal obligations, support and basic operations." },
+  essential: {
+    description:
+      "Operates the service or product, including legal obligations, support and basic operations.",
+  },
   "essential.fraud_detection": { description: "Detects possible fraud or misuse of the product or service." },
-  "essential.legal_obligation": { description: "Meets a legal or compliance obligation such as consent management." },
-  "essential.service": { description: "Provides the product or service, without which it would not be possible." },
+  "essential.legal_obligation": {
+    description: "Meets a legal or compliance obligation such as consent management.",
+  },
+  "essential.service": {
+    description: "Provides the product or service, without which it would not be possible.",
+  },
   "essential.service.authentication": { description: "Authenticates users to the product or service." },
   "essential.service.notifications": { description: "Sends notifications about the product or service." },
   "essential.service.operations": { description: "Ensures the operation of the product or service." },
@@ -76,16 +87,24 @@ export const DATA_USES: Readonly<Record<string, TaxonomyEntry>> = Object.freeze(
     description: "Starts and honours the maker's warranty of a device: when it began, for which device.",
     extension: true,
   },
-  "essential.service.operations.improve": { description: "Optimises and improves support for the product or service." },
+  "essential.service.operations.improve": {
+    description: "Optimises and improves support for the product or service.",
+  },
   "essential.service.security": { description: "Provides security for the product or service." },
   "essential.service.upgrades": { description: "Provides timely system upgrade information." },
   functional: { description: "Used for specific, necessary and legitimate purposes." },
-  "functional.service": { description: "Functions relating to provided services, products, applications or systems." },
-  "functional.service.improve": { description: "Improves the specific product, service, application or system." },
+  "functional.service": {
+    description: "Functions relating to provided services, products, applications or systems.",
+  },
+  "functional.service.improve": {
+    description: "Improves the specific product, service, application or system.",
+  },
   analytics: { description: "Provides analytics such as system performance reporting." },
   "analytics.reporting": { description: "Provides analytics for general reporting." },
   "analytics.reporting.system": { description: "Provides analytics for reporting on system activity." },
-  "analytics.reporting.system.performance": { description: "Provides analytics for reporting on system performance." },
+  "analytics.reporting.system.performance": {
+    description: "Provides analytics for reporting on system performance.",
+  },
 });
 
 /** The lawful bases of GDPR Art. 6(1)(a)-(f), by their usual short names. */

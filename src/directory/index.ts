@@ -50,10 +50,16 @@ const DEFAULTS: DirectoryOptions = { ttlMs: 60_000, maxEntries: 100_000, maxBatc
  * one request, and answers are cached (misses for a shorter time, so a device
  * imported a moment ago is found soon).
  */
-export function cachedDirectory(lookupMany: LookupMany, options: Partial<DirectoryOptions> = {}): DeviceDirectory {
+export function cachedDirectory(
+  lookupMany: LookupMany,
+  options: Partial<DirectoryOptions> = {},
+): DeviceDirectory {
   const { ttlMs, maxEntries, maxBatch } = { ...DEFAULTS, ...options };
   const cache = new Map<string, { record: DirectoryRecord | null; until: number }>();
-  let waiting = new Map<string, { resolve: (r: DirectoryRecord | null) => void; reject: (e: unknown) => void }[]>();
+  let waiting = new Map<
+    string,
+    { resolve: (r: DirectoryRecord | null) => void; reject: (e: unknown) => void }[]
+  >();
   let scheduled = false;
 
   const drain = async () => {

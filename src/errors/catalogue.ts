@@ -12,6 +12,10 @@ export const ERRORS = {
   "request.too_large": { status: 413, doc: "The body is larger than the service accepts." },
   "request.unsupported_media_type": { status: 415, doc: "The body is not `application/json`." },
   "route.not_found": { status: 404, doc: "No route answers this method and path." },
+  "auth.service_token_invalid": {
+    status: 401,
+    doc: "A service-to-service route (such as the fleet directory lookup) was called without the bearer service token, or with a wrong one.",
+  },
   "envelope.invalid": {
     status: 400,
     doc: "The envelope's clear header is incomplete or malformed (collection, versions, ids, time, encoded seal, signature).",
@@ -33,7 +37,7 @@ export const ERRORS = {
     doc: "The envelope's Ed25519 signature does not verify against the device's provisioned public key.",
   },
   "region.misrouted": {
-    status: 421,
+    status: 403,
     doc: "The device's market belongs to another region. Nothing of the payload was opened or stored; the refusal is counted in the ingest ledger and raised as a misrouting alert naming the batch and build.",
   },
   "seal.invalid": {
@@ -58,7 +62,10 @@ export const ERRORS = {
     status: 400,
     doc: "The payload describes another device than the one whose key signed it (serial, model, variant or market differ from the factory record).",
   },
-  "config.invalid": { status: 500, doc: "The configuration file has problems; each is listed. Printed at start, never served." },
+  "config.invalid": {
+    status: 500,
+    doc: "The configuration file has problems; each is listed. Printed at start, never served.",
+  },
   "dictionary.invalid": {
     status: 500,
     doc: "The data dictionary does not pass its lint; each problem is listed. Printed by `registry check` and at start.",
@@ -67,7 +74,10 @@ export const ERRORS = {
     status: 400,
     doc: "A factory file has bad rows; every bad row is listed with its line and field, and nothing was imported.",
   },
-  "fleet.not_found": { status: 404, doc: "No model, variant, batch, build or device of that id is registered." },
+  "fleet.not_found": {
+    status: 404,
+    doc: "No model, variant, batch, build or device of that id is registered.",
+  },
   "service.unavailable": {
     status: 503,
     doc: "The service is starting, shutting down or cannot reach its store; retry later. Nothing was acknowledged.",

@@ -22,7 +22,11 @@ export class PhoneHomeError extends Error {
   readonly path: string | undefined;
   readonly problems: Problem[] | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { path?: string; problems?: Problem[]; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { path?: string; problems?: Problem[]; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "PhoneHomeError";
     this.code = code;

@@ -14,7 +14,8 @@ export const PUBLIC_KEY_PATTERN = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
 export const KEY_ID_PATTERN = "^dk_[A-Za-z0-9_-]{27}$";
 
 /** RFC 3339 date-time with an explicit offset. */
-export const TIMESTAMP_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$";
+export const TIMESTAMP_PATTERN =
+  "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$";
 
 const id = (what: string, example: string) =>
   T.String({
@@ -26,17 +27,28 @@ export const ModelId = id("model id", "TA-1062");
 export const VariantId = id("variant id", "00WW");
 export const BuildNumber = id("build number", "00WW_3_39B_SP03");
 export const BatchId = id("batch id", "B-2019-NO-0007");
-export const Serial = id("serial number", "PH7P0000123");
+/** Serial numbers as the activation collection declares them: 8-20 capital letters and digits. */
+export const SERIAL_PATTERN = "^[A-Z0-9]{8,20}$";
+export const Serial = T.String({
+  pattern: SERIAL_PATTERN,
+  description: "a serial number: 8 to 20 capital letters and digits (e.g. PH7P0000123)",
+});
 export const Market = T.String({
   pattern: "^[A-Z]{2}$",
   description: "an ISO 3166-1 alpha-2 country code in capitals (e.g. NO)",
 });
-export const RegionId = T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$", description: "a region id (e.g. global)" });
+export const RegionId = T.String({
+  pattern: "^[a-z][a-z0-9-]{0,30}$",
+  description: "a region id (e.g. global)",
+});
 export const PublicKey = T.String({
   pattern: PUBLIC_KEY_PATTERN,
   description: "a raw 32-byte Ed25519 public key in base64url without padding (43 characters)",
 });
-export const KeyId = T.String({ pattern: KEY_ID_PATTERN, description: "a device key id (dk_ and 27 characters)" });
+export const KeyId = T.String({
+  pattern: KEY_ID_PATTERN,
+  description: "a device key id (dk_ and 27 characters)",
+});
 export const Timestamp = T.String({
   pattern: TIMESTAMP_PATTERN,
   description: "an RFC 3339 date-time with an offset (e.g. 2019-01-15T08:00:00Z)",
@@ -85,7 +97,11 @@ export const FactoryBatch = T.Object(
     market: Market,
     build: BuildNumber,
     producedAt: Timestamp,
-    size: T.Integer({ minimum: 1, maximum: 10_000_000, description: "a whole number of devices from 1 to 10,000,000" }),
+    size: T.Integer({
+      minimum: 1,
+      maximum: 10_000_000,
+      description: "a whole number of devices from 1 to 10,000,000",
+    }),
   },
   { additionalProperties: false },
 );

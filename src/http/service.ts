@@ -8,7 +8,12 @@ import { readFileSync } from "node:fs";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Static, Type as T } from "@sinclair/typebox";
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from "fastify";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { TlsConfig } from "../config/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
@@ -57,7 +62,8 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
     return503OnClosing: true,
-    disableRequestLogging: true,
+    // Per-request lines would flood the log at ingest rates; metrics count requests instead.
+    logController: new LogController({ disableRequestLogging: true }),
     ...(options.tls
       ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
       : {}),
@@ -103,7 +109,10 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     return reply.status(mapped.status).send(mapped.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new PhoneHomeError("route.not_found", `no route for ${request.method} ${request.url.split("?")[0]}`);
+    const error = new PhoneHomeError(
+      "route.not_found",
+      `no route for ${request.method} ${request.url.split("?")[0]}`,
+    );
     return reply.status(error.status).send(error.toBody());
   });
 
@@ -137,7 +146,8 @@ export function toPhoneHomeError(error: unknown): PhoneHomeError {
   if (problem) return new PhoneHomeError("request.invalid", problem.message, { path: problem.path });
   const code = e.code === undefined ? undefined : FASTIFY_CODES[e.code];
   if (code) return new PhoneHomeError(code, e.message);
-  if (e instanceof SyntaxError || e.statusCode === 400) return new PhoneHomeError("request.malformed", e.message);
+  if (e instanceof SyntaxError || e.statusCode === 400)
+    return new PhoneHomeError("request.malformed", e.message);
   return new PhoneHomeError("internal", "internal error", { cause: error });
 }
 

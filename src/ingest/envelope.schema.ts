@@ -14,9 +14,18 @@ export const EnvelopeSchema = T.Object(
       description: "UUID of this message; a retry reuses it",
     }),
     device: T.String({ pattern: "^dk_[A-Za-z0-9_-]{27}$", description: "id of the device's factory key" }),
-    region: T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$", description: "home region the device was provisioned for" }),
-    kid: T.String({ pattern: "^rk_[A-Za-z0-9_-]{27}$", description: "id of the region key the payload is sealed to" }),
-    build: T.String({ pattern: "^[0-9A-Za-z_.-]{1,64}$", description: "build number installed on the device" }),
+    region: T.String({
+      pattern: "^[a-z][a-z0-9-]{0,30}$",
+      description: "home region the device was provisioned for",
+    }),
+    kid: T.String({
+      pattern: "^rk_[A-Za-z0-9_-]{27}$",
+      description: "id of the region key the payload is sealed to",
+    }),
+    build: T.String({
+      pattern: "^[0-9A-Za-z_.-]{1,64}$",
+      description: "build number installed on the device",
+    }),
     sentAt: T.String({
       pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
       description: "when the device sent it, RFC 3339 UTC",

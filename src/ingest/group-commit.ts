@@ -87,7 +87,12 @@ export class GroupCommitter<T, R> {
     const started = performance.now();
     let results: R[];
     try {
-      results = await this.#db.transaction((tx) => this.#flush(tx, batch.map((p) => p.item)));
+      results = await this.#db.transaction((tx) =>
+        this.#flush(
+          tx,
+          batch.map((p) => p.item),
+        ),
+      );
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;

@@ -26,7 +26,7 @@ import {
   signingInput,
   toArrayBuffer,
   verifyBytes,
-} from "../../packages/sdk/src/envelope.ts";
+} from "@phonehome/sdk";
 import { type Config, regionOfMarket } from "../config/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
 import type { DeviceDirectory, DirectoryRecord } from "../directory/index.ts";
@@ -140,8 +140,16 @@ export async function admitEnvelope(
   const collection = ctx.dictionary.get(envelope.collection, envelope.schemaVersion);
   if (!collection) {
     return ctx.dictionary.has(envelope.collection)
-      ? refuse("collection.unapproved", `collection ${envelope.collection} has no version ${envelope.schemaVersion}`, "/schemaVersion")
-      : refuse("collection.unknown", `the dictionary has no collection ${envelope.collection}`, "/collection");
+      ? refuse(
+          "collection.unapproved",
+          `collection ${envelope.collection} has no version ${envelope.schemaVersion}`,
+          "/schemaVersion",
+        )
+      : refuse(
+          "collection.unknown",
+          `the dictionary has no collection ${envelope.collection}`,
+          "/collection",
+        );
   }
   if (!collection.approved || !collection.allowedIn(ctx.region.id)) {
     return refuse(
@@ -154,7 +162,11 @@ export async function admitEnvelope(
   }
 
   if (envelope.kid !== ctx.keys.kid) {
-    return refuse("seal.invalid", `the payload is sealed to key ${envelope.kid}, not this region's ${ctx.keys.kid}`, "/kid");
+    return refuse(
+      "seal.invalid",
+      `the payload is sealed to key ${envelope.kid}, not this region's ${ctx.keys.kid}`,
+      "/kid",
+    );
   }
   let plaintext: ArrayBuffer;
   try {
@@ -196,8 +208,15 @@ export async function admitEnvelope(
     }
   }
   if ("build" in validated && validated.build !== envelope.build) {
-    return refuse("payload.device_mismatch", "the payload's build differs from the envelope's", "/payload/build");
+    return refuse(
+      "payload.device_mismatch",
+      "the payload's build differs from the envelope's",
+      "/payload/build",
+    );
   }
-  const data = collection.transform(validated, { pseudonymSecret: ctx.pseudonymSecret });
+  const data = collection.transform(validated, {
+    region: ctx.region.id,
+    pseudonymSecret: ctx.pseudonymSecret,
+  });
   return { envelope, device, collection, data, validated, ledger };
 }

@@ -27,12 +27,24 @@ export interface MisroutingSighting {
 }
 
 /** Adds the entries to the ledger, one statement for the whole list. */
-export async function addLedgerCounts(tx: Queryable, entries: readonly LedgerEntry[], at: Date): Promise<void> {
+export async function addLedgerCounts(
+  tx: Queryable,
+  entries: readonly LedgerEntry[],
+  at: Date,
+): Promise<void> {
   if (entries.length === 0) return;
   const minute = new Date(Math.floor(at.getTime() / 60_000) * 60_000).toISOString();
   const counts = new Map<string, LedgerEntry & { count: number }>();
   for (const e of entries) {
-    const key = JSON.stringify([e.outcome, e.reason, e.collection, e.schemaVersion, e.batch, e.build, e.market]);
+    const key = JSON.stringify([
+      e.outcome,
+      e.reason,
+      e.collection,
+      e.schemaVersion,
+      e.batch,
+      e.build,
+      e.market,
+    ]);
     const row = counts.get(key);
     if (row) row.count += 1;
     else counts.set(key, { ...e, count: 1 });
@@ -49,7 +61,11 @@ export async function addLedgerCounts(tx: Queryable, entries: readonly LedgerEnt
 }
 
 /** Records misrouting sightings, one statement for the whole list. */
-export async function recordMisrouting(tx: Queryable, sightings: readonly MisroutingSighting[], at: Date): Promise<void> {
+export async function recordMisrouting(
+  tx: Queryable,
+  sightings: readonly MisroutingSighting[],
+  at: Date,
+): Promise<void> {
   if (sightings.length === 0) return;
   const counts = new Map<string, MisroutingSighting & { count: number }>();
   for (const s of sightings) {

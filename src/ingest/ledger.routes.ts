@@ -37,8 +37,12 @@ export function registerLedgerRoutes(app: App, db: Db): void {
         tags: ["ledger"],
         querystring: T.Object(
           {
-            since: T.Optional(T.String({ format: "date-time", description: "earliest minute (default: 24 hours ago)" })),
-            limit: T.Optional(T.String({ pattern: "^[1-9][0-9]{0,3}$", description: "rows, 1-5000 (default 500)" })),
+            since: T.Optional(
+              T.String({ format: "date-time", description: "earliest minute (default: 24 hours ago)" }),
+            ),
+            limit: T.Optional(
+              T.String({ pattern: "^[1-9][0-9]{0,3}$", description: "rows, 1-5000 (default 500)" }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -48,7 +52,8 @@ export function registerLedgerRoutes(app: App, db: Db): void {
     async (request) => {
       const since = request.query.since ? new Date(request.query.since) : new Date(Date.now() - 86_400_000);
       const limit = Number(request.query.limit ?? 500);
-      if (limit > 5000) throw new PhoneHomeError("request.invalid", "limit is at most 5000", { path: "/querystring/limit" });
+      if (limit > 5000)
+        throw new PhoneHomeError("request.invalid", "limit is at most 5000", { path: "/querystring/limit" });
       const rows = await listLedger(db, since, limit);
       return { rows: rows.map((r) => ({ ...r, minute: new Date(r.minute).toISOString() })) };
     },

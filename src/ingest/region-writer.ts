@@ -10,8 +10,13 @@ import {
   type StoredActivation,
 } from "../activation/activation.repository.ts";
 import type { Db, Queryable } from "../db/index.ts";
-import { GroupCommitter, type GroupCommitOptions } from "./group-commit.ts";
-import { addLedgerCounts, type LedgerEntry, type MisroutingSighting, recordMisrouting } from "./ledger.repository.ts";
+import { type GroupCommitOptions, GroupCommitter } from "./group-commit.ts";
+import {
+  addLedgerCounts,
+  type LedgerEntry,
+  type MisroutingSighting,
+  recordMisrouting,
+} from "./ledger.repository.ts";
 
 /** Where a counted message came from, for the ledger. */
 export type LedgerContext = Omit<LedgerEntry, "outcome" | "reason">;
@@ -27,7 +32,10 @@ export type WriteResult =
   | { kind: "refusal" };
 
 /** Builds the group committer of a region's store. */
-export function createRegionWriter(db: Db, options: GroupCommitOptions): GroupCommitter<WriteItem, WriteResult> {
+export function createRegionWriter(
+  db: Db,
+  options: GroupCommitOptions,
+): GroupCommitter<WriteItem, WriteResult> {
   return new GroupCommitter(db, flushRegionBatch, options);
 }
 
@@ -37,7 +45,10 @@ export async function flushRegionBatch(tx: Queryable, items: readonly WriteItem[
   const activations = items.flatMap((i) => (i.kind === "activation" ? [i.row] : []));
   const inserted = await insertActivations(tx, activations);
   const stored = new Map(
-    (await findActivations(tx, [...new Set(activations.map((a) => a.deviceKey))])).map((a) => [a.deviceKey, a]),
+    (await findActivations(tx, [...new Set(activations.map((a) => a.deviceKey))])).map((a) => [
+      a.deviceKey,
+      a,
+    ]),
   );
   const ledger: LedgerEntry[] = [];
   const sightings: MisroutingSighting[] = [];
@@ -53,7 +64,11 @@ export async function flushRegionBatch(tx: Queryable, items: readonly WriteItem[
     if (!row) throw new Error(`activation of ${item.row.deviceKey} is neither inserted nor found`);
     const fresh = inserted.has(item.row.deviceKey) && !firstSeen.has(item.row.deviceKey);
     firstSeen.add(item.row.deviceKey);
-    ledger.push({ ...item.ledger, outcome: fresh ? "stored" : "replayed", reason: fresh ? "stored" : "replayed" });
+    ledger.push({
+      ...item.ledger,
+      outcome: fresh ? "stored" : "replayed",
+      reason: fresh ? "stored" : "replayed",
+    });
     return { kind: "activation", stored: row, replayed: !fresh };
   });
   await addLedgerCounts(tx, ledger, now);

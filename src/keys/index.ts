@@ -7,7 +7,7 @@
 import { randomBytes, type webcrypto } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { hpke, regionKeyId, toArrayBuffer } from "../../packages/sdk/src/envelope.ts";
+import { hpke, regionKeyId, toArrayBuffer } from "@phonehome/sdk";
 
 /** A region's HPKE key pair, raw X25519 keys as base64url. */
 export interface RegionKeyFile {
@@ -61,13 +61,21 @@ export async function loadRegionKeys(dataDir: string, region: string): Promise<R
     const pair = await hpke.kem.generateKeyPair();
     const publicKey = Buffer.from(await hpke.kem.serializePublicKey(pair.publicKey)).toString("base64url");
     const privateKey = Buffer.from(await hpke.kem.serializePrivateKey(pair.privateKey)).toString("base64url");
-    fresh = { region, kid: regionKeyId(publicKey), publicKey, privateKey, createdAt: new Date().toISOString() };
+    fresh = {
+      region,
+      kid: regionKeyId(publicKey),
+      publicKey,
+      privateKey,
+      createdAt: new Date().toISOString(),
+    };
   }
   const file = JSON.parse(readOrCreate(path, () => `${JSON.stringify(fresh, null, 2)}\n`)) as RegionKeyFile;
   if (file.region !== region || file.kid !== regionKeyId(file.publicKey)) {
     throw new Error(`key file ${path} does not hold a key of region ${region}`);
   }
-  const privateKey = await hpke.kem.deserializePrivateKey(toArrayBuffer(Buffer.from(file.privateKey, "base64url")));
+  const privateKey = await hpke.kem.deserializePrivateKey(
+    toArrayBuffer(Buffer.from(file.privateKey, "base64url")),
+  );
   return { kid: file.kid, publicKey: file.publicKey, privateKey };
 }
 
@@ -81,5 +89,7 @@ export function loadPseudonymSecret(dataDir: string, region: string): Buffer {
 
 /** The bearer token collectors present to the control plane's directory. */
 export function loadServiceToken(dataDir: string): string {
-  return readOrCreate(join(dataDir, "secrets", "service-token"), () => randomBytes(32).toString("base64url")).trim();
+  return readOrCreate(join(dataDir, "secrets", "service-token"), () =>
+    randomBytes(32).toString("base64url"),
+  ).trim();
 }

@@ -104,7 +104,10 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
             market: item.misrouting.market,
             expected_region: item.misrouting.expectedRegion,
           });
-          logger.warn({ alert: "misrouting", region: region.id, ...item.misrouting }, "misrouted device refused");
+          logger.warn(
+            { alert: "misrouting", region: region.id, ...item.misrouting },
+            "misrouted device refused",
+          );
         }
       } else {
         const result = results[i];
@@ -114,7 +117,11 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     });
   };
 
-  registerRegionRoutes(app, { id: region.id, storedIn: region.storedIn, kid: keys.kid, publicKey: keys.publicKey });
+  registerRegionRoutes(
+    app,
+    { id: region.id, storedIn: region.storedIn, kid: keys.kid, publicKey: keys.publicKey },
+    config.policy,
+  );
   registerActivationRoutes(app, intake);
   registerLedgerRoutes(app, db);
   await app.listen({ host: region.listen.host, port: region.listen.port });

@@ -4,8 +4,8 @@
  * and the benchmarks.
  */
 import type { Config } from "../config/index.ts";
-import { startControlPlane, type RunningControlPlane } from "../control-plane/control-plane.ts";
-import { compileDictionary, type Dictionary, loadDictionary } from "../dictionary/index.ts";
+import { type RunningControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
+import { type Dictionary, loadDictionary } from "../dictionary/index.ts";
 import { cachedDirectory, type DeviceDirectory } from "../directory/index.ts";
 import { findDevicesByKeyIds } from "../fleet/index.ts";
 import type { Logger } from "../log/index.ts";
@@ -21,13 +21,17 @@ export interface RunningSystem {
 }
 
 /** Loads and compiles the dictionary named by the configuration; throws `dictionary.invalid` with every problem. */
-export function dictionaryOf(config: Config): Dictionary {
-  return compileDictionary(loadDictionary(config.dictionaryDir, { regions: config.regions.map((r) => r.id) }));
+export function dictionaryOf(config: Config, logger?: Logger): Dictionary {
+  const { dictionary, warnings } = loadDictionary(config.dictionaryDir, {
+    regions: config.regions.map((r) => r.id),
+  });
+  for (const w of warnings) logger?.warn({ path: w.path }, `dictionary: ${w.message}`);
+  return dictionary;
 }
 
 /** Starts the control plane and every region in this process. */
 export async function startSystem(config: Config, logger: Logger): Promise<RunningSystem> {
-  const dictionary = dictionaryOf(config);
+  const dictionary = dictionaryOf(config, logger);
   const controlPlane = await startControlPlane(config, logger);
   const directory: DeviceDirectory = cachedDirectory((keys) => findDevicesByKeyIds(controlPlane.db, keys));
   const regions: RunningRegion[] = [];

@@ -11,7 +11,8 @@ import pg from "pg";
 import type { StoreConfig } from "../../src/db/index.ts";
 
 /** The PostgreSQL the tests use: `$PHONEHOME_TEST_POSTGRES_URL`, else the local server's `test` database. */
-export const POSTGRES_URL = process.env.PHONEHOME_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const POSTGRES_URL =
+  process.env.PHONEHOME_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 /** True when tests run in CI, where a missing PostgreSQL is a failure, not a skip. */
 export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
@@ -45,7 +46,10 @@ export const pgliteBackend: Backend = {
   skip: false,
   fresh: async (label = "store") => {
     const dir = mkdtempSync(join(tmpdir(), `phonehome-${label}-`));
-    return { store: { kind: "pglite", dataDir: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      store: { kind: "pglite", dataDir: dir },
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   },
 };
 

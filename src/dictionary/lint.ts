@@ -1,0 +1,323 @@
+/**
+ * The dictionary's rules. Each file is first checked against its schema
+ * (shape, unknown keys, bounds); a file that passes is then checked against
+ * the taxonomy, the configuration's regions and the other files. Every problem
+ * is collected with a path `<file>:<JSON pointer>`, so one run lists them all.
+ */
+import { Ajv, type ErrorObject } from "ajv";
+import addFormats from "ajv-formats";
+import type { Problem } from "../errors/index.ts";
+import type { SourceFile } from "./load.ts";
+import { isPositive, outlasts, parseRetention } from "./retention.ts";
+import {
+  type CollectionFile,
+  CollectionFileSchema,
+  type FieldDeclaration,
+  type FieldType,
+} from "./schema.ts";
+import { isDataCategory, isDataUse, narrows } from "./taxonomy.ts";
+
+/** What the rules need to know from outside the dictionary. */
+export interface LintOptions {
+  /** Ids of the regions the configuration declares. */
+  regions: readonly string[];
+  /** "Today", for the approval-date check; defaults to now. */
+  now?: Date;
+}
+
+/** A file that passed its schema check, with its typed contents. */
+export interface CheckedFile {
+  source: SourceFile;
+  doc: CollectionFile;
+}
+
+/** The outcome of a lint: errors block loading, warnings do not. */
+export interface LintReport {
+  errors: Problem[];
+  warnings: Problem[];
+  /** The files whose shape is valid (all of them when there are no errors). */
+  checked: CheckedFile[];
+  stats: { collections: number; versions: number; fields: number };
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+addFormats.default(ajv, ["date"]);
+const validateFile = ajv.compile<CollectionFile>(CollectionFileSchema);
+
+/** Which bounds each field type accepts. */
+const BOUNDS_BY_TYPE: Readonly<Record<FieldType, readonly string[]>> = {
+  string: ["minLength", "maxLength", "pattern", "enum"],
+  integer: ["minimum", "maximum", "enum", "step"],
+  number: ["minimum", "maximum", "enum", "step"],
+  boolean: [],
+  timestamp: [],
+};
+const ALL_BOUNDS = ["minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "step"] as const;
+
+/** Checks files already read (see `readDictionaryFiles`); `readProblems` are reported first. */
+export function lintFiles(
+  files: readonly SourceFile[],
+  options: LintOptions,
+  readProblems: Problem[] = [],
+): LintReport {
+  const errors: Problem[] = [...readProblems];
+  const warnings: Problem[] = [];
+  const checked: CheckedFile[] = [];
+  for (const source of files) {
+    if (validateFile(source.document)) {
+      checked.push({ source, doc: source.document });
+    } else {
+      errors.push(...schemaProblems(source.label, validateFile.errors ?? []));
+    }
+  }
+
+  const seen = new Map<string, string>();
+  for (const { source, doc } of checked) {
+    const at = (pointer: string) => located(source.label, pointer);
+    const error = (pointer: string, message: string) => errors.push({ path: at(pointer), message });
+    const warn = (pointer: string, message: string) => warnings.push({ path: at(pointer), message });
+
+    // The file's place names its collection and version, so a reviewer reading
+    // `activation/v2.yaml` reads what the collectors will enforce for activation v2.
+    if (source.folder !== doc.collection) {
+      error("/collection", `declares collection ${doc.collection} but is filed under ${source.folder}/`);
+    }
+    const named = /^v([1-9][0-9]*)\.yaml$/.exec(source.name);
+    if (!named) {
+      error("", `file name ${source.name} does not follow v<N>.yaml`);
+    } else if (Number(named[1]) !== doc.version) {
+      error("/version", `declares version ${doc.version} but the file is named ${source.name}`);
+    }
+    const key = `${doc.collection}@${doc.version}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      error("/version", `${doc.collection} v${doc.version} is also declared by ${first}`);
+    } else {
+      seen.set(key, source.label);
+    }
+
+    if (!isDataUse(doc.purpose)) error("/purpose", `undeclared data use ${doc.purpose}`);
+    doc.regions.forEach((region, i) => {
+      if (!options.regions.includes(region)) {
+        error(
+          `/regions/${i}`,
+          `region ${region} is not in the configuration (${options.regions.join(", ")})`,
+        );
+      }
+    });
+    const collectionRetention = doc.retention === undefined ? undefined : parseRetention(doc.retention);
+    if (collectionRetention && !isPositive(collectionRetention)) {
+      error("/retention", "retention must be longer than zero");
+    }
+
+    if (doc.approval === undefined) {
+      warn("/approval", "no approval record: collectors refuse this version until a reviewer approves it");
+    } else if (Date.parse(doc.approval.date) > (options.now ?? new Date()).getTime()) {
+      warn("/approval/date", `approval date ${doc.approval.date} lies in the future`);
+    }
+
+    for (const [name, field] of Object.entries(doc.fields)) {
+      lintField(`/fields/${escapePointer(name)}`, field, doc, { error, warn }, collectionRetention);
+    }
+  }
+
+  return {
+    errors,
+    warnings,
+    checked,
+    stats: {
+      collections: new Set(checked.map((c) => c.doc.collection)).size,
+      versions: checked.length,
+      fields: checked.reduce((n, c) => n + Object.keys(c.doc.fields).length, 0),
+    },
+  };
+}
+
+function lintField(
+  base: string,
+  field: FieldDeclaration,
+  doc: CollectionFile,
+  report: {
+    error: (pointer: string, message: string) => void;
+    warn: (pointer: string, message: string) => void;
+  },
+  collectionRetention: ReturnType<typeof parseRetention> | undefined,
+): void {
+  const { error, warn } = report;
+
+  if (!isDataCategory(field.dataCategory)) {
+    error(`${base}/dataCategory`, `undeclared data category ${field.dataCategory}`);
+  }
+  if (field.purpose !== undefined) {
+    if (!isDataUse(field.purpose)) {
+      error(`${base}/purpose`, `undeclared data use ${field.purpose}`);
+    } else if (!narrows(field.purpose, doc.purpose)) {
+      // A field may serve a narrower purpose than its collection, never another one.
+      error(`${base}/purpose`, `${field.purpose} does not narrow the collection's purpose ${doc.purpose}`);
+    }
+  }
+
+  if (field.retention === undefined) {
+    if (collectionRetention === undefined) {
+      error(`${base}/retention`, "no retention: declare one on the field or on the collection");
+    }
+  } else {
+    const own = parseRetention(field.retention);
+    if (own && !isPositive(own)) {
+      error(`${base}/retention`, "retention must be longer than zero");
+    } else if (own && collectionRetention && outlasts(own, collectionRetention)) {
+      error(`${base}/retention`, `${field.retention} outlasts the collection's retention ${doc.retention}`);
+    }
+  }
+
+  if (field.sensitivity === 4 && (field.necessity ?? "").trim() === "") {
+    error(`${base}/necessity`, "a sensitivity-4 field must state why the purpose cannot be met without it");
+  }
+
+  (field.regions ?? []).forEach((region, i) => {
+    if (!doc.regions.includes(region)) {
+      error(
+        `${base}/regions/${i}`,
+        `allowed in region ${region}, where the collection is not (${doc.regions.join(", ")})`,
+      );
+    }
+  });
+
+  const accepted = BOUNDS_BY_TYPE[field.type];
+  for (const bound of ALL_BOUNDS) {
+    if (field[bound] !== undefined && !accepted.includes(bound)) {
+      error(`${base}/${bound}`, `${bound} does not apply to a ${field.type} field`);
+    }
+  }
+  if (field.type === "string") {
+    if (field.maxLength === undefined && field.enum === undefined) {
+      error(
+        `${base}/maxLength`,
+        "a string field needs maxLength or enum: unbounded text invites more than the purpose needs",
+      );
+    }
+    if (field.minLength !== undefined && field.maxLength !== undefined && field.minLength > field.maxLength) {
+      error(`${base}/minLength`, `minLength ${field.minLength} exceeds maxLength ${field.maxLength}`);
+    }
+    if (field.pattern !== undefined) {
+      try {
+        // Ajv compiles patterns with the `u` flag; check them the same way.
+        new RegExp(field.pattern, "u");
+      } catch (e) {
+        error(`${base}/pattern`, `not a valid regular expression: ${(e as Error).message}`);
+      }
+    }
+    field.enum?.forEach((value, i) => {
+      if (typeof value !== "string") error(`${base}/enum/${i}`, "a string field's enum holds strings");
+    });
+  }
+  if (field.type === "integer" || field.type === "number") {
+    if ((field.minimum === undefined || field.maximum === undefined) && field.enum === undefined) {
+      error(
+        `${base}/${field.minimum === undefined ? "minimum" : "maximum"}`,
+        `a ${field.type} field needs minimum and maximum, or enum`,
+      );
+    }
+    if (field.minimum !== undefined && field.maximum !== undefined && field.minimum > field.maximum) {
+      error(`${base}/minimum`, `minimum ${field.minimum} exceeds maximum ${field.maximum}`);
+    }
+    const integral = field.type === "integer";
+    field.enum?.forEach((value, i) => {
+      if (typeof value !== "number" || (integral && !Number.isInteger(value))) {
+        error(
+          `${base}/enum/${i}`,
+          `an ${field.type} field's enum holds ${integral ? "integers" : "numbers"}`,
+        );
+      }
+    });
+    if (integral && field.step !== undefined && !Number.isInteger(field.step)) {
+      error(`${base}/step`, "an integer field coarsens to an integer step");
+    }
+  }
+
+  switch (field.transform) {
+    case "coarsen":
+      if (field.type === "string" || field.type === "boolean") {
+        error(`${base}/transform`, `a ${field.type} field cannot be coarsened; use pseudonymise or drop`);
+      } else if (field.type !== "timestamp" && field.step === undefined) {
+        error(`${base}/step`, `coarsening a ${field.type} field needs a step (the bucket width)`);
+      }
+      break;
+    case "pseudonymise":
+      if (field.type !== "string" && field.type !== "integer") {
+        error(
+          `${base}/transform`,
+          `a ${field.type} field cannot be pseudonymised; only identifiers (string, integer) can`,
+        );
+      }
+      break;
+    case "keep":
+      if (field.sensitivity === 4) {
+        warn(`${base}/transform`, "a sensitivity-4 field is kept in clear; consider pseudonymise");
+      }
+      break;
+    case "drop":
+      break;
+  }
+  if (field.step !== undefined && field.transform !== "coarsen" && accepted.includes("step")) {
+    error(`${base}/step`, "step is used only by transform coarsen");
+  }
+}
+
+function schemaProblems(label: string, errors: ErrorObject[]): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  const unions = errors.filter((e) => e.keyword === "anyOf");
+  for (const e of errors) {
+    // A union reports once per branch and once for itself; its own line says it best.
+    const isBranch = unions.some(
+      (u) => u !== e && u.instancePath === e.instancePath && e.schemaPath.startsWith(`${u.schemaPath}/`),
+    );
+    if (isBranch) continue;
+    let pointer = e.instancePath;
+    let message: string;
+    if (e.keyword === "additionalProperties") {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      pointer = `${pointer}/${escapePointer(key)}`;
+      message =
+        e.instancePath === "/fields"
+          ? `field name ${key} is not lower camelCase letters and digits (at most 64)`
+          : `unknown key ${key}`;
+    } else if (e.keyword === "required") {
+      const key = String((e.params as { missingProperty: string }).missingProperty);
+      pointer = `${pointer}/${escapePointer(key)}`;
+      message = "is required";
+    } else if (e.keyword === "anyOf") {
+      message = describeUnion(e.schema);
+    } else if (e.keyword === "pattern" && typeof e.parentSchema?.description === "string") {
+      // The regular expression itself helps nobody who wrote `5y`; the description says what is meant.
+      message = `must be ${e.parentSchema.description}`;
+    } else if (e.keyword === "type" && pointer === "") {
+      message = "a collection file must be a YAML mapping";
+    } else {
+      message = e.message ?? "is invalid";
+    }
+    const path = located(label, pointer);
+    if (seen.has(`${path}\n${message}`)) continue;
+    seen.add(`${path}\n${message}`);
+    problems.push({ path, message });
+  }
+  return problems;
+}
+
+function describeUnion(branches: unknown): string {
+  if (!Array.isArray(branches)) return "is not one of the accepted forms";
+  const consts = branches.map((b: { const?: unknown }) => b.const);
+  if (consts.every((c) => c !== undefined)) return `must be one of ${consts.join(", ")}`;
+  return `must be a ${branches.map((b: { type?: unknown }) => String(b.type)).join(" or ")}`;
+}
+
+/** A problem's path: the file, and the JSON pointer inside it when the problem is not the whole file. */
+function located(label: string, pointer: string): string {
+  return pointer === "" ? label : `${label}:${pointer}`;
+}
+
+/** Escapes a key for a JSON pointer (RFC 6901). */
+export function escapePointer(key: string): string {
+  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+}

@@ -1,0 +1,139 @@
+/**
+ * Reads the dictionary folder: one YAML file per collection version, at
+ * `<dir>/<collection>/v<N>.yaml`. Reading never stops at the first problem;
+ * every unreadable or misplaced file is reported with the others.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, sep } from "node:path";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { PhoneHomeError, type Problem } from "../errors/index.ts";
+import { compileDictionary, type Dictionary } from "./compile.ts";
+import { type LintOptions, type LintReport, lintFiles } from "./lint.ts";
+
+/** One file that parsed as YAML, before its contents are checked. */
+export interface SourceFile {
+  /** Absolute path. */
+  file: string;
+  /** How problems name the file: relative to the working directory when inside it, else absolute. */
+  label: string;
+  /** The folder (the collection the file is filed under). */
+  folder: string;
+  /** The file's own name, e.g. `v1.yaml`. */
+  name: string;
+  document: unknown;
+}
+
+/** The files read, and what could not be read. */
+export interface ReadResult {
+  files: SourceFile[];
+  problems: Problem[];
+}
+
+// A collection file is a few kilobytes; anything far larger is a mistake, not a collection.
+const MAX_FILE_BYTES = 1024 * 1024;
+const YAML_FILE = /\.ya?ml$/i;
+
+/** Reads every collection file under `dir`. Problems (unreadable folder, stray or broken files) are returned, not thrown. */
+export function readDictionaryFiles(dir: string): ReadResult {
+  const files: SourceFile[] = [];
+  const problems: Problem[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).sort();
+  } catch (error) {
+    problems.push({
+      path: labelOf(dir),
+      message: `cannot read the dictionary folder: ${(error as Error).message}`,
+    });
+    return { files, problems };
+  }
+  for (const folder of entries) {
+    if (folder.startsWith(".")) continue;
+    const folderPath = join(dir, folder);
+    if (!statSync(folderPath).isDirectory()) {
+      // READMEs and the like may sit beside the collections; a YAML file there is misfiled.
+      if (YAML_FILE.test(folder)) {
+        problems.push({
+          path: labelOf(folderPath),
+          message:
+            "a collection file must be filed as <collection>/v<N>.yaml, not at the top of the dictionary",
+        });
+      }
+      continue;
+    }
+    for (const name of readdirSync(folderPath).sort()) {
+      if (name.startsWith(".")) continue;
+      const file = join(folderPath, name);
+      const label = labelOf(file);
+      if (statSync(file).isDirectory()) {
+        problems.push({
+          path: label,
+          message: "unexpected folder: collection files are <collection>/v<N>.yaml",
+        });
+        continue;
+      }
+      if (!YAML_FILE.test(name)) continue;
+      const size = statSync(file).size;
+      if (size > MAX_FILE_BYTES) {
+        problems.push({
+          path: label,
+          message: `file is ${size} bytes; a collection file may have at most ${MAX_FILE_BYTES}`,
+        });
+        continue;
+      }
+      let document: unknown;
+      try {
+        document = parseYaml(readFileSync(file, "utf8"));
+      } catch (error) {
+        if (error instanceof YAMLParseError) {
+          const line = error.linePos?.[0]?.line;
+          problems.push({
+            path: line === undefined ? label : `${label}:${line}`,
+            message: `not valid YAML: ${(error.message.split("\n")[0] ?? "").replace(/:$/, "")}`,
+          });
+        } else {
+          problems.push({ path: label, message: `cannot read: ${(error as Error).message}` });
+        }
+        continue;
+      }
+      files.push({ file, label, folder, name, document });
+    }
+  }
+  return { files, problems };
+}
+
+/** Reads and lints the dictionary in `dir`; never throws for a problem in the dictionary itself. */
+export function lintDictionary(dir: string, options: LintOptions): LintReport {
+  const { files, problems } = readDictionaryFiles(dir);
+  return lintFiles(files, options, problems);
+}
+
+/**
+ * Reads, lints and compiles the dictionary in `dir`, once, at start-up.
+ * Throws `dictionary.invalid` listing every error; returns the warnings beside the dictionary.
+ */
+export function loadDictionary(
+  dir: string,
+  options: LintOptions,
+): { dictionary: Dictionary; warnings: Problem[] } {
+  const report = lintDictionary(dir, options);
+  if (report.errors.length > 0) {
+    const count = report.errors.length;
+    throw new PhoneHomeError(
+      "dictionary.invalid",
+      `the data dictionary in ${labelOf(dir)} has ${count} error${count === 1 ? "" : "s"}`,
+      {
+        problems: report.errors,
+      },
+    );
+  }
+  return { dictionary: compileDictionary(report.checked), warnings: report.warnings };
+}
+
+/** The name problems give a file: relative to the working directory when it lies inside it. */
+export function labelOf(path: string): string {
+  const rel = relative(process.cwd(), path);
+  if (rel === "") return ".";
+  const inside = !rel.startsWith("..") && !isAbsolute(rel);
+  return (inside ? rel : path).split(sep).join("/");
+}

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, describe, it } from "node:test";
+import { SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "./test-helpers.ts";
+
+const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
+const scratch = tempDictionary();
+after(scratch.cleanup);
+
+/** Runs the real CLI in a child process (node 24, as the tests run), from a folder without a phonehome.yaml. */
+function phonehome(...args: string[]) {
+  const env = { ...process.env };
+  delete env.PHONEHOME_CONFIG;
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: scratch.dir,
+    env,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("phonehome registry check", () => {
+  it("exits 0 on the shipped dictionary, with a summary", () => {
+    for (const args of [[], ["--dictionary", SHIPPED_DICTIONARY]]) {
+      const run = phonehome("registry", "check", ...args);
+      assert.equal(run.code, 0, run.stderr + run.stdout);
+      assert.match(run.stdout, /: 1 collection, 1 version, 6 fields; 0 errors, 0 warnings\n$/);
+    }
+  });
+
+  it("exits 1 on a broken dictionary and prints every problem", () => {
+    const broken = sampleDoc();
+    const serial = broken.fields.serial;
+    assert.ok(serial);
+    serial.dataCategory = "user.device.serial";
+    delete broken.approval;
+    scratch.write("broken/sample/v1.yaml", broken);
+    const run = phonehome("registry", "check", "--dictionary", "broken");
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stdout,
+      /^error {3}broken\/sample\/v1\.yaml:\/fields\/serial\/dataCategory: undeclared data category/m,
+    );
+    assert.match(run.stdout, /^warning broken\/sample\/v1\.yaml:\/approval: no approval record/m);
+    assert.match(run.stdout, /broken: 1 collection, 1 version, 6 fields; 1 error, 1 warning\n$/);
+  });
+
+  it("prints a JSON report with --json", () => {
+    scratch.write("json/sample/v1.yaml", sampleDoc({ regions: ["global", "mars"] }));
+    const run = phonehome("registry", "check", "--dictionary", "json", "--json");
+    assert.equal(run.code, 1, run.stderr);
+    const report = JSON.parse(run.stdout) as { ok: boolean; errors: { path: string; message: string }[] };
+    assert.equal(report.ok, false);
+    assert.deepEqual(
+      report.errors.map((e) => e.path),
+      ["json/sample/v1.yaml:/regions/1"],
+    );
+    assert.match(report.errors[0]?.message ?? "", /region mars is not in the configuration \(global, cn\)/);
+  });
+
+  it("exits 2 when the configuration itself is invalid", () => {
+    const run = phonehome("--config", "missing.yaml", "registry", "check");
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /config\.invalid/);
+  });
+});

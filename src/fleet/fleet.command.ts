@@ -1,0 +1,136 @@
+/**
+ * `phonehome fleet import FILE` and `phonehome fleet demo`. Thin: parse the
+ * arguments, call the service, print. Failures propagate to the CLI's one
+ * reporter, which lists every problem of a bad factory file and exits non-zero.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Presets, SingleBar } from "cli-progress";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { loadConfig, regionOfMarket } from "../config/index.ts";
+import { openDb } from "../db/index.ts";
+import { migrate } from "../db/migrate.ts";
+import { DEMO_MARKETS, generateDemoFleet } from "./fleet.demo.ts";
+import { formatImportSummary } from "./fleet.presenter.ts";
+import { importFleet } from "./fleet.service.ts";
+
+/** Adds the `fleet` commands to the program. */
+export function register(program: Command): void {
+  const fleet = program
+    .command("fleet")
+    .description(
+      "the fleet registry: models, variants, builds, batches and devices, as the factory made them",
+    );
+
+  fleet
+    .command("import")
+    .description("import a factory file (JSON, or CSV of devices) into the control plane; all or nothing")
+    .argument("<file>", "factory file: .json or .csv")
+    .action(async (file: string) => {
+      const config = loadConfig(program.opts().config);
+      const db = await openDb(config.controlPlane.store);
+      const progress = progressReporter(process.stderr);
+      try {
+        await migrate(db, "control");
+        const summary = await importFleet(db, config, file, { onProgress: progress.update });
+        progress.stop();
+        for (const line of formatImportSummary(summary)) process.stdout.write(`${line}\n`);
+      } finally {
+        progress.stop();
+        await db.close();
+      }
+    });
+
+  fleet
+    .command("demo")
+    .description("generate a demo fleet: factory.json (public) and device-keys.json (private, mode 0600)")
+    .option("--devices <n>", "number of devices", wholeNumber, 50)
+    .addOption(
+      new Option("--markets <list>", "comma-separated ISO 3166-1 alpha-2 markets")
+        .argParser(marketList)
+        .default([...DEMO_MARKETS], DEMO_MARKETS.join(",")),
+    )
+    .option(
+      "--seed <seed>",
+      "reproducible serials and keys (tests and demos only: the seed reveals the private keys)",
+    )
+    .requiredOption("--out <dir>", "folder to write factory.json and device-keys.json into")
+    .action((options: { devices: number; markets: string[]; seed?: string; out: string }) => {
+      const config = loadConfig(program.opts().config);
+      let fleetDoc: ReturnType<typeof generateDemoFleet>;
+      try {
+        fleetDoc = generateDemoFleet({
+          devices: options.devices,
+          markets: options.markets,
+          seed: options.seed,
+          regionOfMarket: (market) => regionOfMarket(config, market),
+        });
+      } catch (error) {
+        // A market the demo's variants cannot serve is a usage error, reported like a bad option.
+        if (error instanceof RangeError) fleet.error(error.message);
+        throw error;
+      }
+      mkdirSync(options.out, { recursive: true });
+      const factoryFile = join(options.out, "factory.json");
+      const keysFile = join(options.out, "device-keys.json");
+      writeFileSync(factoryFile, `${JSON.stringify(fleetDoc.factory, null, 2)}\n`);
+      // Private keys: readable by the owner only. The mode is set again in case the file already existed.
+      writeFileSync(keysFile, `${JSON.stringify(fleetDoc.keys, null, 2)}\n`, { mode: 0o600 });
+      chmodSync(keysFile, 0o600);
+      process.stdout.write(
+        `wrote ${fleetDoc.factory.devices.length} devices in ${fleetDoc.factory.batches.length} batches\n` +
+          `  ${factoryFile} (public: import it with \`phonehome fleet import\`)\n` +
+          `  ${keysFile} (private keys by serial, mode 0600: keep it out of the registry)\n`,
+      );
+    });
+}
+
+/** Progress on stderr: a bar on a terminal, else a line at every tenth, so logs stay readable. */
+function progressReporter(stream: NodeJS.WriteStream): {
+  update: (done: number, total: number) => void;
+  stop: () => void;
+} {
+  if (stream.isTTY) {
+    let bar: SingleBar | undefined;
+    return {
+      update: (done, total) => {
+        if (total === 0) return;
+        if (bar === undefined) {
+          bar = new SingleBar(
+            { stream, format: "devices {bar} {percentage}% | {value}/{total}" },
+            Presets.shades_classic,
+          );
+          bar.start(total, done);
+        } else bar.update(done);
+      },
+      stop: () => {
+        bar?.stop();
+        bar = undefined;
+      },
+    };
+  }
+  let lastTenth = -1;
+  return {
+    update: (done, total) => {
+      if (total === 0) return;
+      const tenth = Math.floor((done / total) * 10);
+      if (tenth === lastTenth) return;
+      lastTenth = tenth;
+      stream.write(`devices ${tenth * 10}% (${done}/${total})\n`);
+    },
+    stop: () => {},
+  };
+}
+
+function wholeNumber(value: string): number {
+  if (!/^[0-9]{1,7}$/.test(value)) throw new InvalidArgumentError("must be a whole number");
+  return Number(value);
+}
+
+function marketList(value: string): string[] {
+  const markets = value.split(",").map((m) => m.trim().toUpperCase());
+  if (markets.some((m) => !/^[A-Z]{2}$/.test(m))) {
+    throw new InvalidArgumentError("must be ISO 3166-1 alpha-2 codes separated by commas, e.g. NO,FI,CN");
+  }
+  return markets;
+}

@@ -1,0 +1,248 @@
+/**
+ * The fleet registry's HTTP API on the control plane. Routes stay thin: the
+ * schemas below validate (compiled once, at start), one service function does
+ * the work, and a presenter shapes the answer.
+ *
+ * Query parameters arrive as strings and Ajv does not coerce, so numbers are
+ * declared as strings with a pattern that admits only valid values, then parsed.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Config } from "../config/index.ts";
+import type { Queryable } from "../db/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import type { App, ErrorResponseBody } from "../http/service.ts";
+import {
+  BatchView,
+  BuildView,
+  DeviceView,
+  DirectoryView,
+  ModelView,
+  presentBatch,
+  presentBuild,
+  presentDevice,
+  presentDirectoryRecord,
+  presentModel,
+  presentVariant,
+  VariantView,
+} from "./fleet.presenter.ts";
+import { BatchId, KeyId, Serial } from "./fleet.schema.ts";
+import {
+  getDevice,
+  listBuilds,
+  listModels,
+  listVariants,
+  lookupDirectory,
+  pageBatches,
+  pageDevices,
+} from "./fleet.service.ts";
+
+/** What the fleet routes need. */
+export interface FleetRouteDeps {
+  /** The control-plane store. */
+  db: Queryable;
+  /** Bearer token collectors present to `POST /v1/fleet/directory/lookup`; at least 16 characters. */
+  serviceToken: string;
+  /** The configuration; accepted for the control plane's convenience, not read by these routes yet. */
+  config?: Pick<Config, "policy" | "regions"> | undefined;
+}
+
+/** Page size when a list request names none. */
+export const DEFAULT_PAGE = 100;
+
+/** Most keys one directory lookup may ask for. */
+export const MAX_LOOKUP_KEYS = 500;
+
+const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
+
+const Limit = T.String({
+  pattern: "^([1-9][0-9]{0,2}|1000)$",
+  description: "page size, 1 to 1000 (default 100)",
+});
+
+const BatchListQuery = T.Object(
+  {
+    limit: T.Optional(Limit),
+    after: T.Optional({ ...BatchId, description: "the `next` cursor of the previous page" }),
+  },
+  { additionalProperties: false },
+);
+
+const DeviceListQuery = T.Object(
+  {
+    batch: T.Optional({ ...BatchId, description: "only devices of this batch" }),
+    limit: T.Optional(Limit),
+    after: T.Optional({ ...Serial, description: "the `next` cursor of the previous page" }),
+  },
+  { additionalProperties: false },
+);
+
+const DeviceParams = T.Object({ serial: Serial }, { additionalProperties: false });
+
+const LookupBody = T.Object(
+  {
+    keys: T.Array(KeyId, {
+      minItems: 1,
+      maxItems: MAX_LOOKUP_KEYS,
+      description: "device key ids (`dk_...`) as envelopes carry them",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const Next = T.Union([T.String(), T.Null()], {
+  description: "cursor for `after` to get the next page; null on the last",
+});
+
+type DeviceListQuery = Static<typeof DeviceListQuery>;
+
+/** Adds the fleet registry's routes to a control-plane service. */
+export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
+  const { db } = deps;
+  const requireServiceToken = serviceTokenCheck(deps.serviceToken);
+  const tags = ["fleet"];
+
+  app.get(
+    "/v1/fleet/models",
+    {
+      schema: {
+        tags,
+        summary: "Every registered model",
+        response: { 200: T.Object({ models: T.Array(ModelView) }), 500: Problem },
+      },
+    },
+    async () => ({ models: (await listModels(db)).map(presentModel) }),
+  );
+
+  app.get(
+    "/v1/fleet/variants",
+    {
+      schema: {
+        tags,
+        summary: "Every registered variant and its region",
+        response: { 200: T.Object({ variants: T.Array(VariantView) }), 500: Problem },
+      },
+    },
+    async () => ({ variants: (await listVariants(db)).map(presentVariant) }),
+  );
+
+  app.get(
+    "/v1/fleet/builds",
+    {
+      schema: {
+        tags,
+        summary: "Every registered build",
+        response: { 200: T.Object({ builds: T.Array(BuildView) }), 500: Problem },
+      },
+    },
+    async () => ({ builds: (await listBuilds(db)).map(presentBuild) }),
+  );
+
+  app.get(
+    "/v1/fleet/batches",
+    {
+      schema: {
+        tags,
+        summary: "Registered batches, a page at a time, in id order",
+        querystring: BatchListQuery,
+        response: { 200: T.Object({ batches: T.Array(BatchView), next: Next }), 400: Problem, 500: Problem },
+      },
+    },
+    async (request) => {
+      const page = await pageBatches(db, { limit: limitOf(request.query.limit), after: request.query.after });
+      return { batches: page.batches.map(presentBatch), next: page.next };
+    },
+  );
+
+  app.get(
+    "/v1/fleet/devices",
+    {
+      schema: {
+        tags,
+        summary: "Registered devices, a page at a time, in serial order",
+        querystring: DeviceListQuery,
+        response: {
+          200: T.Object({ devices: T.Array(DeviceView), next: Next }),
+          400: Problem,
+          404: Problem,
+          500: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const query: DeviceListQuery = request.query;
+      const page = await pageDevices(db, {
+        batch: query.batch,
+        limit: limitOf(query.limit),
+        after: query.after,
+      });
+      return { devices: page.devices.map(presentDevice), next: page.next };
+    },
+  );
+
+  app.get(
+    "/v1/fleet/devices/:serial",
+    {
+      schema: {
+        tags,
+        summary: "One device's factory record",
+        params: DeviceParams,
+        response: { 200: DeviceView, 400: Problem, 404: Problem, 500: Problem },
+      },
+    },
+    async (request) => presentDevice(await getDevice(db, request.params.serial)),
+  );
+
+  app.post(
+    "/v1/fleet/directory/lookup",
+    {
+      onRequest: requireServiceToken,
+      schema: {
+        tags,
+        summary: "Directory records of devices by key id, for collectors",
+        description:
+          "Collectors resolve the key ids of the envelopes they receive in one call. Unknown key ids are left out of the answer. Requires `Authorization: Bearer <service token>`.",
+        body: LookupBody,
+        response: {
+          200: T.Object({ devices: T.Array(DirectoryView) }),
+          400: Problem,
+          401: Problem,
+          500: Problem,
+        },
+      },
+    },
+    async (request) => ({
+      devices: (await lookupDirectory(db, request.body.keys)).map(presentDirectoryRecord),
+    }),
+  );
+}
+
+function limitOf(value: string | undefined): number {
+  return value === undefined ? DEFAULT_PAGE : Number(value);
+}
+
+/**
+ * An `onRequest` hook that admits only the bearer service token. It runs
+ * before the body is read, so an unauthenticated caller learns nothing of the
+ * schema. Both sides are hashed first: `timingSafeEqual` needs equal lengths,
+ * and the comparison then reveals neither the token nor its length.
+ */
+function serviceTokenCheck(token: string) {
+  if (token.length < 16) throw new Error("the fleet service token must be at least 16 characters long");
+  const expected = createHash("sha256").update(token).digest();
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const header = request.headers.authorization;
+    const presented = typeof header === "string" ? /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1] : undefined;
+    const actual = createHash("sha256")
+      .update(presented ?? "")
+      .digest();
+    if (presented === undefined || !timingSafeEqual(actual, expected)) {
+      reply.header("www-authenticate", 'Bearer realm="phonehome"');
+      throw new PhoneHomeError(
+        "auth.service_token_invalid",
+        presented === undefined ? "a bearer service token is required" : "the service token is not valid",
+      );
+    }
+  };
+}

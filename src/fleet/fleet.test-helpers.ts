@@ -1,0 +1,92 @@
+/**
+ * Shared set-up of the fleet tests: a fresh, migrated control-plane store on
+ * a given backend, demo factory documents, and CSV rendering.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Backend } from "../../test/helpers/stores.ts";
+import { buildConfig, type Config } from "../config/index.ts";
+import { type Db, openDb, type Queryable, type StoreConfig } from "../db/index.ts";
+import { migrate } from "../db/migrate.ts";
+import { type DemoFleet, generateDemoFleet } from "./fleet.demo.ts";
+import { CSV_COLUMNS, type FactoryDevice } from "./fleet.schema.ts";
+
+/** The default configuration: CN to region `cn`, every other market to `global`. */
+export const TEST_CONFIG: Config = buildConfig({}, tmpdir());
+
+/** A migrated, empty control-plane store; `close` closes and removes it. */
+export interface TestRegistry {
+  db: Db;
+  store: StoreConfig;
+  close(): Promise<void>;
+}
+
+/** Opens a fresh control-plane store on `backend` and applies the control migrations. */
+export async function freshRegistry(backend: Backend, label: string): Promise<TestRegistry> {
+  const { store, cleanup } = await backend.fresh(label);
+  const db = await openDb(store);
+  await migrate(db, "control");
+  return {
+    db,
+    store,
+    close: async () => {
+      await db.close();
+      await cleanup();
+    },
+  };
+}
+
+/** A reproducible demo fleet (default markets NO, FI, DE, CN). */
+export function demoFleet(devices: number, seed = "fleet-tests", markets?: string[]): DemoFleet {
+  return generateDemoFleet({ devices, seed, markets });
+}
+
+/** A temporary folder, removed by the returned function. */
+export function tempDir(label: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `phonehome-fleet-${label}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Writes `content` to `dir/name` and returns the path. */
+export function writeFile(dir: string, name: string, content: string | object): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content, null, 2));
+  return path;
+}
+
+/** Renders devices as a CSV factory file with the given column order. */
+export function toCsv(devices: readonly FactoryDevice[], columns: readonly string[] = CSV_COLUMNS): string {
+  const lines = [columns.join(",")];
+  for (const d of devices) lines.push(columns.map((c) => d[c as keyof FactoryDevice]).join(","));
+  return `${lines.join("\n")}\n`;
+}
+
+/** Row counts of every fleet table, to show that a failed import wrote nothing. */
+export async function tableCounts(q: Queryable): Promise<Record<string, number>> {
+  const { rows } = await q.query<Record<string, number>>(
+    `SELECT (SELECT count(*)::int FROM models) AS models, (SELECT count(*)::int FROM variants) AS variants,
+            (SELECT count(*)::int FROM builds) AS builds, (SELECT count(*)::int FROM batches) AS batches,
+            (SELECT count(*)::int FROM devices) AS devices`,
+  );
+  return { ...rows[0] };
+}
+
+/** Empties every fleet table: cheaper than a fresh store, which costs PGlite a second or two. */
+export async function emptyRegistry(q: Queryable): Promise<void> {
+  await q.query("TRUNCATE devices, batches, builds, variants, models");
+}
+
+/** Wraps a store so that the test can count the statements a function sends. */
+export function countingQueries(q: Queryable): { q: Queryable; count: () => number } {
+  let n = 0;
+  return {
+    q: {
+      query: (sql, params) => {
+        n += 1;
+        return q.query(sql, params);
+      },
+    },
+    count: () => n,
+  };
+}
