@@ -2,10 +2,9 @@
 
 import type { Envelope } from "@phonehome/sdk";
 import { Type as T } from "@sinclair/typebox";
-import { PhoneHomeError } from "../errors/index.ts";
 import { type App, validationProblem } from "../http/service.ts";
 import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
-import type { IntakeContext } from "../ingest/intake.ts";
+import { type IntakeContext, refuseMalformedEnvelope } from "../ingest/intake.ts";
 import { presentActivation } from "./activation.presenter.ts";
 import { activate } from "./activation.service.ts";
 
@@ -46,9 +45,8 @@ export function registerActivationRoutes(app: App, ctx: IntakeContext): void {
           path: "/body",
           message: "invalid envelope",
         };
-        throw new PhoneHomeError("envelope.invalid", problem.message, {
-          path: problem.path.replace(/^\/body/, ""),
-        });
+        const path = problem.path.replace(/^\/body/, "") || "/";
+        throw await refuseMalformedEnvelope(ctx, request.body, { path, message: problem.message });
       }
       const outcome = await activate(ctx, request.body as Envelope);
       return reply.status(outcome.replayed ? 200 : 201).send({

@@ -14,9 +14,12 @@ export interface Migration {
   sql: string;
 }
 
-/** Reads `migrations/<set>/NNNN_name.sql` in order; numbers must be 1, 2, 3, ... without gaps. */
-export function readMigrations(set: "region" | "control"): Migration[] {
-  const dir = join(MIGRATIONS_DIR, set);
+/**
+ * Reads `<root>/<set>/NNNN_name.sql` in order; numbers must be 1, 2, 3, ...
+ * without gaps. `root` is the shipped `migrations/` folder unless a test names another.
+ */
+export function readMigrations(set: "region" | "control", root: string = MIGRATIONS_DIR): Migration[] {
+  const dir = join(root, set);
   const files = readdirSync(dir)
     .filter((f) => FILE.test(f))
     .sort();
@@ -31,10 +34,14 @@ export function readMigrations(set: "region" | "control"): Migration[] {
 /**
  * Applies the pending migrations of `set` in one transaction under an advisory
  * lock, so that several processes starting at once apply each file exactly once.
- * Returns the names of the migrations it applied.
+ * Returns the names of the migrations it applied. `root` as for `readMigrations`.
  */
-export async function migrate(db: Db, set: "region" | "control"): Promise<string[]> {
-  const migrations = readMigrations(set);
+export async function migrate(
+  db: Db,
+  set: "region" | "control",
+  root: string = MIGRATIONS_DIR,
+): Promise<string[]> {
+  const migrations = readMigrations(set, root);
   return db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`phonehome.migrations.${set}`]);
     await tx.query(

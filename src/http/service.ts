@@ -73,6 +73,9 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
+  // Every API speaks JSON only; any other body is refused with request.unsupported_media_type.
+  app.removeContentTypeParser("text/plain");
+
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: options.name });
   collectDefaultMetrics({ register: metrics });

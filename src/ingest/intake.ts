@@ -73,6 +73,32 @@ function devicePublicKey(record: DirectoryRecord): KeyObject {
 }
 
 /**
+ * Counts an envelope whose clear header failed its schema (check 1) with what
+ * can be read of it, and returns the error to answer.
+ */
+export async function refuseMalformedEnvelope(
+  ctx: IntakeContext,
+  body: unknown,
+  problem: { path: string; message: string },
+): Promise<PhoneHomeError> {
+  const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  const text = (value: unknown) => (typeof value === "string" && value.length <= 64 ? value : "");
+  await ctx.writer.submit({
+    kind: "refusal",
+    ledger: {
+      outcome: "refused",
+      reason: "envelope.invalid",
+      collection: text(b.collection),
+      schemaVersion: Number.isInteger(b.schemaVersion) ? Number(b.schemaVersion) : 0,
+      batch: "",
+      build: text(b.build),
+      market: "",
+    },
+  });
+  return new PhoneHomeError("envelope.invalid", problem.message, { path: problem.path });
+}
+
+/**
  * Runs checks 1-8 on an envelope sent to the endpoint of `collectionName`.
  * Throws a PhoneHomeError (after counting the refusal) when a check fails.
  */

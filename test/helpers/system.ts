@@ -1,0 +1,161 @@
+/**
+ * A whole phonehome (control plane + regions `global` and `cn`) on one test
+ * backend, listening on free loopback ports, with helpers to provision devices
+ * and read every region's store.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createDeviceIdentity, type DeviceIdentity, type RegionDescriptor } from "@phonehome/sdk";
+import { listActivations, type StoredActivation } from "../../src/activation/activation.repository.ts";
+import { buildConfig, type Config, regionOfMarket } from "../../src/config/index.ts";
+import { importFleet } from "../../src/fleet/index.ts";
+import { createLogger } from "../../src/log/index.ts";
+import { descriptorOf } from "../../src/system/demo.ts";
+import { type RunningSystem, startSystem } from "../../src/system/system.ts";
+import type { Backend } from "./stores.ts";
+
+/** A running test system and what the test needs around it. */
+export interface TestSystem {
+  config: Config;
+  system: RunningSystem;
+  dataDir: string;
+  /** The factory descriptor of a region. */
+  descriptor(region: string): RegionDescriptor;
+  /** Registers devices in the control plane and returns their identities (home = region of market unless given). */
+  provision(devices: DeviceSpec[]): Promise<DeviceIdentity[]>;
+  /** Every activation stored in each region, by region id. */
+  activationsByRegion(): Promise<Map<string, StoredActivation[]>>;
+  close(): Promise<void>;
+}
+
+/** A device to provision: its market, and optionally the region whose descriptor it gets (the incident). */
+export interface DeviceSpec {
+  market: string;
+  home?: string;
+}
+
+let counter = 0;
+
+/** Starts a system whose three stores are fresh stores of `backend`. */
+export async function startTestSystem(
+  backend: Backend,
+  overrides: { ingest?: Record<string, number>; extra?: Record<string, unknown> } = {},
+): Promise<TestSystem> {
+  const dataDir = mkdtempSync(join(tmpdir(), "phonehome-system-"));
+  const stores = await Promise.all(["control", "global", "cn"].map((l) => backend.fresh(l)));
+  const storeOf = (i: number) => {
+    const s = stores[i]?.store;
+    if (!s) throw new Error("no store");
+    return s.kind === "pglite" ? { dataDir: s.dataDir } : { url: s.url, schema: s.schema };
+  };
+  const config = buildConfig(
+    {
+      dataDir,
+      logLevel: "silent",
+      controlPlane: { listen: "127.0.0.1:0", store: storeOf(0) },
+      regions: [
+        { id: "global", storedIn: "SG", listen: "127.0.0.1:0", store: storeOf(1) },
+        { id: "cn", storedIn: "CN", listen: "127.0.0.1:0", store: storeOf(2) },
+      ],
+      ingest: { batchDelayMs: 2, ...overrides.ingest },
+      ...overrides.extra,
+    },
+    dataDir,
+  );
+  const system = await startSystem(config, createLogger("silent"));
+  const descriptor = (region: string) => {
+    const r = system.regions.find((x) => x.id === region);
+    if (!r) throw new Error(`no region ${region}`);
+    return descriptorOf(r);
+  };
+  return {
+    config,
+    system,
+    dataDir,
+    descriptor,
+    provision: async (specs) => {
+      counter += 1;
+      const tag = `${process.pid.toString(36).toUpperCase()}${counter}`.slice(-6).padStart(6, "0");
+      const identities = specs.map((spec, i) => {
+        const region = regionOfMarket(config, spec.market);
+        const variant = region === "cn" ? "00CN" : "00WW";
+        return createDeviceIdentity(
+          {
+            serial: `T${tag}${String(i).padStart(6, "0")}`,
+            model: "TA-1062",
+            variant,
+            market: spec.market,
+            build: region === "cn" ? "00CN_3_39B_SP03" : "00WW_3_39B_SP03",
+          },
+          descriptor(spec.home ?? region),
+        );
+      });
+      const markets = [...new Set(specs.map((s) => s.market))];
+      const batchOf = (market: string) => `B${tag}${market}`;
+      const factory = {
+        version: 1,
+        models: [{ id: "TA-1062", name: "Test phone", warrantyMonths: 24 }],
+        variants: [
+          { id: "00WW", model: "TA-1062", region: "global", description: "worldwide" },
+          { id: "00CN", model: "TA-1062", region: "cn", description: "China" },
+        ],
+        builds: [
+          { number: "00WW_3_39B_SP03", model: "TA-1062", variant: "00WW", releasedAt: null },
+          { number: "00CN_3_39B_SP03", model: "TA-1062", variant: "00CN", releasedAt: null },
+        ],
+        batches: markets.map((market) => {
+          const cn = regionOfMarket(config, market) === "cn";
+          return {
+            id: batchOf(market),
+            model: "TA-1062",
+            variant: cn ? "00CN" : "00WW",
+            market,
+            build: cn ? "00CN_3_39B_SP03" : "00WW_3_39B_SP03",
+            producedAt: "2019-03-01T08:00:00Z",
+            size: specs.filter((s) => s.market === market).length,
+          };
+        }),
+        devices: identities.map((d) => ({
+          serial: d.serial,
+          model: d.model,
+          variant: d.variant,
+          market: d.market,
+          batch: batchOf(d.market),
+          publicKey: d.publicKey,
+        })),
+      };
+      await importFleet(system.controlPlane.db, config, {
+        name: "factory.json",
+        text: JSON.stringify(factory),
+      });
+      return identities;
+    },
+    activationsByRegion: async () => {
+      const out = new Map<string, StoredActivation[]>();
+      for (const region of system.regions) {
+        const rows: StoredActivation[] = [];
+        let after = "";
+        for (;;) {
+          const page = await listActivations(region.db, after, 1000);
+          rows.push(...page);
+          const last = page.at(-1);
+          if (!last || page.length < 1000) break;
+          after = last.deviceKey;
+        }
+        out.set(region.id, rows);
+      }
+      return out;
+    },
+    close: async () => {
+      await system.close();
+      await Promise.all(stores.map((s) => s.cleanup()));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The batch id `provision` gives devices of `market` (for ledger assertions). */
+export function batchIdPattern(market: string): RegExp {
+  return new RegExp(`^B[0-9A-Z]{6}${market}$`);
+}
