@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
 import { register as registerFleet } from "../fleet/fleet.command.ts";
+import { register as registerSimulate } from "../simulate/simulate.command.ts";
 import { register as registerSystem } from "../system/system.command.ts";
 
 /** Adds every command to the program. */
@@ -12,4 +13,5 @@ export function registerAll(program: Command): void {
   registerRegistry(program);
   registerFleet(program);
   registerSystem(program);
+  registerSimulate(program);
 }

@@ -10,6 +10,7 @@ import { type App, createService } from "../http/service.ts";
 import { loadServiceToken } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
 import { urlOf } from "../regions/region.ts";
+import { registerRegionListRoute } from "./regions.routes.ts";
 
 /** A started control plane. */
 export interface RunningControlPlane {
@@ -17,6 +18,8 @@ export interface RunningControlPlane {
   app: App;
   db: Db;
   serviceToken: string;
+  /** Tells the control plane where regions that listened on port 0 ended up. */
+  regionUrls: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -38,7 +41,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       return true;
     },
   });
+  const regionUrls = new Map<string, string>();
   registerFleetRoutes(app, { db, config, serviceToken });
+  registerRegionListRoute(app, config, () => regionUrls);
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   return {
@@ -46,6 +51,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     app,
     db,
     serviceToken,
+    regionUrls,
     close: async () => {
       ready = false;
       await app.close();

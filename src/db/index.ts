@@ -71,6 +71,11 @@ async function openPostgres(url: string, schema: string | undefined, max: number
     await admin.connect();
     try {
       await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    } catch (error) {
+      // Several processes starting at once race on IF NOT EXISTS: the loser gets a
+      // unique violation on pg_namespace (or duplicate_schema), and the schema exists.
+      const code = (error as { code?: string }).code;
+      if (code !== "23505" && code !== "42P06") throw error;
     } finally {
       await admin.end();
     }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { BACKENDS } from "../../test/helpers/stores.ts";
 import { type Db, openDb } from "./index.ts";
 import { MIGRATIONS_DIR, migrate, readMigrations, splitStatements } from "./migrate.ts";
@@ -158,10 +158,18 @@ for (const backend of BACKENDS) {
       });
     }
 
-    it("applies only the migrations that are new since the last run", async () => {
-      const { store, cleanup } = await backend.fresh("migrate-new");
+    it("applies pending migrations all or nothing, and later only the new ones", async () => {
+      const { store, cleanup } = await backend.fresh("migrate-custom");
       const db = await openDb(store);
       try {
+        const broken = migrationsRoot({
+          "0001_ok.sql": "CREATE TABLE ok_table (id integer PRIMARY KEY);\n",
+          "0002_broken.sql": "CREATE TABLE broken (id integer REFERENCES no_such_table (id));\n",
+        });
+        await assert.rejects(migrate(db, "region", broken), /no_such_table/);
+        // A failing file leaves no earlier one applied, not even the bookkeeping table.
+        assert.deepEqual(await tables(db), []);
+
         const first = migrationsRoot({
           "0001_things.sql": "CREATE TABLE things (id integer PRIMARY KEY);\n",
         });
@@ -175,59 +183,47 @@ for (const backend of BACKENDS) {
         assert.deepEqual(await migrate(db, "region", second), []);
         const { rows } = await db.query("SELECT id, colour FROM things");
         assert.deepEqual(rows, [{ id: 1, colour: "red" }]);
+        assert.deepEqual(await tables(db), ["schema_migrations", "things"]);
       } finally {
         await db.close();
         await cleanup();
       }
     });
 
-    it("applies pending migrations all or nothing: a failing file leaves no earlier one applied", async () => {
-      const { store, cleanup } = await backend.fresh("migrate-fail");
-      const db = await openDb(store);
-      try {
-        const root = migrationsRoot({
-          "0001_ok.sql": "CREATE TABLE ok_table (id integer PRIMARY KEY);\n",
-          "0002_broken.sql": "CREATE TABLE broken (id integer REFERENCES no_such_table (id));\n",
-        });
-        await assert.rejects(migrate(db, "region", root), /no_such_table/);
-        // Not even the bookkeeping table survived the rollback.
-        assert.deepEqual(await tables(db), []);
-      } finally {
+    describe("transaction", () => {
+      // One store for these tests (PGlite takes a second or two to create); each uses its own table.
+      let db: Db;
+      let cleanup: () => Promise<void>;
+      before(async () => {
+        const fresh = await backend.fresh("tx");
+        cleanup = fresh.cleanup;
+        db = await openDb(fresh.store);
+      });
+      after(async () => {
         await db.close();
         await cleanup();
-      }
-    });
+      });
 
-    it("transaction commits what resolves and returns its value", async () => {
-      const { store, cleanup } = await backend.fresh("tx-commit");
-      const db = await openDb(store);
-      try {
-        await db.exec("CREATE TABLE t (id integer PRIMARY KEY)");
+      it("commits what resolves and returns its value", async () => {
+        await db.exec("CREATE TABLE committed (id integer PRIMARY KEY)");
         const value = await db.transaction(async (tx) => {
-          await tx.query("INSERT INTO t (id) VALUES ($1), ($2)", [1, 2]);
-          const { rows } = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM t");
+          await tx.query("INSERT INTO committed (id) VALUES ($1), ($2)", [1, 2]);
+          const { rows } = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM committed");
           return rows[0]?.n;
         });
         assert.equal(value, 2);
-        const { rows } = await db.query("SELECT id FROM t ORDER BY id");
+        const { rows } = await db.query("SELECT id FROM committed ORDER BY id");
         assert.deepEqual(rows, [{ id: 1 }, { id: 2 }]);
-      } finally {
-        await db.close();
-        await cleanup();
-      }
-    });
+      });
 
-    it("transaction rolls back when its function throws, and rethrows the same error", async () => {
-      const { store, cleanup } = await backend.fresh("tx-rollback");
-      const db = await openDb(store);
-      try {
-        await db.exec("CREATE TABLE t (id integer PRIMARY KEY)");
-        await db.query("INSERT INTO t (id) VALUES (0)");
+      it("rolls back when its function throws, and rethrows the same error", async () => {
+        await db.exec("CREATE TABLE rolled (id integer PRIMARY KEY)");
+        await db.query("INSERT INTO rolled (id) VALUES (0)");
         const boom = new Error("boom");
         await assert.rejects(
           db.transaction(async (tx) => {
-            await tx.query("INSERT INTO t (id) VALUES (1)");
-            await tx.query("UPDATE t SET id = 10 WHERE id = 0");
+            await tx.query("INSERT INTO rolled (id) VALUES (1)");
+            await tx.query("UPDATE rolled SET id = 10 WHERE id = 0");
             throw boom;
           }),
           (error) => error === boom,
@@ -235,40 +231,30 @@ for (const backend of BACKENDS) {
         // A failing statement rolls back the statements before it too.
         await assert.rejects(
           db.transaction(async (tx) => {
-            await tx.query("INSERT INTO t (id) VALUES (2)");
-            await tx.query("INSERT INTO t (id) VALUES (2)");
+            await tx.query("INSERT INTO rolled (id) VALUES (2)");
+            await tx.query("INSERT INTO rolled (id) VALUES (2)");
           }),
           /duplicate key/,
         );
-        const { rows } = await db.query("SELECT id FROM t ORDER BY id");
+        const { rows } = await db.query("SELECT id FROM rolled ORDER BY id");
         assert.deepEqual(rows, [{ id: 0 }]);
-      } finally {
-        await db.close();
-        await cleanup();
-      }
-    });
+      });
 
-    it("stays usable after more failed transactions than the pool has connections", async () => {
-      const { store, cleanup } = await backend.fresh("tx-release");
-      const db = await openDb(store);
-      try {
-        await db.exec("CREATE TABLE t (id integer PRIMARY KEY)");
+      it("stays usable after more failed transactions than the pool has connections", async () => {
+        await db.exec("CREATE TABLE released (id integer PRIMARY KEY)");
         for (let i = 0; i < 12; i += 1) {
           await assert.rejects(
             db.transaction(async (tx) => {
-              await tx.query("INSERT INTO t (id) VALUES ($1)", [i]);
+              await tx.query("INSERT INTO released (id) VALUES ($1)", [i]);
               throw new Error(`failure ${i}`);
             }),
             { message: `failure ${i}` },
           );
         }
-        await db.transaction((tx) => tx.query("INSERT INTO t (id) VALUES (99)"));
-        const { rows } = await db.query("SELECT id FROM t");
+        await db.transaction((tx) => tx.query("INSERT INTO released (id) VALUES (99)"));
+        const { rows } = await db.query("SELECT id FROM released");
         assert.deepEqual(rows, [{ id: 99 }]);
-      } finally {
-        await db.close();
-        await cleanup();
-      }
+      });
     });
 
     if (backend.name === "postgres") {

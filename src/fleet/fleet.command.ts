@@ -5,8 +5,9 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Presets, SingleBar } from "cli-progress";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
+import { marketList, wholeNumber } from "../cli/args.ts";
+import { progressReporter } from "../cli/progress.ts";
 import { loadConfig, regionOfMarket } from "../config/index.ts";
 import { openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
@@ -83,54 +84,4 @@ export function register(program: Command): void {
           `  ${keysFile} (private keys by serial, mode 0600: keep it out of the registry)\n`,
       );
     });
-}
-
-/** Progress on stderr: a bar on a terminal, else a line at every tenth, so logs stay readable. */
-function progressReporter(stream: NodeJS.WriteStream): {
-  update: (done: number, total: number) => void;
-  stop: () => void;
-} {
-  if (stream.isTTY) {
-    let bar: SingleBar | undefined;
-    return {
-      update: (done, total) => {
-        if (total === 0) return;
-        if (bar === undefined) {
-          bar = new SingleBar(
-            { stream, format: "devices {bar} {percentage}% | {value}/{total}" },
-            Presets.shades_classic,
-          );
-          bar.start(total, done);
-        } else bar.update(done);
-      },
-      stop: () => {
-        bar?.stop();
-        bar = undefined;
-      },
-    };
-  }
-  let lastTenth = -1;
-  return {
-    update: (done, total) => {
-      if (total === 0) return;
-      const tenth = Math.floor((done / total) * 10);
-      if (tenth === lastTenth) return;
-      lastTenth = tenth;
-      stream.write(`devices ${tenth * 10}% (${done}/${total})\n`);
-    },
-    stop: () => {},
-  };
-}
-
-function wholeNumber(value: string): number {
-  if (!/^[0-9]{1,7}$/.test(value)) throw new InvalidArgumentError("must be a whole number");
-  return Number(value);
-}
-
-function marketList(value: string): string[] {
-  const markets = value.split(",").map((m) => m.trim().toUpperCase());
-  if (markets.some((m) => !/^[A-Z]{2}$/.test(m))) {
-    throw new InvalidArgumentError("must be ISO 3166-1 alpha-2 codes separated by commas, e.g. NO,FI,CN");
-  }
-  return markets;
 }

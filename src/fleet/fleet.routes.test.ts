@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { BACKENDS } from "../../test/helpers/stores.ts";
+import { openDb } from "../db/index.ts";
 import { type App, createService } from "../http/service.ts";
 import type { DemoFleet } from "./fleet.demo.ts";
 import { registerFleetRoutes } from "./fleet.routes.ts";
@@ -27,7 +28,7 @@ for (const backend of BACKENDS) {
         bodyLimit: 1024 * 1024,
         ready: async () => true,
       }));
-      registerFleetRoutes(app, { db: registry.db, serviceToken: TOKEN });
+      registerFleetRoutes(app, { db: registry.db, serviceToken: TOKEN, config: TEST_CONFIG });
       await app.ready();
     });
     after(async () => {
@@ -159,6 +160,32 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it("imports a factory document with the service token, all or nothing", async () => {
+      const more = demoFleet(5, "fleet-routes-import");
+      const send = (body: unknown, authorization?: string) =>
+        app.inject({
+          method: "POST",
+          url: "/v1/fleet/imports",
+          headers: authorization ? { authorization } : {},
+          payload: body as object,
+        });
+      assert.equal((await send(more.factory)).statusCode, 401);
+      const broken = {
+        ...more.factory,
+        devices: more.factory.devices.map((d, i) => (i === 2 ? { ...d, market: "CN" } : d)),
+      };
+      const refused = await send(broken, `Bearer ${TOKEN}`);
+      assert.equal(refused.statusCode, 400);
+      const error = refused.json().error;
+      assert.equal(error.code, "fleet.import_invalid");
+      assert.ok(error.problems.some((p: { path: string }) => p.path.includes("/devices/2")));
+      assert.equal((await get("/v1/fleet/devices?limit=1000")).body.devices.length, 23, "nothing imported");
+      const done = await send(more.factory, `Bearer ${TOKEN}`);
+      assert.equal(done.statusCode, 200);
+      assert.equal(done.json().devices.created, 5);
+      assert.equal((await get("/v1/fleet/devices?limit=1000")).body.devices.length, 28);
+    });
+
     it("publishes the routes in the OpenAPI document", async () => {
       const { body } = await get("/openapi.json");
       for (const path of [
@@ -185,8 +212,12 @@ describe("fleet routes set-up", () => {
       bodyLimit: 1024,
       ready: async () => true,
     });
-    const db = { query: async () => ({ rows: [] }) };
-    assert.throws(() => registerFleetRoutes(app, { db, serviceToken: "short" }), /at least 16 characters/);
+    const db = await openDb({ kind: "pglite", dataDir: "memory://" });
+    assert.throws(
+      () => registerFleetRoutes(app, { db, serviceToken: "short", config: TEST_CONFIG }),
+      /at least 16 characters/,
+    );
+    await db.close();
     await app.close();
   });
 });

@@ -10,7 +10,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config/index.ts";
-import type { Queryable } from "../db/index.ts";
+import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import {
@@ -30,6 +30,7 @@ import {
 import { BatchId, KeyId, Serial } from "./fleet.schema.ts";
 import {
   getDevice,
+  importFleet,
   listBuilds,
   listModels,
   listVariants,
@@ -41,11 +42,11 @@ import {
 /** What the fleet routes need. */
 export interface FleetRouteDeps {
   /** The control-plane store. */
-  db: Queryable;
-  /** Bearer token collectors present to `POST /v1/fleet/directory/lookup`; at least 16 characters. */
+  db: Db;
+  /** Bearer token of services (collectors, factory stations); at least 16 characters. */
   serviceToken: string;
-  /** The configuration; accepted for the control plane's convenience, not read by these routes yet. */
-  config?: Pick<Config, "policy" | "regions"> | undefined;
+  /** Regions and the market policy, which factory imports are checked against. */
+  config: Pick<Config, "policy" | "regions">;
 }
 
 /** Page size when a list request names none. */
@@ -53,6 +54,17 @@ export const DEFAULT_PAGE = 100;
 
 /** Most keys one directory lookup may ask for. */
 export const MAX_LOOKUP_KEYS = 500;
+
+const Counts = T.Object({ created: T.Integer(), updated: T.Integer(), unchanged: T.Integer() });
+const ImportSummaryView = T.Object({
+  file: T.String(),
+  format: T.String(),
+  models: Counts,
+  variants: Counts,
+  builds: Counts,
+  batches: Counts,
+  devices: T.Object({ created: T.Integer(), unchanged: T.Integer() }),
+});
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
@@ -215,6 +227,25 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     async (request) => ({
       devices: (await lookupDirectory(db, request.body.keys)).map(presentDirectoryRecord),
     }),
+  );
+
+  app.post(
+    "/v1/fleet/imports",
+    {
+      onRequest: requireServiceToken,
+      schema: {
+        tags,
+        summary: "Import a factory document, all or nothing",
+        description:
+          "The JSON form of a factory file (see docs/fleet.md), as a factory station sends it. Every row is checked " +
+          "before anything is written; on any problem nothing is imported and `fleet.import_invalid` lists them all. " +
+          "Requires `Authorization: Bearer <service token>`.",
+        body: T.Record(T.String(), T.Unknown(), { description: "a factory document" }),
+        response: { 200: ImportSummaryView, 400: Problem, 401: Problem, 413: Problem, 500: Problem },
+      },
+    },
+    async (request) =>
+      importFleet(db, deps.config, { name: "request.json", text: JSON.stringify(request.body) }),
   );
 }
 

@@ -97,11 +97,16 @@ export class GroupCommitter<T, R> {
       for (const p of batch) p.reject(error);
       return;
     }
-    this.onCommit?.(
-      batch.map((p) => p.item),
-      results,
-      (performance.now() - started) / 1000,
-    );
+    try {
+      this.onCommit?.(
+        batch.map((p) => p.item),
+        results,
+        (performance.now() - started) / 1000,
+      );
+    } catch {
+      // The batch is committed: a failing metrics callback must neither leave its
+      // callers unanswered nor reject the in-flight promise nobody awaits.
+    }
     batch.forEach((p, i) => {
       p.resolve(results[i] as R);
     });

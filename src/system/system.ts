@@ -37,7 +37,9 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
   const regions: RunningRegion[] = [];
   try {
     for (const region of config.regions) {
-      regions.push(await startRegion({ config, region, dictionary, directory, logger }));
+      const running = await startRegion({ config, region, dictionary, directory, logger });
+      regions.push(running);
+      controlPlane.regionUrls.set(running.id, running.url);
     }
   } catch (error) {
     await Promise.allSettled(regions.map((r) => r.close()));
