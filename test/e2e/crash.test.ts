@@ -1,0 +1,223 @@
+/**
+ * Acknowledge after commit, proven the hard way: a collector process is killed
+ * with SIGKILL while a fleet is activating. Every activation a device saw
+ * acknowledged is in the store after the kill, and the devices' queues deliver
+ * the rest once the collector is back; nothing is stored twice.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createDeviceIdentity, type DeviceIdentity, isSdkError, PhoneHomeClient } from "@phonehome/sdk";
+import { listActivations } from "../../src/activation/activation.repository.ts";
+import { buildConfig } from "../../src/config/index.ts";
+import { type RunningControlPlane, startControlPlane } from "../../src/control-plane/control-plane.ts";
+import { openDb, type StoreConfig } from "../../src/db/index.ts";
+import { importFleet } from "../../src/fleet/index.ts";
+import { createLogger } from "../../src/log/index.ts";
+import { BACKENDS } from "../helpers/stores.ts";
+
+const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
+const DEVICES = 150;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Starts `phonehome serve --region global` and resolves once it listens. */
+function startCollector(configFile: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "--config", configFile, "serve", "--region", "global"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes("collector listening")) resolve(child);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    child.once("exit", (code) => reject(new Error(`collector exited (${code}) before listening: ${err}`)));
+  });
+}
+
+/** Resolves when the process has ended (at once if it already has). */
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+async function storedKeys(store: StoreConfig): Promise<string[]> {
+  const db = await openDb(store);
+  try {
+    return (await listActivations(db, "", 100_000)).map((r) => r.deviceKey);
+  } finally {
+    await db.close();
+  }
+}
+
+for (const backend of BACKENDS) {
+  describe(`SIGKILL of a collector on ${backend.name}`, { skip: backend.skip }, () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "phonehome-crash-"));
+    let controlPlane: RunningControlPlane;
+    let regionStore: StoreConfig;
+    const cleanups: (() => Promise<void>)[] = [];
+    let configFile: string;
+    let devices: DeviceIdentity[];
+
+    before(async () => {
+      const cp = await backend.fresh("crash-cp");
+      const region = await backend.fresh("crash-global");
+      cleanups.push(cp.cleanup, region.cleanup);
+      regionStore = region.store;
+      const asYaml = (s: StoreConfig) =>
+        s.kind === "pglite" ? { dataDir: s.dataDir } : { url: s.url, schema: s.schema };
+      const port = await freePort();
+      const raw = {
+        dataDir,
+        logLevel: "warn",
+        controlPlane: { listen: "127.0.0.1:0", store: asYaml(cp.store) },
+        // Every region of the deployment is named (the policy and the dictionary refer to both); only global runs here.
+        regions: [
+          { id: "global", storedIn: "SG", listen: `127.0.0.1:${port}`, store: asYaml(region.store) },
+          { id: "cn", storedIn: "CN", listen: "127.0.0.1:0", store: { dataDir: join(dataDir, "cn-unused") } },
+        ],
+      };
+      const config = buildConfig(raw, dataDir);
+      controlPlane = await startControlPlane(config, createLogger("silent"));
+      configFile = join(dataDir, "collector.yaml");
+      writeFileSync(configFile, JSON.stringify({ ...raw, controlPlane: { url: controlPlane.url } }));
+
+      // The collector creates the region key at its first start; the factory then reads the descriptor.
+      const first = await startCollector(configFile);
+      const url = `http://127.0.0.1:${port}`;
+      const announced = (await (await fetch(`${url}/v1/region`)).json()) as {
+        kid: string;
+        publicKey: string;
+      };
+      first.kill("SIGTERM");
+      await exited(first);
+      const home = {
+        region: "global",
+        storedIn: "SG",
+        url,
+        kid: announced.kid,
+        publicKey: announced.publicKey,
+      };
+      devices = Array.from({ length: DEVICES }, (_, i) =>
+        createDeviceIdentity(
+          {
+            serial: `CR${String(i).padStart(8, "0")}`,
+            model: "TA-1062",
+            variant: "00WW",
+            market: "NO",
+            build: "00WW_3_39B_SP03",
+          },
+          home,
+        ),
+      );
+      await importFleet(controlPlane.db, config, {
+        name: "crash-factory.json",
+        text: JSON.stringify({
+          version: 1,
+          models: [{ id: "TA-1062", name: "Test phone", warrantyMonths: 24 }],
+          variants: [{ id: "00WW", model: "TA-1062", region: "global", description: "worldwide" }],
+          builds: [{ number: "00WW_3_39B_SP03", model: "TA-1062", variant: "00WW", releasedAt: null }],
+          batches: [
+            {
+              id: "B-CRASH-NO",
+              model: "TA-1062",
+              variant: "00WW",
+              market: "NO",
+              build: "00WW_3_39B_SP03",
+              producedAt: "2019-03-01T08:00:00Z",
+              size: DEVICES,
+            },
+          ],
+          devices: devices.map((d) => ({
+            serial: d.serial,
+            model: d.model,
+            variant: d.variant,
+            market: d.market,
+            batch: "B-CRASH-NO",
+            publicKey: d.publicKey,
+          })),
+        }),
+      });
+    });
+
+    after(async () => {
+      await controlPlane?.close();
+      for (const c of cleanups) await c();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    test("every acknowledged activation survives the kill; the queues deliver the rest, each stored once", async () => {
+      const queueOf = (d: DeviceIdentity) => join(dataDir, "queues", d.serial);
+      const client = (d: DeviceIdentity) =>
+        new PhoneHomeClient({
+          identity: d,
+          queueDir: queueOf(d),
+          retry: { baseMs: 10, maxMs: 40, maxAttempts: 2 },
+        });
+
+      let collector = await startCollector(configFile);
+      const acknowledged = new Set<string>();
+      let killed = false;
+      let next = 0;
+      const worker = async () => {
+        while (next < devices.length) {
+          const device = devices[next++] as DeviceIdentity;
+          try {
+            await client(device).activate();
+            acknowledged.add(device.keyId);
+            if (acknowledged.size === 40 && !killed) {
+              killed = true;
+              collector.kill("SIGKILL");
+            }
+          } catch (error) {
+            // After the kill the collector is gone: the activation stays queued on the device.
+            assert.ok(isSdkError(error, "sdk.offline"), String(error));
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: 12 }, worker));
+      await exited(collector);
+      assert.equal(collector.signalCode, "SIGKILL");
+      assert.ok(acknowledged.size >= 40 && acknowledged.size < DEVICES, `acknowledged ${acknowledged.size}`);
+
+      // The store, opened after the kill (crash recovery), holds every acknowledged activation.
+      const afterKill = new Set(await storedKeys(regionStore));
+      for (const key of acknowledged) assert.ok(afterKill.has(key), `acknowledged ${key} survived`);
+
+      // The collector comes back; each device's queue (a new process: a new client on the same folder) delivers.
+      collector = await startCollector(configFile);
+      try {
+        for (const device of devices) {
+          const result = await client(device).flush();
+          assert.equal(result.remaining, 0, `${device.serial} delivered its queue`);
+          const state = await client(device).activationState();
+          assert.equal(state.state, "activated", device.serial);
+        }
+      } finally {
+        collector.kill("SIGTERM");
+        await exited(collector);
+      }
+      const finalKeys = await storedKeys(regionStore);
+      assert.equal(finalKeys.length, DEVICES, "every device stored");
+      assert.equal(new Set(finalKeys).size, DEVICES, "none stored twice");
+    });
+  });
+}
