@@ -141,7 +141,10 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
   };
   const storeOf = (value: FileStore | undefined, fallback: string): StoreConfig => {
     if (value === undefined) return { kind: "pglite", dataDir: join(dataDir, fallback) };
-    if ("dataDir" in value) return { kind: "pglite", dataDir: at(value.dataDir) };
+    if ("dataDir" in value) {
+      // `memory://` is PGlite's in-memory store: nothing is kept (documentation builds, throwaway demos).
+      return { kind: "pglite", dataDir: value.dataDir === "memory://" ? value.dataDir : at(value.dataDir) };
+    }
     return { kind: "postgres", url: value.url, schema: value.schema, poolSize: value.poolSize };
   };
   const tlsOf = (value: { cert: string; key: string } | undefined, where: string): TlsConfig | undefined => {

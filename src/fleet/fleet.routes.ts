@@ -213,6 +213,7 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
       schema: {
         tags,
         summary: "Directory records of devices by key id, for collectors",
+        security: [{ serviceToken: [] }],
         description:
           "Collectors resolve the key ids of the envelopes they receive in one call. Unknown key ids are left out of the answer. Requires `Authorization: Bearer <service token>`.",
         body: LookupBody,
@@ -236,6 +237,7 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
       schema: {
         tags,
         summary: "Import a factory document, all or nothing",
+        security: [{ serviceToken: [] }],
         description:
           "The JSON form of a factory file (see docs/fleet.md), as a factory station sends it. Every row is checked " +
           "before anything is written; on any problem nothing is imported and `fleet.import_invalid` lists them all. " +

@@ -99,9 +99,23 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
   });
 
   await app.register(swagger, {
+    // Name shared schemas by their $id (ErrorResponse, Envelope) rather than def-0, def-1.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === "string" ? json.$id : `def-${i}`,
+    },
     openapi: {
       openapi: "3.1.0",
       info: { title: `phonehome ${options.name}`, description: options.description, version: VERSION },
+      components: {
+        securitySchemes: {
+          serviceToken: {
+            type: "http",
+            scheme: "bearer",
+            description: "the service token generated into the data directory (`secrets/service-token`)",
+          },
+        },
+      },
     },
   });
   app.addSchema(ErrorResponse);
