@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, describe, it } from "node:test";
+import {
+  type Doc,
+  REGIONS,
+  SHIPPED_DICTIONARY,
+  sampleDoc,
+  tempDictionary,
+} from "../../test/helpers/dictionary.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import {
   type CompiledCollection,
@@ -9,7 +16,6 @@ import {
   type Payload,
   pseudonymise,
 } from "./index.ts";
-import { type Doc, REGIONS, SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "./test-helpers.ts";
 import { coarsenNumber } from "./transform.ts";
 
 const shipped = loadDictionary(SHIPPED_DICTIONARY, { regions: REGIONS }).dictionary;

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import {
+  type Doc,
+  REGIONS,
+  SHIPPED_DICTIONARY,
+  sampleDoc,
+  tempDictionary,
+} from "../../test/helpers/dictionary.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { lintDictionary, loadDictionary } from "./index.ts";
 import type { LintReport } from "./lint.ts";
-import { type Doc, REGIONS, SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "./test-helpers.ts";
 
 const folders: (() => void)[] = [];
 after(() => {

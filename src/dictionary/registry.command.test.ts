@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, describe, it } from "node:test";
-import { SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "./test-helpers.ts";
+import { SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "../../test/helpers/dictionary.ts";
 
 const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
 const scratch = tempDictionary();

@@ -3,11 +3,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { tableCounts, tempDir, writeFile } from "../../test/helpers/fleet.ts";
 import { BACKENDS } from "../../test/helpers/stores.ts";
 import { PACKAGE_ROOT } from "../config/index.ts";
 import { type Db, openDb, type StoreConfig } from "../db/index.ts";
 import type { DemoFactoryDocument } from "./fleet.demo.ts";
-import { tableCounts, tempDir, writeFile } from "./fleet.test-helpers.ts";
 
 /** Runs the real `phonehome` binary with node 24, as a user would. */
 function phonehome(args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { demoFleet, TEST_CONFIG, toCsv } from "../../test/helpers/fleet.ts";
 import { isPhoneHomeError, type Problem } from "../errors/index.ts";
 import {
   detectFormat,
@@ -9,7 +10,6 @@ import {
   planImport,
   type RegisteredFleet,
 } from "./fleet.import.ts";
-import { demoFleet, TEST_CONFIG, toCsv } from "./fleet.test-helpers.ts";
 
 function thrownProblems(fn: () => unknown): Problem[] {
   try {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
+import { demoFleet, freshRegistry, TEST_CONFIG, type TestRegistry } from "../../test/helpers/fleet.ts";
 import { BACKENDS } from "../../test/helpers/stores.ts";
 import { openDb } from "../db/index.ts";
 import { type App, createService } from "../http/service.ts";
 import type { DemoFleet } from "./fleet.demo.ts";
 import { registerFleetRoutes } from "./fleet.routes.ts";
 import { importFleet } from "./fleet.service.ts";
-import { demoFleet, freshRegistry, TEST_CONFIG, type TestRegistry } from "./fleet.test-helpers.ts";
 
 const TOKEN = "test-service-token-0123456789abcdef";
 

@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { BACKENDS } from "../../test/helpers/stores.ts";
-import { isPhoneHomeError, type Problem } from "../errors/index.ts";
-import type { DemoFactoryDocument } from "./fleet.demo.ts";
-import { countDevices, listBatches, listDevices, listModels } from "./fleet.repository.ts";
-import { importFleet, lookupDirectory } from "./fleet.service.ts";
 import {
   countingQueries,
   demoFleet,
@@ -16,7 +11,12 @@ import {
   tempDir,
   toCsv,
   writeFile,
-} from "./fleet.test-helpers.ts";
+} from "../../test/helpers/fleet.ts";
+import { BACKENDS } from "../../test/helpers/stores.ts";
+import { isPhoneHomeError, type Problem } from "../errors/index.ts";
+import type { DemoFactoryDocument } from "./fleet.demo.ts";
+import { countDevices, listBatches, listDevices, listModels } from "./fleet.repository.ts";
+import { importFleet, lookupDirectory } from "./fleet.service.ts";
 
 /** Runs `fn`, which must fail with `fleet.import_invalid`; returns the problems. */
 async function problemsOf(fn: () => Promise<unknown>): Promise<Problem[]> {

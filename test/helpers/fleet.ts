@@ -5,12 +5,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Backend } from "../../test/helpers/stores.ts";
-import { buildConfig, type Config } from "../config/index.ts";
-import { type Db, openDb, type Queryable, type StoreConfig } from "../db/index.ts";
-import { migrate } from "../db/migrate.ts";
-import { type DemoFleet, generateDemoFleet } from "./fleet.demo.ts";
-import { CSV_COLUMNS, type FactoryDevice } from "./fleet.schema.ts";
+import { buildConfig, type Config } from "../../src/config/index.ts";
+import { type Db, openDb, type Queryable, type StoreConfig } from "../../src/db/index.ts";
+import { migrate } from "../../src/db/migrate.ts";
+import { type DemoFleet, generateDemoFleet } from "../../src/fleet/fleet.demo.ts";
+import { CSV_COLUMNS, type FactoryDevice } from "../../src/fleet/fleet.schema.ts";
+import type { Backend } from "./stores.ts";
 
 /** The default configuration: CN to region `cn`, every other market to `global`. */
 export const TEST_CONFIG: Config = buildConfig({}, tmpdir());
