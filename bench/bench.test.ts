@@ -1,0 +1,53 @@
+/**
+ * Smoke test of `npm run bench`: a --quick run completes, prints a ratio and
+ * reports no failed request. It asserts nothing about speed: figures on a
+ * shared machine prove nothing, and a timed assertion would only flake.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { test } from "node:test";
+import { postgresBackend } from "../test/helpers/stores.ts";
+
+const RUN = new URL("./run.ts", import.meta.url).pathname;
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [RUN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The cells of the result table's row for `server`. */
+function tableRow(stdout: string, server: string): string[] {
+  const line = stdout.split("\n").find((l) => new RegExp(`^${server} +\\d`).test(l));
+  assert.ok(line, `no ${server} row in:\n${stdout}`);
+  return line.trim().split(/\s+/);
+}
+
+test("npm run bench --quick completes with a ratio and no failed request", {
+  skip: postgresBackend.skip,
+  timeout: 90_000,
+}, async () => {
+  const { code, stdout, stderr } = await runBench(["--quick"]);
+  assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+  assert.match(stdout, /^ratio phonehome \/ bare: \d+\.\d{3} /m);
+  assert.match(stdout, /^phonehome latency: p50 \d+\.\d+ ms, p99 \d+\.\d+ ms$/m);
+  assert.match(stdout, /^group commits \(measured rounds\): \d+ transactions/m);
+  assert.match(stdout, /^valid: 0 errors/m);
+  // Columns: server, requests, req/s, p50, p99, max, errors, server cpu, client cpu.
+  for (const server of ["bare", "phonehome"]) {
+    const cells = tableRow(stdout, server);
+    assert.ok(Number(cells[1]) > 0, `${server} answered no request`);
+    assert.equal(cells[6], "0", `${server} had failed requests`);
+  }
+  assert.doesNotMatch(stdout, /INVALID/);
+});
