@@ -66,6 +66,8 @@ export interface Config {
     batchSize: number;
     /** How long a group commit waits for company, in milliseconds. */
     batchDelayMs: number;
+    /** Group-commit transactions in flight at once, per region; unset: 1 on PGlite, 2 on PostgreSQL. */
+    commitsInFlight: number | undefined;
     /** How far in the future an envelope's `sentAt` may lie, in seconds. */
     maxClockSkewSeconds: number;
   };
@@ -234,6 +236,7 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       maxBodyBytes: raw.ingest?.maxBodyBytes ?? 64 * 1024,
       batchSize: raw.ingest?.batchSize ?? 256,
       batchDelayMs: raw.ingest?.batchDelayMs ?? 2,
+      commitsInFlight: raw.ingest?.commitsInFlight,
       maxClockSkewSeconds: raw.ingest?.maxClockSkewSeconds ?? 300,
     },
     demo: { devices: raw.demo?.devices ?? 50 },

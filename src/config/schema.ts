@@ -83,6 +83,7 @@ export const ConfigFileSchema = T.Object(
           maxBodyBytes: T.Optional(T.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
           batchSize: T.Optional(T.Integer({ minimum: 1, maximum: 10_000 })),
           batchDelayMs: T.Optional(T.Integer({ minimum: 0, maximum: 1000 })),
+          commitsInFlight: T.Optional(T.Integer({ minimum: 1, maximum: 16 })),
           maxClockSkewSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 86_400 })),
         },
         { additionalProperties: false },

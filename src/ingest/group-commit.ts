@@ -14,6 +14,11 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** How long the first item of a batch waits for company, in milliseconds. */
   maxDelayMs: number;
+  /**
+   * Transactions in flight at once (default 1). More than one lets a server
+   * store overlap one batch's commit with the next batch's statements.
+   */
+  maxInFlight?: number;
 }
 
 interface Pending<T, R> {
@@ -29,7 +34,7 @@ export class GroupCommitter<T, R> {
   readonly #options: GroupCommitOptions;
   #queue: Pending<T, R>[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
   #closed = false;
   /** Called after each commit with the batch, its results and how long it took (metrics). */
   onCommit: ((items: readonly T[], results: readonly R[], seconds: number) => void) | undefined;
@@ -52,14 +57,13 @@ export class GroupCommitter<T, R> {
   /** Flushes what is queued and refuses new work. */
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#queue.length > 0 || this.#inFlight) {
-      if (this.#inFlight) await this.#inFlight;
+    while (this.#queue.length > 0 || this.#inFlight.size > 0) {
+      if (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
       else this.#run();
     }
   }
 
   #schedule(): void {
-    if (this.#inFlight) return; // the running flush picks the queue up when it ends
     if (this.#queue.length >= this.#options.maxBatch || this.#options.maxDelayMs === 0) {
       this.#run();
     } else if (this.#timer === undefined) {
@@ -72,15 +76,17 @@ export class GroupCommitter<T, R> {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#inFlight || this.#queue.length === 0) return;
-    const batch = this.#queue.splice(0, this.#options.maxBatch);
-    this.#inFlight = this.#commit(batch).finally(() => {
-      this.#inFlight = undefined;
-      if (this.#queue.length > 0) {
+    const slots = this.#options.maxInFlight ?? 1;
+    // With every slot busy, the next flush to finish picks the queue up.
+    while (this.#inFlight.size < slots && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#options.maxBatch);
+      const flight: Promise<void> = this.#commit(batch).finally(() => {
+        this.#inFlight.delete(flight);
         // Work that arrived during the flush has already waited: send it now.
-        this.#run();
-      }
-    });
+        if (this.#queue.length > 0) this.#run();
+      });
+      this.#inFlight.add(flight);
+    }
   }
 
   async #commit(batch: Pending<T, R>[]): Promise<void> {

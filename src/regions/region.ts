@@ -49,6 +49,8 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   const writer = createRegionWriter(db, {
     maxBatch: config.ingest.batchSize,
     maxDelayMs: config.ingest.batchDelayMs,
+    // PGlite runs one statement at a time anyway; PostgreSQL overlaps a commit with the next batch.
+    maxInFlight: config.ingest.commitsInFlight ?? (region.store.kind === "postgres" ? 2 : 1),
   });
   const intake: IntakeContext = {
     region: { id: region.id, storedIn: region.storedIn },

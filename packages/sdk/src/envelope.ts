@@ -106,9 +106,14 @@ export function regionKeyId(publicKeyBase64url: string): string {
   return keyId("rk_", Buffer.from(publicKeyBase64url, "base64url"));
 }
 
-/** Imports a raw 32-byte Ed25519 public key given as base64url. */
+// SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): this prefix, then the raw 32 bytes.
+const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+
+/** Imports a raw 32-byte Ed25519 public key given as base64url; throws on any other length. */
 export function ed25519PublicKey(base64url: string): KeyObject {
-  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: base64url }, format: "jwk" });
+  const raw = Buffer.from(base64url, "base64url");
+  if (raw.length !== 32) throw new Error(`an Ed25519 public key has 32 bytes, not ${raw.length}`);
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
 }
 
 /** Imports an Ed25519 private key given as its raw 32-byte seed plus public key, both base64url. */
