@@ -127,6 +127,8 @@ describe("built-in defaults", () => {
       maxBodyBytes: 65_536,
       batchSize: 256,
       batchDelayMs: 2,
+      // Unset: the region picks by store kind (1 on PGlite, 2 on PostgreSQL).
+      commitsInFlight: undefined,
       maxClockSkewSeconds: 300,
     });
     assert.deepEqual(config.demo, { devices: 50 });

@@ -132,6 +132,39 @@ for (const backend of BACKENDS) {
       await writer.close();
     });
 
+    it("runs at most maxInFlight transactions at once, each within maxBatch", async () => {
+      const table = await freshTable(db);
+      let active = 0;
+      let most = 0;
+      // The first transaction waits (up to 2 s) for a second to overlap it, so that a slow
+      // connection set-up cannot hide the concurrency; a third must never join them.
+      let overlap: () => void = () => {};
+      const overlapped = new Promise<void>((resolve) => {
+        overlap = resolve;
+      });
+      const { writer, commits } = committer(
+        db,
+        inserting(table, async () => {
+          active += 1;
+          most = Math.max(most, active);
+          if (active >= 2) overlap();
+          await Promise.race([
+            overlapped,
+            new Promise((resolve) => setTimeout(resolve, db.kind === "postgres" ? 2000 : 5)),
+          ]);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          active -= 1;
+        }),
+        { maxBatch: 5, maxDelayMs: 1, maxInFlight: 2 },
+      );
+      await Promise.all(range(1, 40).map((id) => writer.submit(id)));
+      // PGlite runs one transaction at a time whatever the committer allows.
+      assert.equal(most, db.kind === "postgres" ? 2 : 1);
+      for (const batch of commits) assert.ok(batch.length <= 5, `batch of ${batch.length}`);
+      assert.deepEqual(await storedIds(db, table), range(1, 40));
+      await writer.close();
+    });
+
     it("resolves a submit only after the transaction that carries it has settled, with the row visible", async () => {
       const table = await freshTable(db);
       const events: string[] = [];
@@ -230,6 +263,19 @@ for (const backend of BACKENDS) {
       }
       assert.deepEqual(await storedIds(db, table), range(1, 4));
       assert.deepEqual(await Promise.all([8, 9, 10, 11].map((id) => writer.submit(id))), [80, 90, 100, 110]);
+      await writer.close();
+    });
+
+    it("rolls back and rejects a batch whose flush answers fewer results than items", async () => {
+      const table = await freshTable(db);
+      const short: FlushFn<number, number> = async (tx, items) => {
+        await inserting(table)(tx, items);
+        return items.slice(1).map((id) => id * 10);
+      };
+      const writer = new GroupCommitter(db, short, { maxBatch: 10, maxDelayMs: 5 });
+      const outcomes = await Promise.all([1, 2, 3].map((id) => settle(writer.submit(id))));
+      assert.ok(outcomes.every((o) => !o.ok && /answered 2 results/.test(String(o.error))));
+      assert.deepEqual(await storedIds(db, table), []);
       await writer.close();
     });
 

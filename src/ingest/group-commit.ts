@@ -93,12 +93,17 @@ export class GroupCommitter<T, R> {
     const started = performance.now();
     let results: R[];
     try {
-      results = await this.#db.transaction((tx) =>
-        this.#flush(
+      results = await this.#db.transaction(async (tx) => {
+        const out = await this.#flush(
           tx,
           batch.map((p) => p.item),
-        ),
-      );
+        );
+        // Throwing here rolls the batch back: nobody is answered for work the flush did not account for.
+        if (out.length !== batch.length) {
+          throw new Error(`a flush of ${batch.length} items answered ${out.length} results`);
+        }
+        return out;
+      });
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;

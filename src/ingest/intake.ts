@@ -21,13 +21,12 @@ import {
   type Envelope,
   ed25519PublicKey,
   headerBytes,
-  hpke,
   sealInfo,
   signingInput,
-  toArrayBuffer,
   verifyBytes,
 } from "@phonehome/sdk";
 import { type Config, regionOfMarket } from "../config/index.ts";
+import { openBase } from "../crypto/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
 import type { DeviceDirectory, DirectoryRecord } from "../directory/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
@@ -194,16 +193,14 @@ export async function admitEnvelope(
       "/kid",
     );
   }
-  let plaintext: ArrayBuffer;
+  let plaintext: Buffer;
   try {
-    const recipient = await hpke.createRecipientContext({
-      recipientKey: ctx.keys.privateKey,
-      enc: toArrayBuffer(Buffer.from(envelope.enc, "base64url")),
-      info: toArrayBuffer(sealInfo(ctx.region.id)),
-    });
-    plaintext = await recipient.open(
-      toArrayBuffer(Buffer.from(envelope.ct, "base64url")),
-      toArrayBuffer(headerBytes(envelope)),
+    plaintext = openBase(
+      ctx.keys.recipient,
+      Buffer.from(envelope.enc, "base64url"),
+      sealInfo(ctx.region.id),
+      headerBytes(envelope),
+      Buffer.from(envelope.ct, "base64url"),
     );
   } catch {
     return refuse("seal.invalid", "the seal does not open with this region's key", "/ct");
@@ -211,7 +208,7 @@ export async function admitEnvelope(
 
   let payload: unknown;
   try {
-    payload = JSON.parse(Buffer.from(plaintext).toString("utf8"));
+    payload = JSON.parse(plaintext.toString("utf8"));
   } catch {
     return refuse("payload.malformed", "the opened payload is not JSON", "/ct");
   }
