@@ -4,10 +4,21 @@
  * half), each region's pseudonymisation secret, and the service token that
  * collectors present to the control plane.
  */
-import { randomBytes, type webcrypto } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { createPrivateKey, createPublicKey, randomBytes, type webcrypto } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { hpke, regionKeyId, toArrayBuffer } from "@phonehome/sdk";
+import { importRecipientKey, type RecipientKey } from "../crypto/index.ts";
 
 /** A region's HPKE key pair, raw X25519 keys as base64url. */
 export interface RegionKeyFile {
@@ -23,12 +34,16 @@ export interface RegionKeys {
   kid: string;
   publicKey: string;
   privateKey: webcrypto.CryptoKey;
+  /** The private key for the collector's synchronous `openBase`. */
+  recipient: RecipientKey;
 }
 
 /**
  * Reads a file the system generated, or creates it with `make` when missing.
- * Creation is exclusive (`wx`), so two processes starting at once agree on
- * one value; the file is readable by its owner only.
+ * Creation is exclusive, so processes starting at once agree on one value: the
+ * content is written in full (and synced) under a private name, then linked to
+ * `path`, which fails when another creator got there first; a reader never
+ * sees a partly written file. The file is readable by its owner only.
  */
 export function readOrCreate(path: string, make: () => string): string {
   try {
@@ -36,21 +51,24 @@ export function readOrCreate(path: string, make: () => string): string {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
-  mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const content = make();
-  let fd: number;
-  try {
-    fd = openSync(path, "wx", 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return readFileSync(path, "utf8");
-    throw error;
-  }
+  const temp = `${path}.${randomBytes(8).toString("hex")}.tmp`;
+  const fd = openSync(temp, "wx", 0o600);
   try {
     writeSync(fd, content);
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  return content;
+  try {
+    linkSync(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    unlinkSync(temp);
+  }
+  return readFileSync(path, "utf8");
 }
 
 /** Loads the region's HPKE key pair from `<dataDir>/keys/region-<id>.json`, creating it at first start. */
@@ -70,13 +88,35 @@ export async function loadRegionKeys(dataDir: string, region: string): Promise<R
     };
   }
   const file = JSON.parse(readOrCreate(path, () => `${JSON.stringify(fresh, null, 2)}\n`)) as RegionKeyFile;
-  if (file.region !== region || file.kid !== regionKeyId(file.publicKey)) {
+  if (
+    file.region !== region ||
+    typeof file.publicKey !== "string" ||
+    file.kid !== regionKeyId(file.publicKey) ||
+    x25519PublicKeyOf(file.privateKey) !== file.publicKey
+  ) {
     throw new Error(`key file ${path} does not hold a key of region ${region}`);
   }
   const privateKey = await hpke.kem.deserializePrivateKey(
     toArrayBuffer(Buffer.from(file.privateKey, "base64url")),
   );
-  return { kid: file.kid, publicKey: file.publicKey, privateKey };
+  const recipient = importRecipientKey(Buffer.from(file.privateKey, "base64url"));
+  return { kid: file.kid, publicKey: file.publicKey, privateKey, recipient };
+}
+
+// PKCS #8 wrapping of a raw X25519 private key (RFC 8410): this prefix, then the 32 bytes.
+const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+
+/** The raw public key (base64url) of a raw X25519 private key (base64url), or null when it is not one. */
+function x25519PublicKeyOf(privateKey: unknown): string | null {
+  if (typeof privateKey !== "string") return null;
+  const raw = Buffer.from(privateKey, "base64url");
+  if (raw.length !== 32) return null;
+  const key = createPrivateKey({
+    key: Buffer.concat([X25519_PKCS8_PREFIX, raw]),
+    format: "der",
+    type: "pkcs8",
+  });
+  return createPublicKey(key).export({ format: "jwk" }).x ?? null;
 }
 
 /** The region's pseudonymisation secret (32 bytes): identifiers pseudonymised with it join only within the region. */
@@ -84,7 +124,10 @@ export function loadPseudonymSecret(dataDir: string, region: string): Buffer {
   const text = readOrCreate(join(dataDir, "secrets", `pseudonym-${region}.key`), () =>
     randomBytes(32).toString("base64url"),
   );
-  return Buffer.from(text.trim(), "base64url");
+  const secret = Buffer.from(text.trim(), "base64url");
+  // A short key would make pseudonyms guessable: refuse a damaged file rather than use it.
+  if (secret.length !== 32) throw new Error(`pseudonym secret of region ${region} is not 32 bytes`);
+  return secret;
 }
 
 /** The bearer token collectors present to the control plane's directory. */
