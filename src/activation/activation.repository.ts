@@ -20,7 +20,8 @@ export interface StoredActivation extends ActivationRow {
 /**
  * Inserts the activations of devices that have none yet, in one statement;
  * a device that already activated keeps its first activation. Returns the keys
- * of the devices whose activation this call stored.
+ * of the devices whose activation this call stored. Rows go in key order, so
+ * that concurrent group commits wait on each other's keys in the same order.
  */
 export async function insertActivations(tx: Queryable, rows: readonly ActivationRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
@@ -30,6 +31,7 @@ export async function insertActivations(tx: Queryable, rows: readonly Activation
        FROM jsonb_to_recordset($1::jsonb) AS r("deviceKey" text, "eventId" uuid, "schemaVersion" integer, data jsonb,
                                               "activatedAt" timestamptz, "warrantyUntil" timestamptz,
                                               "expiresAt" timestamptz)
+      ORDER BY r."deviceKey"
      ON CONFLICT (device_key) DO NOTHING
      RETURNING device_key`,
     [JSON.stringify(rows)],

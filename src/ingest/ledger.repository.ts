@@ -26,7 +26,11 @@ export interface MisroutingSighting {
   claimedRegion: string;
 }
 
-/** Adds the entries to the ledger, one statement for the whole list. */
+/**
+ * Adds the entries to the ledger, one statement for the whole list. Rows are
+ * written in key order, so that two group commits in flight at once lock the
+ * counters they share in the same order and cannot deadlock.
+ */
 export async function addLedgerCounts(
   tx: Queryable,
   entries: readonly LedgerEntry[],
@@ -54,13 +58,14 @@ export async function addLedgerCounts(
      SELECT $1::timestamptz, r.outcome, r.reason, r.collection, r."schemaVersion", r.batch, r.build, r.market, r.count
        FROM jsonb_to_recordset($2::jsonb) AS r(outcome text, reason text, collection text, "schemaVersion" integer,
                                               batch text, build text, market text, count integer)
+      ORDER BY r.outcome, r.reason, r.collection, r."schemaVersion", r.batch, r.build, r.market
      ON CONFLICT (minute, outcome, reason, collection, schema_version, batch, build, market)
      DO UPDATE SET count = ingest_ledger.count + excluded.count`,
     [minute, JSON.stringify([...counts.values()])],
   );
 }
 
-/** Records misrouting sightings, one statement for the whole list. */
+/** Records misrouting sightings, one statement for the whole list, in key order (see `addLedgerCounts`). */
 export async function recordMisrouting(
   tx: Queryable,
   sightings: readonly MisroutingSighting[],
@@ -79,6 +84,7 @@ export async function recordMisrouting(
      SELECT r.batch, r.build, r.market, r."expectedRegion", r."claimedRegion", $1::timestamptz, $1::timestamptz, r.count
        FROM jsonb_to_recordset($2::jsonb) AS r(batch text, build text, market text, "expectedRegion" text,
                                               "claimedRegion" text, count integer)
+      ORDER BY r.batch, r.build, r.market, r."expectedRegion", r."claimedRegion"
      ON CONFLICT (batch, build, market, expected_region, claimed_region)
      DO UPDATE SET last_seen = excluded.last_seen, count = misrouting_alerts.count + excluded.count`,
     [at.toISOString(), JSON.stringify([...counts.values()])],
