@@ -1,262 +1,191 @@
 /**
- * The load generator of `npm run bench`: a fixed number of keep-alive
- * HTTP/1.1 connections, each sending the next request as soon as the previous answer
- * has arrived (closed loop), for a fixed time or until the bodies run out.
- * Every request's latency is recorded, in milliseconds.
+ * The load generator of `npm run bench`: autocannon, used programmatically.
+ * A fixed number of keep-alive connections, one request in flight on each
+ * (closed loop, `pipelining: 1`), for a fixed time or until the caller's
+ * bodies run out. Every request carries the next body the caller hands out,
+ * so the phonehome side never sends the same envelope twice.
  */
 import { readFileSync } from "node:fs";
-import { Agent, request } from "node:http";
-import { connect, type Socket } from "node:net";
+import autocannon from "autocannon";
+
+/**
+ * What autocannon resolves with under `skipAggregateResult`: counts, and the
+ * latency histogram still encoded, so that rounds can be pooled with
+ * `autocannon.aggregateResult`. Only the fields this bench reads.
+ */
+interface RawResult {
+  /** Responses received (any status). */
+  totalCompletedRequests: number;
+  /** Connection errors, timeouts included. */
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  "2xx": number;
+  statusCodeStats: Record<string, { count: number }>;
+}
+
+/**
+ * `autocannon.aggregateResult` (documented in autocannon 9's README; missing
+ * from @types/autocannon 7): pools un-aggregated results into one, latency
+ * percentiles included.
+ */
+type AggregateResult = (results: RawResult[], options: autocannon.Options) => autocannon.Result;
+
+const aggregateResult = (autocannon as unknown as { aggregateResult?: AggregateResult }).aggregateResult;
 
 /** What one load run measured. */
-export interface LoadResult {
-  /** Requests answered (any status). */
-  requests: number;
-  /** Requests answered 2xx. */
-  ok: number;
-  /** Non-2xx answers and transport errors: must be 0 for a valid phonehome run. */
-  errors: number;
-  /** Answers by status code; `error` counts transport failures. */
-  statuses: Record<string, number>;
-  /** First few error descriptions, for the report. */
-  samples: string[];
-  /** Wall time from the first request to the last answer, in milliseconds. */
+export interface LoadRun {
+  /** autocannon's own result of the run, for pooling; null when there was nothing left to send. */
+  raw: RawResult | null;
+  /** Bodies handed to autocannon, i.e. requests written (answered or not when the run stopped). */
+  sent: number;
+  /** Wall time of the run, in milliseconds. */
   elapsedMs: number;
-  /** Latency of every answered request, in milliseconds, sorted ascending. */
-  latencies: Float64Array;
-  /** True when the run ended because `next` had no more bodies, before the time was up. */
+  /** First few failures (status and body, or the connection error), for the report. */
+  samples: string[];
+  /** True when the run ended, on one connection or all, because the bodies allowed it ran out. */
   exhausted: boolean;
 }
 
-/** Which HTTP client sends the load. */
-export type ClientKind = "raw" | "http";
-
 /** How to run load. */
 export interface LoadOptions {
+  /** Where to POST, path included. */
   url: URL;
-  /** The next request body, or undefined when there are no more. */
-  next: () => Buffer | undefined;
+  /** The next request body. Called once per request written; must not run dry within `limit`. */
+  next: () => Buffer;
   durationMs: number;
   /** Connections, each with at most one request in flight. */
-  concurrency: number;
-  /**
-   * `raw` (default): a minimal HTTP/1.1 client on `node:net`, cheap enough that
-   * one core of load saturates a bare Fastify route on another core. `http`:
-   * `node:http` with a keep-alive agent, which on a 2-core machine runs out of
-   * CPU before a bare route does (so the bare rate it measures is the client's).
-   */
-  client?: ClientKind;
+  connections: number;
+  /** At most this many requests (bodies left to a side that must not repeat one); undefined: no limit. */
+  limit?: number;
 }
 
-/** An answer: status and body text. */
-interface Answer {
-  status: number;
-  text: string;
-}
-
-/** One keep-alive connection that carries one request at a time. */
-interface Connection {
-  post(body: Buffer): Promise<Answer>;
-  close(): void;
-}
-
-/** A `node:http` connection (through a keep-alive agent shared by all of them). */
-function httpConnection(agent: Agent, url: URL): Connection {
-  return {
-    post: (body) =>
-      new Promise((resolve, reject) => {
-        const req = request(
-          {
-            agent,
-            host: url.hostname,
-            port: url.port,
-            path: url.pathname,
-            method: "POST",
-            headers: { "content-type": "application/json", "content-length": body.length },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (chunk: Buffer) => chunks.push(chunk));
-            res.on("end", () =>
-              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
-            );
-            res.on("error", reject);
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      }),
-    close: () => {},
-  };
-}
-
-const HEAD_END = Buffer.from("\r\n\r\n");
-
-/**
- * A bare HTTP/1.1 connection on `node:net`. It understands exactly what both
- * servers under test send: a status line, headers, and a body of
- * `Content-Length` bytes. Anything else (chunked encoding, no length, a closed
- * socket) fails the request, and the connection is replaced.
- */
-function rawConnection(url: URL): Connection {
-  const head = (length: number) =>
-    Buffer.from(
-      `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${length}\r\n\r\n`,
-      "latin1",
-    );
-  let socket: Socket | undefined;
-  let buffered: Buffer = Buffer.alloc(0);
-  let waiting: { resolve: (a: Answer) => void; reject: (e: Error) => void } | undefined;
-
-  const fail = (error: Error) => {
-    const w = waiting;
-    waiting = undefined;
-    socket?.destroy();
-    socket = undefined;
-    buffered = Buffer.alloc(0);
-    w?.reject(error);
-  };
-  const onData = (chunk: Buffer) => {
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    const end = buffered.indexOf(HEAD_END);
-    if (end < 0) return;
-    const lines = buffered.subarray(0, end).toString("latin1").split("\r\n");
-    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "")?.[1]);
-    let length = Number.NaN;
-    for (const line of lines) {
-      const colon = line.indexOf(":");
-      const name = line.slice(0, colon).toLowerCase();
-      if (name === "content-length") length = Number(line.slice(colon + 1).trim());
-      if (name === "transfer-encoding") return fail(new Error("chunked answers are not supported"));
-    }
-    if (!Number.isInteger(status) || !Number.isInteger(length)) return fail(new Error("malformed answer"));
-    if (buffered.length < end + 4 + length) return;
-    const text = buffered.subarray(end + 4, end + 4 + length).toString("utf8");
-    if (buffered.length > end + 4 + length) return fail(new Error("answer without a request"));
-    buffered = Buffer.alloc(0);
-    const w = waiting;
-    waiting = undefined;
-    w?.resolve({ status, text });
-  };
-  const open = (): Socket => {
-    const s = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
-    s.on("data", onData);
-    s.on("error", (error) => fail(error));
-    s.on("close", () => {
-      if (socket === s) socket = undefined;
-      if (waiting) fail(new Error("connection closed before the answer"));
+/** Runs closed-loop load against `options.url` with autocannon and returns what was measured. */
+export function runLoad(options: LoadOptions): Promise<LoadRun> {
+  // autocannon would treat a per-connection share of 0 as "no limit": never open more connections than bodies.
+  const connections =
+    options.limit === undefined ? options.connections : Math.min(options.connections, options.limit);
+  if (connections < 1) {
+    return Promise.resolve({
+      raw: null,
+      sent: 0,
+      elapsedMs: 0,
+      samples: [],
+      exhausted: true,
     });
-    return s;
-  };
-  return {
-    post: (body) =>
-      new Promise((resolve, reject) => {
-        waiting = { resolve, reject };
-        socket ??= open();
-        socket.cork();
-        socket.write(head(body.length));
-        socket.write(body);
-        socket.uncork();
-      }),
-    close: () => {
-      socket?.destroy();
-      socket = undefined;
-    },
-  };
-}
-
-/** Runs closed-loop load against `url` and returns what was measured. */
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
-  const newConnection = () =>
-    options.client === "http" ? httpConnection(agent, options.url) : rawConnection(options.url);
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
+  }
   const samples: string[] = [];
-  let ok = 0;
-  let errors = 0;
-  let exhausted = false;
-  const count = (key: string, sample?: string) => {
-    statuses[key] = (statuses[key] ?? 0) + 1;
-    if (sample !== undefined && samples.length < 5) samples.push(sample);
+  const sample = (text: string) => {
+    if (samples.length < 5) samples.push(text);
   };
-
+  let sent = 0;
+  let exhausted = false;
   const started = performance.now();
   const deadline = started + options.durationMs;
-  const worker = async () => {
-    const connection = newConnection();
-    try {
-      while (performance.now() < deadline) {
-        const body = options.next();
-        if (body === undefined) {
-          exhausted = true;
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: options.url.origin,
+        connections,
+        pipelining: 1,
+        duration: options.durationMs / 1000,
+        // The limit is shared out over the connections; each stops when it has sent its share.
+        ...(options.limit === undefined ? {} : { maxOverallRequests: options.limit }),
+        // Check for the end every 10 ms, not every second (the default), so a run ends on time.
+        sampleInt: 10,
+        skipAggregateResult: true,
+        requests: [
+          {
+            method: "POST",
+            path: options.url.pathname,
+            headers: { "content-type": "application/json" },
+            // autocannon calls this once for each request it writes, and writes what it returns.
+            setupRequest: (request) => {
+              sent += 1;
+              request.body = options.next();
+              return request;
+            },
+            onResponse: (status, body) => {
+              if (status < 200 || status >= 300) sample(`${status} ${body.slice(0, 200)}`);
+            },
+          },
+        ],
+        // A connection that stops before the time is up has sent its share of the limit.
+        // (autocannon's own stop, at the deadline, may come a few milliseconds early by our clock: hence the margin.)
+        setupClient: (client) => {
+          client.once("done", () => {
+            if (performance.now() < deadline - 100) exhausted = true;
+          });
+        },
+      },
+      (error: unknown, result: autocannon.Result) => {
+        if (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
           return;
         }
-        const t0 = performance.now();
-        try {
-          const { status, text } = await connection.post(body);
-          latencies.push(performance.now() - t0);
-          if (status >= 200 && status < 300) {
-            ok += 1;
-            count(String(status));
-          } else {
-            errors += 1;
-            count(String(status), `${status} ${text.slice(0, 200)}`);
-          }
-        } catch (error) {
-          errors += 1;
-          count("error", error instanceof Error ? error.message : String(error));
-        }
-      }
-    } finally {
-      connection.close();
-    }
-  };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
-  const elapsedMs = performance.now() - started;
-  agent.destroy();
-  return {
-    requests: latencies.length,
-    ok,
-    errors,
-    statuses,
-    samples,
-    elapsedMs,
-    latencies: Float64Array.from(latencies).sort(),
-    exhausted,
-  };
+        resolve({
+          // Typed as the aggregated result by @types/autocannon; skipAggregateResult makes it the raw one.
+          raw: result as unknown as RawResult,
+          sent,
+          elapsedMs: performance.now() - started,
+          samples,
+          exhausted,
+        });
+      },
+    );
+    instance.on("reqError", (error: unknown) =>
+      sample(error instanceof Error ? error.message : String(error)),
+    );
+  });
 }
 
-/** Several runs of the same kind as one: counts and times added, latencies pooled. */
-export function mergeLoad(runs: readonly LoadResult[]): LoadResult {
+/** Several runs against the same server, pooled: counts and times added, latency histograms merged. */
+export interface Pooled {
+  /** Responses received (any status). */
+  requests: number;
+  /** 2xx responses. */
+  ok: number;
+  /** Non-2xx responses, connection errors and timeouts: must be 0 for a valid run. */
+  errors: number;
+  /** Responses by status code. */
+  statuses: Record<string, number>;
+  /** Latency percentiles over all the runs, from autocannon's histogram: whole milliseconds, rounded down; NaN without answers. */
+  latency: { p50: number; p99: number; max: number };
+  samples: string[];
+  sent: number;
+  elapsedMs: number;
+  exhausted: boolean;
+}
+
+/** Pools the measured runs of one server; latency with `autocannon.aggregateResult`. */
+export function poolRuns(url: URL, runs: readonly LoadRun[]): Pooled {
+  const raws = runs.flatMap((r) => (r.raw === null ? [] : [r.raw]));
+  const sum = (of: (raw: RawResult) => number) => raws.reduce((n, raw) => n + of(raw), 0);
   const statuses: Record<string, number> = {};
-  for (const run of runs) {
-    for (const [status, n] of Object.entries(run.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
+  for (const raw of raws) {
+    for (const [status, { count }] of Object.entries(raw.statusCodeStats)) {
+      statuses[status] = (statuses[status] ?? 0) + count;
+    }
   }
-  const latencies = new Float64Array(runs.reduce((n, r) => n + r.latencies.length, 0));
-  let at = 0;
-  for (const run of runs) {
-    latencies.set(run.latencies, at);
-    at += run.latencies.length;
+  let latency = { p50: Number.NaN, p99: Number.NaN, max: Number.NaN };
+  if (raws.length > 0) {
+    if (typeof aggregateResult !== "function") throw new Error("this autocannon has no aggregateResult");
+    // aggregateResult folds into the first result's objects: hand it copies.
+    const copies = raws.map((raw) => ({ ...raw, statusCodeStats: structuredClone(raw.statusCodeStats) }));
+    const { p50, p99, max } = aggregateResult(copies, { url: url.origin }).latency;
+    latency = { p50, p99, max };
   }
   return {
-    requests: runs.reduce((n, r) => n + r.requests, 0),
-    ok: runs.reduce((n, r) => n + r.ok, 0),
-    errors: runs.reduce((n, r) => n + r.errors, 0),
+    requests: sum((raw) => raw.totalCompletedRequests),
+    ok: sum((raw) => raw["2xx"]),
+    errors: sum((raw) => raw.non2xx + raw.errors),
     statuses,
+    latency,
     samples: runs.flatMap((r) => r.samples).slice(0, 5),
+    sent: runs.reduce((n, r) => n + r.sent, 0),
     elapsedMs: runs.reduce((n, r) => n + r.elapsedMs, 0),
-    latencies: latencies.sort(),
     exhausted: runs.some((r) => r.exhausted),
   };
-}
-
-/** The q-quantile (0..1) of sorted values, nearest rank; NaN when empty. */
-export function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[rank] ?? Number.NaN;
 }
 
 /** CPU time (user + system) a process has used so far, in milliseconds; null where /proc is missing. */

@@ -6,21 +6,22 @@
  * this run, on this machine, with the same load.
  *
  * Each server under test runs in its own child process (`bench/server.ts`),
- * pinned to one core with `taskset` where available; this process is the load
- * generator. The two are measured in alternating rounds, so that a burst of
- * other work on the machine falls on both. Every phonehome request activates a
- * device provisioned for it before anything is measured, so none is a replay.
+ * pinned to one core with `taskset` where available; this process generates
+ * the load with autocannon (`bench/load.ts`). The two are measured in
+ * alternating rounds, so that a burst of other work on the machine falls on
+ * both. Every phonehome request activates a device provisioned for it before
+ * anything is measured, so none is a replay.
  *
  * Options: --duration S (measured seconds per server, default 10), --warmup S
- * (default 2), --rounds N (default 3), --concurrency N (default 32), --client
- * raw|http (default raw), --devices N (activations sealed for phonehome),
- * --quick (2 s, one round: a smoke run), --postgres URL, --no-pin, --cpu-prof
- * DIR (profile the phonehome server).
+ * (default 2), --rounds N (default 3), --concurrency N (default 32), --devices
+ * N (activations sealed for phonehome), --quick (2 s, one round: a smoke run),
+ * --postgres URL, --no-pin, --cpu-prof DIR (profile the phonehome server).
  * See docs/benchmarks.md.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -35,14 +36,16 @@ import {
 import pg from "pg";
 import { type DemoFleet, generateDemoFleet } from "../src/fleet/index.ts";
 import { POSTGRES_URL } from "../test/helpers/stores.ts";
-import { type ClientKind, type LoadResult, mergeLoad, processCpuMs, quantile, runLoad } from "./load.ts";
+import { type LoadRun, type Pooled, poolRuns, processCpuMs, runLoad } from "./load.ts";
 import { BODY_LIMIT, type ReadyLine, type ServerSpec } from "./protocol.ts";
 
 const SERVER_SCRIPT = new URL("./server.ts", import.meta.url).pathname;
+const AUTOCANNON_VERSION = (createRequire(import.meta.url)("autocannon/package.json") as { version: string })
+  .version;
 /** The issue's target: phonehome at no less than this fraction of the bare route (issue 2, item 9). */
 const TARGET_RATIO = 0.25;
 /** Activations sealed per second of phonehome warm-up and measurement when --devices is not given. */
-const DEVICES_PER_SECOND = 2500;
+const DEVICES_PER_SECOND = 4000;
 /** Above this share of a core, the load generator itself may be what limits a run. */
 const CLIENT_BUSY = 0.9;
 
@@ -52,7 +55,6 @@ interface Settings {
   warmupMs: number;
   rounds: number;
   concurrency: number;
-  client: ClientKind;
   devices: number;
   postgres: string;
   pin: boolean;
@@ -68,7 +70,6 @@ function settingsFromArgv(argv: string[]): Settings {
       warmup: { type: "string" },
       rounds: { type: "string" },
       concurrency: { type: "string" },
-      client: { type: "string" },
       devices: { type: "string" },
       postgres: { type: "string" },
       quick: { type: "boolean", default: false },
@@ -84,8 +85,6 @@ function settingsFromArgv(argv: string[]): Settings {
     return n;
   };
   const quick = values.quick === true;
-  const client = values.client ?? "raw";
-  if (client !== "raw" && client !== "http") throw new Error("--client must be raw or http");
   const duration = number("duration", values.duration, quick ? 2 : 10, 0.5);
   const warmup = number("warmup", values.warmup, quick ? 0.5 : 2, 0);
   return {
@@ -93,7 +92,6 @@ function settingsFromArgv(argv: string[]): Settings {
     warmupMs: warmup * 1000,
     rounds: Math.round(number("rounds", values.rounds, quick ? 1 : 3, 1)),
     concurrency: Math.round(number("concurrency", values.concurrency, 32, 1)),
-    client,
     devices: Math.round(
       number("devices", values.devices, Math.ceil((duration + warmup) * DEVICES_PER_SECOND), 1),
     ),
@@ -247,39 +245,42 @@ function describeCommits(
 interface Side {
   name: string;
   server: RunningServer;
-  next: () => Buffer | undefined;
-  runs: LoadResult[];
+  /** The next request body. */
+  next: () => Buffer;
+  /** How many more requests this side may send: undefined when it may repeat bodies. */
+  left: () => number | undefined;
+  runs: LoadRun[];
   /** Server CPU time during measured runs, in milliseconds; null where /proc is missing. */
   serverCpuMs: number | null;
   /** This process's CPU time during measured runs, in milliseconds. */
   clientCpuMs: number;
+  /** Whether the warm-up ran out of bodies. */
+  warmupExhausted: boolean;
+}
+
+function load(side: Side, settings: Settings, durationMs: number): Promise<LoadRun> {
+  const limit = side.left();
+  return runLoad({
+    url: new URL("/v1/activations", side.server.ready.url),
+    next: side.next,
+    durationMs,
+    connections: settings.concurrency,
+    ...(limit === undefined ? {} : { limit }),
+  });
 }
 
 async function warmUp(side: Side, settings: Settings): Promise<void> {
   if (settings.warmupMs <= 0) return;
-  const url = new URL("/v1/activations", side.server.ready.url);
-  await runLoad({
-    url,
-    next: side.next,
-    durationMs: settings.warmupMs,
-    concurrency: settings.concurrency,
-    client: settings.client,
-  });
+  const run = await load(side, settings, settings.warmupMs);
+  side.warmupExhausted = run.exhausted;
 }
 
 /** One measured round of `side`, with the CPU both processes used meanwhile. */
 async function measureRound(side: Side, settings: Settings): Promise<void> {
-  const url = new URL("/v1/activations", side.server.ready.url);
   const pid = side.server.ready.pid;
   const cpu0 = processCpuMs(pid);
   const own0 = process.cpuUsage();
-  const run = await runLoad({
-    url,
-    next: side.next,
-    durationMs: settings.durationMs / settings.rounds,
-    concurrency: settings.concurrency,
-    client: settings.client,
-  });
+  const run = await load(side, settings, settings.durationMs / settings.rounds);
   const cpu1 = processCpuMs(pid);
   const own = process.cpuUsage(own0);
   side.runs.push(run);
@@ -289,8 +290,9 @@ async function measureRound(side: Side, settings: Settings): Promise<void> {
 }
 
 interface Summary {
-  load: LoadResult;
+  load: Pooled;
   rate: number;
+  /** Latency percentiles from autocannon's histogram: whole milliseconds, rounded down. */
   p50: number;
   p99: number;
   max: number;
@@ -299,25 +301,31 @@ interface Summary {
 }
 
 function summarise(side: Side): Summary {
-  const load = mergeLoad(side.runs);
+  const load = poolRuns(new URL("/v1/activations", side.server.ready.url), side.runs);
+  const { latency } = load;
   return {
     load,
-    rate: load.requests / (load.elapsedMs / 1000),
-    p50: quantile(load.latencies, 0.5),
-    p99: quantile(load.latencies, 0.99),
-    max: quantile(load.latencies, 1),
-    serverCpu: side.serverCpuMs === null ? null : side.serverCpuMs / load.elapsedMs,
-    clientCpu: side.clientCpuMs / load.elapsedMs,
+    rate: load.elapsedMs > 0 ? load.requests / (load.elapsedMs / 1000) : 0,
+    p50: latency.p50,
+    p99: latency.p99,
+    max: latency.max,
+    serverCpu: side.serverCpuMs === null || load.elapsedMs === 0 ? null : side.serverCpuMs / load.elapsedMs,
+    clientCpu: load.elapsedMs > 0 ? side.clientCpuMs / load.elapsedMs : 0,
   };
+}
+
+/** A latency from autocannon (whole milliseconds, rounded down): 0 means under one. */
+function ms(x: number): string {
+  return x === 0 ? "<1" : Number.isNaN(x) ? "n/a" : String(x);
 }
 
 const COLUMNS: [string, number][] = [
   ["server", 10],
   ["requests", 9],
   ["req/s", 8],
-  ["p50 ms", 8],
-  ["p99 ms", 8],
-  ["max ms", 8],
+  ["p50 ms", 7],
+  ["p99 ms", 7],
+  ["max ms", 7],
   ["errors", 7],
   ["server cpu", 10],
   ["client cpu", 10],
@@ -338,9 +346,9 @@ function row(name: string, s: Summary): string {
     name,
     String(s.load.requests),
     s.rate.toFixed(0),
-    s.p50.toFixed(2),
-    s.p99.toFixed(2),
-    s.max.toFixed(2),
+    ms(s.p50),
+    ms(s.p99),
+    ms(s.max),
     String(s.load.errors),
     s.serverCpu === null ? "n/a" : percent(s.serverCpu),
     percent(s.clientCpu),
@@ -396,9 +404,8 @@ async function main(): Promise<number> {
     );
     console.log(
       `settings: ${duration} s measured per server in ${settings.rounds} alternating round(s), after ` +
-        `${settings.warmupMs / 1000} s warm-up each; ${settings.concurrency} keep-alive connections (${
-          settings.client === "raw" ? "HTTP/1.1 on node:net" : "node:http agent"
-        }); ` +
+        `${settings.warmupMs / 1000} s warm-up each; ${settings.concurrency} keep-alive connections, ` +
+        `one request in flight on each (autocannon ${AUTOCANNON_VERSION}); ` +
         `servers ${cpu === null ? "not pinned" : `pinned to cpu ${cpu} (taskset)`}`,
     );
 
@@ -436,25 +443,35 @@ async function main(): Promise<number> {
     // The bare route cycles through the bodies (replays mean nothing to it); phonehome takes each once.
     let cycled = 0;
     let taken = 0;
+    const body = (i: number): Buffer => {
+      const b = bodies[i];
+      if (b === undefined) throw new Error(`no sealed activation ${i}: the load went past its limit`);
+      return b;
+    };
     const bare: Side = {
       name: "bare",
       server: bareServer,
-      next: () => bodies[cycled++ % bodies.length],
+      next: () => body(cycled++ % bodies.length),
+      left: () => undefined,
       runs: [],
       serverCpuMs: 0,
       clientCpuMs: 0,
+      warmupExhausted: false,
     };
     const phonehome: Side = {
       name: "phonehome",
       server: phonehomeServer,
-      next: () => bodies[taken++],
+      next: () => body(taken++),
+      left: () => bodies.length - taken,
       runs: [],
       serverCpuMs: 0,
       clientCpuMs: 0,
+      warmupExhausted: false,
     };
 
     await warmUp(bare, settings);
     await warmUp(phonehome, settings);
+    const phonehomeWarmup = taken;
     const before = await scrapeHistogram(phonehomeServer.ready.url, "phonehome_group_commit_size");
     for (let round = 0; round < settings.rounds; round++) {
       await measureRound(bare, settings);
@@ -463,8 +480,9 @@ async function main(): Promise<number> {
     const after = await scrapeHistogram(phonehomeServer.ready.url, "phonehome_group_commit_size");
     await bareServer.stop();
     await phonehomeServer.stop();
-    // Every body taken was sent and answered (warm-up included); a worker that found none took nothing.
-    const sent = Math.min(taken, bodies.length);
+    // Every body taken was written to a connection (warm-up included). Those still in flight when a run
+    // stopped went unanswered, but the server received them, and stopping it flushed them to the store.
+    const sent = taken;
     const stored = await withPg(settings.postgres, async (c) => {
       const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${schemas.global}".activations`);
       return Number(r.rows[0]?.n ?? 0);
@@ -482,14 +500,18 @@ async function main(): Promise<number> {
     console.log(
       `ratio phonehome / bare: ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? "met" : "NOT met"})`,
     );
-    console.log(`phonehome latency: p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms`);
+    console.log(
+      `phonehome latency: p50 ${ms(p.p50)} ms, p99 ${ms(p.p99)} ms (autocannon: whole ms, rounded down)`,
+    );
     console.log(
       `group commits (measured rounds): ${commits.commits} transactions for ${p.load.ok} activations, ` +
         `mean ${commits.mean.toFixed(1)} per commit; by size ${commits.spread || "none"}`,
     );
     console.log(
-      `stored: ${stored} activation rows in PostgreSQL for ${sent} activations sent (warm-up included); ` +
-        `measured answers by status ${JSON.stringify(p.load.statuses)}`,
+      `stored: ${stored} activation rows in PostgreSQL for ${sent} activations sent (${phonehomeWarmup} in ` +
+        `warm-up; ${p.load.sent - p.load.requests} in flight, unanswered, when a measured round stopped); ` +
+        `measured answers by status ${JSON.stringify(p.load.statuses)}; ${bodies.length - taken} sealed ` +
+        "activations left over",
     );
 
     if (b.clientCpu >= CLIENT_BUSY) {
@@ -498,10 +520,12 @@ async function main(): Promise<number> {
           "so the bare rate may be capped by the client; the ratio is then an upper bound",
       );
     }
-    if (p.load.exhausted) {
+    if (p.load.exhausted || phonehome.warmupExhausted) {
       console.log(
-        `note: the ${bodies.length} sealed activations ran out before the time was up; the phonehome rate is ` +
-          "over the time it ran (raise --devices for full-length rounds)",
+        `note: the ${bodies.length} sealed activations ran out before the time was up ` +
+          `(${p.load.exhausted ? "measured rounds" : "warm-up"}), and no envelope is sent twice: ` +
+          "the phonehome rate is over the time it ran, on fewer connections at the end " +
+          "(raise --devices for full-length rounds)",
       );
     }
     const problems: string[] = [];
@@ -511,6 +535,7 @@ async function main(): Promise<number> {
     if (b.load.errors > 0) {
       problems.push(`${b.load.errors} bare requests failed, e.g. ${b.load.samples.join(" | ")}`);
     }
+    if (p.load.requests === 0) problems.push("phonehome answered no request in the measured rounds");
     const notFirst = p.load.ok - (p.load.statuses["201"] ?? 0);
     if (notFirst > 0)
       problems.push(`${notFirst} phonehome answers were replays, not first activations (201)`);
