@@ -33,21 +33,25 @@ function tableRow(stdout: string, server: string): string[] {
   return line.trim().split(/\s+/);
 }
 
-test("npm run bench --quick completes with a ratio and no failed request", {
-  skip: postgresBackend.skip,
-  timeout: 90_000,
-}, async () => {
-  const { code, stdout, stderr } = await runBench(["--quick"]);
-  assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
-  assert.match(stdout, /^ratio phonehome \/ bare: \d+\.\d{3} /m);
-  assert.match(stdout, /^phonehome latency: p50 (<1|\d+) ms, p99 (<1|\d+) ms /m);
-  assert.match(stdout, /^group commits \(measured rounds\): \d+ transactions/m);
-  assert.match(stdout, /^valid: 0 errors/m);
-  // Columns: server, requests, req/s, p50, p99, max, errors, server cpu, client cpu.
-  for (const server of ["bare", "phonehome"]) {
-    const cells = tableRow(stdout, server);
-    assert.ok(Number(cells[1]) > 0, `${server} answered no request`);
-    assert.equal(cells[6], "0", `${server} had failed requests`);
-  }
-  assert.doesNotMatch(stdout, /INVALID/);
-});
+test(
+  "npm run bench --quick completes with a ratio and no failed request",
+  {
+    skip: postgresBackend.skip,
+    timeout: 90_000,
+  },
+  async () => {
+    const { code, stdout, stderr } = await runBench(["--quick"]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(stdout, /^ratio phonehome \/ bare: \d+\.\d{3} /m);
+    assert.match(stdout, /^phonehome latency: p50 (<1|\d+) ms, p99 (<1|\d+) ms /m);
+    assert.match(stdout, /^group commits \(measured rounds\): \d+ transactions/m);
+    assert.match(stdout, /^valid: 0 errors/m);
+    // Columns: server, requests, req/s, p50, p99, max, errors, server cpu, client cpu.
+    for (const server of ["bare", "phonehome"]) {
+      const cells = tableRow(stdout, server);
+      assert.ok(Number(cells[1]) > 0, `${server} answered no request`);
+      assert.equal(cells[6], "0", `${server} had failed requests`);
+    }
+    assert.doesNotMatch(stdout, /INVALID/);
+  },
+);

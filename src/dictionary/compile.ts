@@ -29,8 +29,7 @@ export interface PayloadProblem {
 
 /** The outcome of `validate`: the typed payload, or the problem to answer (undeclared fields first) and all others. */
 export type ValidationResult =
-  | { ok: true; value: Payload }
-  | { ok: false; problem: PayloadProblem; problems: PayloadProblem[] };
+  { ok: true; value: Payload } | { ok: false; problem: PayloadProblem; problems: PayloadProblem[] };
 
 /** What `transform` needs from the region that stores the payload. */
 export interface TransformContext {

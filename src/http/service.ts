@@ -5,6 +5,7 @@
  * Routes stay thin: they validate, call one service function, and present.
  */
 import { readFileSync } from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Static, Type as T } from "@sinclair/typebox";
@@ -34,9 +35,9 @@ export type ErrorResponseBody = Static<typeof ErrorResponse>;
 
 /** A Fastify instance with TypeBox typing, as every service uses. */
 export type App = FastifyInstance<
-  import("node:http").Server,
-  import("node:http").IncomingMessage,
-  import("node:http").ServerResponse,
+  Server,
+  IncomingMessage,
+  ServerResponse,
   FastifyBaseLogger,
   TypeBoxTypeProvider
 >;

@@ -28,8 +28,7 @@ export type WriteItem =
 
 /** What the writer answers, after commit. */
 export type WriteResult =
-  | { kind: "activation"; stored: StoredActivation; replayed: boolean }
-  | { kind: "refusal" };
+  { kind: "activation"; stored: StoredActivation; replayed: boolean } | { kind: "refusal" };
 
 /** Builds the group committer of a region's store. */
 export function createRegionWriter(
