@@ -4,7 +4,7 @@
  * flashes into the devices. The registry never sees a private key.
  */
 import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
-import { deviceKeyId } from "@phonehome/sdk";
+import { type DeviceIdentity, deviceKeyId, type RegionDescriptor } from "@phonehome/sdk";
 import type { FactoryBatch, FactoryDevice } from "./fleet.schema.ts";
 
 /** Markets of the demo fleet when none are given: three sold in the global region, one in China. */
@@ -200,4 +200,34 @@ function seededBytes(seed: string): (size: number, label: string) => Buffer {
     }
     return Buffer.concat(out).subarray(0, size);
   };
+}
+
+/**
+ * The identities a factory flashes into a demo fleet's devices: factory
+ * record, key pair, the batch's build, and the home-region descriptor `homeOf`
+ * gives (devices it gives none are left out).
+ */
+export function demoIdentities(
+  fleet: DemoFleet,
+  homeOf: (device: FactoryDevice) => RegionDescriptor | undefined,
+): DeviceIdentity[] {
+  const build = new Map(fleet.factory.batches.map((b) => [b.id, b.build]));
+  return fleet.factory.devices.flatMap((device) => {
+    const keys = fleet.keys[device.serial];
+    const home = homeOf(device);
+    if (!keys || !home) return [];
+    return [
+      {
+        serial: device.serial,
+        model: device.model,
+        variant: device.variant,
+        market: device.market,
+        build: build.get(device.batch) ?? "",
+        publicKey: keys.publicKey,
+        privateKey: keys.privateKey,
+        keyId: keys.keyId,
+        home,
+      },
+    ];
+  });
 }

@@ -5,6 +5,7 @@
  * thousand devices cost one statement, not a thousand.
  */
 import type { Queryable } from "../db/index.ts";
+import type { DirectoryRecord } from "../directory/index.ts";
 
 /** A registered model. */
 export interface ModelRecord {
@@ -52,23 +53,8 @@ export interface DeviceRecord {
   provisionedAt: string;
 }
 
-/**
- * What a collector needs to know about the device behind an envelope's key id:
- * the key to verify with, the factory record, the build its batch was flashed
- * with, its variant's region and its warranty length.
- */
-export interface DirectoryRecord {
-  keyId: string;
-  publicKey: string;
-  serial: string;
-  model: string;
-  variant: string;
-  market: string;
-  batch: string;
-  build: string;
-  variantRegion: string;
-  warrantyMonths: number;
-}
+/** What a collector needs to know about the device behind an envelope's key id (defined by the directory). */
+export type { DirectoryRecord };
 
 /** A page of a keyset-paginated list: rows strictly after `after`, in id order. */
 export interface PageQuery {

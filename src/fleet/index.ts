@@ -12,6 +12,7 @@ export {
   type DemoFleet,
   type DemoFleetOptions,
   type DeviceKeyPair,
+  demoIdentities,
   generateDemoFleet,
 } from "./fleet.demo.ts";
 export { type FactoryFormat, parseFactory } from "./fleet.import.ts";

@@ -18,7 +18,7 @@ import {
   sealEnvelope,
 } from "@phonehome/sdk";
 import { PhoneHomeError } from "../errors/index.ts";
-import { generateDemoFleet } from "../fleet/index.ts";
+import { demoIdentities, generateDemoFleet } from "../fleet/index.ts";
 
 /** What to simulate. */
 export interface SimulationOptions {
@@ -109,34 +109,19 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     body: JSON.stringify(fleet.factory),
   });
 
-  const build = new Map(fleet.factory.batches.map((b) => [b.id, b.build]));
+  // The incident: the first `wrongRegion` devices outside China's region get another region's descriptor.
   const wrong = new Set<string>();
-  const identities: DeviceIdentity[] = [];
-  for (const device of fleet.factory.devices) {
-    const keys = fleet.keys[device.serial];
+  const identities = demoIdentities(fleet, (device) => {
     const home = regionOf(device.market);
-    let region = home;
-    if (wrong.size < options.wrongRegion && home !== "cn") {
-      const other = list.regions.find((r) => r.id !== home);
-      if (other) {
-        region = other.id;
-        wrong.add(device.serial);
-      }
+    const other = list.regions.find((r) => r.id !== home);
+    if (wrong.size < options.wrongRegion && home !== "cn" && other) {
+      wrong.add(device.serial);
+      return descriptors.get(other.id);
     }
-    const descriptor = descriptors.get(region);
-    if (!keys || !descriptor) throw new Error(`no keys or descriptor for ${device.serial}`);
-    identities.push({
-      serial: device.serial,
-      model: device.model,
-      variant: device.variant,
-      market: device.market,
-      build: build.get(device.batch) ?? "",
-      publicKey: keys.publicKey,
-      privateKey: keys.privateKey,
-      keyId: keys.keyId,
-      home: descriptor,
-    });
-  }
+    return descriptors.get(home);
+  });
+  if (identities.length !== fleet.factory.devices.length)
+    throw new Error("a device has no keys or no region");
 
   const summary: SimulationSummary = {
     devices: identities.length,

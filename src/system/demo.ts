@@ -6,9 +6,9 @@
  */
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { type DeviceIdentity, type RegionDescriptor, saveIdentity } from "@phonehome/sdk";
+import { type RegionDescriptor, saveIdentity } from "@phonehome/sdk";
 import { type Config, regionOfMarket } from "../config/index.ts";
-import { countDevices, generateDemoFleet, importFleet } from "../fleet/index.ts";
+import { countDevices, demoIdentities, generateDemoFleet, importFleet } from "../fleet/index.ts";
 import type { RunningRegion } from "../regions/region.ts";
 import type { RunningSystem } from "./system.ts";
 
@@ -47,23 +47,10 @@ export async function provisionDemoFleet(config: Config, system: RunningSystem):
     text: JSON.stringify(fleet.factory),
   });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const build = new Map(fleet.factory.batches.map((b) => [b.id, b.build]));
-  for (const device of fleet.factory.devices) {
-    const keys = fleet.keys[device.serial];
+  const identities = demoIdentities(fleet, (device) => {
     const region = system.regions.find((r) => r.id === regionOfMarket(config, device.market));
-    if (!keys || !region) continue;
-    const identity: DeviceIdentity = {
-      serial: device.serial,
-      model: device.model,
-      variant: device.variant,
-      market: device.market,
-      build: build.get(device.batch) ?? "",
-      publicKey: keys.publicKey,
-      privateKey: keys.privateKey,
-      keyId: keys.keyId,
-      home: descriptorOf(region),
-    };
-    await saveIdentity(join(dir, `${device.serial}.json`), identity);
-  }
+    return region && descriptorOf(region);
+  });
+  for (const identity of identities) await saveIdentity(join(dir, `${identity.serial}.json`), identity);
   return { created: true, devices: readdirSync(dir).length, dir };
 }
