@@ -36,8 +36,10 @@ for (const backend of BACKENDS) {
       await registry.close();
     });
 
-    const get = async (url: string) => {
-      const response = await app.inject({ method: "GET", url });
+    // Device routes need the service token; the others ignore it.
+    const get = async (url: string, authorization: string | null = `Bearer ${TOKEN}`) => {
+      const headers = authorization === null ? {} : { authorization };
+      const response = await app.inject({ method: "GET", url, headers });
       return { status: response.statusCode, body: response.json() };
     };
     const lookup = (body: unknown, authorization?: string) =>
@@ -64,6 +66,15 @@ for (const backend of BACKENDS) {
       const rest = await get(`/v1/fleet/batches?limit=3&after=${first.body.next}`);
       assert.equal(rest.body.batches.length, 1);
       assert.equal(rest.body.next, null);
+    });
+
+    it("shows device records only to callers with the service token", async () => {
+      for (const url of ["/v1/fleet/devices", `/v1/fleet/devices/${fleet.factory.devices[0]?.serial}`]) {
+        const anonymous = await get(url, null);
+        assert.equal(anonymous.status, 401, url);
+        assert.equal(anonymous.body.error.code, "auth.service_token_invalid");
+      }
+      assert.equal((await get("/v1/fleet/models", null)).status, 200, "models are public");
     });
 
     it("pages through devices in serial order with a keyset cursor, optionally by batch", async () => {

@@ -170,7 +170,11 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
   app.get(
     "/v1/fleet/devices",
     {
+      // Serials identify devices, and so their owners: device records are for services
+      // (and, with the operator console, for authorised operators), not for anyone.
+      onRequest: requireServiceToken,
       schema: {
+        security: [{ serviceToken: [] }],
         tags,
         summary: "Registered devices, a page at a time, in serial order",
         querystring: DeviceListQuery,
@@ -196,7 +200,11 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
   app.get(
     "/v1/fleet/devices/:serial",
     {
+      // Serials identify devices, and so their owners: device records are for services
+      // (and, with the operator console, for authorised operators), not for anyone.
+      onRequest: requireServiceToken,
       schema: {
+        security: [{ serviceToken: [] }],
         tags,
         summary: "One device's factory record",
         params: DeviceParams,
