@@ -14,7 +14,9 @@ import { dictionaryOf, startSystem } from "./system.ts";
 export function register(program: Command): void {
   program
     .command("up")
-    .description("start every region, the control plane and the web UI in one process on the embedded stores")
+    .description(
+      "start the control plane and every region in one process on the configured stores (PGlite by default)",
+    )
     .option("--no-demo", "do not provision the demo fleet on first start")
     .action(async (options: { demo: boolean }) => {
       const config = loadConfig(program.opts().config);
