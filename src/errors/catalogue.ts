@@ -62,6 +62,10 @@ export const ERRORS = {
     status: 400,
     doc: "The payload describes another device than the one whose key signed it (serial, model, variant or market differ from the factory record).",
   },
+  "auth.owner_token_invalid": {
+    status: 401,
+    doc: "The owner token is missing, malformed, expired, lives longer than an hour, names no provisioned device, or its signature does not verify against that device's key. The message says which.",
+  },
   "config.invalid": {
     status: 500,
     doc: "The configuration file has problems; each is listed. Printed at start, never served.",

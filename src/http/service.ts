@@ -115,6 +115,13 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
             scheme: "bearer",
             description: "the service token generated into the data directory (`secrets/service-token`)",
           },
+          ownerToken: {
+            type: "http",
+            scheme: "bearer",
+            bearerFormat: "JWT",
+            description:
+              "a short-lived owner token the device signs with its factory key (SDK: mintOwnerToken)",
+          },
         },
       },
     },

@@ -17,6 +17,7 @@ import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
 import { createRegionWriter } from "../ingest/region-writer.ts";
 import { loadPseudonymSecret, loadRegionKeys } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
+import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
 /** A started region. */
@@ -126,6 +127,12 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   );
   registerActivationRoutes(app, intake);
   registerLedgerRoutes(app, db);
+  registerSubjectRequestRoutes(app, {
+    db,
+    region: intake.region,
+    dictionary: deps.dictionary,
+    directory: deps.directory,
+  });
   await app.listen({ host: region.listen.host, port: region.listen.port });
   ready = true;
   const url = region.listen.port === 0 ? urlOf(app, region) : region.url;

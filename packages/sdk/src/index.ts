@@ -62,3 +62,9 @@ export {
   type RegionDescriptor,
   validateRegionDescriptor,
 } from "./region.ts";
+export {
+  mintOwnerToken,
+  OWNER_TOKEN_AUDIENCE,
+  OWNER_TOKEN_MAX_SECONDS,
+  OWNER_TOKEN_TYPE,
+} from "./owner-token.ts";

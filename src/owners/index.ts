@@ -1,0 +1,2 @@
+/** Owners: proving who holds a device, without accounts. */
+export { authenticateOwner, type OwnerContext } from "./owner-auth.ts";

@@ -1,0 +1,79 @@
+/** The access export: the shape in which an owner receives what a region holds about the device. */
+import { type Static, Type as T } from "@sinclair/typebox";
+import type { HeldRecord } from "./access.service.ts";
+
+const FieldView = T.Object({
+  name: T.String(),
+  value: T.Unknown({ description: "as stored, after the declared transform" }),
+  description: T.String(),
+  dataCategory: T.String({ description: "fideslang data category" }),
+  purpose: T.String({ description: "fideslang data use" }),
+  legalBasis: T.String({ description: "GDPR Art. 6 basis" }),
+  retention: T.String({ description: "ISO 8601 duration" }),
+  transform: T.String({
+    description: "keep, pseudonymise or coarsen: how the value was minimised before storage",
+  }),
+});
+
+const RecordView = T.Object({
+  collection: T.String(),
+  schemaVersion: T.Integer(),
+  description: T.String(),
+  purpose: T.String(),
+  legalBasis: T.String(),
+  storedAt: T.String({ format: "date-time" }),
+  expiresAt: T.String({ format: "date-time", description: "when the record is deleted at the latest" }),
+  facts: T.Record(T.String(), T.String()),
+  fields: T.Array(FieldView),
+});
+
+/** The export of one region. */
+export const AccessExport = T.Object({
+  region: T.String(),
+  storedIn: T.String({ description: "ISO 3166-1 alpha-2 country where this region stores data" }),
+  device: T.String({ description: "the device's key id" }),
+  generatedAt: T.String({ format: "date-time" }),
+  records: T.Array(RecordView),
+});
+export type AccessExport = Static<typeof AccessExport>;
+
+/** Shapes what a region holds about a device for its owner. */
+export function presentAccessExport(
+  region: { id: string; storedIn: string },
+  device: string,
+  records: readonly HeldRecord[],
+  now: Date,
+): AccessExport {
+  return {
+    region: region.id,
+    storedIn: region.storedIn,
+    device,
+    generatedAt: now.toISOString(),
+    records: records.map((r) => {
+      const declared = new Map((r.collection?.fields ?? []).map((f) => [f.name, f]));
+      return {
+        collection: r.collectionName,
+        schemaVersion: r.schemaVersion,
+        description: r.collection?.description ?? "",
+        purpose: r.collection?.purpose ?? "",
+        legalBasis: r.collection?.legalBasis ?? "",
+        storedAt: r.storedAt.toISOString(),
+        expiresAt: r.expiresAt.toISOString(),
+        facts: r.facts,
+        fields: Object.entries(r.data).map(([name, value]) => {
+          const f = declared.get(name);
+          return {
+            name,
+            value,
+            description: f?.description ?? "",
+            dataCategory: f?.dataCategory ?? "",
+            purpose: f?.purpose ?? "",
+            legalBasis: f?.legalBasis ?? "",
+            retention: f?.retention.duration ?? "",
+            transform: f?.transform ?? "",
+          };
+        }),
+      };
+    }),
+  };
+}
