@@ -1,10 +1,9 @@
 /** `POST /v1/activations`: thin edge over `activate`. */
 
-import type { Envelope } from "@phonehome/sdk";
 import { Type as T } from "@sinclair/typebox";
-import { type App, validationProblem } from "../http/service.ts";
+import type { App } from "../http/service.ts";
 import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
-import { type IntakeContext, refuseMalformedEnvelope } from "../ingest/intake.ts";
+import { envelopeOf, type IntakeContext } from "../ingest/intake.ts";
 import { presentActivation } from "./activation.presenter.ts";
 import { activate } from "./activation.service.ts";
 
@@ -40,15 +39,7 @@ export function registerActivationRoutes(app: App, ctx: IntakeContext): void {
       },
     },
     async (request, reply) => {
-      if (request.validationError) {
-        const problem = validationProblem(request.validationError) ?? {
-          path: "/body",
-          message: "invalid envelope",
-        };
-        const path = problem.path.replace(/^\/body/, "") || "/";
-        throw await refuseMalformedEnvelope(ctx, request.body, { path, message: problem.message });
-      }
-      const outcome = await activate(ctx, request.body as Envelope);
+      const outcome = await activate(ctx, await envelopeOf(ctx, request));
       return reply.status(outcome.replayed ? 200 : 201).send({
         activation: presentActivation(outcome.activation, ctx.region),
         replayed: outcome.replayed,

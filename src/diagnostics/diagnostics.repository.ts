@@ -23,28 +23,35 @@ export interface DiagnosticsRow {
   data: Record<string, unknown>;
 }
 
+/** The key of a stored event within a region: `deviceRef` and `eventId`. */
+export function eventKey(row: { deviceRef: string; eventId: string }): string {
+  return `${row.deviceRef}\u0000${row.eventId}`;
+}
+
 /**
- * Stores events in one statement; an event already stored (a retried batch)
- * is skipped. Returns how many rows this call inserted.
+ * Stores events in one statement, in key order (see the ledger's note on
+ * deadlocks); an event already stored (a retried batch) is skipped. Returns
+ * the keys (`eventKey`) of the events this call inserted.
  */
-export async function insertDiagnosticsEvents(tx: Queryable, rows: readonly DiagnosticsRow[]): Promise<number> {
-  if (rows.length === 0) return 0;
-  const { rows: inserted } = await tx.query<{ n: number }>(
-    `WITH ins AS (
-       INSERT INTO diagnostics_events
-         (device_ref, event_id, collection, schema_version, occurred_at, expires_at, consent_receipt, data)
-       SELECT r."deviceRef", r."eventId", r.collection, r."schemaVersion", r."occurredAt", r."expiresAt",
-              r."consentReceipt", r.data
-         FROM jsonb_to_recordset($1::jsonb) AS r("deviceRef" text, "eventId" uuid, collection text,
-              "schemaVersion" integer, "occurredAt" timestamptz, "expiresAt" timestamptz,
-              "consentReceipt" uuid, data jsonb)
-        ORDER BY r."deviceRef", r."eventId"
-       ON CONFLICT DO NOTHING
-       RETURNING 1)
-     SELECT count(*)::int AS n FROM ins`,
+export async function insertDiagnosticsEvents(
+  tx: Queryable,
+  rows: readonly DiagnosticsRow[],
+): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const { rows: inserted } = await tx.query<{ deviceRef: string; eventId: string }>(
+    `INSERT INTO diagnostics_events
+       (device_ref, event_id, collection, schema_version, occurred_at, expires_at, consent_receipt, data)
+     SELECT r."deviceRef", r."eventId", r.collection, r."schemaVersion", r."occurredAt", r."expiresAt",
+            r."consentReceipt", r.data
+       FROM jsonb_to_recordset($1::jsonb) AS r("deviceRef" text, "eventId" uuid, collection text,
+            "schemaVersion" integer, "occurredAt" timestamptz, "expiresAt" timestamptz,
+            "consentReceipt" uuid, data jsonb)
+      ORDER BY r."deviceRef", r."eventId"
+     ON CONFLICT DO NOTHING
+     RETURNING device_ref AS "deviceRef", event_id AS "eventId"`,
     [JSON.stringify(rows)],
   );
-  return inserted[0]?.n ?? 0;
+  return new Set(inserted.map(eventKey));
 }
 
 /** A stored diagnostics event. */

@@ -68,7 +68,8 @@ const secretCn = randomBytes(32);
 describe("the compiled dictionary", () => {
   it("finds versions, knows approval, regions and retention", () => {
     assert.ok(shipped.has("activation"));
-    assert.ok(!shipped.has("uep.diagnostics"));
+    assert.ok(shipped.has("uep.diagnostics"));
+    assert.ok(!shipped.has("uep.location"));
     assert.equal(shipped.get("activation", 2), undefined);
     assert.deepEqual(samples.versions("sample"), [1, 2, 3]);
     assert.equal(activation.approved, true);

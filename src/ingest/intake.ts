@@ -10,8 +10,9 @@
  *     device's batch and build;
  *  4. the collection version is approved and allowed in this region;
  *  5. the seal opens with this region's key (header bound as associated data);
- *  6. the payload validates against the approved version: undeclared fields are refused;
- *  7. the payload describes the device that signed it;
+ *  6. each record of the payload validates against the approved version:
+ *     undeclared fields are refused;
+ *  7. it describes the device that signed it;
  *  8. the declared transforms are applied.
  *
  * Every refusal is counted in the ingest ledger before the error is answered.
@@ -30,6 +31,7 @@ import { openBase } from "../crypto/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
 import type { DeviceDirectory, DirectoryRecord } from "../directory/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
+import { validationProblem } from "../http/service.ts";
 import type { RegionKeys } from "../keys/index.ts";
 import type { GroupCommitter } from "./group-commit.ts";
 import type { MisroutingSighting } from "./ledger.repository.ts";
@@ -45,6 +47,23 @@ export interface IntakeContext {
   dictionary: Dictionary;
   directory: DeviceDirectory;
   writer: GroupCommitter<WriteItem, WriteResult>;
+  /**
+   * For a consent purpose: the notice versions whose "yes" still covers the
+   * current notice (a wider new notice needs a new yes), or null when no notice
+   * asks for that consent.
+   */
+  consentPolicy: (purpose: string) => number[] | null;
+}
+
+/** An envelope whose seal opened: checks 1-5 passed, the payload is a JSON object not yet validated. */
+export interface OpenedEnvelope {
+  envelope: Envelope;
+  device: DirectoryRecord;
+  collection: CompiledCollection;
+  payload: Record<string, unknown>;
+  ledger: LedgerContext;
+  /** Counts a refusal in the ledger, then throws its error. */
+  refuse: (code: ErrorCode, message: string, path?: string) => Promise<never>;
 }
 
 /** An envelope that passed every check: its device, its collection version, and the payload to store. */
@@ -98,15 +117,36 @@ export async function refuseMalformedEnvelope(
 }
 
 /**
- * Runs checks 1-8 on an envelope sent to the endpoint of `collectionName`.
- * Throws a PhoneHomeError (after counting the refusal) when a check fails.
+ * The envelope of a request whose body Fastify checked against
+ * `EnvelopeSchema` with `attachValidation`: a body that failed is counted and
+ * answered as `envelope.invalid`, with the offending field's path.
  */
-export async function admitEnvelope(
+export async function envelopeOf(
+  ctx: IntakeContext,
+  request: { body: unknown; validationError?: unknown },
+): Promise<Envelope> {
+  if (request.validationError) {
+    const problem = validationProblem(request.validationError) ?? {
+      path: "/body",
+      message: "invalid envelope",
+    };
+    const path = problem.path.replace(/^\/body/, "") || "/";
+    throw await refuseMalformedEnvelope(ctx, request.body, { path, message: problem.message });
+  }
+  return request.body as Envelope;
+}
+
+/**
+ * Runs checks 1-5 on an envelope sent to the endpoint of `collectionName` and
+ * returns the opened payload, a JSON object not yet validated. Throws a
+ * PhoneHomeError (after counting the refusal) when a check fails.
+ */
+export async function openEnvelope(
   ctx: IntakeContext,
   envelope: Envelope,
   collectionName: string,
   now: Date,
-): Promise<AcceptedEnvelope> {
+): Promise<OpenedEnvelope> {
   const ledger: LedgerContext = {
     collection: envelope.collection,
     schemaVersion: envelope.schemaVersion,
@@ -215,10 +255,25 @@ export async function admitEnvelope(
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
     return refuse("payload.malformed", "the opened payload is not a JSON object", "/ct");
   }
-  const checked = collection.validate(payload);
+  return { envelope, device, collection, payload: payload as Record<string, unknown>, ledger, refuse };
+}
+
+/**
+ * Checks 6-8 on one record of an opened envelope: it validates against the
+ * approved version (undeclared fields refused), describes the signing device,
+ * and is transformed. `at` is the record's JSON pointer, for errors.
+ */
+export async function admitRecord(
+  ctx: IntakeContext,
+  opened: OpenedEnvelope,
+  record: unknown,
+  at: string,
+): Promise<{ validated: Record<string, unknown>; data: Record<string, unknown> }> {
+  const { collection, device, envelope, refuse } = opened;
+  const checked = collection.validate(record);
   if (!checked.ok) {
     const code = checked.problem.kind === "undeclared" ? "payload.undeclared_field" : "payload.invalid";
-    return refuse(code, checked.problem.message, `/payload${checked.problem.path}`);
+    return refuse(code, checked.problem.message, `${at}${checked.problem.path}`);
   }
   const validated = checked.value;
   for (const field of ["serial", "model", "variant", "market"] as const) {
@@ -226,20 +281,39 @@ export async function admitEnvelope(
       return refuse(
         "payload.device_mismatch",
         `the payload's ${field} differs from the factory record of the signing device`,
-        `/payload/${field}`,
+        `${at}/${field}`,
       );
     }
   }
-  if ("build" in validated && validated.build !== envelope.build) {
+  if (collection.name === "activation" && "build" in validated && validated.build !== envelope.build) {
     return refuse(
       "payload.device_mismatch",
       "the payload's build differs from the envelope's",
-      "/payload/build",
+      `${at}/build`,
     );
   }
   const data = collection.transform(validated, {
     region: ctx.region.id,
     pseudonymSecret: ctx.pseudonymSecret,
   });
-  return { envelope, device, collection, data, validated, ledger };
+  return { validated, data };
+}
+
+/** Checks 1-8 on an envelope whose payload is one record (an activation). */
+export async function admitEnvelope(
+  ctx: IntakeContext,
+  envelope: Envelope,
+  collectionName: string,
+  now: Date,
+): Promise<AcceptedEnvelope> {
+  const opened = await openEnvelope(ctx, envelope, collectionName, now);
+  const { validated, data } = await admitRecord(ctx, opened, opened.payload, "/payload");
+  return {
+    envelope,
+    device: opened.device,
+    collection: opened.collection,
+    data,
+    validated,
+    ledger: opened.ledger,
+  };
 }

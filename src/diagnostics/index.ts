@@ -1,0 +1,12 @@
+/** Diagnostics: consent-based batches of device health events, stored under a region-keyed pseudonym. */
+export { registerDiagnosticsRoutes } from "./diagnostics.routes.ts";
+export { type DiagnosticsOutcome, receiveDiagnostics } from "./diagnostics.service.ts";
+export {
+  deviceRef,
+  type DiagnosticsRow,
+  eraseDiagnosticsEvents,
+  eventKey,
+  findDiagnosticsEvents,
+  insertDiagnosticsEvents,
+  type StoredDiagnosticsEvent,
+} from "./diagnostics.repository.ts";
