@@ -1,10 +1,19 @@
 /**
  * Keys and secrets, generated into the data directory at first start and never
  * committed: each region's HPKE key pair (devices seal payloads to its public
- * half), each region's pseudonymisation secret, and the service token that
- * collectors present to the control plane.
+ * half), each region's Ed25519 signing key (consent receipts), each region's
+ * pseudonymisation secret, and the service token that collectors present to
+ * the control plane.
  */
-import { createPrivateKey, createPublicKey, randomBytes, type webcrypto } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  type webcrypto,
+} from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -117,6 +126,71 @@ function x25519PublicKeyOf(privateKey: unknown): string | null {
     type: "pkcs8",
   });
   return createPublicKey(key).export({ format: "jwk" }).x ?? null;
+}
+
+/** A region's Ed25519 signing key pair as stored, raw keys as base64url. */
+export interface RegionSigningKeyFile {
+  region: string;
+  kid: string;
+  publicKey: string;
+  privateKey: string;
+  createdAt: string;
+}
+
+/** A region's signing key, ready to sign what the region vouches for (consent receipts). */
+export interface RegionSigningKey {
+  /** `rsk_` and the first 20 bytes of the public key's SHA-256, base64url. */
+  kid: string;
+  /** Raw Ed25519 public key, base64url: what anyone verifies the region's signatures with. */
+  publicKey: string;
+  privateKey: KeyObject;
+}
+
+/** The id of a region signing key: a hash of its public half, so that a verifier can pick the key. */
+export function signingKeyId(publicKey: string): string {
+  return `rsk_${createHash("sha256").update(Buffer.from(publicKey, "base64url")).digest().subarray(0, 20).toString("base64url")}`;
+}
+
+/**
+ * Loads the region's Ed25519 signing key from `<dataDir>/keys/region-<id>-signing.json`,
+ * creating it at first start. Separate from the HPKE key: a key signs or
+ * decrypts, never both.
+ */
+export function loadRegionSigningKey(dataDir: string, region: string): RegionSigningKey {
+  const path = join(dataDir, "keys", `region-${region}-signing.json`);
+  const text = readOrCreate(path, () => {
+    const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+    const fresh: RegionSigningKeyFile = {
+      region,
+      kid: signingKeyId(String(jwk.x)),
+      publicKey: String(jwk.x),
+      privateKey: String(jwk.d),
+      createdAt: new Date().toISOString(),
+    };
+    return `${JSON.stringify(fresh, null, 2)}\n`;
+  });
+  const file = JSON.parse(text) as RegionSigningKeyFile;
+  let privateKey: KeyObject | undefined;
+  try {
+    // node:crypto wants `x` in the JWK but derives the public half from `d`; it is compared below.
+    privateKey = createPrivateKey({
+      key: { kty: "OKP", crv: "Ed25519", d: file.privateKey, x: file.publicKey },
+      format: "jwk",
+    });
+  } catch {
+    privateKey = undefined;
+  }
+  // A file whose halves disagree would publish a key that verifies nothing: refuse it.
+  if (
+    !privateKey ||
+    typeof file.publicKey !== "string" ||
+    file.region !== region ||
+    file.kid !== signingKeyId(file.publicKey) ||
+    createPublicKey(privateKey).export({ format: "jwk" }).x !== file.publicKey
+  ) {
+    throw new Error(`key file ${path} does not hold a signing key of region ${region}`);
+  }
+  return { kid: file.kid, publicKey: file.publicKey, privateKey };
 }
 
 /** The region's pseudonymisation secret (32 bytes): identifiers pseudonymised with it join only within the region. */

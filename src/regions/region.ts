@@ -6,6 +6,8 @@
 import type { AddressInfo } from "node:net";
 import { Counter, Histogram } from "prom-client";
 import { registerActivationRoutes } from "../activation/activation.routes.ts";
+import { loadNotices, type Notices, registerConsentRoutes } from "../consent/index.ts";
+import { registerDiagnosticsRoutes } from "../diagnostics/index.ts";
 import type { Config, RegionConfig } from "../config/index.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
@@ -17,6 +19,7 @@ import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
 import { createRegionWriter } from "../ingest/region-writer.ts";
 import { loadPseudonymSecret, loadRegionKeys } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
+import { lockStore, startRetention } from "../retention/index.ts";
 import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
@@ -39,14 +42,23 @@ export interface RegionDeps {
   dictionary: Dictionary;
   directory: DeviceDirectory;
   logger: Logger;
+  /** The consent notices, loaded and checked against the dictionary (loaded from the config when absent). */
+  notices?: Notices;
 }
 
 /** Opens the region's store (migrating it), loads its keys, and starts its collector. */
 export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   const { config, region, logger } = deps;
+  const storeLock = lockStore(region.store, `collector of region ${region.id}`);
   const db = await openDb(region.store);
   await migrate(db, "region");
+  const retention = await startRetention(db, {
+    dictionary: deps.dictionary,
+    intervalMs: config.retention.purgeIntervalMinutes * 60_000,
+    logger: logger.child({ region: region.id }),
+  });
   const keys = await loadRegionKeys(config.dataDir, region.id);
+  const notices = deps.notices ?? loadNotices(config.noticesDir, deps.dictionary);
   const writer = createRegionWriter(db, {
     maxBatch: config.ingest.batchSize,
     maxDelayMs: config.ingest.batchDelayMs,
@@ -62,6 +74,8 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     dictionary: deps.dictionary,
     directory: deps.directory,
     writer,
+    // A "yes" counts when given under a notice version that covers the current notice.
+    consentPolicy: (purpose) => notices.coveringVersions(purpose),
   };
 
   let ready = false;
@@ -97,27 +111,23 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   });
   writer.onCommit = (items, results) => {
     batches.observe(items.length);
-    items.forEach((item, i) => {
-      if (item.kind === "refusal") {
-        outcomes.inc({ outcome: "refused", reason: item.ledger.reason, collection: item.ledger.collection });
-        if (item.misrouting) {
-          misrouted.inc({
-            batch: item.misrouting.batch,
-            build: item.misrouting.build,
-            market: item.misrouting.market,
-            expected_region: item.misrouting.expectedRegion,
-          });
-          logger.warn(
-            { alert: "misrouting", region: region.id, ...item.misrouting },
-            "misrouted device refused",
-          );
-        }
-      } else {
-        const result = results[i];
-        const outcome = result?.kind === "activation" && result.replayed ? "replayed" : "stored";
-        outcomes.inc({ outcome, reason: outcome, collection: item.ledger.collection });
+    for (const [i, item] of items.entries()) {
+      const counted = results[i]?.counted;
+      if (counted)
+        outcomes.inc({ outcome: counted.outcome, reason: counted.reason, collection: counted.collection });
+      if (item.kind === "refusal" && item.misrouting) {
+        misrouted.inc({
+          batch: item.misrouting.batch,
+          build: item.misrouting.build,
+          market: item.misrouting.market,
+          expected_region: item.misrouting.expectedRegion,
+        });
+        logger.warn(
+          { alert: "misrouting", region: region.id, ...item.misrouting },
+          "misrouted device refused",
+        );
       }
-    });
+    }
   };
 
   registerRegionRoutes(
@@ -126,13 +136,17 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     config.policy,
   );
   registerActivationRoutes(app, intake);
+  registerDiagnosticsRoutes(app, intake);
   registerLedgerRoutes(app, db);
   registerSubjectRequestRoutes(app, {
     db,
     region: intake.region,
     dictionary: deps.dictionary,
     directory: deps.directory,
+    pseudonymSecret: intake.pseudonymSecret,
+    notices,
   });
+  registerConsentRoutes(app, { config, db, intake, notices });
   await app.listen({ host: region.listen.host, port: region.listen.port });
   ready = true;
   const url = region.listen.port === 0 ? urlOf(app, region) : region.url;
@@ -144,9 +158,11 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     intake,
     close: async () => {
       ready = false;
+      await retention.stop();
       await app.close();
       await writer.close();
       await db.close();
+      storeLock.release();
     },
   };
 }

@@ -1,5 +1,6 @@
 /** The access export: the shape in which an owner receives what a region holds about the device. */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
 import type { HeldRecord } from "./access.service.ts";
 
 const FieldView = T.Object({
@@ -34,6 +35,9 @@ export const AccessExport = T.Object({
   device: T.String({ description: "the device's key id" }),
   generatedAt: T.String({ format: "date-time" }),
   records: T.Array(RecordView),
+  consents: T.Omit(OwnerConsentsView, ["region", "device"], {
+    description: "consent decisions in force and every receipt; kept as proof of consent (GDPR Art. 7(1))",
+  }),
 });
 export type AccessExport = Static<typeof AccessExport>;
 
@@ -42,13 +46,16 @@ export function presentAccessExport(
   region: { id: string; storedIn: string },
   device: string,
   records: readonly HeldRecord[],
+  consents: HeldConsents,
   now: Date,
 ): AccessExport {
+  const { consents: decisions, history } = presentOwnerConsents(region, device, consents);
   return {
     region: region.id,
     storedIn: region.storedIn,
     device,
     generatedAt: now.toISOString(),
+    consents: { consents: decisions, history },
     records: records.map((r) => {
       const declared = new Map((r.collection?.fields ?? []).map((f) => [f.name, f]));
       return {

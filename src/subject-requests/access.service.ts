@@ -5,6 +5,7 @@
  */
 import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
 import type { Queryable } from "../db/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../diagnostics/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
 
 /** One stored record and the dictionary version that declares it. */
@@ -19,14 +20,16 @@ export interface HeldRecord {
   facts: Record<string, string>;
 }
 
-/** Every record this region's store holds about the device. */
+/** Every record this region's store holds about the device: its activation and its diagnostics events. */
 export async function findHeldRecords(
   q: Queryable,
   dictionary: Dictionary,
   deviceKey: string,
+  pseudonymSecret: Uint8Array,
 ): Promise<HeldRecord[]> {
   const activations: StoredActivation[] = await findActivations(q, [deviceKey]);
-  return activations.map((a) => ({
+  const events = await findDiagnosticsEvents(q, deviceRef(pseudonymSecret, deviceKey));
+  const activationRecords = activations.map((a) => ({
     collection: dictionary.get("activation", a.schemaVersion),
     collectionName: "activation",
     schemaVersion: a.schemaVersion,
@@ -38,4 +41,18 @@ export async function findHeldRecords(
       warrantyUntil: new Date(a.warrantyUntil).toISOString(),
     },
   }));
+  const eventRecords = events.map((e) => ({
+    collection: dictionary.get(e.collection, e.schemaVersion),
+    collectionName: e.collection,
+    schemaVersion: e.schemaVersion,
+    data: e.data,
+    storedAt: new Date(e.receivedAt),
+    expiresAt: new Date(e.expiresAt),
+    facts: {
+      eventId: e.eventId,
+      occurredAt: new Date(e.occurredAt).toISOString(),
+      consentReceipt: e.consentReceipt,
+    },
+  }));
+  return [...activationRecords, ...eventRecords];
 }

@@ -1,5 +1,6 @@
 /** Owners' rights, per region: `GET /v1/owner/data` (access export). */
 import { Type as T } from "@sinclair/typebox";
+import { findHeldConsents, type Notices } from "../consent/index.ts";
 import type { Db } from "../db/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
 import type { DeviceDirectory } from "../directory/index.ts";
@@ -14,6 +15,9 @@ export interface OwnerRouteDeps {
   region: { id: string; storedIn: string };
   dictionary: Dictionary;
   directory: DeviceDirectory;
+  /** The region's pseudonymisation secret: diagnostics are stored under a pseudonym keyed with it. */
+  pseudonymSecret: Uint8Array;
+  notices: Notices;
 }
 
 /** Registers the owner routes of a region's collector. */
@@ -34,8 +38,11 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
     },
     async (request) => {
       const owner = await authenticateOwner(deps.directory, request.headers.authorization);
-      const records = await findHeldRecords(deps.db, deps.dictionary, owner.device.keyId);
-      return presentAccessExport(deps.region, owner.device.keyId, records, new Date());
+      const [records, consents] = await Promise.all([
+        findHeldRecords(deps.db, deps.dictionary, owner.device.keyId, deps.pseudonymSecret),
+        findHeldConsents(deps, owner.device.keyId),
+      ]);
+      return presentAccessExport(deps.region, owner.device.keyId, records, consents, new Date());
     },
   );
 }

@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config/index.ts";
 import { type RunningControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
+import { loadNotices } from "../consent/index.ts";
 import { type Dictionary, loadDictionary } from "../dictionary/index.ts";
 import { cachedDirectory, type DeviceDirectory } from "../directory/index.ts";
 import { findDevicesByKeyIds } from "../fleet/index.ts";
@@ -32,12 +33,20 @@ export function dictionaryOf(config: Config, logger?: Logger): Dictionary {
 /** Starts the control plane and every region in this process. */
 export async function startSystem(config: Config, logger: Logger): Promise<RunningSystem> {
   const dictionary = dictionaryOf(config, logger);
+  const notices = loadNotices(config.noticesDir, dictionary);
   const controlPlane = await startControlPlane(config, logger);
   const directory: DeviceDirectory = cachedDirectory((keys) => findDevicesByKeyIds(controlPlane.db, keys));
   const regions: RunningRegion[] = [];
   try {
     for (const region of config.regions) {
-      const running = await startRegion({ config, region, dictionary, directory, logger });
+      const running = await startRegion({
+        config,
+        region,
+        dictionary,
+        directory,
+        logger,
+        notices,
+      });
       regions.push(running);
       controlPlane.regionUrls.set(running.id, running.url);
     }

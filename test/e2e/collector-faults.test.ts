@@ -33,7 +33,13 @@ describe("collector faults (PGlite)", () => {
   const activations = () => `${t.system.regions[0]?.url}/v1/activations`;
 
   before(async () => {
-    t = await startTestSystem(pgliteBackend, { extra: { dictionary: dictionaryWithUnapprovedV2() } });
+    // This dictionary has no consent-based collection, so no notice is needed (or allowed) for one.
+    t = await startTestSystem(pgliteBackend, {
+      extra: {
+        dictionary: dictionaryWithUnapprovedV2(),
+        notices: mkdtempSync(join(tmpdir(), "phonehome-notices-")),
+      },
+    });
     [device] = (await t.provision([{ market: "SE" }])) as [DeviceIdentity];
   });
   after(async () => {
@@ -84,7 +90,10 @@ describe("collector with a dictionary that lacks the collection (PGlite)", () =>
   let t: TestSystem;
   before(async () => {
     t = await startTestSystem(pgliteBackend, {
-      extra: { dictionary: mkdtempSync(join(tmpdir(), "phonehome-empty-")) },
+      extra: {
+        dictionary: mkdtempSync(join(tmpdir(), "phonehome-empty-")),
+        notices: mkdtempSync(join(tmpdir(), "phonehome-notices-")),
+      },
     });
   });
   after(async () => {

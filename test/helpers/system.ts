@@ -40,7 +40,10 @@ let counter = 0;
 /** Starts a system whose three stores are fresh stores of `backend`. */
 export async function startTestSystem(
   backend: Backend,
-  overrides: { ingest?: Record<string, number>; extra?: Record<string, unknown> } = {},
+  overrides: {
+    ingest?: Record<string, number>;
+    extra?: Record<string, unknown>;
+  } = {},
 ): Promise<TestSystem> {
   const dataDir = mkdtempSync(join(tmpdir(), "phonehome-system-"));
   const stores = await Promise.all(["control", "global", "cn"].map((l) => backend.fresh(l)));

@@ -1,0 +1,44 @@
+/**
+ * Consent: an owner's yes or no to a purpose, under a versioned notice, with a
+ * receipt the region signs; a no erases what the yes allowed. This file is the
+ * feature's only public surface.
+ */
+export {
+  type ConsentDecision,
+  type ConsentHistoryEntry,
+  type ConsentMethod,
+  findConsent,
+  findConsentHistory,
+  findConsents,
+  findValidConsent,
+  recordConsentDecision,
+} from "./consent.repository.ts";
+export { OwnerConsentsView, presentOwnerConsents } from "./consent.presenter.ts";
+export { type ConsentRouteDeps, registerConsentRoutes } from "./consent.routes.ts";
+export {
+  type ConsentContext,
+  type DecisionInForce,
+  type DecisionRequest,
+  decideConsent,
+  findHeldConsents,
+  type HeldConsents,
+} from "./consent.service.ts";
+export {
+  LANGUAGE_PATTERN,
+  lintNotices,
+  loadNotices,
+  type Notice,
+  type NoticeScope,
+  type Notices,
+  type NoticesReport,
+  PURPOSE_PATTERN,
+  scopeWithin,
+} from "./notices.ts";
+export {
+  type ConsentReceipt,
+  type ConsentState,
+  RECEIPT_JWS_TYPE,
+  RECEIPT_VERSION,
+  receiptKeySet,
+  type SignedReceipt,
+} from "./receipt.ts";
