@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
 import { register as registerFleet } from "../fleet/fleet.command.ts";
+import { register as registerPurge } from "../retention/purge.command.ts";
 import { register as registerSimulate } from "../simulate/simulate.command.ts";
 import { register as registerSystem } from "../system/system.command.ts";
 
@@ -14,4 +15,5 @@ export function registerAll(program: Command): void {
   registerFleet(program);
   registerSystem(program);
   registerSimulate(program);
+  registerPurge(program);
 }
