@@ -14,15 +14,35 @@
  *    when the collector acknowledged it (2xx, sent after its commit) or refused
  *    it for good (4xx). A retry resends the same envelope, so the collector
  *    stores it once.
+ * 5. Diagnostics events are held on the device (encrypted at rest, see
+ *    `held.ts`) and sealed into batches only while the owner's consent is
+ *    `granted`, at flush time; a no discards them. Whether a batch may leave is
+ *    checked again right before every POST of it, so a no given during a
+ *    flush stops the next send.
  */
 import { randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ENVELOPE_FORMAT, type EnvelopeHeader, ed25519PrivateKey, sealEnvelope } from "./envelope.ts";
-import { SdkError, type ServerError } from "./errors.ts";
+import {
+  assertConsentState,
+  type ConsentRecord,
+  type ConsentState,
+  DIAGNOSTICS_COLLECTION,
+  DIAGNOSTICS_PATH,
+  DIAGNOSTICS_SCHEMA_VERSION,
+  type DiagnosticsData,
+  MAX_BATCH_EVENTS,
+  readConsent,
+  validateDiagnosticsEvent,
+  writeConsent,
+} from "./diagnostics.ts";
+import { isSdkError, SdkError, type ServerError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
+import { type HeldCount, HeldEvents } from "./held.ts";
 import { type DeviceIdentity, validateIdentity } from "./identity.ts";
+import { mintOwnerToken } from "./owner-token.ts";
 import { DiskQueue, type QueuedMessage } from "./queue.ts";
 import { assertSecureTransport, checkEndpoint, type RegionAnnouncement } from "./region.ts";
 
@@ -32,6 +52,10 @@ export const ACTIVATIONS_PATH = "/v1/activations";
 export const REGION_PATH = "/v1/region";
 /** Name of the marker file, in the queue directory, that records an acknowledged activation. */
 export const ACTIVATION_MARKER = "activated.json";
+/** Subdirectory of the queue directory that holds diagnostics events not yet sealed into a batch. */
+export const HELD_DIR = "held";
+/** Events per diagnostics envelope unless configured otherwise. */
+export const DEFAULT_BATCH_EVENTS = 100;
 
 /** The subset of `fetch` the client uses; the global `fetch` fits. */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -55,7 +79,7 @@ export interface RetryOptions {
 /** How to build a client. */
 export interface PhoneHomeClientOptions {
   identity: DeviceIdentity;
-  /** Directory of the on-disk queue (and of the activation marker); created if missing. */
+  /** Directory of the on-disk queue, the activation marker, the consent state and the held events; created if missing. */
   queueDir: string;
   retry: RetryOptions;
   /** Bounds of the queue; see `DiskQueue`. */
@@ -68,19 +92,40 @@ export interface PhoneHomeClientOptions {
   requestTimeoutMs?: number;
   /** Observer of what the client does; an exception thrown here is ignored. */
   onEvent?: (event: ClientEvent) => void;
+  /** Diagnostics: bounds of the held events and the events per envelope; see `recordEvent`. */
+  diagnostics?: DiagnosticsOptions;
+}
+
+/** Bounds of the diagnostics events held on the device, and the size of the batches sent. */
+export interface DiagnosticsOptions {
+  /** At most this many held events; when full, the oldest are dropped. Default 2000. */
+  maxEvents?: number;
+  /** At most this many bytes of held event files (about 350 bytes each); default 1 MiB, at least 4096. */
+  maxBytes?: number;
+  /** Events per envelope, 1..500; default 100. */
+  batchSize?: number;
 }
 
 /** Everything the client reports to `onEvent`. */
 export type ClientEvent =
   | { type: "endpoint_verified"; url: string; region: string; kid: string }
   | { type: "endpoint_refused"; url: string; error: SdkError }
-  | { type: "queued"; eventId: string; collection: string; path: string }
-  | { type: "evicted"; eventId: string; collection: string; path: string }
-  | { type: "delivered"; eventId: string; collection: string; path: string; status: number }
+  | { type: "queued"; eventId: string; collection: string; path: string; events: number }
+  | { type: "evicted"; eventId: string; collection: string; path: string; events: number }
+  | { type: "delivered"; eventId: string; collection: string; path: string; status: number; events: number }
   | { type: "retry"; eventId: string; attempt: number; delayMs: number; reason: string }
   | { type: "rejected"; eventId: string; collection: string; path: string; error: SdkError }
   | { type: "deferred"; eventId: string; remaining: number; reason: string }
-  | { type: "corrupt"; file: string; reason: string };
+  | { type: "corrupt"; file: string; reason: string }
+  /** Held diagnostics events dropped, oldest first, to make room for a new one (the held bounds). */
+  | { type: "dropped"; events: number; bytes: number; reason: "held_full" }
+  /** Diagnostics events (held, and in queued batches) discarded because the owner said no. */
+  | { type: "discarded"; events: number; reason: "refused" | "withdrawn" }
+  /**
+   * The collector answered `consent.required` to a batch while the device believed `granted`: the batch stays
+   * on the device, and the consent state went back to `unknown` until the owner's decision is set again.
+   */
+  | { type: "consent_required"; eventId: string; events: number };
 
 /** What one `flush()` did. */
 export interface FlushResult {
@@ -121,7 +166,50 @@ export interface ActivationPayloadV1 {
   activatedAt: string;
 }
 
+/** What `recordEvent` did with an event. */
+export type RecordResult =
+  /** Kept on the device until consent is granted and a flush sends it; `dropped` older events made room. */
+  | { status: "held"; id: string; at: string; dropped: number }
+  /** The owner said no: nothing was kept. */
+  | { status: "discarded"; reason: "refused" | "withdrawn" };
+
+/** What `setConsent` did. */
+export interface ConsentChange {
+  state: ConsentState;
+  /** Diagnostics events discarded (held ones and those in queued batches); 0 unless the state is a no. */
+  discarded: number;
+}
+
+/** Where diagnostics stand on the device. */
+export interface DiagnosticsState {
+  consent: ConsentRecord;
+  /** Events recorded and not yet sealed into a batch. */
+  held: HeldCount;
+  /** Sealed batches waiting in the queue, and the events in them. */
+  queued: { batches: number; events: number };
+}
+
+/** The owner's decision as the region records it (`PUT /v1/owner/consents/uep.diagnostics`). */
+export interface ConsentDecision {
+  /** Yes (true) or no (false); a no after a yes withdraws, and the region erases what the yes allowed. */
+  granted: boolean;
+  /** Version of the notice shown to the owner. */
+  noticeVersion: number;
+  /** Language of the notice shown, a BCP 47 tag such as `en` or `nb`. */
+  language: string;
+  /** Where the owner decided. */
+  method: "device-settings" | "setup-wizard" | "portal";
+}
+
+/** The region's answer to a consent decision: its signed consent receipt; not interpreted by the SDK. */
+export type ConsentReceipt = Record<string, unknown>;
+
 type Outcome = { kind: "delivered"; answer: unknown } | { kind: "rejected"; error: SdkError };
+
+type Exchange =
+  | { kind: "ok"; status: number; answer: unknown }
+  | { kind: "refused"; server: ServerError }
+  | { kind: "transient"; reason: string; retryAfterMs: number | undefined };
 
 type Attempt =
   | { kind: "delivered"; status: number; answer: unknown }
@@ -129,6 +217,8 @@ type Attempt =
   | { kind: "transient"; reason: string; retryAfterMs: number | undefined };
 
 const DEFAULT_ATTEMPTS = 5;
+const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/;
+const CONSENT_METHODS: readonly string[] = ["device-settings", "setup-wizard", "portal"];
 const DEFAULT_TIMEOUT_MS = 15_000;
 // Outcomes are remembered so a waiting `activate()` learns what a (possibly concurrent) flush did.
 const OUTCOMES_KEPT = 256;
@@ -149,8 +239,16 @@ export class PhoneHomeClient {
   private readonly timeoutMs: number;
   private readonly onEvent: ((event: ClientEvent) => void) | undefined;
   private readonly outcomes = new Map<string, Outcome>();
+  private readonly held: HeldEvents;
+  private readonly batchSize: number;
   private endpoint: RegionAnnouncement | undefined;
   private lockTail: Promise<unknown> = Promise.resolve();
+  // The consent state as persisted; changed only under the events lock. Undefined until first read.
+  private consent: ConsentRecord | undefined;
+  // `setConsent` calls not yet persisted: while any is pending, no diagnostics batch is sent.
+  private consentCallsPending = 0;
+  // Held events, the consent file and batch sealing change one at a time (the network is not in this lock).
+  private eventsTail: Promise<unknown> = Promise.resolve();
 
   constructor(options: PhoneHomeClientOptions) {
     this.identity = Object.freeze({ ...validateIdentity(options.identity) });
@@ -185,6 +283,17 @@ export class PhoneHomeClient {
       maxBytes: options.queue?.maxBytes,
       now: () => this.clock.now(),
       onCorrupt: (file, reason) => this.emit({ type: "corrupt", file, reason }),
+    });
+    this.batchSize = options.diagnostics?.batchSize ?? DEFAULT_BATCH_EVENTS;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > MAX_BATCH_EVENTS) {
+      throw new SdkError("sdk.options_invalid", `diagnostics.batchSize must be 1..${MAX_BATCH_EVENTS}`);
+    }
+    this.held = new HeldEvents({
+      dir: join(options.queueDir, HELD_DIR),
+      devicePrivateKey: this.identity.privateKey,
+      maxEvents: options.diagnostics?.maxEvents,
+      maxBytes: options.diagnostics?.maxBytes,
+      onCorrupt: (file, reason) => this.emit({ type: "corrupt", file: `${HELD_DIR}/${file}`, reason }),
     });
   }
 
@@ -234,12 +343,132 @@ export class PhoneHomeClient {
   }
 
   /**
-   * Delivers queued messages in order. Verifies the endpoint first (once per client). Transient failures are
-   * retried with backoff up to `retry.maxAttempts` per message, then the flush resolves with messages left
-   * queued. Rejects only when the endpoint is refused (nothing is sent then) or the disk fails.
+   * Delivers queued messages in order, then — while consent is `granted` — seals the held diagnostics events
+   * into batches of `batchSize` (oldest first, original times) and delivers those. Verifies the endpoint first
+   * (once per client). Transient failures are retried with backoff up to `retry.maxAttempts` per message, then
+   * the flush resolves with messages left queued (and events left held). Rejects only when the endpoint is
+   * refused (nothing is sent then) or the disk fails.
    */
   flush(): Promise<FlushResult> {
-    return this.locked(() => this.deliverAll());
+    return this.locked(async () => {
+      await this.loadConsent();
+      let round = await this.deliverAll();
+      let { delivered, rejected } = round;
+      // One batch at a time: events stay in the held store (bounded, dropping oldest) rather than piling up
+      // as sealed batches while the collector is unreachable.
+      while (!round.deferred && (await this.sealNextBatch())) {
+        round = await this.deliverAll();
+        delivered += round.delivered;
+        rejected += round.rejected;
+      }
+      return { delivered, rejected, remaining: (await this.queue.stats()).messages };
+    });
+  }
+
+  /**
+   * Records a `uep.diagnostics` event with a fresh UUID and its original time `at` (default: now), checked
+   * against the collection's fields (`sdk.event_invalid` otherwise). Unless the owner said no, it is held on the
+   * device (encrypted, bounded: the oldest held events are dropped to make room, reported by a `dropped`
+   * event) until consent is `granted` and a `flush()` sends it. After a no it is discarded at once.
+   * Touches no network.
+   */
+  async recordEvent(data: DiagnosticsData, at?: Date): Promise<RecordResult> {
+    const now = this.clock.now();
+    const event = validateDiagnosticsEvent(randomUUID(), data, at ?? new Date(now), now, this.identity.build);
+    return this.eventsLocked(async (): Promise<RecordResult> => {
+      const consent = await this.loadConsent();
+      if (consent.state === "refused" || consent.state === "withdrawn") {
+        return { status: "discarded", reason: consent.state };
+      }
+      const { dropped } = await this.held.add(event);
+      if (dropped.events > 0) {
+        this.emit({ type: "dropped", events: dropped.events, bytes: dropped.bytes, reason: "held_full" });
+      }
+      return { status: "held", id: event.id, at: event.at, dropped: dropped.events };
+    });
+  }
+
+  /**
+   * Records the owner's decision on the device (durably, in `consent.json`). `granted` lets the next `flush()`
+   * send the held events; `unknown` holds them again; `refused` and `withdrawn` discard every held event and
+   * every queued diagnostics batch (reported by a `discarded` event and in the result) and discard later
+   * events as they are recorded. From the moment it is called, no further diagnostics POST begins until it
+   * has resolved. Touches no network: telling the region is `sendConsent`'s job.
+   */
+  async setConsent(state: ConsentState): Promise<ConsentChange> {
+    assertConsentState(state);
+    const record: ConsentRecord = {
+      state,
+      changedAt: new Date(this.clock.now()).toISOString(),
+      cause: "owner",
+    };
+    // Counted before waiting for the lock: a flush in progress checks it before every diagnostics POST.
+    this.consentCallsPending += 1;
+    try {
+      return await this.eventsLocked(async () => {
+        await mkdir(this.queueDir, { recursive: true, mode: 0o700 });
+        await writeConsent(this.queueDir, record);
+        this.consent = record;
+        if (state !== "refused" && state !== "withdrawn") return { state, discarded: 0 };
+        const discarded = await this.discardDiagnostics();
+        if (discarded > 0) this.emit({ type: "discarded", events: discarded, reason: state });
+        return { state, discarded };
+      });
+    } finally {
+      this.consentCallsPending -= 1;
+    }
+  }
+
+  /** The consent state as the device knows it, the events held, and the sealed batches waiting. */
+  async diagnosticsState(): Promise<DiagnosticsState> {
+    const consent = await this.loadConsent();
+    const held = await this.held.stats();
+    const batches = (await this.queue.list()).filter((m) => m.path === DIAGNOSTICS_PATH);
+    return {
+      consent: { ...consent },
+      held,
+      queued: { batches: batches.length, events: batches.reduce((sum, m) => sum + m.events, 0) },
+    };
+  }
+
+  /**
+   * Tells the home region the owner's decision on `uep.diagnostics`: `PUT /v1/owner/consents/uep.diagnostics`
+   * with a freshly minted owner token, through the same endpoint check as every delivery, with retries. Resolves
+   * with the region's signed consent receipt; rejects with `sdk.rejected` (e.g. `consent.notice_outdated`),
+   * `sdk.offline` (nothing is queued: ask again later), `sdk.options_invalid` or an endpoint refusal. It does
+   * not change the local state: call `setConsent` too (for a no, first; for a yes, after this resolves).
+   */
+  async sendConsent(decision: ConsentDecision): Promise<ConsentReceipt> {
+    const body = validateDecision(decision);
+    return this.locked(async () => {
+      const path = `/v1/owner/consents/${DIAGNOSTICS_COLLECTION}`;
+      for (let attempt = 1; ; attempt++) {
+        if (this.endpoint === undefined) {
+          const failed = await this.verifyEndpoint();
+          if (failed !== undefined) {
+            if (attempt >= this.retry.maxAttempts) throw this.offline(path, failed.reason);
+            await this.clock.sleep(this.backoff(attempt - 1, failed.retryAfterMs));
+            continue;
+          }
+        }
+        // A token per attempt: it is short-lived, and a retry may come minutes later.
+        const token = await mintOwnerToken(this.identity, { now: new Date(this.clock.now()) });
+        const result = await this.exchange("PUT", path, JSON.stringify(body), {
+          authorization: `Bearer ${token}`,
+        });
+        if (result.kind === "ok") return asRecord(result.answer);
+        if (result.kind === "refused") {
+          throw new SdkError(
+            "sdk.rejected",
+            `${this.urlFor(path)} refused the consent decision: ${result.server.code}: ${result.server.message}`,
+            { server: result.server, queued: false },
+          );
+        }
+        if (attempt >= this.retry.maxAttempts) throw this.offline(path, result.reason);
+        const delayMs = this.backoff(attempt - 1, result.retryAfterMs);
+        await this.clock.sleep(delayMs);
+      }
+    });
   }
 
   /** How many messages are waiting. */
@@ -247,20 +476,44 @@ export class PhoneHomeClient {
     return (await this.queue.stats()).messages;
   }
 
-  private async deliverAll(): Promise<FlushResult> {
+  /** One pass over the queue; `deferred` when a message gave up for now (the collector is unreachable). */
+  private async deliverAll(): Promise<{ delivered: number; rejected: number; deferred: boolean }> {
     const messages = await this.queue.list();
     let delivered = 0;
     let rejected = 0;
+    let skipped = 0;
     for (const [index, message] of messages.entries()) {
       const { eventId, collection } = message.envelope;
+      const gated = message.path === DIAGNOSTICS_PATH;
       for (let attempt = 1; ; attempt++) {
+        // Checked before every try, retries included: a no given meanwhile stops the batch here.
+        if (gated && !this.mayUpload()) {
+          skipped += 1;
+          break;
+        }
         const result = await this.attempt(message);
         if (result.kind === "delivered") {
           await this.queue.remove(message.id);
           if (collection === "activation") await this.writeMarker(eventId, result.answer);
           this.remember(eventId, { kind: "delivered", answer: result.answer });
-          this.emit({ type: "delivered", eventId, collection, path: message.path, status: result.status });
+          this.emit({
+            type: "delivered",
+            eventId,
+            collection,
+            path: message.path,
+            status: result.status,
+            events: message.events,
+          });
           delivered += 1;
+          break;
+        }
+        if (gated && result.kind === "rejected" && result.error.server?.code === "consent.required") {
+          // The region does not hold a valid yes (not told yet, or the owner said no elsewhere). Dropping the
+          // batch would lose events the owner may still allow; sending on would be refused again. Keep it on
+          // the device and go back to "unknown" until the owner's decision is set again.
+          await this.collectorRequiresConsent();
+          this.emit({ type: "consent_required", eventId, events: message.events });
+          skipped += 1;
           break;
         }
         if (result.kind === "rejected") {
@@ -272,16 +525,16 @@ export class PhoneHomeClient {
           break;
         }
         if (attempt >= this.retry.maxAttempts) {
-          const remaining = messages.length - index;
+          const remaining = skipped + messages.length - index;
           this.emit({ type: "deferred", eventId, remaining, reason: result.reason });
-          return { delivered, rejected, remaining };
+          return { delivered, rejected, deferred: true };
         }
         const delayMs = this.backoff(attempt - 1, result.retryAfterMs);
         this.emit({ type: "retry", eventId, attempt, delayMs, reason: result.reason });
         await this.clock.sleep(delayMs);
       }
     }
-    return { delivered, rejected, remaining: 0 };
+    return { delivered, rejected, deferred: false };
   }
 
   /** One try at one message: endpoint check (if not yet done), then the POST. */
@@ -290,13 +543,34 @@ export class PhoneHomeClient {
       const verified = await this.verifyEndpoint();
       if (verified !== undefined) return verified;
     }
-    const url = this.urlFor(message.path);
+    const result = await this.exchange("POST", message.path, JSON.stringify(message.envelope), {});
+    if (result.kind === "ok") return { kind: "delivered", status: result.status, answer: result.answer };
+    if (result.kind === "transient") return result;
+    const { server } = result;
+    return {
+      kind: "rejected",
+      error: new SdkError(
+        "sdk.rejected",
+        `${this.urlFor(message.path)} refused ${message.envelope.eventId}: ${server.code}: ${server.message}`,
+        { server, eventId: message.envelope.eventId, queued: false },
+      ),
+    };
+  }
+
+  /** One request with a JSON body to the home collector (after the endpoint check); a redirect is refused. */
+  private async exchange(
+    method: "POST" | "PUT",
+    path: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<Exchange> {
+    const url = this.urlFor(path);
     let response: Response;
     try {
       response = await this.fetchFn(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
-        body: JSON.stringify(message.envelope),
+        method,
+        headers: { "content-type": "application/json", accept: "application/json", ...headers },
+        body,
         // A redirect could lead anywhere; the home URL is the only place a payload may go.
         redirect: "manual",
         signal: AbortSignal.timeout(this.timeoutMs),
@@ -306,7 +580,7 @@ export class PhoneHomeClient {
     }
     const text = await response.text().catch(() => "");
     const status = response.status;
-    if (status >= 200 && status < 300) return { kind: "delivered", status, answer: parseJson(text) };
+    if (status >= 200 && status < 300) return { kind: "ok", status, answer: parseJson(text) };
     if (status >= 300 && status < 400) {
       throw this.refuse(
         new SdkError("sdk.redirect_refused", `${url} answered ${status} (redirect); not followed`),
@@ -315,23 +589,11 @@ export class PhoneHomeClient {
     if (isTransientStatus(status)) {
       return { kind: "transient", reason: `HTTP ${status}`, retryAfterMs: retryAfterMs(response) };
     }
-    const server = serverError(status, text);
-    return {
-      kind: "rejected",
-      error: new SdkError(
-        "sdk.rejected",
-        `${url} refused ${message.envelope.eventId}: ${server.code}: ${server.message}`,
-        {
-          server,
-          eventId: message.envelope.eventId,
-          queued: false,
-        },
-      ),
-    };
+    return { kind: "refused", server: serverError(status, text) };
   }
 
   /** GETs the region announcement and checks it; a transient failure is returned, a refusal thrown. */
-  private async verifyEndpoint(): Promise<Attempt | undefined> {
+  private async verifyEndpoint(): Promise<Extract<Attempt, { kind: "transient" }> | undefined> {
     const url = this.urlFor(REGION_PATH);
     let response: Response;
     try {
@@ -375,6 +637,16 @@ export class PhoneHomeClient {
     return undefined;
   }
 
+  private offline(path: string, reason: string): SdkError {
+    return new SdkError(
+      "sdk.offline",
+      `${this.urlFor(path)} could not be reached (${reason}); nothing was sent`,
+      {
+        queued: false,
+      },
+    );
+  }
+
   private refuse(error: SdkError): SdkError {
     this.emit({ type: "endpoint_refused", url: this.baseUrl, error });
     return error;
@@ -400,6 +672,7 @@ export class PhoneHomeClient {
     path: string,
     payload: unknown,
     droppable: boolean,
+    events = 1,
   ): Promise<string> {
     const { home } = this.identity;
     const header: EnvelopeHeader = {
@@ -414,17 +687,81 @@ export class PhoneHomeClient {
       sentAt: new Date(this.clock.now()).toISOString(),
     };
     const envelope = await sealEnvelope(header, payload, home.publicKey, this.signingKey);
-    const { evicted } = await this.queue.enqueue(path, envelope, { droppable });
+    const { evicted } = await this.queue.enqueue(path, envelope, { droppable, events });
     for (const m of evicted) {
       this.emit({
         type: "evicted",
         eventId: m.envelope.eventId,
         collection: m.envelope.collection,
         path: m.path,
+        events: m.events,
       });
     }
-    this.emit({ type: "queued", eventId: header.eventId, collection, path });
+    this.emit({ type: "queued", eventId: header.eventId, collection, path, events });
     return header.eventId;
+  }
+
+  /** Seals the oldest held events into one batch and queues it, if consent allows; false when nothing was. */
+  private sealNextBatch(): Promise<boolean> {
+    return this.eventsLocked(async () => {
+      if (!this.mayUpload()) return false;
+      const batch = await this.held.oldest(this.batchSize);
+      if (batch.length === 0) return false;
+      try {
+        await this.enqueueSealed(
+          DIAGNOSTICS_COLLECTION,
+          DIAGNOSTICS_SCHEMA_VERSION,
+          DIAGNOSTICS_PATH,
+          { events: batch.map((h) => h.event) },
+          true,
+          batch.length,
+        );
+      } catch (err) {
+        // The queue is full of messages it may not drop (activations): the events wait, held.
+        if (isSdkError(err, "sdk.queue_full")) return false;
+        throw err;
+      }
+      // Queued first, removed after: a crash in between sends these events twice, under the same event ids,
+      // and the collector stores each once.
+      await this.held.remove(batch.map((h) => h.id));
+      return true;
+    });
+  }
+
+  /** Removes every held event and every queued diagnostics batch; returns how many events they were. */
+  private async discardDiagnostics(): Promise<number> {
+    let events = (await this.held.clear()).events;
+    for (const m of await this.queue.list()) {
+      if (m.path === DIAGNOSTICS_PATH && (await this.queue.remove(m.id))) events += m.events;
+    }
+    return events;
+  }
+
+  /** The collector answered `consent.required`: back to `unknown`, unless the owner decided meanwhile. */
+  private collectorRequiresConsent(): Promise<void> {
+    return this.eventsLocked(async () => {
+      if (this.consent?.state !== "granted" || this.consentCallsPending > 0) return;
+      const record: ConsentRecord = {
+        state: "unknown",
+        changedAt: new Date(this.clock.now()).toISOString(),
+        cause: "collector",
+      };
+      await writeConsent(this.queueDir, record);
+      this.consent = record;
+    });
+  }
+
+  /** Whether a diagnostics batch may leave the device now. */
+  private mayUpload(): boolean {
+    return this.consent?.state === "granted" && this.consentCallsPending === 0;
+  }
+
+  private async loadConsent(): Promise<ConsentRecord> {
+    if (this.consent !== undefined) return this.consent;
+    const record = await readConsent(this.queueDir);
+    // A `setConsent` may have completed while the file was being read; its state is the newer one.
+    this.consent ??= record;
+    return this.consent;
   }
 
   private async pendingActivation(): Promise<QueuedMessage | undefined> {
@@ -480,6 +817,14 @@ export class PhoneHomeClient {
     this.lockTail = run.catch(() => {});
     return run;
   }
+
+  // Held events, consent and sealing: never waits for the network, so recording is quick even mid-flush.
+  // Ops under this lock never take `locked`, so the two cannot deadlock.
+  private eventsLocked<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.eventsTail.then(op);
+    this.eventsTail = run.catch(() => {});
+    return run;
+  }
 }
 
 // 408 timeout, 425 too early, 429 too many requests, 5xx: the server may well take it later.
@@ -515,6 +860,38 @@ function serverError(status: number, text: string): ServerError {
     };
   }
   return { status, code: `http.${status}`, message: `HTTP ${status}` };
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+/** Checks a consent decision before it goes anywhere; throws `sdk.options_invalid`. */
+function validateDecision(decision: ConsentDecision): ConsentDecision {
+  const d = decision as unknown as Record<string, unknown>;
+  const bad = (why: string): never => {
+    throw new SdkError("sdk.options_invalid", `consent decision: ${why}`);
+  };
+  if (typeof d !== "object" || d === null) bad("must be an object");
+  if (typeof d.granted !== "boolean") bad("granted must be true or false");
+  const v = d.noticeVersion;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 999_999) {
+    bad("noticeVersion must be a whole number from 1 to 999999");
+  }
+  if (typeof d.language !== "string" || !LANGUAGE.test(d.language))
+    bad("language must be a BCP 47 tag like en");
+  if (typeof d.method !== "string" || !CONSENT_METHODS.includes(d.method)) {
+    bad(`method must be one of ${CONSENT_METHODS.join(", ")}`);
+  }
+  // Only the four fields: the route refuses anything else, and nothing else should leave the device.
+  return {
+    granted: decision.granted,
+    noticeVersion: decision.noticeVersion,
+    language: decision.language,
+    method: decision.method,
+  };
 }
 
 function asActivationAnswer(value: unknown): ActivationAnswer {

@@ -9,7 +9,7 @@ export const SDK_ERRORS = {
   "sdk.identity_invalid":
     "The identity file or the region descriptor in it is missing, unreadable or malformed.",
   "sdk.options_invalid":
-    "The client was constructed with invalid options (retry bounds, queue bounds, paths).",
+    "The client was constructed, or a method called, with invalid options (retry or queue bounds, paths, a consent state).",
   "sdk.insecure_transport":
     "An endpoint URL is plain `http://` to a host that is not loopback, or not HTTP(S) at all.",
   "sdk.endpoint_invalid": "The collector's `GET /v1/region` did not answer with a region announcement.",
@@ -22,6 +22,8 @@ export const SDK_ERRORS = {
   "sdk.redirect_refused": "The collector answered with a redirect; the SDK never follows one.",
   "sdk.queue_full": "The on-disk queue has no room for a message that may not be dropped.",
   "sdk.queue_invalid": "A queued message or its target path is malformed.",
+  "sdk.event_invalid":
+    "A diagnostics event does not match the `uep.diagnostics` v1 fields (an undeclared field, a wrong type, a value out of range) or its time is invalid or in the future.",
   "sdk.offline":
     "The collector could not be reached (network error, timeout, 5xx, 429) within the attempts of one flush.",
   "sdk.rejected":

@@ -36,6 +36,8 @@ export interface QueuedMessage {
   enqueuedAt: string;
   /** Size of its file in bytes (counts against `maxBytes`). */
   bytes: number;
+  /** How many events it carries: a diagnostics batch carries many, anything else one. */
+  events: number;
 }
 
 /** Bounds and hooks of a queue. */
@@ -105,7 +107,11 @@ export class DiskQueue {
    * Durably appends a message. When the bounds are reached, the oldest droppable messages are evicted to
    * make room; if that is not enough, it refuses with `sdk.queue_full` and changes nothing.
    */
-  enqueue(path: string, envelope: Envelope, options: { droppable?: boolean } = {}): Promise<EnqueueResult> {
+  enqueue(
+    path: string,
+    envelope: Envelope,
+    options: { droppable?: boolean; events?: number } = {},
+  ): Promise<EnqueueResult> {
     return this.serialised(async () => {
       if (!TARGET_PATH.test(path)) {
         throw new SdkError(
@@ -114,8 +120,12 @@ export class DiskQueue {
         );
       }
       const droppable = options.droppable ?? false;
+      const events = options.events ?? 1;
+      if (!Number.isInteger(events) || events < 1) {
+        throw new SdkError("sdk.queue_invalid", "a message carries a positive whole number of events");
+      }
       const enqueuedAt = new Date(this.now()).toISOString();
-      const body = `${JSON.stringify({ format: 1, path, enqueuedAt, envelope })}\n`;
+      const body = `${JSON.stringify({ format: 1, path, enqueuedAt, events, envelope })}\n`;
       const bytes = Buffer.byteLength(body);
       const entries = await this.scan();
       let count = entries.length;
@@ -150,7 +160,7 @@ export class DiskQueue {
         for (const v of victims) await unlink(join(this.dir, v.file)).catch(ignoreMissing);
         await syncDir(this.dir);
       }
-      return { message: { id, path, envelope, droppable, enqueuedAt, bytes }, evicted };
+      return { message: { id, path, envelope, droppable, enqueuedAt, bytes, events }, evicted };
     });
   }
 
@@ -265,6 +275,7 @@ function toMessage(value: unknown, entry: Entry): QueuedMessage | undefined {
     droppable: entry.droppable,
     enqueuedAt: v.enqueuedAt,
     bytes: entry.bytes,
+    events: typeof v.events === "number" && Number.isInteger(v.events) && v.events >= 1 ? v.events : 1,
   };
 }
 

@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { importJWK, jwtVerify } from "jose";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -84,6 +85,8 @@ export interface Received {
   method: string;
   url: string;
   body: string;
+  /** The `authorization` header, if any. */
+  authorization?: string;
 }
 
 /** How the fake collector answers one POST; `undefined` falls back to 201 with an activation. */
@@ -98,8 +101,10 @@ export interface FakeCollectorOptions {
   announce?: Record<string, unknown>;
   /** Answer `GET /v1/region` with this instead (e.g. a redirect). */
   regionReply?: Reply;
-  /** Answers for successive POSTs; once used up, POSTs succeed. */
+  /** Answers for successive POSTs (activations and diagnostics); once used up, POSTs succeed. */
   replies?: Reply[];
+  /** Whether the region holds a yes to `uep.diagnostics` at start; without one, diagnostics get 403. Default false. */
+  consented?: boolean;
   /** Port to listen on; 0 picks one. */
   port?: number;
 }
@@ -111,13 +116,26 @@ export interface FakeCollector {
   received: Received[];
   /** Payloads opened from acknowledged POSTs, with their eventId. */
   stored: Array<{ eventId: string; payload: unknown }>;
+  /** Diagnostics events stored (once per event id), with the eventId of the envelope that brought them. */
+  events: Array<{ id: string; at: string; data: Record<string, unknown>; envelope: string }>;
+  /** Records (or removes) the region's yes to `uep.diagnostics`, as an owner's decision would. */
+  setConsent: (granted: boolean) => void;
   close: () => Promise<void>;
+}
+
+/** A diagnostics event as the fake collector opens it. */
+interface OpenedEvent {
+  id: string;
+  at: string;
+  data: Record<string, unknown>;
 }
 
 /** Starts a fake collector on 127.0.0.1. */
 export async function startCollector(options: FakeCollectorOptions): Promise<FakeCollector> {
   const received: Received[] = [];
   const stored: Array<{ eventId: string; payload: unknown }> = [];
+  const events: FakeCollector["events"] = [];
+  let consented = options.consented ?? false;
   const replies = [...(options.replies ?? [])];
   const announce = options.announce ?? {
     region: "global",
@@ -130,7 +148,13 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
-    received.push({ method: req.method ?? "", url: req.url ?? "", body });
+    const authorization = req.headers.authorization;
+    received.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      body,
+      ...(authorization === undefined ? {} : { authorization }),
+    });
     const send = (reply: Reply): void => {
       res.writeHead(reply.status, { "content-type": "application/json", ...reply.headers });
       res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
@@ -139,12 +163,65 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
       send(options.regionReply ?? { status: 200, body: announce });
       return;
     }
-    if (req.method === "POST" && req.url === "/v1/activations") {
+    if (req.method === "POST") {
       const scripted = replies.shift();
       if (scripted !== undefined) {
         send(scripted);
         return;
       }
+    }
+    if (req.method === "POST" && req.url === "/v1/diagnostics") {
+      const env = JSON.parse(body) as Envelope;
+      const payload = (await openEnvelope(env, options.keys, options.devices)) as { events: OpenedEvent[] };
+      if (env.collection !== "uep.diagnostics" || env.schemaVersion !== 1) {
+        send({
+          status: 400,
+          body: { error: { code: "envelope.collection_mismatch", message: "not diagnostics" } },
+        });
+        return;
+      }
+      if (!consented) {
+        send({
+          status: 403,
+          body: {
+            error: { code: "consent.required", message: "no yes to uep.diagnostics", path: "/collection" },
+          },
+        });
+        return;
+      }
+      let fresh = 0;
+      for (const e of payload.events) {
+        if (events.some((x) => x.id === e.id)) continue;
+        events.push({ id: e.id, at: e.at, data: e.data, envelope: env.eventId });
+        fresh += 1;
+      }
+      send({
+        status: 200,
+        body: {
+          region: "global",
+          storedIn: "SG",
+          stored: fresh,
+          duplicates: payload.events.length - fresh,
+          expired: 0,
+        },
+      });
+      return;
+    }
+    if (req.method === "PUT" && req.url?.startsWith("/v1/owner/consents/")) {
+      const device = await ownerOf(authorization ?? "", options.devices);
+      if (device === undefined) {
+        send({ status: 401, body: { error: { code: "auth.owner_token_invalid", message: "bad token" } } });
+        return;
+      }
+      const decision = JSON.parse(body) as { granted: boolean; noticeVersion: number };
+      consented = decision.granted;
+      send({
+        status: 200,
+        body: { receipt: { purpose: req.url.slice("/v1/owner/consents/".length), device, ...decision } },
+      });
+      return;
+    }
+    if (req.method === "POST" && req.url === "/v1/activations") {
       const env = JSON.parse(body) as Envelope;
       const payload = await openEnvelope(env, options.keys, options.devices);
       const already = stored.find((s) => s.eventId === env.eventId);
@@ -176,6 +253,10 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
     port,
     received,
     stored,
+    events,
+    setConsent: (granted) => {
+      consented = granted;
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -204,6 +285,22 @@ export async function openEnvelope(
     toArrayBuffer(headerBytes(env)),
   );
   return JSON.parse(new TextDecoder().decode(plain));
+}
+
+/** The key id of the device an owner token (`Bearer ...`) was signed by, or undefined if it does not verify. */
+async function ownerOf(authorization: string, devices: DeviceIdentity[]): Promise<string | undefined> {
+  const token = /^Bearer (.+)$/.exec(authorization)?.[1];
+  if (token === undefined) return undefined;
+  for (const d of devices) {
+    try {
+      const key = await importJWK({ kty: "OKP", crv: "Ed25519", x: d.publicKey }, "EdDSA");
+      const { payload } = await jwtVerify(token, key, { audience: "phonehome", subject: d.keyId });
+      if (payload.sub === d.keyId) return d.keyId;
+    } catch {
+      // Not this device's token.
+    }
+  }
+  return undefined;
 }
 
 /** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
