@@ -11,7 +11,7 @@ import type { StoreConfig } from "../db/index.ts";
 import { PhoneHomeError, type Problem } from "../errors/index.ts";
 import { type ConfigFile, ConfigFileSchema } from "./schema.ts";
 
-/** Where the package itself lives; the shipped dictionary is found from here. */
+/** Where the package itself lives; the shipped dictionary and notices are found from here. */
 export const PACKAGE_ROOT = new URL("../../", import.meta.url).pathname;
 
 /** A host and port to listen on. */
@@ -55,6 +55,8 @@ export interface Config {
   logLevel: string;
   /** Folder of collection YAML files. */
   dictionaryDir: string;
+  /** Folder of consent notices, `<purpose>/v<N>.<lang>.md`. */
+  noticesDir: string;
   controlPlane: ControlPlaneConfig;
   regions: RegionConfig[];
   /** Market (country) to region; markets not named go to `default`. */
@@ -70,6 +72,10 @@ export interface Config {
     commitsInFlight: number | undefined;
     /** How far in the future an envelope's `sentAt` may lie, in seconds. */
     maxClockSkewSeconds: number;
+  };
+  retention: {
+    /** Minutes between a region's retention purges (the first one interval after the region starts). */
+    purgeIntervalMinutes: number;
   };
   /** Demo fleet provisioned by `phonehome up` on first start. */
   demo: { devices: number };
@@ -229,6 +235,7 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     dataDir,
     logLevel: raw.logLevel ?? "info",
     dictionaryDir: raw.dictionary === undefined ? join(PACKAGE_ROOT, "dictionary") : at(raw.dictionary),
+    noticesDir: raw.notices === undefined ? join(PACKAGE_ROOT, "notices") : at(raw.notices),
     controlPlane,
     regions,
     policy: { markets, default: fallback },
@@ -239,6 +246,7 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       commitsInFlight: raw.ingest?.commitsInFlight,
       maxClockSkewSeconds: raw.ingest?.maxClockSkewSeconds ?? 300,
     },
+    retention: { purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60 },
     demo: { devices: raw.demo?.devices ?? 50 },
   });
 }

@@ -41,6 +41,9 @@ export const ConfigFileSchema = T.Object(
       T.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => T.Literal(l))),
     ),
     dictionary: T.Optional(T.String({ minLength: 1, description: "folder of collection YAML files" })),
+    notices: T.Optional(
+      T.String({ minLength: 1, description: "folder of consent notices (Markdown per language)" }),
+    ),
     controlPlane: T.Optional(
       T.Object(
         {
@@ -85,6 +88,20 @@ export const ConfigFileSchema = T.Object(
           batchDelayMs: T.Optional(T.Integer({ minimum: 0, maximum: 1000 })),
           commitsInFlight: T.Optional(T.Integer({ minimum: 1, maximum: 16 })),
           maxClockSkewSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    retention: T.Optional(
+      T.Object(
+        {
+          purgeIntervalMinutes: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 10_080,
+              description: "minutes between a region's retention purges",
+            }),
+          ),
         },
         { additionalProperties: false },
       ),

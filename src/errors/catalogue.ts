@@ -66,6 +66,30 @@ export const ERRORS = {
     status: 401,
     doc: "The owner token is missing, malformed, expired, lives longer than an hour, names no provisioned device, or its signature does not verify against that device's key. The message says which.",
   },
+  "consent.required": {
+    status: 403,
+    doc: "The collection is stored only under the owner's consent, and there is none in force for this device (never given, refused, withdrawn, or given under a notice narrower than the current one). Nothing of the batch was stored.",
+  },
+  "consent.purpose_unknown": {
+    status: 404,
+    doc: "No notice is published for that purpose, so there is nothing an owner could consent to.",
+  },
+  "consent.notice_outdated": {
+    status: 409,
+    doc: "The decision names a notice version that is not the purpose's current one. Show the owner the current notice (`GET /v1/notices/{purpose}`) and send its version. Nothing was recorded.",
+  },
+  "consent.language_unavailable": {
+    status: 400,
+    doc: "The current notice has no text in the language the decision names, so the owner cannot have been shown it. Nothing was recorded.",
+  },
+  "consent.wrong_region": {
+    status: 403,
+    doc: "The device's home region is another one: a consent is recorded only in the region that holds the device's data. Nothing was recorded; ask the home region.",
+  },
+  "notice.not_found": {
+    status: 404,
+    doc: "The purpose has no notice of that version in that language.",
+  },
   "config.invalid": {
     status: 500,
     doc: "The configuration file has problems; each is listed. Printed at start, never served.",
@@ -74,6 +98,10 @@ export const ERRORS = {
     status: 500,
     doc: "The data dictionary does not pass its lint; each problem is listed. Printed by `registry check` and at start.",
   },
+  "notice.invalid": {
+    status: 500,
+    doc: "The consent notices folder has problems (front matter, file names, scope, versions, coverage of consent-based collections); each is listed. Printed at start, never served.",
+  },
   "fleet.import_invalid": {
     status: 400,
     doc: "A factory file has bad rows; every bad row is listed with its line and field, and nothing was imported.",
@@ -81,6 +109,14 @@ export const ERRORS = {
   "fleet.not_found": {
     status: 404,
     doc: "No model, variant, batch, build or device of that id is registered.",
+  },
+  "purge.invalid": {
+    status: 400,
+    doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",
+  },
+  "store.locked": {
+    status: 409,
+    doc: "The embedded (PGlite) store is open in another process (a running collector, or another `phonehome purge`), or another purge of the region is running. The message names the process. Nothing was changed; stop it, or try again when it ends.",
   },
   "service.unavailable": {
     status: 503,
