@@ -1,6 +1,7 @@
 /**
- * Smoke test of `npm run bench`: a --quick run completes, prints a ratio and
- * reports no failed request. It asserts nothing about speed: figures on a
+ * Smoke test of `npm run bench`: a --quick run of both suites (activations
+ * and diagnostics) completes, prints their ratios and reports no failed
+ * request and no lost event. It asserts nothing about speed: figures on a
  * shared machine prove nothing, and a timed assertion would only flake.
  */
 import assert from "node:assert/strict";
@@ -28,16 +29,16 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
 
 /** The cells of the result table's row for `server`. */
 function tableRow(stdout: string, server: string): string[] {
-  const line = stdout.split("\n").find((l) => new RegExp(`^${server} +\\d`).test(l));
+  const line = stdout.split("\n").find((l) => new RegExp(`^${server} +[\\d-]`).test(l));
   assert.ok(line, `no ${server} row in:\n${stdout}`);
   return line.trim().split(/\s+/);
 }
 
 test(
-  "npm run bench --quick completes with a ratio and no failed request",
+  "npm run bench --quick completes both suites with a ratio and no failed request",
   {
     skip: postgresBackend.skip,
-    timeout: 90_000,
+    timeout: 180_000,
   },
   async () => {
     const { code, stdout, stderr } = await runBench(["--quick"]);
@@ -45,13 +46,21 @@ test(
     assert.match(stdout, /^ratio phonehome \/ bare: \d+\.\d{3} /m);
     assert.match(stdout, /^phonehome latency: p50 (<1|\d+) ms, p99 (<1|\d+) ms /m);
     assert.match(stdout, /^group commits \(measured rounds\): \d+ transactions/m);
-    assert.match(stdout, /^valid: 0 errors/m);
     // Columns: server, requests, req/s, p50, p99, max, errors, server cpu, client cpu.
     for (const server of ["bare", "phonehome"]) {
       const cells = tableRow(stdout, server);
       assert.ok(Number(cells[1]) > 0, `${server} answered no request`);
       assert.equal(cells[6], "0", `${server} had failed requests`);
     }
+    assert.match(stdout, /^ratio collector \/ copy: \d+\.\d{3} /m);
+    assert.match(stdout, /^collector latency per envelope: p50 (<1|\d+) ms, p99 (<1|\d+) ms /m);
+    // Columns: side, envelopes, events, events/s, p50, p99, max, errors, server cpu, pg cpu.
+    for (const side of ["collector", "copy"]) {
+      const cells = tableRow(stdout, side);
+      assert.ok(Number(cells[2]) > 0, `${side} stored no event`);
+      assert.equal(cells[7], "0", `${side} had errors`);
+    }
+    assert.equal(stdout.match(/^valid: 0 errors/gm)?.length, 2, "both suites valid");
     assert.doesNotMatch(stdout, /INVALID/);
   },
 );

@@ -45,6 +45,8 @@ export interface LoadRun {
   samples: string[];
   /** True when the run ended, on one connection or all, because the bodies allowed it ran out. */
   exhausted: boolean;
+  /** 2xx answers whose body the caller's `check` refused. */
+  refused: number;
 }
 
 /** How to run load. */
@@ -58,6 +60,8 @@ export interface LoadOptions {
   connections: number;
   /** At most this many requests (bodies left to a side that must not repeat one); undefined: no limit. */
   limit?: number;
+  /** Checks the body of a 2xx answer: a problem (counted as a failure and sampled) or null. */
+  check?: (body: string) => string | null;
 }
 
 /** Runs closed-loop load against `options.url` with autocannon and returns what was measured. */
@@ -72,6 +76,7 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
       elapsedMs: 0,
       samples: [],
       exhausted: true,
+      refused: 0,
     });
   }
   const samples: string[] = [];
@@ -80,6 +85,8 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
   };
   let sent = 0;
   let exhausted = false;
+  let refused = 0;
+  const { check } = options;
   const started = performance.now();
   const deadline = started + options.durationMs;
   return new Promise((resolve, reject) => {
@@ -107,6 +114,13 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
             },
             onResponse: (status, body) => {
               if (status < 200 || status >= 300) sample(`${status} ${body.slice(0, 200)}`);
+              else if (check !== undefined) {
+                const problem = check(body);
+                if (problem !== null) {
+                  refused += 1;
+                  sample(`${status} ${problem}`);
+                }
+              }
             },
           },
         ],
@@ -130,6 +144,7 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
           elapsedMs: performance.now() - started,
           samples,
           exhausted,
+          refused,
         });
       },
     );
@@ -145,7 +160,7 @@ export interface Pooled {
   requests: number;
   /** 2xx responses. */
   ok: number;
-  /** Non-2xx responses, connection errors and timeouts: must be 0 for a valid run. */
+  /** Non-2xx responses, 2xx responses the caller's check refused, connection errors and timeouts: must be 0 for a valid run. */
   errors: number;
   /** Responses by status code. */
   statuses: Record<string, number>;
@@ -178,7 +193,7 @@ export function poolRuns(url: URL, runs: readonly LoadRun[]): Pooled {
   return {
     requests: sum((raw) => raw.totalCompletedRequests),
     ok: sum((raw) => raw["2xx"]),
-    errors: sum((raw) => raw.non2xx + raw.errors),
+    errors: sum((raw) => raw.non2xx + raw.errors) + runs.reduce((n, r) => n + r.refused, 0),
     statuses,
     latency,
     samples: runs.flatMap((r) => r.samples).slice(0, 5),
