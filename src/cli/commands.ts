@@ -7,6 +7,7 @@ import { register as registerRegistry } from "../dictionary/registry.command.ts"
 import { register as registerFleet } from "../fleet/fleet.command.ts";
 import { register as registerPurge } from "../retention/purge.command.ts";
 import { register as registerSimulate } from "../simulate/simulate.command.ts";
+import { register as registerSubjectRequests } from "../subject-requests/subject-requests.command.ts";
 import { register as registerSystem } from "../system/system.command.ts";
 
 /** Adds every command to the program. */
@@ -16,4 +17,5 @@ export function registerAll(program: Command): void {
   registerSystem(program);
   registerSimulate(program);
   registerPurge(program);
+  registerSubjectRequests(program);
 }

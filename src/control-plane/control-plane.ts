@@ -1,15 +1,18 @@
 /**
- * The control plane: the fleet registry and (in later issues) reviews,
- * advisories, incidents and the audit log. It never holds owner or usage data.
+ * The control plane: the fleet registry, subject requests across regions
+ * (receipts only) and (in later issues) reviews, advisories, incidents and the
+ * audit log. It never holds owner or usage data.
  */
 import type { Config } from "../config/index.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
-import { registerFleetRoutes } from "../fleet/index.ts";
+import { cachedDirectory } from "../directory/index.ts";
+import { findDevicesByKeyIds, registerFleetRoutes } from "../fleet/index.ts";
 import { type App, createService } from "../http/service.ts";
 import { loadServiceToken } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
 import { urlOf } from "../regions/region.ts";
+import { registerOrchestrationRoutes } from "../subject-requests/index.ts";
 import { registerRegionListRoute } from "./regions.routes.ts";
 
 /** A started control plane. */
@@ -31,7 +34,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   let ready = false;
   const { app } = await createService({
     name: "control-plane",
-    description: "Fleet registry and data dictionary. Holds factory records only: no owner or usage data.",
+    description:
+      "Fleet registry, data dictionary and subject-request receipts. Holds factory records and receipts only: no owner or usage data.",
     logger: logger.child({ service: "control-plane" }),
     bodyLimit: 64 * 1024 * 1024,
     tls: config.controlPlane.tls,
@@ -44,6 +48,12 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const regionUrls = new Map<string, string>();
   registerFleetRoutes(app, { db, config, serviceToken });
   registerRegionListRoute(app, config, () => regionUrls);
+  registerOrchestrationRoutes(app, {
+    db,
+    // Owner tokens are checked against the control plane's own fleet records.
+    directory: cachedDirectory((keys) => findDevicesByKeyIds(db, keys)),
+    regions: () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url })),
+  });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   return {

@@ -90,6 +90,18 @@ export const ERRORS = {
     status: 404,
     doc: "The purpose has no notice of that version in that language.",
   },
+  "subject_request.incomplete": {
+    status: 502,
+    doc: "An erasure request could not be carried out in every region: a region could not be reached, refused, or answered a receipt that does not verify with its published key. Each such region is listed in `problems` with the reason. The receipts of the other regions are stored and the request is recorded as incomplete; send it again with the same `requestId` to ask the missing regions.",
+  },
+  "subject_request.not_found": {
+    status: 404,
+    doc: "The device has no subject request of that id. A token opens its own device's requests only; another device's request is answered the same way.",
+  },
+  "subject_request.conflict": {
+    status: 409,
+    doc: "The `requestId` already names a request of another device (or of another kind). Nothing was changed; use a new request id.",
+  },
   "config.invalid": {
     status: 500,
     doc: "The configuration file has problems; each is listed. Printed at start, never served.",

@@ -17,7 +17,7 @@ import { type App, createService } from "../http/service.ts";
 import type { IntakeContext } from "../ingest/intake.ts";
 import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
 import { createRegionWriter } from "../ingest/region-writer.ts";
-import { loadPseudonymSecret, loadRegionKeys } from "../keys/index.ts";
+import { loadPseudonymSecret, loadRegionKeys, loadRegionSigningKey } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
 import { lockStore, startRetention } from "../retention/index.ts";
 import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
@@ -145,6 +145,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     directory: deps.directory,
     pseudonymSecret: intake.pseudonymSecret,
     notices,
+    signingKey: loadRegionSigningKey(config.dataDir, region.id),
   });
   registerConsentRoutes(app, { config, db, intake, notices });
   await app.listen({ host: region.listen.host, port: region.listen.port });

@@ -1,3 +1,23 @@
-/** Subject requests: owners' access to (and, later, erasure of) what a region holds about their device. */
+/**
+ * Subject requests: owners' access to and erasure of what each region holds
+ * about their device, and the control plane's orchestration of erasure across
+ * regions (receipts only). This file is the feature's only public surface.
+ */
 export { registerSubjectRequestRoutes, type OwnerRouteDeps } from "./subject-requests.routes.ts";
 export { findHeldRecords, type HeldRecord } from "./access.service.ts";
+export {
+  ERASURE_RECEIPT_JWS_TYPE,
+  ERASURE_RECEIPT_VERSION,
+  type ErasureReceipt,
+  type SignedErasureReceipt,
+} from "./erasure.presenter.ts";
+export { type ErasureContext, eraseHeldData, keysDigest } from "./erasure.service.ts";
+export { type OrchestrationRouteDeps, registerOrchestrationRoutes } from "./orchestration.routes.ts";
+export {
+  allSubjectRequests,
+  findSubjectRequestState,
+  type RegionEndpoint,
+  requestErasure,
+  type SubjectRequestState,
+} from "./orchestration.service.ts";
+export { register as registerSubjectRequestCommands } from "./subject-requests.command.ts";

@@ -4,7 +4,7 @@
  * never a torn write.
  */
 import { randomBytes } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
+import { open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 /** Prefix of temporary files; a crash can leave them behind, and whoever owns the directory removes them. */
@@ -38,4 +38,40 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle?.close().catch(() => {});
   }
+}
+
+// A crashed writer's temp file is removed once it is surely not someone's write in progress.
+const STALE_TEMP_MS = 60_000;
+
+/** A file of a sequenced directory store (queue, held events): its name, sequence number and size. */
+export interface SequencedFile {
+  /** The file name without `.json`. */
+  id: string;
+  file: string;
+  seq: number;
+  bytes: number;
+  /** The name matched against the store's pattern, for the store's own parts (e.g. a flag). */
+  match: RegExpExecArray;
+}
+
+/**
+ * The files of `dir` whose names match `pattern` (its first group is the
+ * sequence number), oldest first. Temp files a crash left behind over a
+ * minute ago are removed on the way.
+ */
+export async function scanSequenced(dir: string, pattern: RegExp): Promise<SequencedFile[]> {
+  const found: SequencedFile[] = [];
+  for (const file of await readdir(dir)) {
+    const match = pattern.exec(file);
+    const info = await stat(join(dir, file)).catch(() => undefined);
+    if (info === undefined) continue;
+    if (match === null) {
+      if (file.startsWith(TEMP_PREFIX) && Date.now() - info.mtimeMs > STALE_TEMP_MS) {
+        await rm(join(dir, file), { force: true });
+      }
+      continue;
+    }
+    found.push({ id: file.slice(0, -".json".length), file, seq: Number(match[1]), bytes: info.size, match });
+  }
+  return found.sort((a, b) => a.seq - b.seq);
 }

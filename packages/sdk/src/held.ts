@@ -16,11 +16,11 @@
  * caller is told how many.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { DiagnosticsEvent } from "./diagnostics.ts";
 import { SdkError } from "./errors.ts";
-import { syncDir, TEMP_PREFIX, writeFileAtomic } from "./files.ts";
+import { scanSequenced, syncDir, writeFileAtomic } from "./files.ts";
 
 /** Default bound of held events: months of hourly figures. */
 export const DEFAULT_HELD_MAX_EVENTS = 2000;
@@ -58,7 +58,6 @@ export interface HeldCount {
 }
 
 const HELD_FILE = /^(\d{12})\.json$/;
-const STALE_TEMP_MS = 60_000;
 // Binds the ciphertext to its role, so a held file cannot pass for anything else sealed with this key.
 const AAD = Buffer.from("phonehome/v1 held diagnostics event");
 
@@ -229,24 +228,12 @@ export class HeldEvents {
   }
 
   private async scan(): Promise<Entry[]> {
-    const entries: Entry[] = [];
-    for (const file of await readdir(this.dir)) {
-      const match = HELD_FILE.exec(file);
-      if (match === null) {
-        if (file.startsWith(TEMP_PREFIX)) await this.removeIfStale(file);
-        continue;
-      }
-      const info = await stat(join(this.dir, file)).catch(() => undefined);
-      if (info === undefined) continue;
-      entries.push({ id: file.slice(0, -".json".length), file, seq: Number(match[1]), bytes: info.size });
-    }
-    return entries.sort((a, b) => a.seq - b.seq);
-  }
-
-  private async removeIfStale(file: string): Promise<void> {
-    const path = join(this.dir, file);
-    const info = await stat(path).catch(() => undefined);
-    if (info !== undefined && Date.now() - info.mtimeMs > STALE_TEMP_MS) await rm(path, { force: true });
+    return (await scanSequenced(this.dir, HELD_FILE)).map(({ id, file, seq, bytes }) => ({
+      id,
+      file,
+      seq,
+      bytes,
+    }));
   }
 
   // One operation at a time, so a scan never races an add on the same object.

@@ -16,11 +16,11 @@
  * One process owns a queue directory at a time; within a process, operations
  * on one `DiskQueue` object are serialised.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Envelope } from "./envelope.ts";
 import { SdkError } from "./errors.ts";
-import { syncDir, TEMP_PREFIX, writeFileAtomic } from "./files.ts";
+import { scanSequenced, syncDir, writeFileAtomic } from "./files.ts";
 
 /** A message waiting in the queue. */
 export interface QueuedMessage {
@@ -68,8 +68,6 @@ export const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 const MESSAGE_FILE = /^(\d{12})-([kd])\.json$/;
 // A message's target is a collector API path; never a URL (the host comes only from the home descriptor).
 const TARGET_PATH = /^\/v1(\/[a-z0-9][a-z0-9_-]*)+$/;
-// A crashed writer's temp file is removed once it is surely not someone's write in progress.
-const STALE_TEMP_MS = 60_000;
 
 interface Entry {
   id: string;
@@ -213,24 +211,13 @@ export class DiskQueue {
   }
 
   private async scan(): Promise<Entry[]> {
-    const entries: Entry[] = [];
-    for (const file of await readdir(this.dir)) {
-      const match = MESSAGE_FILE.exec(file);
-      if (match === null) {
-        if (file.startsWith(TEMP_PREFIX)) await this.removeIfStale(file);
-        continue;
-      }
-      const info = await stat(join(this.dir, file)).catch(() => undefined);
-      if (info === undefined) continue;
-      entries.push({
-        id: file.slice(0, -".json".length),
-        file,
-        seq: Number(match[1]),
-        droppable: match[2] === "d",
-        bytes: info.size,
-      });
-    }
-    return entries.sort((a, b) => a.seq - b.seq);
+    return (await scanSequenced(this.dir, MESSAGE_FILE)).map(({ id, file, seq, bytes, match }) => ({
+      id,
+      file,
+      seq,
+      bytes,
+      droppable: match[2] === "d",
+    }));
   }
 
   private async read(entry: Entry): Promise<QueuedMessage | undefined> {
@@ -249,12 +236,6 @@ export class DiskQueue {
     await rename(path, `${path}.corrupt`).catch(ignoreMissing);
     this.onCorrupt?.(entry.file, reason);
     return undefined;
-  }
-
-  private async removeIfStale(file: string): Promise<void> {
-    const path = join(this.dir, file);
-    const info = await stat(path).catch(() => undefined);
-    if (info !== undefined && Date.now() - info.mtimeMs > STALE_TEMP_MS) await rm(path, { force: true });
   }
 }
 

@@ -1,0 +1,96 @@
+/**
+ * The control plane's subject-request routes: `POST /v1/subject-requests/erasure`
+ * (carried out in every region) and `GET /v1/subject-requests/{id}` (an
+ * owner's own request and its receipts). The owner token is verified against
+ * the control plane's own fleet records.
+ */
+import { Type as T } from "@sinclair/typebox";
+import type { Db } from "../db/index.ts";
+import type { DeviceDirectory } from "../directory/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import type { App } from "../http/service.ts";
+import { authenticateOwner } from "../owners/index.ts";
+import { REQUEST_ID_PATTERN } from "./erasure.presenter.ts";
+import { findSubjectRequestState, type RegionEndpoint, requestErasure } from "./orchestration.service.ts";
+import { presentSubjectRequest, SubjectRequestView } from "./subject-requests.presenter.ts";
+
+/** What the control plane's subject-request routes need. */
+export interface OrchestrationRouteDeps {
+  db: Db;
+  /** The control plane's own device directory (its fleet records). */
+  directory: DeviceDirectory;
+  /** Every configured region, with the URL it answers at now. */
+  regions: () => RegionEndpoint[];
+}
+
+const RequestId = T.String({ pattern: REQUEST_ID_PATTERN, description: "a UUID naming the request" });
+
+/** Registers the subject-request routes of the control plane. */
+export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDeps): void {
+  app.post(
+    "/v1/subject-requests/erasure",
+    {
+      schema: {
+        tags: ["subject-requests"],
+        summary: "Erase the device's data in every region; answers each region's signed receipt",
+        description:
+          "Authenticated with an owner token, which is passed on to every configured region's " +
+          "`DELETE /v1/owner/data`. Each region's receipt is verified with the key it publishes at " +
+          "`/v1/receipt-key`, and only the receipts (counts, digests, dates) are stored. Send your own " +
+          "`requestId` to be able to retry: a repeated request asks again only the regions whose receipt is " +
+          "missing. A region that cannot be reached makes the answer `subject_request.incomplete` (502), naming it.",
+        security: [{ ownerToken: [] }],
+        body: T.Object({ requestId: T.Optional(RequestId) }, { additionalProperties: false }),
+        response: {
+          200: SubjectRequestView,
+          400: T.Ref("ErrorResponse"),
+          401: T.Ref("ErrorResponse"),
+          409: T.Ref("ErrorResponse"),
+          502: T.Ref("ErrorResponse"),
+        },
+      },
+    },
+    async (request) => {
+      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
+      const state = await requestErasure(
+        deps,
+        owner,
+        request.headers.authorization ?? "",
+        request.body.requestId?.toLowerCase(),
+      );
+      return presentSubjectRequest(state);
+    },
+  );
+
+  app.get(
+    "/v1/subject-requests/:id",
+    {
+      schema: {
+        tags: ["subject-requests"],
+        summary: "One of the device's subject requests and the receipts the regions signed",
+        description:
+          "Authenticated with an owner token; a token opens its own device's requests only (another " +
+          "device's request is answered as not found).",
+        security: [{ ownerToken: [] }],
+        params: T.Object({ id: RequestId }, { additionalProperties: false }),
+        response: { 200: SubjectRequestView, 401: T.Ref("ErrorResponse"), 404: T.Ref("ErrorResponse") },
+      },
+    },
+    async (request) => {
+      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
+      const state = await findSubjectRequestState(
+        deps.db,
+        request.params.id.toLowerCase(),
+        owner.device.keyId,
+      );
+      if (!state) {
+        throw new PhoneHomeError(
+          "subject_request.not_found",
+          `the device has no subject request ${request.params.id}`,
+          { path: "/params/id" },
+        );
+      }
+      return presentSubjectRequest(state);
+    },
+  );
+}

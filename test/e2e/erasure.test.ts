@@ -1,0 +1,390 @@
+/**
+ * Access and erasure across regions through the real HTTP stack, on PGlite
+ * and PostgreSQL: an owner's export holds every row about the device and
+ * nothing about another; erasure through the control plane deletes the
+ * diagnostics, keeps the warranty record and the proof of consent with their
+ * reasons, finds nothing where nothing should be, answers receipts that verify
+ * with each region's key, leaves other devices alone, and stores only
+ * receipts on the control plane. A region that is down makes the request
+ * incomplete, naming it; a retry completes it.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
+import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from "jose";
+import { findActivations } from "../../src/activation/activation.repository.ts";
+import { findConsentHistory } from "../../src/consent/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
+import { cachedDirectory } from "../../src/directory/index.ts";
+import { findDevicesByKeyIds } from "../../src/fleet/index.ts";
+import { createLogger } from "../../src/log/index.ts";
+import { type RunningRegion, startRegion } from "../../src/regions/region.ts";
+import {
+  ERASURE_RECEIPT_JWS_TYPE,
+  type ErasureReceipt,
+  keysDigest,
+} from "../../src/subject-requests/index.ts";
+import { buildEnvelope, post } from "../helpers/envelopes.ts";
+import { BACKENDS } from "../helpers/stores.ts";
+import { startTestSystem, type TestSystem } from "../helpers/system.ts";
+
+interface ErrorBody {
+  error?: { code: string; message: string; path?: string; problems?: { path: string; message: string }[] };
+}
+interface ExportRecord {
+  collection: string;
+  legalBasis: string;
+  storedAt: string;
+  expiresAt: string;
+  facts: Record<string, string>;
+  fields: { name: string; value: unknown }[];
+}
+interface AccessExport extends ErrorBody {
+  region: string;
+  device: string;
+  records: ExportRecord[];
+  consents: {
+    consents: { purpose: string; granted: boolean }[];
+    history: { receipt: { receiptId: string } }[];
+  };
+}
+interface RequestView extends ErrorBody {
+  requestId: string;
+  kind: string;
+  status: "complete" | "incomplete";
+  completedAt: string | null;
+  receipts: { region: string; receipt: ErasureReceipt; jws: string }[];
+  missing: { region: string; reason: string }[];
+}
+
+/** A batch of `n` diagnostics events as a device seals it. */
+function batch(device: DeviceIdentity, n: number) {
+  return {
+    events: Array.from({ length: n }, (_, i) => ({
+      id: randomUUID(),
+      at: new Date(Date.now() - (n - i) * 60_000).toISOString(),
+      data: {
+        build: device.build,
+        batteryHealthPercent: 91,
+        batteryCycles: 345,
+        crashCount: i,
+        anrCount: 2,
+        thermalEvents: 1,
+      },
+    })),
+  };
+}
+
+for (const backend of BACKENDS) {
+  describe(`erasure across regions on ${backend.name}`, { skip: backend.skip }, () => {
+    let t: TestSystem;
+    let a: DeviceIdentity;
+    let b: DeviceIdentity;
+    let c: DeviceIdentity;
+    let firstExport: AccessExport;
+    let erasure: RequestView;
+    const requestOfA = randomUUID();
+
+    const region = (id: string): RunningRegion => {
+      const r = t.system.regions.find((x) => x.id === id);
+      if (!r) throw new Error(`no region ${id}`);
+      return r;
+    };
+    const bearer = async (device: DeviceIdentity) => ({
+      authorization: `Bearer ${await mintOwnerToken(device)}`,
+    });
+    const access = async (id: string, device: DeviceIdentity): Promise<AccessExport> => {
+      const response = await fetch(`${region(id).url}/v1/owner/data`, { headers: await bearer(device) });
+      assert.equal(response.status, 200);
+      return (await response.json()) as AccessExport;
+    };
+    const erase = async (device: DeviceIdentity, requestId?: string) => {
+      const response = await fetch(`${t.system.controlPlane.url}/v1/subject-requests/erasure`, {
+        method: "POST",
+        headers: { ...(await bearer(device)), "content-type": "application/json" },
+        body: JSON.stringify(requestId === undefined ? {} : { requestId }),
+      });
+      return { status: response.status, body: (await response.json()) as RequestView };
+    };
+    const show = async (device: DeviceIdentity, requestId: string) => {
+      const response = await fetch(`${t.system.controlPlane.url}/v1/subject-requests/${requestId}`, {
+        headers: await bearer(device),
+      });
+      return { status: response.status, body: (await response.json()) as RequestView };
+    };
+    const held = async (device: DeviceIdentity) => {
+      const r = region(device.home.region);
+      return {
+        activations: await findActivations(r.db, [device.keyId]),
+        events: await findDiagnosticsEvents(r.db, deviceRef(r.intake.pseudonymSecret, device.keyId)),
+        history: await findConsentHistory(r.db, device.keyId),
+      };
+    };
+    const receiptOf = (view: RequestView, id: string) => {
+      const found = view.receipts.find((r) => r.region === id);
+      assert.ok(found, `a receipt from ${id}`);
+      return found;
+    };
+
+    /** Activates a device, says yes to diagnostics and sends `n` events to its home region. */
+    const onboard = async (device: DeviceIdentity, n: number) => {
+      assert.equal(
+        (await post(`${device.home.url}/v1/activations`, await buildEnvelope(device))).status,
+        201,
+      );
+      const consent = await fetch(`${device.home.url}/v1/owner/consents/uep.diagnostics`, {
+        method: "PUT",
+        headers: { ...(await bearer(device)), "content-type": "application/json" },
+        body: JSON.stringify({ granted: true, noticeVersion: 1, language: "en", method: "device-settings" }),
+      });
+      assert.equal(consent.status, 200);
+      const sent = await post(
+        `${device.home.url}/v1/diagnostics`,
+        await buildEnvelope(device, {
+          payload: batch(device, n),
+          header: { collection: "uep.diagnostics", schemaVersion: 1 },
+        }),
+      );
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      assert.equal(sent.body.stored, n);
+    };
+
+    before(async () => {
+      t = await startTestSystem(backend);
+      [a, b, c] = (await t.provision([{ market: "NO" }, { market: "NO" }, { market: "CN" }])) as [
+        DeviceIdentity,
+        DeviceIdentity,
+        DeviceIdentity,
+      ];
+      await onboard(a, 3);
+      await onboard(b, 2);
+      await onboard(c, 1);
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("A's access export holds every row held about A, and nothing about B", async () => {
+      firstExport = await access("global", a);
+      const rows = await held(a);
+      assert.equal(firstExport.device, a.keyId);
+      assert.deepEqual(firstExport.records.map((r) => r.collection).sort(), [
+        "activation",
+        "uep.diagnostics",
+        "uep.diagnostics",
+        "uep.diagnostics",
+      ]);
+      assert.deepEqual(
+        firstExport.records
+          .filter((r) => r.collection === "uep.diagnostics")
+          .map((r) => r.facts.eventId)
+          .sort(),
+        rows.events.map((e) => e.eventId).sort(),
+        "every stored event, by its id",
+      );
+      assert.equal(firstExport.consents.history.length, rows.history.length);
+      const json = JSON.stringify(firstExport);
+      const ofB = await held(b);
+      assert.ok(!json.includes(b.keyId), "B's key id");
+      for (const e of ofB.events) assert.ok(!json.includes(e.eventId), "B's events");
+      for (const h of ofB.history) assert.ok(!json.includes(h.receiptId), "B's consent receipts");
+      const pseudonymOfB = ofB.activations[0]?.data.serial;
+      assert.equal(typeof pseudonymOfB, "string");
+      assert.ok(!json.includes(String(pseudonymOfB)), "B's pseudonymised serial");
+      assert.deepEqual((await access("cn", a)).records, [], "the cn region holds nothing about A");
+    });
+
+    test("erasure through the control plane deletes A's diagnostics, keeps the warranty record and the proof of consent", async () => {
+      const answer = await erase(a, requestOfA);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      erasure = answer.body;
+      assert.equal(erasure.requestId, requestOfA);
+      assert.equal(erasure.status, "complete");
+      assert.deepEqual(erasure.receipts.map((r) => r.region).sort(), ["cn", "global"]);
+      assert.deepEqual(erasure.missing, []);
+
+      const home = receiptOf(erasure, "global").receipt;
+      assert.equal(home.requestId, requestOfA);
+      assert.equal(home.deviceKeyId, a.keyId);
+      assert.equal(home.storedIn, "SG");
+      const deleted = Object.fromEntries(home.deleted.map((d) => [d.collection, d]));
+      assert.equal(deleted.diagnostics_events?.count, 3);
+      // The digest is over the keys the access export showed: the owner can recompute it from the export.
+      const shown = firstExport.records
+        .filter((r) => r.collection === "uep.diagnostics")
+        .map((r) => [String(r.facts.eventId), r.expiresAt]);
+      assert.equal(deleted.diagnostics_events?.sha256, keysDigest("diagnostics_events", shown));
+      assert.equal(deleted.activations?.count, 0, "the warranty is running: its record is not deleted");
+
+      const kept = Object.fromEntries(home.kept.map((k) => [k.collection, k]));
+      const activation = firstExport.records.find((r) => r.collection === "activation");
+      assert.equal(kept.activations?.count, 1);
+      assert.match(kept.activations?.reason ?? "", /warranty/);
+      assert.equal(kept.activations?.legalBasis, "contract");
+      assert.equal(kept.activations?.until, activation?.expiresAt);
+      assert.equal(kept.consents?.count, 1);
+      assert.equal(kept.consent_history?.count, 1);
+      assert.match(kept.consent_history?.reason ?? "", /proof of consent.*Art\. 7\(1\)/);
+      assert.equal(kept.consent_history?.legalBasis, "legal_obligation");
+      assert.equal(home.found, 3 + 1 + 1 + 1);
+
+      const rows = await held(a);
+      assert.deepEqual(rows.events, [], "A's diagnostics are gone from global");
+      assert.equal(rows.activations.length, 1);
+      assert.equal(rows.history.length, 1);
+    });
+
+    test("the cn region's receipt shows that it found nothing about A", () => {
+      const elsewhere = receiptOf(erasure, "cn").receipt;
+      assert.equal(elsewhere.region, "cn");
+      assert.equal(elsewhere.storedIn, "CN");
+      assert.equal(elsewhere.found, 0);
+      assert.ok(elsewhere.deleted.every((d) => d.count === 0));
+      assert.ok(elsewhere.kept.every((k) => k.count === 0 && k.until === null));
+      const empty = keysDigest("diagnostics_events", []);
+      assert.ok(
+        elsewhere.deleted.every((d) => d.sha256 === empty),
+        "the digest of nothing",
+      );
+    });
+
+    test("every receipt verifies with its region's published key, and not with another region's", async () => {
+      for (const { region: id, receipt, jws } of erasure.receipts) {
+        const keySet = (await (await fetch(`${region(id).url}/v1/receipt-key`)).json()) as JSONWebKeySet;
+        const consentKeys = await (await fetch(`${region(id).url}/v1/consent/receipt-key`)).json();
+        assert.deepEqual(keySet, consentKeys, "one key signs consent and erasure receipts");
+        const { payload, protectedHeader } = await compactVerify(jws, createLocalJWKSet(keySet));
+        assert.equal(protectedHeader.typ, ERASURE_RECEIPT_JWS_TYPE);
+        assert.deepEqual(JSON.parse(new TextDecoder().decode(payload)), receipt);
+        const other = id === "cn" ? "global" : "cn";
+        const otherKeys = (await (
+          await fetch(`${region(other).url}/v1/receipt-key`)
+        ).json()) as JSONWebKeySet;
+        await assert.rejects(compactVerify(jws, createLocalJWKSet(otherKeys)));
+      }
+    });
+
+    test("B's data is untouched", async () => {
+      const rows = await held(b);
+      assert.equal(rows.events.length, 2);
+      assert.equal(rows.activations.length, 1);
+      assert.equal(rows.history.length, 1);
+      assert.equal((await access("global", b)).records.length, 3);
+    });
+
+    test("a second access export of A shows exactly the kept records", async () => {
+      const second = await access("global", a);
+      assert.deepEqual(
+        second.records,
+        firstExport.records.filter((r) => r.collection === "activation"),
+      );
+      assert.deepEqual(second.consents, firstExport.consents, "the consent decision and its receipt");
+    });
+
+    test("the control plane stores receipts only: no field value of A's records", async () => {
+      const { rows } = await t.system.controlPlane.db.query<{ doc: unknown }>(
+        `SELECT json_build_object(
+           'requests', (SELECT json_agg(r) FROM subject_requests r),
+           'receipts', (SELECT json_agg(x) FROM subject_request_receipts x)) AS doc`,
+      );
+      const json = JSON.stringify(rows[0]?.doc);
+      assert.ok(json.includes(requestOfA), "the request is there");
+      for (const record of firstExport.records) {
+        for (const field of record.fields) {
+          if (typeof field.value === "string") {
+            assert.ok(!json.includes(JSON.stringify(field.value)), `${record.collection}.${field.name}`);
+          }
+        }
+        if (record.facts.eventId) assert.ok(!json.includes(record.facts.eventId), "an event id");
+      }
+      assert.ok(!json.includes(a.serial), "the serial");
+      assert.ok(!json.includes("batteryHealthPercent"), "a field name");
+    });
+
+    test("a repeated request answers the same receipts and erases nothing more", async () => {
+      const again = await erase(a, requestOfA);
+      assert.equal(again.status, 200);
+      assert.deepEqual(
+        again.body.receipts.map((r) => r.jws).sort(),
+        erasure.receipts.map((r) => r.jws).sort(),
+      );
+      const shown = await show(a, requestOfA);
+      assert.equal(shown.status, 200);
+      assert.equal(shown.body.status, "complete");
+      assert.equal(shown.body.receipts.length, 2);
+    });
+
+    test("A's token cannot read or reuse another device's subject request", async () => {
+      const ofC = await erase(c);
+      assert.equal(ofC.status, 200, JSON.stringify(ofC.body));
+      assert.equal(receiptOf(ofC.body, "cn").receipt.found, 1 + 1 + 1 + 1, "C lives in cn");
+      assert.equal(receiptOf(ofC.body, "global").receipt.found, 0);
+      const byA = await show(a, ofC.body.requestId);
+      assert.equal(byA.status, 404);
+      assert.equal(byA.body.error?.code, "subject_request.not_found");
+      assert.ok(!JSON.stringify(byA.body).includes(c.keyId));
+      assert.equal((await show(c, ofC.body.requestId)).status, 200);
+      const reuse = await erase(a, ofC.body.requestId);
+      assert.equal(reuse.status, 409);
+      assert.equal(reuse.body.error?.code, "subject_request.conflict");
+      // Straight at a region, too: the request id is bound to the device that first used it.
+      const direct = await fetch(`${region("cn").url}/v1/owner/data?requestId=${ofC.body.requestId}`, {
+        method: "DELETE",
+        headers: await bearer(a),
+      });
+      assert.equal(direct.status, 409);
+      assert.equal(((await direct.json()) as ErrorBody).error?.code, "subject_request.conflict");
+      assert.equal((await show(a, randomUUID())).body.error?.code, "subject_request.not_found");
+    });
+
+    test("with a region down the request is incomplete, naming it; a retry completes it", async () => {
+      const cn = region("cn");
+      await cn.close();
+      const requestId = randomUUID();
+      const down = await erase(b, requestId);
+      assert.equal(down.status, 502);
+      assert.equal(down.body.error?.code, "subject_request.incomplete");
+      assert.match(down.body.error?.message ?? "", /region cn/);
+      assert.match(down.body.error?.message ?? "", new RegExp(requestId));
+      assert.deepEqual(
+        down.body.error?.problems?.map((p) => p.path),
+        ["/regions/cn"],
+      );
+      assert.deepEqual((await held(b)).events, [], "global erased B's diagnostics all the same");
+      const pending = await show(b, requestId);
+      assert.equal(pending.body.status, "incomplete");
+      assert.deepEqual(
+        pending.body.missing.map((m) => m.region),
+        ["cn"],
+      );
+      assert.deepEqual(
+        pending.body.receipts.map((r) => r.region),
+        ["global"],
+      );
+
+      // The region comes back (on a new port); the retry asks it alone.
+      const config = t.config.regions.find((r) => r.id === "cn");
+      assert.ok(config);
+      const back = await startRegion({
+        config: t.config,
+        region: config,
+        dictionary: t.system.dictionary,
+        directory: cachedDirectory((keys) => findDevicesByKeyIds(t.system.controlPlane.db, keys)),
+        logger: createLogger("silent"),
+      });
+      t.system.regions.splice(t.system.regions.indexOf(cn), 1, back);
+      t.system.controlPlane.regionUrls.set("cn", back.url);
+      const retry = await erase(b, requestId);
+      assert.equal(retry.status, 200, JSON.stringify(retry.body));
+      assert.equal(retry.body.status, "complete");
+      assert.deepEqual(retry.body.missing, []);
+      assert.equal(
+        receiptOf(retry.body, "global").jws,
+        receiptOf(pending.body, "global").jws,
+        "global's receipt is the one stored at the first attempt",
+      );
+      assert.equal(receiptOf(retry.body, "cn").receipt.found, 0);
+    });
+  });
+}
