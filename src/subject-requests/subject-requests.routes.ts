@@ -12,6 +12,7 @@ import type { App } from "../http/service.ts";
 import type { RegionSigningKey } from "../keys/index.ts";
 import { authenticateOwner } from "../owners/index.ts";
 import { AccessExport, presentAccessExport } from "./access.presenter.ts";
+import { presentSummary } from "./summary.presenter.ts";
 import { findHeldRecords } from "./access.service.ts";
 import { REQUEST_ID_PATTERN, SignedErasureReceiptView } from "./erasure.presenter.ts";
 import { eraseHeldData } from "./erasure.service.ts";
@@ -44,6 +45,16 @@ const ReceiptKeySet = T.Object({
   ),
 });
 
+/** Everything this region holds about the device an owner token proves. */
+async function accessExport(deps: OwnerRouteDeps, authorization: string | undefined): Promise<AccessExport> {
+  const owner = await authenticateOwner(deps.directory, authorization);
+  const [records, consents] = await Promise.all([
+    findHeldRecords(deps.db, deps.dictionary, owner.device.keyId, deps.pseudonymSecret),
+    findHeldConsents(deps, owner.device.keyId),
+  ]);
+  return presentAccessExport(deps.region, owner.device.keyId, records, consents, new Date());
+}
+
 /** Registers the owner routes of a region's collector. */
 export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): void {
   app.get(
@@ -60,13 +71,32 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
         response: { 200: AccessExport, 401: T.Ref("ErrorResponse") },
       },
     },
+    async (request) => accessExport(deps, request.headers.authorization),
+  );
+
+  app.get(
+    "/v1/owner/summary",
+    {
+      schema: {
+        tags: ["owner"],
+        summary: "The same as /v1/owner/data, as a summary in plain language (Markdown)",
+        description:
+          "Made from the access export, so the two cannot disagree: per collection, why it is held, on which " +
+          "legal basis, until when, and which fields in which form; then the consents.",
+        security: [{ ownerToken: [] }],
+        response: {
+          200: T.Object({
+            region: T.String(),
+            storedIn: T.String(),
+            summary: T.String({ description: "Markdown" }),
+          }),
+          401: T.Ref("ErrorResponse"),
+        },
+      },
+    },
     async (request) => {
-      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
-      const [records, consents] = await Promise.all([
-        findHeldRecords(deps.db, deps.dictionary, owner.device.keyId, deps.pseudonymSecret),
-        findHeldConsents(deps, owner.device.keyId),
-      ]);
-      return presentAccessExport(deps.region, owner.device.keyId, records, consents, new Date());
+      const data = await accessExport(deps, request.headers.authorization);
+      return { region: data.region, storedIn: data.storedIn, summary: presentSummary(data) };
     },
   );
 

@@ -82,6 +82,23 @@ for (const backend of BACKENDS) {
       assert.equal(china.body.records.length, 1);
     });
 
+    test("the readable summary says the same in plain language", async () => {
+      const summary = async (region: string, device: DeviceIdentity) => {
+        const response = await fetch(`${url(region)}/v1/owner/summary`, {
+          headers: { authorization: `Bearer ${await mintOwnerToken(device)}` },
+        });
+        assert.equal(response.status, 200);
+        return ((await response.json()) as { summary: string }).summary;
+      };
+      const home = await summary("global", a);
+      assert.match(home, /Stored in Singapore \(SG\)/);
+      assert.match(home, /## activation: 1 record/);
+      assert.match(home, /the sales contract and its warranty/);
+      assert.match(home, /serial \(user\.device\.serial_number\), only as a pseudonym/);
+      assert.ok(!home.includes(a.serial), "the summary shows what is stored, not the serial");
+      assert.match(await summary("cn", a), /This region holds nothing about your device\./);
+    });
+
     test("a token for device B opens B's data only", async () => {
       const exportB = await access("global", await mintOwnerToken(b));
       assert.equal(exportB.body.device, b.keyId);
