@@ -28,7 +28,7 @@ export interface RunningControlPlane {
 
 /** Opens the control-plane store (migrating it) and starts its HTTP service. */
 export async function startControlPlane(config: Config, logger: Logger): Promise<RunningControlPlane> {
-  const db = await openDb(config.controlPlane.store);
+  const db = await openDb(config.controlPlane.store, "control plane");
   await migrate(db, "control");
   const serviceToken = loadServiceToken(config.dataDir);
   let ready = false;

@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
+import { lockStore } from "./store-lock.ts";
 
 /** Anything that runs a bound query: the database itself or an open transaction. */
 export interface Queryable {
@@ -28,15 +29,27 @@ export type StoreConfig =
   | { kind: "pglite"; dataDir: string }
   | { kind: "postgres"; url: string; schema?: string | undefined; poolSize?: number | undefined };
 
-/** Opens the store described by `config`. The schema, if named, is created when missing. */
-export async function openDb(config: StoreConfig): Promise<Db> {
-  if (config.kind === "pglite") return openPglite(config.dataDir);
+/**
+ * Opens the store described by `config`. The schema, if named, is created
+ * when missing. An embedded store is locked to this process until `close`
+ * (`store.locked` names the process that holds it); `holder` says who this is.
+ */
+export async function openDb(config: StoreConfig, holder = `phonehome process ${process.pid}`): Promise<Db> {
+  if (config.kind === "pglite") return openPglite(config, holder);
   return openPostgres(config.url, config.schema, config.poolSize ?? 10);
 }
 
-async function openPglite(dataDir: string): Promise<Db> {
+async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: string): Promise<Db> {
+  const { dataDir } = config;
   if (dataDir !== "memory://") mkdirSync(dataDir, { recursive: true });
-  const lite = await PGlite.create(dataDir);
+  const lock = lockStore(config, holder);
+  let lite: PGlite;
+  try {
+    lite = await PGlite.create(dataDir);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   return {
     kind: "pglite",
     query: async (sql, params) => {
@@ -55,7 +68,13 @@ async function openPglite(dataDir: string): Promise<Db> {
     exec: async (script) => {
       await lite.exec(script);
     },
-    close: () => lite.close(),
+    close: async () => {
+      try {
+        await lite.close();
+      } finally {
+        lock.release();
+      }
+    },
   };
 }
 

@@ -128,7 +128,7 @@ export const ERRORS = {
   },
   "store.locked": {
     status: 409,
-    doc: "The embedded (PGlite) store is open in another process (a running collector, or another `phonehome purge`), or another purge of the region is running. The message names the process. Nothing was changed; stop it, or try again when it ends.",
+    doc: "The embedded (PGlite) store is open in another process (a running collector or control plane, or a command such as `phonehome purge` or `fleet import`), or another purge of the region is running. The message names the process. Nothing was changed; stop it, or try again when it ends.",
   },
   "service.unavailable": {
     status: 503,

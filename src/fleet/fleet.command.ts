@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .argument("<file>", "factory file: .json or .csv")
     .action(async (file: string) => {
       const config = loadConfig(program.opts().config);
-      const db = await openDb(config.controlPlane.store);
+      const db = await openDb(config.controlPlane.store, "phonehome fleet import");
       const progress = progressReporter(process.stderr);
       try {
         await migrate(db, "control");

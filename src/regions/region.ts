@@ -19,7 +19,7 @@ import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
 import { createRegionWriter } from "../ingest/region-writer.ts";
 import { loadPseudonymSecret, loadRegionKeys, loadRegionSigningKey } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
-import { lockStore, startRetention } from "../retention/index.ts";
+import { startRetention } from "../retention/index.ts";
 import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
@@ -49,8 +49,7 @@ export interface RegionDeps {
 /** Opens the region's store (migrating it), loads its keys, and starts its collector. */
 export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   const { config, region, logger } = deps;
-  const storeLock = lockStore(region.store, `collector of region ${region.id}`);
-  const db = await openDb(region.store);
+  const db = await openDb(region.store, `collector of region ${region.id}`);
   await migrate(db, "region");
   const retention = await startRetention(db, {
     dictionary: deps.dictionary,
@@ -163,7 +162,6 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
       await app.close();
       await writer.close();
       await db.close();
-      storeLock.release();
     },
   };
 }

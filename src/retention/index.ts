@@ -32,5 +32,4 @@ export {
   type TableTotals,
 } from "./purge.service.ts";
 export { type RetentionOptions, type RunningRetention, startRetention } from "./schedule.ts";
-export { LOCK_FILE, lockStore, type StoreLock } from "./store-lock.ts";
 export { PURGE_TABLES, type PurgeTable, tableOf } from "./tables.ts";

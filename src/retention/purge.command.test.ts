@@ -19,7 +19,7 @@ import { PACKAGE_ROOT } from "../config/index.ts";
 import { type Db, openDb, type StoreConfig } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
 import { listPurgeRuns } from "./purge.repository.ts";
-import { LOCK_FILE } from "./store-lock.ts";
+import { LOCK_FILE } from "../db/store-lock.ts";
 
 function phonehome(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [join(PACKAGE_ROOT, "bin/phonehome.ts"), ...args], {

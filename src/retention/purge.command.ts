@@ -24,7 +24,6 @@ import {
   runSurgicalPurge,
   type SurgicalRequest,
 } from "./purge.service.ts";
-import { lockStore } from "./store-lock.ts";
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
@@ -96,37 +95,32 @@ export function register(program: Command): void {
         if (!options.json) process.stdout.write(`${lines.join("\n")}\n`);
       };
 
-      const lock = lockStore(region.store, `phonehome purge --region ${region.id}`);
       const progress = progressReporter(process.stderr, "purge");
+      const db = await openDb(region.store, `phonehome purge --region ${region.id}`);
       try {
-        const db = await openDb(region.store);
-        try {
-          await migrate(db, "region");
-          const plan: PurgePlan =
-            surgical === undefined
-              ? await planPurge(db, now, { dictionary })
-              : await planSurgicalPurge(db, now, surgical, { dictionary });
-          out([...formatHeading(region.id, plan, dryRun, surgical), ...formatPlan(plan)]);
-          const run = {
-            dictionary,
-            dryRun,
-            onProgress: progress.update,
-            ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
-          };
-          const result: PurgeResult =
-            surgical === undefined
-              ? await runPurge(db, now, run)
-              : await runSurgicalPurge(db, now, surgical, run);
-          progress.stop();
-          out(formatResult(result));
-          if (options.json)
-            process.stdout.write(`${JSON.stringify(toJson(region.id, plan, result), null, 2)}\n`);
-        } finally {
-          progress.stop();
-          await db.close();
-        }
+        await migrate(db, "region");
+        const plan: PurgePlan =
+          surgical === undefined
+            ? await planPurge(db, now, { dictionary })
+            : await planSurgicalPurge(db, now, surgical, { dictionary });
+        out([...formatHeading(region.id, plan, dryRun, surgical), ...formatPlan(plan)]);
+        const run = {
+          dictionary,
+          dryRun,
+          onProgress: progress.update,
+          ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+        };
+        const result: PurgeResult =
+          surgical === undefined
+            ? await runPurge(db, now, run)
+            : await runSurgicalPurge(db, now, surgical, run);
+        progress.stop();
+        out(formatResult(result));
+        if (options.json)
+          process.stdout.write(`${JSON.stringify(toJson(region.id, plan, result), null, 2)}\n`);
       } finally {
-        lock.release();
+        progress.stop();
+        await db.close();
       }
     });
 }

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { BACKENDS } from "../../test/helpers/stores.ts";
 import { startTestSystem } from "../../test/helpers/system.ts";
 import { listDiagnosticsPartitions, partitionOf } from "./partitions.ts";
-import { LOCK_FILE } from "./store-lock.ts";
+import { LOCK_FILE } from "../db/store-lock.ts";
 
 for (const backend of BACKENDS) {
   describe(`retention in a running region on ${backend.name}`, { skip: backend.skip }, () => {

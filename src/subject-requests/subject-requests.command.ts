@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option("--json", "print one JSON document instead of text")
     .action(async (options: { json?: boolean }) => {
       const config = loadConfig(program.opts().config);
-      const db = await openDb(config.controlPlane.store);
+      const db = await openDb(config.controlPlane.store, "phonehome subject-requests list");
       try {
         await migrate(db, "control");
         const views: OperatorRequestView[] = [];

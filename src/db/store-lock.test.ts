@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { isPhoneHomeError } from "../errors/index.ts";
+import { openDb } from "./index.ts";
 import { LOCK_FILE, lockStore } from "./store-lock.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "phonehome-lock-"));
@@ -71,5 +72,43 @@ describe("the embedded store's lock", () => {
     const lock = lockStore({ kind: "pglite", dataDir: "memory://" }, "a test");
     lock.release();
     lockStore({ kind: "postgres", url: "postgres://localhost/x" }, "a test").release();
+  });
+});
+
+describe("openDb and the lock", () => {
+  it("refuses an embedded store another process has open, naming it, and opens it once that process is gone", async () => {
+    const dataDir = storeDir();
+    // A real second process opens the store with openDb and keeps it open.
+    const child = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `import { openDb } from ${JSON.stringify(new URL("./index.ts", import.meta.url).href)};
+         await openDb({ kind: "pglite", dataDir: ${JSON.stringify(dataDir)} }, "the other process");
+         process.stdout.write("open\\n");
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("open")) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`the other process exited (${code})`)));
+    });
+    await assert.rejects(
+      openDb({ kind: "pglite", dataDir }, "this test"),
+      (e) => isPhoneHomeError(e, "store.locked") && /the other process/.test(e.message),
+    );
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGKILL");
+    });
+    // The holder died without releasing: its lock is stale and taken over.
+    const db = await openDb({ kind: "pglite", dataDir }, "this test");
+    assert.equal((await db.query<{ n: number }>("SELECT 1 AS n")).rows[0]?.n, 1);
+    await db.close();
+    assert.ok(!existsSync(join(dataDir, LOCK_FILE)), "close releases the lock");
   });
 });

@@ -1,14 +1,16 @@
 /**
  * An embedded (PGlite) store may be open in one process only: PGlite has no
  * postmaster to arbitrate, and two processes writing one data directory
- * corrupt it. A collector holds this lock while it runs; `phonehome purge`
- * takes it before opening the store, and says who holds it when it cannot.
+ * corrupt it. `openDb` takes this lock for every embedded store it opens and
+ * `close` releases it, so a collector, the control plane and every CLI
+ * command that opens a store (`fleet import`, `purge`, ...) exclude each other,
+ * and the one refused is told who holds the store.
  * PostgreSQL needs no such lock (it serves many processes), nor does an
  * in-memory PGlite.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { StoreConfig } from "../db/index.ts";
+import type { StoreConfig } from "./index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 
 /** The lock file's name inside a PGlite data directory. */
