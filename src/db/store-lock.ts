@@ -100,8 +100,8 @@ function locked(store: { dataDir: string }, by: LockRecord): PhoneHomeError {
   return new PhoneHomeError(
     "store.locked",
     `the embedded store ${store.dataDir} is in use by process ${by.pid} (${by.holder}, since ${by.since}); ` +
-      "an embedded store can be open in one process only: stop that process first " +
-      "(a running collector purges on its own schedule)",
+      "an embedded store can be open in one process only: stop that process first, or use its HTTP API " +
+      "(a running collector also purges on its own schedule)",
     { path: join(store.dataDir, LOCK_FILE) },
   );
 }
