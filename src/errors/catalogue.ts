@@ -92,7 +92,7 @@ export const ERRORS = {
   },
   "subject_request.incomplete": {
     status: 502,
-    doc: "An erasure request could not be carried out in every region: a region could not be reached, refused, or answered a receipt that does not verify with its published key. Each such region is listed in `problems` with the reason. The receipts of the other regions are stored and the request is recorded as incomplete; send it again with the same `requestId` to ask the missing regions.",
+    doc: "A subject request (access or erasure) could not be carried out in every region: a region could not be reached, refused, or answered a receipt that does not verify with its published key. Each such region is listed in `problems` with the reason. The receipts of the other regions are stored and the request is recorded as incomplete; send it again with the same `requestId` to ask the missing regions.",
   },
   "subject_request.not_found": {
     status: 404,

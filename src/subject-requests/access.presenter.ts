@@ -1,6 +1,7 @@
 /** The access export: the shape in which an owner receives what a region holds about the device. */
 import { type Static, Type as T } from "@sinclair/typebox";
 import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
+import { AccessReceiptView } from "./access-receipt.presenter.ts";
 import type { HeldRecord } from "./access.service.ts";
 
 const FieldView = T.Object({
@@ -38,6 +39,10 @@ export const AccessExport = T.Object({
   consents: T.Omit(OwnerConsentsView, ["region", "device"], {
     description: "consent decisions in force and every receipt; kept as proof of consent (GDPR Art. 7(1))",
   }),
+  receipt: T.Optional(AccessReceiptView),
+  jws: T.Optional(
+    T.String({ description: "with `?requestId=`: the receipt as a compact JWS (EdDSA); trust its payload" }),
+  ),
 });
 export type AccessExport = Static<typeof AccessExport>;
 

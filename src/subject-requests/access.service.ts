@@ -2,11 +2,28 @@
  * Access: everything a region holds about one device, with each field's
  * purpose, legal basis and retention. It runs in every region, including those
  * where the device's data should never be: finding nothing there is the answer.
+ * With a request id, the region also records and signs an access receipt:
+ * counts and digests of what the export holds, never the values.
  */
 import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
-import type { Queryable } from "../db/index.ts";
+import type { Db, Queryable } from "../db/index.ts";
 import { deviceRef, findDiagnosticsEvents } from "../diagnostics/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import type { RegionSigningKey } from "../keys/index.ts";
+import type { AccessExport } from "./access.presenter.ts";
+import {
+  ACCESS_RECEIPT_JWS_TYPE,
+  heldInExport,
+  presentAccessReceipt,
+  type SignedAccessReceipt,
+} from "./access-receipt.presenter.ts";
+import {
+  findAccessRequestDevice,
+  insertAccessReceipt,
+  lockAccessRequest,
+} from "./access-receipt.repository.ts";
+import { signReceipt } from "./erasure.service.ts";
 
 /** One stored record and the dictionary version that declares it. */
 export interface HeldRecord {
@@ -55,4 +72,54 @@ export async function findHeldRecords(
     },
   }));
   return [...activationRecords, ...eventRecords];
+}
+
+/** What issuing an access receipt needs from its region. */
+export interface AccessReceiptContext {
+  db: Db;
+  region: { id: string; storedIn: string };
+  signingKey: RegionSigningKey;
+}
+
+/**
+ * Records and signs the receipt of an access request over the export the
+ * region made for it: per collection, the count and the digest of the keys the
+ * export shows, and when. Each call issues a new receipt over what is held
+ * then (an export fetched again with the same request id gets its own). A
+ * request id already used for another device is refused with
+ * `subject_request.conflict`.
+ */
+export async function issueAccessReceipt(
+  ctx: AccessReceiptContext,
+  owner: { device: { keyId: string }; tokenId: string },
+  data: AccessExport,
+  requestId: string,
+  clock: () => Date = () => new Date(),
+): Promise<SignedAccessReceipt> {
+  const deviceKey = owner.device.keyId;
+  return ctx.db.transaction(async (tx) => {
+    await lockAccessRequest(tx, requestId);
+    const first = await findAccessRequestDevice(tx, requestId);
+    if (first !== null && first !== deviceKey) {
+      throw new PhoneHomeError(
+        "subject_request.conflict",
+        `request id ${requestId} was used for another device; use a new request id`,
+        { path: "/querystring/requestId" },
+      );
+    }
+    const now = clock();
+    const held = heldInExport(data);
+    const receipt = presentAccessReceipt({
+      requestId,
+      region: ctx.region,
+      deviceKeyId: deviceKey,
+      accessedAt: now,
+      signingKid: ctx.signingKey.kid,
+      ownerTokenId: owner.tokenId,
+      held,
+    });
+    const jws = await signReceipt(receipt, ctx.signingKey, ACCESS_RECEIPT_JWS_TYPE);
+    await insertAccessReceipt(tx, { requestId, deviceKey, accessedAt: now, held, jws });
+    return { receipt, jws };
+  });
 }

@@ -172,9 +172,14 @@ export async function eraseHeldData(
   });
 }
 
+/** Signs a subject-request receipt as a compact JWS (EdDSA) of type `typ` whose payload is the receipt's JSON. */
+export async function signReceipt(receipt: object, key: RegionSigningKey, typ: string): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(receipt)))
+    .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ })
+    .sign(key.privateKey);
+}
+
 /** Signs an erasure receipt as a compact JWS (EdDSA) whose payload is the receipt's JSON. */
 export async function signErasureReceipt(receipt: ErasureReceipt, key: RegionSigningKey): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(receipt)))
-    .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: ERASURE_RECEIPT_JWS_TYPE })
-    .sign(key.privateKey);
+  return signReceipt(receipt, key, ERASURE_RECEIPT_JWS_TYPE);
 }

@@ -1,10 +1,17 @@
 /**
  * Subject requests: owners' access to and erasure of what each region holds
- * about their device, and the control plane's orchestration of erasure across
- * regions (receipts only). This file is the feature's only public surface.
+ * about their device, and the control plane's orchestration of access and
+ * erasure across regions (receipts only). This file is the feature's only public surface.
  */
 export { registerSubjectRequestRoutes, type OwnerRouteDeps } from "./subject-requests.routes.ts";
-export { findHeldRecords, type HeldRecord } from "./access.service.ts";
+export { findHeldRecords, type HeldRecord, issueAccessReceipt } from "./access.service.ts";
+export {
+  ACCESS_RECEIPT_JWS_TYPE,
+  ACCESS_RECEIPT_VERSION,
+  type AccessReceipt,
+  heldInExport,
+  type SignedAccessReceipt,
+} from "./access-receipt.presenter.ts";
 export {
   ERASURE_RECEIPT_JWS_TYPE,
   ERASURE_RECEIPT_VERSION,
@@ -16,7 +23,9 @@ export { type OrchestrationRouteDeps, registerOrchestrationRoutes } from "./orch
 export {
   allSubjectRequests,
   findSubjectRequestState,
+  exportUrl,
   type RegionEndpoint,
+  requestAccess,
   requestErasure,
   type SubjectRequestState,
 } from "./orchestration.service.ts";

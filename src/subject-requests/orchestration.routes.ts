@@ -1,6 +1,6 @@
 /**
  * The control plane's subject-request routes: `POST /v1/subject-requests/erasure`
- * (carried out in every region) and `GET /v1/subject-requests/{id}` (an
+ * and `POST /v1/subject-requests/access` (carried out in every region) and `GET /v1/subject-requests/{id}` (an
  * owner's own request and its receipts). The owner token is verified against
  * the control plane's own fleet records.
  */
@@ -11,7 +11,12 @@ import { PhoneHomeError } from "../errors/index.ts";
 import type { App } from "../http/service.ts";
 import { authenticateOwner } from "../owners/index.ts";
 import { REQUEST_ID_PATTERN } from "./erasure.presenter.ts";
-import { findSubjectRequestState, type RegionEndpoint, requestErasure } from "./orchestration.service.ts";
+import {
+  findSubjectRequestState,
+  type RegionEndpoint,
+  requestAccess,
+  requestErasure,
+} from "./orchestration.service.ts";
 import { presentSubjectRequest, SubjectRequestView } from "./subject-requests.presenter.ts";
 
 /** What the control plane's subject-request routes need. */
@@ -62,6 +67,44 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
     },
   );
 
+  app.post(
+    "/v1/subject-requests/access",
+    {
+      schema: {
+        tags: ["subject-requests"],
+        summary:
+          "Ask every region what it holds about the device; answers each region's signed access receipt",
+        description:
+          "Authenticated with an owner token, which is passed on to every configured region's " +
+          "`POST /v1/owner/access-receipts`. Each region answers a receipt — per collection a count and a SHA-256 " +
+          "over the keys of the records it holds, and when — verified with the key it publishes at " +
+          "`/v1/receipt-key`; only the receipts are stored. `exports` names, per region, where the owner fetches " +
+          "the export itself with the same token (`GET /v1/owner/data?requestId=…`): it goes from the region " +
+          "straight to the owner, never through the control plane. Retries and a region that cannot be reached " +
+          "as for erasure.",
+        security: [{ ownerToken: [] }],
+        body: T.Object({ requestId: T.Optional(RequestId) }, { additionalProperties: false }),
+        response: {
+          200: SubjectRequestView,
+          400: T.Ref("ErrorResponse"),
+          401: T.Ref("ErrorResponse"),
+          409: T.Ref("ErrorResponse"),
+          502: T.Ref("ErrorResponse"),
+        },
+      },
+    },
+    async (request) => {
+      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
+      const state = await requestAccess(
+        deps,
+        owner,
+        request.headers.authorization ?? "",
+        request.body.requestId?.toLowerCase(),
+      );
+      return presentSubjectRequest(state, deps.regions());
+    },
+  );
+
   app.get(
     "/v1/subject-requests/:id",
     {
@@ -90,7 +133,7 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
           { path: "/params/id" },
         );
       }
-      return presentSubjectRequest(state);
+      return presentSubjectRequest(state, deps.regions());
     },
   );
 }

@@ -1,19 +1,17 @@
 /**
  * Subject requests across regions, run by the control plane: an owner's
- * erasure request is carried out in every configured region (including those
+ * erasure or access request is carried out in every configured region (including those
  * that should hold nothing about the device), with the owner's own token; each
  * region's signed receipt is verified with the key that region publishes, and
- * only the receipts are stored. The data never passes through here.
+ * only the receipts are stored. The data never passes through here: an
+ * access export goes from each region straight to the owner.
  */
 import { randomUUID } from "node:crypto";
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from "jose";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
-import {
-  ERASURE_RECEIPT_JWS_TYPE,
-  ERASURE_RECEIPT_VERSION,
-  type ErasureReceipt,
-} from "./erasure.presenter.ts";
+import { ACCESS_RECEIPT_JWS_TYPE, ACCESS_RECEIPT_VERSION } from "./access-receipt.presenter.ts";
+import { ERASURE_RECEIPT_JWS_TYPE, ERASURE_RECEIPT_VERSION } from "./erasure.presenter.ts";
 import {
   findSubjectRequest,
   findSubjectRequestReceipts,
@@ -21,6 +19,7 @@ import {
   insertSubjectRequestReceipts,
   listSubjectRequests,
   type StoredReceipt,
+  type SubjectRequestKind,
   type SubjectRequestRow,
   updateSubjectRequestOutcome,
 } from "./subject-requests.repository.ts";
@@ -60,8 +59,38 @@ function reasonOf(error: unknown): string {
   return `unreachable: ${e?.message ?? String(error)}${cause ? ` (${cause})` : ""}`;
 }
 
-/** Asks one region to erase, and verifies its receipt against the key the region publishes. */
-async function eraseInRegion(
+/** How each kind of request is carried out in a region, and what its receipt must be. */
+const KINDS: Record<SubjectRequestKind, { method: string; path: string; typ: string; version: string }> = {
+  erasure: {
+    method: "DELETE",
+    path: "/v1/owner/data",
+    typ: ERASURE_RECEIPT_JWS_TYPE,
+    version: ERASURE_RECEIPT_VERSION,
+  },
+  access: {
+    method: "POST",
+    path: "/v1/owner/access-receipts",
+    typ: ACCESS_RECEIPT_JWS_TYPE,
+    version: ACCESS_RECEIPT_VERSION,
+  },
+};
+
+/** The fields every region receipt has, whatever the kind: what the control plane checks. */
+interface ReceiptHead {
+  version: string;
+  requestId: string;
+  region: string;
+  deviceKeyId: string;
+}
+
+/** The URL at which a region serves an access request's export to the owner (never fetched here). */
+export function exportUrl(region: RegionEndpoint, requestId: string): string {
+  return `${region.url.replace(/\/+$/, "")}/v1/owner/data?requestId=${encodeURIComponent(requestId)}`;
+}
+
+/** Asks one region to carry a request out, and verifies its receipt against the key the region publishes. */
+async function carryOutInRegion(
+  kind: SubjectRequestKind,
   region: RegionEndpoint,
   authorization: string,
   requestId: string,
@@ -73,8 +102,8 @@ async function eraseInRegion(
   let keySet: unknown;
   try {
     const signal = AbortSignal.timeout(timeoutMs);
-    const response = await fetch(`${base}/v1/owner/data?requestId=${encodeURIComponent(requestId)}`, {
-      method: "DELETE",
+    const response = await fetch(`${base}${KINDS[kind].path}?requestId=${encodeURIComponent(requestId)}`, {
+      method: KINDS[kind].method,
       headers: { authorization },
       signal,
     });
@@ -92,7 +121,7 @@ async function eraseInRegion(
   }
   const jws = (answer.body as { jws?: unknown } | null)?.jws;
   if (typeof jws !== "string") return { region: region.id, failure: "answered no signed receipt" };
-  let receipt: ErasureReceipt;
+  let receipt: ReceiptHead;
   try {
     const { payload, protectedHeader } = await compactVerify(
       jws,
@@ -101,14 +130,14 @@ async function eraseInRegion(
         algorithms: ["EdDSA"],
       },
     );
-    if (protectedHeader.typ !== ERASURE_RECEIPT_JWS_TYPE) throw new Error(`typ ${protectedHeader.typ}`);
-    receipt = JSON.parse(new TextDecoder().decode(payload)) as ErasureReceipt;
+    if (protectedHeader.typ !== KINDS[kind].typ) throw new Error(`typ ${protectedHeader.typ}`);
+    receipt = JSON.parse(new TextDecoder().decode(payload)) as ReceiptHead;
   } catch {
     return { region: region.id, failure: "its receipt does not verify with the key the region publishes" };
   }
   // A valid signature on someone else's receipt proves nothing about this request.
   if (
-    receipt.version !== ERASURE_RECEIPT_VERSION ||
+    receipt.version !== KINDS[kind].version ||
     receipt.region !== region.id ||
     receipt.requestId !== requestId ||
     receipt.deviceKeyId !== deviceKey
@@ -137,10 +166,38 @@ export async function requestErasure(
   requestId: string = randomUUID(),
   clock: () => Date = () => new Date(),
 ): Promise<SubjectRequestState> {
+  return carryOut(ctx, "erasure", owner, authorization, requestId, clock);
+}
+
+/**
+ * Carries out an owner's access request in every configured region: each
+ * region answers a signed receipt of what it holds (counts and key digests,
+ * never the data), and only the receipts are stored. The owner fetches each
+ * export from the region itself (`exportUrl`). Retries, incompleteness and
+ * conflicts as for `requestErasure`.
+ */
+export async function requestAccess(
+  ctx: OrchestrationContext,
+  owner: { device: { keyId: string } },
+  authorization: string,
+  requestId: string = randomUUID(),
+  clock: () => Date = () => new Date(),
+): Promise<SubjectRequestState> {
+  return carryOut(ctx, "access", owner, authorization, requestId, clock);
+}
+
+async function carryOut(
+  ctx: OrchestrationContext,
+  kind: SubjectRequestKind,
+  owner: { device: { keyId: string } },
+  authorization: string,
+  requestId: string,
+  clock: () => Date,
+): Promise<SubjectRequestState> {
   const deviceKey = owner.device.keyId;
-  await insertSubjectRequest(ctx.db, { id: requestId, kind: "erasure", deviceKey, requestedAt: clock() });
+  await insertSubjectRequest(ctx.db, { id: requestId, kind, deviceKey, requestedAt: clock() });
   const request = await findSubjectRequest(ctx.db, requestId);
-  if (!request || request.deviceKey !== deviceKey || request.kind !== "erasure") {
+  if (!request || request.deviceKey !== deviceKey || request.kind !== kind) {
     throw new PhoneHomeError(
       "subject_request.conflict",
       `request id ${requestId} belongs to another request; use a new request id`,
@@ -152,7 +209,9 @@ export async function requestErasure(
   const outcomes = await Promise.all(
     regions
       .filter((r) => !have.has(r.id))
-      .map((r) => eraseInRegion(r, authorization, requestId, deviceKey, ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS)),
+      .map((r) =>
+        carryOutInRegion(kind, r, authorization, requestId, deviceKey, ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      ),
   );
   const failures: Record<string, string> = {};
   const receipts: StoredReceipt[] = [];
@@ -174,7 +233,7 @@ export async function requestErasure(
     const named = Object.keys(failures).sort();
     throw new PhoneHomeError(
       "subject_request.incomplete",
-      `erasure request ${requestId} is incomplete: no receipt from region ${named.join(", ")}; ` +
+      `${kind} request ${requestId} is incomplete: no receipt from region ${named.join(", ")}; ` +
         "the other regions' receipts are stored; retry with the same requestId",
       { problems: named.map((region) => ({ path: `/regions/${region}`, message: failures[region] ?? "" })) },
     );

@@ -13,6 +13,7 @@ import { BACKENDS } from "../../test/helpers/stores.ts";
 import { PACKAGE_ROOT } from "../config/index.ts";
 import { openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
+import { ACCESS_RECEIPT_VERSION, type AccessReceipt } from "./access-receipt.presenter.ts";
 import { ERASURE_RECEIPT_VERSION, type ErasureReceipt } from "./erasure.presenter.ts";
 import { keysDigest } from "./erasure.service.ts";
 import {
@@ -25,6 +26,7 @@ const DEVICE = `dk_${"D".repeat(27)}`;
 const DONE = "0f6b1c1e-0000-4000-8000-000000000001";
 const PENDING = "0f6b1c1e-0000-4000-8000-000000000002";
 const DIGEST = "a".repeat(64);
+const ACCESS = "0f6b1c1e-0000-4000-8000-000000000003";
 
 function receipt(region: string, requestId: string, events: number): ErasureReceipt {
   return {
@@ -107,6 +109,28 @@ for (const backend of BACKENDS) {
             jws: "x.y.z",
           },
         ]);
+        await insertSubjectRequest(db, {
+          id: ACCESS,
+          kind: "access",
+          deviceKey: DEVICE,
+          requestedAt: new Date(at.getTime() + 2000),
+        });
+        const access: AccessReceipt = {
+          version: ACCESS_RECEIPT_VERSION,
+          requestId: ACCESS,
+          region: "global",
+          storedIn: "SG",
+          deviceKeyId: DEVICE,
+          accessedAt: "2031-06-01T00:00:02.000Z",
+          issuer: { region: "global", kid: "rsk_test", alg: "EdDSA" },
+          ownerTokenId: "jti-2",
+          found: 2,
+          held: [{ collection: "diagnostics_events", count: 2, sha256: DIGEST }],
+        };
+        await insertSubjectRequestReceipts(db, [
+          { requestId: ACCESS, region: "global", receivedAt: at, receipt: access, jws: "x.y.z" },
+        ]);
+        await updateSubjectRequestOutcome(db, ACCESS, { failures: {}, completedAt: at, at });
         await updateSubjectRequestOutcome(db, DONE, { failures: {}, completedAt: at, at });
         await updateSubjectRequestOutcome(db, PENDING, {
           failures: { cn: "unreachable: fetch failed (ECONNREFUSED)" },
@@ -131,6 +155,9 @@ for (const backend of BACKENDS) {
       );
       assert.match(run.stdout, new RegExp(`^erasure ${PENDING} incomplete`, "m"));
       assert.match(run.stdout, new RegExp(`^    deleted diagnostics_events 3 sha256 ${DIGEST}$`, "m"));
+      assert.match(run.stdout, new RegExp(`^access ${ACCESS} complete`, "m"));
+      assert.match(run.stdout, /^ {2}global: accessed 2031-06-01T00:00:02.000Z, 2 found$/m);
+      assert.match(run.stdout, new RegExp(`^    held    diagnostics_events 2 sha256 ${DIGEST}$`, "m"));
       assert.match(run.stdout, /^ {2}cn: no receipt \(unreachable: fetch failed \(ECONNREFUSED\)\)$/m);
       assert.ok(!run.stdout.includes(DEVICE), "no device key");
     });
@@ -146,6 +173,7 @@ for (const backend of BACKENDS) {
         [
           [DONE, "complete", 2, []],
           [PENDING, "incomplete", 1, ["cn"]],
+          [ACCESS, "complete", 1, []],
         ],
       );
       assert.ok(!run.stdout.includes(DEVICE) && !run.stdout.includes("x.y.z"));

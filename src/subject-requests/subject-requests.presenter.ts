@@ -4,13 +4,14 @@
  * dates; no device, no signature to parse).
  */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { type AccessReceipt, AccessReceiptView } from "./access-receipt.presenter.ts";
 import { type ErasureReceipt, ErasureReceiptView } from "./erasure.presenter.ts";
-import type { SubjectRequestState } from "./orchestration.service.ts";
+import { exportUrl, type RegionEndpoint, type SubjectRequestState } from "./orchestration.service.ts";
 
 /** A subject request and the receipts the regions signed for it. */
 export const SubjectRequestView = T.Object({
   requestId: T.String({ format: "uuid" }),
-  kind: T.Literal("erasure"),
+  kind: T.Union([T.Literal("erasure"), T.Literal("access")]),
   status: T.Union([T.Literal("complete"), T.Literal("incomplete")]),
   requestedAt: T.String({ format: "date-time" }),
   completedAt: T.Union([T.String({ format: "date-time" }), T.Null()], {
@@ -20,7 +21,7 @@ export const SubjectRequestView = T.Object({
     T.Object({
       region: T.String(),
       receivedAt: T.String({ format: "date-time" }),
-      receipt: ErasureReceiptView,
+      receipt: T.Union([ErasureReceiptView, AccessReceiptView]),
       jws: T.String({
         description: "the region's signed receipt; verify it with that region's `/v1/receipt-key`",
       }),
@@ -29,12 +30,22 @@ export const SubjectRequestView = T.Object({
   missing: T.Array(T.Object({ region: T.String(), reason: T.String() }), {
     description: "regions whose receipt is still missing, and why (retry the request)",
   }),
+  exports: T.Optional(
+    T.Array(T.Object({ region: T.String(), url: T.String({ format: "uri" }) }), {
+      description:
+        "access requests: where to fetch each region's export, with the owner token, straight from the region " +
+        "(`GET /v1/owner/data?requestId=…`); the control plane never fetches it",
+    }),
+  ),
 });
 /** A subject request as shown to its owner. */
 export type SubjectRequestView = Static<typeof SubjectRequestView>;
 
-/** Shapes a request for its owner. */
-export function presentSubjectRequest(state: SubjectRequestState): SubjectRequestView {
+/** Shapes a request for its owner; an access request names where each region's export is fetched. */
+export function presentSubjectRequest(
+  state: SubjectRequestState,
+  regions: readonly RegionEndpoint[] = [],
+): SubjectRequestView {
   const { request, receipts } = state;
   const missing = Object.entries(request.failures)
     .filter(([region]) => !receipts.some((r) => r.region === region))
@@ -49,10 +60,13 @@ export function presentSubjectRequest(state: SubjectRequestState): SubjectReques
     receipts: receipts.map((r) => ({
       region: r.region,
       receivedAt: r.receivedAt.toISOString(),
-      receipt: r.receipt as ErasureReceipt,
+      receipt: r.receipt as ErasureReceipt | AccessReceipt,
       jws: r.jws,
     })),
     missing,
+    ...(request.kind === "access"
+      ? { exports: regions.map((r) => ({ region: r.id, url: exportUrl(r, request.id) })) }
+      : {}),
   };
 }
 
@@ -64,13 +78,21 @@ export interface OperatorRequestView {
   requestedAt: string;
   completedAt: string | null;
   missing: { region: string; reason: string }[];
-  receipts: {
-    region: string;
-    erasedAt: string;
-    found: number;
-    deleted: { collection: string; count: number; sha256: string }[];
-    kept: { collection: string; count: number; legalBasis: string; until: string | null }[];
-  }[];
+  receipts: (
+    | {
+        region: string;
+        erasedAt: string;
+        found: number;
+        deleted: { collection: string; count: number; sha256: string }[];
+        kept: { collection: string; count: number; legalBasis: string; until: string | null }[];
+      }
+    | {
+        region: string;
+        accessedAt: string;
+        found: number;
+        held: { collection: string; count: number; sha256: string }[];
+      }
+  )[];
 }
 
 /** Shapes a request for the operator: no device key, no signature, no reasons' prose. */
@@ -83,18 +105,31 @@ export function presentForOperator(state: SubjectRequestState): OperatorRequestV
     requestedAt: view.requestedAt,
     completedAt: view.completedAt,
     missing: view.missing,
-    receipts: view.receipts.map(({ region, receipt }) => ({
-      region,
-      erasedAt: receipt.erasedAt,
-      found: receipt.found,
-      deleted: receipt.deleted.map((d) => ({ collection: d.collection, count: d.count, sha256: d.sha256 })),
-      kept: receipt.kept.map((k) => ({
-        collection: k.collection,
-        count: k.count,
-        legalBasis: k.legalBasis,
-        until: k.until,
-      })),
-    })),
+    receipts: view.receipts.map(({ region, receipt }) =>
+      "held" in receipt
+        ? {
+            region,
+            accessedAt: receipt.accessedAt,
+            found: receipt.found,
+            held: receipt.held.map((h) => ({ collection: h.collection, count: h.count, sha256: h.sha256 })),
+          }
+        : {
+            region,
+            erasedAt: receipt.erasedAt,
+            found: receipt.found,
+            deleted: receipt.deleted.map((d) => ({
+              collection: d.collection,
+              count: d.count,
+              sha256: d.sha256,
+            })),
+            kept: receipt.kept.map((k) => ({
+              collection: k.collection,
+              count: k.count,
+              legalBasis: k.legalBasis,
+              until: k.until,
+            })),
+          },
+    ),
   };
 }
 
@@ -108,6 +143,11 @@ export function formatSubjectRequests(views: readonly OperatorRequestView[]): st
         (v.completedAt ? `, completed ${v.completedAt}` : ""),
     );
     for (const r of v.receipts) {
+      if ("held" in r) {
+        lines.push(`  ${r.region}: accessed ${r.accessedAt}, ${r.found} found`);
+        for (const h of r.held) lines.push(`    held    ${h.collection} ${h.count} sha256 ${h.sha256}`);
+        continue;
+      }
       lines.push(`  ${r.region}: erased ${r.erasedAt}, ${r.found} found`);
       for (const d of r.deleted) lines.push(`    deleted ${d.collection} ${d.count} sha256 ${d.sha256}`);
       for (const k of r.kept) {

@@ -6,7 +6,7 @@
 import type { Queryable } from "../db/index.ts";
 
 /** The kinds of subject request the control plane carries out across regions. */
-export type SubjectRequestKind = "erasure";
+export type SubjectRequestKind = "erasure" | "access";
 
 /** A subject request as stored. */
 export interface SubjectRequestRow {

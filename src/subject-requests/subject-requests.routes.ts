@@ -1,8 +1,11 @@
 /**
- * Owners' rights, per region: `GET /v1/owner/data` (access export),
+ * Owners' rights, per region: `GET /v1/owner/data` (access export, with a
+ * signed access receipt when it names a request id), `POST
+ * /v1/owner/access-receipts` (the receipt alone, for the control plane),
  * `DELETE /v1/owner/data` (erasure, with a signed receipt) and
  * `GET /v1/receipt-key` (the key every receipt of the region verifies with).
  */
+import { randomUUID } from "node:crypto";
 import { Type as T } from "@sinclair/typebox";
 import { findHeldConsents, type Notices, receiptKeySet } from "../consent/index.ts";
 import type { Db } from "../db/index.ts";
@@ -13,7 +16,8 @@ import type { RegionSigningKey } from "../keys/index.ts";
 import { authenticateOwner } from "../owners/index.ts";
 import { AccessExport, presentAccessExport } from "./access.presenter.ts";
 import { presentSummary } from "./summary.presenter.ts";
-import { findHeldRecords } from "./access.service.ts";
+import { type SignedAccessReceipt, SignedAccessReceiptView } from "./access-receipt.presenter.ts";
+import { findHeldRecords, issueAccessReceipt } from "./access.service.ts";
 import { REQUEST_ID_PATTERN, SignedErasureReceiptView } from "./erasure.presenter.ts";
 import { eraseHeldData } from "./erasure.service.ts";
 
@@ -45,15 +49,30 @@ const ReceiptKeySet = T.Object({
   ),
 });
 
-/** Everything this region holds about the device an owner token proves. */
-async function accessExport(deps: OwnerRouteDeps, authorization: string | undefined): Promise<AccessExport> {
+/**
+ * Everything this region holds about the device an owner token proves; with a
+ * request id, also the signed access receipt of it, recorded.
+ */
+async function accessExport(
+  deps: OwnerRouteDeps,
+  authorization: string | undefined,
+  requestId?: string,
+): Promise<{ data: AccessExport; signed: SignedAccessReceipt | null }> {
   const owner = await authenticateOwner(deps.directory, authorization);
   const [records, consents] = await Promise.all([
     findHeldRecords(deps.db, deps.dictionary, owner.device.keyId, deps.pseudonymSecret),
     findHeldConsents(deps, owner.device.keyId),
   ]);
-  return presentAccessExport(deps.region, owner.device.keyId, records, consents, new Date());
+  const data = presentAccessExport(deps.region, owner.device.keyId, records, consents, new Date());
+  const signed = requestId === undefined ? null : await issueAccessReceipt(deps, owner, data, requestId);
+  return { data, signed };
 }
+
+const RequestIdQuery = (description: string) =>
+  T.Object(
+    { requestId: T.Optional(T.String({ pattern: REQUEST_ID_PATTERN, description })) },
+    { additionalProperties: false },
+  );
 
 /** Registers the owner routes of a region's collector. */
 export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): void {
@@ -66,12 +85,62 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
         description:
           "Authenticated with an owner token (`Authorization: Bearer <token>`, minted by the device with the " +
           "SDK's `mintOwnerToken`). Every region answers, including those that should hold nothing about the " +
-          "device: an empty `records` there is the proof. The export comes straight from the region that holds the data.",
+          "device: an empty `records` there is the proof. The export comes straight from the region that holds the data. " +
+          "With `requestId` (the one `POST /v1/subject-requests/access` answered, or your own), the region also records " +
+          "an access receipt — per collection the count and a SHA-256 over the keys of the records shown, and when — " +
+          "and returns it signed in `receipt` and `jws`.",
         security: [{ ownerToken: [] }],
-        response: { 200: AccessExport, 401: T.Ref("ErrorResponse") },
+        querystring: RequestIdQuery(
+          "a UUID naming the access request: the export then carries its signed receipt",
+        ),
+        response: {
+          200: AccessExport,
+          400: T.Ref("ErrorResponse"),
+          401: T.Ref("ErrorResponse"),
+          409: T.Ref("ErrorResponse"),
+        },
       },
     },
-    async (request) => accessExport(deps, request.headers.authorization),
+    async (request) => {
+      const { data, signed } = await accessExport(
+        deps,
+        request.headers.authorization,
+        request.query.requestId?.toLowerCase(),
+      );
+      return signed ? { ...data, receipt: signed.receipt, jws: signed.jws } : data;
+    },
+  );
+
+  app.post(
+    "/v1/owner/access-receipts",
+    {
+      schema: {
+        tags: ["owner"],
+        summary: "The signed receipt of an access request, without the data",
+        description:
+          "Authenticated with an owner token. Makes the same export as `GET /v1/owner/data` but answers only its " +
+          "access receipt (counts per collection and SHA-256 digests over the records' keys, and when), recorded and " +
+          "signed by the region: what the control plane asks every region for, so that it never sees the data. A " +
+          "region that holds nothing about the device answers counts of 0.",
+        security: [{ ownerToken: [] }],
+        querystring: RequestIdQuery("a UUID naming the access request; one is made when absent"),
+        response: {
+          200: SignedAccessReceiptView,
+          400: T.Ref("ErrorResponse"),
+          401: T.Ref("ErrorResponse"),
+          409: T.Ref("ErrorResponse"),
+        },
+      },
+    },
+    async (request) => {
+      const { signed } = await accessExport(
+        deps,
+        request.headers.authorization,
+        request.query.requestId?.toLowerCase() ?? randomUUID(),
+      );
+      if (!signed) throw new Error("an access receipt was asked for and not issued");
+      return signed;
+    },
   );
 
   app.get(
@@ -95,7 +164,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
       },
     },
     async (request) => {
-      const data = await accessExport(deps, request.headers.authorization);
+      const { data } = await accessExport(deps, request.headers.authorization);
       return { region: data.region, storedIn: data.storedIn, summary: presentSummary(data) };
     },
   );
@@ -145,7 +214,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
     {
       schema: {
         tags: ["owner", "consent"],
-        summary: "The key every receipt of this region verifies with (consent and erasure receipts)",
+        summary: "The key every receipt of this region verifies with (consent, access and erasure receipts)",
         description:
           "Public. The region's Ed25519 signing key as a JWK Set; a receipt's JWS names it by `kid`. " +
           "The same key set as `GET /v1/consent/receipt-key`.",

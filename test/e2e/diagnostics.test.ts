@@ -9,28 +9,9 @@ import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import type { Db } from "../../src/db/index.ts";
 import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
-import { buildEnvelope, post } from "../helpers/envelopes.ts";
+import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
-
-/** A batch of `n` events as a device seals it. */
-function batch(device: DeviceIdentity, n: number, extra: Record<string, unknown> = {}) {
-  return {
-    events: Array.from({ length: n }, (_, i) => ({
-      id: randomUUID(),
-      at: new Date(Date.now() - (n - i) * 60_000).toISOString(),
-      data: {
-        build: device.build,
-        batteryHealthPercent: 97,
-        batteryCycles: 123,
-        crashCount: i,
-        anrCount: 0,
-        thermalEvents: 1,
-        ...(i === 1 ? extra : {}),
-      },
-    })),
-  };
-}
 
 /** The owner's decision, through the consent route; resolves with the receipt id. */
 async function decide(regionUrl: string, device: DeviceIdentity, granted: boolean): Promise<string> {
@@ -85,7 +66,7 @@ for (const backend of BACKENDS) {
     });
 
     test("without consent a batch is refused and nothing is stored", async () => {
-      const answer = await send(a, batch(a, 3));
+      const answer = await send(a, diagnosticsBatch(a, 3));
       assert.equal(answer.status, 403);
       assert.equal(answer.body.error?.code, "consent.required");
       assert.deepEqual(await stored(a), []);
@@ -93,7 +74,7 @@ for (const backend of BACKENDS) {
 
     test("after a yes the batch is stored once, with its events' own times, under a region pseudonym", async () => {
       const receipt = await decide(region().url, a, true);
-      const events = batch(a, 3);
+      const events = diagnosticsBatch(a, 3);
       const first = await send(a, events);
       assert.equal(first.status, 200, JSON.stringify(first.body));
       assert.deepEqual(
@@ -140,7 +121,7 @@ for (const backend of BACKENDS) {
 
     test("an undeclared field in any event refuses the whole batch", async () => {
       const before = (await stored(a)).length;
-      const answer = await send(a, batch(a, 4, { imsi: "242011234567890" }));
+      const answer = await send(a, diagnosticsBatch(a, 4, { imsi: "242011234567890" }));
       assert.equal(answer.status, 400);
       assert.equal(answer.body.error?.code, "payload.undeclared_field");
       assert.equal(answer.body.error?.path, "/payload/events/1/data/imsi");
@@ -150,17 +131,17 @@ for (const backend of BACKENDS) {
     test("a malformed batch is refused with the offending path", async () => {
       const empty = await send(a, { events: [] });
       assert.equal(empty.body.error?.code, "payload.invalid");
-      const extra = await send(a, { ...batch(a, 1), location: "59.9,10.7" });
+      const extra = await send(a, { ...diagnosticsBatch(a, 1), location: "59.9,10.7" });
       assert.equal(extra.body.error?.code, "payload.undeclared_field");
       assert.equal(extra.body.error?.path, "/payload/location");
-      const future = batch(a, 1);
+      const future = diagnosticsBatch(a, 1);
       (future.events[0] as { at: string }).at = new Date(Date.now() + 86_400_000).toISOString();
       assert.equal((await send(a, future)).body.error?.path, "/payload/events/0/at");
     });
 
     test("a yes given under a notice the policy no longer accepts does not count", async () => {
       await yesUnderOldNotice(region().db, b.keyId);
-      const answer = await send(b, batch(b, 2));
+      const answer = await send(b, diagnosticsBatch(b, 2));
       assert.equal(answer.body.error?.code, "consent.required");
       assert.deepEqual(await stored(b), []);
     });
@@ -168,7 +149,7 @@ for (const backend of BACKENDS) {
     test("after a no, new batches are refused", async () => {
       await decide(region().url, a, false);
       assert.deepEqual(await stored(a), [], "withdrawal erased the events");
-      const answer = await send(a, batch(a, 2));
+      const answer = await send(a, diagnosticsBatch(a, 2));
       assert.equal(answer.status, 403);
       assert.equal(answer.body.error?.code, "consent.required");
       const refusals = (await (await fetch(`${region().url}/v1/ledger`)).json()) as {
@@ -183,7 +164,7 @@ for (const backend of BACKENDS) {
     test("collections go to their own endpoints", async () => {
       const activation = await post(`${region().url}/v1/diagnostics`, await buildEnvelope(a));
       assert.equal(activation.body.error?.code, "envelope.collection_mismatch");
-      const diagnostics = await send(a, batch(a, 1), "/v1/activations");
+      const diagnostics = await send(a, diagnosticsBatch(a, 1), "/v1/activations");
       assert.equal(diagnostics.body.error?.code, "envelope.collection_mismatch");
     });
   });

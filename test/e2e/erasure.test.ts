@@ -25,7 +25,7 @@ import {
   type ErasureReceipt,
   keysDigest,
 } from "../../src/subject-requests/index.ts";
-import { buildEnvelope, post } from "../helpers/envelopes.ts";
+import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 
@@ -56,24 +56,6 @@ interface RequestView extends ErrorBody {
   completedAt: string | null;
   receipts: { region: string; receipt: ErasureReceipt; jws: string }[];
   missing: { region: string; reason: string }[];
-}
-
-/** A batch of `n` diagnostics events as a device seals it. */
-function batch(device: DeviceIdentity, n: number) {
-  return {
-    events: Array.from({ length: n }, (_, i) => ({
-      id: randomUUID(),
-      at: new Date(Date.now() - (n - i) * 60_000).toISOString(),
-      data: {
-        build: device.build,
-        batteryHealthPercent: 91,
-        batteryCycles: 345,
-        crashCount: i,
-        anrCount: 2,
-        thermalEvents: 1,
-      },
-    })),
-  };
 }
 
 for (const backend of BACKENDS) {
@@ -142,7 +124,7 @@ for (const backend of BACKENDS) {
       const sent = await post(
         `${device.home.url}/v1/diagnostics`,
         await buildEnvelope(device, {
-          payload: batch(device, n),
+          payload: diagnosticsBatch(device, n),
           header: { collection: "uep.diagnostics", schemaVersion: 1 },
         }),
       );

@@ -64,3 +64,22 @@ export async function post(
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : {} };
 }
+
+/** A `uep.diagnostics` batch of `n` events as a device seals it, a minute apart, the last a minute ago; `extra` goes into event 1. */
+export function diagnosticsBatch(device: DeviceIdentity, n: number, extra: Record<string, unknown> = {}) {
+  return {
+    events: Array.from({ length: n }, (_, i) => ({
+      id: randomUUID(),
+      at: new Date(Date.now() - (n - i) * 60_000).toISOString(),
+      data: {
+        build: device.build,
+        batteryHealthPercent: 97,
+        batteryCycles: 123,
+        crashCount: i,
+        anrCount: 0,
+        thermalEvents: 1,
+        ...(i === 1 ? extra : {}),
+      },
+    })),
+  };
+}
