@@ -37,7 +37,7 @@ export function reportFailure(error: unknown): number {
     process.stderr.write(`error [${error.code}]: ${error.message}\n`);
     for (const p of error.problems ?? []) process.stderr.write(`  - ${p.path}: ${p.message}\n`);
     if (error.path !== undefined && !error.problems) process.stderr.write(`  at ${error.path}\n`);
-    return error.code === "config.invalid" || error.code === "dictionary.invalid" ? 2 : 1;
+    return ["config.invalid", "dictionary.invalid", "notice.invalid"].includes(error.code) ? 2 : 1;
   }
   process.stderr.write(`error: ${(error as Error)?.stack ?? String(error)}\n`);
   return 1;
