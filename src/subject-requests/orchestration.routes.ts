@@ -9,7 +9,7 @@ import type { Db } from "../db/index.ts";
 import type { DeviceDirectory } from "../directory/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App } from "../http/service.ts";
-import { authenticateOwner } from "../owners/index.ts";
+import { authenticateOwner, type OwnerContext } from "../owners/index.ts";
 import { REQUEST_ID_PATTERN } from "./erasure.presenter.ts";
 import {
   findSubjectRequestState,
@@ -32,78 +32,61 @@ const RequestId = T.String({ pattern: REQUEST_ID_PATTERN, description: "a UUID n
 
 /** Registers the subject-request routes of the control plane. */
 export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDeps): void {
-  app.post(
-    "/v1/subject-requests/erasure",
+  // Access and erasure differ only in what each region is asked and how the answer is shown.
+  const kinds = [
     {
-      schema: {
-        tags: ["subject-requests"],
-        summary: "Erase the device's data in every region; answers each region's signed receipt",
-        description:
-          "Authenticated with an owner token, which is passed on to every configured region's " +
-          "`DELETE /v1/owner/data`. Each region's receipt is verified with the key it publishes at " +
-          "`/v1/receipt-key`, and only the receipts (counts, digests, dates) are stored. Send your own " +
-          "`requestId` to be able to retry: a repeated request asks again only the regions whose receipt is " +
-          "missing. A region that cannot be reached makes the answer `subject_request.incomplete` (502), naming it.",
-        security: [{ ownerToken: [] }],
-        body: T.Object({ requestId: T.Optional(RequestId) }, { additionalProperties: false }),
-        response: {
-          200: SubjectRequestView,
-          400: T.Ref("ErrorResponse"),
-          401: T.Ref("ErrorResponse"),
-          409: T.Ref("ErrorResponse"),
-          502: T.Ref("ErrorResponse"),
+      path: "/v1/subject-requests/erasure",
+      summary: "Erase the device's data in every region; answers each region's signed receipt",
+      description:
+        "Authenticated with an owner token, which is passed on to every configured region's " +
+        "`DELETE /v1/owner/data`. Each region's receipt is verified with the key it publishes at " +
+        "`/v1/receipt-key`, and only the receipts (counts, digests, dates) are stored. Send your own " +
+        "`requestId` to be able to retry: a repeated request asks again only the regions whose receipt is " +
+        "missing. A region that cannot be reached makes the answer `subject_request.incomplete` (502), naming it.",
+      run: async (owner: OwnerContext, authorization: string, requestId: string | undefined) =>
+        presentSubjectRequest(await requestErasure(deps, owner, authorization, requestId)),
+    },
+    {
+      path: "/v1/subject-requests/access",
+      summary: "Ask every region what it holds about the device; answers each region's signed access receipt",
+      description:
+        "Authenticated with an owner token, which is passed on to every configured region's " +
+        "`POST /v1/owner/access-receipts`. Each region answers a receipt — per collection a count and a SHA-256 " +
+        "over the keys of the records it holds, and when — verified with the key it publishes at " +
+        "`/v1/receipt-key`; only the receipts are stored. `exports` names, per region, where the owner fetches " +
+        "the export itself with the same token (`GET /v1/owner/data?requestId=…`): it goes from the region " +
+        "straight to the owner, never through the control plane. Retries and a region that cannot be reached " +
+        "as for erasure.",
+      run: async (owner: OwnerContext, authorization: string, requestId: string | undefined) =>
+        presentSubjectRequest(await requestAccess(deps, owner, authorization, requestId), deps.regions()),
+    },
+  ];
+  for (const kind of kinds) {
+    app.post(
+      kind.path,
+      {
+        schema: {
+          tags: ["subject-requests"],
+          summary: kind.summary,
+          description: kind.description,
+          security: [{ ownerToken: [] }],
+          body: T.Object({ requestId: T.Optional(RequestId) }, { additionalProperties: false }),
+          response: {
+            200: SubjectRequestView,
+            400: T.Ref("ErrorResponse"),
+            401: T.Ref("ErrorResponse"),
+            409: T.Ref("ErrorResponse"),
+            502: T.Ref("ErrorResponse"),
+          },
         },
       },
-    },
-    async (request) => {
-      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
-      const state = await requestErasure(
-        deps,
-        owner,
-        request.headers.authorization ?? "",
-        request.body.requestId?.toLowerCase(),
-      );
-      return presentSubjectRequest(state);
-    },
-  );
-
-  app.post(
-    "/v1/subject-requests/access",
-    {
-      schema: {
-        tags: ["subject-requests"],
-        summary:
-          "Ask every region what it holds about the device; answers each region's signed access receipt",
-        description:
-          "Authenticated with an owner token, which is passed on to every configured region's " +
-          "`POST /v1/owner/access-receipts`. Each region answers a receipt — per collection a count and a SHA-256 " +
-          "over the keys of the records it holds, and when — verified with the key it publishes at " +
-          "`/v1/receipt-key`; only the receipts are stored. `exports` names, per region, where the owner fetches " +
-          "the export itself with the same token (`GET /v1/owner/data?requestId=…`): it goes from the region " +
-          "straight to the owner, never through the control plane. Retries and a region that cannot be reached " +
-          "as for erasure.",
-        security: [{ ownerToken: [] }],
-        body: T.Object({ requestId: T.Optional(RequestId) }, { additionalProperties: false }),
-        response: {
-          200: SubjectRequestView,
-          400: T.Ref("ErrorResponse"),
-          401: T.Ref("ErrorResponse"),
-          409: T.Ref("ErrorResponse"),
-          502: T.Ref("ErrorResponse"),
-        },
+      async (request) => {
+        const authorization = request.headers.authorization;
+        const owner = await authenticateOwner(deps.directory, authorization);
+        return kind.run(owner, authorization ?? "", request.body.requestId?.toLowerCase());
       },
-    },
-    async (request) => {
-      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
-      const state = await requestAccess(
-        deps,
-        owner,
-        request.headers.authorization ?? "",
-        request.body.requestId?.toLowerCase(),
-      );
-      return presentSubjectRequest(state, deps.regions());
-    },
-  );
+    );
+  }
 
   app.get(
     "/v1/subject-requests/:id",
