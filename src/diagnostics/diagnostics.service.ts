@@ -27,11 +27,16 @@ export async function receiveDiagnostics(
   envelope: Envelope,
   now = new Date(),
 ): Promise<DiagnosticsOutcome> {
-  const declared = ctx.dictionary.get(envelope.collection, envelope.schemaVersion);
-  // Only consent-based collections come this way; an activation sent here is a mistake, not a diagnostics batch.
-  const name =
-    declared && declared.legalBasis !== "consent" ? "a collection based on consent" : envelope.collection;
-  const opened = await openEnvelope(ctx, envelope, name, now);
+  // Only consent-based collections come this way; an activation sent here is a mistake, not a
+  // diagnostics batch. An unknown collection or version passes on, to be refused by name later.
+  const endpoint = {
+    label: "collections based on consent",
+    takes: (name: string, version: number) => {
+      const declared = ctx.dictionary.get(name, version);
+      return declared === undefined || declared.legalBasis === "consent";
+    },
+  };
+  const opened = await openEnvelope(ctx, envelope, endpoint, now);
   if (!checkBatch(opened.payload)) {
     const issue = checkBatch.errors?.[0];
     const extra = (issue?.params as { additionalProperty?: string } | undefined)?.additionalProperty;

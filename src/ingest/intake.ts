@@ -55,6 +55,12 @@ export interface IntakeContext {
   consentPolicy: (purpose: string) => number[] | null;
 }
 
+/** Which collections an endpoint takes, and how to name them in a refusal. */
+export interface EndpointCollections {
+  label: string;
+  takes: (collection: string, schemaVersion: number) => boolean;
+}
+
 /** An envelope whose seal opened: checks 1-5 passed, the payload is a JSON object not yet validated. */
 export interface OpenedEnvelope {
   envelope: Envelope;
@@ -137,14 +143,14 @@ export async function envelopeOf(
 }
 
 /**
- * Runs checks 1-5 on an envelope sent to the endpoint of `collectionName` and
+ * Runs checks 1-5 on an envelope sent to an endpoint that takes the collections `endpoint` names, and
  * returns the opened payload, a JSON object not yet validated. Throws a
  * PhoneHomeError (after counting the refusal) when a check fails.
  */
 export async function openEnvelope(
   ctx: IntakeContext,
   envelope: Envelope,
-  collectionName: string,
+  endpoint: EndpointCollections,
   now: Date,
 ): Promise<OpenedEnvelope> {
   const ledger: LedgerContext = {
@@ -166,10 +172,10 @@ export async function openEnvelope(
     throw new PhoneHomeError(code, message, path === undefined ? {} : { path });
   };
 
-  if (envelope.collection !== collectionName) {
+  if (!endpoint.takes(envelope.collection, envelope.schemaVersion)) {
     return refuse(
       "envelope.collection_mismatch",
-      `this endpoint takes collection ${collectionName}, not ${envelope.collection}`,
+      `this endpoint takes ${endpoint.label}, not ${envelope.collection}`,
       "/collection",
     );
   }
@@ -306,7 +312,12 @@ export async function admitEnvelope(
   collectionName: string,
   now: Date,
 ): Promise<AcceptedEnvelope> {
-  const opened = await openEnvelope(ctx, envelope, collectionName, now);
+  const opened = await openEnvelope(
+    ctx,
+    envelope,
+    { label: `collection ${collectionName}`, takes: (name) => name === collectionName },
+    now,
+  );
   const { validated, data } = await admitRecord(ctx, opened, opened.payload, "/payload");
   return {
     envelope,
