@@ -5,13 +5,59 @@
  * `Queryable` (the database or a transaction) as their first argument.
  */
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { PGlite, type Transaction } from "@electric-sql/pglite";
 import pg from "pg";
+import { from as copyFromStdin } from "pg-copy-streams";
 import { lockStore } from "./store-lock.ts";
 
 /** Anything that runs a bound query: the database itself or an open transaction. */
 export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: R[] }>;
+  /**
+   * Loads rows into `table (columns)` with `COPY ... FROM` in PostgreSQL's text
+   * format (`data`: lines made by `copyTextLine`); resolves with the number of
+   * rows. Names must be plain lower-case identifiers; they are checked, as
+   * they cannot be bound.
+   */
+  copyIn(table: string, columns: readonly string[], data: string): Promise<number>;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** `table (col, ...)` for a COPY statement, after checking every name. */
+function copyTarget(table: string, columns: readonly string[]): string {
+  for (const name of [table, ...columns]) {
+    if (!IDENTIFIER.test(name)) throw new Error(`${JSON.stringify(name)} is not a plain identifier`);
+  }
+  if (columns.length === 0) throw new Error("COPY needs at least one column");
+  return `${table} (${columns.join(", ")})`;
+}
+
+/** PGlite reads COPY data from the `/dev/blob` device, given with the query. */
+async function pgliteCopyIn(
+  on: PGlite | Transaction,
+  table: string,
+  columns: readonly string[],
+  data: string,
+): Promise<number> {
+  const result = await on.query(`COPY ${copyTarget(table, columns)} FROM '/dev/blob'`, [], {
+    blob: new Blob([data]),
+  });
+  return result.affectedRows ?? 0;
+}
+
+/** node-postgres streams COPY data over the connection with `pg-copy-streams`. */
+async function postgresCopyIn(
+  client: pg.ClientBase,
+  table: string,
+  columns: readonly string[],
+  data: string,
+): Promise<number> {
+  const stream = client.query(copyFromStdin(`COPY ${copyTarget(table, columns)} FROM STDIN`));
+  await pipeline(Readable.from([data]), stream);
+  return stream.rowCount;
 }
 
 /** A database: queries, explicit transactions, and a way to close it. */
@@ -56,6 +102,7 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
       const result = await lite.query(sql, params as unknown[] | undefined);
       return { rows: result.rows as never[] };
     },
+    copyIn: (table, columns, data) => pgliteCopyIn(lite, table, columns, data),
     transaction: (fn) =>
       lite.transaction((tx) =>
         fn({
@@ -63,6 +110,7 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
             const result = await tx.query(sql, params as unknown[] | undefined);
             return { rows: result.rows as never[] };
           },
+          copyIn: (table, columns, data) => pgliteCopyIn(tx, table, columns, data),
         }),
       ),
     exec: async (script) => {
@@ -78,11 +126,9 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
   };
 }
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
 async function openPostgres(url: string, schema: string | undefined, max: number): Promise<Db> {
-  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
-    throw new Error(`schema name ${JSON.stringify(schema)} must match ${SCHEMA_NAME}`);
+  if (schema !== undefined && !IDENTIFIER.test(schema)) {
+    throw new Error(`schema name ${JSON.stringify(schema)} must match ${IDENTIFIER}`);
   }
   if (schema !== undefined) {
     // The schema name is checked above against a fixed pattern; identifiers cannot be bound.
@@ -112,6 +158,14 @@ async function openPostgres(url: string, schema: string | undefined, max: number
       const result = await pool.query(sql, params as unknown[] | undefined);
       return { rows: result.rows };
     },
+    copyIn: async (table, columns, data) => {
+      const client = await pool.connect();
+      try {
+        return await postgresCopyIn(client, table, columns, data);
+      } finally {
+        client.release();
+      }
+    },
     transaction: async (fn) => {
       const client = await pool.connect();
       try {
@@ -121,6 +175,7 @@ async function openPostgres(url: string, schema: string | undefined, max: number
             const result = await client.query(sql, params as unknown[] | undefined);
             return { rows: result.rows };
           },
+          copyIn: (table, columns, data) => postgresCopyIn(client, table, columns, data),
         });
         await client.query("COMMIT");
         return value;

@@ -1,6 +1,10 @@
 /** Queries on a region's diagnostics events. One function per query; the caller passes the database or a transaction. */
 import { createHmac } from "node:crypto";
+import { copyTextLine } from "../db/copy-text.ts";
 import type { Queryable } from "../db/index.ts";
+
+/** PostgreSQL's SQLSTATE for a unique violation. */
+const UNIQUE_VIOLATION = "23505";
 
 /**
  * The region-keyed pseudonym diagnostics are stored under: HMAC-SHA256 of the
@@ -28,28 +32,73 @@ export function eventKey(row: { deviceRef: string; eventId: string }): string {
   return `${row.deviceRef}\u0000${row.eventId}`;
 }
 
+const COLUMNS = [
+  "device_ref",
+  "event_id",
+  "collection",
+  "schema_version",
+  "occurred_at",
+  "expires_at",
+  "consent_receipt",
+  "data",
+] as const;
+
+/** The rows in key order (byte order, as `COLLATE "C"` sorts): every writer locks keys in this order. */
+function inKeyOrder(rows: readonly DiagnosticsRow[]): { keys: string[]; rows: DiagnosticsRow[] } {
+  const keyed = rows.map((row) => ({ key: eventKey(row), row }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { keys: keyed.map((k) => k.key), rows: keyed.map((k) => k.row) };
+}
+
 /**
- * Stores events in one statement, in key order (see the ledger's note on
- * deadlocks); an event already stored (a retried batch) is skipped. Returns
- * the keys (`eventKey`) of the events this call inserted.
+ * Stores events, in key order (see the ledger's note on deadlocks); an event
+ * already stored (a retried batch) is skipped. Returns the keys (`eventKey`)
+ * of the events this call inserted.
+ *
+ * The rows are first `COPY`ed in, which is what makes diagnostics ingest fast;
+ * if any of them is already stored (or the batch repeats one), the COPY fails
+ * with a unique violation, is rolled back to its savepoint, and the rows go in
+ * through `INSERT ... ON CONFLICT DO NOTHING`, which skips the stored ones.
  */
 export async function insertDiagnosticsEvents(
   tx: Queryable,
   rows: readonly DiagnosticsRow[],
 ): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
+  const { keys, rows: sorted } = inKeyOrder(rows);
+  await tx.query("SAVEPOINT diagnostics_copy");
+  try {
+    let data = "";
+    for (const r of sorted) {
+      data += copyTextLine([
+        r.deviceRef,
+        r.eventId,
+        r.collection,
+        r.schemaVersion,
+        r.occurredAt,
+        r.expiresAt,
+        r.consentReceipt,
+        r.data,
+      ]);
+    }
+    await tx.copyIn("diagnostics_events", COLUMNS, data);
+    await tx.query("RELEASE SAVEPOINT diagnostics_copy");
+    return new Set(keys);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+    await tx.query("ROLLBACK TO SAVEPOINT diagnostics_copy");
+  }
   const { rows: inserted } = await tx.query<{ deviceRef: string; eventId: string }>(
-    `INSERT INTO diagnostics_events
-       (device_ref, event_id, collection, schema_version, occurred_at, expires_at, consent_receipt, data)
+    `INSERT INTO diagnostics_events (${COLUMNS.join(", ")})
      SELECT r."deviceRef", r."eventId", r.collection, r."schemaVersion", r."occurredAt", r."expiresAt",
             r."consentReceipt", r.data
        FROM jsonb_to_recordset($1::jsonb) AS r("deviceRef" text, "eventId" uuid, collection text,
             "schemaVersion" integer, "occurredAt" timestamptz, "expiresAt" timestamptz,
             "consentReceipt" uuid, data jsonb)
-      ORDER BY r."deviceRef", r."eventId"
+      ORDER BY r."deviceRef" COLLATE "C", r."eventId"
      ON CONFLICT DO NOTHING
      RETURNING device_ref AS "deviceRef", event_id AS "eventId"`,
-    [JSON.stringify(rows)],
+    [JSON.stringify(sorted)],
   );
   return new Set(inserted.map(eventKey));
 }

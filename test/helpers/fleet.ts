@@ -86,6 +86,10 @@ export function countingQueries(q: Queryable): { q: Queryable; count: () => numb
         n += 1;
         return q.query(sql, params);
       },
+      copyIn: (table, columns, data) => {
+        n += 1;
+        return q.copyIn(table, columns, data);
+      },
     },
     count: () => n,
   };
