@@ -6,13 +6,11 @@
  * Query parameters arrive as strings and Ajv does not coerce, so numbers are
  * declared as strings with a pattern that admits only valid values, then parsed.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { type Static, Type as T } from "@sinclair/typebox";
-import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config/index.ts";
 import type { Db } from "../db/index.ts";
-import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
+import { serviceTokenCheck } from "../http/service-token.ts";
 import {
   BatchView,
   BuildView,
@@ -261,29 +259,4 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
 
 function limitOf(value: string | undefined): number {
   return value === undefined ? DEFAULT_PAGE : Number(value);
-}
-
-/**
- * An `onRequest` hook that admits only the bearer service token. It runs
- * before the body is read, so an unauthenticated caller learns nothing of the
- * schema. Both sides are hashed first: `timingSafeEqual` needs equal lengths,
- * and the comparison then reveals neither the token nor its length.
- */
-function serviceTokenCheck(token: string) {
-  if (token.length < 16) throw new Error("the fleet service token must be at least 16 characters long");
-  const expected = createHash("sha256").update(token).digest();
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const header = request.headers.authorization;
-    const presented = typeof header === "string" ? /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1] : undefined;
-    const actual = createHash("sha256")
-      .update(presented ?? "")
-      .digest();
-    if (presented === undefined || !timingSafeEqual(actual, expected)) {
-      reply.header("www-authenticate", 'Bearer realm="phonehome"');
-      throw new PhoneHomeError(
-        "auth.service_token_invalid",
-        presented === undefined ? "a bearer service token is required" : "the service token is not valid",
-      );
-    }
-  };
 }

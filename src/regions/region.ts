@@ -17,9 +17,14 @@ import { type App, createService } from "../http/service.ts";
 import type { IntakeContext } from "../ingest/intake.ts";
 import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
 import { createRegionWriter } from "../ingest/region-writer.ts";
-import { loadPseudonymSecret, loadRegionKeys, loadRegionSigningKey } from "../keys/index.ts";
+import {
+  loadPseudonymSecret,
+  loadRegionKeys,
+  loadRegionSigningKey,
+  loadServiceToken,
+} from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
-import { startRetention } from "../retention/index.ts";
+import { registerPurgeRoutes, startRetention } from "../retention/index.ts";
 import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
@@ -147,6 +152,15 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     signingKey: loadRegionSigningKey(config.dataDir, region.id),
   });
   registerConsentRoutes(app, { config, db, intake, notices });
+  const shutdown = new AbortController();
+  registerPurgeRoutes(app, {
+    region: region.id,
+    db,
+    dictionary: deps.dictionary,
+    serviceToken: loadServiceToken(config.dataDir),
+    logger: logger.child({ region: region.id }),
+    signal: shutdown.signal,
+  });
   await app.listen({ host: region.listen.host, port: region.listen.port });
   ready = true;
   const url = region.listen.port === 0 ? urlOf(app, region) : region.url;
@@ -158,6 +172,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     intake,
     close: async () => {
       ready = false;
+      shutdown.abort();
       await retention.stop();
       await app.close();
       await writer.close();

@@ -16,6 +16,7 @@ export {
 } from "./partitions.ts";
 export { register } from "./purge.command.ts";
 export { listPurgeRuns, type PurgeRunRecord } from "./purge.repository.ts";
+export { registerPurgeRoutes } from "./purge.routes.ts";
 export {
   checkSurgicalRequest,
   DEFAULT_CHUNK_SIZE,

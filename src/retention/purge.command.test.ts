@@ -225,6 +225,10 @@ describe("phonehome purge (CLI, PGlite)", () => {
           `error \\[store\\.locked\\]: the embedded store .* is in use by process ${process.pid} \\(collector of region global`,
         ),
       );
+      assert.match(
+        run.stderr,
+        /While the collector runs, ask it: POST http\S+\/v1\/purges\/retention with the service token/,
+      );
       await withStore(async (db) => assert.equal((await listPurgeRuns(db, 10)).length, 4));
     } finally {
       rmSync(join(store.dataDir, LOCK_FILE), { force: true });

@@ -12,7 +12,7 @@ import { loadConfig } from "../config/index.ts";
 import { openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
 import { loadDictionary } from "../dictionary/index.ts";
-import { PhoneHomeError } from "../errors/index.ts";
+import { isPhoneHomeError, PhoneHomeError } from "../errors/index.ts";
 import { formatHeading, formatPlan, formatResult, toJson } from "./purge.presenter.ts";
 import {
   checkSurgicalRequest,
@@ -96,7 +96,18 @@ export function register(program: Command): void {
       };
 
       const progress = progressReporter(process.stderr, "purge");
-      const db = await openDb(region.store, `phonehome purge --region ${region.id}`);
+      const db = await openDb(region.store, `phonehome purge --region ${region.id}`).catch(
+        (error: unknown) => {
+          if (!isPhoneHomeError(error, "store.locked")) throw error;
+          const route = surgical === undefined ? "retention" : "surgical";
+          throw new PhoneHomeError(
+            "store.locked",
+            `${error.message}. While the collector runs, ask it: POST ${region.url}/v1/purges/${route} ` +
+              "with the service token (docs/retention.md)",
+            error.path === undefined ? {} : { path: error.path },
+          );
+        },
+      );
       try {
         await migrate(db, "region");
         const plan: PurgePlan =

@@ -305,21 +305,31 @@ export async function listPurgeRuns(q: Queryable, limit: number): Promise<PurgeR
   }));
 }
 
+/** Stores a purge of this process is running on (the schedule and an operator's request share one process). */
+const purging = new WeakSet<Db>();
+
 /**
- * Runs `fn` while holding the region's purge lock, so that the collectors of
- * a region (each with its schedule) never purge at once. Returns null without
- * running `fn` when another process holds it. On PGlite the store itself is
- * held by one process (see store-lock.ts), so no lock is needed there; the
- * lock rides on a transaction that does nothing else, so purges' own
- * statements commit chunk by chunk on other connections.
+ * Runs `fn` while holding the region's purge lock, so that purges of a
+ * region never run at once: not two in one process (the schedule and an
+ * operator's request), nor in two collectors of the region (PostgreSQL's
+ * advisory lock; a PGlite store is held by one process anyway, see
+ * store-lock.ts). Returns null without running `fn` when another purge holds
+ * it. The advisory lock rides on a transaction that does nothing else, so
+ * purges' own statements commit chunk by chunk on other connections.
  */
 export async function withPurgeLock<T>(db: Db, fn: () => Promise<T>): Promise<{ value: T } | null> {
-  if (db.kind === "pglite") return { value: await fn() };
-  return db.transaction(async (tx) => {
-    const { rows } = await tx.query<{ got: boolean }>(
-      "SELECT pg_try_advisory_xact_lock(hashtext('phonehome.purge.' || current_schema())) AS got",
-    );
-    if (rows[0]?.got !== true) return null;
-    return { value: await fn() };
-  });
+  if (purging.has(db)) return null;
+  purging.add(db);
+  try {
+    if (db.kind === "pglite") return { value: await fn() };
+    return await db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ got: boolean }>(
+        "SELECT pg_try_advisory_xact_lock(hashtext('phonehome.purge.' || current_schema())) AS got",
+      );
+      if (rows[0]?.got !== true) return null;
+      return { value: await fn() };
+    });
+  } finally {
+    purging.delete(db);
+  }
 }

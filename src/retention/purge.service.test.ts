@@ -16,7 +16,7 @@ import type { Dictionary } from "../dictionary/index.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { createLogger } from "../log/index.ts";
 import { ensureDiagnosticsPartitions, listDiagnosticsPartitions } from "./partitions.ts";
-import { listPurgeRuns } from "./purge.repository.ts";
+import { listPurgeRuns, withPurgeLock } from "./purge.repository.ts";
 import { planPurge, runPurge } from "./purge.service.ts";
 import { startRetention } from "./schedule.ts";
 
@@ -243,6 +243,17 @@ for (const backend of BACKENDS) {
           undefined,
         ],
       );
+    });
+
+    it("refuses a second purge in the same process while one runs (the schedule and an operator's request)", async () => {
+      const outcome = await withPurgeLock(db, () =>
+        runPurge(db, NOW, { dictionary, dryRun: true }).then(
+          () => "ran",
+          (e: unknown) => (isPhoneHomeError(e, "store.locked") ? "locked" : e),
+        ),
+      );
+      assert.deepEqual(outcome, { value: "locked" });
+      assert.equal((await runPurge(db, NOW, { dictionary, dryRun: true })).dryRun, true);
     });
 
     if (backend.name === "postgres") {
