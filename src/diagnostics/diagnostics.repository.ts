@@ -53,7 +53,8 @@ function inKeyOrder(rows: readonly DiagnosticsRow[]): { keys: string[]; rows: Di
 /**
  * Stores events, in key order (see the ledger's note on deadlocks); an event
  * already stored (a retried batch) is skipped. Returns the keys (`eventKey`)
- * of the events this call inserted.
+ * of the events this call inserted. `tx` must be a transaction: the COPY
+ * below runs in a savepoint.
  *
  * The rows are first `COPY`ed in, which is what makes diagnostics ingest fast;
  * if any of them is already stored (or the batch repeats one), the COPY fails

@@ -104,19 +104,17 @@ for (const backend of BACKENDS) {
       findDiagnosticsEvents(global.db, deviceRef(global.intake.pseudonymSecret, device.keyId));
     const storeDiagnostics = async (device: DeviceIdentity, count: number, receipt: string) => {
       const now = Date.now();
-      await insertDiagnosticsEvents(
-        global.db,
-        Array.from({ length: count }, (_, i) => ({
-          deviceRef: deviceRef(global.intake.pseudonymSecret, device.keyId),
-          eventId: randomUUID(),
-          collection: PURPOSE,
-          schemaVersion: 1,
-          occurredAt: new Date(now - i * 60_000),
-          expiresAt: new Date(now + 30 * 86_400_000),
-          consentReceipt: receipt,
-          data: { crashCount: i },
-        })),
-      );
+      const rows = Array.from({ length: count }, (_, i) => ({
+        deviceRef: deviceRef(global.intake.pseudonymSecret, device.keyId),
+        eventId: randomUUID(),
+        collection: PURPOSE,
+        schemaVersion: 1,
+        occurredAt: new Date(now - i * 60_000),
+        expiresAt: new Date(now + 30 * 86_400_000),
+        consentReceipt: receipt,
+        data: { crashCount: i },
+      }));
+      await global.db.transaction((tx) => insertDiagnosticsEvents(tx, rows));
     };
 
     before(async () => {
