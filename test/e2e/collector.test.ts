@@ -234,6 +234,9 @@ for (const backend of BACKENDS) {
           "envelope.invalid",
           "/device",
         );
+        for (const ct of ["A".repeat(21), `${"A".repeat(40)}=`, `${"A".repeat(40)}é`]) {
+          await expectError(await post(activations(), { ...good, ct }), 400, "envelope.invalid", "/ct");
+        }
       });
 
       test("envelope.collection_mismatch and envelope.stale", async () => {
