@@ -41,7 +41,8 @@ test(
     timeout: 180_000,
   },
   async () => {
-    const { code, stdout, stderr } = await runBench(["--quick"]);
+    // Unpinned: this runs beside other tests, which must not find their PostgreSQL kept to one core.
+    const { code, stdout, stderr } = await runBench(["--quick", "--no-pin"]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
     assert.match(stdout, /^ratio phonehome \/ bare: \d+\.\d{3} /m);
     assert.match(stdout, /^phonehome latency: p50 (<1|\d+) ms, p99 (<1|\d+) ms /m);

@@ -10,8 +10,9 @@
  *   envelope), as a ratio against a `COPY` of the same rows into the same table.
  *
  * Each server under test runs in its own child process (`bench/server.ts`),
- * pinned to one core with `taskset` where available; this process generates
- * the load with autocannon (`bench/load.ts`). Rounds alternate between the
+ * pinned to one core with `taskset` where available, with this process (which
+ * generates the load with autocannon, `bench/load.ts`) and a local PostgreSQL
+ * kept to the other cores (`bench/pin.ts`). Rounds alternate between the
  * measured side and its baseline, so that a burst of other work on the
  * machine falls on both.
  *
@@ -30,6 +31,7 @@ import { join } from "node:path";
 import { runActivations } from "./activations.ts";
 import { runDiagnostics } from "./diagnostics.ts";
 import { pinnedCpu, type SuiteContext, settingsFromArgv, withPg } from "./harness.ts";
+import { placeAroundServer } from "./pin.ts";
 
 const AUTOCANNON_VERSION = (createRequire(import.meta.url)("autocannon/package.json") as { version: string })
   .version;
@@ -54,7 +56,11 @@ async function main(): Promise<number> {
     servers: [],
     schemas: [],
   };
+  // Read before this process is pinned to fewer cores.
+  const cores = availableParallelism();
+  const placement = cpu === null ? null : placeAroundServer(cpu, cores, settings.postgres);
   const cleanup = async () => {
+    placement?.restore();
     await Promise.allSettled(ctx.servers.map((s) => s.stop()));
     await withPg(settings.postgres, async (c) => {
       // Names come from a fixed pattern (`bench_<hex tag>_...`); identifiers cannot be bound.
@@ -64,13 +70,15 @@ async function main(): Promise<number> {
     );
     rmSync(ctx.workDir, { recursive: true, force: true });
   };
+  // Ctrl-C or a kill still puts PostgreSQL's CPU masks back and drops the schemas.
   process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+  process.once("SIGTERM", () => void cleanup().then(() => process.exit(143)));
 
   try {
     const duration = settings.durationMs / 1000;
     console.log(`phonehome bench: ${settings.suites.join(", ")}`);
     console.log(
-      `machine:  ${cpus()[0]?.model ?? "unknown cpu"}, ${availableParallelism()} cores, Node ${process.version}, ` +
+      `machine:  ${cpus()[0]?.model ?? "unknown cpu"}, ${cores} cores, Node ${process.version}, ` +
         `${process.platform} ${release()}, PostgreSQL ${pgVersion}; load average ${loadavg()
           .map((l) => l.toFixed(2))
           .join(" ")} before the run`,
@@ -79,7 +87,7 @@ async function main(): Promise<number> {
       `settings: ${duration} s measured per side in ${settings.rounds} alternating round(s), after ` +
         `${settings.warmupMs / 1000} s warm-up each; ${settings.concurrency} keep-alive connections, ` +
         `one request in flight on each (autocannon ${AUTOCANNON_VERSION}); ` +
-        `servers ${cpu === null ? "not pinned" : `pinned to cpu ${cpu} (taskset)`}`,
+        `servers ${cpu === null ? "not pinned" : `pinned to cpu ${cpu} (taskset); ${placement?.describe}`}`,
     );
     let valid = true;
     for (const suite of settings.suites) {
