@@ -8,10 +8,21 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import type { StoreConfig } from "../db/index.ts";
+import { parseRetention, type Retention } from "../dictionary/retention.ts";
 import { PhoneHomeError, type Problem } from "../errors/index.ts";
 import { type ConfigFile, ConfigFileSchema } from "./schema.ts";
 
 /** Where the package itself lives; the shipped dictionary and notices are found from here. */
+/** How long proof records are kept once they stop being current, unless the configuration says otherwise. */
+export const DEFAULT_RECORDS_RETENTION = "P3Y";
+
+function recordsRetention(duration: string): Retention {
+  const parsed = parseRetention(duration);
+  // The schema's pattern admits only what parses; this guards the default.
+  if (parsed === null) throw new Error(`retention.records ${duration} is not an ISO 8601 duration`);
+  return parsed;
+}
+
 export const PACKAGE_ROOT = new URL("../../", import.meta.url).pathname;
 
 /** A host and port to listen on. */
@@ -76,6 +87,8 @@ export interface Config {
   retention: {
     /** Minutes between a region's retention purges (the first one interval after the region starts). */
     purgeIntervalMinutes: number;
+    /** How long proof records are kept once they stop being current (a replaced consent decision, a receipt). */
+    records: Retention;
   };
   /** Demo fleet provisioned by `phonehome up` on first start. */
   demo: { devices: number };
@@ -246,7 +259,10 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       commitsInFlight: raw.ingest?.commitsInFlight,
       maxClockSkewSeconds: raw.ingest?.maxClockSkewSeconds ?? 300,
     },
-    retention: { purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60 },
+    retention: {
+      purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60,
+      records: recordsRetention(raw.retention?.records ?? DEFAULT_RECORDS_RETENTION),
+    },
     demo: { devices: raw.demo?.devices ?? 50 },
   });
 }

@@ -1,4 +1,5 @@
 import { type Static, Type as T } from "@sinclair/typebox";
+import { DURATION_PATTERN } from "../dictionary/retention.ts";
 
 const Country = T.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2 country code" });
 const RegionId = T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$", description: "region id, e.g. global or cn" });
@@ -100,6 +101,13 @@ export const ConfigFileSchema = T.Object(
               minimum: 1,
               maximum: 10_080,
               description: "minutes between a region's retention purges",
+            }),
+          ),
+          records: T.Optional(
+            T.String({
+              pattern: DURATION_PATTERN,
+              description:
+                "how long proof records are kept: a consent decision after a later one replaced it, an erasure or access receipt after it was issued (ISO 8601, e.g. P3Y)",
             }),
           ),
         },

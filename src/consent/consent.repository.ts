@@ -30,11 +30,20 @@ const DECISION = `device_key AS "deviceKey", purpose, granted, notice_version AS
 
 /**
  * Records a decision: it becomes the one in force for its device and purpose,
- * and joins the history with its receipt, in one statement (so both or neither).
+ * and joins the history with its receipt; the decision it replaces (whose
+ * expiry was null while in force) gets `replacedExpiresAt`. One statement, so
+ * all or nothing.
  */
-export async function recordConsentDecision(tx: Queryable, entry: ConsentHistoryEntry): Promise<void> {
+export async function recordConsentDecision(
+  tx: Queryable,
+  entry: ConsentHistoryEntry,
+  replacedExpiresAt: Date,
+): Promise<void> {
   await tx.query(
-    `WITH history AS (
+    `WITH replaced AS (
+       UPDATE consent_history SET expires_at = $10
+        WHERE device_key = $2 AND purpose = $3 AND expires_at IS NULL),
+     history AS (
        INSERT INTO consent_history
          (receipt_id, device_key, purpose, granted, notice_version, language, method, decided_at, receipt)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb))
@@ -53,6 +62,7 @@ export async function recordConsentDecision(tx: Queryable, entry: ConsentHistory
       entry.method,
       entry.decidedAt.toISOString(),
       JSON.stringify({ receipt: entry.receipt, jws: entry.jws }),
+      replacedExpiresAt.toISOString(),
     ],
   );
 }

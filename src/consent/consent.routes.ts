@@ -32,7 +32,7 @@ import { receiptKeySet } from "./receipt.ts";
 
 /** What the consent routes of a region need. */
 export interface ConsentRouteDeps {
-  config: Pick<Config, "dataDir" | "noticesDir" | "policy">;
+  config: Pick<Config, "dataDir" | "noticesDir" | "policy" | "retention">;
   db: Db;
   intake: Pick<IntakeContext, "region" | "pseudonymSecret" | "dictionary" | "directory">;
   /** Notices already loaded (e.g. for the collector's consent policy); loaded from `config.noticesDir` when absent. */
@@ -75,6 +75,7 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
     policy: config.policy,
     pseudonymSecret: intake.pseudonymSecret,
     signingKey,
+    recordsRetention: config.retention.records,
   };
   const keySet = { region: intake.region.id, ...receiptKeySet(signingKey) };
 

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { type Config, regionOfMarket } from "../config/index.ts";
 import type { Db } from "../db/index.ts";
 import { deviceRef, eraseDiagnosticsEvents } from "../diagnostics/diagnostics.repository.ts";
+import type { Retention } from "../dictionary/retention.ts";
 import type { DirectoryRecord } from "../directory/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { RegionSigningKey } from "../keys/index.ts";
@@ -34,6 +35,8 @@ export interface ConsentContext {
   /** The region's pseudonymisation secret: diagnostics are stored under `deviceRef(secret, key)`. */
   pseudonymSecret: Uint8Array;
   signingKey: RegionSigningKey;
+  /** How long a decision is kept as proof once a later one replaces it (`retention.records`). */
+  recordsRetention: Retention;
 }
 
 /** An owner's decision as the route received it. */
@@ -146,18 +149,22 @@ export async function decideConsent(
       }),
       ctx.signingKey,
     );
-    await recordConsentDecision(tx, {
-      deviceKey,
-      purpose,
-      granted: request.granted,
-      noticeVersion: current,
-      language: request.language,
-      method: request.method,
-      decidedAt: now,
-      receiptId,
-      receipt: signed.receipt,
-      jws: signed.jws,
-    });
+    await recordConsentDecision(
+      tx,
+      {
+        deviceKey,
+        purpose,
+        granted: request.granted,
+        noticeVersion: current,
+        language: request.language,
+        method: request.method,
+        decidedAt: now,
+        receiptId,
+        receipt: signed.receipt,
+        jws: signed.jws,
+      },
+      ctx.recordsRetention.expiresAt(now),
+    );
     return signed;
   });
 }

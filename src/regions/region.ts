@@ -150,6 +150,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     pseudonymSecret: intake.pseudonymSecret,
     notices,
     signingKey: loadRegionSigningKey(config.dataDir, region.id),
+    recordsRetention: config.retention.records,
   });
   registerConsentRoutes(app, { config, db, intake, notices });
   const shutdown = new AbortController();

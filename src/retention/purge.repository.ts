@@ -9,18 +9,27 @@ import type { Db, Queryable } from "../db/index.ts";
 import { checkedName } from "./partitions.ts";
 import type { PurgeTable } from "./tables.ts";
 
+type KeyType = "text" | "uuid" | "bigint";
+
 interface TableSpec {
   /** Key columns, in order; text columns compare byte-wise. */
-  keys: readonly { column: string; type: "text" | "uuid" }[];
-  /** SQL for the collection a row belongs to. */
-  collection: string;
+  keys: readonly { column: string; type: KeyType }[];
+  /** SQL for the collection a row belongs to; null for proof records, which hold no collection. */
+  collection: string | null;
   /**
    * The column a field's own retention counts from: the same instant the
    * row's `expires_at` was computed from (an activation: when it was
-   * received; a diagnostics event: when it happened).
+   * received; a diagnostics event: when it happened). Null without fields.
    */
-  fieldClock: string;
+  fieldClock: string | null;
 }
+
+/** The least value of each key type: where a walk starts. */
+const LEAST: Readonly<Record<KeyType, string>> = {
+  text: "",
+  uuid: "00000000-0000-0000-0000-000000000000",
+  bigint: "-9223372036854775808",
+};
 
 const TABLES: Readonly<Record<PurgeTable, TableSpec>> = {
   activations: {
@@ -36,7 +45,16 @@ const TABLES: Readonly<Record<PurgeTable, TableSpec>> = {
     collection: "collection",
     fieldClock: "occurred_at",
   },
+  consent_history: { keys: [{ column: "receipt_id", type: "uuid" }], collection: null, fieldClock: null },
+  erasures: { keys: [{ column: "request_id", type: "uuid" }], collection: null, fieldClock: null },
+  access_receipts: { keys: [{ column: "id", type: "bigint" }], collection: null, fieldClock: null },
 };
+
+/** The SQL for a collection-only part of a table's spec; a selection about collections never reaches proof records. */
+function collectionSql(sql: string | null): string {
+  if (sql === null) throw new Error("this table holds no collection: only an expiry selects its rows");
+  return sql;
+}
 
 /** Which rows a purge step touches. */
 export type Selection =
@@ -69,8 +87,10 @@ export interface RowKey {
   key: readonly string[];
 }
 
-/** Where a walk starts: before every row. */
-export const START: RowKey = { expiresAt: "-infinity", key: ["", "00000000-0000-0000-0000-000000000000"] };
+/** Where a walk of `table` starts: before every row. */
+export function startOf(table: PurgeTable): RowKey {
+  return { expiresAt: "-infinity", key: TABLES[table].keys.map((k) => LEAST[k.type]) };
+}
 
 class Params {
   readonly values: unknown[] = [];
@@ -121,16 +141,16 @@ function whereClause(spec: TableSpec, selection: Selection, p: Params): string {
       const field = p.add(selection.field);
       // Calendar arithmetic in UTC, months before days, as Retention.expiresAt does it.
       return [
-        `${spec.collection} = ${p.add(selection.collection)}`,
+        `${collectionSql(spec.collection)} = ${p.add(selection.collection)}`,
         `schema_version = ${p.add(selection.version)}`,
         `data ? ${field}`,
         `expires_at > ${now}`,
-        `((${spec.fieldClock} AT TIME ZONE 'UTC') + ${p.add(selection.retention)}::interval) AT TIME ZONE 'UTC' <= ${now}`,
+        `((${collectionSql(spec.fieldClock)} AT TIME ZONE 'UTC') + ${p.add(selection.retention)}::interval) AT TIME ZONE 'UTC' <= ${now}`,
       ].join(" AND ");
     }
     case "window": {
       const parts = [
-        `${spec.collection} = ${p.add(selection.collection)}`,
+        `${collectionSql(spec.collection)} = ${p.add(selection.collection)}`,
         `received_at >= ${p.add(selection.from)}`,
         `received_at < ${p.add(selection.to)}`,
       ];

@@ -26,7 +26,9 @@ const EMPTY_SHA256 = createHash("sha256").digest("hex");
 
 /** Empties the store: rows, runs, and every monthly partition. */
 async function reset(db: Db): Promise<void> {
-  await db.query("TRUNCATE activations, diagnostics_events, purge_runs");
+  await db.query(
+    "TRUNCATE activations, diagnostics_events, purge_runs, consent_history, erasures, access_receipts",
+  );
   for (const p of await listDiagnosticsPartitions(db)) await db.query(`DROP TABLE ${p.name}`);
 }
 
@@ -89,6 +91,9 @@ for (const backend of BACKENDS) {
           fields: 0,
           partitions: ["diagnostics_events_203101", "diagnostics_events_203102"],
         },
+        consent_history: { rows: 0, fields: 0, partitions: [] },
+        erasures: { rows: 0, fields: 0, partitions: [] },
+        access_receipts: { rows: 0, fields: 0, partitions: [] },
       });
       assert.equal(plan.total, 10);
       const steps = plan.steps.filter((s) => s.action !== "remove-field");
@@ -99,7 +104,62 @@ for (const backend of BACKENDS) {
           ["diagnostics_events", "drop-partition", "diagnostics_events_203101", 3],
           ["diagnostics_events", "drop-partition", "diagnostics_events_203102", 2],
           ["diagnostics_events", "delete-rows", null, 3],
+          ["consent_history", "delete-rows", null, 0],
+          ["erasures", "delete-rows", null, 0],
+          ["access_receipts", "delete-rows", null, 0],
         ],
+      );
+    });
+
+    it("removes proof records whose own retention has run out, and never a decision still in force", async () => {
+      const device = `dk_${"P".repeat(27)}`;
+      const at = (iso: string) => new Date(iso).toISOString();
+      // Three decisions: two replaced (one long ago, one recently), the last in force (no expiry).
+      const history: [string, string | null][] = [
+        ["00000000-0000-4000-8000-000000000001", at("2031-03-14T00:00:00Z")],
+        ["00000000-0000-4000-8000-000000000002", at("2034-01-01T00:00:00Z")],
+        ["00000000-0000-4000-8000-000000000003", null],
+      ];
+      for (const [receipt, expires] of history) {
+        await db.query(
+          `INSERT INTO consent_history (receipt_id, device_key, purpose, granted, notice_version, language, method,
+                                        decided_at, receipt, expires_at)
+           VALUES ($1, $2, 'uep.diagnostics', true, 1, 'en', 'device-settings', '2028-01-01T00:00:00Z', '{}', $3)`,
+          [receipt, device, expires],
+        );
+      }
+      for (const [request, expires] of [
+        ["00000000-0000-4000-8000-00000000000a", at("2031-03-15T00:00:00Z")], // due exactly now
+        ["00000000-0000-4000-8000-00000000000b", at("2031-03-15T00:00:00.001Z")],
+      ]) {
+        await db.query(
+          `INSERT INTO erasures (request_id, device_key, erased_at, deleted, kept, jws, expires_at)
+           VALUES ($1, $2, '2028-03-15T00:00:00Z', '[]', '[]', 'x.y.z', $3)`,
+          [request, device, expires],
+        );
+        await db.query(
+          `INSERT INTO access_receipts (request_id, device_key, accessed_at, held, jws, expires_at)
+           VALUES ($1, $2, '2028-03-15T00:00:00Z', '[]', 'x.y.z', $3)`,
+          [request, device, expires],
+        );
+      }
+      const dry = await runPurge(db, NOW, { dictionary, dryRun: true });
+      const result = await runPurge(db, NOW, { dictionary });
+      for (const r of [dry, result]) {
+        assert.deepEqual(
+          [r.tables.consent_history.rows, r.tables.erasures.rows, r.tables.access_receipts.rows],
+          [1, 1, 1],
+        );
+      }
+      assert.equal(result.sha256, dry.sha256);
+      const left = await db.query<{ t: string; id: string }>(
+        `SELECT 'consent_history' AS t, receipt_id::text AS id FROM consent_history
+         UNION ALL SELECT 'erasures', request_id::text FROM erasures
+         UNION ALL SELECT 'access_receipts', request_id::text FROM access_receipts ORDER BY 1, 2`,
+      );
+      assert.deepEqual(
+        left.rows.map((r) => `${r.t} ${r.id.slice(-1)}`),
+        ["access_receipts b", "consent_history 2", "consent_history 3", "erasures b"],
       );
     });
 

@@ -22,13 +22,13 @@ import {
   insertPurgeRun,
   readSelectedKeys,
   removeFieldChunk,
+  startOf,
   type RowKey,
-  START,
   type Selection,
   updatePurgeRun,
   withPurgeLock,
 } from "./purge.repository.ts";
-import { type PurgeTable, tableOf } from "./tables.ts";
+import { PURGE_TABLES, type PurgeTable, RECORD_TABLES, tableOf } from "./tables.ts";
 
 /** Rows per statement: small enough that a chunk's locks and WAL stay short, large enough to be quick. */
 export const DEFAULT_CHUNK_SIZE = 5000;
@@ -225,6 +225,10 @@ async function retentionSteps(db: Db, now: Date, dictionary: Dictionary): Promis
       });
     }
   }
+  // Proof records whose retention (stamped when they stopped being current) has run out.
+  for (const table of RECORD_TABLES) {
+    steps.push({ table, action: "delete-rows", selection: expired([]), due: 0 });
+  }
   for (const step of steps) step.due = await countSelected(db, step.table, step.selection);
   return steps;
 }
@@ -303,7 +307,7 @@ function publicStep(step: Planned): PurgeStep {
 
 function emptyTotals(): Record<PurgeTable, TableTotals> {
   const empty = (): TableTotals => ({ rows: 0, fields: 0, partitions: [] });
-  return { activations: empty(), diagnostics_events: empty() };
+  return Object.fromEntries(PURGE_TABLES.map((t) => [t, empty()])) as Record<PurgeTable, TableTotals>;
 }
 
 function addTo(totals: Record<PurgeTable, TableTotals>, step: PurgeStep, count: number): void {
@@ -403,7 +407,7 @@ async function runStep(
   // Reads end at a short page; removals end at an empty chunk (rows removed meanwhile by
   // someone else, e.g. an owner's erasure, can make a chunk short without it being the last).
   const walk = async (next: (after: RowKey) => Promise<RowKey[]>, reads: boolean) => {
-    let after = START;
+    let after = startOf(step.table);
     for (;;) {
       signal?.throwIfAborted();
       const rows = await next(after);

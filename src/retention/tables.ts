@@ -1,10 +1,24 @@
 /** The region tables that hold personal data and expire, and which collection lives in which. */
 
-/** A region table that holds personal data and expires. */
-export type PurgeTable = "activations" | "diagnostics_events";
+/** A region table that holds personal data and expires: collected records, then proof records. */
+export type PurgeTable =
+  "activations" | "diagnostics_events" | "consent_history" | "erasures" | "access_receipts";
 
 /** The tables purges cover, in the order they are purged. */
-export const PURGE_TABLES: readonly PurgeTable[] = ["activations", "diagnostics_events"];
+export const PURGE_TABLES: readonly PurgeTable[] = [
+  "activations",
+  "diagnostics_events",
+  "consent_history",
+  "erasures",
+  "access_receipts",
+];
+
+/**
+ * The proof records: a consent decision once a later one replaced it, and
+ * the receipts of subject requests. They expire by `retention.records`,
+ * stamped when they stop being current; no collection lives in them.
+ */
+export const RECORD_TABLES: readonly PurgeTable[] = ["consent_history", "erasures", "access_receipts"];
 
 /** The table that stores records of `collection`: activations in theirs, every consent-based collection in `diagnostics_events`. */
 export function tableOf(collection: string): PurgeTable {

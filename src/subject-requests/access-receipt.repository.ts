@@ -28,19 +28,22 @@ export interface AccessReceiptRecord {
   accessedAt: Date;
   held: unknown;
   jws: string;
+  /** When the receipt must be gone (`retention.records` after it was issued). */
+  expiresAt: Date;
 }
 
 /** Records an access receipt. */
 export async function insertAccessReceipt(tx: Queryable, record: AccessReceiptRecord): Promise<void> {
   await tx.query(
-    `INSERT INTO access_receipts (request_id, device_key, accessed_at, held, jws)
-     VALUES ($1, $2, $3, $4::jsonb, $5)`,
+    `INSERT INTO access_receipts (request_id, device_key, accessed_at, held, jws, expires_at)
+     VALUES ($1, $2, $3, $4::jsonb, $5, $6)`,
     [
       record.requestId,
       record.deviceKey,
       record.accessedAt.toISOString(),
       JSON.stringify(record.held),
       record.jws,
+      record.expiresAt.toISOString(),
     ],
   );
 }

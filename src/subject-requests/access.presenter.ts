@@ -37,7 +37,8 @@ export const AccessExport = T.Object({
   generatedAt: T.String({ format: "date-time" }),
   records: T.Array(RecordView),
   consents: T.Omit(OwnerConsentsView, ["region", "device"], {
-    description: "consent decisions in force and every receipt; kept as proof of consent (GDPR Art. 7(1))",
+    description:
+      "consent decisions in force and every receipt; kept as proof of consent (GDPR Art. 7(1)): the decision in force while it is, a replaced one for `retention.records` after the decision that replaced it",
   }),
   receipt: T.Optional(AccessReceiptView),
   jws: T.Optional(

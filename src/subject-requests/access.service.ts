@@ -5,6 +5,7 @@
  * With a request id, the region also records and signs an access receipt:
  * counts and digests of what the export holds, never the values.
  */
+import type { Retention } from "../dictionary/retention.ts";
 import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { deviceRef, findDiagnosticsEvents } from "../diagnostics/index.ts";
@@ -79,6 +80,8 @@ export interface AccessReceiptContext {
   db: Db;
   region: { id: string; storedIn: string };
   signingKey: RegionSigningKey;
+  /** How long the receipts and records this writes are kept (`retention.records`). */
+  recordsRetention: Retention;
 }
 
 /**
@@ -119,7 +122,14 @@ export async function issueAccessReceipt(
       held,
     });
     const jws = await signReceipt(receipt, ctx.signingKey, ACCESS_RECEIPT_JWS_TYPE);
-    await insertAccessReceipt(tx, { requestId, deviceKey, accessedAt: now, held, jws });
+    await insertAccessReceipt(tx, {
+      requestId,
+      deviceKey,
+      accessedAt: now,
+      held,
+      jws,
+      expiresAt: ctx.recordsRetention.expiresAt(now),
+    });
     return { receipt, jws };
   });
 }

@@ -74,13 +74,15 @@ export interface ErasureRecord {
   deleted: unknown;
   kept: unknown;
   jws: string;
+  /** When the record must be gone (`retention.records` after the erasure). */
+  expiresAt: Date;
 }
 
 /** Records an erasure. */
 export async function insertErasure(tx: Queryable, record: ErasureRecord): Promise<void> {
   await tx.query(
-    `INSERT INTO erasures (request_id, device_key, erased_at, deleted, kept, jws)
-     VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)`,
+    `INSERT INTO erasures (request_id, device_key, erased_at, deleted, kept, jws, expires_at)
+     VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)`,
     [
       record.requestId,
       record.deviceKey,
@@ -88,6 +90,7 @@ export async function insertErasure(tx: Queryable, record: ErasureRecord): Promi
       JSON.stringify(record.deleted),
       JSON.stringify(record.kept),
       record.jws,
+      record.expiresAt.toISOString(),
     ],
   );
 }

@@ -16,6 +16,7 @@ import { BACKENDS } from "../../test/helpers/stores.ts";
 import type { Db } from "../db/index.ts";
 import { deviceRef } from "../diagnostics/index.ts";
 import { loadDictionary } from "../dictionary/index.ts";
+import { parseRetention } from "../dictionary/retention.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { loadRegionSigningKey } from "../keys/index.ts";
 import { type ErasureContext, eraseHeldData, keysDigest } from "./erasure.service.ts";
@@ -41,6 +42,7 @@ for (const backend of BACKENDS) {
         dictionary: loadDictionary(SHIPPED_DICTIONARY, { regions: ["global", "cn"] }).dictionary,
         pseudonymSecret: new Uint8Array(32).fill(7),
         signingKey: loadRegionSigningKey(dataDir, "global"),
+        recordsRetention: parseRetention("P3Y") ?? assert.fail("P3Y parses"),
       };
       await putActivations(db, [
         { deviceKey: OLD, expiresAt: new Date("2031-01-01T00:00:00.123Z") },
@@ -112,6 +114,14 @@ for (const backend of BACKENDS) {
       assert.ok(json.includes(REQUEST));
       assert.ok(!json.includes("TA-1062") && !json.includes("00WW_3_39B_SP03"), "no field value");
       assert.ok(!json.includes(deviceRef(ctx.pseudonymSecret, OLD)), "no diagnostics pseudonym");
+      const expiry = await db.query<{ expiresAt: Date }>(
+        `SELECT expires_at AS "expiresAt" FROM erasures WHERE request_id = $1`,
+        [REQUEST],
+      );
+      assert.deepEqual(
+        expiry.rows.map((r) => new Date(r.expiresAt).toISOString()),
+        ["2034-06-01T00:00:00.000Z"],
+      );
     });
 
     it("digests nothing as the SHA-256 of the empty string", () => {

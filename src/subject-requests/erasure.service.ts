@@ -7,6 +7,7 @@
  * signs. Every region runs it, including those that should hold nothing: a
  * receipt that found nothing there is the check.
  */
+import type { Retention } from "../dictionary/retention.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { CompactSign } from "jose";
 import { findActivations } from "../activation/activation.repository.ts";
@@ -40,19 +41,29 @@ export interface ErasureContext {
   /** The region's pseudonymisation secret: diagnostics are stored under `deviceRef(secret, key)`. */
   pseudonymSecret: Uint8Array;
   signingKey: RegionSigningKey;
+  /** How long the receipts and records this writes are kept (`retention.records`). */
+  recordsRetention: Retention;
 }
 
 /** Why the warranty record survives an erasure request (GDPR Art. 17(3)(b) and (e)). */
 export const WARRANTY_REASON =
   "warranty record: the warranty that activation started, and claims under it, must be honoured until its retention ends; " +
   "it is deleted then (GDPR Art. 6(1)(b); Art. 17(3)(b) and (e))";
-/** Why the decisions in force survive an erasure request. */
-export const CONSENTS_REASON =
-  "proof of consent: the controller must be able to show that the owner consented, and to which notice (GDPR Art. 7(1)); " +
-  "no payload is kept with it";
+/** Why the decisions in force survive an erasure request; `records` is `retention.records` (e.g. `P3Y`). */
+export function consentsReason(records: string): string {
+  return (
+    "proof of consent: the controller must be able to show that the owner consented, and to which notice (GDPR Art. 7(1)); " +
+    `kept while it is the decision in force, then for ${records} after a later decision replaces it; no payload is kept with it`
+  );
+}
+
 /** Why the consent history survives an erasure request. */
-export const CONSENT_HISTORY_REASON =
-  "proof of consent: every decision with the signed receipt the owner was given (GDPR Art. 7(1)); no payload is kept with it";
+export function consentHistoryReason(records: string): string {
+  return (
+    "proof of consent: every decision with the signed receipt the owner was given (GDPR Art. 7(1)); " +
+    `each is kept for ${records} after a later decision replaced it (the one in force, until then); no payload is kept with it`
+  );
+}
 
 /**
  * SHA-256 over one line per deleted row's key: `collection`, then the key
@@ -140,18 +151,18 @@ export async function eraseHeldData(
           ctx.dictionary.get("activation", activations[0]?.schemaVersion ?? 1)?.legalBasis ?? "contract",
         until: until?.toISOString() ?? null,
       },
-      // No end date is set for the proof of consent yet (docs/retention.md): `until` says so with null.
+      // Proof of consent ends only once a later decision replaces it: no date can be given yet (null).
       {
         collection: "consents",
         count: consents.consents,
-        reason: CONSENTS_REASON,
+        reason: consentsReason(ctx.recordsRetention.duration),
         legalBasis: "legal_obligation",
         until: null,
       },
       {
         collection: "consent_history",
         count: consents.history,
-        reason: CONSENT_HISTORY_REASON,
+        reason: consentHistoryReason(ctx.recordsRetention.duration),
         legalBasis: "legal_obligation",
         until: null,
       },
@@ -167,7 +178,15 @@ export async function eraseHeldData(
       kept,
     });
     const jws = await signErasureReceipt(receipt, ctx.signingKey);
-    await insertErasure(tx, { requestId, deviceKey, erasedAt: now, deleted, kept, jws });
+    await insertErasure(tx, {
+      requestId,
+      deviceKey,
+      erasedAt: now,
+      deleted,
+      kept,
+      jws,
+      expiresAt: ctx.recordsRetention.expiresAt(now),
+    });
     return { receipt, jws };
   });
 }

@@ -5,6 +5,7 @@
  * `DELETE /v1/owner/data` (erasure, with a signed receipt) and
  * `GET /v1/receipt-key` (the key every receipt of the region verifies with).
  */
+import type { Retention } from "../dictionary/retention.ts";
 import { randomUUID } from "node:crypto";
 import { Type as T } from "@sinclair/typebox";
 import { findHeldConsents, type Notices, receiptKeySet } from "../consent/index.ts";
@@ -32,6 +33,8 @@ export interface OwnerRouteDeps {
   notices: Notices;
   /** The region's signing key: erasure receipts are signed with the key consent receipts are. */
   signingKey: RegionSigningKey;
+  /** How long the receipts and records this writes are kept (`retention.records`). */
+  recordsRetention: Retention;
 }
 
 /** The region's receipt-signing key as a JWK Set: what `GET /v1/consent/receipt-key` answers too. */

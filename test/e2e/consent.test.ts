@@ -27,6 +27,7 @@ import {
   findDiagnosticsEvents,
   insertDiagnosticsEvents,
 } from "../../src/diagnostics/diagnostics.repository.ts";
+import { parseRetention } from "../../src/dictionary/retention.ts";
 import type { RunningRegion } from "../../src/regions/region.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
@@ -293,6 +294,26 @@ for (const backend of BACKENDS) {
       const again = await decide(d, no);
       assert.equal(again.body.receipt.decision.state, "refused", "a no without a yes in force is a refusal");
       assert.deepEqual(again.body.receipt.erased, { diagnosticsEvents: 0 });
+
+      // Each replaced decision is kept as proof for retention.records (default P3Y) after the decision
+      // that replaced it; the one in force has no end.
+      const proof = await global.db.query<{ decidedAt: Date; expiresAt: Date | null }>(
+        `SELECT decided_at AS "decidedAt", expires_at AS "expiresAt" FROM consent_history
+          WHERE device_key = $1 ORDER BY decided_at`,
+        [d.keyId],
+      );
+      const rows = proof.rows.map((r) => ({
+        decidedAt: new Date(r.decidedAt),
+        expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt),
+      }));
+      // Calendar arithmetic as src/dictionary/retention.ts does it (tested there).
+      const threeYearsAfter = (t: Date) => parseRetention("P3Y")?.expiresAt(t);
+      assert.equal(rows.length, 3);
+      for (const [i, row] of rows.entries()) {
+        const next = rows[i + 1];
+        if (next === undefined) assert.equal(row.expiresAt, null, "the decision in force does not expire");
+        else assert.deepEqual(row.expiresAt, threeYearsAfter(next.decidedAt));
+      }
     });
 
     test("a notice version with a wider scope voids an old yes; one within it does not", async () => {
