@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
 import { register as registerFleet } from "../fleet/fleet.command.ts";
+import { register as registerRelease } from "../release/release.command.ts";
 import { register as registerPurge } from "../retention/purge.command.ts";
 import { register as registerSimulate } from "../simulate/simulate.command.ts";
 import { register as registerSubjectRequests } from "../subject-requests/subject-requests.command.ts";
@@ -18,4 +19,5 @@ export function registerAll(program: Command): void {
   registerSimulate(program);
   registerPurge(program);
   registerSubjectRequests(program);
+  registerRelease(program);
 }

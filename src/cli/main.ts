@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { registerAll } from "./commands.ts";
+import { printFailure } from "./failure.ts";
 
 /** Builds the program with every feature's commands. */
 export function buildProgram(): Command {
@@ -33,12 +34,9 @@ export async function main(argv: string[]): Promise<number> {
 /** Prints a failure the way a person can act on it; returns the exit code. */
 export function reportFailure(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+  printFailure(error);
   if (isPhoneHomeError(error)) {
-    process.stderr.write(`error [${error.code}]: ${error.message}\n`);
-    for (const p of error.problems ?? []) process.stderr.write(`  - ${p.path}: ${p.message}\n`);
-    if (error.path !== undefined && !error.problems) process.stderr.write(`  at ${error.path}\n`);
     return ["config.invalid", "dictionary.invalid", "notice.invalid"].includes(error.code) ? 2 : 1;
   }
-  process.stderr.write(`error: ${(error as Error)?.stack ?? String(error)}\n`);
   return 1;
 }

@@ -68,6 +68,8 @@ export interface Config {
   dictionaryDir: string;
   /** Folder of consent notices, `<purpose>/v<N>.<lang>.md`. */
   noticesDir: string;
+  /** The package policy file of the release gate. */
+  packagePolicyFile: string;
   controlPlane: ControlPlaneConfig;
   regions: RegionConfig[];
   /** Market (country) to region; markets not named go to `default`. */
@@ -249,6 +251,8 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     logLevel: raw.logLevel ?? "info",
     dictionaryDir: raw.dictionary === undefined ? join(PACKAGE_ROOT, "dictionary") : at(raw.dictionary),
     noticesDir: raw.notices === undefined ? join(PACKAGE_ROOT, "notices") : at(raw.notices),
+    packagePolicyFile:
+      raw.packagePolicy === undefined ? join(PACKAGE_ROOT, "policy", "packages.yaml") : at(raw.packagePolicy),
     controlPlane,
     regions,
     policy: { markets, default: fallback },

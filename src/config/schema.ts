@@ -42,6 +42,9 @@ export const ConfigFileSchema = T.Object(
       T.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => T.Literal(l))),
     ),
     dictionary: T.Optional(T.String({ minLength: 1, description: "folder of collection YAML files" })),
+    packagePolicy: T.Optional(
+      T.String({ minLength: 1, description: "the package policy file the release gate reads (YAML)" }),
+    ),
     notices: T.Optional(
       T.String({ minLength: 1, description: "folder of consent notices (Markdown per language)" }),
     ),

@@ -122,6 +122,18 @@ export const ERRORS = {
     status: 404,
     doc: "No model, variant, batch, build or device of that id is registered.",
   },
+  "release.sbom_invalid": {
+    status: 400,
+    doc: "The build manifest is not a CycloneDX JSON SBOM the release gate reads: not JSON, not `bomFormat: CycloneDX`, a `specVersion` before 1.4, or a document the CycloneDX schema of its version refuses (`problems` lists the schema's complaints). Nothing was checked or stored; `phonehome release check` exits 2.",
+  },
+  "release.policy_invalid": {
+    status: 500,
+    doc: "The package policy file cannot be read or does not match its schema (`problems` lists each fault). The gate does not run without it; `phonehome release check` exits 2.",
+  },
+  "release.variant_ambiguous": {
+    status: 400,
+    doc: "A variant id names variants of several models: say which with `model` (`--model`, or `--variant MODEL/VARIANT`).",
+  },
   "purge.invalid": {
     status: 400,
     doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",

@@ -1,23 +1,12 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { phonehome } from "../../test/helpers/cli.ts";
 import { tableCounts, tempDir, writeFile } from "../../test/helpers/fleet.ts";
 import { BACKENDS } from "../../test/helpers/stores.ts";
-import { PACKAGE_ROOT } from "../config/index.ts";
 import { type Db, openDb, type StoreConfig } from "../db/index.ts";
 import type { DemoFactoryDocument } from "./fleet.demo.ts";
-
-/** Runs the real `phonehome` binary with node 24, as a user would. */
-function phonehome(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [join(PACKAGE_ROOT, "bin/phonehome.ts"), ...args], {
-    cwd: PACKAGE_ROOT,
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /** The configuration file's form of a store. */
 function storeSetting(store: StoreConfig): object {

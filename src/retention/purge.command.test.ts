@@ -3,11 +3,11 @@
  * with a configuration file pointing at a temporary embedded store.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { phonehome } from "../../test/helpers/cli.ts";
 import {
   allActivations,
   allEvents,
@@ -15,20 +15,10 @@ import {
   putEvents,
   retentionDictionary,
 } from "../../test/helpers/retention.ts";
-import { PACKAGE_ROOT } from "../config/index.ts";
 import { type Db, openDb, type StoreConfig } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
 import { listPurgeRuns } from "./purge.repository.ts";
 import { LOCK_FILE } from "../db/store-lock.ts";
-
-function phonehome(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [join(PACKAGE_ROOT, "bin/phonehome.ts"), ...args], {
-    cwd: PACKAGE_ROOT,
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe("phonehome purge (CLI, PGlite)", () => {
   const dir = mkdtempSync(join(tmpdir(), "phonehome-purge-cli-"));
