@@ -36,7 +36,11 @@ export function reportFailure(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
   printFailure(error);
   if (isPhoneHomeError(error)) {
-    return ["config.invalid", "dictionary.invalid", "notice.invalid"].includes(error.code) ? 2 : 1;
+    return ["config.invalid", "dictionary.invalid", "notice.invalid", "release.policy_invalid"].includes(
+      error.code,
+    )
+      ? 2
+      : 1;
   }
   return 1;
 }

@@ -11,7 +11,10 @@ import { findDevicesByKeyIds, registerFleetRoutes } from "../fleet/index.ts";
 import { type App, createService } from "../http/service.ts";
 import { loadServiceToken } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
+import { loadDictionary } from "../dictionary/index.ts";
 import { urlOf } from "../regions/region.ts";
+import { loadPackagePolicy } from "../release/policy.ts";
+import { registerReleaseRoutes } from "../release/release.routes.ts";
 import { registerOrchestrationRoutes } from "../subject-requests/index.ts";
 import { registerRegionListRoute } from "./regions.routes.ts";
 
@@ -28,6 +31,9 @@ export interface RunningControlPlane {
 
 /** Opens the control-plane store (migrating it) and starts its HTTP service. */
 export async function startControlPlane(config: Config, logger: Logger): Promise<RunningControlPlane> {
+  // Read before the store is opened: a broken policy or dictionary stops the start, and holds nothing.
+  const policy = loadPackagePolicy(config.packagePolicyFile);
+  const { dictionary } = loadDictionary(config.dictionaryDir, { regions: config.regions.map((r) => r.id) });
   const db = await openDb(config.controlPlane.store, "control plane");
   await migrate(db, "control");
   const serviceToken = loadServiceToken(config.dataDir);
@@ -53,6 +59,15 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     // Owner tokens are checked against the control plane's own fleet records.
     directory: cachedDirectory((keys) => findDevicesByKeyIds(db, keys)),
     regions: () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url })),
+  });
+  registerReleaseRoutes(app, {
+    db,
+    serviceToken,
+    gate: () => ({
+      policy,
+      dictionary,
+      collectors: new Map(config.regions.map((r) => [r.id, regionUrls.get(r.id) ?? r.url])),
+    }),
   });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;

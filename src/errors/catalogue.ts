@@ -134,6 +134,18 @@ export const ERRORS = {
     status: 400,
     doc: "A variant id names variants of several models: say which with `model` (`--model`, or `--variant MODEL/VARIANT`).",
   },
+  "release.unchecked": {
+    status: 409,
+    doc: "The build has no manifest: register its SBOM (`PUT /v1/builds/{number}`) so that the release gate can check it before it is released.",
+  },
+  "release.blocked": {
+    status: 409,
+    doc: "The release gate blocked the build for its variant; `problems` lists every finding. Nothing was released. Ship a build that passes, or force the release with a reason (kept with the build).",
+  },
+  "release.already_released": {
+    status: 409,
+    doc: "The build is released; its manifest can no longer change. Register a new build number.",
+  },
   "purge.invalid": {
     status: 400,
     doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",
