@@ -15,6 +15,7 @@ import { loadDictionary } from "../dictionary/index.ts";
 import { urlOf } from "../regions/region.ts";
 import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
+import { registerRolloutRoutes } from "../updates/updates.routes.ts";
 import { registerOrchestrationRoutes } from "../subject-requests/index.ts";
 import { registerRegionListRoute } from "./regions.routes.ts";
 
@@ -69,6 +70,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       collectors: new Map(config.regions.map((r) => [r.id, regionUrls.get(r.id) ?? r.url])),
     }),
   });
+  registerRolloutRoutes(app, { db, serviceToken });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   return {

@@ -25,7 +25,7 @@ describe("phonehome registry check", () => {
     for (const args of [[], ["--dictionary", SHIPPED_DICTIONARY]]) {
       const run = phonehome("registry", "check", ...args);
       assert.equal(run.code, 0, run.stderr + run.stdout);
-      assert.match(run.stdout, /: 2 collections, 2 versions, 12 fields; 0 errors, 0 warnings\n$/);
+      assert.match(run.stdout, /: 4 collections, 4 versions, 15 fields; 0 errors, 0 warnings\n$/);
     }
   });
 

@@ -146,6 +146,10 @@ export const ERRORS = {
     status: 409,
     doc: "The build is released; its manifest can no longer change. Register a new build number.",
   },
+  "rollout.invalid": {
+    status: 409,
+    doc: "The rollout cannot start or take that step: the build is not released, has no lineage, is withdrawn or already rolling out; or the rollout is complete, or not in a state the step applies to. Nothing changed.",
+  },
   "purge.invalid": {
     status: 400,
     doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",

@@ -26,6 +26,8 @@ import {
 import type { Logger } from "../log/index.ts";
 import { registerPurgeRoutes, startRetention } from "../retention/index.ts";
 import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
+import type { UpdateSource } from "../updates/source.ts";
+import { registerUpdateCheckRoutes } from "../updates/updates.routes.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
 /** A started region. */
@@ -49,6 +51,8 @@ export interface RegionDeps {
   logger: Logger;
   /** The consent notices, loaded and checked against the dictionary (loaded from the config when absent). */
   notices?: Notices;
+  /** The control plane's update plan and outcome counts. */
+  updates: UpdateSource;
 }
 
 /** Opens the region's store (migrating it), loads its keys, and starts its collector. */
@@ -141,6 +145,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   );
   registerActivationRoutes(app, intake);
   registerDiagnosticsRoutes(app, intake);
+  registerUpdateCheckRoutes(app, intake, deps.updates);
   registerLedgerRoutes(app, db);
   registerSubjectRequestRoutes(app, {
     db,

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../config/index.ts";
 import { startControlPlane } from "../control-plane/control-plane.ts";
 import { cachedDirectory, httpLookup } from "../directory/index.ts";
+import { httpUpdates } from "../updates/source.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { loadServiceToken } from "../keys/index.ts";
 import { createLogger } from "../log/index.ts";
@@ -82,6 +83,7 @@ export function register(program: Command): void {
         dictionary: dictionaryOf(config),
         directory,
         logger,
+        updates: httpUpdates(config.controlPlane.url, loadServiceToken(config.dataDir)),
       });
       process.stdout.write(
         `region ${region.id} collector listening on ${running.url} (data stored in ${region.storedIn})\n`,

@@ -7,6 +7,7 @@ import type { Config } from "../config/index.ts";
 import { type RunningControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
 import { loadNotices } from "../consent/index.ts";
 import { type Dictionary, loadDictionary } from "../dictionary/index.ts";
+import { inProcessUpdates } from "../updates/source.ts";
 import { cachedDirectory, type DeviceDirectory } from "../directory/index.ts";
 import { findDevicesByKeyIds } from "../fleet/index.ts";
 import type { Logger } from "../log/index.ts";
@@ -46,6 +47,7 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         directory,
         logger,
         notices,
+        updates: inProcessUpdates(controlPlane.db),
       });
       regions.push(running);
       controlPlane.regionUrls.set(running.id, running.url);

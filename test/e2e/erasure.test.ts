@@ -26,6 +26,7 @@ import {
   keysDigest,
 } from "../../src/subject-requests/index.ts";
 import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
+import { inProcessUpdates } from "../../src/updates/source.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 
@@ -354,6 +355,7 @@ for (const backend of BACKENDS) {
         dictionary: t.system.dictionary,
         directory: cachedDirectory((keys) => findDevicesByKeyIds(t.system.controlPlane.db, keys)),
         logger: createLogger("silent"),
+        updates: inProcessUpdates(t.system.controlPlane.db),
       });
       t.system.regions.splice(t.system.regions.indexOf(cn), 1, back);
       t.system.controlPlane.regionUrls.set("cn", back.url);

@@ -1,0 +1,96 @@
+/**
+ * Which update a device is offered: the newest released build of its own
+ * variant and lineage that is newer than what it runs, not withdrawn, and open
+ * to it under its rollout. Never another variant's build, never a downgrade.
+ * A pure function of the update plan, so every region answers alike.
+ */
+import { createHash } from "node:crypto";
+
+/** A rollout's state as the plan shows it. */
+export interface PlanRollout {
+  id: number;
+  state: "active" | "paused" | "halted" | "complete";
+  /** The share of the variant's devices the current stage reaches, 0-100. */
+  percentage: number;
+  stage: number;
+}
+
+/** A build as the update plan knows it. */
+export interface PlanBuild {
+  number: string;
+  model: string;
+  variant: string;
+  lineage: string | null;
+  releasedAt: string | null;
+  withdrawn: boolean;
+  rollout: PlanRollout | null;
+}
+
+/** Everything a region needs to answer update checks. */
+export interface UpdatePlan {
+  builds: PlanBuild[];
+}
+
+/** The device asking, as the fleet registry knows it. */
+export interface AskingDevice {
+  keyId: string;
+  model: string;
+  variant: string;
+}
+
+/** The answer: a build to install, or none, and why. */
+export type UpdateOffer =
+  | { update: { build: string; lineage: string; rollout: number | null }; reason: "newer build" }
+  | {
+      update: null;
+      reason:
+        | "up to date"
+        | "unknown build"
+        | "build of another variant"
+        | "build without lineage"
+        | "build never released"
+        | "not in the rollout yet";
+    };
+
+/** The device's bucket in a rollout, 0-99: fixed for the device and rollout, independent across rollouts. */
+export function cohortOf(rolloutId: number, deviceKey: string): number {
+  return createHash("sha256").update(`${rolloutId}\u0000${deviceKey}`).digest().readUInt32BE(0) % 100;
+}
+
+/** Whether a released build is open to the device now, under its rollout (none: open to every device). */
+function openTo(build: PlanBuild, device: AskingDevice): boolean {
+  const rollout = build.rollout;
+  if (rollout === null || rollout.state === "complete") return true;
+  if (rollout.state !== "active") return false;
+  return cohortOf(rollout.id, device.keyId) < rollout.percentage;
+}
+
+/** Chooses the update for a device that runs `installed`. */
+export function chooseUpdate(plan: UpdatePlan, device: AskingDevice, installed: string): UpdateOffer {
+  const current = plan.builds.find((b) => b.number === installed);
+  if (current === undefined) return { update: null, reason: "unknown build" };
+  if (current.model !== device.model || current.variant !== device.variant) {
+    return { update: null, reason: "build of another variant" };
+  }
+  if (current.lineage === null) return { update: null, reason: "build without lineage" };
+  if (current.releasedAt === null) return { update: null, reason: "build never released" };
+  const since = Date.parse(current.releasedAt);
+  const newer = plan.builds
+    .filter(
+      (b) =>
+        b.model === device.model &&
+        b.variant === device.variant &&
+        b.lineage === current.lineage &&
+        b.releasedAt !== null &&
+        !b.withdrawn &&
+        Date.parse(b.releasedAt) > since,
+    )
+    .sort((a, b) => Date.parse(b.releasedAt ?? "") - Date.parse(a.releasedAt ?? ""));
+  if (newer.length === 0) return { update: null, reason: "up to date" };
+  const chosen = newer.find((b) => openTo(b, device));
+  if (chosen === undefined) return { update: null, reason: "not in the rollout yet" };
+  return {
+    update: { build: chosen.number, lineage: current.lineage, rollout: chosen.rollout?.id ?? null },
+    reason: "newer build",
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Updates end to end, on PGlite and PostgreSQL: builds registered and released
+ * through the control plane, devices asking their region with signed
+ * envelopes, a staged rollout that reaches part of the fleet, halts by itself
+ * when its failure reports pass the threshold, resumes and completes, and a
+ * withdrawn build that is never offered again.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { DeviceIdentity } from "@phonehome/sdk";
+import { buildSbom } from "../../src/release/build-sbom.ts";
+import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
+import { PLAN_CACHE_MS } from "../../src/updates/source.ts";
+import { buildEnvelope, post } from "../helpers/envelopes.ts";
+import { BACKENDS } from "../helpers/stores.ts";
+import { startTestSystem, type TestSystem } from "../helpers/system.ts";
+
+interface Rollout {
+  id: number;
+  state: string;
+  percentage: number;
+  haltedReason: string | null;
+  outcomes: { stage: number; installed: number; failed: number }[];
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, PLAN_CACHE_MS + 50));
+
+for (const backend of BACKENDS) {
+  describe(`updates on ${backend.name}`, { skip: backend.skip }, () => {
+    let t: TestSystem;
+    let worldwide: DeviceIdentity[];
+    let china: DeviceIdentity;
+    const control = async <T>(
+      method: string,
+      path: string,
+      body?: unknown,
+    ): Promise<{ status: number; body: T }> => {
+      const response = await fetch(`${t.system.controlPlane.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${t.system.controlPlane.serviceToken}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: response.status, body: (response.status === 204 ? null : await response.json()) as T };
+    };
+    const ship = async (number: string, variant: string, sbom: object) => {
+      const lineage = number.split("_").slice(0, 3).join("_");
+      const put = await control("PUT", `/v1/builds/${number}`, { model: "TA-1062", variant, lineage, sbom });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      const released = await control("POST", `/v1/builds/${number}/release`, {});
+      assert.equal(released.status, 200, JSON.stringify(released.body));
+    };
+    const regionUrl = (device: DeviceIdentity) => {
+      const r = t.system.regions.find((x) => x.id === device.home.region);
+      if (!r) throw new Error("no region");
+      return r.url;
+    };
+    const check = async (device: DeviceIdentity, build = device.build) =>
+      post(
+        `${regionUrl(device)}/v1/updates/check`,
+        await buildEnvelope(device, {
+          payload: { build },
+          header: { collection: "update.check", schemaVersion: 1 },
+        }),
+      );
+    const offers = async (devices: DeviceIdentity[]) =>
+      Promise.all(
+        devices.map(async (d) => ((await check(d)).body.update as { build: string } | null)?.build ?? null),
+      );
+    const report = async (device: DeviceIdentity, build: string, outcome: "installed" | "failed") =>
+      buildEnvelope(device, {
+        payload: { build, outcome },
+        header: { collection: "update.report", schemaVersion: 1 },
+      });
+
+    before(async () => {
+      t = await startTestSystem(backend);
+      const devices = await t.provision([
+        ...Array.from({ length: 24 }, () => ({ market: "NO" })),
+        { market: "CN" },
+      ]);
+      worldwide = devices.slice(0, 24);
+      china = devices[24] as DeviceIdentity;
+      // The factory builds get their manifests and are released; then a newer worldwide build.
+      await ship("00WW_3_39B_SP03", "00WW", JSON.parse(buildSbom(FIXED_BUILD)) as object);
+      await ship("00CN_3_39B_SP03", "00CN", JSON.parse(buildSbom(INCIDENT_BUILD)) as object);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // released strictly later
+      await ship(
+        "00WW_3_39B_SP04",
+        "00WW",
+        JSON.parse(buildSbom({ ...FIXED_BUILD, number: "00WW_3_39B_SP04" })) as object,
+      );
+      await settle();
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("a released build is offered to its variant's devices, never to another variant's", async () => {
+      assert.deepEqual(new Set(await offers(worldwide)), new Set(["00WW_3_39B_SP04"]));
+      const cn = await check(china);
+      assert.equal(cn.status, 200, JSON.stringify(cn.body));
+      assert.deepEqual(cn.body, { region: "cn", update: null, reason: "up to date" });
+    });
+
+    test("a check whose payload names another build than its envelope is refused", async () => {
+      const mismatch = await check(worldwide[0] as DeviceIdentity, "00WW_3_39B_SP02");
+      assert.equal(mismatch.status, 400);
+      assert.equal(mismatch.body.error?.code, "payload.device_mismatch");
+    });
+
+    test("a staged rollout reaches part of the fleet, halts by itself at its failure threshold, and resumes", async () => {
+      const started = await control<Rollout>("POST", "/v1/rollouts", {
+        build: "00WW_3_39B_SP04",
+        stages: [50, 100],
+        failureThreshold: 0.5,
+        minReports: 4,
+      });
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      assert.equal(started.body.state, "active");
+      await settle();
+      const firstStage = await offers(worldwide);
+      const inStage = worldwide.filter((_, i) => firstStage[i] === "00WW_3_39B_SP04");
+      assert.ok(
+        inStage.length > 0 && inStage.length < worldwide.length,
+        `${inStage.length} of 24 in the 50 % stage`,
+      );
+      assert.ok(firstStage.every((b) => b === "00WW_3_39B_SP04" || b === null));
+
+      // Three failures and one success: 3 of 4 failed, over the 50 % threshold once 4 reports are in.
+      const [a, b, c, d] = worldwide as [DeviceIdentity, DeviceIdentity, DeviceIdentity, DeviceIdentity];
+      const failedA = await report(a, "00WW_3_39B_SP04", "failed");
+      for (const envelope of [failedA, failedA]) {
+        const answer = await post(`${regionUrl(a)}/v1/updates/report`, envelope);
+        assert.equal(answer.status, 202, JSON.stringify(answer.body));
+      }
+      let rollout = await control<Rollout>("GET", `/v1/rollouts/${started.body.id}`);
+      assert.deepEqual(
+        rollout.body.outcomes,
+        [{ stage: 0, installed: 0, failed: 1 }],
+        "a retried report counts once",
+      );
+      await post(`${regionUrl(b)}/v1/updates/report`, await report(b, "00WW_3_39B_SP04", "installed"));
+      await post(`${regionUrl(c)}/v1/updates/report`, await report(c, "00WW_3_39B_SP04", "failed"));
+      rollout = await control<Rollout>("GET", `/v1/rollouts/${started.body.id}`);
+      assert.equal(rollout.body.state, "active", "3 reports are fewer than the 4 a stage needs to halt");
+      await post(`${regionUrl(d)}/v1/updates/report`, await report(d, "00WW_3_39B_SP04", "failed"));
+      rollout = await control<Rollout>("GET", `/v1/rollouts/${started.body.id}`);
+      assert.equal(rollout.body.state, "halted");
+      assert.match(
+        rollout.body.haltedReason ?? "",
+        /stage 1 \(50 %\): 3 of 4 installs failed \(75 %, threshold 50 %\)/,
+      );
+      await settle();
+      assert.ok(
+        (await offers(worldwide)).every((build) => build === null),
+        "a halted rollout offers nothing",
+      );
+
+      assert.equal((await control<Rollout>("POST", `/v1/rollouts/${started.body.id}/advance`)).status, 409);
+      assert.equal(
+        (await control<Rollout>("POST", `/v1/rollouts/${started.body.id}/resume`)).body.state,
+        "active",
+      );
+      const done = await control<Rollout>("POST", `/v1/rollouts/${started.body.id}/advance`);
+      assert.equal(done.body.state, "complete");
+      assert.equal(done.body.percentage, 100);
+      await settle();
+      assert.deepEqual(new Set(await offers(worldwide)), new Set(["00WW_3_39B_SP04"]));
+    });
+
+    test("a withdrawn build is never offered again", async () => {
+      const withdrawn = await control("POST", "/v1/builds/00WW_3_39B_SP04/withdraw", {
+        reason: "bootloops on devices with the 2019 modem firmware",
+      });
+      assert.equal(withdrawn.status, 204);
+      await settle();
+      assert.ok((await offers(worldwide)).every((build) => build === null));
+      const plan = await control<{ builds: { number: string; withdrawn: boolean }[] }>(
+        "GET",
+        "/v1/updates/plan",
+      );
+      assert.equal(plan.body.builds.find((b) => b.number === "00WW_3_39B_SP04")?.withdrawn, true);
+    });
+
+    test("refuses rollouts that cannot start", async () => {
+      const unreleased = await control<{ error: { code: string } }>("POST", "/v1/rollouts", {
+        build: "00WW_3_39B_SP02",
+        stages: [100],
+      });
+      assert.equal(unreleased.status, 404);
+      const badStages = await control<{ error: { code: string } }>("POST", "/v1/rollouts", {
+        build: "00WW_3_39B_SP03",
+        stages: [50, 20],
+      });
+      assert.equal(badStages.body.error.code, "request.invalid");
+      const withdrawn = await control<{ error: { code: string } }>("POST", "/v1/rollouts", {
+        build: "00WW_3_39B_SP04",
+        stages: [100],
+      });
+      assert.equal(withdrawn.body.error.code, "rollout.invalid");
+    });
+  });
+}
