@@ -3,6 +3,7 @@
  * (receipts only) and (in later issues) reviews, advisories, incidents and the
  * audit log. It never holds owner or usage data.
  */
+import { registerAdvisoryRoutes } from "../advisories/advisories.routes.ts";
 import type { Config } from "../config/index.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
@@ -71,6 +72,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     }),
   });
   registerRolloutRoutes(app, { db, serviceToken });
+  registerAdvisoryRoutes(app, { db, serviceToken });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   return {

@@ -150,6 +150,10 @@ export const ERRORS = {
     status: 409,
     doc: "The rollout cannot start or take that step: the build is not released, has no lineage, is withdrawn or already rolling out; or the rollout is complete, or not in a state the step applies to. Nothing changed.",
   },
+  "advisory.invalid": {
+    status: 400,
+    doc: "The advisory cannot be published as asked: its id exists, a fixing build is unknown, has no lineage, is not released or is of a variant the advisory does not affect, or two fixes share a lineage. `path` names the field. Nothing was published.",
+  },
   "purge.invalid": {
     status: 400,
     doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",

@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { buildSbom } from "../../src/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { startTestSystem, type TestSystem } from "../helpers/system.ts";
+import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 interface Answer {
   error?: { code: string; problems?: { path: string; message: string }[] };
@@ -32,22 +32,8 @@ const fixed = JSON.parse(buildSbom(FIXED_BUILD)) as object;
 for (const backend of BACKENDS) {
   describe(`release gate on the control plane (${backend.name})`, { skip: backend.skip }, () => {
     let t: TestSystem;
-    const call = async (
-      method: string,
-      path: string,
-      body?: unknown,
-      token: string | null = t.system.controlPlane.serviceToken,
-    ) => {
-      const headers: Record<string, string> = {};
-      if (token !== null) headers.authorization = `Bearer ${token}`;
-      if (body !== undefined) headers["content-type"] = "application/json";
-      const response = await fetch(`${t.system.controlPlane.url}${path}`, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      return { status: response.status, body: (await response.json()) as Answer };
-    };
+    const call = (method: string, path: string, body?: unknown, token?: string | null) =>
+      callControlPlane<Answer>(t, method, path, body, token);
 
     /** Registers build `number` of TA-1062 `variant` in lineage 00WW_3_39B with `sbom`. */
     const register = (number: string, variant: string, sbom: object) =>

@@ -13,7 +13,7 @@ import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
 import { PLAN_CACHE_MS } from "../../src/updates/source.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { startTestSystem, type TestSystem } from "../helpers/system.ts";
+import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 interface Rollout {
   id: number;
@@ -30,21 +30,8 @@ for (const backend of BACKENDS) {
     let t: TestSystem;
     let worldwide: DeviceIdentity[];
     let china: DeviceIdentity;
-    const control = async <T>(
-      method: string,
-      path: string,
-      body?: unknown,
-    ): Promise<{ status: number; body: T }> => {
-      const response = await fetch(`${t.system.controlPlane.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${t.system.controlPlane.serviceToken}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      return { status: response.status, body: (response.status === 204 ? null : await response.json()) as T };
-    };
+    const control = <T>(method: string, path: string, body?: unknown) =>
+      callControlPlane<T>(t, method, path, body);
     const ship = async (number: string, variant: string, sbom: object) => {
       const lineage = number.split("_").slice(0, 3).join("_");
       const put = await control("PUT", `/v1/builds/${number}`, { model: "TA-1062", variant, lineage, sbom });

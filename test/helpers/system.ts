@@ -162,3 +162,25 @@ export async function startTestSystem(
 export function batchIdPattern(market: string): RegExp {
   return new RegExp(`^B[0-9A-Z]{6}${market}$`);
 }
+
+/**
+ * Calls the test system's control plane: JSON in and out, with the service
+ * token unless `token` says otherwise (null: none). A 204 answers null.
+ */
+export async function callControlPlane<T>(
+  t: TestSystem,
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = t.system.controlPlane.serviceToken,
+): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(`${t.system.controlPlane.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (response.status === 204 ? null : await response.json()) as T };
+}
