@@ -112,6 +112,15 @@ export async function outcomesOf(
   return rows;
 }
 
+/** Whether a build is withdrawn. */
+export async function isWithdrawn(q: Queryable, number: string): Promise<boolean> {
+  const { rows } = await q.query<{ w: boolean }>(
+    `SELECT withdrawn_at IS NOT NULL AS w FROM builds WHERE number = $1`,
+    [number],
+  );
+  return rows[0]?.w === true;
+}
+
 /** Marks a build withdrawn. */
 export async function withdrawBuildRow(
   tx: Queryable,

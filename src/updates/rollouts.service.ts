@@ -18,6 +18,7 @@ import {
   outcomesOf,
   readUpdatePlan,
   type RolloutRecord,
+  isWithdrawn,
   updateRollout,
   withdrawBuildRow,
 } from "./rollouts.repository.ts";
@@ -108,11 +109,7 @@ export async function startRollout(
         },
       );
     }
-    const withdrawn = (
-      await tx.query<{ w: boolean }>(`SELECT withdrawn_at IS NOT NULL AS w FROM builds WHERE number = $1`, [
-        request.build,
-      ])
-    ).rows[0]?.w;
+    const withdrawn = await isWithdrawn(tx, request.build);
     if (withdrawn)
       throw new PhoneHomeError("rollout.invalid", `build ${request.build} is withdrawn`, { path: "/build" });
     if ((await findOpenRollout(tx, request.build)) !== null) {
@@ -147,6 +144,7 @@ export async function stepRollout(
       next = { stage: r.stage, state: "paused", haltedReason: r.haltedReason };
     } else {
       if (r.state === "active") throw refuse("is already active");
+      if (await isWithdrawn(tx, r.build)) throw refuse(`cannot resume: build ${r.build} is withdrawn`);
       next = { stage: r.stage, state: "active", haltedReason: null };
     }
     const { stage, state, haltedReason } = next;

@@ -172,6 +172,38 @@ for (const backend of BACKENDS) {
       assert.equal(plan.body.builds.find((b) => b.number === "00WW_3_39B_SP04")?.withdrawn, true);
     });
 
+    test("a withdrawn build's rollout cannot be resumed", async () => {
+      const put = await control("PUT", "/v1/builds/00CN_3_39B_SP05", {
+        model: "TA-1062",
+        variant: "00CN",
+        lineage: "00CN_3_39B",
+        sbom: JSON.parse(buildSbom({ ...INCIDENT_BUILD, number: "00CN_3_39B_SP05" })) as object,
+      });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.equal((await control("POST", "/v1/builds/00CN_3_39B_SP05/release", {})).status, 200);
+      const rollout = await control<Rollout>("POST", "/v1/rollouts", {
+        build: "00CN_3_39B_SP05",
+        stages: [10, 100],
+      });
+      assert.equal(rollout.body.state, "active");
+      assert.equal(
+        (await control("POST", "/v1/builds/00CN_3_39B_SP05/withdraw", { reason: "a bad modem driver" }))
+          .status,
+        204,
+      );
+      const halted = await control<Rollout>("GET", `/v1/rollouts/${rollout.body.id}`);
+      assert.deepEqual(
+        [halted.body.state, halted.body.haltedReason],
+        ["halted", "withdrawn: a bad modem driver"],
+      );
+      const resumed = await control<{ error: { code: string; message: string } }>(
+        "POST",
+        `/v1/rollouts/${rollout.body.id}/resume`,
+      );
+      assert.equal(resumed.status, 409);
+      assert.match(resumed.body.error.message, /withdrawn/);
+    });
+
     test("refuses rollouts that cannot start", async () => {
       const unreleased = await control<{ error: { code: string } }>("POST", "/v1/rollouts", {
         build: "00WW_3_39B_SP02",
