@@ -7,6 +7,8 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
+import { DAY } from "../updates/adoption.routes.ts";
+import { adoptionOf } from "./adoption.service.ts";
 import { getAdvisory, listAdvisories, lookupBuild, publishAdvisory } from "./advisories.service.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
@@ -54,8 +56,31 @@ const Lookup = T.Object({
   ),
 });
 
+const AdoptionReportView = T.Object({
+  advisory: T.String(),
+  since: T.String(),
+  regions: T.Object({
+    answered: T.Array(T.String()),
+    missing: T.Array(T.Object({ region: T.String(), reason: T.String() })),
+  }),
+  days: T.Array(
+    T.Object({
+      day: T.String(),
+      batch: T.String(),
+      market: T.String(),
+      devices: T.Integer({ description: "devices active that day (an update check)" }),
+      fixed: T.Integer({ description: "of them, on a build the advisory counts as fixed" }),
+      share: T.Number({ description: "fixed / devices" }),
+    }),
+  ),
+  builds: T.Array(T.Object({ day: T.String(), build: T.String(), devices: T.Integer(), status: T.String() })),
+});
+
 /** Registers the advisory routes on the control plane. */
-export function registerAdvisoryRoutes(app: App, deps: { db: Db; serviceToken: string }): void {
+export function registerAdvisoryRoutes(
+  app: App,
+  deps: { db: Db; serviceToken: string; regions: () => { id: string; url: string }[] },
+): void {
   const { db } = deps;
   const tags = ["advisories"];
 
@@ -97,6 +122,33 @@ export function registerAdvisoryRoutes(app: App, deps: { db: Db; serviceToken: s
       },
     },
     async (request) => getAdvisory(db, request.params.id),
+  );
+
+  app.get(
+    "/v1/adoption",
+    {
+      onRequest: serviceTokenCheck(deps.serviceToken),
+      schema: {
+        tags,
+        security: [{ serviceToken: [] }],
+        summary:
+          "Adoption of an advisory's fix: per day, batch and market, the share of active devices on a fixed build",
+        description:
+          "Gathered from every region's day counts (which name no device); a region that does not answer is listed in `regions.missing`.",
+        querystring: T.Object(
+          { advisory: AdvisoryId, since: T.String({ pattern: DAY, description: "first UTC date" }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: AdoptionReportView, 400: Problem, 401: Problem, 404: Problem },
+      },
+    },
+    async (request) =>
+      adoptionOf(
+        db,
+        { regions: deps.regions, serviceToken: deps.serviceToken },
+        request.query.advisory,
+        request.query.since,
+      ),
   );
 
   app.get(

@@ -72,7 +72,11 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     }),
   });
   registerRolloutRoutes(app, { db, serviceToken });
-  registerAdvisoryRoutes(app, { db, serviceToken });
+  registerAdvisoryRoutes(app, {
+    db,
+    serviceToken,
+    regions: () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url })),
+  });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   return {

@@ -27,6 +27,7 @@ import type { Logger } from "../log/index.ts";
 import { registerPurgeRoutes, startRetention } from "../retention/index.ts";
 import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
 import type { UpdateSource } from "../updates/source.ts";
+import { registerAdoptionRoutes } from "../updates/adoption.routes.ts";
 import { registerUpdateCheckRoutes } from "../updates/updates.routes.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
@@ -145,7 +146,8 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   );
   registerActivationRoutes(app, intake);
   registerDiagnosticsRoutes(app, intake);
-  registerUpdateCheckRoutes(app, intake, deps.updates);
+  registerUpdateCheckRoutes(app, intake, deps.updates, db);
+  registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
   registerLedgerRoutes(app, db);
   registerSubjectRequestRoutes(app, {
     db,

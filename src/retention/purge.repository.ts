@@ -45,6 +45,11 @@ const TABLES: Readonly<Record<PurgeTable, TableSpec>> = {
     collection: "collection",
     fieldClock: "occurred_at",
   },
+  device_builds: {
+    keys: [{ column: "device_key", type: "text" }],
+    collection: "'update.check'",
+    fieldClock: "received_at",
+  },
   consent_history: { keys: [{ column: "receipt_id", type: "uuid" }], collection: null, fieldClock: null },
   erasures: { keys: [{ column: "request_id", type: "uuid" }], collection: null, fieldClock: null },
   access_receipts: { keys: [{ column: "id", type: "bigint" }], collection: null, fieldClock: null },

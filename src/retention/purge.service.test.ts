@@ -27,7 +27,7 @@ const EMPTY_SHA256 = createHash("sha256").digest("hex");
 /** Empties the store: rows, runs, and every monthly partition. */
 async function reset(db: Db): Promise<void> {
   await db.query(
-    "TRUNCATE activations, diagnostics_events, purge_runs, consent_history, erasures, access_receipts",
+    "TRUNCATE activations, diagnostics_events, device_builds, purge_runs, consent_history, erasures, access_receipts",
   );
   for (const p of await listDiagnosticsPartitions(db)) await db.query(`DROP TABLE ${p.name}`);
 }
@@ -91,6 +91,7 @@ for (const backend of BACKENDS) {
           fields: 0,
           partitions: ["diagnostics_events_203101", "diagnostics_events_203102"],
         },
+        device_builds: { rows: 0, fields: 0, partitions: [] },
         consent_history: { rows: 0, fields: 0, partitions: [] },
         erasures: { rows: 0, fields: 0, partitions: [] },
         access_receipts: { rows: 0, fields: 0, partitions: [] },
@@ -104,6 +105,7 @@ for (const backend of BACKENDS) {
           ["diagnostics_events", "drop-partition", "diagnostics_events_203101", 3],
           ["diagnostics_events", "drop-partition", "diagnostics_events_203102", 2],
           ["diagnostics_events", "delete-rows", null, 3],
+          ["device_builds", "delete-rows", null, 0],
           ["consent_history", "delete-rows", null, 0],
           ["erasures", "delete-rows", null, 0],
           ["access_receipts", "delete-rows", null, 0],

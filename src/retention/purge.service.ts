@@ -203,6 +203,7 @@ async function retentionSteps(db: Db, now: Date, dictionary: Dictionary): Promis
   }
   const ranges = droppable.filter((p) => p.attached).map((p) => ({ from: p.from, to: p.to }));
   steps.push({ table: "diagnostics_events", action: "delete-rows", selection: expired(ranges), due: 0 });
+  steps.push({ table: "device_builds", action: "delete-rows", selection: expired([]), due: 0 });
   // Fields kept shorter than their record: removed from `data` when their own retention ends.
   for (const collection of dictionary.collections) {
     for (const field of collection.fields) {

@@ -2,12 +2,13 @@
 
 /** A region table that holds personal data and expires: collected records, then proof records. */
 export type PurgeTable =
-  "activations" | "diagnostics_events" | "consent_history" | "erasures" | "access_receipts";
+  "activations" | "diagnostics_events" | "device_builds" | "consent_history" | "erasures" | "access_receipts";
 
 /** The tables purges cover, in the order they are purged. */
 export const PURGE_TABLES: readonly PurgeTable[] = [
   "activations",
   "diagnostics_events",
+  "device_builds",
   "consent_history",
   "erasures",
   "access_receipts",
@@ -20,7 +21,13 @@ export const PURGE_TABLES: readonly PurgeTable[] = [
  */
 export const RECORD_TABLES: readonly PurgeTable[] = ["consent_history", "erasures", "access_receipts"];
 
-/** The table that stores records of `collection`: activations in theirs, every consent-based collection in `diagnostics_events`. */
+/**
+ * The table that stores records of `collection`: activations and update
+ * checks (the last build each device reported) in their own, every
+ * consent-based collection in `diagnostics_events`.
+ */
 export function tableOf(collection: string): PurgeTable {
-  return collection === "activation" ? "activations" : "diagnostics_events";
+  if (collection === "activation") return "activations";
+  if (collection === "update.check") return "device_builds";
+  return "diagnostics_events";
 }

@@ -63,6 +63,7 @@ export type SignedAccessReceipt = Static<typeof SignedAccessReceiptView>;
 export function heldInExport(data: AccessExport): HeldEntry[] {
   const events = data.records.filter((r) => r.facts.eventId !== undefined);
   const activations = data.records.filter((r) => r.collection === "activation");
+  const builds = data.records.filter((r) => r.collection === "update.check");
   const entry = (collection: string, keys: string[][]): HeldEntry => ({
     collection,
     count: keys.length,
@@ -76,6 +77,10 @@ export function heldInExport(data: AccessExport): HeldEntry[] {
     entry(
       "activations",
       activations.map((r) => [data.device, r.expiresAt]),
+    ),
+    entry(
+      "device_builds",
+      builds.map((r) => [data.device, r.expiresAt]),
     ),
     entry(
       "consents",

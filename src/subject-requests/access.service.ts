@@ -8,6 +8,7 @@
 import type { Retention } from "../dictionary/retention.ts";
 import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
 import type { Db, Queryable } from "../db/index.ts";
+import { findDeviceBuild } from "../updates/device-builds.repository.ts";
 import { deviceRef, findDiagnosticsEvents } from "../diagnostics/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
@@ -72,7 +73,22 @@ export async function findHeldRecords(
       consentReceipt: e.consentReceipt,
     },
   }));
-  return [...activationRecords, ...eventRecords];
+  const reported = await findDeviceBuild(q, deviceKey);
+  const buildRecords =
+    reported === null
+      ? []
+      : [
+          {
+            collection: dictionary.get("update.check", reported.schemaVersion),
+            collectionName: "update.check",
+            schemaVersion: reported.schemaVersion,
+            data: { build: reported.build },
+            storedAt: reported.receivedAt,
+            expiresAt: reported.expiresAt,
+            facts: { batch: reported.batch, market: reported.market },
+          },
+        ];
+  return [...activationRecords, ...eventRecords, ...buildRecords];
 }
 
 /** What issuing an access receipt needs from its region. */

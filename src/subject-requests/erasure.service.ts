@@ -12,6 +12,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { CompactSign } from "jose";
 import { findActivations } from "../activation/activation.repository.ts";
 import type { Db } from "../db/index.ts";
+import { eraseDeviceBuild } from "../updates/device-builds.repository.ts";
 import { deviceRef } from "../diagnostics/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
@@ -118,6 +119,7 @@ export async function eraseHeldData(
     const expired = await eraseExpiredActivations(tx, deviceKey, now);
     const activations = await findActivations(tx, [deviceKey]);
     const consents = await countConsentRecords(tx, deviceKey);
+    const reported = await eraseDeviceBuild(tx, deviceKey);
 
     const deleted: DeletedEntry[] = [
       {
@@ -134,6 +136,14 @@ export async function eraseHeldData(
         sha256: keysDigest(
           "activations",
           expired.map((a) => [a.deviceKey, a.expiresAt.toISOString()]),
+        ),
+      },
+      {
+        collection: "device_builds",
+        count: reported === null ? 0 : 1,
+        sha256: keysDigest(
+          "device_builds",
+          reported === null ? [] : [[deviceKey, reported.expiresAt.toISOString()]],
         ),
       },
     ];

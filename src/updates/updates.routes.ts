@@ -12,6 +12,7 @@ import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
 import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
 import { admitEnvelope, envelopeOf, type IntakeContext } from "../ingest/intake.ts";
+import { recordDeviceBuild } from "./device-builds.repository.ts";
 import { chooseUpdate } from "./offer.ts";
 import {
   getRollout,
@@ -222,7 +223,7 @@ const Offer = T.Object({
 const error = T.Ref("ErrorResponse");
 
 /** Registers the device-facing update routes of a region's collector. */
-export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates: UpdateSource): void {
+export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates: UpdateSource, db: Db): void {
   app.post(
     "/v1/updates/check",
     {
@@ -232,7 +233,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
         description:
           "An envelope of `update.check` whose sealed payload is `{ build }`, the build the device runs (as in the envelope's header). " +
           "The answer is the newest released build of the device's variant and lineage that is newer, not withdrawn and open to it " +
-          "under its rollout — never another variant's build, never a downgrade — or `update: null` with the reason. Nothing is stored.",
+          "under its rollout — never another variant's build, never a downgrade — or `update: null` with the reason. The region keeps the build the device reported (its last only), for adoption.",
         tags: ["updates"],
         body: EnvelopeSchema,
         response: { 200: Offer, 400: error, 403: error, 413: error, 503: error },
@@ -252,6 +253,18 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
         );
       }
       const offer = chooseUpdate(await updates.plan(), accepted.device, build);
+      const at = new Date();
+      await db.transaction((tx) =>
+        recordDeviceBuild(tx, {
+          deviceKey: accepted.device.keyId,
+          batch: accepted.device.batch,
+          market: accepted.device.market,
+          schemaVersion: accepted.collection.version,
+          build,
+          at,
+          expiresAt: accepted.collection.expiresAt(at),
+        }),
+      );
       return {
         region: ctx.region.id,
         update: offer.update === null ? null : { build: offer.update.build, lineage: offer.update.lineage },

@@ -135,7 +135,13 @@ for (const backend of BACKENDS) {
       assert.equal(home.requestId, requestId);
       assert.equal(home.deviceKeyId, a.keyId);
       const held = Object.fromEntries(home.held.map((h) => [h.collection, h.count]));
-      assert.deepEqual(held, { diagnostics_events: 3, activations: 1, consents: 1, consent_history: 1 });
+      assert.deepEqual(held, {
+        diagnostics_events: 3,
+        activations: 1,
+        device_builds: 0,
+        consents: 1,
+        consent_history: 1,
+      });
       assert.equal(home.found, 6);
 
       const elsewhere = receiptOf(answer, "cn").receipt;

@@ -6,8 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { buildSbom } from "../../src/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
+import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
@@ -48,9 +50,10 @@ for (const backend of BACKENDS) {
     const lookup = async (build: string) =>
       (await control<Lookup>("GET", `/v1/lookup/${build}`, undefined, null)).body;
 
+    let devices: DeviceIdentity[];
     before(async () => {
       t = await startTestSystem(backend);
-      await t.provision([{ market: "NO" }, { market: "CN" }]);
+      devices = await t.provision([{ market: "NO" }, { market: "NO" }, { market: "NO" }, { market: "CN" }]);
       await ship("00WW_3_39B_SP02", "00WW", true);
       await ship("00WW_3_22C_SP04");
       await ship("00WW_3_39B_SP03");
@@ -117,6 +120,95 @@ for (const backend of BACKENDS) {
       await expect("00CN_3_39B_SP03", "not affected", null);
       const unknown = await lookup("00WW_9_99Z_SP01");
       assert.deepEqual(unknown, { build: "00WW_9_99Z_SP01", status: "unknown build", advisories: [] });
+    });
+
+    test("adoption: per day, batch and market, the share of active devices on a fixed build", async () => {
+      const [a, b, c, cn] = devices as [DeviceIdentity, DeviceIdentity, DeviceIdentity, DeviceIdentity];
+      const checkIn = async (device: DeviceIdentity, build: string) => {
+        const region = t.system.regions.find((r) => r.id === device.home.region);
+        assert.ok(region);
+        const answer = await post(
+          `${region.url}/v1/updates/check`,
+          await buildEnvelope(device, {
+            payload: { build },
+            header: { collection: "update.check", schemaVersion: 1, build },
+          }),
+        );
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      };
+      await checkIn(a, "00WW_3_39B_SP02");
+      await checkIn(a, "00WW_3_39B_SP02"); // twice the same day: one device
+      await checkIn(b, "00WW_3_39B_SP02");
+      await checkIn(c, "00WW_3_39B_SP03");
+      await checkIn(cn, "00CN_3_39B_SP03");
+      const today = new Date().toISOString().slice(0, 10);
+      type Report = {
+        regions: { answered: string[]; missing: unknown[] };
+        days: { batch: string; market: string; devices: number; fixed: number; share: number }[];
+        builds: { build: string; devices: number; status: string }[];
+      };
+      const adoption = async () =>
+        (await control<Report>("GET", `/v1/adoption?advisory=PH-2019-0001&since=${today}`)).body;
+      let report = await adoption();
+      assert.deepEqual(report.regions, { answered: ["cn", "global"], missing: [] });
+      assert.deepEqual(
+        report.days.map((d) => [d.market, d.devices, d.fixed, d.share]),
+        [
+          ["CN", 1, 0, 0],
+          ["NO", 3, 1, 0.3333],
+        ].sort((x, y) => (String(x[0]) < String(y[0]) ? -1 : 1)),
+      );
+      assert.deepEqual(
+        report.builds.map((x) => [x.build, x.devices, x.status]),
+        [
+          ["00CN_3_39B_SP03", 1, "not affected"],
+          ["00WW_3_39B_SP02", 2, "not fixed"],
+          ["00WW_3_39B_SP03", 1, "fixed"],
+        ],
+      );
+      // a updates the same day: it moves to the fixed build, still one device.
+      await checkIn(a, "00WW_3_39B_SP03");
+      report = await adoption();
+      assert.deepEqual(
+        report.days.find((d) => d.market === "NO"),
+        { ...report.days.find((d) => d.market === "NO"), devices: 3, fixed: 2 },
+      );
+      assert.equal(
+        (await control("GET", `/v1/adoption?advisory=PH-2019-0001&since=${today}`, undefined, null)).status,
+        401,
+      );
+
+      // The build a device reported is its owner's to see and to erase; the day counts name no device and stay.
+      const region = t.system.regions.find((r) => r.id === "global");
+      assert.ok(region);
+      const owner = { authorization: `Bearer ${await mintOwnerToken(a)}` };
+      const exported = (await (await fetch(`${region.url}/v1/owner/data`, { headers: owner })).json()) as {
+        records: { collection: string; fields: { name: string; value: unknown; purpose: string }[] }[];
+      };
+      assert.deepEqual(
+        exported.records.filter((r) => r.collection === "update.check").map((r) => r.fields),
+        [
+          [
+            {
+              ...exported.records.find((r) => r.collection === "update.check")?.fields[0],
+              name: "build",
+              value: "00WW_3_39B_SP03",
+              purpose: "essential.service.upgrades",
+            },
+          ],
+        ],
+      );
+      const erased = (await (
+        await fetch(`${region.url}/v1/owner/data`, { method: "DELETE", headers: owner })
+      ).json()) as {
+        receipt: { deleted: { collection: string; count: number }[] };
+      };
+      assert.equal(erased.receipt.deleted.find((d) => d.collection === "device_builds")?.count, 1);
+      const after = (await (await fetch(`${region.url}/v1/owner/data`, { headers: owner })).json()) as {
+        records: { collection: string }[];
+      };
+      assert.equal(after.records.filter((r) => r.collection === "update.check").length, 0);
+      assert.equal((await adoption()).days.find((d) => d.market === "NO")?.devices, 3);
     });
   });
 }

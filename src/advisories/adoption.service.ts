@@ -1,0 +1,108 @@
+/**
+ * Adoption of a fix: per day, batch and market, how many active devices run a
+ * build the advisory counts as fixed. The control plane gathers the day counts
+ * from every region (they name no device) and classifies each build with the
+ * advisory; a region that does not answer is named, not guessed.
+ */
+import type { Db } from "../db/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import type { AdoptionRow } from "../updates/device-builds.repository.ts";
+import { getAdvisory, lookupBuild } from "./advisories.service.ts";
+
+/** Where the control plane reaches each region. */
+export interface AdoptionSources {
+  regions: () => { id: string; url: string }[];
+  serviceToken: string;
+}
+
+/** Adoption of an advisory's fix. */
+export interface AdoptionReport {
+  advisory: string;
+  since: string;
+  /** Regions whose counts are in, and those that did not answer (with why). */
+  regions: { answered: string[]; missing: { region: string; reason: string }[] };
+  /** Per day, batch and market: active devices, those on a fixed build, and the share. */
+  days: { day: string; batch: string; market: string; devices: number; fixed: number; share: number }[];
+  /** Per day and build: active devices and the build's status under the advisory. */
+  builds: { day: string; build: string; devices: number; status: string }[];
+}
+
+async function regionRows(url: string, token: string, since: string): Promise<AdoptionRow[]> {
+  const response = await fetch(`${url}/v1/adoption?since=${since}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!response.ok) throw new Error(`answered ${response.status}`);
+  return ((await response.json()) as { rows: AdoptionRow[] }).rows;
+}
+
+/** Gathers the day counts from every region and measures the advisory's fix among them. */
+export async function adoptionOf(
+  db: Db,
+  sources: AdoptionSources,
+  advisoryId: string,
+  since: string,
+): Promise<AdoptionReport> {
+  const advisory = await getAdvisory(db, advisoryId);
+  if (Number.isNaN(Date.parse(`${since}T00:00:00Z`))) {
+    throw new PhoneHomeError("request.invalid", `since ${since} is not a date`, {
+      path: "/querystring/since",
+    });
+  }
+  const answered: string[] = [];
+  const missing: { region: string; reason: string }[] = [];
+  const rows: AdoptionRow[] = [];
+  await Promise.all(
+    sources.regions().map(async (region) => {
+      try {
+        rows.push(...(await regionRows(region.url, sources.serviceToken, since)));
+        answered.push(region.id);
+      } catch (error) {
+        missing.push({ region: region.id, reason: (error as Error).message });
+      }
+    }),
+  );
+  const status = new Map<string, string>();
+  for (const build of new Set(rows.map((r) => r.build))) {
+    const lookup = await lookupBuild(db, build);
+    status.set(build, lookup.advisories.find((a) => a.advisory.id === advisory.id)?.status ?? lookup.status);
+  }
+  const days = new Map<string, AdoptionReport["days"][number]>();
+  const builds = new Map<string, AdoptionReport["builds"][number]>();
+  for (const r of rows) {
+    const key = `${r.day}\u0000${r.batch}\u0000${r.market}`;
+    const day = days.get(key) ?? {
+      day: r.day,
+      batch: r.batch,
+      market: r.market,
+      devices: 0,
+      fixed: 0,
+      share: 0,
+    };
+    day.devices += r.devices;
+    if (status.get(r.build) === "fixed") day.fixed += r.devices;
+    days.set(key, day);
+    const bkey = `${r.day}\u0000${r.build}`;
+    const b = builds.get(bkey) ?? {
+      day: r.day,
+      build: r.build,
+      devices: 0,
+      status: status.get(r.build) ?? "unknown build",
+    };
+    b.devices += r.devices;
+    builds.set(bkey, b);
+  }
+  const byKey = <T extends { day: string }>(a: T, b: T, rest: (x: T) => string) =>
+    a.day < b.day ? -1 : a.day > b.day ? 1 : rest(a) < rest(b) ? -1 : rest(a) > rest(b) ? 1 : 0;
+  return {
+    advisory: advisory.id,
+    since,
+    regions: { answered: answered.sort(), missing: missing.sort((a, b) => (a.region < b.region ? -1 : 1)) },
+    days: [...days.values()]
+      .map((d) => ({
+        ...d,
+        share: d.devices === 0 ? 0 : Math.round((d.fixed / d.devices) * 10_000) / 10_000,
+      }))
+      .sort((a, b) => byKey(a, b, (x) => `${x.batch}\u0000${x.market}`)),
+    builds: [...builds.values()].sort((a, b) => byKey(a, b, (x) => x.build)),
+  };
+}
