@@ -7,7 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { DeviceIdentity } from "@phonehome/sdk";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type DeviceIdentity, PhoneHomeClient } from "@phonehome/sdk";
 import { buildSbom } from "../../src/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
 import { PLAN_CACHE_MS } from "../../src/updates/source.ts";
@@ -90,6 +93,33 @@ for (const backend of BACKENDS) {
       const cn = await check(china);
       assert.equal(cn.status, 200, JSON.stringify(cn.body));
       assert.deepEqual(cn.body, { region: "cn", update: null, reason: "up to date" });
+    });
+
+    test("the SDK asks for an update and reports the install", async () => {
+      const device = worldwide[23] as DeviceIdentity;
+      const queueDir = mkdtempSync(join(tmpdir(), "phonehome-sdk-updates-"));
+      try {
+        const client = new PhoneHomeClient({
+          identity: device,
+          queueDir,
+          retry: { baseMs: 10, maxMs: 50, maxAttempts: 2 },
+        });
+        assert.deepEqual(await client.checkForUpdate(), {
+          update: { build: "00WW_3_39B_SP04", lineage: "00WW_3_39B" },
+          reason: "newer build",
+        });
+        await client.reportUpdate("00WW_3_39B_SP04", "installed");
+        assert.deepEqual(await client.checkForUpdate("00WW_3_39B_SP04"), {
+          update: null,
+          reason: "up to date",
+        });
+        await assert.rejects(
+          client.checkForUpdate("not a build"),
+          (e: { code?: string }) => e.code === "sdk.rejected",
+        );
+      } finally {
+        rmSync(queueDir, { recursive: true, force: true });
+      }
     });
 
     test("a check whose payload names another build than its envelope is refused", async () => {

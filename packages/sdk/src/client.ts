@@ -24,7 +24,13 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ENVELOPE_FORMAT, type EnvelopeHeader, ed25519PrivateKey, sealEnvelope } from "./envelope.ts";
+import {
+  ENVELOPE_FORMAT,
+  type Envelope,
+  type EnvelopeHeader,
+  ed25519PrivateKey,
+  sealEnvelope,
+} from "./envelope.ts";
 import {
   assertConsentState,
   type ConsentRecord,
@@ -50,6 +56,20 @@ import { assertSecureTransport, checkEndpoint, type RegionAnnouncement } from ".
 export const ACTIVATIONS_PATH = "/v1/activations";
 /** The path a collector announces its region at. */
 export const REGION_PATH = "/v1/region";
+/** Where a device asks for an update, and the collection it asks with. */
+export const UPDATE_CHECK_PATH = "/v1/updates/check";
+const UPDATE_CHECK = "update.check";
+/** Where a device reports an install, and the collection it reports with. */
+export const UPDATE_REPORT_PATH = "/v1/updates/report";
+const UPDATE_REPORT = "update.report";
+
+/** The home region's answer to an update check. */
+export interface UpdateAnswer {
+  /** The build to install, or null. */
+  update: { build: string; lineage: string } | null;
+  /** Why: `newer build`, `up to date`, `not in the rollout yet`, `unknown build`, ... */
+  reason: string;
+}
 /** Name of the marker file, in the queue directory, that records an acknowledged activation. */
 export const ACTIVATION_MARKER = "activated.json";
 /** Subdirectory of the queue directory that holds diagnostics events not yet sealed into a batch. */
@@ -439,9 +459,68 @@ export class PhoneHomeClient {
    * not change the local state: call `setConsent` too (for a no, first; for a yes, after this resolves).
    */
   async sendConsent(decision: ConsentDecision): Promise<ConsentReceipt> {
-    const body = validateDecision(decision);
+    const body = JSON.stringify(validateDecision(decision));
+    const path = `/v1/owner/consents/${DIAGNOSTICS_COLLECTION}`;
+    // A token per attempt: it is short-lived, and a retry may come minutes later.
+    const answer = await this.requestNow("PUT", path, "the consent decision", async () => ({
+      body,
+      headers: {
+        authorization: `Bearer ${await mintOwnerToken(this.identity, { now: new Date(this.clock.now()) })}`,
+      },
+    }));
+    return asRecord(answer);
+  }
+
+  /**
+   * Asks the home region whether a newer build is open to this device, which
+   * runs `installedBuild` (default: the build it left the factory with). Sent
+   * now, with retries, never queued: an answer is only worth having now.
+   * Resolves with `{ update: { build, lineage } | null, reason }`; rejects with
+   * `sdk.offline` when the region cannot be reached, `sdk.rejected` when it refuses.
+   */
+  async checkForUpdate(installedBuild: string = this.identity.build): Promise<UpdateAnswer> {
+    const envelope = await this.seal(UPDATE_CHECK, 1, { build: installedBuild }, installedBuild);
+    const answer = asRecord(
+      await this.requestNow("POST", UPDATE_CHECK_PATH, "the update check", async () => ({
+        body: JSON.stringify(envelope),
+        headers: {},
+      })),
+    );
+    const update = answer.update as { build?: unknown; lineage?: unknown } | null | undefined;
+    return {
+      update:
+        update && typeof update.build === "string" && typeof update.lineage === "string"
+          ? { build: update.build, lineage: update.lineage }
+          : null,
+      reason: typeof answer.reason === "string" ? answer.reason : "",
+    };
+  }
+
+  /**
+   * Reports whether installing an offered `build` worked. Sent now, with
+   * retries of the same envelope (the region counts it once); resolves when
+   * the region has counted it.
+   */
+  async reportUpdate(build: string, outcome: "installed" | "failed"): Promise<void> {
+    const envelope = await this.seal(UPDATE_REPORT, 1, { build, outcome }, build);
+    await this.requestNow("POST", UPDATE_REPORT_PATH, "the update report", async () => ({
+      body: JSON.stringify(envelope),
+      headers: {},
+    }));
+  }
+
+  /**
+   * One request to the home collector now, through the endpoint check, retried
+   * with backoff on transient failures; `what` names it in errors. Resolves
+   * with the answer's JSON.
+   */
+  private requestNow(
+    method: "POST" | "PUT",
+    path: string,
+    what: string,
+    attemptOf: () => Promise<{ body: string; headers: Record<string, string> }>,
+  ): Promise<unknown> {
     return this.locked(async () => {
-      const path = `/v1/owner/consents/${DIAGNOSTICS_COLLECTION}`;
       for (let attempt = 1; ; attempt++) {
         if (this.endpoint === undefined) {
           const failed = await this.verifyEndpoint();
@@ -451,22 +530,18 @@ export class PhoneHomeClient {
             continue;
           }
         }
-        // A token per attempt: it is short-lived, and a retry may come minutes later.
-        const token = await mintOwnerToken(this.identity, { now: new Date(this.clock.now()) });
-        const result = await this.exchange("PUT", path, JSON.stringify(body), {
-          authorization: `Bearer ${token}`,
-        });
-        if (result.kind === "ok") return asRecord(result.answer);
+        const { body, headers } = await attemptOf();
+        const result = await this.exchange(method, path, body, headers);
+        if (result.kind === "ok") return result.answer;
         if (result.kind === "refused") {
           throw new SdkError(
             "sdk.rejected",
-            `${this.urlFor(path)} refused the consent decision: ${result.server.code}: ${result.server.message}`,
+            `${this.urlFor(path)} refused ${what}: ${result.server.code}: ${result.server.message}`,
             { server: result.server, queued: false },
           );
         }
         if (attempt >= this.retry.maxAttempts) throw this.offline(path, result.reason);
-        const delayMs = this.backoff(attempt - 1, result.retryAfterMs);
-        await this.clock.sleep(delayMs);
+        await this.clock.sleep(this.backoff(attempt - 1, result.retryAfterMs));
       }
     });
   }
@@ -666,14 +741,13 @@ export class PhoneHomeClient {
     return retryAfter === undefined ? jittered : Math.max(jittered, Math.min(retryAfter, this.retry.maxMs));
   }
 
-  private async enqueueSealed(
+  /** Seals `payload` to the home region and signs it, as a device running `build` sends it. */
+  private seal(
     collection: string,
     schemaVersion: number,
-    path: string,
     payload: unknown,
-    droppable: boolean,
-    events = 1,
-  ): Promise<string> {
+    build = this.identity.build,
+  ): Promise<Envelope> {
     const { home } = this.identity;
     const header: EnvelopeHeader = {
       v: ENVELOPE_FORMAT,
@@ -683,10 +757,21 @@ export class PhoneHomeClient {
       device: this.identity.keyId,
       region: home.region,
       kid: home.kid,
-      build: this.identity.build,
+      build,
       sentAt: new Date(this.clock.now()).toISOString(),
     };
-    const envelope = await sealEnvelope(header, payload, home.publicKey, this.signingKey);
+    return sealEnvelope(header, payload, home.publicKey, this.signingKey);
+  }
+
+  private async enqueueSealed(
+    collection: string,
+    schemaVersion: number,
+    path: string,
+    payload: unknown,
+    droppable: boolean,
+    events = 1,
+  ): Promise<string> {
+    const envelope = await this.seal(collection, schemaVersion, payload);
     const { evicted } = await this.queue.enqueue(path, envelope, { droppable, events });
     for (const m of evicted) {
       this.emit({
@@ -697,8 +782,8 @@ export class PhoneHomeClient {
         events: m.events,
       });
     }
-    this.emit({ type: "queued", eventId: header.eventId, collection, path, events });
-    return header.eventId;
+    this.emit({ type: "queued", eventId: envelope.eventId, collection, path, events });
+    return envelope.eventId;
   }
 
   /** Seals the oldest held events into one batch and queues it, if consent allows; false when nothing was. */

@@ -24,6 +24,9 @@ export {
   type RecordResult,
   REGION_PATH,
   type RetryOptions,
+  type UpdateAnswer,
+  UPDATE_CHECK_PATH,
+  UPDATE_REPORT_PATH,
 } from "./client.ts";
 export {
   CONSENT_FILE,
