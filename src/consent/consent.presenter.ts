@@ -148,7 +148,20 @@ export const OwnerConsentsView = T.Object(
     region: T.String(),
     device: T.String({ description: "the device's key id" }),
     consents: T.Array(DecisionView, { description: "the decision in force per purpose" }),
-    history: T.Array(SignedReceiptView, { description: "every decision, oldest first, with its receipt" }),
+    history: T.Array(
+      T.Object(
+        {
+          receipt: ConsentReceiptView,
+          jws: T.String({ description: "compact JWS (EdDSA) whose payload is the receipt's JSON" }),
+          keptUntil: T.Union([T.String({ format: "date-time" }), T.Null()], {
+            description:
+              "when this decision stops being kept as proof: null while it is in force; retention.records after the decision that replaced it",
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      { description: "every decision, oldest first, with its receipt" },
+    ),
   },
   { additionalProperties: false },
 );
@@ -224,6 +237,10 @@ export function presentOwnerConsents(
       currentNoticeVersion: d.currentNoticeVersion ?? null,
       valid: d.valid,
     })),
-    history: held.history.map((h) => ({ receipt: h.receipt, jws: h.jws })),
+    history: held.history.map((h) => ({
+      receipt: h.receipt,
+      jws: h.jws,
+      keptUntil: h.expiresAt ? h.expiresAt.toISOString() : null,
+    })),
   };
 }

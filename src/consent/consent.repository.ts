@@ -23,6 +23,8 @@ export interface ConsentHistoryEntry extends ConsentDecision {
   receipt: ConsentReceipt;
   /** The receipt as a compact JWS (EdDSA) signed by the region. */
   jws: string;
+  /** When read: the end of its keeping as proof, null while it is the decision in force. */
+  expiresAt?: Date | null;
 }
 
 const DECISION = `device_key AS "deviceKey", purpose, granted, notice_version AS "noticeVersion", language, method,
@@ -121,14 +123,18 @@ export async function findConsents(q: Queryable, deviceKey: string): Promise<Con
 
 /** Every decision a device's owner made, oldest first, each with its receipt. */
 export async function findConsentHistory(q: Queryable, deviceKey: string): Promise<ConsentHistoryEntry[]> {
-  const { rows } = await q.query<ConsentDecision & { stored: { receipt: ConsentReceipt; jws: string } }>(
-    `SELECT ${DECISION}, receipt AS stored FROM consent_history WHERE device_key = $1 ORDER BY decided_at, receipt_id`,
+  const { rows } = await q.query<
+    ConsentDecision & { stored: { receipt: ConsentReceipt; jws: string }; expiresAt: Date | null }
+  >(
+    `SELECT ${DECISION}, receipt AS stored, expires_at AS "expiresAt"
+       FROM consent_history WHERE device_key = $1 ORDER BY decided_at, receipt_id`,
     [deviceKey],
   );
-  return rows.map(({ stored, ...decision }) => ({
+  return rows.map(({ stored, expiresAt, ...decision }) => ({
     ...withDate(decision),
     receipt: stored.receipt,
     jws: stored.jws,
+    expiresAt: expiresAt === null || expiresAt === undefined ? null : new Date(expiresAt),
   }));
 }
 

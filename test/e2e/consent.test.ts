@@ -50,7 +50,7 @@ interface OwnerConsents extends ErrorBody {
   region: string;
   device: string;
   consents: { purpose: string; granted: boolean; noticeVersion: number; receiptId: string; valid: boolean }[];
-  history: { receipt: ConsentReceipt; jws: string }[];
+  history: { receipt: ConsentReceipt; jws: string; keptUntil: string | null }[];
 }
 
 const yes = { granted: true, noticeVersion: 1, language: "en", method: "device-settings" };
@@ -253,7 +253,7 @@ for (const backend of BACKENDS) {
         listed.body.consents.map((x) => [x.purpose, x.granted, x.valid, x.receiptId]),
         [[PURPOSE, true, true, receipt.receiptId]],
       );
-      assert.deepEqual(listed.body.history, [{ receipt, jws }]);
+      assert.deepEqual(listed.body.history, [{ receipt, jws, keptUntil: null }]);
       const elsewhere = await consentsOf(a, "cn");
       assert.deepEqual(
         [elsewhere.body.consents, elsewhere.body.history],
@@ -309,6 +309,12 @@ for (const backend of BACKENDS) {
       // Calendar arithmetic as src/dictionary/retention.ts does it (tested there).
       const threeYearsAfter = (t: Date) => parseRetention("P3Y")?.expiresAt(t);
       assert.equal(rows.length, 3);
+      // The owner sees the same in their consents (and access export): `keptUntil` per decision.
+      const seen = (await consentsOf(d)).body.history.map((h) => h.keptUntil);
+      assert.deepEqual(
+        seen,
+        rows.map((r) => r.expiresAt?.toISOString() ?? null),
+      );
       for (const [i, row] of rows.entries()) {
         const next = rows[i + 1];
         if (next === undefined) assert.equal(row.expiresAt, null, "the decision in force does not expire");
