@@ -265,6 +265,13 @@ export async function openEnvelope(
 }
 
 /**
+ * Collections whose `build` field names the build the device runs as it sends
+ * (so it must equal the envelope's); a diagnostics event's `build` is the one
+ * it was measured on, which may be older.
+ */
+const BUILD_IS_THE_ENVELOPES: ReadonlySet<string> = new Set(["activation", "update.check"]);
+
+/**
  * Checks 6-8 on one record of an opened envelope: it validates against the
  * approved version (undeclared fields refused), describes the signing device,
  * and is transformed. `at` is the record's JSON pointer, for errors.
@@ -291,7 +298,11 @@ export async function admitRecord(
       );
     }
   }
-  if (collection.name === "activation" && "build" in validated && validated.build !== envelope.build) {
+  if (
+    BUILD_IS_THE_ENVELOPES.has(collection.name) &&
+    "build" in validated &&
+    validated.build !== envelope.build
+  ) {
     return refuse(
       "payload.device_mismatch",
       "the payload's build differs from the envelope's",

@@ -7,7 +7,6 @@
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Envelope } from "@phonehome/sdk";
 import type { Db } from "../db/index.ts";
-import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
 import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
@@ -242,16 +241,8 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
     async (request) => {
       const envelope: Envelope = await envelopeOf(ctx, request);
       const accepted = await admitEnvelope(ctx, envelope, "update.check", new Date());
+      // The intake has checked that it is the envelope's build (payload.device_mismatch otherwise).
       const build = String(accepted.validated.build);
-      if (build !== envelope.build) {
-        throw new PhoneHomeError(
-          "payload.device_mismatch",
-          "the payload's build differs from the envelope's",
-          {
-            path: "/payload/build",
-          },
-        );
-      }
       const offer = chooseUpdate(await updates.plan(), accepted.device, build);
       const at = new Date();
       await db.transaction((tx) =>

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DeviceIdentity, PhoneHomeClient } from "@phonehome/sdk";
+import { listLedger } from "../../src/ingest/ledger.repository.ts";
 import { buildSbom } from "../../src/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
 import { PLAN_CACHE_MS } from "../../src/updates/source.ts";
@@ -126,6 +127,13 @@ for (const backend of BACKENDS) {
       const mismatch = await check(worldwide[0] as DeviceIdentity, "00WW_3_39B_SP02");
       assert.equal(mismatch.status, 400);
       assert.equal(mismatch.body.error?.code, "payload.device_mismatch");
+      const region = t.system.regions.find((r) => r.id === "global");
+      assert.ok(region);
+      const ledger = await listLedger(region.db, new Date(Date.now() - 3_600_000), 100);
+      assert.ok(
+        ledger.some((r) => r.collection === "update.check" && r.reason === "payload.device_mismatch"),
+        "the refusal is counted in the ingest ledger",
+      );
     });
 
     test("a staged rollout reaches part of the fleet, halts by itself at its failure threshold, and resumes", async () => {
