@@ -5,9 +5,10 @@
  * advisory; a region that does not answer is named, not guessed.
  */
 import type { Db } from "../db/index.ts";
-import { PhoneHomeError } from "../errors/index.ts";
+import { checkedDay } from "../updates/adoption.routes.ts";
 import type { AdoptionRow } from "../updates/device-builds.repository.ts";
-import { getAdvisory, lookupBuild } from "./advisories.service.ts";
+import { findBuildManifest } from "../release/builds.repository.ts";
+import { getAdvisory, statusUnder } from "./advisories.service.ts";
 
 /** Where the control plane reaches each region. */
 export interface AdoptionSources {
@@ -42,12 +43,8 @@ export async function adoptionOf(
   advisoryId: string,
   since: string,
 ): Promise<AdoptionReport> {
+  checkedDay(since);
   const advisory = await getAdvisory(db, advisoryId);
-  if (Number.isNaN(Date.parse(`${since}T00:00:00Z`))) {
-    throw new PhoneHomeError("request.invalid", `since ${since} is not a date`, {
-      path: "/querystring/since",
-    });
-  }
   const answered: string[] = [];
   const missing: { region: string; reason: string }[] = [];
   const rows: AdoptionRow[] = [];
@@ -62,9 +59,9 @@ export async function adoptionOf(
     }),
   );
   const status = new Map<string, string>();
-  for (const build of new Set(rows.map((r) => r.build))) {
-    const lookup = await lookupBuild(db, build);
-    status.set(build, lookup.advisories.find((a) => a.advisory.id === advisory.id)?.status ?? lookup.status);
+  for (const number of new Set(rows.map((r) => r.build))) {
+    const build = await findBuildManifest(db, number);
+    status.set(number, build === null ? "unknown build" : statusUnder(advisory, build).status);
   }
   const days = new Map<string, AdoptionReport["days"][number]>();
   const builds = new Map<string, AdoptionReport["builds"][number]>();

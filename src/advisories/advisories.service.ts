@@ -8,7 +8,7 @@
  */
 import type { Db, Queryable } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
-import { findBuildManifest } from "../release/builds.repository.ts";
+import { type BuildManifestRecord, findBuildManifest } from "../release/builds.repository.ts";
 
 /** An advisory as the API shows it. */
 export interface AdvisoryView {
@@ -132,21 +132,30 @@ export async function publishAdvisory(
 
 const SEVERITY: Record<AdvisoryStatus["status"], number> = { "not affected": 0, fixed: 1, "not fixed": 2 };
 
+/** A registered build as far as advisories care. */
+export type AdvisedBuild = Pick<
+  BuildManifestRecord,
+  "number" | "model" | "variant" | "lineage" | "releasedAt"
+>;
+
+/** A build's status under one advisory. */
+export function statusUnder(advisory: AdvisoryView, build: AdvisedBuild): AdvisoryStatus {
+  if (!advisory.affects.some((a) => a.model === build.model && a.variant === build.variant)) {
+    return { advisory, status: "not affected", fixedIn: null };
+  }
+  const fix = advisory.fixes.find((f) => f.lineage === build.lineage);
+  const released = build.releasedAt?.getTime() ?? null;
+  const fixed =
+    fix !== undefined &&
+    (fix.build === build.number || (released !== null && released >= Date.parse(fix.releasedAt)));
+  return { advisory, status: fixed ? "fixed" : "not fixed", fixedIn: fix?.build ?? null };
+}
+
 /** "Is my device fixed?": the build's status under every advisory. */
 export async function lookupBuild(db: Db, number: string): Promise<BuildLookup> {
   const build = await findBuildManifest(db, number);
   if (build === null) return { build: number, status: "unknown build", advisories: [] };
-  const released = build.releasedAt?.getTime() ?? null;
-  const advisories = (await listAdvisories(db)).map((advisory): AdvisoryStatus => {
-    if (!advisory.affects.some((a) => a.model === build.model && a.variant === build.variant)) {
-      return { advisory, status: "not affected", fixedIn: null };
-    }
-    const fix = advisory.fixes.find((f) => f.lineage === build.lineage);
-    const fixed =
-      fix !== undefined &&
-      (fix.build === build.number || (released !== null && released >= Date.parse(fix.releasedAt)));
-    return { advisory, status: fixed ? "fixed" : "not fixed", fixedIn: fix?.build ?? null };
-  });
+  const advisories = (await listAdvisories(db)).map((advisory) => statusUnder(advisory, build));
   const worst = advisories.reduce<AdvisoryStatus["status"]>(
     (w, a) => (SEVERITY[a.status] > SEVERITY[w] ? a.status : w),
     "not affected",

@@ -5,6 +5,7 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
 import { adoptionSince } from "./device-builds.repository.ts";
@@ -13,6 +14,18 @@ const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
 /** A date, `YYYY-MM-DD`. */
 export const DAY = "^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$";
+
+/**
+ * Throws `request.invalid` unless `day` is a date that exists: the pattern
+ * admits 31 February, which JavaScript rolls over and PostgreSQL refuses.
+ */
+export function checkedDay(day: string): string {
+  const parsed = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 10) !== day) {
+    throw new PhoneHomeError("request.invalid", `since ${day} is not a date`, { path: "/querystring/since" });
+  }
+  return day;
+}
 
 /** The rows a region answers. */
 export const AdoptionRows = T.Array(
@@ -45,6 +58,9 @@ export function registerAdoptionRoutes(
         response: { 200: T.Object({ region: T.String(), rows: AdoptionRows }), 400: Problem, 401: Problem },
       },
     },
-    async (request) => ({ region: deps.region, rows: await adoptionSince(deps.db, request.query.since) }),
+    async (request) => ({
+      region: deps.region,
+      rows: await adoptionSince(deps.db, checkedDay(request.query.since)),
+    }),
   );
 }

@@ -177,6 +177,18 @@ for (const backend of BACKENDS) {
         (await control("GET", `/v1/adoption?advisory=PH-2019-0001&since=${today}`, undefined, null)).status,
         401,
       );
+      // A date the pattern admits but the calendar has not: refused, in the control plane and in a region.
+      const feb31 = await control<{ error: { code: string } }>(
+        "GET",
+        "/v1/adoption?advisory=PH-2019-0001&since=2026-02-31",
+      );
+      assert.deepEqual([feb31.status, feb31.body.error.code], [400, "request.invalid"]);
+      const global = t.system.regions.find((r) => r.id === "global");
+      assert.ok(global);
+      const direct = await fetch(`${global.url}/v1/adoption?since=2026-02-31`, {
+        headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+      });
+      assert.equal(direct.status, 400);
 
       // The build a device reported is its owner's to see and to erase; the day counts name no device and stay.
       const region = t.system.regions.find((r) => r.id === "global");
