@@ -38,32 +38,32 @@ export async function insertRollout(
   return withDates(row);
 }
 
-/** One rollout, or null; with `forUpdate`, locked until the transaction ends. */
-export async function findRollout(
+async function selectRollout(
   q: Queryable,
-  id: number,
-  forUpdate = false,
+  where: string,
+  value: unknown,
+  forUpdate: boolean,
 ): Promise<RolloutRecord | null> {
   const { rows } = await q.query<RolloutRecord>(
-    `SELECT ${COLUMNS} FROM rollouts WHERE id = $1${forUpdate ? " FOR UPDATE" : ""}`,
-    [id],
+    `SELECT ${COLUMNS} FROM rollouts WHERE ${where}${forUpdate ? " FOR UPDATE" : ""}`,
+    [value],
   );
   const [row] = rows;
   return row === undefined ? null : withDates(row);
 }
 
+/** One rollout, or null; with `forUpdate`, locked until the transaction ends. */
+export function findRollout(q: Queryable, id: number, forUpdate = false): Promise<RolloutRecord | null> {
+  return selectRollout(q, "id = $1", id, forUpdate);
+}
+
 /** The rollout of a build that is not complete, or null; locked with `forUpdate`. */
-export async function findOpenRollout(
+export function findOpenRollout(
   q: Queryable,
   build: string,
   forUpdate = false,
 ): Promise<RolloutRecord | null> {
-  const { rows } = await q.query<RolloutRecord>(
-    `SELECT ${COLUMNS} FROM rollouts WHERE build = $1 AND state <> 'complete'${forUpdate ? " FOR UPDATE" : ""}`,
-    [build],
-  );
-  const [row] = rows;
-  return row === undefined ? null : withDates(row);
+  return selectRollout(q, "build = $1 AND state <> 'complete'", build, forUpdate);
 }
 
 /** Sets a rollout's stage and state. */
