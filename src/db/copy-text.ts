@@ -9,6 +9,7 @@
 export type CopyValue = string | number | boolean | bigint | Date | null | object;
 
 // NUL is in the first pattern so that the common case (nothing to escape) is one scan of the text.
+// eslint-disable-next-line no-control-regex -- NUL must be found: PostgreSQL text cannot hold it
 const SPECIAL = /[\\\n\r\t\u0000]/;
 const SPECIAL_ALL = /[\\\n\r\t]/g;
 const ESCAPES: Record<string, string> = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
