@@ -105,7 +105,9 @@ export async function upsertBuilds(tx: Queryable, rows: readonly BuildRecord[]):
     `INSERT INTO builds (number, model, variant, released_at)
      SELECT r.number, r.model, r.variant, r.released_at
        FROM jsonb_to_recordset($1::jsonb) AS r(number text, model text, variant text, released_at timestamptz)
-     ON CONFLICT (number) DO UPDATE SET released_at = EXCLUDED.released_at`,
+     ON CONFLICT (number) DO UPDATE
+       -- A build registered with its manifest is released through the release gate only, never by a factory file.
+       SET released_at = CASE WHEN builds.sbom IS NULL THEN EXCLUDED.released_at ELSE builds.released_at END`,
     [
       JSON.stringify(
         rows.map((b) => ({

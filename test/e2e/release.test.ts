@@ -128,6 +128,10 @@ for (const backend of BACKENDS) {
       assert.equal(frozen.status, 409);
       assert.equal(frozen.body.error?.code, "release.already_released");
       assert.equal((await call("GET", "/v1/builds/00WW_3_39B_SP03")).body.build?.manifest?.passed, true);
+      // A later factory file that lists the build unreleased changes nothing: only the gate releases it.
+      const releasedAt = released.body.build?.releasedAt;
+      await t.provision([{ market: "NO" }]);
+      assert.equal((await call("GET", "/v1/builds/00WW_3_39B_SP03")).body.build?.releasedAt, releasedAt);
     });
   });
 }
