@@ -4,6 +4,7 @@
  * from every region (they name no device) and classifies each build with the
  * advisory; a region that does not answer is named, not guessed.
  */
+import { callRegion, fromEveryRegion, type RegionRef } from "../control-plane/region-calls.ts";
 import type { Db } from "../db/index.ts";
 import { checkedDay } from "../updates/adoption.routes.ts";
 import type { AdoptionRow } from "../updates/device-builds.repository.ts";
@@ -12,7 +13,7 @@ import { getAdvisory, statusUnder } from "./advisories.service.ts";
 
 /** Where the control plane reaches each region. */
 export interface AdoptionSources {
-  regions: () => { id: string; url: string }[];
+  regions: () => RegionRef[];
   serviceToken: string;
 }
 
@@ -28,14 +29,6 @@ export interface AdoptionReport {
   builds: { day: string; build: string; devices: number; status: string }[];
 }
 
-async function regionRows(url: string, token: string, since: string): Promise<AdoptionRow[]> {
-  const response = await fetch(`${url}/v1/adoption?since=${since}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  if (!response.ok) throw new Error(`answered ${response.status}`);
-  return ((await response.json()) as { rows: AdoptionRow[] }).rows;
-}
-
 /** Gathers the day counts from every region and measures the advisory's fix among them. */
 export async function adoptionOf(
   db: Db,
@@ -45,19 +38,10 @@ export async function adoptionOf(
 ): Promise<AdoptionReport> {
   checkedDay(since);
   const advisory = await getAdvisory(db, advisoryId);
-  const answered: string[] = [];
-  const missing: { region: string; reason: string }[] = [];
-  const rows: AdoptionRow[] = [];
-  await Promise.all(
-    sources.regions().map(async (region) => {
-      try {
-        rows.push(...(await regionRows(region.url, sources.serviceToken, since)));
-        answered.push(region.id);
-      } catch (error) {
-        missing.push({ region: region.id, reason: (error as Error).message });
-      }
-    }),
+  const gathered = await fromEveryRegion(sources.regions(), (region) =>
+    callRegion<{ rows: AdoptionRow[] }>(region, sources.serviceToken, "GET", `/v1/adoption?since=${since}`),
   );
+  const rows = gathered.answers.flatMap((a) => a.value.rows);
   const status = new Map<string, string>();
   for (const number of new Set(rows.map((r) => r.build))) {
     const build = await findBuildManifest(db, number);
@@ -93,7 +77,7 @@ export async function adoptionOf(
   return {
     advisory: advisory.id,
     since,
-    regions: { answered: answered.sort(), missing: missing.sort((a, b) => (a.region < b.region ? -1 : 1)) },
+    regions: { answered: gathered.answers.map((a) => a.region), missing: gathered.missing },
     days: [...days.values()]
       .map((d) => ({
         ...d,
