@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
+import { register as registerIncident } from "../incidents/incident.command.ts";
 import { register as registerFleet } from "../fleet/fleet.command.ts";
 import { register as registerRelease } from "../release/release.command.ts";
 import { register as registerPurge } from "../retention/purge.command.ts";
@@ -20,4 +21,5 @@ export function registerAll(program: Command): void {
   registerPurge(program);
   registerSubjectRequests(program);
   registerRelease(program);
+  registerIncident(program);
 }

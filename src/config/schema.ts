@@ -117,6 +117,21 @@ export const ConfigFileSchema = T.Object(
         { additionalProperties: false },
       ),
     ),
+    incidents: T.Optional(
+      T.Object(
+        {
+          sweepIntervalSeconds: T.Optional(
+            T.Integer({
+              minimum: 0,
+              maximum: 86_400,
+              description:
+                "seconds between the control plane's reads of every collector's misrouting alerts, each new alert opening an incident (0: only on request)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     demo: T.Optional(
       T.Object(
         { devices: T.Optional(T.Integer({ minimum: 0, maximum: 100_000 })) },

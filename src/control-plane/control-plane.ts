@@ -1,10 +1,10 @@
 /**
  * The control plane: the fleet registry, subject requests across regions
- * (receipts only) and (in later issues) reviews, advisories, incidents and the
- * audit log. It never holds owner or usage data.
+ * (receipts only), builds and the release gate, rollouts, advisories,
+ * incidents and (in later issues) reviews and the audit log. It never holds owner or usage data.
  */
 import { registerAdvisoryRoutes } from "../advisories/advisories.routes.ts";
-import type { Config } from "../config/index.ts";
+import { type Config, regionOfMarket } from "../config/index.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
 import { cachedDirectory } from "../directory/index.ts";
@@ -14,6 +14,8 @@ import { loadServiceToken } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
 import { loadDictionary } from "../dictionary/index.ts";
 import { urlOf } from "../regions/region.ts";
+import type { IncidentContext } from "../incidents/incidents.service.ts";
+import { registerIncidentRoutes, scheduleSweeps } from "../incidents/incidents.routes.ts";
 import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
 import { registerRolloutRoutes } from "../updates/updates.routes.ts";
@@ -77,8 +79,22 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     serviceToken,
     regions: () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url })),
   });
+  const incidents: IncidentContext = {
+    db,
+    serviceToken,
+    regions: () =>
+      config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url, storedIn: r.storedIn })),
+    regionOfMarket: (market) => regionOfMarket(config, market),
+    policy,
+  };
+  registerIncidentRoutes(app, incidents);
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
+  const sweeps = scheduleSweeps(
+    incidents,
+    config.incidents.sweepIntervalSeconds,
+    logger.child({ service: "control-plane" }),
+  );
   return {
     url: config.controlPlane.listen.port === 0 ? urlOf(app, config.controlPlane) : config.controlPlane.url,
     app,
@@ -87,6 +103,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     regionUrls,
     close: async () => {
       ready = false;
+      sweeps.stop();
       await app.close();
       await db.close();
     },

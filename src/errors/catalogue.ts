@@ -154,6 +154,14 @@ export const ERRORS = {
     status: 400,
     doc: "The advisory cannot be published as asked: its id exists, a fixing build is unknown, has no lineage, is not released or is of a variant the advisory does not affect, or two fixes share a lineage. `path` names the field. Nothing was published.",
   },
+  "incident.invalid": {
+    status: 400,
+    doc: "The incident cannot be opened or changed as asked: its scope names no batch, build or market, names one that is not registered, selects no device, or its window ends before it starts; a data category is not in the taxonomy; the advisory does not exist; or the incident is closed. `path` names the field. Nothing changed.",
+  },
+  "incident.not_found": {
+    status: 404,
+    doc: "No incident (or no notice of the incident) has that id.",
+  },
   "purge.invalid": {
     status: 400,
     doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",

@@ -107,6 +107,37 @@ export async function listLedger(q: Queryable, since: Date, limit: number): Prom
   return rows;
 }
 
+/** What the ledger counted for some batches and builds in a time window, summed over the minutes. */
+export type LedgerTotal = Omit<LedgerEntry, "schemaVersion"> & { count: number };
+
+/**
+ * Ledger counts in [since, until), summed by outcome, reason, collection,
+ * batch, build and market; only of the listed batches and builds (an empty
+ * list admits every one).
+ */
+export async function ledgerTotals(
+  q: Queryable,
+  window: { since: Date; until: Date },
+  of: { batches: readonly string[]; builds: readonly string[] },
+): Promise<LedgerTotal[]> {
+  const { rows } = await q.query<LedgerTotal>(
+    `SELECT outcome, reason, collection, batch, build, market, sum(count)::integer AS count
+       FROM ingest_ledger
+      WHERE minute >= $1 AND minute < $2
+        AND ($3::jsonb = '[]'::jsonb OR batch IN (SELECT jsonb_array_elements_text($3::jsonb)))
+        AND ($4::jsonb = '[]'::jsonb OR build IN (SELECT jsonb_array_elements_text($4::jsonb)))
+      GROUP BY outcome, reason, collection, batch, build, market
+      ORDER BY outcome, reason, collection, batch, build, market`,
+    [
+      window.since.toISOString(),
+      window.until.toISOString(),
+      JSON.stringify(of.batches),
+      JSON.stringify(of.builds),
+    ],
+  );
+  return rows;
+}
+
 /** A misrouting alert as read back. */
 export interface MisroutingAlert extends MisroutingSighting {
   firstSeen: Date;

@@ -3,7 +3,7 @@ import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App } from "../http/service.ts";
-import { listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
+import { ledgerTotals, listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
 
 const LedgerRow = T.Object({
   minute: T.String({ format: "date-time" }),
@@ -27,7 +27,12 @@ const Alert = T.Object({
   count: T.Integer(),
 });
 
-/** Registers `GET /v1/ledger` and `GET /v1/alerts/misrouting`. */
+const NameList = T.String({
+  pattern: "^([A-Za-z0-9][A-Za-z0-9._-]{0,63}(,[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,99})?$",
+  description: "comma-separated, at most 100; empty or absent: every one",
+});
+
+/** Registers `GET /v1/ledger`, `GET /v1/ledger/totals` and `GET /v1/alerts/misrouting`. */
 export function registerLedgerRoutes(app: App, db: Db): void {
   app.get(
     "/v1/ledger",
@@ -56,6 +61,59 @@ export function registerLedgerRoutes(app: App, db: Db): void {
         throw new PhoneHomeError("request.invalid", "limit is at most 5000", { path: "/querystring/limit" });
       const rows = await listLedger(db, since, limit);
       return { rows: rows.map((r) => ({ ...r, minute: new Date(r.minute).toISOString() })) };
+    },
+  );
+  app.get(
+    "/v1/ledger/totals",
+    {
+      schema: {
+        summary:
+          "Counts of stored, replayed and refused messages in a time window, summed, for some batches and builds",
+        tags: ["ledger"],
+        querystring: T.Object(
+          {
+            since: T.String({ format: "date-time", description: "start of the window (inclusive)" }),
+            until: T.Optional(
+              T.String({ format: "date-time", description: "end of the window (default: now)" }),
+            ),
+            batches: T.Optional(NameList),
+            builds: T.Optional(NameList),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: T.Object({
+            rows: T.Array(
+              T.Object({
+                outcome: T.String(),
+                reason: T.String(),
+                collection: T.String(),
+                batch: T.String(),
+                build: T.String(),
+                market: T.String(),
+                count: T.Integer(),
+              }),
+            ),
+          }),
+          400: T.Ref("ErrorResponse"),
+        },
+      },
+    },
+    async (request) => {
+      const since = new Date(request.query.since);
+      const until = request.query.until ? new Date(request.query.until) : new Date();
+      if (since >= until)
+        throw new PhoneHomeError("request.invalid", "since must come before until", {
+          path: "/querystring/since",
+        });
+      const list = (text: string | undefined) => (text ? text.split(",") : []);
+      return {
+        rows: await ledgerTotals(
+          db,
+          { since, until },
+          { batches: list(request.query.batches), builds: list(request.query.builds) },
+        ),
+      };
     },
   );
   app.get(

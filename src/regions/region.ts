@@ -15,6 +15,7 @@ import type { Dictionary } from "../dictionary/index.ts";
 import type { DeviceDirectory } from "../directory/index.ts";
 import { type App, createService } from "../http/service.ts";
 import type { IntakeContext } from "../ingest/intake.ts";
+import { registerDeviceNoticeRoutes } from "../incidents/device-notices.routes.ts";
 import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
 import { createRegionWriter } from "../ingest/region-writer.ts";
 import {
@@ -149,6 +150,12 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   registerUpdateCheckRoutes(app, intake, deps.updates, db);
   registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
   registerLedgerRoutes(app, db);
+  registerDeviceNoticeRoutes(app, {
+    db,
+    region: region.id,
+    serviceToken: loadServiceToken(config.dataDir),
+    recordsRetention: config.retention.records,
+  });
   registerSubjectRequestRoutes(app, {
     db,
     region: intake.region,

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { type Static, Type as T } from "@sinclair/typebox";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
+import { isDataCategory } from "../dictionary/taxonomy.ts";
 import { PhoneHomeError, type Problem } from "../errors/index.ts";
 
 const Name = T.String({
@@ -35,6 +36,12 @@ const PackageEntry = T.Object(
     variants: T.Optional(T.Array(VariantRef, { description: "allowed only in these variants" })),
     endpoints: T.Optional(T.Array(Endpoint, { description: "endpoints the package is known to talk to" })),
     collections: T.Optional(T.Array(CollectionRef, { description: "collections the package sends" })),
+    dataCategories: T.Optional(
+      T.Array(T.String({ minLength: 1, maxLength: 100 }), {
+        description:
+          "data categories (taxonomy names) the package is known to send outside phonehome's collections; an incident about a build that carries it names them",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -92,6 +99,14 @@ export function packagePolicyOf(document: unknown, source: string): PackagePolic
       problems.push({ path: `/packages/${i}/name`, message: `${entry.name} is listed twice` });
     }
     packages.set(entry.name, entry);
+    for (const [j, category] of (entry.dataCategories ?? []).entries()) {
+      if (!isDataCategory(category)) {
+        problems.push({
+          path: `/packages/${i}/dataCategories/${j}`,
+          message: `${category} is not a data category of the taxonomy (docs/dictionary.md)`,
+        });
+      }
+    }
   }
   if (problems.length > 0) {
     throw new PhoneHomeError("release.policy_invalid", `the package policy ${source} is invalid`, {

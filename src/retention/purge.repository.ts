@@ -53,6 +53,14 @@ const TABLES: Readonly<Record<PurgeTable, TableSpec>> = {
   consent_history: { keys: [{ column: "receipt_id", type: "uuid" }], collection: null, fieldClock: null },
   erasures: { keys: [{ column: "request_id", type: "uuid" }], collection: null, fieldClock: null },
   access_receipts: { keys: [{ column: "id", type: "bigint" }], collection: null, fieldClock: null },
+  notice_deliveries: {
+    keys: [
+      { column: "device_key", type: "text" },
+      { column: "notice", type: "text" },
+    ],
+    collection: null,
+    fieldClock: null,
+  },
 };
 
 /** The SQL for a collection-only part of a table's spec; a selection about collections never reaches proof records. */

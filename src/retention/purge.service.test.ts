@@ -27,7 +27,7 @@ const EMPTY_SHA256 = createHash("sha256").digest("hex");
 /** Empties the store: rows, runs, and every monthly partition. */
 async function reset(db: Db): Promise<void> {
   await db.query(
-    "TRUNCATE activations, diagnostics_events, device_builds, purge_runs, consent_history, erasures, access_receipts",
+    "TRUNCATE activations, diagnostics_events, device_builds, purge_runs, consent_history, erasures, access_receipts, notice_deliveries, incident_notices",
   );
   for (const p of await listDiagnosticsPartitions(db)) await db.query(`DROP TABLE ${p.name}`);
 }
@@ -95,6 +95,7 @@ for (const backend of BACKENDS) {
         consent_history: { rows: 0, fields: 0, partitions: [] },
         erasures: { rows: 0, fields: 0, partitions: [] },
         access_receipts: { rows: 0, fields: 0, partitions: [] },
+        notice_deliveries: { rows: 0, fields: 0, partitions: [] },
       });
       assert.equal(plan.total, 10);
       const steps = plan.steps.filter((s) => s.action !== "remove-field");
@@ -109,6 +110,7 @@ for (const backend of BACKENDS) {
           ["consent_history", "delete-rows", null, 0],
           ["erasures", "delete-rows", null, 0],
           ["access_receipts", "delete-rows", null, 0],
+          ["notice_deliveries", "delete-rows", null, 0],
         ],
       );
     });
@@ -145,23 +147,43 @@ for (const backend of BACKENDS) {
           [request, device, expires],
         );
       }
+      await db.query(
+        `INSERT INTO incident_notices (id, incident, title, body, sent_at)
+         VALUES ('INC-1-N1', 'INC-1', 'A notice', 'Its text', '2028-03-15T00:00:00Z')`,
+      );
+      for (const [device, expires] of [
+        [`dk_${"a".repeat(27)}`, at("2031-03-15T00:00:00Z")], // due exactly now
+        [`dk_${"b".repeat(27)}`, at("2031-03-15T00:00:00.001Z")],
+      ]) {
+        await db.query(
+          `INSERT INTO notice_deliveries (device_key, notice, delivered_at, expires_at)
+           VALUES ($1, 'INC-1-N1', '2028-03-16T00:00:00Z', $2)`,
+          [device, expires],
+        );
+      }
       const dry = await runPurge(db, NOW, { dictionary, dryRun: true });
       const result = await runPurge(db, NOW, { dictionary });
       for (const r of [dry, result]) {
         assert.deepEqual(
-          [r.tables.consent_history.rows, r.tables.erasures.rows, r.tables.access_receipts.rows],
-          [1, 1, 1],
+          [
+            r.tables.consent_history.rows,
+            r.tables.erasures.rows,
+            r.tables.access_receipts.rows,
+            r.tables.notice_deliveries.rows,
+          ],
+          [1, 1, 1, 1],
         );
       }
       assert.equal(result.sha256, dry.sha256);
       const left = await db.query<{ t: string; id: string }>(
         `SELECT 'consent_history' AS t, receipt_id::text AS id FROM consent_history
          UNION ALL SELECT 'erasures', request_id::text FROM erasures
-         UNION ALL SELECT 'access_receipts', request_id::text FROM access_receipts ORDER BY 1, 2`,
+         UNION ALL SELECT 'access_receipts', request_id::text FROM access_receipts
+         UNION ALL SELECT 'notice_deliveries', device_key FROM notice_deliveries ORDER BY 1, 2`,
       );
       assert.deepEqual(
         left.rows.map((r) => `${r.t} ${r.id.slice(-1)}`),
-        ["access_receipts b", "consent_history 2", "consent_history 3", "erasures b"],
+        ["access_receipts b", "consent_history 2", "consent_history 3", "erasures b", "notice_deliveries b"],
       );
     });
 

@@ -57,7 +57,8 @@ export type SignedAccessReceipt = Static<typeof SignedAccessReceiptView>;
  * What an export holds, per store table, with the digest of its keys — the
  * same keys (and so the same digests) an erasure receipt uses for what it
  * deletes: `diagnostics_events` (event id, expiry), `activations` (device key
- * id, expiry), `consents` (purpose, receipt id), `consent_history` (receipt id).
+ * id, expiry), `consents` (purpose, receipt id), `consent_history` (receipt id),
+ * `notice_deliveries` (notice id, expiry).
  * `generatedAt` is not part of it: two exports of the same rows agree.
  */
 export function heldInExport(data: AccessExport): HeldEntry[] {
@@ -89,6 +90,10 @@ export function heldInExport(data: AccessExport): HeldEntry[] {
     entry(
       "consent_history",
       data.consents.history.map((h) => [h.receipt.receiptId]),
+    ),
+    entry(
+      "notice_deliveries",
+      data.notices.map((n) => [n.id, n.expiresAt]),
     ),
   ];
 }

@@ -1,6 +1,7 @@
 /** The access export: the shape in which an owner receives what a region holds about the device. */
 import { type Static, Type as T } from "@sinclair/typebox";
 import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
+import { DeviceNoticeView } from "../incidents/device-notices.routes.ts";
 import { AccessReceiptView } from "./access-receipt.presenter.ts";
 import type { HeldRecord } from "./access.service.ts";
 
@@ -40,6 +41,19 @@ export const AccessExport = T.Object({
     description:
       "consent decisions in force and every receipt; kept as proof of consent (GDPR Art. 7(1)): the decision in force while it is, a replaced one for `retention.records` after the decision that replaced it",
   }),
+  notices: T.Array(
+    T.Object({
+      ...DeviceNoticeView.properties,
+      deliveredAt: T.Union([T.String({ format: "date-time" }), T.Null()], {
+        description: "when the device first got it at a check-in; null while it waits",
+      }),
+      expiresAt: T.String({ format: "date-time" }),
+    }),
+    {
+      description:
+        "notices of incidents sent to the device, kept with their delivery as proof the owner was told (a legal obligation) for `retention.records` after they were sent",
+    },
+  ),
   receipt: T.Optional(AccessReceiptView),
   jws: T.Optional(
     T.String({ description: "with `?requestId=`: the receipt as a compact JWS (EdDSA); trust its payload" }),
@@ -53,6 +67,7 @@ export function presentAccessExport(
   device: string,
   records: readonly HeldRecord[],
   consents: HeldConsents,
+  notices: AccessExport["notices"],
   now: Date,
 ): AccessExport {
   const { consents: decisions, history } = presentOwnerConsents(region, device, consents);
@@ -62,6 +77,7 @@ export function presentAccessExport(
     device,
     generatedAt: now.toISOString(),
     consents: { consents: decisions, history },
+    notices: [...notices],
     records: records.map((r) => {
       const declared = new Map((r.collection?.fields ?? []).map((f) => [f.name, f]));
       return {

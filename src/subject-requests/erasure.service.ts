@@ -7,6 +7,7 @@
  * signs. Every region runs it, including those that should hold nothing: a
  * receipt that found nothing there is the check.
  */
+import { findDeviceNotices } from "../incidents/device-notices.repository.ts";
 import type { Retention } from "../dictionary/retention.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { CompactSign } from "jose";
@@ -120,6 +121,7 @@ export async function eraseHeldData(
     const activations = await findActivations(tx, [deviceKey]);
     const consents = await countConsentRecords(tx, deviceKey);
     const reported = await eraseDeviceBuild(tx, deviceKey);
+    const notices = await findDeviceNotices(tx, deviceKey);
 
     const deleted: DeletedEntry[] = [
       {
@@ -175,6 +177,16 @@ export async function eraseHeldData(
         reason: consentHistoryReason(ctx.recordsRetention.duration),
         legalBasis: "legal_obligation",
         until: null,
+      },
+      {
+        collection: "notice_deliveries",
+        count: notices.length,
+        reason: `notices of incidents sent to the device and when it got them: the proof that the owner was told, kept for ${ctx.recordsRetention.duration} after each was sent; no payload is kept with it`,
+        legalBasis: "legal_obligation",
+        until: notices.reduce<string | null>(
+          (last, n) => (last === null || n.expiresAt > last ? n.expiresAt : last),
+          null,
+        ),
       },
     ];
     const receipt = presentErasureReceipt({

@@ -5,6 +5,7 @@
  * `DELETE /v1/owner/data` (erasure, with a signed receipt) and
  * `GET /v1/receipt-key` (the key every receipt of the region verifies with).
  */
+import { findDeviceNotices } from "../incidents/device-notices.repository.ts";
 import type { Retention } from "../dictionary/retention.ts";
 import { randomUUID } from "node:crypto";
 import { Type as T } from "@sinclair/typebox";
@@ -62,11 +63,12 @@ async function accessExport(
   requestId?: string,
 ): Promise<{ data: AccessExport; signed: SignedAccessReceipt | null }> {
   const owner = await authenticateOwner(deps.directory, authorization);
-  const [records, consents] = await Promise.all([
+  const [records, consents, notices] = await Promise.all([
     findHeldRecords(deps.db, deps.dictionary, owner.device.keyId, deps.pseudonymSecret),
     findHeldConsents(deps, owner.device.keyId),
+    findDeviceNotices(deps.db, owner.device.keyId),
   ]);
-  const data = presentAccessExport(deps.region, owner.device.keyId, records, consents, new Date());
+  const data = presentAccessExport(deps.region, owner.device.keyId, records, consents, notices, new Date());
   const signed = requestId === undefined ? null : await issueAccessReceipt(deps, owner, data, requestId);
   return { data, signed };
 }

@@ -42,7 +42,7 @@ export function presentSummary(data: AccessExport): string {
   const byCollection = new Map<string, AccessExport["records"]>();
   for (const r of data.records)
     byCollection.set(r.collection, [...(byCollection.get(r.collection) ?? []), r]);
-  if (byCollection.size === 0 && data.consents.consents.length === 0) {
+  if (byCollection.size === 0 && data.consents.consents.length === 0 && data.notices.length === 0) {
     lines.push("This region holds nothing about your device.", "");
   }
   for (const [collection, records] of byCollection) {
@@ -81,6 +81,20 @@ export function presentSummary(data: AccessExport): string {
     lines.push(
       "",
       `The receipts of every decision (${data.consents.history.length}) are kept as proof of consent; they are in the export.`,
+      "",
+    );
+  }
+  if (data.notices.length > 0) {
+    lines.push("## Notices we sent you", "");
+    for (const n of data.notices) {
+      const got = n.deliveredAt === null ? "not yet delivered" : `delivered ${day(n.deliveredAt)}`;
+      lines.push(
+        `- ${day(n.sentAt)}, about incident ${n.incident}: ${n.title} (${got}; kept until ${day(n.expiresAt)}).`,
+      );
+    }
+    lines.push(
+      "",
+      "We keep each notice and when your device got it, as proof you were told; they are in the export.",
       "",
     );
   }

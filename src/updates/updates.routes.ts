@@ -11,6 +11,8 @@ import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
 import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
 import { admitEnvelope, envelopeOf, type IntakeContext } from "../ingest/intake.ts";
+import { REDELIVER_FOR_MS, takeNotices } from "../incidents/device-notices.repository.ts";
+import { DeviceNoticeView } from "../incidents/device-notices.routes.ts";
 import { recordDeviceBuild } from "./device-builds.repository.ts";
 import { chooseUpdate } from "./offer.ts";
 import {
@@ -218,6 +220,10 @@ const Offer = T.Object({
   reason: T.String({
     description: "why this answer: newer build, up to date, not in the rollout yet, unknown build, ...",
   }),
+  notices: T.Array(DeviceNoticeView, {
+    description:
+      "notices of incidents for this device: those not given before, and those given in the last 7 days (an answer lost on the way is made good); the SDK shows each once",
+  }),
 });
 const error = T.Ref("ErrorResponse");
 
@@ -232,7 +238,8 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
         description:
           "An envelope of `update.check` whose sealed payload is `{ build }`, the build the device runs (as in the envelope's header). " +
           "The answer is the newest released build of the device's variant and lineage that is newer, not withdrawn and open to it " +
-          "under its rollout — never another variant's build, never a downgrade — or `update: null` with the reason. The region keeps the build the device reported (its last only), for adoption.",
+          "under its rollout — never another variant's build, never a downgrade — or `update: null` with the reason. The region keeps the build the device reported (its last only), for adoption. " +
+          "The answer also carries the device's notices of incidents (its check-in is how they reach it); the first answer that carries a notice marks it delivered.",
         tags: ["updates"],
         body: EnvelopeSchema,
         response: { 200: Offer, 400: error, 403: error, 413: error, 503: error },
@@ -245,8 +252,8 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
       const build = String(accepted.validated.build);
       const offer = chooseUpdate(await updates.plan(), accepted.device, build);
       const at = new Date();
-      await db.transaction((tx) =>
-        recordDeviceBuild(tx, {
+      const notices = await db.transaction(async (tx) => {
+        await recordDeviceBuild(tx, {
           deviceKey: accepted.device.keyId,
           batch: accepted.device.batch,
           market: accepted.device.market,
@@ -254,12 +261,14 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
           build,
           at,
           expiresAt: accepted.collection.expiresAt(at),
-        }),
-      );
+        });
+        return takeNotices(tx, accepted.device.keyId, at, new Date(at.getTime() - REDELIVER_FOR_MS));
+      });
       return {
         region: ctx.region.id,
         update: offer.update === null ? null : { build: offer.update.build, lineage: offer.update.lineage },
         reason: offer.reason,
+        notices,
       };
     },
   );

@@ -141,6 +141,7 @@ for (const backend of BACKENDS) {
         device_builds: 0,
         consents: 1,
         consent_history: 1,
+        notice_deliveries: 0,
       });
       assert.equal(home.found, 6);
 

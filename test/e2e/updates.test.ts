@@ -93,7 +93,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(new Set(await offers(worldwide)), new Set(["00WW_3_39B_SP04"]));
       const cn = await check(china);
       assert.equal(cn.status, 200, JSON.stringify(cn.body));
-      assert.deepEqual(cn.body, { region: "cn", update: null, reason: "up to date" });
+      assert.deepEqual(cn.body, { region: "cn", update: null, reason: "up to date", notices: [] });
     });
 
     test("the SDK asks for an update and reports the install", async () => {
@@ -108,11 +108,13 @@ for (const backend of BACKENDS) {
         assert.deepEqual(await client.checkForUpdate(), {
           update: { build: "00WW_3_39B_SP04", lineage: "00WW_3_39B" },
           reason: "newer build",
+          notices: [],
         });
         await client.reportUpdate("00WW_3_39B_SP04", "installed");
         assert.deepEqual(await client.checkForUpdate("00WW_3_39B_SP04"), {
           update: null,
           reason: "up to date",
+          notices: [],
         });
         await assert.rejects(
           client.checkForUpdate("not a build"),

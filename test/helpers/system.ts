@@ -22,8 +22,11 @@ export interface TestSystem {
   dataDir: string;
   /** The factory descriptor of a region. */
   descriptor(region: string): RegionDescriptor;
-  /** Registers devices in the control plane and returns their identities (home = region of market unless given). */
-  provision(devices: DeviceSpec[]): Promise<DeviceIdentity[]>;
+  /**
+   * Registers devices in the control plane and returns their identities (home = region of market unless
+   * given), one batch per market; `build` flashes the worldwide batches with another build than 00WW_3_39B_SP03.
+   */
+  provision(devices: DeviceSpec[], options?: { build?: string }): Promise<DeviceIdentity[]>;
   /** Every activation stored in each region, by region id. */
   activationsByRegion(): Promise<Map<string, StoredActivation[]>>;
   close(): Promise<void>;
@@ -77,7 +80,8 @@ export async function startTestSystem(
     system,
     dataDir,
     descriptor,
-    provision: async (specs) => {
+    provision: async (specs, options = {}) => {
+      const worldwide = options.build ?? "00WW_3_39B_SP03";
       counter += 1;
       const tag = `${process.pid.toString(36).toUpperCase()}${counter}`.slice(-6).padStart(6, "0");
       const identities = specs.map((spec, i) => {
@@ -89,7 +93,7 @@ export async function startTestSystem(
             model: "TA-1062",
             variant,
             market: spec.market,
-            build: region === "cn" ? "00CN_3_39B_SP03" : "00WW_3_39B_SP03",
+            build: region === "cn" ? "00CN_3_39B_SP03" : worldwide,
           },
           descriptor(spec.home ?? region),
         );
@@ -104,7 +108,7 @@ export async function startTestSystem(
           { id: "00CN", model: "TA-1062", region: "cn", description: "China" },
         ],
         builds: [
-          { number: "00WW_3_39B_SP03", model: "TA-1062", variant: "00WW", releasedAt: null },
+          { number: worldwide, model: "TA-1062", variant: "00WW", releasedAt: null },
           { number: "00CN_3_39B_SP03", model: "TA-1062", variant: "00CN", releasedAt: null },
         ],
         batches: markets.map((market) => {
@@ -114,7 +118,7 @@ export async function startTestSystem(
             model: "TA-1062",
             variant: cn ? "00CN" : "00WW",
             market,
-            build: cn ? "00CN_3_39B_SP03" : "00WW_3_39B_SP03",
+            build: cn ? "00CN_3_39B_SP03" : worldwide,
             producedAt: "2019-03-01T08:00:00Z",
             size: specs.filter((s) => s.market === market).length,
           };

@@ -69,7 +69,22 @@ export interface UpdateAnswer {
   update: { build: string; lineage: string } | null;
   /** Why: `newer build`, `up to date`, `not in the rollout yet`, `unknown build`, ... */
   reason: string;
+  /** Notices of incidents this answer brought that the device did not have yet: show them to the owner. */
+  notices: IncidentNotice[];
 }
+
+/** A notice of an incident, from the maker to the owner, kept on the device once received. */
+export interface IncidentNotice {
+  id: string;
+  incident: string;
+  title: string;
+  body: string;
+  sentAt: string;
+  receivedAt: string;
+}
+
+/** Name of the file, in the queue directory, that keeps the notices of incidents the device received. */
+export const NOTICES_FILE = "notices.json";
 /** Name of the marker file, in the queue directory, that records an acknowledged activation. */
 export const ACTIVATION_MARKER = "activated.json";
 /** Subdirectory of the queue directory that holds diagnostics events not yet sealed into a batch. */
@@ -145,7 +160,9 @@ export type ClientEvent =
    * The collector answered `consent.required` to a batch while the device believed `granted`: the batch stays
    * on the device, and the consent state went back to `unknown` until the owner's decision is set again.
    */
-  | { type: "consent_required"; eventId: string; events: number };
+  | { type: "consent_required"; eventId: string; events: number }
+  /** A notice of an incident arrived with an update check's answer, and is kept (see `notices()`). */
+  | { type: "notice"; id: string; incident: string };
 
 /** What one `flush()` did. */
 export interface FlushResult {
@@ -269,6 +286,8 @@ export class PhoneHomeClient {
   private consentCallsPending = 0;
   // Held events, the consent file and batch sealing change one at a time (the network is not in this lock).
   private eventsTail: Promise<unknown> = Promise.resolve();
+  // The notices file changes one answer at a time.
+  private noticesTail: Promise<unknown> = Promise.resolve();
 
   constructor(options: PhoneHomeClientOptions) {
     this.identity = Object.freeze({ ...validateIdentity(options.identity) });
@@ -493,7 +512,44 @@ export class PhoneHomeClient {
           ? { build: update.build, lineage: update.lineage }
           : null,
       reason: typeof answer.reason === "string" ? answer.reason : "",
+      notices: await this.keepNotices(answer.notices),
     };
+  }
+
+  /**
+   * Every notice of an incident the device has received, oldest first (kept
+   * in `notices.json` in the queue directory). No network.
+   */
+  async notices(): Promise<IncidentNotice[]> {
+    return readNotices(this.queueDir);
+  }
+
+  /** Keeps the notices of an answer the device does not hold yet, and answers those. */
+  private keepNotices(value: unknown): Promise<IncidentNotice[]> {
+    if (!Array.isArray(value) || value.length === 0) return Promise.resolve([]);
+    const kept = this.noticesTail.then(async () => {
+      const held = await readNotices(this.queueDir);
+      const ids = new Set(held.map((n) => n.id));
+      const receivedAt = new Date(this.clock.now()).toISOString();
+      const fresh: IncidentNotice[] = [];
+      for (const item of value) {
+        const n = item as Record<string, unknown>;
+        const [id, incident, title, body, sentAt] = [n.id, n.incident, n.title, n.body, n.sentAt];
+        if (typeof id !== "string" || ids.has(id)) continue;
+        if (typeof incident !== "string" || typeof title !== "string" || typeof body !== "string") continue;
+        if (typeof sentAt !== "string") continue;
+        ids.add(id);
+        fresh.push({ id, incident, title, body, sentAt, receivedAt });
+      }
+      if (fresh.length > 0) {
+        const all = [...held, ...fresh];
+        await writeFileAtomic(join(this.queueDir, NOTICES_FILE), `${JSON.stringify(all)}\n`, 0o600);
+        for (const n of fresh) this.emit({ type: "notice", id: n.id, incident: n.incident });
+      }
+      return fresh;
+    });
+    this.noticesTail = kept.catch(() => undefined);
+    return kept;
   }
 
   /**
@@ -945,6 +1001,16 @@ function serverError(status: number, text: string): ServerError {
     };
   }
   return { status, code: `http.${status}`, message: `HTTP ${status}` };
+}
+
+/** The notices kept in `dir`; none when the file is missing or unreadable. */
+async function readNotices(dir: string): Promise<IncidentNotice[]> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(join(dir, NOTICES_FILE), "utf8"));
+    return Array.isArray(parsed) ? (parsed as IncidentNotice[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 function asRecord(value: unknown): Record<string, unknown> {

@@ -19,6 +19,8 @@ export {
   type FetchLike,
   type FlushResult,
   HELD_DIR,
+  type IncidentNotice,
+  NOTICES_FILE,
   PhoneHomeClient,
   type PhoneHomeClientOptions,
   type RecordResult,
