@@ -189,7 +189,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 }
 
 /** The incident's client: seals to whatever descriptor it carries and posts, with no region checks. */
-async function legacyActivate(device: DeviceIdentity): Promise<{ ok: true } | { ok: false; code: string }> {
+export async function legacyActivate(
+  device: DeviceIdentity,
+): Promise<{ ok: true } | { ok: false; code: string }> {
   const envelope = await sealEnvelope(
     {
       v: 1,
