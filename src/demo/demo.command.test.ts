@@ -4,7 +4,7 @@
  * system — are checked against the story, not its wording.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -83,9 +83,17 @@ test("phonehome demo tells the incident's story end to end, every figure from th
   );
 });
 
-test("phonehome demo refuses a device count out of range, with a clear error", () => {
-  const run = phonehome(["demo", "--devices", "2"]);
-  assert.notEqual(run.status, 0);
-  assert.match(run.stderr, /--devices.*4 to 200/);
-  assert.doesNotMatch(run.stderr, /\bat .*\.ts:\d+/, "no stack trace");
+test("phonehome demo refuses a device count out of range, or a folder it cannot start fresh in, with a clear error", () => {
+  const outOfRange = phonehome(["demo", "--devices", "2"]);
+  assert.notEqual(outOfRange.status, 0);
+  assert.match(outOfRange.stderr, /--devices.*4 to 200/);
+  // The test's own folder holds the demo that ran above; a folder that is a file; a missing parent.
+  const file = join(dir, "report", "not-a-folder");
+  writeFileSync(file, "");
+  for (const bad of [dir, file, join(dir, "missing", "deeper")]) {
+    const run = phonehome(["demo", "--dir", bad]);
+    assert.equal(run.status, 1, bad);
+    assert.match(run.stderr, /^error \[request\.invalid\]: cannot use --dir /, bad);
+    assert.doesNotMatch(run.stderr, /\bat .*\.ts:\d+/, "no stack trace");
+  }
 });

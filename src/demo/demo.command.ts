@@ -1,9 +1,10 @@
 /** `phonehome demo`: the incident's story, narrated, on a fresh embedded system. */
-import { mkdtempSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { wholeNumber } from "../cli/args.ts";
+import { PhoneHomeError } from "../errors/index.ts";
 import { runDemo } from "./story.ts";
 
 /** Registers `demo`. */
@@ -25,7 +26,7 @@ export function register(program: Command): void {
     .action(async (options: { dir?: string; devices: number; json?: boolean }) => {
       const devices = options.devices;
       const dir =
-        options.dir === undefined ? mkdtempSync(join(tmpdir(), "phonehome-demo-")) : resolve(options.dir);
+        options.dir === undefined ? mkdtempSync(join(tmpdir(), "phonehome-demo-")) : usableDir(options.dir);
       const facts = await runDemo({ dir, devices, say: (line) => process.stdout.write(`${line}\n`) });
       if (options.json === true) process.stdout.write(`${JSON.stringify(facts)}\n`);
     });
@@ -35,4 +36,21 @@ function devicesOption(value: string): number {
   const n = wholeNumber(value);
   if (n < 4 || n > 200) throw new InvalidArgumentError("must be 4 to 200");
   return n;
+}
+
+/** The demo's folder: created if missing (not its parents); refused unless it is a writable, empty folder (the demo starts fresh). */
+function usableDir(dir: string): string {
+  const path = resolve(dir);
+  try {
+    // Not recursive: a missing parent is the caller's mistake (and Node's recursive mkdir loops under /proc).
+    if (!existsSync(path)) mkdirSync(path);
+    if (!statSync(path).isDirectory()) throw new Error("it is not a folder");
+    accessSync(path, constants.W_OK);
+    if (readdirSync(path).length > 0) throw new Error("it is not empty (the demo starts on fresh stores)");
+  } catch (error) {
+    throw new PhoneHomeError("request.invalid", `cannot use --dir ${path}: ${(error as Error).message}`, {
+      path: "--dir",
+    });
+  }
+  return path;
 }
