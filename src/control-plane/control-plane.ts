@@ -86,6 +86,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url, storedIn: r.storedIn })),
     regionOfMarket: (market) => regionOfMarket(config, market),
     policy,
+    dictionary,
   };
   registerIncidentRoutes(app, incidents);
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });

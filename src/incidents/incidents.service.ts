@@ -8,9 +8,10 @@
  */
 import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../control-plane/region-calls.ts";
 import type { Db, Queryable } from "../db/index.ts";
+import type { Dictionary } from "../dictionary/index.ts";
 import { isDataCategory } from "../dictionary/taxonomy.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../errors/index.ts";
-import type { MisroutingAlert } from "../ingest/ledger.repository.ts";
+import type { LedgerTotal, MisroutingAlert } from "../ingest/ledger.repository.ts";
 import { findBuildManifest } from "../release/builds.repository.ts";
 import type { PackagePolicy } from "../release/policy.ts";
 import { getAdvisory } from "../advisories/advisories.service.ts";
@@ -51,6 +52,8 @@ export interface IncidentContext {
   /** The home region of devices sold in a market. */
   regionOfMarket: (market: string) => string;
   policy: PackagePolicy;
+  /** The data dictionary: the categories of the collections misrouted devices sent. */
+  dictionary: Dictionary;
 }
 
 /** What an operator (or an alert) opens an incident with. */
@@ -505,6 +508,7 @@ export async function sweepAlerts(ctx: IncidentContext, now = new Date()): Promi
       continue;
     }
     const builds = await registeredBuilds(ctx.db, [g.build]);
+    const sent = await misroutedCollections(ctx, g);
     const markets = [...g.markets].sort();
     const reached = [...g.reached].sort();
     let result: { id: string; created: boolean };
@@ -516,8 +520,10 @@ export async function sweepAlerts(ctx: IncidentContext, now = new Date()): Promi
           description:
             `Collectors refused ${g.count} message(s) from devices of batch ${g.batch}, sold in ${markets.join(", ")}, ` +
             `running build ${g.build}, because they belong to another region; first seen ${g.firstSeen}. ` +
+            `${sent.length === 0 ? "" : `They sent ${sent.join(", ")}, sealed for a region that is not theirs. `}` +
             "Opened from the collectors' misrouting alerts.",
           scope: { batches: [g.batch], builds: builds.has(g.build) ? [g.build] : [], markets },
+          dataCategories: categoriesOf(ctx.dictionary, sent),
           destinations: reached.map((region) => ({
             kind: "collector" as const,
             name: region,
@@ -542,4 +548,36 @@ export async function sweepAlerts(ctx: IncidentContext, now = new Date()): Promi
     skipped,
     regions: { answered: gathered.answers.map((a) => a.region), missing: gathered.missing },
   };
+}
+
+/**
+ * The collections the misrouted devices sent, from the ledgers of the
+ * collectors that refused them (from the minute of the first refusal on). A
+ * collector that does not answer adds nothing; the report names it.
+ */
+async function misroutedCollections(
+  ctx: IncidentContext,
+  g: { batch: string; build: string; reached: Set<string>; firstSeen: string },
+): Promise<string[]> {
+  const since = new Date(Math.floor(Date.parse(g.firstSeen) / 60_000) * 60_000).toISOString();
+  const query = new URLSearchParams({ since, batches: g.batch, builds: g.build });
+  const gathered = await fromEveryRegion(
+    ctx.regions().filter((r) => g.reached.has(r.id)),
+    (region) =>
+      callRegion<{ rows: LedgerTotal[] }>(region, ctx.serviceToken, "GET", `/v1/ledger/totals?${query}`),
+  );
+  const collections = gathered.answers.flatMap((a) =>
+    a.value.rows
+      .filter((r) => r.reason === "region.misrouted" && r.collection !== "")
+      .map((r) => r.collection),
+  );
+  return [...new Set(collections)].sort();
+}
+
+/** The data categories of every field of every version of the collections. */
+function categoriesOf(dictionary: Dictionary, collections: readonly string[]): string[] {
+  const categories = dictionary.collections
+    .filter((c) => collections.includes(c.name))
+    .flatMap((c) => c.fields.map((f) => f.dataCategory));
+  return [...new Set(categories)].sort();
 }

@@ -112,11 +112,13 @@ for (const backend of BACKENDS) {
         [[batchA, INCIDENT_BUILD.number, "NO", "global", affected.length]],
       );
       assert.equal(incident.devices.total, affected.length);
-      // The gate's findings for the build name what the China client sends, and to where.
+      // The gate's findings for the build name what the China client sends, and to where; the ledger of the
+      // collector that refused them, what they sent (an activation: the serial number, ...).
       for (const c of [
         "user.device.device_id.imei",
         "user.device.sim.imsi",
         "user.location.precise.cell_id",
+        "user.device.serial_number",
       ]) {
         assert.ok(incident.dataCategories.includes(c), c);
       }
