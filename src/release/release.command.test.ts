@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { phonehome, phonehomeAsync } from "../../test/helpers/cli.ts";
 import { pgliteBackend, BACKENDS } from "../../test/helpers/stores.ts";
-import { startTestSystem, type TestSystem } from "../../test/helpers/system.ts";
+import { startTestSystem, type TestSystem, writeCliConfig } from "../../test/helpers/system.ts";
 import { openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
 import { buildSbom } from "./build-sbom.ts";
@@ -187,24 +187,7 @@ describe("phonehome release check while the system runs (CLI, PGlite)", { skip: 
   before(async () => {
     t = await startTestSystem(pgliteBackend);
     await t.provision([{ market: "NO" }]);
-    const cp = t.config.controlPlane.store;
-    const port = new URL(t.system.controlPlane.url).port;
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        dataDir: t.dataDir,
-        logLevel: "silent",
-        controlPlane: {
-          listen: `127.0.0.1:${port}`,
-          store: cp.kind === "pglite" ? { dataDir: cp.dataDir } : {},
-        },
-        regions: t.config.regions.map((r) => ({
-          id: r.id,
-          storedIn: r.storedIn,
-          store: r.store.kind === "pglite" ? { dataDir: r.store.dataDir } : {},
-        })),
-      }),
-    );
+    writeCliConfig(t, configFile);
   });
   after(async () => {
     await t?.close();

@@ -3,7 +3,7 @@
  * backend, listening on free loopback ports, with helpers to provision devices
  * and read every region's store.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDeviceIdentity, type DeviceIdentity, type RegionDescriptor } from "@phonehome/sdk";
@@ -187,4 +187,32 @@ export async function callControlPlane<T>(
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, body: (response.status === 204 ? null : await response.json()) as T };
+}
+
+/**
+ * Writes a configuration file with which the CLI reaches the running test
+ * system: its data directory (and so its service token), the services where
+ * they listen, and their stores.
+ */
+export function writeCliConfig(t: TestSystem, file: string): void {
+  const port = (url: string) => new URL(url).port;
+  const storeOf = (store: Config["controlPlane"]["store"]) =>
+    store.kind === "pglite" ? { dataDir: store.dataDir } : { url: store.url, schema: store.schema };
+  writeFileSync(
+    file,
+    JSON.stringify({
+      dataDir: t.dataDir,
+      logLevel: "silent",
+      controlPlane: {
+        listen: `127.0.0.1:${port(t.system.controlPlane.url)}`,
+        store: storeOf(t.config.controlPlane.store),
+      },
+      regions: t.config.regions.map((r) => ({
+        id: r.id,
+        storedIn: r.storedIn,
+        listen: `127.0.0.1:${port(t.system.regions.find((x) => x.id === r.id)?.url ?? r.url)}`,
+        store: storeOf(r.store),
+      })),
+    }),
+  );
 }
