@@ -6,6 +6,7 @@
  * fixing build; not fixed when it is of an affected variant and was not;
  * not affected when it is of another variant.
  */
+import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { type BuildManifestRecord, findBuildManifest } from "../release/builds.repository.ts";
@@ -126,6 +127,17 @@ export async function publishAdvisory(
         build,
       ]);
     }
+    await appendAudit(
+      tx,
+      {
+        actor: SERVICE_TOKEN_ACTOR,
+        action: "advisory.published",
+        subject: request.id,
+        reason: null,
+        detail: { affects: request.affects, fixes: [...lineages.values()].sort() },
+      },
+      now,
+    );
   });
   return getAdvisory(db, request.id);
 }

@@ -3,6 +3,7 @@
  * (`src/<feature>/<feature>.command.ts`) and exports a `register` function.
  */
 import type { Command } from "commander";
+import { register as registerAudit } from "../audit/audit.command.ts";
 import { register as registerDemo } from "../demo/demo.command.ts";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
 import { register as registerIncident } from "../incidents/incident.command.ts";
@@ -24,4 +25,5 @@ export function registerAll(program: Command): void {
   registerRelease(program);
   registerIncident(program);
   registerDemo(program);
+  registerAudit(program);
 }

@@ -3,6 +3,7 @@
  * (receipts only), builds and the release gate, rollouts, advisories,
  * incidents and (in later issues) reviews and the audit log. It never holds owner or usage data.
  */
+import { registerAuditRoutes } from "../audit/audit.routes.ts";
 import { registerAdvisoryRoutes } from "../advisories/advisories.routes.ts";
 import { type Config, regionOfMarket } from "../config/index.ts";
 import { type Db, openDb } from "../db/index.ts";
@@ -89,6 +90,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     dictionary,
   };
   registerIncidentRoutes(app, incidents);
+  registerAuditRoutes(app, { db, store: "control-plane", serviceToken });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   const sweeps = scheduleSweeps(

@@ -3,6 +3,7 @@
  * arguments, call the service, print. Failures propagate to the CLI's one
  * reporter, which lists every problem of a bad factory file and exits non-zero.
  */
+import { userInfo } from "node:os";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
@@ -33,7 +34,10 @@ export function register(program: Command): void {
       const progress = progressReporter(process.stderr);
       try {
         await migrate(db, "control");
-        const summary = await importFleet(db, config, file, { onProgress: progress.update });
+        const summary = await importFleet(db, config, file, {
+          onProgress: progress.update,
+          actor: `cli:${userInfo().username}`,
+        });
         progress.stop();
         for (const line of formatImportSummary(summary)) process.stdout.write(`${line}\n`);
       } finally {

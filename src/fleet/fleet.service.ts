@@ -2,6 +2,7 @@
  * The fleet registry's operations, free of HTTP and of the command line:
  * importing a factory file, and the reads the API and the collectors need.
  */
+import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import { readFile } from "node:fs/promises";
 import type { Config } from "../config/index.ts";
 import type { Db, Queryable } from "../db/index.ts";
@@ -53,6 +54,8 @@ export interface ImportOptions {
   onProgress?: (done: number, total: number) => void;
   /** Devices per INSERT statement. */
   chunkSize?: number;
+  /** Who imports, for the audit log (default: the service token's holder). */
+  actor?: string;
 }
 
 /** Rows created, updated and found unchanged, for one kind of record. */
@@ -101,7 +104,15 @@ export async function importFleet(
     const all = inFileOrder(source.name, [...parsed.problems, ...problems]);
     if (all.length > 0) throw importInvalid(source.name, capped(source.name, all));
     await writePlan(tx, plan, parsed.devices.length, chunkSize, options.onProgress);
-    return summarise(source.name, parsed.format, plan);
+    const summary = summarise(source.name, parsed.format, plan);
+    await appendAudit(tx, {
+      actor: options.actor ?? SERVICE_TOKEN_ACTOR,
+      action: "fleet.imported",
+      subject: source.name,
+      reason: null,
+      detail: { ...summary },
+    });
+    return summary;
   });
 }
 

@@ -6,6 +6,7 @@
  * to the device at its next check-in. What happened in the regions (ledger
  * counts, alerts, deliveries) is asked of them when it is needed, never copied.
  */
+import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../control-plane/region-calls.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
@@ -26,6 +27,7 @@ import {
   incidentDeviceCounts,
   incidentDeviceKeys,
   incidentNotices,
+  type IncidentEvent,
   type IncidentRecord,
   insertIncident,
   insertNotice,
@@ -229,7 +231,7 @@ async function opened(
     await insertIncident(tx, { id, ...record });
     const devices = await selectIncidentDevices(tx, id, scope);
     if (devices === 0) throw invalid("/scope", "no registered device matches the scope");
-    await addIncidentEvent(tx, id, {
+    await recordStep(tx, id, record.source === "misrouting" ? "system:incidents" : SERVICE_TOKEN_ACTOR, {
       at: now,
       kind: "opened",
       detail: {
@@ -349,11 +351,15 @@ export async function changeIncident(
     if (incident.closedAt !== null) throw invalid("/status", `incident ${id} is closed`);
     if (change.advisory !== undefined && change.advisory !== incident.advisory) {
       await updateIncident(tx, id, { advisory: change.advisory });
-      await addIncidentEvent(tx, id, { at: now, kind: "advisory", detail: { advisory: change.advisory } });
+      await recordStep(tx, id, SERVICE_TOKEN_ACTOR, {
+        at: now,
+        kind: "advisory",
+        detail: { advisory: change.advisory },
+      });
     }
     if (change.status === "closed") {
       await updateIncident(tx, id, { closedAt: now });
-      await addIncidentEvent(tx, id, { at: now, kind: "closed", detail: {} });
+      await recordStep(tx, id, SERVICE_TOKEN_ACTOR, { at: now, kind: "closed", detail: {} });
     }
   });
   return getIncident(ctx, id);
@@ -424,7 +430,7 @@ export async function sendNotice(
     const incident = await mustFind(tx, id, true);
     if (incident.closedAt !== null) throw invalid("/", `incident ${id} is closed; open a new one`);
     const noticeId = await insertNotice(tx, { incident: id, ...text, sentAt: now });
-    await addIncidentEvent(tx, id, {
+    await recordStep(tx, id, SERVICE_TOKEN_ACTOR, {
       at: now,
       kind: "notice",
       detail: { notice: noticeId, title: text.title },
@@ -580,4 +586,19 @@ function categoriesOf(dictionary: Dictionary, collections: readonly string[]): s
     .filter((c) => collections.includes(c.name))
     .flatMap((c) => c.fields.map((f) => f.dataCategory));
   return [...new Set(categories)].sort();
+}
+
+/** A step of an incident: on its own timeline (for the report) and in the audit log. */
+async function recordStep(
+  tx: Queryable,
+  incident: string,
+  actor: string,
+  event: IncidentEvent,
+): Promise<void> {
+  await addIncidentEvent(tx, incident, event);
+  await appendAudit(
+    tx,
+    { actor, action: `incident.${event.kind}`, subject: incident, reason: null, detail: event.detail },
+    event.at,
+  );
 }

@@ -15,6 +15,7 @@ import type { Dictionary } from "../dictionary/index.ts";
 import type { DeviceDirectory } from "../directory/index.ts";
 import { type App, createService } from "../http/service.ts";
 import type { IntakeContext } from "../ingest/intake.ts";
+import { registerAuditRoutes } from "../audit/audit.routes.ts";
 import { registerDeviceNoticeRoutes } from "../incidents/device-notices.routes.ts";
 import { registerLedgerRoutes } from "../ingest/ledger.routes.ts";
 import { createRegionWriter } from "../ingest/region-writer.ts";
@@ -150,6 +151,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   registerUpdateCheckRoutes(app, intake, deps.updates, db);
   registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
   registerLedgerRoutes(app, db);
+  registerAuditRoutes(app, { db, store: region.id, serviceToken: loadServiceToken(config.dataDir) });
   registerDeviceNoticeRoutes(app, {
     db,
     region: region.id,

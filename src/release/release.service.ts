@@ -4,6 +4,7 @@
  * verdict is kept); releasing it only when the gate passed it, or forced with
  * a reason.
  */
+import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import { createHash } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
@@ -160,6 +161,21 @@ export async function registerBuild(
       verdict: verdictJson(verdict),
       checkedAt: now,
     });
+    await appendAudit(
+      tx,
+      {
+        actor: SERVICE_TOKEN_ACTOR,
+        action: "release.checked",
+        subject: number,
+        reason: null,
+        detail: {
+          variant: `${body.model}/${body.variant}`,
+          passed: verdict.passed,
+          findings: [...new Set(verdict.findings.map((f) => f.code))].sort(),
+        },
+      },
+      now,
+    );
     const saved = await findBuildManifest(tx, number);
     if (saved === null) throw new Error(`build ${number} vanished while it was saved`);
     return saved;
@@ -201,6 +217,17 @@ export async function releaseBuild(
     }
     const forced = build.verdict.passed ? null : { reason: force?.reason ?? "", findings: findings.length };
     await markBuildReleased(tx, number, now, forced);
+    await appendAudit(
+      tx,
+      {
+        actor: SERVICE_TOKEN_ACTOR,
+        action: forced === null ? "release.released" : "release.forced",
+        subject: number,
+        reason: forced?.reason ?? null,
+        detail: { variant: `${build.model}/${build.variant}`, findings: findings.length },
+      },
+      now,
+    );
     return presentBuildManifest({ ...build, releasedAt: now, releaseForced: forced });
   });
 }

@@ -5,6 +5,7 @@
  * region's store directly; an embedded (PGlite) store must not be open in a
  * running collector, which the store lock reports.
  */
+import { userInfo } from "node:os";
 import { type Command, InvalidArgumentError } from "commander";
 import { wholeNumber } from "../cli/args.ts";
 import { progressReporter } from "../cli/progress.ts";
@@ -118,6 +119,7 @@ export function register(program: Command): void {
         const run = {
           dictionary,
           dryRun,
+          actor: `cli:${userInfo().username}`,
           onProgress: progress.update,
           ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
         };

@@ -5,6 +5,7 @@
  * (whose embedded store no other process may open). Every route needs the
  * service token: a purge destroys data and its records name what went.
  */
+import { SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
@@ -178,7 +179,9 @@ export function registerPurgeRoutes(app: App, deps: PurgeRouteDeps): void {
       const now = new Date();
       const dryRun = request.body.dryRun ?? false;
       const plan = await planPurge(db, now, { dictionary });
-      const result = await carryOut(() => runPurge(db, now, { dictionary, dryRun, signal }));
+      const result = await carryOut(() =>
+        runPurge(db, now, { dictionary, dryRun, signal, actor: SERVICE_TOKEN_ACTOR }),
+      );
       logger.info({ runId: result.runId, dryRun, removed: result.removed }, "retention purge requested");
       return toJson(region, plan, result);
     },
@@ -211,7 +214,9 @@ export function registerPurgeRoutes(app: App, deps: PurgeRouteDeps): void {
         reason: body.reason,
       });
       const plan = await planSurgicalPurge(db, now, checked, { dictionary });
-      const result = await carryOut(() => runSurgicalPurge(db, now, checked, { dictionary, dryRun, signal }));
+      const result = await carryOut(() =>
+        runSurgicalPurge(db, now, checked, { dictionary, dryRun, signal, actor: SERVICE_TOKEN_ACTOR }),
+      );
       logger.warn(
         {
           runId: result.runId,

@@ -7,6 +7,7 @@
  * in the same order without removing them, so it reports the same counts and
  * the same digest. Every run, dry or not, is recorded in `purge_runs`.
  */
+import { appendAudit } from "../audit/index.ts";
 import { createHash } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
@@ -99,6 +100,8 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Stops the run between chunks (a collector shutting down); the record stays unfinished. */
   signal?: AbortSignal;
+  /** Who asked, for the audit log (default `system:retention`, the schedule). */
+  actor?: string;
 }
 
 /** A surgical purge: one collection (one version, or all), optionally one field, received in [from, to). */
@@ -389,7 +392,19 @@ async function execute(
   }
   const sha256 = hash.digest("hex");
   const { tables, counts } = summary();
-  await updatePurgeRun(db, runId, { counts, removed: done, sha256 });
+  await db.transaction(async (tx) => {
+    await updatePurgeRun(tx, runId, { counts, removed: done, sha256 });
+    // A dry run removes nothing: its record in purge_runs is enough.
+    if (!dryRun) {
+      await appendAudit(tx, {
+        actor: options.actor ?? "system:retention",
+        action: `purge.${run.kind}`,
+        subject: String(runId),
+        reason: run.reason,
+        detail: { asOf: run.asOf.toISOString(), removed: done, sha256, scope: run.scope },
+      });
+    }
+  });
   return { runId, kind: run.kind, dryRun, asOf: run.asOf, steps: outcomes, tables, removed: done, sha256 };
 }
 

@@ -5,6 +5,7 @@
  * With a request id, the region also records and signs an access receipt:
  * counts and digests of what the export holds, never the values.
  */
+import { appendAudit } from "../audit/index.ts";
 import type { Retention } from "../dictionary/retention.ts";
 import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
 import type { Db, Queryable } from "../db/index.ts";
@@ -138,6 +139,17 @@ export async function issueAccessReceipt(
       held,
     });
     const jws = await signReceipt(receipt, ctx.signingKey, ACCESS_RECEIPT_JWS_TYPE);
+    await appendAudit(
+      tx,
+      {
+        actor: `owner:${deviceKey}`,
+        action: "subject_request.access",
+        subject: requestId,
+        reason: null,
+        detail: { held: Object.fromEntries(held.map((h) => [h.collection, h.count])) },
+      },
+      now,
+    );
     await insertAccessReceipt(tx, {
       requestId,
       deviceKey,

@@ -7,6 +7,7 @@
  * signs. Every region runs it, including those that should hold nothing: a
  * receipt that found nothing there is the check.
  */
+import { appendAudit } from "../audit/index.ts";
 import { findDeviceNotices } from "../incidents/device-notices.repository.ts";
 import type { Retention } from "../dictionary/retention.ts";
 import { createHash, randomUUID } from "node:crypto";
@@ -200,6 +201,20 @@ export async function eraseHeldData(
       kept,
     });
     const jws = await signErasureReceipt(receipt, ctx.signingKey);
+    await appendAudit(
+      tx,
+      {
+        actor: `owner:${deviceKey}`,
+        action: "subject_request.erasure",
+        subject: requestId,
+        reason: null,
+        detail: {
+          deleted: Object.fromEntries(deleted.map((d) => [d.collection, d.count])),
+          kept: Object.fromEntries(kept.map((k) => [k.collection, k.count])),
+        },
+      },
+      now,
+    );
     await insertErasure(tx, {
       requestId,
       deviceKey,

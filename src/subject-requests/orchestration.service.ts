@@ -6,6 +6,7 @@
  * only the receipts are stored. The data never passes through here: an
  * access export goes from each region straight to the owner.
  */
+import { appendAudit } from "../audit/index.ts";
 import { randomUUID } from "node:crypto";
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from "jose";
 import type { Db } from "../db/index.ts";
@@ -228,6 +229,17 @@ async function carryOut(
       completedAt: complete ? now : null,
       at: now,
     });
+    await appendAudit(
+      tx,
+      {
+        actor: `owner:${deviceKey}`,
+        action: `subject_request.${kind}`,
+        subject: requestId,
+        reason: null,
+        detail: { receipts: receipts.map((r) => r.region).sort(), missing: Object.keys(failures).sort() },
+      },
+      now,
+    );
   });
   if (!complete) {
     const named = Object.keys(failures).sort();

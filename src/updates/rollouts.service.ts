@@ -6,7 +6,8 @@
  * never offered again. Outcome reports are counted per stage, once per
  * report, and name no device.
  */
-import type { Db } from "../db/index.ts";
+import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import type { Db, Queryable } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { findBuildManifest } from "../release/builds.repository.ts";
 import type { UpdatePlan } from "./offer.ts";
@@ -117,7 +118,14 @@ export async function startRollout(
         path: "/build",
       });
     }
-    return insertRollout(tx, { ...request, at: now(ctx) });
+    const r = await insertRollout(tx, { ...request, at: now(ctx) });
+    await audit(tx, ctx, "rollout.started", r.id, null, {
+      build: r.build,
+      stages: r.stages,
+      failureThreshold: r.failureThreshold,
+      minReports: r.minReports,
+    });
+    return r;
   });
   return view(ctx, r);
 }
@@ -149,6 +157,19 @@ export async function stepRollout(
     }
     const { stage, state, haltedReason } = next;
     await updateRollout(tx, id, { stage, state, haltedReason, at: now(ctx) });
+    await audit(
+      tx,
+      ctx,
+      `rollout.${action === "advance" ? "advanced" : action === "pause" ? "paused" : "resumed"}`,
+      id,
+      null,
+      {
+        build: r.build,
+        stage,
+        percentage: r.stages[stage] ?? 100,
+        state,
+      },
+    );
     return { ...r, stage, state, haltedReason };
   });
   return view(ctx, r);
@@ -182,6 +203,17 @@ export async function recordOutcome(
     if (total < r.minReports || share < r.failureThreshold) return { counted, rollout: r.id, halted: false };
     const reason = `stage ${r.stage + 1} (${r.stages[r.stage]} %): ${stage?.failed} of ${total} installs failed (${Math.round(share * 100)} %, threshold ${Math.round(r.failureThreshold * 100)} %)`;
     await updateRollout(tx, r.id, { stage: r.stage, state: "halted", haltedReason: reason, at });
+    await appendAudit(
+      tx,
+      {
+        actor: "system:rollouts",
+        action: "rollout.halted",
+        subject: String(r.id),
+        reason,
+        detail: { build: r.build },
+      },
+      at,
+    );
     return { counted, rollout: r.id, halted: true };
   });
 }
@@ -193,6 +225,11 @@ export async function withdrawBuild(ctx: RolloutContext, number: string, reason:
     if (build === null) throw new PhoneHomeError("fleet.not_found", `no build ${number} is registered`);
     const at = now(ctx);
     await withdrawBuildRow(tx, number, reason, at);
+    await appendAudit(
+      tx,
+      { actor: SERVICE_TOKEN_ACTOR, action: "build.withdrawn", subject: number, reason, detail: {} },
+      at,
+    );
     const r = await findOpenRollout(tx, number, true);
     if (r !== null)
       await updateRollout(tx, r.id, {
@@ -207,4 +244,20 @@ export async function withdrawBuild(ctx: RolloutContext, number: string, reason:
 /** The plan regions answer update checks from. */
 export async function updatePlan(ctx: RolloutContext): Promise<UpdatePlan> {
   return { builds: await readUpdatePlan(ctx.db) };
+}
+
+/** Records an operator's rollout step in the audit log, in its transaction. */
+function audit(
+  tx: Queryable,
+  ctx: RolloutContext,
+  action: string,
+  rollout: number,
+  reason: string | null,
+  detail: Record<string, unknown>,
+): Promise<unknown> {
+  return appendAudit(
+    tx,
+    { actor: SERVICE_TOKEN_ACTOR, action, subject: String(rollout), reason, detail },
+    now(ctx),
+  );
 }

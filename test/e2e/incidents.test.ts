@@ -5,7 +5,7 @@
  * counts are the ingest ledgers' counts.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -17,7 +17,7 @@ import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
 import { phonehomeAsync } from "../helpers/cli.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS, pgliteBackend } from "../helpers/stores.ts";
-import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
+import { callControlPlane, startTestSystem, type TestSystem, writeCliConfig } from "../helpers/system.ts";
 
 interface Sweep {
   opened: IncidentView[];
@@ -342,14 +342,7 @@ for (const backend of BACKENDS) {
       const dir = mkdtempSync(join(tmpdir(), "phonehome-incident-cli-"));
       try {
         const configFile = join(dir, "phonehome.yaml");
-        writeFileSync(
-          configFile,
-          JSON.stringify({
-            dataDir: t.dataDir,
-            logLevel: "silent",
-            controlPlane: { listen: `127.0.0.1:${new URL(t.system.controlPlane.url).port}` },
-          }),
-        );
+        writeCliConfig(t, configFile);
         const cli = (...args: string[]) => phonehomeAsync(["--config", configFile, "incident", ...args]);
         const list = await cli("list", "--json");
         assert.equal(list.status, 0, list.stderr);

@@ -1,0 +1,76 @@
+/** Queries of the audit log. One function per query; the caller passes the database or a transaction. */
+import type { Queryable } from "../db/index.ts";
+import { type AuditEntry, type AuditFacts, type ChainHead, entryHash, GENESIS } from "./chain.ts";
+
+const COLUMNS = `seq::integer AS seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor,
+  action, subject, reason, detail, prev_hash AS "prevHash", hash`;
+
+/**
+ * Appends an entry in the caller's transaction, after the last one: entries
+ * are appended one at a time (a transaction-scoped lock), so that the chain
+ * has one order whatever commits when. Answers the entry.
+ */
+export async function appendAudit(
+  tx: Queryable,
+  facts: AuditFacts,
+  at: Date = new Date(),
+): Promise<AuditEntry> {
+  await tx.query("SELECT pg_advisory_xact_lock(hashtext('phonehome.audit_log'))");
+  const { rows } = await tx.query<{ seq: number; hash: string }>(
+    "SELECT seq::integer AS seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+  );
+  const previous = rows[0];
+  const unsigned = {
+    seq: (previous?.seq ?? 0) + 1,
+    at: at.toISOString(),
+    ...facts,
+    prevHash: previous?.hash ?? GENESIS,
+  };
+  const entry: AuditEntry = { ...unsigned, hash: entryHash(unsigned) };
+  await tx.query(
+    `INSERT INTO audit_log (seq, at, actor, action, subject, reason, detail, prev_hash, hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
+    [
+      entry.seq,
+      entry.at,
+      entry.actor,
+      entry.action,
+      entry.subject,
+      entry.reason,
+      JSON.stringify(entry.detail),
+      entry.prevHash,
+      entry.hash,
+    ],
+  );
+  return entry;
+}
+
+/** Entries after `afterSeq`, in order, at most `limit`. */
+export async function auditPage(q: Queryable, afterSeq: number, limit: number): Promise<AuditEntry[]> {
+  const { rows } = await q.query<AuditEntry>(
+    `SELECT ${COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`,
+    [afterSeq, limit],
+  );
+  return rows;
+}
+
+/** Every entry, in order, read a page at a time. */
+export async function* allAuditEntries(q: Queryable, pageSize = 1000): AsyncGenerator<AuditEntry> {
+  let after = 0;
+  for (;;) {
+    const page = await auditPage(q, after, pageSize);
+    yield* page;
+    const last = page[page.length - 1];
+    if (last === undefined || page.length < pageSize) return;
+    after = last.seq;
+  }
+}
+
+/** The last entry's number, hash and time; `seq` 0 and the genesis hash for an empty log. */
+export async function auditHead(q: Queryable): Promise<ChainHead> {
+  const { rows } = await q.query<ChainHead>(
+    `SELECT seq::integer AS seq, hash, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+       FROM audit_log ORDER BY seq DESC LIMIT 1`,
+  );
+  return rows[0] ?? { seq: 0, hash: GENESIS, at: null };
+}
