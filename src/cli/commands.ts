@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { register as registerAudit } from "../audit/audit.command.ts";
+import { register as registerDataMap } from "../datamap/datamap.command.ts";
 import { register as registerDemo } from "../demo/demo.command.ts";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
 import { register as registerIncident } from "../incidents/incident.command.ts";
@@ -26,4 +27,5 @@ export function registerAll(program: Command): void {
   registerIncident(program);
   registerDemo(program);
   registerAudit(program);
+  registerDataMap(program);
 }

@@ -4,6 +4,7 @@
  * incidents and (in later issues) reviews and the audit log. It never holds owner or usage data.
  */
 import { registerAuditRoutes } from "../audit/audit.routes.ts";
+import { registerDataMapRoutes } from "../datamap/datamap.routes.ts";
 import { registerAdvisoryRoutes } from "../advisories/advisories.routes.ts";
 import { type Config, regionOfMarket } from "../config/index.ts";
 import { type Db, openDb } from "../db/index.ts";
@@ -91,6 +92,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   };
   registerIncidentRoutes(app, incidents);
   registerAuditRoutes(app, { db, store: "control-plane", serviceToken });
+  registerDataMapRoutes(app, { db, config, dictionary });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   const sweeps = scheduleSweeps(

@@ -283,6 +283,15 @@ export async function listVariants(q: Queryable): Promise<VariantRecord[]> {
   return rows;
 }
 
+/** The markets registered batches were made for, with their variant's region. */
+export async function listBatchMarkets(q: Queryable): Promise<{ region: string; market: string }[]> {
+  const { rows } = await q.query<{ region: string; market: string }>(
+    `SELECT DISTINCT v.region, b.market FROM batches b JOIN variants v ON v.model = b.model AND v.id = b.variant
+      ORDER BY v.region, b.market`,
+  );
+  return rows;
+}
+
 /** Every build, by number. */
 export async function listBuilds(q: Queryable): Promise<BuildRecord[]> {
   const { rows } = await q.query<BuildRecord>(`SELECT ${BUILD_COLUMNS} FROM builds ORDER BY number`);
