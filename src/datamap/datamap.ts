@@ -96,7 +96,7 @@ export function buildDataMap(input: {
   }));
   const byId = new Map(regions.map((r) => [r.id, r]));
   const collections = input.dictionary.collections
-    .filter((c) => c.approved)
+    .filter((c) => c.approved && !c.expiredAt(input.now ?? new Date()))
     .map((c): MapCollection => {
       const where = c.regions.flatMap((id) => {
         const r = byId.get(id);

@@ -70,6 +70,8 @@ export interface CompiledCollection {
   readonly approval: Approval | undefined;
   /** Until the review workflow exists, a version is approved when its file carries an approval record. */
   readonly approved: boolean;
+  /** True once the approval's `expires` day (UTC) is over: collectors refuse the version until it is renewed. */
+  expiredAt(now: Date): boolean;
   /** The file it came from. */
   readonly source: string;
   readonly fields: readonly CompiledField[];
@@ -182,6 +184,8 @@ function compileCollection(ajv: Ajv, { source, doc }: CheckedFile): CompiledColl
     retention,
     approval: doc.approval,
     approved: doc.approval !== undefined,
+    expiredAt: (now: Date) =>
+      doc.approval?.expires !== undefined && now.getTime() >= Date.parse(doc.approval.expires) + 86_400_000,
     source: source.label,
     fields: Object.freeze(fields),
     payloadSchema,

@@ -112,8 +112,25 @@ export function lintFiles(
 
     if (doc.approval === undefined) {
       warn("/approval", "no approval record: collectors refuse this version until a reviewer approves it");
-    } else if (Date.parse(doc.approval.date) > (options.now ?? new Date()).getTime()) {
-      warn("/approval/date", `approval date ${doc.approval.date} lies in the future`);
+    } else {
+      const today = (options.now ?? new Date()).getTime();
+      if (Date.parse(doc.approval.date) > today) {
+        warn("/approval/date", `approval date ${doc.approval.date} lies in the future`);
+      }
+      const expires = doc.approval.expires;
+      if (expires !== undefined && expires < doc.approval.date) {
+        error(
+          "/approval/expires",
+          `the approval would end (${expires}) before it was given (${doc.approval.date})`,
+        );
+      } else if (expires !== undefined && today >= Date.parse(expires) + 86_400_000) {
+        warn(
+          "/approval/expires",
+          `the approval ran out on ${expires}: collectors refuse this version until a review renews it`,
+        );
+      } else if (expires !== undefined && Date.parse(expires) - today < 30 * 86_400_000) {
+        warn("/approval/expires", `the approval runs out on ${expires}: have it reviewed again before then`);
+      }
     }
 
     for (const [name, field] of Object.entries(doc.fields)) {

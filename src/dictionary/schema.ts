@@ -80,6 +80,14 @@ export const ApprovalSchema = T.Object(
     reviewer: TEXT(200),
     date: T.String({ format: "date", maxLength: 10 }),
     reference: TEXT(500),
+    expires: T.Optional(
+      T.String({
+        format: "date",
+        maxLength: 10,
+        description:
+          "the last day (UTC) the approval holds; after it collectors refuse the version until a review renews it",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -49,6 +49,10 @@ export const ERRORS = {
     status: 400,
     doc: "The collection version exists but carries no approval record, or is not accepted in this region; collectors store only approved versions.",
   },
+  "collection.expired": {
+    status: 400,
+    doc: "The collection version's approval has an end date (`approval.expires`) that has passed; collectors refuse its data until a review renews the approval. Nothing was stored.",
+  },
   "payload.malformed": { status: 400, doc: "The opened payload is not a JSON object." },
   "payload.undeclared_field": {
     status: 400,

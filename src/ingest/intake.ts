@@ -231,6 +231,14 @@ export async function openEnvelope(
       "/schemaVersion",
     );
   }
+  if (collection.expiredAt(now)) {
+    return refuse(
+      "collection.expired",
+      `the approval of ${envelope.collection} v${envelope.schemaVersion} ran out on ${collection.approval?.expires}; ` +
+        "its data is refused until a review renews it",
+      "/schemaVersion",
+    );
+  }
 
   if (envelope.kid !== ctx.keys.kid) {
     return refuse(

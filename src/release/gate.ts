@@ -63,6 +63,8 @@ export interface GateContext {
   dictionary: Dictionary;
   /** Each configured region's collector URL, as devices reach it. */
   collectors: ReadonlyMap<string, string>;
+  /** "Now", for approvals that run out (default: the time of the check). */
+  now?: Date;
 }
 
 /** The gate's answer. */
@@ -149,7 +151,7 @@ export function checkRelease(sbom: Sbom, target: ReleaseTarget, ctx: GateContext
       checkEndpoint(endpoint, label, target, ctx, collectorOf, find);
     }
     for (const ref of unique([...component.collections, ...(known?.collections ?? [])])) {
-      checkCollection(ref, label, target, ctx.dictionary, find);
+      checkCollection(ref, label, target, ctx.dictionary, ctx.now ?? new Date(), find);
     }
   }
   return {
@@ -215,6 +217,7 @@ function checkCollection(
   label: string,
   target: ReleaseTarget,
   dictionary: Dictionary,
+  now: Date,
   find: Find,
 ): void {
   const match = /^([^@]+)(?:@(\d+))?$/.exec(ref);
@@ -229,13 +232,14 @@ function checkCollection(
   const candidates = (version === undefined ? dictionary.versions(name) : [version])
     .map((v) => dictionary.get(name, v))
     .filter((c) => c !== undefined);
-  const approved = candidates.filter((c) => c.approved);
+  // A version whose approval ran out is refused by collectors: it counts as not approved.
+  const approved = candidates.filter((c) => c.approved && !c.expiredAt(now));
   if (approved.length === 0) {
     find(
       "collection.unapproved",
       version !== undefined && candidates.length === 0
         ? `${label} sends ${ref}: ${name} has no version ${version}`
-        : `${label} sends ${ref}, which is not approved`,
+        : `${label} sends ${ref}, which is not approved (or its approval ran out)`,
       { collection: ref },
     );
     return;
