@@ -59,3 +59,29 @@ test("registry check: an end before the approval is an error; an end past or wit
   const far = lint({ date: "2025-01-31", expires: "2027-01-31" }, "2026-01-15T00:00:00Z");
   assert.ok(!far.warnings.some((w) => w.path.endsWith("/approval/expires")));
 });
+
+test("an approval pins what was approved: a changed version is an error, layout and key order are not", () => {
+  const lint = (doc: Record<string, unknown>) => {
+    folder.write("sample/v1.yaml", doc);
+    return lintDictionary(folder.dir, { regions: ["global", "cn"], now: new Date("2026-01-15T00:00:00Z") });
+  };
+  const approval = { reviewer: "A. Reviewer", date: "2026-01-10", reference: "REV-1" };
+  // Unpinned: a warning that gives the digest to pin.
+  const unpinned = lint(sampleDoc({ approval }));
+  const hint = unpinned.warnings.find((w) => w.path.endsWith("/approval/sha256"));
+  const digest = /digest is ([0-9a-f]{64})$/.exec(hint?.message ?? "")?.[1];
+  assert.ok(digest, hint?.message);
+  // Pinned and unchanged: nothing to say.
+  const pinned = lint(sampleDoc({ approval: { ...approval, sha256: digest } }));
+  assert.deepEqual([pinned.errors, pinned.warnings.filter((w) => w.path.includes("/approval"))], [[], []]);
+  // The same content in another key order still matches.
+  const reordered = Object.fromEntries(
+    Object.entries(sampleDoc({ approval: { ...approval, sha256: digest } })).reverse(),
+  );
+  assert.deepEqual(lint(reordered).errors, []);
+  // A change of meaning (a longer retention) after the approval: an error naming the pin.
+  const changed = lint(sampleDoc({ retention: "P2Y", approval: { ...approval, sha256: digest } }));
+  assert.equal(changed.errors.length, 1);
+  assert.ok(changed.errors[0]?.path.endsWith("/approval/sha256"));
+  assert.match(changed.errors[0]?.message ?? "", /differs from what was approved/);
+});

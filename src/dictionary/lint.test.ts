@@ -9,7 +9,8 @@ import {
 } from "../../test/helpers/dictionary.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { lintDictionary, loadDictionary } from "./index.ts";
-import type { LintReport } from "./lint.ts";
+import { type LintReport, versionDigest } from "./lint.ts";
+import type { CollectionFile } from "./schema.ts";
 
 const folders: (() => void)[] = [];
 after(() => {
@@ -26,9 +27,14 @@ function lint(files: Record<string, object | string>, regions: readonly string[]
 }
 
 /** Lints one `sample/v1.yaml` after `change` breaks it; returns the report and a function naming its paths. */
+/** Lints the sample after one change; its approval (if any) pins the changed version, as a review would. */
 function lintSample(change: (doc: Doc) => void) {
   const doc = sampleDoc();
   change(doc);
+  const approval = doc.approval as Record<string, unknown> | undefined;
+  if (approval !== undefined && approval.sha256 === undefined) {
+    approval.sha256 = versionDigest(doc as unknown as CollectionFile);
+  }
   const { report, paths } = lint({ "sample/v1.yaml": doc });
   return { report, at: (pointer: string) => `${paths["sample/v1.yaml"]}:${pointer}` };
 }

@@ -4,7 +4,9 @@
  * the taxonomy, the configuration's regions and the other files. Every problem
  * is collected with a path `<file>:<JSON pointer>`, so one run lists them all.
  */
+import { createHash } from "node:crypto";
 import { Ajv, type ErrorObject } from "ajv";
+import canonicalize from "canonicalize";
 import addFormats from "ajv-formats";
 import type { Problem } from "../errors/index.ts";
 import type { SourceFile } from "./load.ts";
@@ -53,6 +55,18 @@ const BOUNDS_BY_TYPE: Readonly<Record<FieldType, readonly string[]>> = {
   timestamp: [],
 };
 const ALL_BOUNDS = ["minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "step"] as const;
+
+/**
+ * What an approval pins: SHA-256 of the RFC 8785 canonical JSON of the
+ * version as written, without its approval record — so that neither key
+ * order, YAML layout nor comments change it, and any change of meaning does.
+ */
+export function versionDigest(doc: CollectionFile): string {
+  const { approval: _, ...content } = doc;
+  return createHash("sha256")
+    .update(canonicalize(content) ?? "")
+    .digest("hex");
+}
 
 /** Checks files already read (see `readDictionaryFiles`); `readProblems` are reported first. */
 export function lintFiles(
@@ -110,9 +124,21 @@ export function lintFiles(
       error("/retention", "retention must be longer than zero");
     }
 
+    const digest = versionDigest(doc);
     if (doc.approval === undefined) {
       warn("/approval", "no approval record: collectors refuse this version until a reviewer approves it");
     } else {
+      if (doc.approval.sha256 === undefined) {
+        warn(
+          "/approval/sha256",
+          `the approval does not pin what was approved; the version's digest is ${digest}`,
+        );
+      } else if (doc.approval.sha256 !== digest) {
+        error(
+          "/approval/sha256",
+          `the version differs from what was approved (approved ${doc.approval.sha256.slice(0, 12)}…, now ${digest.slice(0, 12)}…): a changed version needs a new review`,
+        );
+      }
       const today = (options.now ?? new Date()).getTime();
       if (Date.parse(doc.approval.date) > today) {
         warn("/approval/date", `approval date ${doc.approval.date} lies in the future`);

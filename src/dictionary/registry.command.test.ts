@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "../../test/helpers/dictionary.ts";
 
@@ -27,6 +28,20 @@ describe("phonehome registry check", () => {
       assert.equal(run.code, 0, run.stderr + run.stdout);
       assert.match(run.stdout, /: 4 collections, 4 versions, 15 fields; 0 errors, 0 warnings\n$/);
     }
+  });
+
+  it("exits 1 when a shipped collection differs from what was approved (a change without a review)", () => {
+    const dir = `${scratch.dir}/changed`;
+    cpSync(SHIPPED_DICTIONARY, dir, { recursive: true });
+    const file = `${dir}/activation/v1.yaml`;
+    // Keep the warranty record a year longer, without a new review.
+    writeFileSync(file, readFileSync(file, "utf8").replace(/^retention: P5Y$/m, "retention: P6Y"));
+    const run = phonehome("registry", "check", "--dictionary", "changed");
+    assert.equal(run.code, 1, run.stderr + run.stdout);
+    assert.match(
+      run.stdout + run.stderr,
+      /activation\/v1\.yaml:\/approval\/sha256: the version differs from what was approved/,
+    );
   });
 
   it("exits 1 on a broken dictionary and prints every problem", () => {

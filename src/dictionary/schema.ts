@@ -80,6 +80,13 @@ export const ApprovalSchema = T.Object(
     reviewer: TEXT(200),
     date: T.String({ format: "date", maxLength: 10 }),
     reference: TEXT(500),
+    sha256: T.Optional(
+      T.String({
+        pattern: "^[0-9a-f]{64}$",
+        description:
+          "what was approved: SHA-256 of the RFC 8785 canonical JSON of the version without its approval record",
+      }),
+    ),
     expires: T.Optional(
       T.String({
         format: "date",
