@@ -12,7 +12,7 @@ import { openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../errors/index.ts";
 import { loadServiceToken } from "../keys/index.ts";
-import { allAuditEntries } from "./audit.repository.ts";
+import { allAuditEntries, lastAnchor } from "./audit.repository.ts";
 import { type AuditEntry, type ChainVerdict, verifyChain } from "./chain.ts";
 
 /** Parses `SEQ:HASH`, a head published earlier. */
@@ -85,6 +85,38 @@ async function verifyStore(
   }
 }
 
+/** The last head of region `region`'s log the control plane anchored: from its store, or from the running control plane. */
+async function anchorOf(config: Config, region: string): Promise<{ seq: number; hash: string }> {
+  let anchor: { seq: number; hash: string } | null;
+  try {
+    const db = await openDb(config.controlPlane.store, "phonehome audit-log verify (anchors)");
+    try {
+      await migrate(db, "control");
+      anchor = await lastAnchor(db, region);
+    } finally {
+      await db.close();
+    }
+  } catch (error) {
+    if (!isPhoneHomeError(error, "store.locked")) throw error;
+    const url = `${config.controlPlane.url}/v1/audit-log/anchors/${region}`;
+    const response = await fetch(url).catch((cause: unknown) => {
+      throw new PhoneHomeError(
+        "service.unavailable",
+        `the control plane's store is in use and ${url} does not answer: ${(cause as Error).message}`,
+        { cause },
+      );
+    });
+    if (response.status === 404) anchor = null;
+    else if (!response.ok)
+      throw new PhoneHomeError("service.unavailable", `${url} answered ${response.status}`);
+    else anchor = (await response.json()) as { seq: number; hash: string };
+  }
+  if (anchor === null) {
+    throw new PhoneHomeError("audit.not_anchored", `no head of region ${region}'s audit log is anchored yet`);
+  }
+  return { seq: anchor.seq, hash: anchor.hash };
+}
+
 /** Adds the `audit-log` commands to the program. */
 export function register(program: Command): void {
   const audit = program.command("audit-log").description("the hash-chained audit log of each store");
@@ -95,21 +127,42 @@ export function register(program: Command): void {
     )
     .option("--region <id>", "the region whose store to check (default: the control plane's)")
     .option("--expect <seq:hash>", "a head published earlier: the chain must still hold it", publishedHead)
+    .option("--anchored", "with --region: the chain must still hold the head the control plane anchored last")
     .option("--json", "print the verdict as JSON")
-    .action(async (options: { region?: string; expect?: { seq: number; hash: string }; json?: boolean }) => {
-      const config = loadConfig(program.opts().config);
-      const { store, verdict } = await verifyStore(config, options.region, options.expect);
-      if (options.json === true) process.stdout.write(`${JSON.stringify({ store, ...verdict })}\n`);
-      else if (verdict.ok) {
-        process.stdout.write(
-          `audit log of ${store}: intact, ${verdict.entries} entries; head ${verdict.head.seq}:${verdict.head.hash}\n`,
-        );
-      } else {
-        process.stdout.write(
-          `audit log of ${store}: BROKEN at entry ${verdict.broken?.seq}: ${verdict.broken?.problem}\n` +
-            `  ${verdict.entries} entries verified before it\n`,
-        );
-      }
-      if (!verdict.ok) process.exitCode = 1;
-    });
+    .action(
+      async (options: {
+        region?: string;
+        expect?: { seq: number; hash: string };
+        anchored?: boolean;
+        json?: boolean;
+      }) => {
+        const config = loadConfig(program.opts().config);
+        if (options.anchored === true && (options.region === undefined || options.expect !== undefined)) {
+          throw new PhoneHomeError(
+            "request.invalid",
+            "--anchored goes with --region, and not with --expect",
+            {
+              path: "--anchored",
+            },
+          );
+        }
+        const expect =
+          options.anchored === true && options.region !== undefined
+            ? await anchorOf(config, options.region)
+            : options.expect;
+        const { store, verdict } = await verifyStore(config, options.region, expect);
+        if (options.json === true) process.stdout.write(`${JSON.stringify({ store, ...verdict })}\n`);
+        else if (verdict.ok) {
+          process.stdout.write(
+            `audit log of ${store}: intact, ${verdict.entries} entries; head ${verdict.head.seq}:${verdict.head.hash}\n`,
+          );
+        } else {
+          process.stdout.write(
+            `audit log of ${store}: BROKEN at entry ${verdict.broken?.seq}: ${verdict.broken?.problem}\n` +
+              `  ${verdict.entries} entries verified before it\n`,
+          );
+        }
+        if (!verdict.ok) process.exitCode = 1;
+      },
+    );
 }

@@ -74,3 +74,17 @@ export async function auditHead(q: Queryable): Promise<ChainHead> {
   );
   return rows[0] ?? { seq: 0, hash: GENESIS, at: null };
 }
+
+/** The last head of `store`'s chain this chain anchored, with the entry that did; null when none. */
+export async function lastAnchor(
+  q: Queryable,
+  store: string,
+): Promise<{ seq: number; hash: string; anchoredAt: string; entry: number } | null> {
+  const { rows } = await q.query<{ seq: number; hash: string; anchoredAt: string; entry: number }>(
+    `SELECT (detail->>'seq')::integer AS seq, detail->>'hash' AS hash,
+            to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "anchoredAt", seq::integer AS entry
+       FROM audit_log WHERE action = 'audit.anchored' AND subject = $1 ORDER BY seq DESC LIMIT 1`,
+    [store],
+  );
+  return rows[0] ?? null;
+}

@@ -8,7 +8,10 @@ import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
-import { auditHead, auditPage } from "./audit.repository.ts";
+import type { RegionRef } from "../control-plane/region-calls.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import { anchorRegionHeads } from "./anchors.ts";
+import { auditHead, auditPage, lastAnchor } from "./audit.repository.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Head = T.Object({
@@ -29,9 +32,67 @@ const Entry = T.Object({
   hash: T.String(),
 });
 
-/** Registers `GET /v1/audit-log/head` and `GET /v1/audit-log`. */
-export function registerAuditRoutes(app: App, deps: { db: Db; store: string; serviceToken: string }): void {
+/** Registers `GET /v1/audit-log/head` and `GET /v1/audit-log`; on the control plane, also the anchors of regions' heads. */
+export function registerAuditRoutes(
+  app: App,
+  deps: { db: Db; store: string; serviceToken: string; regions?: () => RegionRef[] },
+): void {
   const tags = ["audit"];
+  const regions = deps.regions;
+  if (regions !== undefined) {
+    app.post(
+      "/v1/audit-log/anchors",
+      {
+        onRequest: serviceTokenCheck(deps.serviceToken),
+        schema: {
+          tags,
+          security: [{ serviceToken: [] }],
+          summary:
+            "Write every region's audit head into the control plane's chain now (also done on a timer)",
+          response: {
+            200: T.Object({
+              anchored: T.Array(T.Object({ region: T.String(), seq: T.Integer(), hash: T.String() })),
+              unchanged: T.Array(T.String()),
+              missing: T.Array(T.Object({ region: T.String(), reason: T.String() })),
+            }),
+            401: Problem,
+          },
+        },
+      },
+      async () => anchorRegionHeads(deps.db, regions()),
+    );
+    app.get(
+      "/v1/audit-log/anchors/:region",
+      {
+        schema: {
+          tags,
+          summary: "The last head of a region's audit log the control plane anchored (public)",
+          params: T.Object({ region: T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" }) }),
+          response: {
+            200: T.Object({
+              region: T.String(),
+              seq: T.Integer(),
+              hash: T.String(),
+              anchoredAt: T.String({ format: "date-time" }),
+              entry: T.Integer({ description: "the control plane's audit entry that anchored it" }),
+            }),
+            400: Problem,
+            404: Problem,
+          },
+        },
+      },
+      async (request) => {
+        const anchor = await lastAnchor(deps.db, request.params.region);
+        if (anchor === null) {
+          throw new PhoneHomeError(
+            "audit.not_anchored",
+            `no head of region ${request.params.region} is anchored yet`,
+          );
+        }
+        return { region: request.params.region, ...anchor };
+      },
+    );
+  }
   app.get(
     "/v1/audit-log/head",
     {

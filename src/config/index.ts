@@ -92,6 +92,10 @@ export interface Config {
     /** How long proof records are kept once they stop being current (a replaced consent decision, a receipt). */
     records: Retention;
   };
+  audit: {
+    /** Seconds between the control plane's anchoring of the regions' audit heads; 0: only on request. */
+    anchorIntervalSeconds: number;
+  };
   incidents: {
     /** Seconds between the control plane's sweeps of the collectors' misrouting alerts; 0: only on request. */
     sweepIntervalSeconds: number;
@@ -271,6 +275,7 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60,
       records: recordsRetention(raw.retention?.records ?? DEFAULT_RECORDS_RETENTION),
     },
+    audit: { anchorIntervalSeconds: raw.audit?.anchorIntervalSeconds ?? 300 },
     incidents: { sweepIntervalSeconds: raw.incidents?.sweepIntervalSeconds ?? 60 },
     demo: { devices: raw.demo?.devices ?? 50 },
   });

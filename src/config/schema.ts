@@ -117,6 +117,21 @@ export const ConfigFileSchema = T.Object(
         { additionalProperties: false },
       ),
     ),
+    audit: T.Optional(
+      T.Object(
+        {
+          anchorIntervalSeconds: T.Optional(
+            T.Integer({
+              minimum: 0,
+              maximum: 86_400,
+              description:
+                "seconds between the control plane's anchoring of every region's audit head in its own chain (0: only on request)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     incidents: T.Optional(
       T.Object(
         {

@@ -3,6 +3,7 @@
  * (receipts only), builds and the release gate, rollouts, advisories,
  * incidents and (in later issues) reviews and the audit log. It never holds owner or usage data.
  */
+import { anchorRegionHeads } from "../audit/anchors.ts";
 import { registerAuditRoutes } from "../audit/audit.routes.ts";
 import { registerDataMapRoutes } from "../datamap/datamap.routes.ts";
 import { registerAdvisoryRoutes } from "../advisories/advisories.routes.ts";
@@ -22,6 +23,7 @@ import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
 import { registerRolloutRoutes } from "../updates/updates.routes.ts";
 import { registerOrchestrationRoutes } from "../subject-requests/index.ts";
+import { every } from "./every.ts";
 import { registerRegionListRoute } from "./regions.routes.ts";
 
 /** A started control plane. */
@@ -91,14 +93,20 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     dictionary,
   };
   registerIncidentRoutes(app, incidents);
-  registerAuditRoutes(app, { db, store: "control-plane", serviceToken });
+  const regionRefs = () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url }));
+  registerAuditRoutes(app, { db, store: "control-plane", serviceToken, regions: regionRefs });
   registerDataMapRoutes(app, { db, config, dictionary });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
-  const sweeps = scheduleSweeps(
-    incidents,
-    config.incidents.sweepIntervalSeconds,
-    logger.child({ service: "control-plane" }),
+  const log = logger.child({ service: "control-plane" });
+  const sweeps = scheduleSweeps(incidents, config.incidents.sweepIntervalSeconds, log);
+  const anchors = every(
+    config.audit.anchorIntervalSeconds,
+    "anchoring the regions' audit heads",
+    async () => {
+      await anchorRegionHeads(db, regionRefs());
+    },
+    log,
   );
   return {
     url: config.controlPlane.listen.port === 0 ? urlOf(app, config.controlPlane) : config.controlPlane.url,
@@ -109,6 +117,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     close: async () => {
       ready = false;
       sweeps.stop();
+      anchors.stop();
       await app.close();
       await db.close();
     },

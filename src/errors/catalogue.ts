@@ -166,6 +166,10 @@ export const ERRORS = {
     status: 404,
     doc: "No incident (or no notice of the incident) has that id.",
   },
+  "audit.not_anchored": {
+    status: 404,
+    doc: "The control plane has not anchored any head of that region's audit log yet (it does so every `audit.anchorIntervalSeconds`, and on `POST /v1/audit-log/anchors`).",
+  },
   "purge.invalid": {
     status: 400,
     doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",

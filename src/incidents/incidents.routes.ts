@@ -4,6 +4,7 @@
  * resend notices, and the regulator report as JSON or Markdown.
  */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { every } from "../control-plane/every.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
 import { INCIDENT_ID, NOTICE_ID } from "./device-notices.routes.ts";
@@ -304,21 +305,14 @@ export function scheduleSweeps(
   seconds: number,
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void },
 ): { stop(): void } {
-  if (seconds === 0) return { stop: () => {} };
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweepAlerts(ctx)
-      .then((result) => {
-        for (const i of result.opened)
-          log.info({ incident: i.id, devices: i.devices.total }, `incident opened: ${i.title}`);
-      })
-      .catch((error: unknown) => log.warn({ err: error }, "incident sweep failed"))
-      .finally(() => {
-        running = false;
-      });
-  }, seconds * 1000);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return every(
+    seconds,
+    "incident sweep",
+    async () => {
+      for (const i of (await sweepAlerts(ctx)).opened) {
+        log.info({ incident: i.id, devices: i.devices.total }, `incident opened: ${i.title}`);
+      }
+    },
+    log,
+  );
 }
