@@ -7,6 +7,7 @@ import { register as registerAudit } from "../audit/audit.command.ts";
 import { register as registerDataMap } from "../datamap/datamap.command.ts";
 import { register as registerDemo } from "../demo/demo.command.ts";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
+import { register as registerOperator } from "../operators/operator.command.ts";
 import { register as registerIncident } from "../incidents/incident.command.ts";
 import { register as registerFleet } from "../fleet/fleet.command.ts";
 import { register as registerRelease } from "../release/release.command.ts";
@@ -28,4 +29,5 @@ export function registerAll(program: Command): void {
   registerDemo(program);
   registerAudit(program);
   registerDataMap(program);
+  registerOperator(program);
 }

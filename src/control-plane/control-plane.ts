@@ -19,6 +19,7 @@ import { loadDictionary } from "../dictionary/index.ts";
 import { urlOf } from "../regions/region.ts";
 import type { IncidentContext } from "../incidents/incidents.service.ts";
 import { registerIncidentRoutes, scheduleSweeps } from "../incidents/incidents.routes.ts";
+import { registerOperatorRoutes } from "../operators/operators.routes.ts";
 import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
 import { registerRolloutRoutes } from "../updates/updates.routes.ts";
@@ -96,6 +97,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const regionRefs = () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url }));
   registerAuditRoutes(app, { db, store: "control-plane", serviceToken, regions: regionRefs });
   registerDataMapRoutes(app, { db, config, dictionary });
+  registerOperatorRoutes(app, { db, serviceToken });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   const log = logger.child({ service: "control-plane" });

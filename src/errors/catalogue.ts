@@ -16,6 +16,14 @@ export const ERRORS = {
     status: 401,
     doc: "A service-to-service route (such as the fleet directory lookup) was called without the bearer service token, or with a wrong one.",
   },
+  "auth.sign_in_failed": {
+    status: 401,
+    doc: "The username or the password is wrong, or the operator is disabled (which one is not said). No session was opened.",
+  },
+  "auth.session_invalid": {
+    status: 401,
+    doc: "The bearer token is not a live operator session: unknown, expired, signed out, or its operator disabled. Sign in again.",
+  },
   "envelope.invalid": {
     status: 400,
     doc: "The envelope's clear header is incomplete or malformed (collection, versions, ids, time, encoded seal, signature).",
@@ -169,6 +177,10 @@ export const ERRORS = {
   "audit.not_anchored": {
     status: 404,
     doc: "The control plane has not anchored any head of that region's audit log yet (it does so every `audit.anchorIntervalSeconds`, and on `POST /v1/audit-log/anchors`).",
+  },
+  "operator.invalid": {
+    status: 400,
+    doc: "The operator cannot be added as asked: a username that is malformed or taken, an unknown role, an empty name, or a password shorter than 12 characters. `path` names the field. Nothing was added.",
   },
   "purge.invalid": {
     status: 400,

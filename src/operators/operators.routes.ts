@@ -1,0 +1,109 @@
+/**
+ * Operators on the control plane: adding one (service token, or `phonehome
+ * operator add`), signing in for a session, reading and ending it. Which
+ * routes each role may use is the next step (docs/operators.md).
+ */
+import { Type as T } from "@sinclair/typebox";
+import type { Db } from "../db/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import type { App, ErrorResponseBody } from "../http/service.ts";
+import { serviceTokenCheck } from "../http/service-token.ts";
+import { SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import { ROLES } from "./operators.repository.ts";
+import { addOperator, operatorOfSession, SESSION_HOURS, signIn, signOut } from "./operators.service.ts";
+
+const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
+const OperatorView = T.Object({ username: T.String(), name: T.String(), role: T.String() });
+
+/** The session token of `Authorization: Bearer <token>`; `auth.session_invalid` without one. */
+function bearer(header: string | undefined): string {
+  const token =
+    typeof header === "string" ? /^Bearer ([A-Za-z0-9_-]{20,100})$/i.exec(header)?.[1] : undefined;
+  if (token === undefined)
+    throw new PhoneHomeError("auth.session_invalid", "a bearer session token is required");
+  return token;
+}
+
+/** Registers `POST /v1/operators`, `POST /v1/sessions`, `GET` and `DELETE /v1/sessions/current`. */
+export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: string }): void {
+  const tags = ["operators"];
+  app.post(
+    "/v1/operators",
+    {
+      onRequest: serviceTokenCheck(deps.serviceToken),
+      schema: {
+        tags,
+        security: [{ serviceToken: [] }],
+        summary: "Add an operator with one role; the password is kept only as an Argon2id hash",
+        body: T.Object(
+          {
+            username: T.String({ maxLength: 64 }),
+            name: T.String({ maxLength: 200 }),
+            role: T.String({ description: ROLES.join(", ") }),
+            password: T.String({ maxLength: 1000, description: "at least 12 characters" }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: OperatorView, 400: Problem, 401: Problem },
+      },
+    },
+    async (request) => addOperator(deps.db, request.body, SERVICE_TOKEN_ACTOR),
+  );
+  app.post(
+    "/v1/sessions",
+    {
+      schema: {
+        tags,
+        summary: `Sign in: a session token for ${SESSION_HOURS} hours`,
+        body: T.Object(
+          { username: T.String({ maxLength: 64 }), password: T.String({ maxLength: 1000 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: T.Object({
+            token: T.String(),
+            expiresAt: T.String({ format: "date-time" }),
+            operator: OperatorView,
+          }),
+          400: Problem,
+          401: Problem,
+        },
+      },
+    },
+    async (request) => signIn(deps.db, request.body),
+  );
+  app.get(
+    "/v1/sessions/current",
+    {
+      schema: {
+        tags,
+        summary: "The operator of the bearer session, and when the session ends",
+        response: {
+          200: T.Object({ ...OperatorView.properties, expiresAt: T.String({ format: "date-time" }) }),
+          401: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const operator = await operatorOfSession(deps.db, bearer(request.headers.authorization));
+      if (operator === null)
+        throw new PhoneHomeError("auth.session_invalid", "the session is not live: sign in again");
+      return operator;
+    },
+  );
+  app.delete(
+    "/v1/sessions/current",
+    {
+      schema: {
+        tags,
+        summary: "Sign out: end the bearer session",
+        response: { 204: T.Null(), 401: Problem },
+      },
+    },
+    async (request, reply) => {
+      const ended = await signOut(deps.db, bearer(request.headers.authorization));
+      if (!ended) throw new PhoneHomeError("auth.session_invalid", "the session is not live");
+      return reply.code(204).send(null);
+    },
+  );
+}
