@@ -3,10 +3,10 @@
  * reading them, and "is my device fixed?" by build number, are public — they
  * describe software, not people.
  */
+import { authorize } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
-import { serviceTokenCheck } from "../http/service-token.ts";
 import { DAY } from "../updates/adoption.routes.ts";
 import { adoptionOf } from "./adoption.service.ts";
 import { getAdvisory, listAdvisories, lookupBuild, publishAdvisory } from "./advisories.service.ts";
@@ -87,7 +87,7 @@ export function registerAdvisoryRoutes(
   app.post(
     "/v1/advisories",
     {
-      onRequest: serviceTokenCheck(deps.serviceToken),
+      onRequest: authorize(deps, "advisories.write"),
       schema: {
         tags,
         security: [{ serviceToken: [] }],
@@ -127,7 +127,7 @@ export function registerAdvisoryRoutes(
   app.get(
     "/v1/adoption",
     {
-      onRequest: serviceTokenCheck(deps.serviceToken),
+      onRequest: authorize(deps, "adoption.read"),
       schema: {
         tags,
         security: [{ serviceToken: [] }],

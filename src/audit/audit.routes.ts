@@ -4,6 +4,7 @@
  * say), so that anyone can keep it and later show a rewrite; and the entries,
  * for operators' tools (service token).
  */
+import { authorize } from "../operators/permissions.ts";
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
@@ -43,7 +44,7 @@ export function registerAuditRoutes(
     app.post(
       "/v1/audit-log/anchors",
       {
-        onRequest: serviceTokenCheck(deps.serviceToken),
+        onRequest: authorize(deps, "audit.anchor"),
         schema: {
           tags,
           security: [{ serviceToken: [] }],
@@ -108,7 +109,8 @@ export function registerAuditRoutes(
   app.get(
     "/v1/audit-log",
     {
-      onRequest: serviceTokenCheck(deps.serviceToken),
+      // On the control plane, operators whose role may read it; on a collector, phonehome's tools.
+      onRequest: regions === undefined ? serviceTokenCheck(deps.serviceToken) : authorize(deps, "audit.read"),
       schema: {
         tags,
         security: [{ serviceToken: [] }],

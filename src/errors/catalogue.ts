@@ -16,6 +16,14 @@ export const ERRORS = {
     status: 401,
     doc: "A service-to-service route (such as the fleet directory lookup) was called without the bearer service token, or with a wrong one.",
   },
+  "auth.required": {
+    status: 401,
+    doc: "An operator route was called without the service token or a live operator session (sign in with `POST /v1/sessions`).",
+  },
+  "auth.forbidden": {
+    status: 403,
+    doc: "The operator's role may not use this route; the message names the permission and the roles that hold it (docs/operators.md). Nothing changed.",
+  },
   "auth.sign_in_failed": {
     status: 401,
     doc: "The username or the password is wrong, or the operator is disabled (which one is not said). No session was opened.",

@@ -6,6 +6,7 @@
  * Query parameters arrive as strings and Ajv does not coerce, so numbers are
  * declared as strings with a pattern that admits only valid values, then parsed.
  */
+import { authorize } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Config } from "../config/index.ts";
 import type { Db } from "../db/index.ts";
@@ -110,7 +111,9 @@ type DeviceListQuery = Static<typeof DeviceListQuery>;
 /** Adds the fleet registry's routes to a control-plane service. */
 export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
   const { db } = deps;
+  // The directory is for collectors only; device records and imports for operators too, by role.
   const requireServiceToken = serviceTokenCheck(deps.serviceToken);
+  const readFleet = authorize(deps, "fleet.read");
   const tags = ["fleet"];
 
   app.get(
@@ -169,8 +172,8 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     "/v1/fleet/devices",
     {
       // Serials identify devices, and so their owners: device records are for services
-      // (and, with the operator console, for authorised operators), not for anyone.
-      onRequest: requireServiceToken,
+      // and for operators whose role may read the fleet, not for anyone.
+      onRequest: readFleet,
       schema: {
         security: [{ serviceToken: [] }],
         tags,
@@ -199,8 +202,8 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     "/v1/fleet/devices/:serial",
     {
       // Serials identify devices, and so their owners: device records are for services
-      // (and, with the operator console, for authorised operators), not for anyone.
-      onRequest: requireServiceToken,
+      // and for operators whose role may read the fleet, not for anyone.
+      onRequest: readFleet,
       schema: {
         security: [{ serviceToken: [] }],
         tags,
@@ -239,7 +242,7 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
   app.post(
     "/v1/fleet/imports",
     {
-      onRequest: requireServiceToken,
+      onRequest: authorize(deps, "fleet.import"),
       schema: {
         tags,
         summary: "Import a factory document, all or nothing",

@@ -3,10 +3,10 @@
  * link the fix or close, sweep the collectors' misrouting alerts, send and
  * resend notices, and the regulator report as JSON or Markdown.
  */
+import { authorize, type Permission } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import { every } from "../control-plane/every.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
-import { serviceTokenCheck } from "../http/service-token.ts";
 import { INCIDENT_ID, NOTICE_ID } from "./device-notices.routes.ts";
 import {
   changeIncident,
@@ -115,7 +115,7 @@ const NoticeText = T.Object(
 
 /** Registers the control plane's incident routes. */
 export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
-  const onRequest = serviceTokenCheck(ctx.serviceToken);
+  const allow = (permission: Permission) => authorize(ctx, permission);
   const tags = ["incidents"];
   const security = [{ serviceToken: [] }];
   const errors = { 400: Problem, 401: Problem, 404: Problem, 500: Problem };
@@ -123,7 +123,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.post(
     "/v1/incidents",
     {
-      onRequest,
+      onRequest: allow("incidents.write"),
       schema: {
         tags,
         security,
@@ -142,7 +142,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.get(
     "/v1/incidents",
     {
-      onRequest,
+      onRequest: allow("incidents.read"),
       schema: {
         tags,
         security,
@@ -170,7 +170,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.post(
     "/v1/incidents/sweep",
     {
-      onRequest,
+      onRequest: allow("incidents.write"),
       schema: {
         tags,
         security,
@@ -198,7 +198,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.get(
     "/v1/incidents/:id",
     {
-      onRequest,
+      onRequest: allow("incidents.read"),
       schema: {
         tags,
         security,
@@ -214,7 +214,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.patch(
     "/v1/incidents/:id",
     {
-      onRequest,
+      onRequest: allow("incidents.write"),
       schema: {
         tags,
         security,
@@ -236,7 +236,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.post(
     "/v1/incidents/:id/notices",
     {
-      onRequest,
+      onRequest: allow("incidents.write"),
       schema: {
         tags,
         security,
@@ -253,7 +253,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.post(
     "/v1/incidents/:id/notices/:notice/send",
     {
-      onRequest,
+      onRequest: allow("incidents.write"),
       schema: {
         tags,
         security,
@@ -272,7 +272,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   app.get(
     "/v1/incidents/:id/report",
     {
-      onRequest,
+      onRequest: allow("incidents.read"),
       schema: {
         tags,
         security,

@@ -3,11 +3,11 @@
  * operator add`), signing in for a session, reading and ending it. Which
  * routes each role may use is the next step (docs/operators.md).
  */
+import { authorize } from "./permissions.ts";
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
-import { serviceTokenCheck } from "../http/service-token.ts";
 import { SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import { ROLES } from "./operators.repository.ts";
 import { addOperator, operatorOfSession, SESSION_HOURS, signIn, signOut } from "./operators.service.ts";
@@ -30,7 +30,7 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
   app.post(
     "/v1/operators",
     {
-      onRequest: serviceTokenCheck(deps.serviceToken),
+      onRequest: authorize(deps, "operators.write"),
       schema: {
         tags,
         security: [{ serviceToken: [] }],

@@ -4,9 +4,9 @@
  * it (refused while the gate blocks it, unless forced with a reason), and read
  * a build's manifest. Changing routes need the service token.
  */
+import { authorize, type Permission } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { App, ErrorResponseBody } from "../http/service.ts";
-import { serviceTokenCheck } from "../http/service-token.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { findBuildManifest } from "./builds.repository.ts";
 import { verdictJson } from "./release.presenter.ts";
@@ -113,7 +113,7 @@ export interface ReleaseRouteDeps extends BuildContext {
 
 /** Registers the release routes on the control plane. */
 export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
-  const onRequest = serviceTokenCheck(deps.serviceToken);
+  const allow = (permission: Permission) => authorize(deps, permission);
   const tags = ["release"];
   const security = [{ serviceToken: [] }];
   const bodyLimit = MAX_SBOM_BYTES + 64 * 1024;
@@ -121,7 +121,7 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
   app.post(
     "/v1/release-checks",
     {
-      onRequest,
+      onRequest: allow("release.check"),
       bodyLimit,
       schema: {
         tags,
@@ -140,7 +140,7 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
   app.put(
     "/v1/builds/:number",
     {
-      onRequest,
+      onRequest: allow("release.write"),
       bodyLimit,
       schema: {
         tags,
@@ -168,7 +168,7 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
   app.post(
     "/v1/builds/:number/release",
     {
-      onRequest,
+      onRequest: allow("release.write"),
       schema: {
         tags,
         security,

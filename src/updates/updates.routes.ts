@@ -4,6 +4,7 @@
  * plan and outcome reports. On each region's collector: the device-facing
  * update check and outcome report, as sealed and signed envelopes.
  */
+import { authorize, type Permission } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Envelope } from "@phonehome/sdk";
 import type { Db } from "../db/index.ts";
@@ -95,7 +96,9 @@ const OutcomeBody = T.Object(
 /** Registers the control plane's update routes. */
 export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: string }): void {
   const ctx = { db: deps.db };
-  const onRequest = serviceTokenCheck(deps.serviceToken);
+  const allow = (permission: Permission) => authorize(deps, permission);
+  // Regions' own calls: phonehome's services only.
+  const serviceOnly = serviceTokenCheck(deps.serviceToken);
   const tags = ["updates"];
   const security = [{ serviceToken: [] }];
   const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 500: Problem };
@@ -103,7 +106,7 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
   app.post(
     "/v1/rollouts",
     {
-      onRequest,
+      onRequest: allow("rollouts.write"),
       schema: {
         tags,
         security,
@@ -139,7 +142,7 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
   app.post(
     "/v1/rollouts/:id/:action",
     {
-      onRequest,
+      onRequest: allow("rollouts.write"),
       schema: {
         tags,
         security,
@@ -157,7 +160,7 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
   app.post(
     "/v1/builds/:number/withdraw",
     {
-      onRequest,
+      onRequest: allow("rollouts.write"),
       schema: {
         tags,
         security,
@@ -179,7 +182,7 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
   app.get(
     "/v1/updates/plan",
     {
-      onRequest,
+      onRequest: serviceOnly,
       schema: {
         tags,
         security,
@@ -194,7 +197,7 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
   app.post(
     "/v1/updates/outcomes",
     {
-      onRequest,
+      onRequest: serviceOnly,
       schema: {
         tags,
         security,

@@ -1,0 +1,63 @@
+/**
+ * What each role may do on the control plane, in one table, and the hook
+ * that enforces it on every operator route. A route names one permission; the
+ * service token (phonehome's own services and tools) holds every one; an
+ * operator's session holds those of the operator's role. An auditor reads
+ * and changes nothing.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Db } from "../db/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
+import type { Role } from "./operators.repository.ts";
+import { operatorOfSession } from "./operators.service.ts";
+
+/** The permissions of operator routes, each with the roles that hold it. */
+export const PERMISSIONS = {
+  "fleet.read": ["operator", "support", "auditor", "admin"],
+  "fleet.import": ["operator", "admin"],
+  "release.check": ["operator", "privacy-reviewer", "auditor", "admin"],
+  "release.write": ["operator", "admin"],
+  "rollouts.write": ["operator", "admin"],
+  "advisories.write": ["operator", "privacy-reviewer", "admin"],
+  "adoption.read": ["operator", "privacy-reviewer", "auditor", "admin"],
+  "incidents.read": ["operator", "privacy-reviewer", "support", "auditor", "admin"],
+  "incidents.write": ["operator", "privacy-reviewer", "admin"],
+  "audit.read": ["privacy-reviewer", "auditor", "admin"],
+  "audit.anchor": ["admin"],
+  "operators.write": ["admin"],
+} as const satisfies Record<string, readonly Role[]>;
+export type Permission = keyof typeof PERMISSIONS;
+
+const digest = (text: string) => createHash("sha256").update(text).digest();
+
+/**
+ * An `onRequest` hook that admits the service token, or an operator session
+ * whose role holds `permission`: `401 auth.required` without either,
+ * `403 auth.forbidden` for a role without it. It runs before the body is read.
+ */
+export function authorize(deps: { db: Db; serviceToken: string }, permission: Permission) {
+  const service = digest(deps.serviceToken);
+  const roles: readonly Role[] = PERMISSIONS[permission];
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const header = request.headers.authorization;
+    const token = typeof header === "string" ? /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1] : undefined;
+    if (token !== undefined && timingSafeEqual(digest(token), service)) return;
+    const operator = token === undefined ? null : await operatorOfSession(deps.db, token);
+    if (operator === null) {
+      reply.header("www-authenticate", 'Bearer realm="phonehome"');
+      throw new PhoneHomeError(
+        "auth.required",
+        token === undefined
+          ? "sign in (POST /v1/sessions) or present the service token"
+          : "the bearer token is neither the service token nor a live operator session",
+      );
+    }
+    if (!roles.includes(operator.role)) {
+      throw new PhoneHomeError(
+        "auth.forbidden",
+        `the role ${operator.role} may not do this (${permission}: ${roles.join(", ")})`,
+      );
+    }
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * Every operator route of the control plane against every role: a role that
+ * holds the route's permission gets past authorisation (whatever the body
+ * then says), any other gets 403 auth.forbidden, naming the permission; the
+ * routes only phonehome's own services call refuse every session; nobody
+ * gets in without a session or the service token.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ROLES, type Role } from "../../src/operators/operators.repository.ts";
+import { addOperator } from "../../src/operators/operators.service.ts";
+import { PERMISSIONS, type Permission } from "../../src/operators/permissions.ts";
+import { BACKENDS } from "../helpers/stores.ts";
+import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
+
+/** Every guarded route of the control plane: method, path, and the permission it needs ("service": services only). */
+const ROUTES: [string, string, Permission | "service"][] = [
+  ["GET", "/v1/fleet/devices", "fleet.read"],
+  ["GET", "/v1/fleet/devices/ABCD1234", "fleet.read"],
+  ["POST", "/v1/fleet/imports", "fleet.import"],
+  ["POST", "/v1/fleet/directory/lookup", "service"],
+  ["POST", "/v1/release-checks", "release.check"],
+  ["PUT", "/v1/builds/00WW_1_1A_SP01", "release.write"],
+  ["POST", "/v1/builds/00WW_1_1A_SP01/release", "release.write"],
+  ["POST", "/v1/rollouts", "rollouts.write"],
+  ["POST", "/v1/rollouts/1/pause", "rollouts.write"],
+  ["POST", "/v1/builds/00WW_1_1A_SP01/withdraw", "rollouts.write"],
+  ["GET", "/v1/updates/plan", "service"],
+  ["POST", "/v1/updates/outcomes", "service"],
+  ["POST", "/v1/advisories", "advisories.write"],
+  ["GET", "/v1/adoption?advisory=PH-1&since=2026-01-01", "adoption.read"],
+  ["POST", "/v1/incidents", "incidents.write"],
+  ["GET", "/v1/incidents", "incidents.read"],
+  ["POST", "/v1/incidents/sweep", "incidents.write"],
+  ["GET", "/v1/incidents/INC-99", "incidents.read"],
+  ["PATCH", "/v1/incidents/INC-99", "incidents.write"],
+  ["POST", "/v1/incidents/INC-99/notices", "incidents.write"],
+  ["POST", "/v1/incidents/INC-99/notices/INC-99-N1/send", "incidents.write"],
+  ["GET", "/v1/incidents/INC-99/report", "incidents.read"],
+  ["GET", "/v1/audit-log", "audit.read"],
+  ["POST", "/v1/audit-log/anchors", "audit.anchor"],
+  ["POST", "/v1/operators", "operators.write"],
+];
+
+const PASSWORD = "a long enough password";
+
+for (const backend of BACKENDS) {
+  describe(`roles on the control plane's routes on ${backend.name}`, { skip: backend.skip }, () => {
+    let t: TestSystem;
+    const sessions = new Map<Role, string>();
+    before(async () => {
+      t = await startTestSystem(backend);
+      for (const role of ROLES) {
+        const username = `u-${role}`;
+        await addOperator(
+          t.system.controlPlane.db,
+          { username, name: role, role, password: PASSWORD },
+          "test",
+        );
+        const signedIn = await callControlPlane<{ token: string }>(t, "POST", "/v1/sessions", {
+          username,
+          password: PASSWORD,
+        });
+        assert.equal(signedIn.status, 200);
+        sessions.set(role, signedIn.body.token);
+      }
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("the table covers every route of the control plane that takes the service token", async () => {
+      const doc = (await (await fetch(`${t.system.controlPlane.url}/openapi.json`)).json()) as {
+        paths: Record<string, Record<string, { security?: Record<string, unknown>[] }>>;
+      };
+      for (const [template, operations] of Object.entries(doc.paths)) {
+        const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`);
+        for (const [method, operation] of Object.entries(operations)) {
+          if (!(operation.security ?? []).some((s) => "serviceToken" in s)) continue;
+          const covered = ROUTES.some(
+            ([m, path]) => m === method.toUpperCase() && pattern.test(path.split("?")[0] ?? ""),
+          );
+          assert.ok(covered, `${method.toUpperCase()} ${template} is in the table`);
+        }
+      }
+    });
+
+    test("the table of permissions names every permission a route uses", () => {
+      const used = new Set(ROUTES.map(([, , p]) => p).filter((p) => p !== "service"));
+      assert.deepEqual([...used].sort(), Object.keys(PERMISSIONS).sort());
+    });
+
+    for (const role of ROLES) {
+      test(`${role}: exactly the routes its role may use`, async () => {
+        const token = sessions.get(role) as string;
+        for (const [method, path, permission] of ROUTES) {
+          const body = method === "GET" ? undefined : {};
+          const answer = await callControlPlane<{ error?: { code: string; message: string } }>(
+            t,
+            method,
+            path,
+            body,
+            token,
+          );
+          const where = `${role} ${method} ${path}`;
+          if (permission === "service") {
+            assert.equal(answer.status, 401, where);
+          } else if ((PERMISSIONS[permission] as readonly Role[]).includes(role)) {
+            assert.ok(![401, 403].includes(answer.status), `${where} answered ${answer.status}`);
+          } else {
+            assert.equal(answer.status, 403, where);
+            assert.equal(answer.body.error?.code, "auth.forbidden", where);
+            assert.match(
+              answer.body.error?.message ?? "",
+              new RegExp(`\\(${permission.replace(".", "\\.")}:`),
+            );
+          }
+        }
+      });
+    }
+
+    test("without a session or the service token nobody gets in; a signed-out session neither", async () => {
+      for (const [method, path, permission] of ROUTES) {
+        const answer = await callControlPlane<{ error?: { code: string } }>(
+          t,
+          method,
+          path,
+          method === "GET" ? undefined : {},
+          null,
+        );
+        assert.equal(answer.status, 401, `${method} ${path}`);
+        if (permission !== "service") assert.equal(answer.body.error?.code, "auth.required");
+      }
+      const token = sessions.get("admin") as string;
+      assert.equal(
+        (await callControlPlane(t, "DELETE", "/v1/sessions/current", undefined, token)).status,
+        204,
+      );
+      const after = await callControlPlane<{ error?: { code: string } }>(
+        t,
+        "GET",
+        "/v1/incidents",
+        undefined,
+        token,
+      );
+      assert.deepEqual([after.status, after.body.error?.code], [401, "auth.required"]);
+    });
+  });
+}
