@@ -6,7 +6,7 @@
  * fixing build; not fixed when it is of an affected variant and was not;
  * not affected when it is of another variant.
  */
-import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import { appendAudit, currentActor } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { type BuildManifestRecord, findBuildManifest } from "../release/builds.repository.ts";
@@ -130,7 +130,7 @@ export async function publishAdvisory(
     await appendAudit(
       tx,
       {
-        actor: SERVICE_TOKEN_ACTOR,
+        actor: currentActor(),
         action: "advisory.published",
         subject: request.id,
         reason: null,

@@ -2,8 +2,4 @@
 export { appendAudit, auditHead } from "./audit.repository.ts";
 export type { AuditEntry, AuditFacts, ChainHead } from "./chain.ts";
 
-/**
- * The actor of an operator route until operators sign in (issue 5, item 2):
- * whoever holds the service token.
- */
-export const SERVICE_TOKEN_ACTOR = "service-token";
+export { currentActor, runAs, SERVICE_TOKEN_ACTOR } from "./actor.ts";

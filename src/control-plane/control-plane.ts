@@ -20,6 +20,7 @@ import { urlOf } from "../regions/region.ts";
 import type { IncidentContext } from "../incidents/incidents.service.ts";
 import { registerIncidentRoutes, scheduleSweeps } from "../incidents/incidents.routes.ts";
 import { registerOperatorRoutes } from "../operators/operators.routes.ts";
+import { actorHook } from "../operators/permissions.ts";
 import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
 import { registerRolloutRoutes } from "../updates/updates.routes.ts";
@@ -60,6 +61,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       return true;
     },
   });
+  // Handlers run as the actor their authorisation found, for the audit log.
+  app.addHook("preHandler", actorHook);
   const regionUrls = new Map<string, string>();
   registerFleetRoutes(app, { db, config, serviceToken });
   registerRegionListRoute(app, config, () => regionUrls);

@@ -2,7 +2,7 @@
  * The fleet registry's operations, free of HTTP and of the command line:
  * importing a factory file, and the reads the API and the collectors need.
  */
-import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import { appendAudit, currentActor } from "../audit/index.ts";
 import { readFile } from "node:fs/promises";
 import type { Config } from "../config/index.ts";
 import type { Db, Queryable } from "../db/index.ts";
@@ -106,7 +106,7 @@ export async function importFleet(
     await writePlan(tx, plan, parsed.devices.length, chunkSize, options.onProgress);
     const summary = summarise(source.name, parsed.format, plan);
     await appendAudit(tx, {
-      actor: options.actor ?? SERVICE_TOKEN_ACTOR,
+      actor: options.actor ?? currentActor(),
       action: "fleet.imported",
       subject: source.name,
       reason: null,

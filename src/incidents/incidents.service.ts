@@ -6,7 +6,7 @@
  * to the device at its next check-in. What happened in the regions (ledger
  * counts, alerts, deliveries) is asked of them when it is needed, never copied.
  */
-import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import { appendAudit, currentActor } from "../audit/index.ts";
 import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../control-plane/region-calls.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
@@ -231,7 +231,7 @@ async function opened(
     await insertIncident(tx, { id, ...record });
     const devices = await selectIncidentDevices(tx, id, scope);
     if (devices === 0) throw invalid("/scope", "no registered device matches the scope");
-    await recordStep(tx, id, record.source === "misrouting" ? "system:incidents" : SERVICE_TOKEN_ACTOR, {
+    await recordStep(tx, id, record.source === "misrouting" ? "system:incidents" : currentActor(), {
       at: now,
       kind: "opened",
       detail: {
@@ -351,7 +351,7 @@ export async function changeIncident(
     if (incident.closedAt !== null) throw invalid("/status", `incident ${id} is closed`);
     if (change.advisory !== undefined && change.advisory !== incident.advisory) {
       await updateIncident(tx, id, { advisory: change.advisory });
-      await recordStep(tx, id, SERVICE_TOKEN_ACTOR, {
+      await recordStep(tx, id, currentActor(), {
         at: now,
         kind: "advisory",
         detail: { advisory: change.advisory },
@@ -359,7 +359,7 @@ export async function changeIncident(
     }
     if (change.status === "closed") {
       await updateIncident(tx, id, { closedAt: now });
-      await recordStep(tx, id, SERVICE_TOKEN_ACTOR, { at: now, kind: "closed", detail: {} });
+      await recordStep(tx, id, currentActor(), { at: now, kind: "closed", detail: {} });
     }
   });
   return getIncident(ctx, id);
@@ -430,7 +430,7 @@ export async function sendNotice(
     const incident = await mustFind(tx, id, true);
     if (incident.closedAt !== null) throw invalid("/", `incident ${id} is closed; open a new one`);
     const noticeId = await insertNotice(tx, { incident: id, ...text, sentAt: now });
-    await recordStep(tx, id, SERVICE_TOKEN_ACTOR, {
+    await recordStep(tx, id, currentActor(), {
       at: now,
       kind: "notice",
       detail: { notice: noticeId, title: text.title },

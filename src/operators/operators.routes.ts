@@ -8,7 +8,7 @@ import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
-import { SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import { currentActor } from "../audit/index.ts";
 import { ROLES } from "./operators.repository.ts";
 import { addOperator, operatorOfSession, SESSION_HOURS, signIn, signOut } from "./operators.service.ts";
 
@@ -47,7 +47,7 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
         response: { 200: OperatorView, 400: Problem, 401: Problem },
       },
     },
-    async (request) => addOperator(deps.db, request.body, SERVICE_TOKEN_ACTOR),
+    async (request) => addOperator(deps.db, request.body, currentActor()),
   );
   app.post(
     "/v1/sessions",

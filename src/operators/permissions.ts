@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { runAs, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { Role } from "./operators.repository.ts";
@@ -31,6 +32,19 @@ export type Permission = keyof typeof PERMISSIONS;
 
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
+// Who each authorised request acts as, for the audit log (see `actorHook`).
+const actorOf = new WeakMap<FastifyRequest, string>();
+
+/**
+ * A `preHandler` hook for the control plane: runs the handler as the actor
+ * `authorize` found (an operator's session, or the service token), so that
+ * what it appends to the audit log names them. It runs after the body is
+ * read, which the request's own async context does not survive.
+ */
+export function actorHook(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  runAs(actorOf.get(request) ?? SERVICE_TOKEN_ACTOR, done);
+}
+
 /**
  * An `onRequest` hook that admits the service token, or an operator session
  * whose role holds `permission`: `401 auth.required` without either,
@@ -42,7 +56,10 @@ export function authorize(deps: { db: Db; serviceToken: string }, permission: Pe
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const header = request.headers.authorization;
     const token = typeof header === "string" ? /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1] : undefined;
-    if (token !== undefined && timingSafeEqual(digest(token), service)) return;
+    if (token !== undefined && timingSafeEqual(digest(token), service)) {
+      actorOf.set(request, SERVICE_TOKEN_ACTOR);
+      return;
+    }
     const operator = token === undefined ? null : await operatorOfSession(deps.db, token);
     if (operator === null) {
       reply.header("www-authenticate", 'Bearer realm="phonehome"');
@@ -59,5 +76,6 @@ export function authorize(deps: { db: Db; serviceToken: string }, permission: Pe
         `the role ${operator.role} may not do this (${permission}: ${roles.join(", ")})`,
       );
     }
+    actorOf.set(request, `operator:${operator.username}`);
   };
 }

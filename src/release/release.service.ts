@@ -4,7 +4,7 @@
  * verdict is kept); releasing it only when the gate passed it, or forced with
  * a reason.
  */
-import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import { appendAudit, currentActor } from "../audit/index.ts";
 import { createHash } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
@@ -164,7 +164,7 @@ export async function registerBuild(
     await appendAudit(
       tx,
       {
-        actor: SERVICE_TOKEN_ACTOR,
+        actor: currentActor(),
         action: "release.checked",
         subject: number,
         reason: null,
@@ -220,7 +220,7 @@ export async function releaseBuild(
     await appendAudit(
       tx,
       {
-        actor: SERVICE_TOKEN_ACTOR,
+        actor: currentActor(),
         action: forced === null ? "release.released" : "release.forced",
         subject: number,
         reason: forced?.reason ?? null,

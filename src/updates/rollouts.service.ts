@@ -6,7 +6,7 @@
  * never offered again. Outcome reports are counted per stage, once per
  * report, and name no device.
  */
-import { appendAudit, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
+import { appendAudit, currentActor } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { findBuildManifest } from "../release/builds.repository.ts";
@@ -227,7 +227,7 @@ export async function withdrawBuild(ctx: RolloutContext, number: string, reason:
     await withdrawBuildRow(tx, number, reason, at);
     await appendAudit(
       tx,
-      { actor: SERVICE_TOKEN_ACTOR, action: "build.withdrawn", subject: number, reason, detail: {} },
+      { actor: currentActor(), action: "build.withdrawn", subject: number, reason, detail: {} },
       at,
     );
     const r = await findOpenRollout(tx, number, true);
@@ -257,7 +257,7 @@ function audit(
 ): Promise<unknown> {
   return appendAudit(
     tx,
-    { actor: SERVICE_TOKEN_ACTOR, action, subject: String(rollout), reason, detail },
+    { actor: currentActor(), action, subject: String(rollout), reason, detail },
     now(ctx),
   );
 }

@@ -119,6 +119,26 @@ for (const backend of BACKENDS) {
       });
     }
 
+    test("the audit log names the operator whose session did it, or the service token", async () => {
+      const body = (username: string) => ({ username, name: username, role: "support", password: PASSWORD });
+      const admin = sessions.get("admin") as string;
+      assert.equal(
+        (await callControlPlane(t, "POST", "/v1/operators", body("by-session"), admin)).status,
+        200,
+      );
+      assert.equal((await callControlPlane(t, "POST", "/v1/operators", body("by-token"))).status, 200);
+      const log = await callControlPlane<{ entries: { action: string; subject: string; actor: string }[] }>(
+        t,
+        "GET",
+        "/v1/audit-log",
+        undefined,
+        sessions.get("auditor") as string,
+      );
+      const added = log.body.entries.filter((e) => e.action === "operator.added");
+      assert.equal(added.find((e) => e.subject === "by-session")?.actor, "operator:u-admin");
+      assert.equal(added.find((e) => e.subject === "by-token")?.actor, "service-token");
+    });
+
     test("without a session or the service token nobody gets in; a signed-out session neither", async () => {
       for (const [method, path, permission] of ROUTES) {
         const answer = await callControlPlane<{ error?: { code: string } }>(
