@@ -3,6 +3,8 @@
  * operator add`), signing in for a session, reading and ending it. Which
  * routes each role may use is the next step (docs/operators.md).
  */
+import type { FastifyRequest } from "fastify";
+import { bearerToken } from "../http/service-token.ts";
 import { authorize } from "./permissions.ts";
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
@@ -16,9 +18,8 @@ const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const OperatorView = T.Object({ username: T.String(), name: T.String(), role: T.String() });
 
 /** The session token of `Authorization: Bearer <token>`; `auth.session_invalid` without one. */
-function bearer(header: string | undefined): string {
-  const token =
-    typeof header === "string" ? /^Bearer ([A-Za-z0-9_-]{20,100})$/i.exec(header)?.[1] : undefined;
+function bearer(request: FastifyRequest): string {
+  const token = bearerToken(request);
   if (token === undefined)
     throw new PhoneHomeError("auth.session_invalid", "a bearer session token is required");
   return token;
@@ -85,7 +86,7 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
       },
     },
     async (request) => {
-      const operator = await operatorOfSession(deps.db, bearer(request.headers.authorization));
+      const operator = await operatorOfSession(deps.db, bearer(request));
       if (operator === null)
         throw new PhoneHomeError("auth.session_invalid", "the session is not live: sign in again");
       return operator;
@@ -101,7 +102,7 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
       },
     },
     async (request, reply) => {
-      const ended = await signOut(deps.db, bearer(request.headers.authorization));
+      const ended = await signOut(deps.db, bearer(request));
       if (!ended) throw new PhoneHomeError("auth.session_invalid", "the session is not live");
       return reply.code(204).send(null);
     },

@@ -5,10 +5,10 @@
  * operator's session holds those of the operator's role. An auditor reads
  * and changes nothing.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { runAs, SERVICE_TOKEN_ACTOR } from "../audit/index.ts";
 import type { Db } from "../db/index.ts";
+import { bearerToken, serviceTokenMatcher } from "../http/service-token.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { Role } from "./operators.repository.ts";
 import { operatorOfSession } from "./operators.service.ts";
@@ -30,8 +30,6 @@ export const PERMISSIONS = {
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 
-const digest = (text: string) => createHash("sha256").update(text).digest();
-
 // Who each authorised request acts as, for the audit log (see `actorHook`).
 const actorOf = new WeakMap<FastifyRequest, string>();
 
@@ -51,12 +49,11 @@ export function actorHook(request: FastifyRequest, _reply: FastifyReply, done: (
  * `403 auth.forbidden` for a role without it. It runs before the body is read.
  */
 export function authorize(deps: { db: Db; serviceToken: string }, permission: Permission) {
-  const service = digest(deps.serviceToken);
+  const isServiceToken = serviceTokenMatcher(deps.serviceToken);
   const roles: readonly Role[] = PERMISSIONS[permission];
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const header = request.headers.authorization;
-    const token = typeof header === "string" ? /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1] : undefined;
-    if (token !== undefined && timingSafeEqual(digest(token), service)) {
+    const token = bearerToken(request);
+    if (isServiceToken(token)) {
       actorOf.set(request, SERVICE_TOKEN_ACTOR);
       return;
     }
