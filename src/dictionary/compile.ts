@@ -174,6 +174,11 @@ function compileCollection(ajv: Ajv, { source, doc }: CheckedFile): CompiledColl
   const regions = new Set(doc.regions);
   const label = `${doc.collection} v${doc.version}`;
 
+  // The first instant after the approval's last day (UTC); never for an approval without an end.
+  const approvalEnds =
+    doc.approval?.expires === undefined
+      ? Number.POSITIVE_INFINITY
+      : Date.parse(doc.approval.expires) + 86_400_000;
   return Object.freeze({
     name: doc.collection,
     version: doc.version,
@@ -184,8 +189,8 @@ function compileCollection(ajv: Ajv, { source, doc }: CheckedFile): CompiledColl
     retention,
     approval: doc.approval,
     approved: doc.approval !== undefined,
-    expiredAt: (now: Date) =>
-      doc.approval?.expires !== undefined && now.getTime() >= Date.parse(doc.approval.expires) + 86_400_000,
+    // Checked for every envelope: the end is worked out once, here.
+    expiredAt: (now: Date) => now.getTime() >= approvalEnds,
     source: source.label,
     fields: Object.freeze(fields),
     payloadSchema,
