@@ -103,7 +103,7 @@ for (const backend of BACKENDS) {
       assert.equal(sweep.status, 200, JSON.stringify(sweep.body));
       assert.equal(sweep.body.opened.length, 1);
       incident = sweep.body.opened[0] as IncidentView;
-      const batchA = affected[0]?.serial && (await batchOf(affected[0]));
+      const batchA = await batchOf(affected[0] as DeviceIdentity);
       assert.equal(incident.source, "misrouting");
       assert.deepEqual(incident.scope.batches, [batchA]);
       assert.deepEqual(incident.scope.builds, [INCIDENT_BUILD.number]);
