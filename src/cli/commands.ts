@@ -7,7 +7,8 @@ import { register as registerAudit } from "../audit/audit.command.ts";
 import { register as registerDataMap } from "../datamap/datamap.command.ts";
 import { register as registerDemo } from "../demo/demo.command.ts";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
-import { register as registerOperator } from "../operators/operator.command.ts";
+import { register as registerOperator, registerSession } from "../operators/operator.command.ts";
+import { register as registerReview } from "../reviews/review.command.ts";
 import { register as registerIncident } from "../incidents/incident.command.ts";
 import { register as registerFleet } from "../fleet/fleet.command.ts";
 import { register as registerRelease } from "../release/release.command.ts";
@@ -30,4 +31,6 @@ export function registerAll(program: Command): void {
   registerAudit(program);
   registerDataMap(program);
   registerOperator(program);
+  registerSession(program);
+  registerReview(program);
 }

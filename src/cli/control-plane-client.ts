@@ -1,7 +1,8 @@
 /**
  * How a CLI command calls the running control plane's API: at the configured
- * URL, with the service token from the data directory. A coded refusal comes
- * back as the same coded error; a control plane that does not answer is
+ * URL, with the service token from the data directory, or an operator's
+ * session token where the step is a person's. A coded refusal comes back as
+ * the same coded error; a control plane that does not answer is
  * `service.unavailable`, naming where it was looked for.
  */
 import type { Config } from "../config/index.ts";
@@ -11,13 +12,19 @@ import { loadServiceToken } from "../keys/index.ts";
 /** Calls `method path` on the control plane; resolves with the answer's body as text. */
 export async function callControlPlane(
   config: Config,
-  method: "GET" | "POST",
+  method: "GET" | "POST" | "DELETE",
   path: string,
+  options: { body?: unknown; token?: string } = {},
 ): Promise<{ text: string; contentType: string }> {
   const url = `${config.controlPlane.url}${path}`;
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${options.token ?? loadServiceToken(config.dataDir)}`,
+  };
+  if (options.body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(url, {
     method,
-    headers: { authorization: `Bearer ${loadServiceToken(config.dataDir)}` },
+    headers,
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
   }).catch((cause: unknown) => {
     throw new PhoneHomeError(
       "service.unavailable",

@@ -20,6 +20,8 @@ import { urlOf } from "../regions/region.ts";
 import type { IncidentContext } from "../incidents/incidents.service.ts";
 import { registerIncidentRoutes, scheduleSweeps } from "../incidents/incidents.routes.ts";
 import { registerOperatorRoutes } from "../operators/operators.routes.ts";
+import { registerReviewRoutes } from "../reviews/reviews.routes.ts";
+import { registerSupportRoutes } from "../support/support.routes.ts";
 import { actorHook } from "../operators/permissions.ts";
 import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
@@ -101,6 +103,18 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   registerAuditRoutes(app, { db, store: "control-plane", serviceToken, regions: regionRefs });
   registerDataMapRoutes(app, { db, config, dictionary });
   registerOperatorRoutes(app, { db, serviceToken });
+  registerSupportRoutes(app, {
+    db,
+    serviceToken,
+    regions: () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url })),
+    regionOfMarket: (market) => regionOfMarket(config, market),
+  });
+  registerReviewRoutes(app, {
+    db,
+    serviceToken,
+    dictionaryDir: config.dictionaryDir,
+    regions: config.regions.map((r) => r.id),
+  });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   const log = logger.child({ service: "control-plane" });

@@ -68,8 +68,13 @@ export interface CompiledCollection {
   /** How long a stored record is kept: the collection's retention, else its longest field retention. */
   readonly retention: Retention;
   readonly approval: Approval | undefined;
-  /** Until the review workflow exists, a version is approved when its file carries an approval record. */
+  /**
+   * True when its approval record is signed by a listed reviewer who is not the author, over this
+   * very version (see `approval.ts`). Collectors refuse the data of any other version.
+   */
   readonly approved: boolean;
+  /** Why it is not approved (undefined when it is). */
+  readonly unapprovedBecause: string | undefined;
   /** True once the approval's `expires` day (UTC) is over: collectors refuse the version until it is renewed. */
   expiredAt(now: Date): boolean;
   /** The file it came from. */
@@ -120,7 +125,8 @@ export function compileDictionary(files: readonly CheckedFile[]): Dictionary {
   });
 }
 
-function compileCollection(ajv: Ajv, { source, doc }: CheckedFile): CompiledCollection {
+function compileCollection(ajv: Ajv, file: CheckedFile): CompiledCollection {
+  const { source, doc } = file;
   const collectionRetention = doc.retention === undefined ? null : parseRetention(doc.retention);
   const fields: CompiledField[] = Object.entries(doc.fields).map(([name, f]) => {
     const retention = parseRetention(f.retention ?? doc.retention ?? "");
@@ -188,7 +194,8 @@ function compileCollection(ajv: Ajv, { source, doc }: CheckedFile): CompiledColl
     regions: Object.freeze([...doc.regions]),
     retention,
     approval: doc.approval,
-    approved: doc.approval !== undefined,
+    approved: file.approval.approved,
+    unapprovedBecause: file.approval.approved ? undefined : file.approval.why,
     // Checked for every envelope: the end is worked out once, here.
     expiredAt: (now: Date) => now.getTime() >= approvalEnds,
     source: source.label,

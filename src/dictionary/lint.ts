@@ -4,12 +4,20 @@
  * the taxonomy, the configuration's regions and the other files. Every problem
  * is collected with a path `<file>:<JSON pointer>`, so one run lists them all.
  */
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { Ajv, type ErrorObject } from "ajv";
 import canonicalize from "canonicalize";
 import addFormats from "ajv-formats";
 import type { Problem } from "../errors/index.ts";
-import type { SourceFile } from "./load.ts";
+import {
+  type ApprovalVerdict,
+  judgeApproval,
+  publicKeyOf,
+  type Reviewers,
+  type ReviewersFile,
+  ReviewersFileSchema,
+} from "./approval.ts";
+import type { ReadResult, SourceFile } from "./load.ts";
 import { isPositive, outlasts, parseRetention } from "./retention.ts";
 import {
   type CollectionFile,
@@ -27,15 +35,22 @@ export interface LintOptions {
   now?: Date;
 }
 
-/** A file that passed its schema check, with its typed contents. */
+/** A file that passed its schema check, with its typed contents and whether its approval holds. */
 export interface CheckedFile {
   source: SourceFile;
   doc: CollectionFile;
+  approval: ApprovalVerdict;
 }
 
-/** The outcome of a lint: errors block loading, warnings do not. */
+/**
+ * The outcome of a lint. Errors block loading; refusals (a version whose
+ * approval record does not approve it) fail `registry check` but not a
+ * service's start: collectors load the version and refuse its data, so one
+ * broken approval does not stop every other collection. Warnings fail nothing.
+ */
 export interface LintReport {
   errors: Problem[];
+  refusals: Problem[];
   warnings: Problem[];
   /** The files whose shape is valid (all of them when there are no errors). */
   checked: CheckedFile[];
@@ -45,6 +60,7 @@ export interface LintReport {
 const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
 addFormats.default(ajv, ["date"]);
 const validateFile = ajv.compile<CollectionFile>(CollectionFileSchema);
+const validateReviewers = ajv.compile<ReviewersFile>(ReviewersFileSchema);
 
 /** Which bounds each field type accepts. */
 const BOUNDS_BY_TYPE: Readonly<Record<FieldType, readonly string[]>> = {
@@ -68,25 +84,24 @@ export function versionDigest(doc: CollectionFile): string {
     .digest("hex");
 }
 
-/** Checks files already read (see `readDictionaryFiles`); `readProblems` are reported first. */
-export function lintFiles(
-  files: readonly SourceFile[],
-  options: LintOptions,
-  readProblems: Problem[] = [],
-): LintReport {
-  const errors: Problem[] = [...readProblems];
+/** Checks what `readDictionaryFiles` read; its problems are reported first. */
+export function lintFiles(read: ReadResult, options: LintOptions): LintReport {
+  const errors: Problem[] = [...read.problems];
+  const refusals: Problem[] = [];
   const warnings: Problem[] = [];
-  const checked: CheckedFile[] = [];
-  for (const source of files) {
+  const valid: { source: SourceFile; doc: CollectionFile }[] = [];
+  for (const source of read.files) {
     if (validateFile(source.document)) {
-      checked.push({ source, doc: source.document });
+      valid.push({ source, doc: source.document });
     } else {
       errors.push(...schemaProblems(source.label, validateFile.errors ?? []));
     }
   }
+  const reviewers = lintReviewers(read.reviewers, errors);
+  const verdicts = new Map<SourceFile, ApprovalVerdict>();
 
   const seen = new Map<string, string>();
-  for (const { source, doc } of checked) {
+  for (const { source, doc } of valid) {
     const at = (pointer: string) => located(source.label, pointer);
     const error = (pointer: string, message: string) => errors.push({ path: at(pointer), message });
     const warn = (pointer: string, message: string) => warnings.push({ path: at(pointer), message });
@@ -124,20 +139,16 @@ export function lintFiles(
       error("/retention", "retention must be longer than zero");
     }
 
-    const digest = versionDigest(doc);
+    const verdict = judgeApproval(doc.collection, doc.version, doc.approval, versionDigest(doc), reviewers);
+    verdicts.set(source, verdict);
     if (doc.approval === undefined) {
       warn("/approval", "no approval record: collectors refuse this version until a reviewer approves it");
     } else {
-      if (doc.approval.sha256 === undefined) {
-        warn(
-          "/approval/sha256",
-          `the approval does not pin what was approved; the version's digest is ${digest}`,
-        );
-      } else if (doc.approval.sha256 !== digest) {
-        error(
-          "/approval/sha256",
-          `the version differs from what was approved (approved ${doc.approval.sha256.slice(0, 12)}…, now ${digest.slice(0, 12)}…): a changed version needs a new review`,
-        );
+      if (!verdict.approved) {
+        refusals.push({
+          path: at(verdict.at),
+          message: `collectors refuse this version: ${verdict.why}`,
+        });
       }
       const today = (options.now ?? new Date()).getTime();
       if (Date.parse(doc.approval.date) > today) {
@@ -164,8 +175,13 @@ export function lintFiles(
     }
   }
 
+  const checked: CheckedFile[] = valid.map((v) => ({
+    ...v,
+    approval: verdicts.get(v.source) ?? { approved: false, why: "it was not checked", at: "/approval" },
+  }));
   return {
     errors,
+    refusals,
     warnings,
     checked,
     stats: {
@@ -363,4 +379,27 @@ function located(label: string, pointer: string): string {
 /** Escapes a key for a JSON pointer (RFC 6901). */
 export function escapePointer(key: string): string {
   return key.replaceAll("~", "~0").replaceAll("/", "~1");
+}
+
+/** Reads `reviewers.yaml` (when there is one) into each reviewer's keys; its problems are errors. */
+function lintReviewers(source: SourceFile | undefined, errors: Problem[]): Reviewers {
+  const reviewers = new Map<string, KeyObject[]>();
+  if (source === undefined) return reviewers;
+  if (!validateReviewers(source.document)) {
+    errors.push(...schemaProblems(source.label, validateReviewers.errors ?? []));
+    return reviewers;
+  }
+  source.document.reviewers.forEach((reviewer, i) => {
+    try {
+      const keys = reviewers.get(reviewer.username) ?? [];
+      keys.push(publicKeyOf(reviewer.publicKey));
+      reviewers.set(reviewer.username, keys);
+    } catch (cause) {
+      errors.push({
+        path: located(source.label, `/reviewers/${i}/publicKey`),
+        message: `not an Ed25519 public key: ${(cause as Error).message}`,
+      });
+    }
+  });
+  return reviewers;
 }

@@ -26,8 +26,13 @@ export interface SourceFile {
 /** The files read, and what could not be read. */
 export interface ReadResult {
   files: SourceFile[];
+  /** `reviewers.yaml` at the top of the folder: whose approval signatures count. */
+  reviewers?: SourceFile;
   problems: Problem[];
 }
+
+/** The one YAML file at the top of the dictionary: the reviewers and their public keys. */
+export const REVIEWERS_FILE = "reviewers.yaml";
 
 // A collection file is a few kilobytes; anything far larger is a mistake, not a collection.
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -37,6 +42,7 @@ const YAML_FILE = /\.ya?ml$/i;
 export function readDictionaryFiles(dir: string): ReadResult {
   const files: SourceFile[] = [];
   const problems: Problem[] = [];
+  let reviewers: SourceFile | undefined;
   let entries: string[];
   try {
     entries = readdirSync(dir).sort();
@@ -50,13 +56,16 @@ export function readDictionaryFiles(dir: string): ReadResult {
   for (const folder of entries) {
     if (folder.startsWith(".")) continue;
     const folderPath = join(dir, folder);
+    if (folder === REVIEWERS_FILE) {
+      reviewers = readYaml(folderPath, "", folder, problems);
+      continue;
+    }
     if (!statSync(folderPath).isDirectory()) {
       // READMEs and the like may sit beside the collections; a YAML file there is misfiled.
       if (YAML_FILE.test(folder)) {
         problems.push({
           path: labelOf(folderPath),
-          message:
-            "a collection file must be filed as <collection>/v<N>.yaml, not at the top of the dictionary",
+          message: `a collection file must be filed as <collection>/v<N>.yaml; the only YAML file at the top of the dictionary is ${REVIEWERS_FILE}`,
         });
       }
       continue;
@@ -64,53 +73,57 @@ export function readDictionaryFiles(dir: string): ReadResult {
     for (const name of readdirSync(folderPath).sort()) {
       if (name.startsWith(".")) continue;
       const file = join(folderPath, name);
-      const label = labelOf(file);
       if (statSync(file).isDirectory()) {
         problems.push({
-          path: label,
+          path: labelOf(file),
           message: "unexpected folder: collection files are <collection>/v<N>.yaml",
         });
         continue;
       }
       if (!YAML_FILE.test(name)) continue;
-      const size = statSync(file).size;
-      if (size > MAX_FILE_BYTES) {
-        problems.push({
-          path: label,
-          message: `file is ${size} bytes; a collection file may have at most ${MAX_FILE_BYTES}`,
-        });
-        continue;
-      }
-      let document: unknown;
-      try {
-        document = parseYaml(readFileSync(file, "utf8"));
-      } catch (error) {
-        if (error instanceof YAMLParseError) {
-          const line = error.linePos?.[0]?.line;
-          problems.push({
-            path: line === undefined ? label : `${label}:${line}`,
-            message: `not valid YAML: ${(error.message.split("\n")[0] ?? "").replace(/:$/, "")}`,
-          });
-        } else {
-          problems.push({ path: label, message: `cannot read: ${(error as Error).message}` });
-        }
-        continue;
-      }
-      files.push({ file, label, folder, name, document });
+      const read = readYaml(file, folder, name, problems);
+      if (read !== undefined) files.push(read);
     }
   }
-  return { files, problems };
+  return { files, reviewers, problems };
+}
+
+/** Reads and parses one YAML file; a problem is recorded and undefined returned when it cannot be. */
+function readYaml(file: string, folder: string, name: string, problems: Problem[]): SourceFile | undefined {
+  const label = labelOf(file);
+  const size = statSync(file).size;
+  if (size > MAX_FILE_BYTES) {
+    problems.push({
+      path: label,
+      message: `file is ${size} bytes; a dictionary file may have at most ${MAX_FILE_BYTES}`,
+    });
+    return undefined;
+  }
+  try {
+    return { file, label, folder, name, document: parseYaml(readFileSync(file, "utf8")) };
+  } catch (error) {
+    if (error instanceof YAMLParseError) {
+      const line = error.linePos?.[0]?.line;
+      problems.push({
+        path: line === undefined ? label : `${label}:${line}`,
+        message: `not valid YAML: ${(error.message.split("\n")[0] ?? "").replace(/:$/, "")}`,
+      });
+    } else {
+      problems.push({ path: label, message: `cannot read: ${(error as Error).message}` });
+    }
+    return undefined;
+  }
 }
 
 /** Reads and lints the dictionary in `dir`; never throws for a problem in the dictionary itself. */
 export function lintDictionary(dir: string, options: LintOptions): LintReport {
-  const { files, problems } = readDictionaryFiles(dir);
-  return lintFiles(files, options, problems);
+  return lintFiles(readDictionaryFiles(dir), options);
 }
 
 /**
  * Reads, lints and compiles the dictionary in `dir`, once, at start-up.
- * Throws `dictionary.invalid` listing every error; returns the warnings beside the dictionary.
+ * Throws `dictionary.invalid` listing every error; returns the warnings beside the dictionary,
+ * with the refusals first (versions that load unapproved, whose data collectors refuse).
  */
 export function loadDictionary(
   dir: string,
@@ -127,7 +140,10 @@ export function loadDictionary(
       },
     );
   }
-  return { dictionary: compileDictionary(report.checked), warnings: report.warnings };
+  return {
+    dictionary: compileDictionary(report.checked),
+    warnings: [...report.refusals, ...report.warnings],
+  };
 }
 
 /** The name problems give a file: relative to the working directory when it lies inside it. */

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
-import { SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "../../test/helpers/dictionary.ts";
+import {
+  SHIPPED_DICTIONARY,
+  sampleDoc,
+  tempDictionary,
+  TEST_REVIEWERS_FILE,
+} from "../../test/helpers/dictionary.ts";
 
 const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
 const scratch = tempDictionary();
@@ -40,8 +45,40 @@ describe("phonehome registry check", () => {
     assert.equal(run.code, 1, run.stderr + run.stdout);
     assert.match(
       run.stdout + run.stderr,
-      /activation\/v1\.yaml:\/approval\/sha256: the version differs from what was approved/,
+      /activation\/v1\.yaml:\/approval\/sha256: collectors refuse this version: it differs from what was approved/,
     );
+  });
+
+  it("exits 1 when an approval was edited by hand: a later end, another reviewer, its author as reviewer", () => {
+    const edits: [string, (text: string) => string, RegExp][] = [
+      // Renewing without a review: the signature no longer covers the record.
+      [
+        "extended",
+        (t) => t.replace(/^( {2}date: "2026-11-30"\n)/m, '$1  expires: "2099-12-31"\n'),
+        /\/approval\/signature: collectors refuse this version: its approval's signature does not verify/,
+      ],
+      [
+        "self",
+        (t) => t.replace(/^ {2}author: maintainers$/m, "  author: privacy-review"),
+        /\/approval\/author: collectors refuse this version: it is approved by its own author \(privacy-review\)/,
+      ],
+      [
+        "stranger",
+        (t) => t.replace(/^ {2}reviewer: privacy-review$/m, "  reviewer: someone.else"),
+        /\/approval\/reviewer: collectors refuse this version: its reviewer someone\.else is not among the dictionary's reviewers/,
+      ],
+    ];
+    for (const [name, edit, expected] of edits) {
+      const dir = `${scratch.dir}/${name}`;
+      cpSync(SHIPPED_DICTIONARY, dir, { recursive: true });
+      const file = `${dir}/activation/v1.yaml`;
+      const before = readFileSync(file, "utf8");
+      writeFileSync(file, edit(before));
+      assert.notEqual(readFileSync(file, "utf8"), before, `${name}: the edit applies`);
+      const run = phonehome("registry", "check", "--dictionary", name);
+      assert.equal(run.code, 1, `${name}: ${run.stdout}`);
+      assert.match(run.stdout, expected, name);
+    }
   });
 
   it("exits 1 on a broken dictionary and prints every problem", () => {
@@ -62,6 +99,7 @@ describe("phonehome registry check", () => {
   });
 
   it("prints a JSON report with --json", () => {
+    scratch.write("json/reviewers.yaml", TEST_REVIEWERS_FILE);
     scratch.write("json/sample/v1.yaml", sampleDoc({ regions: ["global", "mars"] }));
     const run = phonehome("registry", "check", "--dictionary", "json", "--json");
     assert.equal(run.code, 1, run.stderr);

@@ -1,8 +1,11 @@
 /**
  * `phonehome registry check [--dictionary DIR] [--json]`: lints the data
  * dictionary against the configuration's regions, prints every error and
- * warning and a summary, and exits 1 when there is an error (2 when the
- * configuration itself is invalid, via the CLI's failure report).
+ * warning and a summary, and exits 1 when there is an error — including an
+ * approval that does not approve its version (unsigned, by its own author,
+ * by an unlisted reviewer, not verifying, or over other content), so CI fails
+ * when the dictionary in the repository differs from what was approved (2
+ * when the configuration itself is invalid, via the CLI's failure report).
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
@@ -24,26 +27,27 @@ export function register(program: Command): void {
       const config = loadConfig(program.opts<{ config?: string }>().config);
       const dir = options.dictionary === undefined ? config.dictionaryDir : resolve(options.dictionary);
       const report = lintDictionary(dir, { regions: config.regions.map((r) => r.id) });
+      const errors = [...report.errors, ...report.refusals];
       const { collections, versions, fields } = report.stats;
       if (options.json) {
         const body = {
-          ok: report.errors.length === 0,
+          ok: errors.length === 0,
           dictionary: labelOf(dir),
           ...report.stats,
-          errors: report.errors,
+          errors,
           warnings: report.warnings,
         };
         process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       } else {
         const line = (kind: string, p: Problem) => `${kind} ${p.path}: ${p.message}\n`;
-        for (const p of report.errors) process.stdout.write(line("error  ", p));
+        for (const p of errors) process.stdout.write(line("error  ", p));
         for (const p of report.warnings) process.stdout.write(line("warning", p));
         process.stdout.write(
           `${labelOf(dir)}: ${plural(collections, "collection")}, ${plural(versions, "version")}, ${plural(fields, "field")}; ` +
-            `${plural(report.errors.length, "error")}, ${plural(report.warnings.length, "warning")}\n`,
+            `${plural(errors.length, "error")}, ${plural(report.warnings.length, "warning")}\n`,
         );
       }
-      if (report.errors.length > 0) process.exitCode = 1;
+      if (errors.length > 0) process.exitCode = 1;
     });
 }
 

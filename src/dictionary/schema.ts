@@ -74,10 +74,14 @@ export const FieldSchema = T.Object(
 /** One declared field, as written. */
 export type FieldDeclaration = Static<typeof FieldSchema>;
 
-/** Who approved a collection version. Until the review workflow exists, its presence means approved. */
+/**
+ * Who approved a collection version, and their signature (see `approval.ts`). Only a record whose
+ * signature verifies, by a reviewer who is not the author, makes the version approved.
+ */
 export const ApprovalSchema = T.Object(
   {
     reviewer: TEXT(200),
+    author: T.Optional(TEXT(200)),
     date: T.String({ format: "date", maxLength: 10 }),
     reference: TEXT(500),
     sha256: T.Optional(
@@ -93,6 +97,12 @@ export const ApprovalSchema = T.Object(
         maxLength: 10,
         description:
           "the last day (UTC) the approval holds; after it collectors refuse the version until a review renews it",
+      }),
+    ),
+    signature: T.Optional(
+      T.String({
+        pattern: "^[A-Za-z0-9_-]{86}$",
+        description: "the reviewer's Ed25519 signature of the approval statement, base64url",
       }),
     ),
   },

@@ -63,7 +63,7 @@ export const ERRORS = {
   "collection.unknown": { status: 400, doc: "The data dictionary has no collection of that name." },
   "collection.unapproved": {
     status: 400,
-    doc: "The collection version exists but carries no approval record, or is not accepted in this region; collectors store only approved versions.",
+    doc: "The collection version exists but is not approved — no approval record, an unsigned one, a signature that does not verify with a listed reviewer's key, one by the version's own author, or a version changed since it was approved (the message says which) — or it is not accepted in this region; collectors store only approved versions.",
   },
   "collection.expired": {
     status: 400,
@@ -185,6 +185,31 @@ export const ERRORS = {
   "audit.not_anchored": {
     status: 404,
     doc: "The control plane has not anchored any head of that region's audit log yet (it does so every `audit.anchorIntervalSeconds`, and on `POST /v1/audit-log/anchors`).",
+  },
+  "support.reason_required": {
+    status: 400,
+    doc: "Opening a device's data needs a stated reason: at least 10 characters that say why (the support case, what the owner asked). Nothing was opened.",
+  },
+  "review.invalid": {
+    status: 400,
+    doc: "The proposal or the decision cannot be taken as asked: the proposed version breaks a rule of the dictionary (`problems` lists each, as `registry check` would), carries an approval record, or misses an answer of the questionnaire; or the approval's date is not today (UTC), or its end is not after it. `path` names the field. Nothing changed.",
+  },
+  "review.conflict": {
+    status: 409,
+    doc: "The version cannot be proposed: it is approved already with other content (an approved version is never edited: propose the next version), or it has an open proposal. Nothing changed.",
+  },
+  "review.not_found": { status: 404, doc: "No proposal has that id." },
+  "review.decided": {
+    status: 409,
+    doc: "The proposal is approved or rejected already; a decision is taken once. Propose again to renew or change it.",
+  },
+  "review.own_change": {
+    status: 403,
+    doc: "The reviewer is the proposal's author: nobody approves or rejects their own change. Another privacy reviewer must decide. Nothing changed.",
+  },
+  "review.signature_invalid": {
+    status: 400,
+    doc: "The approval's signature does not verify with any key the reviewer has registered (`POST /v1/reviewer-keys`), over the statement this proposal makes; or the reviewer has registered none. Nothing changed.",
   },
   "operator.invalid": {
     status: 400,

@@ -6,6 +6,7 @@
  * Query parameters arrive as strings and Ajv does not coerce, so numbers are
  * declared as strings with a pattern that admits only valid values, then parsed.
  */
+import { appendAudit, currentActor } from "../audit/index.ts";
 import { authorize } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Config } from "../config/index.ts";
@@ -194,6 +195,10 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
         limit: limitOf(query.limit),
         after: query.after,
       });
+      await logOperatorRead(db, "fleet.devices_read", query.batch ?? "fleet", {
+        devices: page.devices.length,
+        after: query.after ?? null,
+      });
       return { devices: page.devices.map(presentDevice), next: page.next };
     },
   );
@@ -212,7 +217,11 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
         response: { 200: DeviceView, 400: Problem, 404: Problem, 500: Problem },
       },
     },
-    async (request) => presentDevice(await getDevice(db, request.params.serial)),
+    async (request) => {
+      const device = await getDevice(db, request.params.serial);
+      await logOperatorRead(db, "fleet.device_read", device.serial, {});
+      return presentDevice(device);
+    },
   );
 
   app.post(
@@ -262,4 +271,21 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
 
 function limitOf(value: string | undefined): number {
   return value === undefined ? DEFAULT_PAGE : Number(value);
+}
+
+/**
+ * Device records name devices, and so their owners: an operator's read of
+ * them is in the audit log (who, which, when). The services' own reads — the
+ * collectors' directory lookups, with the service token — are the system
+ * working, one per envelope, and are not.
+ */
+async function logOperatorRead(
+  db: Db,
+  action: string,
+  subject: string,
+  detail: Record<string, unknown>,
+): Promise<void> {
+  const actor = currentActor();
+  if (!actor.startsWith("operator:")) return;
+  await db.transaction((tx) => appendAudit(tx, { actor, action, subject, reason: null, detail }));
 }

@@ -227,7 +227,7 @@ export async function openEnvelope(
       "collection.unapproved",
       collection.approved
         ? `${envelope.collection} v${envelope.schemaVersion} may not be stored in region ${ctx.region.id}`
-        : `${envelope.collection} v${envelope.schemaVersion} is not approved`,
+        : `${envelope.collection} v${envelope.schemaVersion} is not approved: ${collection.unapprovedBecause}`,
       "/schemaVersion",
     );
   }

@@ -27,6 +27,10 @@ export const PERMISSIONS = {
   "audit.read": ["privacy-reviewer", "auditor", "admin"],
   "audit.anchor": ["admin"],
   "operators.write": ["admin"],
+  "dictionary.read": ["operator", "privacy-reviewer", "auditor", "admin"],
+  "dictionary.propose": ["operator", "privacy-reviewer", "admin"],
+  "dictionary.review": ["privacy-reviewer"],
+  "device.data.open": ["support"],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 
@@ -75,4 +79,20 @@ export function authorize(deps: { db: Db; serviceToken: string }, permission: Pe
     }
     actorOf.set(request, `operator:${operator.username}`);
   };
+}
+
+/**
+ * The operator an actor names, for the steps only a person takes (proposing or
+ * reviewing a change, opening a device's data): `auth.forbidden` for the
+ * service token, which acts for no one.
+ */
+export function operatorOf(actor: string, step: string): string {
+  const username = /^operator:(.+)$/.exec(actor)?.[1];
+  if (username === undefined) {
+    throw new PhoneHomeError(
+      "auth.forbidden",
+      `${step} is a person's step: sign in as an operator (POST /v1/sessions); the service token cannot take it`,
+    );
+  }
+  return username;
 }

@@ -27,7 +27,7 @@ import {
 } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
 import { registerPurgeRoutes, startRetention } from "../retention/index.ts";
-import { registerSubjectRequestRoutes } from "../subject-requests/index.ts";
+import { registerSubjectRequestRoutes, registerSupportAccessRoute } from "../subject-requests/index.ts";
 import type { UpdateSource } from "../updates/source.ts";
 import { registerAdoptionRoutes } from "../updates/adoption.routes.ts";
 import { registerUpdateCheckRoutes } from "../updates/updates.routes.ts";
@@ -158,7 +158,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     serviceToken: loadServiceToken(config.dataDir),
     recordsRetention: config.retention.records,
   });
-  registerSubjectRequestRoutes(app, {
+  const ownerDeps = {
     db,
     region: intake.region,
     dictionary: deps.dictionary,
@@ -167,7 +167,9 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     notices,
     signingKey: loadRegionSigningKey(config.dataDir, region.id),
     recordsRetention: config.retention.records,
-  });
+  };
+  registerSubjectRequestRoutes(app, ownerDeps);
+  registerSupportAccessRoute(app, { ...ownerDeps, serviceToken: loadServiceToken(config.dataDir) });
   registerConsentRoutes(app, { config, db, intake, notices });
   const shutdown = new AbortController();
   registerPurgeRoutes(app, {

@@ -3,7 +3,11 @@
  * about their device, and the control plane's orchestration of access and
  * erasure across regions (receipts only). This file is the feature's only public surface.
  */
-export { registerSubjectRequestRoutes, type OwnerRouteDeps } from "./subject-requests.routes.ts";
+export {
+  registerSubjectRequestRoutes,
+  registerSupportAccessRoute,
+  type OwnerRouteDeps,
+} from "./subject-requests.routes.ts";
 export { findHeldRecords, type HeldRecord, issueAccessReceipt } from "./access.service.ts";
 export {
   ACCESS_RECEIPT_JWS_TYPE,

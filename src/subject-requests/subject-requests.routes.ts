@@ -3,8 +3,12 @@
  * signed access receipt when it names a request id), `POST
  * /v1/owner/access-receipts` (the receipt alone, for the control plane),
  * `DELETE /v1/owner/data` (erasure, with a signed receipt) and
- * `GET /v1/receipt-key` (the key every receipt of the region verifies with).
+ * `GET /v1/receipt-key` (the key every receipt of the region verifies with);
+ * and support's view of one device, `POST /v1/support/device-data`, for the
+ * control plane.
  */
+import { appendAudit } from "../audit/index.ts";
+import { serviceTokenCheck } from "../http/service-token.ts";
 import { findDeviceNotices } from "../incidents/device-notices.repository.ts";
 import type { Retention } from "../dictionary/retention.ts";
 import { randomUUID } from "node:crypto";
@@ -52,6 +56,60 @@ const ReceiptKeySet = T.Object({
     }),
   ),
 });
+
+/**
+ * Support's view of one device (docs/operators.md): the access export of the
+ * device the control plane names, for the operator and reason it names. The
+ * opening is appended to this region's audit log before any data leaves.
+ */
+export function registerSupportAccessRoute(app: App, deps: OwnerRouteDeps & { serviceToken: string }): void {
+  app.post(
+    "/v1/support/device-data",
+    {
+      onRequest: serviceTokenCheck(deps.serviceToken),
+      schema: {
+        tags: ["support"],
+        summary: "Everything this region holds about one device, for a support operator's stated reason",
+        description:
+          "Called by the control plane for `POST /v1/devices/{serial}/data-access`; the opening (who, which device, " +
+          "why) is in this region's audit log before the answer is sent. Requires the service token.",
+        security: [{ serviceToken: [] }],
+        body: T.Object(
+          {
+            device: T.String({ maxLength: 64, description: "the device's key id" }),
+            operator: T.String({ pattern: "^[a-z][a-z0-9._-]{1,63}$" }),
+            reason: T.String({ minLength: 10, maxLength: 2000 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: AccessExport, 400: T.Ref("ErrorResponse"), 401: T.Ref("ErrorResponse") },
+      },
+    },
+    async (request) => {
+      const { device, operator, reason } = request.body;
+      const [records, consents, notices] = await Promise.all([
+        findHeldRecords(deps.db, deps.dictionary, device, deps.pseudonymSecret),
+        findHeldConsents(deps, device),
+        findDeviceNotices(deps.db, device),
+      ]);
+      const data = presentAccessExport(deps.region, device, records, consents, notices, new Date());
+      await deps.db.transaction((tx) =>
+        appendAudit(tx, {
+          actor: `operator:${operator}`,
+          action: "device_data.opened",
+          subject: device,
+          reason,
+          detail: {
+            records: data.records.length,
+            consents: data.consents.consents.length,
+            via: "control-plane",
+          },
+        }),
+      );
+      return data;
+    },
+  );
+}
 
 /**
  * Everything this region holds about the device an owner token proves; with a

@@ -5,7 +5,7 @@
  * retry succeeds) and service.unavailable.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -21,6 +21,7 @@ function dictionaryWithUnapprovedV2(): string {
   mkdirSync(join(dir, "activation"));
   const v1 = readFileSync(join(PACKAGE_ROOT, "dictionary/activation/v1.yaml"), "utf8");
   writeFileSync(join(dir, "activation/v1.yaml"), v1);
+  cpSync(join(PACKAGE_ROOT, "dictionary/reviewers.yaml"), join(dir, "reviewers.yaml"));
   const v2 = v1.replace(/^version: 1$/m, "version: 2").replace(/^approval:\n( {2}.*\n)+/m, "");
   assert.ok(!v2.includes("approval:"), "v2 has no approval record");
   writeFileSync(join(dir, "activation/v2.yaml"), v2);

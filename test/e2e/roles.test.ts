@@ -8,10 +8,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ROLES, type Role } from "../../src/operators/operators.repository.ts";
-import { addOperator } from "../../src/operators/operators.service.ts";
 import { PERMISSIONS, type Permission } from "../../src/operators/permissions.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
+import {
+  callControlPlane,
+  OPERATOR_PASSWORD,
+  signedInOperators,
+  startTestSystem,
+  type TestSystem,
+} from "../helpers/system.ts";
 
 /** Every guarded route of the control plane: method, path, and the permission it needs ("service": services only). */
 const ROUTES: [string, string, Permission | "service"][] = [
@@ -40,9 +45,15 @@ const ROUTES: [string, string, Permission | "service"][] = [
   ["GET", "/v1/audit-log", "audit.read"],
   ["POST", "/v1/audit-log/anchors", "audit.anchor"],
   ["POST", "/v1/operators", "operators.write"],
+  ["POST", "/v1/proposals", "dictionary.propose"],
+  ["GET", "/v1/proposals", "dictionary.read"],
+  ["GET", "/v1/proposals/PROP-99", "dictionary.read"],
+  ["POST", "/v1/proposals/PROP-99/approval", "dictionary.review"],
+  ["POST", "/v1/proposals/PROP-99/rejection", "dictionary.review"],
+  ["GET", "/v1/reviewer-keys", "dictionary.read"],
+  ["POST", "/v1/reviewer-keys", "dictionary.review"],
+  ["POST", "/v1/devices/ABCD1234/data-access", "device.data.open"],
 ];
-
-const PASSWORD = "a long enough password";
 
 for (const backend of BACKENDS) {
   describe(`roles on the control plane's routes on ${backend.name}`, { skip: backend.skip }, () => {
@@ -50,20 +61,8 @@ for (const backend of BACKENDS) {
     const sessions = new Map<Role, string>();
     before(async () => {
       t = await startTestSystem(backend);
-      for (const role of ROLES) {
-        const username = `u-${role}`;
-        await addOperator(
-          t.system.controlPlane.db,
-          { username, name: role, role, password: PASSWORD },
-          "test",
-        );
-        const signedIn = await callControlPlane<{ token: string }>(t, "POST", "/v1/sessions", {
-          username,
-          password: PASSWORD,
-        });
-        assert.equal(signedIn.status, 200);
-        sessions.set(role, signedIn.body.token);
-      }
+      const tokens = await signedInOperators(t, Object.fromEntries(ROLES.map((role) => [`u-${role}`, role])));
+      for (const role of ROLES) sessions.set(role, tokens.get(`u-${role}`) ?? "");
     });
     after(async () => {
       await t?.close();
@@ -120,7 +119,12 @@ for (const backend of BACKENDS) {
     }
 
     test("the audit log names the operator whose session did it, or the service token", async () => {
-      const body = (username: string) => ({ username, name: username, role: "support", password: PASSWORD });
+      const body = (username: string) => ({
+        username,
+        name: username,
+        role: "support",
+        password: OPERATOR_PASSWORD,
+      });
       const admin = sessions.get("admin") as string;
       assert.equal(
         (await callControlPlane(t, "POST", "/v1/operators", body("by-session"), admin)).status,

@@ -24,9 +24,9 @@ export function phonehome(args: readonly string[]): CliRun {
 }
 
 /** Runs `phonehome args…` without blocking this process: for commands that call a server running in it. */
-export function phonehomeAsync(args: readonly string[]): Promise<CliRun> {
+export function phonehomeAsync(args: readonly string[], options: { input?: string } = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [BIN, ...args],
       { cwd: PACKAGE_ROOT, timeout: TIMEOUT_MS },
@@ -35,5 +35,6 @@ export function phonehomeAsync(args: readonly string[]): Promise<CliRun> {
         resolve({ status, stdout, stderr });
       },
     );
+    child.stdin?.end(options.input ?? "");
   });
 }

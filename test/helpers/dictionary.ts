@@ -3,10 +3,14 @@
  * a valid collection document to break one rule at a time, and a throw-away
  * dictionary folder written as real YAML files.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
+import { approvalStatement, publicKeyText, signStatement } from "../../src/dictionary/approval.ts";
+import { versionDigest } from "../../src/dictionary/lint.ts";
+import type { CollectionFile } from "../../src/dictionary/index.ts";
 
 /** The repository's shipped dictionary folder. */
 export const SHIPPED_DICTIONARY = new URL("../../dictionary/", import.meta.url).pathname;
@@ -27,7 +31,7 @@ export function sampleDoc(overrides: Record<string, unknown> = {}): Doc {
     legalBasis: "contract",
     regions: ["global", "cn"],
     retention: "P1Y",
-    approval: { reviewer: "A. Reviewer", date: "2026-01-15", reference: "REV-1" },
+    approval: { reviewer: TEST_REVIEWER.username, date: "2026-01-15", reference: "REV-1" },
     fields: {
       serial: {
         description: "serial",
@@ -88,19 +92,62 @@ export function sampleDoc(overrides: Record<string, unknown> = {}): Doc {
   };
 }
 
-/** A temporary dictionary folder. `write` puts a document (as YAML) or raw text at a relative path. */
+/** The reviewer of the tests' dictionaries: a key made for this test process, never written to the repository. */
+export const TEST_REVIEWER = (() => {
+  const pem = generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+  return { username: "a.reviewer", name: "A. Reviewer", pem, publicKey: publicKeyText(pem) };
+})();
+
+/** The `reviewers.yaml` that lists `TEST_REVIEWER`. */
+export const TEST_REVIEWERS_FILE = {
+  reviewers: [{ username: "a.reviewer", name: "A. Reviewer", publicKey: TEST_REVIEWER.publicKey }],
+};
+
+/**
+ * The document with its approval completed as a review would: pinned to the
+ * document's digest (unless it pins one already), naming an author, and
+ * signed by `TEST_REVIEWER` (or by `key`, a PKCS #8 PEM).
+ */
+export function signed(doc: Record<string, unknown>, key = TEST_REVIEWER.pem): Record<string, unknown> {
+  const approval = doc.approval as Partial<Record<string, string>> | undefined;
+  if (approval === undefined) return doc;
+  const complete: Partial<Record<string, string>> & { author: string; sha256: string } = {
+    author: "an.author",
+    ...approval,
+    sha256: approval.sha256 ?? versionDigest(doc as CollectionFile),
+  };
+  const statement = approvalStatement(String(doc.collection), Number(doc.version), {
+    reviewer: complete.reviewer ?? "",
+    author: complete.author,
+    date: complete.date ?? "",
+    reference: complete.reference ?? "",
+    expires: complete.expires,
+    sha256: complete.sha256,
+  });
+  return { ...doc, approval: { ...complete, signature: signStatement(statement, key) } };
+}
+
+/**
+ * A temporary dictionary folder listing `TEST_REVIEWER` in its reviewers.yaml.
+ * `write` puts a document (as YAML; its approval signed by `signed` unless
+ * `{ sign: false }` or it carries a signature already) or raw text at a relative path.
+ */
 export function tempDictionary(): {
   dir: string;
-  write(path: string, content: object | string): string;
+  write(path: string, content: object | string, options?: { sign?: boolean }): string;
   cleanup(): void;
 } {
   const dir = mkdtempSync(join(tmpdir(), "phonehome-dictionary-"));
+  writeFileSync(join(dir, "reviewers.yaml"), stringify(TEST_REVIEWERS_FILE));
   return {
     dir,
-    write(path: string, content: object | string): string {
+    write(path: string, content: object | string, options: { sign?: boolean } = {}): string {
       const file = join(dir, path);
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, typeof content === "string" ? content : stringify(content));
+      const approval = typeof content === "string" ? undefined : (content as { approval?: object }).approval;
+      const sign = options.sign !== false && approval !== undefined && !("signature" in approval);
+      const document = sign ? signed(content as Record<string, unknown>) : content;
+      writeFileSync(file, typeof document === "string" ? document : stringify(document));
       return file;
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),

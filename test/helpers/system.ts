@@ -11,6 +11,7 @@ import { listActivations, type StoredActivation } from "../../src/activation/act
 import { buildConfig, type Config, regionOfMarket } from "../../src/config/index.ts";
 import { importFleet } from "../../src/fleet/index.ts";
 import { createLogger } from "../../src/log/index.ts";
+import { addOperator } from "../../src/operators/operators.service.ts";
 import { descriptorOf } from "../../src/system/demo.ts";
 import { type RunningSystem, startSystem } from "../../src/system/system.ts";
 import type { Backend } from "./stores.ts";
@@ -215,4 +216,30 @@ export function writeCliConfig(t: TestSystem, file: string): void {
       })),
     }),
   );
+}
+
+/** The password every test operator has. */
+export const OPERATOR_PASSWORD = "a long enough password";
+
+/** Adds operators (username → role) and signs each in; answers their session tokens by username. */
+export async function signedInOperators(
+  t: TestSystem,
+  roles: Record<string, string>,
+): Promise<Map<string, string>> {
+  const tokens = new Map<string, string>();
+  for (const [username, role] of Object.entries(roles)) {
+    await addOperator(
+      t.system.controlPlane.db,
+      { username, name: username, role, password: OPERATOR_PASSWORD },
+      "test",
+    );
+    const signedIn = await callControlPlane<{ token: string }>(t, "POST", "/v1/sessions", {
+      username,
+      password: OPERATOR_PASSWORD,
+    });
+    if (signedIn.status !== 200)
+      throw new Error(`${username} could not sign in: ${JSON.stringify(signedIn.body)}`);
+    tokens.set(username, signedIn.body.token);
+  }
+  return tokens;
 }
