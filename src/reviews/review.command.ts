@@ -8,7 +8,7 @@
  * `apply` writes an approved proposal into the dictionary in the repository.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -99,7 +99,11 @@ export function register(program: Command): void {
       }
       chmodSync(file, 0o600);
       const publicKey = publicKeyText(pem);
-      await call(options, "POST", "/v1/reviewer-keys", { publicKey });
+      // A key the control plane did not take is of no use: take it away again, so that a retry can make one.
+      await call(options, "POST", "/v1/reviewer-keys", { publicKey }).catch((error: unknown) => {
+        rmSync(file, { force: true });
+        throw error;
+      });
       process.stdout.write(`made ${file} (keep it to yourself) and registered its public key ${publicKey}\n`);
     });
 

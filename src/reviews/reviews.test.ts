@@ -5,10 +5,11 @@
  * approved is left alone).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { parse, stringify } from "yaml";
+import { phonehome } from "../../test/helpers/cli.ts";
 import { sampleDoc, tempDictionary, TEST_REVIEWER } from "../../test/helpers/dictionary.ts";
 import { approvalStatement, signStatement } from "../dictionary/approval.ts";
 import type { Approval } from "../dictionary/index.ts";
@@ -174,4 +175,19 @@ test("apply refuses a file that is not what was approved, and writes nothing", (
       isPhoneHomeError(e, "review.conflict") && /differs from what was approved/.test(e.message),
   );
   assert.equal(readFileSync(file, "utf8"), before);
+});
+
+test("review key keeps no key the control plane did not register", () => {
+  const keyFile = join(folder.dir, "unregistered.pem");
+  const run = phonehome([
+    "review",
+    "key",
+    "--key-file",
+    keyFile,
+    "--session",
+    join(folder.dir, "no-session"),
+  ]);
+  assert.notEqual(run.status, 0);
+  assert.match(run.stderr, /auth\.required/);
+  assert.equal(existsSync(keyFile), false);
 });
