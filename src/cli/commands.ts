@@ -9,6 +9,7 @@ import { register as registerDemo } from "../demo/demo.command.ts";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";
 import { register as registerOperator, registerSession } from "../operators/operator.command.ts";
 import { register as registerReview } from "../reviews/review.command.ts";
+import { register as registerOwner } from "../owners/owner.command.ts";
 import { register as registerIncident } from "../incidents/incident.command.ts";
 import { register as registerFleet } from "../fleet/fleet.command.ts";
 import { register as registerRelease } from "../release/release.command.ts";
@@ -33,4 +34,5 @@ export function registerAll(program: Command): void {
   registerOperator(program);
   registerSession(program);
   registerReview(program);
+  registerOwner(program);
 }

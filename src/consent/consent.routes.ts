@@ -4,7 +4,7 @@
  * verify with.
  */
 import { Type as T } from "@sinclair/typebox";
-import type { Config } from "../config/index.ts";
+import { type Config, regionOfMarket } from "../config/index.ts";
 import type { Db } from "../db/index.ts";
 import type { IntakeContext } from "../ingest/intake.ts";
 import type { App } from "../http/service.ts";
@@ -158,15 +158,25 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
         tags: ["consent", "owner"],
         summary: "The device's decisions in force and every receipt",
         description:
-          "Authenticated with an owner token. Every region answers; only the home region should hold anything.",
+          "Authenticated with an owner token. Every region answers; only the home region should hold anything. " +
+          "`homeRegion` names the region where the device's decisions are recorded (that of its market).",
         security: [{ ownerToken: [] }],
-        response: { 200: OwnerConsentsView, 401: T.Ref("ErrorResponse") },
+        response: {
+          200: T.Object({
+            ...OwnerConsentsView.properties,
+            homeRegion: T.String({ description: "the region of the device's market: decide there" }),
+          }),
+          401: T.Ref("ErrorResponse"),
+        },
       },
     },
     async (request) => {
       const owner = await authenticateOwner(intake.directory, request.headers.authorization);
       const held = await findHeldConsents(ctx, owner.device.keyId);
-      return presentOwnerConsents(intake.region, owner.device.keyId, held);
+      return {
+        ...presentOwnerConsents(intake.region, owner.device.keyId, held),
+        homeRegion: regionOfMarket({ policy: config.policy }, owner.device.market),
+      };
     },
   );
 

@@ -22,6 +22,7 @@ import { registerIncidentRoutes, scheduleSweeps } from "../incidents/incidents.r
 import { registerOperatorRoutes } from "../operators/operators.routes.ts";
 import { registerReviewRoutes } from "../reviews/reviews.routes.ts";
 import { registerSupportRoutes } from "../support/support.routes.ts";
+import { peersFromConfig, registerPortal, type WebPeers } from "../web/portal.ts";
 import { actorHook } from "../operators/permissions.ts";
 import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
@@ -42,7 +43,11 @@ export interface RunningControlPlane {
 }
 
 /** Opens the control-plane store (migrating it) and starts its HTTP service. */
-export async function startControlPlane(config: Config, logger: Logger): Promise<RunningControlPlane> {
+export async function startControlPlane(
+  config: Config,
+  logger: Logger,
+  peers: WebPeers = peersFromConfig(config),
+): Promise<RunningControlPlane> {
   // Read before the store is opened: a broken policy or dictionary stops the start, and holds nothing.
   const policy = loadPackagePolicy(config.packagePolicyFile);
   const { dictionary } = loadDictionary(config.dictionaryDir, { regions: config.regions.map((r) => r.id) });
@@ -62,7 +67,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       await db.query("SELECT 1");
       return true;
     },
+    corsOrigins: () => peers.origins(),
   });
+  await registerPortal(app, peers);
   // Handlers run as the actor their authorisation found, for the audit log.
   app.addHook("preHandler", actorHook);
   const regionUrls = new Map<string, string>();

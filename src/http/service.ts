@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Static, Type as T } from "@sinclair/typebox";
@@ -53,6 +54,11 @@ export interface ServiceOptions {
   tls?: TlsConfig | undefined;
   /** Readiness: resolves true when the service can take traffic. */
   ready: () => Promise<boolean>;
+  /**
+   * The origins whose pages may call this service from a browser (this deployment's web apps,
+   * docs/web.md); read per request. None when absent.
+   */
+  corsOrigins?: () => readonly string[];
 }
 
 const VERSION = "0.1.0";
@@ -98,6 +104,17 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     requests.inc({ method: request.method, route, status: String(reply.statusCode) });
     latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
+
+  const allowed = options.corsOrigins;
+  if (allowed !== undefined) {
+    // Bearer tokens, never cookies: a page of another origin gets nothing it could not ask for itself.
+    await app.register(cors, {
+      origin: (origin, callback) => callback(null, origin !== undefined && allowed().includes(origin)),
+      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      allowedHeaders: ["authorization", "content-type"],
+      maxAge: 600,
+    });
+  }
 
   await app.register(swagger, {
     // Name shared schemas by their $id (ErrorResponse, Envelope) rather than def-0, def-1.

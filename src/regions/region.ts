@@ -28,6 +28,7 @@ import {
 import type { Logger } from "../log/index.ts";
 import { registerPurgeRoutes, startRetention } from "../retention/index.ts";
 import { registerSubjectRequestRoutes, registerSupportAccessRoute } from "../subject-requests/index.ts";
+import { peersFromConfig, registerPortal, type WebPeers } from "../web/portal.ts";
 import type { UpdateSource } from "../updates/source.ts";
 import { registerAdoptionRoutes } from "../updates/adoption.routes.ts";
 import { registerUpdateCheckRoutes } from "../updates/updates.routes.ts";
@@ -56,11 +57,14 @@ export interface RegionDeps {
   notices?: Notices;
   /** The control plane's update plan and outcome counts. */
   updates: UpdateSource;
+  /** This deployment's services, for the web apps (from the configuration when absent). */
+  peers?: WebPeers;
 }
 
 /** Opens the region's store (migrating it), loads its keys, and starts its collector. */
 export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   const { config, region, logger } = deps;
+  const peers = deps.peers ?? peersFromConfig(config);
   const db = await openDb(region.store, `collector of region ${region.id}`);
   await migrate(db, "region");
   const retention = await startRetention(db, {
@@ -101,7 +105,9 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
       await db.query("SELECT 1");
       return true;
     },
+    corsOrigins: () => peers.origins(),
   });
+  await registerPortal(app, peers);
   const outcomes = new Counter({
     name: "phonehome_ingest_total",
     help: "Messages counted by the ingest ledger, by outcome and reason",

@@ -24,14 +24,21 @@ export function register(program: Command): void {
       const logger = createLogger(config.logLevel);
       const system = await startSystem(config, logger);
       const demo = options.demo ? await provisionDemoFleet(config, system) : undefined;
-      const width = Math.max(...config.regions.map((r) => r.id.length)) + 8;
+      const rows: [string, string][] = [
+        ["control plane", `${system.controlPlane.url}   OpenAPI ${system.controlPlane.url}/openapi.json`],
+        ...system.regions.map((r): [string, string] => {
+          const storedIn = config.regions.find((c) => c.id === r.id)?.storedIn;
+          return [`region ${r.id}`, `${r.url}   stores data in ${storedIn}; OpenAPI ${r.url}/openapi.json`];
+        }),
+        ...system.regions.map((r): [string, string] => [
+          `owner portal (${r.id})`,
+          `${r.url}/portal/   what is collected: ${r.url}/portal/?view=transparency`,
+        ]),
+      ];
+      const width = Math.max(...rows.map(([label]) => label.length)) + 2;
       const out = [
         `phonehome is up (${config.file ?? "built-in configuration"}; data in ${config.dataDir})`,
-        `  ${"control plane".padEnd(width)} ${system.controlPlane.url}   OpenAPI ${system.controlPlane.url}/openapi.json`,
-        ...system.regions.map((r) => {
-          const storedIn = config.regions.find((c) => c.id === r.id)?.storedIn;
-          return `  ${`region ${r.id}`.padEnd(width)} ${r.url}   stores data in ${storedIn}; OpenAPI ${r.url}/openapi.json`;
-        }),
+        ...rows.map(([label, rest]) => `  ${label.padEnd(width)} ${rest}`),
       ];
       if (demo) {
         out.push(
@@ -62,7 +69,7 @@ export function register(program: Command): void {
       }
       if (options.controlPlane) {
         const cp = await startControlPlane(config, logger);
-        process.stdout.write(`control plane listening on ${cp.url}\n`);
+        process.stdout.write(`control plane listening on ${cp.url}; owner portal ${cp.url}/portal/\n`);
         await untilSignal();
         await cp.close();
         return;
@@ -86,7 +93,7 @@ export function register(program: Command): void {
         updates: httpUpdates(config.controlPlane.url, loadServiceToken(config.dataDir)),
       });
       process.stdout.write(
-        `region ${region.id} collector listening on ${running.url} (data stored in ${region.storedIn})\n`,
+        `region ${region.id} collector listening on ${running.url} (data stored in ${region.storedIn}); owner portal ${running.url}/portal/\n`,
       );
       await untilSignal();
       await running.close();

@@ -12,6 +12,7 @@ import { cachedDirectory, type DeviceDirectory } from "../directory/index.ts";
 import { findDevicesByKeyIds } from "../fleet/index.ts";
 import type { Logger } from "../log/index.ts";
 import { type RunningRegion, startRegion } from "../regions/region.ts";
+import { livePeers } from "../web/portal.ts";
 
 /** A running system. */
 export interface RunningSystem {
@@ -35,7 +36,9 @@ export function dictionaryOf(config: Config, logger?: Logger): Dictionary {
 export async function startSystem(config: Config, logger: Logger): Promise<RunningSystem> {
   const dictionary = dictionaryOf(config, logger);
   const notices = loadNotices(config.noticesDir, dictionary);
-  const controlPlane = await startControlPlane(config, logger);
+  const peers = livePeers(config);
+  const controlPlane = await startControlPlane(config, logger, peers);
+  peers.set("control-plane", controlPlane.url);
   const directory: DeviceDirectory = cachedDirectory((keys) => findDevicesByKeyIds(controlPlane.db, keys));
   const regions: RunningRegion[] = [];
   try {
@@ -48,7 +51,9 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         logger,
         notices,
         updates: inProcessUpdates(controlPlane.db),
+        peers,
       });
+      peers.set(running.id, running.url);
       regions.push(running);
       controlPlane.regionUrls.set(running.id, running.url);
     }

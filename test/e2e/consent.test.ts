@@ -51,6 +51,7 @@ interface OwnerConsents extends ErrorBody {
   device: string;
   consents: { purpose: string; granted: boolean; noticeVersion: number; receiptId: string; valid: boolean }[];
   history: { receipt: ConsentReceipt; jws: string; keptUntil: string | null }[];
+  homeRegion: string;
 }
 
 const yes = { granted: true, noticeVersion: 1, language: "en", method: "device-settings" };
@@ -259,6 +260,11 @@ for (const backend of BACKENDS) {
         [elsewhere.body.consents, elsewhere.body.history],
         [[], []],
         "cn holds nothing about a",
+      );
+      assert.deepEqual(
+        [listed.body.homeRegion, elsewhere.body.homeRegion],
+        ["global", "global"],
+        "every region names the device's home region",
       );
     });
 

@@ -91,6 +91,7 @@ export {
 } from "./region.ts";
 export {
   mintOwnerToken,
+  ownerPortalLink,
   OWNER_TOKEN_AUDIENCE,
   OWNER_TOKEN_MAX_SECONDS,
   OWNER_TOKEN_TYPE,

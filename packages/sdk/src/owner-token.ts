@@ -39,3 +39,14 @@ export async function mintOwnerToken(
     .setJti(randomUUID())
     .sign(ed25519PrivateKey(identity.privateKey, identity.publicKey));
 }
+
+/**
+ * The link a device shows (as text and as a QR code) to open its data in the
+ * owner portal of its home region: the token travels in the fragment, which a
+ * browser never sends to a server, and the portal takes it out of the address
+ * bar once read. `portal` defaults to the home region's `/portal/`.
+ */
+export function ownerPortalLink(identity: DeviceIdentity, token: string, portal?: string): string {
+  const base = portal ?? `${identity.home.url.replace(/\/+$/, "")}/portal/`;
+  return `${base}#token=${encodeURIComponent(token)}`;
+}

@@ -1,0 +1,79 @@
+/**
+ * Serving the web apps (docs/web.md). Every service serves the owner portal
+ * at `/portal/` (so it can be deployed per region), built by `npm run build`
+ * into `web/dist/portal/`, with `/portal/config.json` telling it where the
+ * control plane is. The pages may call only this deployment's services
+ * (Content-Security-Policy `connect-src`), and those services answer them
+ * across origins (CORS, `http/service.ts`).
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import fastifyStatic from "@fastify/static";
+import type { Config } from "../config/index.ts";
+import { PACKAGE_ROOT } from "../config/index.ts";
+import type { App } from "../http/service.ts";
+
+/** Where the built apps are. */
+export const WEB_DIST = join(PACKAGE_ROOT, "web", "dist");
+
+/** The services of this deployment, as the web apps reach them; read when a page asks, as ports may be picked at start. */
+export interface WebPeers {
+  controlPlane(): string;
+  /** Every service's origin (scheme, host and port). */
+  origins(): readonly string[];
+}
+
+/** The peers as the configuration names them (a service started on its own). */
+export function peersFromConfig(config: Config): WebPeers {
+  const origins = [config.controlPlane.url, ...config.regions.map((r) => r.url)].map(
+    (u) => new URL(u).origin,
+  );
+  return { controlPlane: () => config.controlPlane.url, origins: () => origins };
+}
+
+/** Peers whose URLs are filled in as the services start (the embedded system, whose ports may be picked then). */
+export function livePeers(config: Config): WebPeers & { set(service: string, url: string): void } {
+  const urls = new Map<string, string>([["control-plane", config.controlPlane.url]]);
+  for (const r of config.regions) urls.set(r.id, r.url);
+  return {
+    controlPlane: () => urls.get("control-plane") ?? config.controlPlane.url,
+    origins: () => [...new Set([...urls.values()].map((u) => new URL(u).origin))],
+    set: (service, url) => void urls.set(service, url),
+  };
+}
+
+/** Registers `/portal/` (the built app, or a page saying how to build it) and `/portal/config.json`. */
+export async function registerPortal(app: App, peers: WebPeers): Promise<void> {
+  const root = join(WEB_DIST, "portal");
+  app.get("/portal/config.json", { schema: { hide: true } }, async () => ({
+    controlPlane: peers.controlPlane(),
+  }));
+  app.get("/portal", { schema: { hide: true } }, async (_request, reply) => reply.redirect("/portal/", 301));
+  app.addHook("onSend", async (request, reply, payload) => {
+    if (request.url.startsWith("/portal/")) {
+      reply.header(
+        "content-security-policy",
+        `default-src 'self'; connect-src 'self' ${peers.origins().join(" ")}; img-src 'self' data:; ` +
+          "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+      );
+      reply.header("x-content-type-options", "nosniff");
+      reply.header("referrer-policy", "no-referrer");
+    }
+    return payload;
+  });
+  if (!existsSync(join(root, "index.html"))) {
+    app.get("/portal/*", { schema: { hide: true } }, async (_request, reply) =>
+      reply
+        .code(503)
+        .type("text/plain; charset=utf-8")
+        .send("The owner portal is not built: run `npm run build` (npm start and npm test run it first).\n"),
+    );
+    return;
+  }
+  await app.register(fastifyStatic, {
+    root,
+    prefix: "/portal/",
+    decorateReply: false,
+    index: ["index.html"],
+  });
+}
