@@ -15,12 +15,22 @@ export class ApiError extends Error {
   }
 }
 
+interface CallOptions {
+  method?: string;
+  token?: string;
+  body?: unknown;
+}
+
 /** Calls `method url` and answers the JSON body; throws `ApiError`. */
-export async function api<T>(
-  url: string,
-  options: { method?: string; token?: string; body?: unknown } = {},
-): Promise<T> {
-  const headers: Record<string, string> = { accept: "application/json" };
+export async function api<T>(url: string, options: CallOptions = {}): Promise<T> {
+  const text = await apiText(url, options);
+  return (text === "" ? null : JSON.parse(text)) as T;
+}
+
+/** Calls `method url` and answers the body as text (a report in Markdown); throws `ApiError`. */
+export async function apiText(url: string, options: CallOptions = {}): Promise<string> {
+  const host = new URL(url, location.href).host;
+  const headers: Record<string, string> = {};
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers["content-type"] = "application/json";
   let response: Response;
@@ -31,35 +41,32 @@ export async function api<T>(
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
     });
   } catch {
-    throw new ApiError(
-      "service.unavailable",
-      0,
-      `${new URL(url).host} could not be reached; try again later`,
-    );
+    throw new ApiError("service.unavailable", 0, `${host} could not be reached; try again later`);
   }
   const text = await response.text();
-  let body: unknown = null;
-  try {
-    body = text === "" ? null : JSON.parse(text);
-  } catch {
-    // Not JSON: reported by status below.
-  }
   if (!response.ok) {
-    const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+    let error: { code?: string; message?: string } | undefined;
+    try {
+      error = (JSON.parse(text) as { error?: typeof error }).error;
+    } catch {
+      // Not one of ours: reported by status below.
+    }
     throw new ApiError(
       error?.code ?? "service.unavailable",
       response.status,
-      error?.message ?? `${new URL(url).host} answered ${response.status}`,
+      error?.message ?? `${host} answered ${response.status}`,
     );
   }
-  return body as T;
+  return text;
 }
 
-/** Offers `value` as a JSON file to save. */
+/** Offers `value` as a file to save: text as it is, anything else as JSON. */
 export function download(name: string, value: unknown): void {
-  const url = URL.createObjectURL(
-    new Blob([`${JSON.stringify(value, null, 2)}\n`], { type: "application/json" }),
-  );
+  const [content, type] =
+    typeof value === "string"
+      ? [value, "text/markdown"]
+      : [`${JSON.stringify(value, null, 2)}\n`, "application/json"];
+  const url = URL.createObjectURL(new Blob([content], { type }));
   const a = document.createElement("a");
   a.href = url;
   a.download = name;

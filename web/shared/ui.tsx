@@ -55,6 +55,7 @@ export function Field(props: {
   name?: string;
   autoComplete?: string;
   spellcheck?: boolean;
+  type?: "text" | "password";
 }) {
   const id = useId();
   const hintId = `${id}-hint`;
@@ -76,7 +77,13 @@ export function Field(props: {
           {props.hint}
         </p>
       )}
-      {props.multiline ? <textarea rows={4} {...common} /> : <input type="text" {...common} />}
+      {props.multiline ? (
+        <textarea rows={4} {...common} />
+      ) : props.type === "password" ? (
+        <input type="password" {...common} />
+      ) : (
+        <input type="text" {...common} />
+      )}
     </div>
   );
 }
