@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from "fastify";
 import { bearerToken } from "../http/service-token.ts";
-import { authorize } from "./permissions.ts";
+import { authorize, permissionsOf } from "./permissions.ts";
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
@@ -78,9 +78,15 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
     {
       schema: {
         tags,
-        summary: "The operator of the bearer session, and when the session ends",
+        summary: "The operator of the bearer session, what their role may do, and when the session ends",
         response: {
-          200: T.Object({ ...OperatorView.properties, expiresAt: T.String({ format: "date-time" }) }),
+          200: T.Object({
+            ...OperatorView.properties,
+            expiresAt: T.String({ format: "date-time" }),
+            permissions: T.Array(T.String(), {
+              description: "the permissions the role holds (docs/operators.md): what the console offers",
+            }),
+          }),
           401: Problem,
         },
       },
@@ -89,7 +95,7 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
       const operator = await operatorOfSession(deps.db, bearer(request));
       if (operator === null)
         throw new PhoneHomeError("auth.session_invalid", "the session is not live: sign in again");
-      return operator;
+      return { ...operator, permissions: permissionsOf(operator.role) };
     },
   );
   app.delete(

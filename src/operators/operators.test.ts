@@ -138,7 +138,7 @@ describe("operators over HTTP and the CLI", { skip: pgliteBackend.skip }, () => 
       password: PASSWORD,
     });
     assert.equal(signedIn.status, 200);
-    const current = await callControlPlane<{ username: string; role: string }>(
+    const current = await callControlPlane<{ username: string; role: string; permissions: string[] }>(
       t,
       "GET",
       "/v1/sessions/current",
@@ -146,6 +146,11 @@ describe("operators over HTTP and the CLI", { skip: pgliteBackend.skip }, () => 
       signedIn.body.token,
     );
     assert.deepEqual([current.status, current.body.username, current.body.role], [200, "ola", "support"]);
+    assert.deepEqual(
+      current.body.permissions,
+      ["fleet.read", "incidents.read", "device.data.open"],
+      "what the support role holds, as the table says",
+    );
     assert.equal(
       (await callControlPlane(t, "DELETE", "/v1/sessions/current", undefined, signedIn.body.token)).status,
       204,

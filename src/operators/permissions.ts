@@ -34,6 +34,13 @@ export const PERMISSIONS = {
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 
+/** The permissions a role holds, in the table's order. */
+export function permissionsOf(role: Role): Permission[] {
+  return (Object.keys(PERMISSIONS) as Permission[]).filter((p) =>
+    (PERMISSIONS[p] as readonly Role[]).includes(role),
+  );
+}
+
 // Who each authorised request acts as, for the audit log (see `actorHook`).
 const actorOf = new WeakMap<FastifyRequest, string>();
 
