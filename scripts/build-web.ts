@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "vite";
 
 const web = fileURLToPath(new URL("../web/", import.meta.url));
-for (const app of ["portal"]) {
+for (const app of ["portal", "console"]) {
   const started = performance.now();
   await build({
     configFile: `${web}vite.config.ts`,

@@ -22,7 +22,7 @@ import { registerIncidentRoutes, scheduleSweeps } from "../incidents/incidents.r
 import { registerOperatorRoutes } from "../operators/operators.routes.ts";
 import { registerReviewRoutes } from "../reviews/reviews.routes.ts";
 import { registerSupportRoutes } from "../support/support.routes.ts";
-import { peersFromConfig, registerPortal, type WebPeers } from "../web/portal.ts";
+import { peersFromConfig, registerConsole, registerPortal, type WebPeers } from "../web/portal.ts";
 import { actorHook } from "../operators/permissions.ts";
 import { loadPackagePolicy } from "../release/policy.ts";
 import { registerReleaseRoutes } from "../release/release.routes.ts";
@@ -70,6 +70,7 @@ export async function startControlPlane(
     corsOrigins: () => peers.origins(),
   });
   await registerPortal(app, peers);
+  await registerConsole(app);
   // Handlers run as the actor their authorisation found, for the audit log.
   app.addHook("preHandler", actorHook);
   const regionUrls = new Map<string, string>();

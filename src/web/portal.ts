@@ -2,7 +2,8 @@
  * Serving the web apps (docs/web.md). Every service serves the owner portal
  * at `/portal/` (so it can be deployed per region), built by `npm run build`
  * into `web/dist/portal/`, with `/portal/config.json` telling it where the
- * control plane is. The pages may call only this deployment's services
+ * control plane is; the control plane also serves the operator console at
+ * `/console/`. The pages may call only this deployment's services
  * (Content-Security-Policy `connect-src`), and those services answer them
  * across origins (CORS, `http/service.ts`).
  */
@@ -44,16 +45,32 @@ export function livePeers(config: Config): WebPeers & { set(service: string, url
 
 /** Registers `/portal/` (the built app, or a page saying how to build it) and `/portal/config.json`. */
 export async function registerPortal(app: App, peers: WebPeers): Promise<void> {
-  const root = join(WEB_DIST, "portal");
   app.get("/portal/config.json", { schema: { hide: true } }, async () => ({
     controlPlane: peers.controlPlane(),
   }));
-  app.get("/portal", { schema: { hide: true } }, async (_request, reply) => reply.redirect("/portal/", 301));
+  await serveApp(app, "portal", "The owner portal", () => peers.origins());
+}
+
+/** Registers `/console/`, the operator console; its pages call the control plane that serves them, and nothing else. */
+export async function registerConsole(app: App): Promise<void> {
+  await serveApp(app, "console", "The operator console", () => []);
+}
+
+/** Serves `web/dist/<name>/` at `/<name>/`, with its policy; may call `'self'` and `origins()`. */
+async function serveApp(
+  app: App,
+  name: string,
+  title: string,
+  origins: () => readonly string[],
+): Promise<void> {
+  const root = join(WEB_DIST, name);
+  const prefix = `/${name}/`;
+  app.get(`/${name}`, { schema: { hide: true } }, async (_request, reply) => reply.redirect(prefix, 301));
   app.addHook("onSend", async (request, reply, payload) => {
-    if (request.url.startsWith("/portal/")) {
+    if (request.url.startsWith(prefix)) {
       reply.header(
         "content-security-policy",
-        `default-src 'self'; connect-src 'self' ${peers.origins().join(" ")}; img-src 'self' data:; ` +
+        `default-src 'self'; connect-src ${["'self'", ...origins()].join(" ")}; img-src 'self' data:; ` +
           "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
       );
       reply.header("x-content-type-options", "nosniff");
@@ -62,18 +79,13 @@ export async function registerPortal(app: App, peers: WebPeers): Promise<void> {
     return payload;
   });
   if (!existsSync(join(root, "index.html"))) {
-    app.get("/portal/*", { schema: { hide: true } }, async (_request, reply) =>
+    app.get(`${prefix}*`, { schema: { hide: true } }, async (_request, reply) =>
       reply
         .code(503)
         .type("text/plain; charset=utf-8")
-        .send("The owner portal is not built: run `npm run build` (npm start and npm test run it first).\n"),
+        .send(`${title} is not built: run \`npm run build\` (npm start and npm test run it first).\n`),
     );
     return;
   }
-  await app.register(fastifyStatic, {
-    root,
-    prefix: "/portal/",
-    decorateReply: false,
-    index: ["index.html"],
-  });
+  await app.register(fastifyStatic, { root, prefix, decorateReply: false, index: ["index.html"] });
 }

@@ -3,7 +3,7 @@
  * at /portal/ with a Content-Security-Policy that lets its pages call this
  * deployment's services and nothing else, tells it where the control plane
  * is, and answers a browser's cross-origin request only from this
- * deployment's own origins.
+ * deployment's own origins; the control plane serves the console.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -38,6 +38,16 @@ describe("the web apps on the services", () => {
       assert.equal(config.controlPlane, t.system.controlPlane.url);
       const redirect = await fetch(`${url}/portal`, { redirect: "manual" });
       assert.deepEqual([redirect.status, redirect.headers.get("location")], [301, "/portal/"]);
+    }
+  });
+
+  test("the control plane serves the console, whose pages may call the control plane only", async () => {
+    const page = await fetch(`${t.system.controlPlane.url}/console/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>Console — phonehome<\/title>/);
+    assert.match(page.headers.get("content-security-policy") ?? "", /connect-src 'self';/);
+    for (const region of t.system.regions) {
+      assert.equal((await fetch(`${region.url}/console/`)).status, 404, `${region.id} serves no console`);
     }
   });
 

@@ -1,0 +1,299 @@
+/**
+ * The operator console in a real browser (Debian's Chromium, playwright-core),
+ * on the embedded default: a privacy reviewer signs in and approves a proposed
+ * collection change, signing it in the browser with their own key; an
+ * operator sees a misrouting incident appear after a misrouted activation,
+ * notifies the owners and downloads the regulator report; an auditor reads a
+ * verified audit log and sees no control to change anything, which the API
+ * refuses anyway; support sees only what its role may use. Each page passes
+ * axe-core; the main pages are photographed for the README.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { publicKeyText } from "../../src/dictionary/approval.ts";
+import { buildSbom } from "../../src/release/build-sbom.ts";
+import { INCIDENT_BUILD } from "../../src/release/examples.ts";
+import { browserSkip, expectAccessible, launchBrowser, screenshot } from "../helpers/browser.ts";
+import { SHIPPED_DICTIONARY } from "../helpers/dictionary.ts";
+import { buildEnvelope, post } from "../helpers/envelopes.ts";
+import { BACKENDS } from "../helpers/stores.ts";
+import {
+  callControlPlane,
+  OPERATOR_PASSWORD,
+  signedInOperators,
+  startTestSystem,
+  type TestSystem,
+} from "../helpers/system.ts";
+import { parse } from "yaml";
+
+const pglite = BACKENDS[0];
+assert.ok(pglite);
+
+describe("the operator console in Chromium", { skip: browserSkip }, () => {
+  let t: TestSystem;
+  let browser: Browser;
+  let sessions: Map<string, string>;
+  const reviewerKey = generateKeyPairSync("ed25519")
+    .privateKey.export({ format: "pem", type: "pkcs8" })
+    .toString();
+  const consoleUrl = () => `${t.system.controlPlane.url}/console/`;
+
+  /** A fresh browser page signed in through the form as `username`. */
+  const signIn = async (username: string): Promise<Page> => {
+    const p = await (await browser.newContext({ acceptDownloads: true })).newPage();
+    await p.goto(consoleUrl());
+    await p.getByLabel("Username").fill(username);
+    await p.getByLabel("Password").fill(OPERATOR_PASSWORD);
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.getByRole("button", { name: "Sign out" }).waitFor();
+    return p;
+  };
+  const navLinks = async (p: Page) =>
+    (await p.getByRole("navigation", { name: "Sections" }).getByRole("link").allInnerTexts()).map((s) =>
+      s.trim(),
+    );
+
+  before(async () => {
+    t = await startTestSystem(pglite, { extra: { incidents: { sweepIntervalSeconds: 0 } } });
+    browser = await launchBrowser();
+    sessions = await signedInOperators(t, {
+      kari: "operator",
+      anna: "privacy-reviewer",
+      aud: "auditor",
+      sam: "support",
+    });
+    const key = await callControlPlane(
+      t,
+      "POST",
+      "/v1/reviewer-keys",
+      { publicKey: publicKeyText(reviewerKey) },
+      sessions.get("anna"),
+    );
+    assert.equal(key.status, 200);
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  test("the sign-in form says what went wrong, and lets the operator in", async () => {
+    const p = await (await browser.newContext()).newPage();
+    await p.goto(consoleUrl());
+    await expectAccessible(p, "the console's sign-in");
+    await screenshot(p, "console-sign-in");
+    await p.getByLabel("Username").fill("kari");
+    await p.getByLabel("Password").fill("not the password");
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.getByRole("alert").getByText("the username or the password is wrong").waitFor();
+    await p.context().close();
+  });
+
+  test("a privacy reviewer reads a proposal and approves it, signed in the browser with their key", async () => {
+    const activation = parse(readFileSync(`${SHIPPED_DICTIONARY}/activation/v1.yaml`, "utf8")) as Record<
+      string,
+      unknown
+    >;
+    const { approval: _, ...content } = activation;
+    const answers = {
+      purpose: "The warranty.",
+      lessData: "A shorter period loses claims under Norwegian law.",
+      categories: "As v1.",
+      retention: "Seven years: the limitation period for consumer purchases.",
+      access: "The warranty service.",
+      optOut: "None: contract.",
+      regions: "The home region.",
+      thirdParties: "None.",
+    };
+    const proposed = await callControlPlane<{ id: string }>(
+      t,
+      "POST",
+      "/v1/proposals",
+      { document: { ...content, version: 2, retention: "P7Y" }, answers },
+      sessions.get("kari"),
+    );
+    assert.equal(proposed.status, 200, JSON.stringify(proposed.body));
+    const id = proposed.body.id;
+
+    const p = await signIn("anna");
+    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents", "Audit log"]);
+    await p.getByRole("button", { name: id }).click();
+    const card = p.getByRole("region", { name: `${id}: activation v2` });
+    const changes = card.getByRole("list", { name: "Changes" });
+    assert.match(await changes.innerText(), /asks for more\s+wider retention: P5Y → P7Y/);
+    assert.match(await card.innerText(), /Why will less data not do\?\s+A shorter period loses claims/);
+    assert.match(await card.locator("pre.diff").innerText(), /^\+retention: P7Y$/m);
+    await expectAccessible(p, "a proposal under review");
+    await screenshot(p, "console-review");
+
+    const decision = card.getByRole("form", { name: "Your decision" });
+    // Without a comment, or without the key, nothing is sent.
+    await decision.getByRole("button", { name: "Approve and sign" }).click();
+    await decision
+      .getByRole("alert")
+      .getByText(/Say why, in a comment/)
+      .waitFor();
+    await decision.getByLabel("Comment").fill("Norway's limitation period needs it.");
+    await decision.getByRole("button", { name: "Approve and sign" }).click();
+    await decision
+      .getByRole("alert")
+      .getByText(/Choose your reviewer's key file/)
+      .waitFor();
+    await decision.getByLabel("Your reviewer's key file").setInputFiles({
+      name: "reviewer-key.pem",
+      mimeType: "application/x-pem-file",
+      buffer: Buffer.from(reviewerKey),
+    });
+    await decision.getByRole("button", { name: "Approve and sign" }).click();
+    await card.getByText(`${id} approved and signed.`).waitFor();
+
+    // The control plane verified the signature against anna's registered key and recorded the decision.
+    const stored = await callControlPlane<{
+      status: string;
+      reviewer: string;
+      comment: string;
+      approval: { signature: string };
+    }>(t, "GET", `/v1/proposals/${id}`);
+    assert.deepEqual(
+      [stored.body.status, stored.body.reviewer, stored.body.comment],
+      ["approved", "anna", "Norway's limitation period needs it."],
+    );
+    assert.match(stored.body.approval.signature, /^[A-Za-z0-9_-]{86}$/);
+    await p.context().close();
+  });
+
+  test("an operator sees a misrouting incident appear, notifies the owners and downloads the report", async () => {
+    // A batch of Norwegian phones made with the China client, as in the incident.
+    const devices = await t.provision(
+      [1, 2, 3].map(() => ({ market: "NO", home: "cn" })),
+      {
+        build: INCIDENT_BUILD.number,
+      },
+    );
+    const sbom = JSON.parse(buildSbom(INCIDENT_BUILD)) as object;
+    const registered = await callControlPlane(t, "PUT", `/v1/builds/${INCIDENT_BUILD.number}`, {
+      model: "TA-1062",
+      variant: "00WW",
+      lineage: "00WW_3_39B",
+      sbom,
+    });
+    assert.equal(registered.status, 200, JSON.stringify(registered.body));
+    const cn = t.system.regions.find((r) => r.id === "cn")?.url ?? "";
+
+    const p = await signIn("kari");
+    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents"]);
+    await p.getByRole("link", { name: "Incidents" }).click();
+    await p.getByText("No incident.").waitFor();
+    // The incident's client sends to the wrong region.
+    for (const d of devices) {
+      const answer = await post(`${cn}/v1/activations`, await buildEnvelope(d));
+      assert.equal(answer.body.error?.code, "region.misrouted");
+    }
+    await p.getByRole("button", { name: "Check for misrouting now" }).click();
+    await p.getByText(/^Opened INC-1 from the collectors' alerts\.$/).waitFor();
+    await p.getByRole("button", { name: "INC-1" }).click();
+    const incident = p.getByRole("region", { name: /^INC-1: / });
+    assert.match(await incident.innerText(), /Affected devices\s+3/);
+    assert.match(
+      await incident.getByRole("table", { name: "Affected devices by batch" }).innerText(),
+      new RegExp(`${INCIDENT_BUILD.number}\\s+NO\\s+global\\s+3`),
+    );
+    await expectAccessible(p, "an incident");
+
+    const notify = incident.getByRole("form", { name: "Notify the owners" });
+    await notify.getByLabel("Notice title").fill("Your phone sent data to the wrong country");
+    await notify.getByLabel("Notice text").fill("An update fixes it. Nothing was stored there.");
+    await notify.getByRole("button", { name: "Send the notice" }).click();
+    await incident.getByText(/^Notice INC-1-N1 handed to the devices' home regions/).waitFor();
+    const notices = incident.getByRole("table", { name: "Notices to owners" });
+    await notices.getByRole("row", { name: /^INC-1-N1/ }).waitFor();
+    assert.match(
+      await notices.innerText(),
+      /INC-1-N1\s+Your phone sent data to the wrong country\s+.+\s+0 of 3/,
+    );
+    await screenshot(p, "console-incident");
+
+    const [report] = await Promise.all([
+      p.waitForEvent("download"),
+      incident.getByRole("button", { name: "Download the regulator report" }).click(),
+    ]);
+    assert.equal(report.suggestedFilename(), "INC-1.md");
+    const text = readFileSync(await report.path(), "utf8");
+    assert.match(text, /INC-1/);
+    assert.match(text, /Your phone sent data to the wrong country/);
+    await p.context().close();
+  });
+
+  test("an auditor reads the verified audit log and sees no control to change anything; the API refuses anyway", async () => {
+    const p = await signIn("aud");
+    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents", "Audit log"]);
+    await p.getByRole("link", { name: "Audit log" }).click();
+    await p.getByText(/^The chain verifies: \d+ entries/).waitFor();
+    await p.getByLabel("Filter").fill("dictionary.approved");
+    const table = p.getByRole("table", { name: /entries, newest first$/ });
+    assert.match(
+      await table.innerText(),
+      /operator:anna\s+dictionary\.approved\s+PROP-1\s+Norway's limitation period/,
+    );
+    assert.match(await table.getByRole("caption").innerText(), /^1 of \d+ entries/);
+    await expectAccessible(p, "the audit log");
+    await screenshot(p, "console-audit");
+
+    await p.getByRole("link", { name: "Incidents" }).click();
+    await p.getByRole("button", { name: "INC-1" }).click();
+    await p
+      .getByRole("region", { name: /^INC-1: / })
+      .getByRole("button", { name: "Download the regulator report" })
+      .waitFor();
+    assert.equal(await p.getByRole("button", { name: "Check for misrouting now" }).count(), 0);
+    assert.equal(await p.getByRole("form", { name: "Notify the owners" }).count(), 0);
+    await p.getByRole("link", { name: "Privacy reviews" }).click();
+    await p.getByRole("button", { name: "PROP-1" }).click();
+    await p.getByRole("region", { name: "PROP-1: activation v2" }).waitFor();
+    assert.equal(await p.getByRole("form", { name: "Your decision" }).count(), 0);
+
+    const aud = sessions.get("aud");
+    const sweep = await callControlPlane<{ error: { code: string } }>(
+      t,
+      "POST",
+      "/v1/incidents/sweep",
+      undefined,
+      aud,
+    );
+    assert.deepEqual([sweep.status, sweep.body.error.code], [403, "auth.forbidden"]);
+    const notice = await callControlPlane<{ error: { code: string } }>(
+      t,
+      "POST",
+      "/v1/incidents/INC-1/notices",
+      { title: "x", body: "y" },
+      aud,
+    );
+    assert.deepEqual([notice.status, notice.body.error.code], [403, "auth.forbidden"]);
+    await p.context().close();
+  });
+
+  test("support sees only the incidents, and nothing to change", async () => {
+    const p = await signIn("sam");
+    assert.deepEqual(await navLinks(p), ["Incidents"]);
+    await p.getByRole("button", { name: "INC-1" }).waitFor();
+    assert.equal(await p.getByRole("button", { name: "Check for misrouting now" }).count(), 0);
+    await p.goto(`${consoleUrl()}#audit`);
+    await p.getByRole("heading", { name: "Incidents", level: 1 }).waitFor();
+    assert.equal(
+      await p.getByRole("heading", { name: "Audit log" }).count(),
+      0,
+      "no section the role may not use",
+    );
+    const log = await callControlPlane<{ error: { code: string } }>(
+      t,
+      "GET",
+      "/v1/audit-log",
+      undefined,
+      sessions.get("sam"),
+    );
+    assert.deepEqual([log.status, log.body.error.code], [403, "auth.forbidden"]);
+    await p.context().close();
+  });
+});
