@@ -30,6 +30,7 @@ import { registerRolloutRoutes } from "../updates/updates.routes.ts";
 import { registerOrchestrationRoutes } from "../subject-requests/index.ts";
 import { every } from "./every.ts";
 import { registerRegionListRoute } from "./regions.routes.ts";
+import { registerLedgerRoute } from "./ledger.routes.ts";
 
 /** A started control plane. */
 export interface RunningControlPlane {
@@ -111,6 +112,11 @@ export async function startControlPlane(
   registerAuditRoutes(app, { db, store: "control-plane", serviceToken, regions: regionRefs });
   registerDataMapRoutes(app, { db, config, dictionary });
   registerOperatorRoutes(app, { db, serviceToken });
+  registerLedgerRoute(app, {
+    db,
+    serviceToken,
+    regions: () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url })),
+  });
   registerSupportRoutes(app, {
     db,
     serviceToken,

@@ -31,6 +31,7 @@ export const PERMISSIONS = {
   "dictionary.propose": ["operator", "privacy-reviewer", "admin"],
   "dictionary.review": ["privacy-reviewer"],
   "device.data.open": ["support"],
+  "ledger.read": ["operator", "privacy-reviewer", "support", "auditor", "admin"],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

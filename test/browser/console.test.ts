@@ -118,7 +118,13 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     const id = proposed.body.id;
 
     const p = await signIn("anna");
-    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents", "Audit log"]);
+    assert.deepEqual(await navLinks(p), [
+      "Privacy reviews",
+      "Incidents",
+      "Ingest ledger",
+      "Audit log",
+      "Data map",
+    ]);
     await p.getByRole("button", { name: id }).click();
     const card = p.getByRole("region", { name: `${id}: activation v2` });
     const changes = card.getByRole("list", { name: "Changes" });
@@ -183,7 +189,7 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     const cn = t.system.regions.find((r) => r.id === "cn")?.url ?? "";
 
     const p = await signIn("kari");
-    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents"]);
+    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents", "Ingest ledger", "Data map"]);
     await p.getByRole("link", { name: "Incidents" }).click();
     await p.getByText("No incident.").waitFor();
     // The incident's client sends to the wrong region.
@@ -219,8 +225,27 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
       p.waitForEvent("download"),
       incident.getByRole("button", { name: "Download the regulator report" }).click(),
     ]);
+    const downloaded = readFileSync(await report.path(), "utf8");
+
+    // The ledger says it first, in words: misrouting cannot be missed.
+    await p.getByRole("link", { name: "Ingest ledger" }).click();
+    const alarm = p.getByRole("alert").filter({ hasText: "Misrouting:" });
+    await alarm.waitFor();
+    assert.match(
+      await alarm.innerText(),
+      new RegExp(
+        `3 messages from devices sold in NO \\(batch \\S+, build ${INCIDENT_BUILD.number}\\) reached region cn`,
+      ),
+    );
+    const byReason = p.getByRole("table", { name: /refused, \d+ stored$/ });
+    assert.match(
+      await byReason.getByRole("row", { name: /^region\.misrouted/ }).innerText(),
+      new RegExp(`region\\.misrouted\\s+cn\\s+\\S+\\s+${INCIDENT_BUILD.number}\\s+NO\\s+3`),
+    );
+    await expectAccessible(p, "the ingest ledger");
+    await screenshot(p, "console-ledger");
     assert.equal(report.suggestedFilename(), "INC-1.md");
-    const text = readFileSync(await report.path(), "utf8");
+    const text = downloaded;
     assert.match(text, /INC-1/);
     assert.match(text, /Your phone sent data to the wrong country/);
     await p.context().close();
@@ -228,7 +253,13 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
 
   test("an auditor reads the verified audit log and sees no control to change anything; the API refuses anyway", async () => {
     const p = await signIn("aud");
-    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents", "Audit log"]);
+    assert.deepEqual(await navLinks(p), [
+      "Privacy reviews",
+      "Incidents",
+      "Ingest ledger",
+      "Audit log",
+      "Data map",
+    ]);
     await p.getByRole("link", { name: "Audit log" }).click();
     await p.getByText(/^The chain verifies: \d+ entries/).waitFor();
     await p.getByLabel("Filter").fill("dictionary.approved");
@@ -276,7 +307,7 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
 
   test("support sees only the incidents, and nothing to change", async () => {
     const p = await signIn("sam");
-    assert.deepEqual(await navLinks(p), ["Incidents"]);
+    assert.deepEqual(await navLinks(p), ["Incidents", "Ingest ledger", "Data map"]);
     await p.getByRole("button", { name: "INC-1" }).waitFor();
     assert.equal(await p.getByRole("button", { name: "Check for misrouting now" }).count(), 0);
     await p.goto(`${consoleUrl()}#audit`);
@@ -294,6 +325,26 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
       sessions.get("sam"),
     );
     assert.deepEqual([log.status, log.body.error.code], [403, "auth.forbidden"]);
+    await p.context().close();
+  });
+
+  test("every role reads the data map, and downloads the record of processing", async () => {
+    const p = await signIn("sam");
+    await p.getByRole("link", { name: "Data map" }).click();
+    const collections = p.getByRole("table", { name: "Approved collections" });
+    assert.match(
+      await collections.getByRole("row", { name: /^activation v1/ }).innerText(),
+      /activation v1\s+essential\.service\.operations\.support\.warranty\s+contract\s+P5Y\s+global, cn\s+privacy-review/,
+    );
+    const [csv] = await Promise.all([
+      p.waitForEvent("download"),
+      p.getByRole("button", { name: "Record of processing (CSV)" }).click(),
+    ]);
+    assert.equal(csv.suggestedFilename(), "ropa.csv");
+    const text = readFileSync(await csv.path(), "utf8");
+    assert.match(text.split("\n")[0] ?? "", /^activity,version,/);
+    assert.match(text, /^activation,1,.*,serial,/m);
+    await expectAccessible(p, "the data map");
     await p.context().close();
   });
 });

@@ -53,6 +53,7 @@ const ROUTES: [string, string, Permission | "service"][] = [
   ["GET", "/v1/reviewer-keys", "dictionary.read"],
   ["POST", "/v1/reviewer-keys", "dictionary.review"],
   ["POST", "/v1/devices/ABCD1234/data-access", "device.data.open"],
+  ["GET", "/v1/ledger?since=2026-11-01T00:00:00Z", "ledger.read"],
 ];
 
 for (const backend of BACKENDS) {

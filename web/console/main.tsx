@@ -12,6 +12,8 @@ import { Button, Card, day, Field, Notice, Page, Table } from "../shared/ui.tsx"
 import "../shared/ui.css";
 // The questionnaire's one source, shared with the control plane that checks the answers.
 import { QUESTIONS } from "../../src/reviews/questionnaire.ts";
+import { DataMapView } from "./datamap.tsx";
+import { IngestLedger } from "./ledger.tsx";
 import { type AuditEntry, firstBroken, signStatement } from "./sign.ts";
 
 interface Me {
@@ -30,7 +32,10 @@ const SESSION_KEY = "phonehome.console.session";
 const SECTIONS = [
   { id: "reviews", title: "Privacy reviews", permission: "dictionary.read" },
   { id: "incidents", title: "Incidents", permission: "incidents.read" },
+  { id: "ledger", title: "Ingest ledger", permission: "ledger.read" },
   { id: "audit", title: "Audit log", permission: "audit.read" },
+  // Public: every role sees it.
+  { id: "datamap", title: "Data map", permission: null },
 ] as const;
 type SectionId = (typeof SECTIONS)[number]["id"];
 
@@ -74,7 +79,9 @@ function App() {
       </Page>
     );
   }
-  const allowed = SECTIONS.filter((s) => session.me.permissions.includes(s.permission));
+  const allowed = SECTIONS.filter(
+    (s) => s.permission === null || session.me.permissions.includes(s.permission),
+  );
   const current = allowed.find((s) => s.id === section) ?? allowed[0];
   const signOut = async () => {
     await api("/v1/sessions/current", { method: "DELETE", token: session.token }).catch(() => undefined);
@@ -115,8 +122,12 @@ function Section(props: { id: SectionId; session: Session }) {
       return <Reviews session={props.session} />;
     case "incidents":
       return <Incidents session={props.session} />;
+    case "ledger":
+      return <IngestLedger token={props.session.token} />;
     case "audit":
       return <AuditLog session={props.session} />;
+    case "datamap":
+      return <DataMapView />;
   }
 }
 
