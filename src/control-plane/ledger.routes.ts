@@ -4,27 +4,17 @@
  * build and market, never a payload — gathered in one answer for the console.
  * A region that does not answer is named, never counted as zero.
  */
-import { Type as T } from "@sinclair/typebox";
+import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
+import { LedgerRow } from "../ingest/ledger.routes.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { authorize } from "../operators/permissions.ts";
 import { callRegion, fromEveryRegion, type RegionRef } from "./region-calls.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
-const Row = T.Object({
-  region: T.String(),
-  minute: T.String({ format: "date-time" }),
-  outcome: T.String({ description: "stored, replayed or refused" }),
-  reason: T.String(),
-  collection: T.String(),
-  schemaVersion: T.Integer(),
-  batch: T.String(),
-  build: T.String(),
-  market: T.String(),
-  count: T.Integer(),
-});
-type LedgerRow = Omit<(typeof Row)["static"], "region">;
+const Row = T.Object({ region: T.String(), ...LedgerRow.properties });
+type LedgerRowView = Static<typeof LedgerRow>;
 
 // Each region answers at most this many rows; the console asks for a day or a week.
 const ROWS_PER_REGION = 5000;
@@ -79,7 +69,7 @@ export function registerLedgerRoute(
       const gathered = await fromEveryRegion(
         deps.regions(),
         async (region) =>
-          (await callRegion<{ rows: LedgerRow[] }>(region, deps.serviceToken, "GET", path)).rows,
+          (await callRegion<{ rows: LedgerRowView[] }>(region, deps.serviceToken, "GET", path)).rows,
       );
       return {
         since: since.toISOString(),

@@ -5,9 +5,10 @@ import { PhoneHomeError } from "../errors/index.ts";
 import type { App } from "../http/service.ts";
 import { ledgerTotals, listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
 
-const LedgerRow = T.Object({
+/** One row of a region's ledger: a minute's count for one outcome, reason, collection, batch, build and market. */
+export const LedgerRow = T.Object({
   minute: T.String({ format: "date-time" }),
-  outcome: T.String(),
+  outcome: T.String({ description: "stored, replayed or refused" }),
   reason: T.String(),
   collection: T.String(),
   schemaVersion: T.Integer(),
