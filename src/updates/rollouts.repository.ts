@@ -57,6 +57,14 @@ export function findRollout(q: Queryable, id: number, forUpdate = false): Promis
   return selectRollout(q, "id = $1", id, forUpdate);
 }
 
+/** Every rollout, newest first (at most `limit`). */
+export async function listRollouts(q: Queryable, limit: number): Promise<RolloutRecord[]> {
+  const { rows } = await q.query<RolloutRecord>(`SELECT ${COLUMNS} FROM rollouts ORDER BY id DESC LIMIT $1`, [
+    limit,
+  ]);
+  return rows.map(withDates);
+}
+
 /** The rollout of a build that is not complete, or null; locked with `forUpdate`. */
 export function findOpenRollout(
   q: Queryable,

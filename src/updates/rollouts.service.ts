@@ -16,10 +16,11 @@ import {
   findOpenRollout,
   findRollout,
   insertRollout,
+  isWithdrawn,
+  listRollouts,
   outcomesOf,
   readUpdatePlan,
   type RolloutRecord,
-  isWithdrawn,
   updateRollout,
   withdrawBuildRow,
 } from "./rollouts.repository.ts";
@@ -70,6 +71,11 @@ export async function getRollout(ctx: RolloutContext, id: number): Promise<Rollo
   const r = await findRollout(ctx.db, id);
   if (r === null) throw new PhoneHomeError("fleet.not_found", `no rollout ${id}`);
   return view(ctx, r);
+}
+
+/** The latest rollouts, newest first. */
+export async function rollouts(ctx: RolloutContext, limit = 200): Promise<RolloutView[]> {
+  return Promise.all((await listRollouts(ctx.db, limit)).map((r) => view(ctx, r)));
 }
 
 /** Starts a staged rollout of a released, not withdrawn build. */

@@ -18,6 +18,7 @@ import { recordDeviceBuild } from "./device-builds.repository.ts";
 import { chooseUpdate } from "./offer.ts";
 import {
   getRollout,
+  rollouts,
   recordOutcome,
   startRollout,
   stepRollout,
@@ -124,6 +125,18 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
         minReports: body.minReports ?? 20,
       });
     },
+  );
+
+  app.get(
+    "/v1/rollouts",
+    {
+      schema: {
+        tags,
+        summary: "The latest 200 rollouts, newest first: stage, state and outcomes",
+        response: { 200: T.Object({ rollouts: T.Array(RolloutView) }), 500: Problem },
+      },
+    },
+    async () => ({ rollouts: await rollouts(ctx) }),
   );
 
   app.get(

@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { publicKeyText } from "../../src/dictionary/approval.ts";
 import { buildSbom } from "../../src/release/build-sbom.ts";
-import { INCIDENT_BUILD } from "../../src/release/examples.ts";
+import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
 import { browserSkip, expectAccessible, launchBrowser, screenshot } from "../helpers/browser.ts";
 import { SHIPPED_DICTIONARY } from "../helpers/dictionary.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
@@ -50,6 +50,16 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     await p.getByRole("button", { name: "Sign in" }).click();
     await p.getByRole("button", { name: "Sign out" }).waitFor();
     return p;
+  };
+  /** Registers a build of TA-1062/00WW with its manifest, which the release gate judges. */
+  const registerBuild = async (spec: typeof FIXED_BUILD) => {
+    const registered = await callControlPlane(t, "PUT", `/v1/builds/${spec.number}`, {
+      model: "TA-1062",
+      variant: "00WW",
+      lineage: "00WW_3_39B",
+      sbom: JSON.parse(buildSbom(spec)) as object,
+    });
+    assert.equal(registered.status, 200, JSON.stringify(registered.body));
   };
   const navLinks = async (p: Page) =>
     (await p.getByRole("navigation", { name: "Sections" }).getByRole("link").allInnerTexts()).map((s) =>
@@ -178,18 +188,18 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
         build: INCIDENT_BUILD.number,
       },
     );
-    const sbom = JSON.parse(buildSbom(INCIDENT_BUILD)) as object;
-    const registered = await callControlPlane(t, "PUT", `/v1/builds/${INCIDENT_BUILD.number}`, {
-      model: "TA-1062",
-      variant: "00WW",
-      lineage: "00WW_3_39B",
-      sbom,
-    });
-    assert.equal(registered.status, 200, JSON.stringify(registered.body));
+    await registerBuild(INCIDENT_BUILD);
     const cn = t.system.regions.find((r) => r.id === "cn")?.url ?? "";
 
     const p = await signIn("kari");
-    assert.deepEqual(await navLinks(p), ["Privacy reviews", "Incidents", "Ingest ledger", "Data map"]);
+    assert.deepEqual(await navLinks(p), [
+      "Fleet",
+      "Releases",
+      "Privacy reviews",
+      "Incidents",
+      "Ingest ledger",
+      "Data map",
+    ]);
     await p.getByRole("link", { name: "Incidents" }).click();
     await p.getByText("No incident.").waitFor();
     // The incident's client sends to the wrong region.
@@ -251,9 +261,54 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     await p.context().close();
   });
 
+  test("an operator reads the gate's verdicts, releases a passing build, rolls it out, pauses it, withdraws it", async () => {
+    await registerBuild(FIXED_BUILD);
+    const p = await signIn("kari");
+    await p.getByRole("link", { name: "Releases" }).click();
+    const builds = p.getByRole("table", { name: "Every registered build" });
+    const blocked = builds.getByRole("row", { name: new RegExp(`^${INCIDENT_BUILD.number}`) });
+    await blocked.getByText("blocked").click();
+    assert.match(await blocked.innerText(), /component\.not_allowed/);
+    assert.equal(
+      await blocked.getByRole("button", { name: /^Release / }).count(),
+      0,
+      "a blocked build offers no release",
+    );
+    await p.getByRole("button", { name: `Release ${FIXED_BUILD.number}` }).click();
+    await p.getByText(`${FIXED_BUILD.number} released.`).waitFor();
+    await p.getByRole("button", { name: `Roll out ${FIXED_BUILD.number}` }).click();
+    await p.getByText(`Rollout of ${FIXED_BUILD.number} started at 10 %.`).waitFor();
+    const rollouts = p.getByRole("table", { name: "Newest first" });
+    assert.match(
+      await rollouts.innerText(),
+      new RegExp(`${FIXED_BUILD.number}\\s+10 % \\(10 → 50 → 100\\)\\s+active`),
+    );
+    await p.getByRole("button", { name: "Pause rollout 1" }).click();
+    await p.getByText("Rollout 1 paused.").waitFor();
+    assert.match(await rollouts.innerText(), /paused/);
+    await expectAccessible(p, "the releases");
+    await screenshot(p, "console-releases");
+    const state = await callControlPlane<{ state: string }>(t, "GET", "/v1/rollouts/1");
+    assert.equal(state.body.state, "paused");
+
+    // Withdrawing needs a reason; then no device is offered the build, and its rollout halts.
+    await p.getByRole("button", { name: `Withdraw ${FIXED_BUILD.number}…` }).click();
+    const withdraw = p.getByRole("form", { name: `Withdraw ${FIXED_BUILD.number}` });
+    await withdraw.getByLabel(`Why is ${FIXED_BUILD.number} withdrawn?`).fill("too short");
+    await withdraw.getByRole("button", { name: "Withdraw" }).click();
+    await p.getByRole("alert").waitFor();
+    await withdraw.getByLabel(`Why is ${FIXED_BUILD.number} withdrawn?`).fill("the modem driver drops calls");
+    await withdraw.getByRole("button", { name: "Withdraw" }).click();
+    await p.getByText(`${FIXED_BUILD.number} withdrawn.`).waitFor();
+    assert.match(await rollouts.innerText(), /halted: withdrawn: the modem driver drops calls/);
+    await p.context().close();
+  });
+
   test("an auditor reads the verified audit log and sees no control to change anything; the API refuses anyway", async () => {
     const p = await signIn("aud");
     assert.deepEqual(await navLinks(p), [
+      "Fleet",
+      "Releases",
       "Privacy reviews",
       "Incidents",
       "Ingest ledger",
@@ -271,6 +326,25 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     assert.match(await table.getByRole("caption").innerText(), /^1 of \d+ entries/);
     await expectAccessible(p, "the audit log");
     await screenshot(p, "console-audit");
+
+    await p.getByRole("link", { name: "Releases" }).click();
+    await p.getByRole("table", { name: "Every registered build" }).waitFor();
+    assert.equal(
+      await p
+        .getByRole("button", {
+          name: /^(Release|Roll out|Withdraw|Pause rollout|Resume rollout|Advance rollout) /,
+        })
+        .count(),
+      0,
+    );
+
+    await p.getByRole("link", { name: "Fleet" }).click();
+    const adoption = p.getByRole("region", { name: "Adoption of fixed builds" });
+    await adoption.getByText("No advisory has been published.").waitFor();
+    const batches = p.getByRole("table", { name: /batches shown$/ });
+    assert.match(await batches.innerText(), new RegExp(`NO\\s+${INCIDENT_BUILD.number}`));
+    await expectAccessible(p, "the fleet");
+    await screenshot(p, "console-fleet");
 
     await p.getByRole("link", { name: "Incidents" }).click();
     await p.getByRole("button", { name: "INC-1" }).click();
@@ -305,13 +379,24 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     await p.context().close();
   });
 
-  test("support sees only the incidents, and nothing to change", async () => {
+  test("support sees the fleet without adoption figures, the incidents, and nothing to change", async () => {
     const p = await signIn("sam");
-    assert.deepEqual(await navLinks(p), ["Incidents", "Ingest ledger", "Data map"]);
+    assert.deepEqual(await navLinks(p), ["Fleet", "Releases", "Incidents", "Ingest ledger", "Data map"]);
+    // The fleet, without the adoption figures its role may not read.
+    await p.getByRole("heading", { name: "Fleet", level: 1 }).waitFor();
+    assert.match(
+      await p
+        .getByRole("table", { name: /^Variants/ })
+        .getByRole("row", { name: /^00CN/ })
+        .innerText(),
+      /00CN\s+TA-1062.*\s+cn\s+/,
+    );
+    assert.equal(await p.getByRole("region", { name: "Adoption of fixed builds" }).count(), 0);
+    await p.getByRole("link", { name: "Incidents" }).click();
     await p.getByRole("button", { name: "INC-1" }).waitFor();
     assert.equal(await p.getByRole("button", { name: "Check for misrouting now" }).count(), 0);
     await p.goto(`${consoleUrl()}#audit`);
-    await p.getByRole("heading", { name: "Incidents", level: 1 }).waitFor();
+    await p.getByRole("heading", { name: "Fleet", level: 1 }).waitFor();
     assert.equal(
       await p.getByRole("heading", { name: "Audit log" }).count(),
       0,

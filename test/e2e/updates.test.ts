@@ -236,6 +236,23 @@ for (const backend of BACKENDS) {
         [halted.body.state, halted.body.haltedReason],
         ["halted", "withdrawn: a bad modem driver"],
       );
+      const listed = await callControlPlane<{ rollouts: Rollout[] }>(
+        t,
+        "GET",
+        "/v1/rollouts",
+        undefined,
+        null,
+      );
+      assert.equal(listed.status, 200, "the list is public, as each rollout is");
+      assert.deepEqual(
+        listed.body.rollouts[0],
+        halted.body,
+        "newest first, as GET /v1/rollouts/{id} shows it",
+      );
+      assert.deepEqual(
+        listed.body.rollouts.map((r) => r.id),
+        [...listed.body.rollouts.map((r) => r.id)].sort((a, b) => b - a),
+      );
       const resumed = await control<{ error: { code: string; message: string } }>(
         "POST",
         `/v1/rollouts/${rollout.body.id}/resume`,

@@ -13,7 +13,9 @@ import "../shared/ui.css";
 // The questionnaire's one source, shared with the control plane that checks the answers.
 import { QUESTIONS } from "../../src/reviews/questionnaire.ts";
 import { DataMapView } from "./datamap.tsx";
+import { FleetView } from "./fleet.tsx";
 import { IngestLedger } from "./ledger.tsx";
+import { Releases } from "./releases.tsx";
 import { type AuditEntry, firstBroken, signStatement } from "./sign.ts";
 
 interface Me {
@@ -30,6 +32,8 @@ interface Session {
 
 const SESSION_KEY = "phonehome.console.session";
 const SECTIONS = [
+  { id: "fleet", title: "Fleet", permission: "fleet.read" },
+  { id: "releases", title: "Releases", permission: "fleet.read" },
   { id: "reviews", title: "Privacy reviews", permission: "dictionary.read" },
   { id: "incidents", title: "Incidents", permission: "incidents.read" },
   { id: "ledger", title: "Ingest ledger", permission: "ledger.read" },
@@ -118,6 +122,15 @@ function App() {
 
 function Section(props: { id: SectionId; session: Session }) {
   switch (props.id) {
+    case "fleet":
+      return (
+        <FleetView
+          token={props.session.token}
+          canReadAdoption={props.session.me.permissions.includes("adoption.read")}
+        />
+      );
+    case "releases":
+      return <Releases token={props.session.token} permissions={props.session.me.permissions} />;
     case "reviews":
       return <Reviews session={props.session} />;
     case "incidents":

@@ -97,10 +97,11 @@ export function Notice(props: { kind: "info" | "success" | "error"; children: Co
   );
 }
 
-/** A table with a caption and column headers. */
+/** A table with a caption and column headers, in a frame that scrolls when the table is wider than the page. */
 export function Table(props: { caption: string; columns: string[]; rows: ComponentChildren[][] }) {
   return (
-    <div class="table-wrap">
+    // A wide table scrolls sideways inside its frame, which keyboard users reach with Tab.
+    <div class="table-wrap" tabIndex={0} role="region" aria-label={`${props.caption} (table)`}>
       <table>
         <caption>{props.caption}</caption>
         <thead>

@@ -1,0 +1,224 @@
+/**
+ * The fleet in the console: models, variants and the region each sends to,
+ * builds and their release, batches; and, for a role that may read it, the
+ * adoption of an advisory's fixed builds over time, per batch and market (a
+ * uPlot chart with the table beside it).
+ */
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { api, type ApiError } from "../shared/api.ts";
+import { Button, Card, day, Notice, Table } from "../shared/ui.tsx";
+
+interface Fleet {
+  models: { id: string; name: string; warrantyMonths: number }[];
+  variants: { model: string; id: string; region: string; description: string }[];
+  builds: { number: string; model: string; variant: string; releasedAt: string | null }[];
+  batches: {
+    id: string;
+    model: string;
+    variant: string;
+    market: string;
+    build: string;
+    producedAt: string;
+    size: number;
+  }[];
+  next: string | null;
+}
+interface Adoption {
+  days: { day: string; batch: string; market: string; devices: number; fixed: number; share: number }[];
+  regions: { missing: { region: string; reason: string }[] };
+}
+
+export function FleetView(props: { token: string; canReadAdoption: boolean }) {
+  const [fleet, setFleet] = useState<Fleet | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const more = async (after: string | null) => {
+    const page = await api<{ batches: Fleet["batches"]; next: string | null }>(
+      `/v1/fleet/batches?limit=100${after === null ? "" : `&after=${encodeURIComponent(after)}`}`,
+    );
+    return page;
+  };
+  useEffect(() => {
+    (async () => {
+      const [m, v, b, first] = await Promise.all([
+        api<{ models: Fleet["models"] }>("/v1/fleet/models"),
+        api<{ variants: Fleet["variants"] }>("/v1/fleet/variants"),
+        api<{ builds: Fleet["builds"] }>("/v1/fleet/builds"),
+        more(null),
+      ]);
+      setFleet({
+        models: m.models,
+        variants: v.variants,
+        builds: b.builds,
+        batches: first.batches,
+        next: first.next,
+      });
+    })().catch((e: ApiError) => setProblem(e.message));
+  }, []);
+  if (problem !== null) return <Notice kind="error">{problem}</Notice>;
+  if (fleet === null) return <p role="status">Loading the fleet…</p>;
+  return (
+    <>
+      <h1>Fleet</h1>
+      {props.canReadAdoption ? <AdoptionView token={props.token} /> : null}
+      <Card title="Models and variants">
+        <Table
+          caption="Variants, and the one region each sends its data to"
+          columns={["Variant", "Model", "Region", "What it is"]}
+          rows={fleet.variants.map((v) => [
+            v.id,
+            `${v.model} (${fleet.models.find((m) => m.id === v.model)?.name ?? ""})`,
+            v.region,
+            v.description,
+          ])}
+        />
+      </Card>
+      <Card title="Builds">
+        <Table
+          caption="Registered builds"
+          columns={["Build", "Model", "Variant", "Released"]}
+          rows={fleet.builds.map((b) => [
+            b.number,
+            b.model,
+            b.variant,
+            b.releasedAt === null ? "not released" : day(b.releasedAt),
+          ])}
+        />
+      </Card>
+      <Card title="Batches">
+        <Table
+          caption={`${fleet.batches.length} batches shown`}
+          columns={["Batch", "Model", "Variant", "Market", "Build", "Produced", "Devices"]}
+          rows={fleet.batches.map((b) => [
+            b.id,
+            b.model,
+            b.variant,
+            b.market,
+            b.build,
+            day(b.producedAt),
+            String(b.size),
+          ])}
+        />
+        {fleet.next === null ? null : (
+          <Button
+            kind="secondary"
+            onClick={async () => {
+              const page = await more(fleet.next);
+              setFleet({ ...fleet, batches: [...fleet.batches, ...page.batches], next: page.next });
+            }}
+          >
+            More batches
+          </Button>
+        )}
+      </Card>
+    </>
+  );
+}
+
+function AdoptionView(props: { token: string }) {
+  const [advisories, setAdvisories] = useState<{ id: string; title: string }[] | null>(null);
+  const [chosen, setChosen] = useState<string>("");
+  const [adoption, setAdoption] = useState<Adoption | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    api<{ advisories: { id: string; title: string }[] }>("/v1/advisories")
+      .then((r) => {
+        setAdvisories(r.advisories);
+        setChosen(r.advisories.at(-1)?.id ?? "");
+      })
+      .catch((e: ApiError) => setProblem(e.message));
+  }, []);
+  useEffect(() => {
+    if (chosen === "") return;
+    const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+    api<Adoption>(`/v1/adoption?advisory=${encodeURIComponent(chosen)}&since=${since}`, {
+      token: props.token,
+    })
+      .then(setAdoption)
+      .catch((e: ApiError) => setProblem(e.message));
+  }, [chosen]);
+  if (problem !== null) return <Notice kind="error">{problem}</Notice>;
+  if (advisories === null) return null;
+  return (
+    <Card title="Adoption of fixed builds">
+      {advisories.length === 0 ? (
+        <p>No advisory has been published.</p>
+      ) : (
+        <>
+          <div class="field">
+            <label for="advisory">Advisory</label>
+            <select id="advisory" value={chosen} onChange={(e) => setChosen(e.currentTarget.value)}>
+              {advisories.map((a) => (
+                <option key={a.id} value={a.id}>
+                  {a.id} — {a.title}
+                </option>
+              ))}
+            </select>
+          </div>
+          {adoption === null ? (
+            <p role="status">Asking every region…</p>
+          ) : (
+            <>
+              {adoption.regions.missing.map((m) => (
+                <Notice kind="error" key={m.region}>
+                  Region {m.region} did not answer ({m.reason}): its devices are missing, not counted as
+                  unfixed.
+                </Notice>
+              ))}
+              <AdoptionChart days={adoption.days} />
+              <Table
+                caption="Share of active devices on a fixed build, by day, batch and market (last 30 days)"
+                columns={["Day", "Batch", "Market", "Active", "On a fixed build", "Share"]}
+                rows={adoption.days.map((d) => [
+                  d.day,
+                  d.batch,
+                  d.market,
+                  String(d.devices),
+                  String(d.fixed),
+                  `${Math.round(d.share * 100)} %`,
+                ])}
+              />
+            </>
+          )}
+        </>
+      )}
+    </Card>
+  );
+}
+
+function AdoptionChart(props: { days: Adoption["days"] }) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (el === null || props.days.length === 0) return;
+    const days = [...new Set(props.days.map((d) => d.day))].sort();
+    const lines = [...new Set(props.days.map((d) => `${d.batch} ${d.market}`))].sort();
+    const palette = ["#0b5cad", "#1d6b35", "#a3182b", "#8a5a00", "#5b3c88", "#4a5361"];
+    const chart = new uPlot(
+      {
+        width: Math.max(320, el.clientWidth),
+        height: 220,
+        scales: { y: { range: [0, 100] } },
+        series: [{}, ...lines.map((label, i) => ({ label, stroke: palette[i % palette.length], width: 2 }))],
+        axes: [{}, { label: "% on a fixed build" }],
+      },
+      [
+        days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000),
+        ...lines.map((line) =>
+          days.map((d) => {
+            const row = props.days.find((x) => x.day === d && `${x.batch} ${x.market}` === line);
+            return row === undefined ? null : Math.round(row.share * 1000) / 10;
+          }),
+        ),
+      ],
+      el,
+    );
+    return () => chart.destroy();
+  }, [props.days]);
+  return props.days.length === 0 ? (
+    <p>No device of the affected variants has checked for an update in the last 30 days.</p>
+  ) : (
+    <div ref={box} role="img" aria-label="Adoption over time by batch and market; the table below lists it" />
+  );
+}
