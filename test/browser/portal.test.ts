@@ -183,6 +183,28 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
     }
   });
 
+  test("on a phone-sized screen the data reads without sideways scrolling of the page", async () => {
+    const context = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true });
+    const p = await context.newPage();
+    await p.goto(ownerPortalLink(device, await mintOwnerToken(device), portal));
+    await p.getByRole("heading", { name: "Region global — stored in SG" }).waitFor();
+    const widths = await p.evaluate(() => {
+      // Runs in the page; this project's types have no DOM.
+      const page = globalThis as unknown as {
+        document: { documentElement: { scrollWidth: number } };
+        innerWidth: number;
+      };
+      return { page: page.document.documentElement.scrollWidth, screen: page.innerWidth };
+    });
+    assert.ok(
+      widths.page <= widths.screen,
+      `the page is ${widths.page} px wide on a ${widths.screen} px screen`,
+    );
+    await expectAccessible(p, "the portal on a phone");
+    await screenshot(p, "portal-phone");
+    await context.close();
+  });
+
   test("a token that is not the device's is refused with a clear message, and the page stays usable", async () => {
     const p = await page();
     await p.goto(portal);
