@@ -5,43 +5,13 @@
  * Verifying walks the entries in order and names the first that does not fit.
  */
 import { createHash } from "node:crypto";
-import canonicalize from "canonicalize";
+import { type AuditEntry, entryText, GENESIS } from "./entry.ts";
 
-/** The previous hash of the first entry. */
-export const GENESIS = "0".repeat(64);
-
-/** What an entry says. */
-export interface AuditFacts {
-  actor: string;
-  action: string;
-  subject: string;
-  reason: string | null;
-  detail: Record<string, unknown>;
-}
-
-/** An entry as stored. */
-export interface AuditEntry extends AuditFacts {
-  seq: number;
-  /** RFC 3339 with milliseconds, UTC. */
-  at: string;
-  prevHash: string;
-  hash: string;
-}
+export { type AuditEntry, type AuditFacts, entryText, GENESIS } from "./entry.ts";
 
 /** The hash of an entry with these contents. */
 export function entryHash(entry: Omit<AuditEntry, "hash">): string {
-  const text = canonicalize({
-    seq: entry.seq,
-    at: entry.at,
-    actor: entry.actor,
-    action: entry.action,
-    subject: entry.subject,
-    reason: entry.reason,
-    detail: entry.detail,
-    prev: entry.prevHash,
-  });
-  if (text === undefined) throw new Error("an audit entry has no canonical form");
-  return createHash("sha256").update(text).digest("hex");
+  return createHash("sha256").update(entryText(entry)).digest("hex");
 }
 
 /** The last entry of a chain: what is published so that a later rewrite shows. */

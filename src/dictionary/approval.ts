@@ -8,49 +8,11 @@
  * the reviewer is not the author.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
-import canonicalize from "canonicalize";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Approval } from "./schema.ts";
+import { type ApprovalStatement, approvalStatement, statementBytes } from "./statement.ts";
 
-/** What a reviewer signs, as RFC 8785 canonical JSON. */
-export interface ApprovalStatement {
-  type: "phonehome.approval/1";
-  collection: string;
-  version: number;
-  sha256: string;
-  author: string;
-  reviewer: string;
-  date: string;
-  reference: string;
-  expires: string | null;
-}
-
-/** The statement an approval record makes about `collection` v`version`. */
-export function approvalStatement(
-  collection: string,
-  version: number,
-  approval: Pick<Approval, "reviewer" | "date" | "reference" | "expires"> & {
-    sha256: string;
-    author: string;
-  },
-): ApprovalStatement {
-  return {
-    type: "phonehome.approval/1",
-    collection,
-    version,
-    sha256: approval.sha256,
-    author: approval.author,
-    reviewer: approval.reviewer,
-    date: approval.date,
-    reference: approval.reference,
-    expires: approval.expires ?? null,
-  };
-}
-
-/** The bytes that are signed. */
-export function statementBytes(statement: ApprovalStatement): Buffer {
-  return Buffer.from(canonicalize(statement) ?? "", "utf8");
-}
+export { type ApprovalStatement, approvalStatement, statementBytes } from "./statement.ts";
 
 /** Signs a statement with a reviewer's private key (PEM, PKCS #8); the signature as base64url. */
 export function signStatement(statement: ApprovalStatement, privateKeyPem: string): string {

@@ -8,12 +8,7 @@
 import type { Db } from "../db/index.ts";
 import { appendAudit } from "../audit/index.ts";
 import { type Approval, type CollectionFile, lintFiles } from "../dictionary/index.ts";
-import {
-  approvalStatement,
-  type ApprovalStatement,
-  publicKeyOf,
-  verifyStatement,
-} from "../dictionary/approval.ts";
+import { approvalStatement, publicKeyOf, verifyStatement } from "../dictionary/approval.ts";
 import { versionDigest } from "../dictionary/lint.ts";
 import { lintDictionary } from "../dictionary/load.ts";
 import { PhoneHomeError } from "../errors/index.ts";
@@ -148,7 +143,11 @@ export async function approve(
     ...(request.expires === undefined ? {} : { expires: request.expires }),
     signature: request.signature,
   };
-  const statement = statementOf(record, approval);
+  const statement = approvalStatement(record.collection, record.version, {
+    ...approval,
+    sha256: record.sha256,
+    author: record.author,
+  });
   const keys = await reviewerKeys(ctx.db, reviewer);
   if (!keys.some((k) => verifyStatement(statement, request.signature, publicKeyOf(k.publicKey)))) {
     throw new PhoneHomeError(
@@ -217,18 +216,6 @@ export async function reviewers(
   ctx: ReviewContext,
 ): Promise<{ username: string; name: string; publicKey: string; added: string }[]> {
   return reviewerKeys(ctx.db, null);
-}
-
-/** The statement a reviewer of `record` signs, for an approval record. */
-export function statementOf(
-  record: Pick<ProposalRecord, "collection" | "version">,
-  approval: Approval,
-): ApprovalStatement {
-  return approvalStatement(record.collection, record.version, {
-    ...approval,
-    sha256: approval.sha256 ?? "",
-    author: approval.author ?? "",
-  });
 }
 
 async function found(ctx: ReviewContext, id: string): Promise<ProposalRecord> {

@@ -56,7 +56,11 @@ export async function registerConsole(app: App): Promise<void> {
   await serveApp(app, "console", "The operator console", () => []);
 }
 
-/** Serves `web/dist/<name>/` at `/<name>/`, with its policy; may call `'self'` and `origins()`. */
+/**
+ * Serves `web/dist/<name>/` at `/<name>/`, with its policy; its pages may call `'self'` and `origins()`.
+ * Everything is registered in its own scope, so the policy's hook runs for the app's routes only,
+ * never on the services' API (the ingest path above all).
+ */
 async function serveApp(
   app: App,
   name: string,
@@ -66,8 +70,8 @@ async function serveApp(
   const root = join(WEB_DIST, name);
   const prefix = `/${name}/`;
   app.get(`/${name}`, { schema: { hide: true } }, async (_request, reply) => reply.redirect(prefix, 301));
-  app.addHook("onSend", async (request, reply, payload) => {
-    if (request.url.startsWith(prefix)) {
+  await app.register(async (scope) => {
+    scope.addHook("onSend", async (_request, reply, payload) => {
       reply.header(
         "content-security-policy",
         `default-src 'self'; connect-src ${["'self'", ...origins()].join(" ")}; img-src 'self' data:; ` +
@@ -75,17 +79,17 @@ async function serveApp(
       );
       reply.header("x-content-type-options", "nosniff");
       reply.header("referrer-policy", "no-referrer");
+      return payload;
+    });
+    if (!existsSync(join(root, "index.html"))) {
+      scope.get(`${prefix}*`, { schema: { hide: true } }, async (_request, reply) =>
+        reply
+          .code(503)
+          .type("text/plain; charset=utf-8")
+          .send(`${title} is not built: run \`npm run build\` (npm start and npm test run it first).\n`),
+      );
+      return;
     }
-    return payload;
+    await scope.register(fastifyStatic, { root, prefix, decorateReply: false, index: ["index.html"] });
   });
-  if (!existsSync(join(root, "index.html"))) {
-    app.get(`${prefix}*`, { schema: { hide: true } }, async (_request, reply) =>
-      reply
-        .code(503)
-        .type("text/plain; charset=utf-8")
-        .send(`${title} is not built: run \`npm run build\` (npm start and npm test run it first).\n`),
-    );
-    return;
-  }
-  await app.register(fastifyStatic, { root, prefix, decorateReply: false, index: ["index.html"] });
 }

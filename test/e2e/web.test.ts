@@ -36,6 +36,8 @@ describe("the web apps on the services", () => {
       assert.match(policy, /frame-ancestors 'none'/);
       const config = (await (await fetch(`${url}/portal/config.json`)).json()) as { controlPlane: string };
       assert.equal(config.controlPlane, t.system.controlPlane.url);
+      const api = await fetch(`${url}/openapi.json`);
+      assert.equal(api.headers.get("content-security-policy"), null, "the pages' policy stays off the API");
       const redirect = await fetch(`${url}/portal`, { redirect: "manual" });
       assert.deepEqual([redirect.status, redirect.headers.get("location")], [301, "/portal/"]);
     }

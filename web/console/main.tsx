@@ -16,7 +16,7 @@ import { DataMapView } from "./datamap.tsx";
 import { FleetView } from "./fleet.tsx";
 import { IngestLedger } from "./ledger.tsx";
 import { Releases } from "./releases.tsx";
-import { type AuditEntry, firstBroken, signStatement } from "./sign.ts";
+import { approvalStatement, type AuditEntry, firstBroken, signStatement } from "./sign.ts";
 
 interface Me {
   username: string;
@@ -282,17 +282,14 @@ function ProposalView(props: { proposal: Proposal; session: Session; onDecided: 
         }
         const date = new Date().toISOString().slice(0, 10);
         const signature = await signStatement(
-          {
-            type: "phonehome.approval/1",
-            collection: p.collection,
-            version: p.version,
-            sha256: p.sha256,
-            author: p.author,
+          approvalStatement(p.collection, p.version, {
             reviewer: me.username,
+            author: p.author,
             date,
             reference: p.id,
-            expires: expires === "" ? null : expires,
-          },
+            expires: expires === "" ? undefined : expires,
+            sha256: p.sha256,
+          }),
           key,
         );
         await api(`/v1/proposals/${p.id}/approval`, {

@@ -1,23 +1,15 @@
 /**
- * A reviewer's approval, signed in the browser with the reviewer's own key
- * (the PKCS #8 PEM file `phonehome review key` made), never sent anywhere:
- * Ed25519 over the RFC 8785 canonical JSON of the approval statement, exactly
- * as `src/dictionary/approval.ts` verifies it.
+ * What the console does with keys and hashes, in the browser: a reviewer's
+ * approval signed with the reviewer's own key (the PKCS #8 PEM file `phonehome
+ * review key` made, never sent anywhere), and the audit log's chain checked.
+ * The bytes signed and the text hashed come from the same pure modules the
+ * control plane uses (src/dictionary/statement.ts, src/audit/entry.ts).
  */
-import canonicalize from "canonicalize";
+import { type AuditEntry, entryText, GENESIS } from "../../src/audit/entry.ts";
+import { type ApprovalStatement, statementBytes } from "../../src/dictionary/statement.ts";
 
-/** What a reviewer signs (src/dictionary/approval.ts, `ApprovalStatement`). */
-export interface ApprovalStatement {
-  type: "phonehome.approval/1";
-  collection: string;
-  version: number;
-  sha256: string;
-  author: string;
-  reviewer: string;
-  date: string;
-  reference: string;
-  expires: string | null;
-}
+export type { AuditEntry } from "../../src/audit/entry.ts";
+export { approvalStatement } from "../../src/dictionary/statement.ts";
 
 /** The signature (base64url) of `statement` with the Ed25519 private key in `pem`. */
 export async function signStatement(statement: ApprovalStatement, pem: string): Promise<string> {
@@ -31,8 +23,9 @@ export async function signStatement(statement: ApprovalStatement, pem: string): 
   const key = await crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]).catch(() => {
     throw new Error("the key file is not an Ed25519 private key (make one with `npx phonehome review key`)");
   });
-  const bytes = new TextEncoder().encode(canonicalize(statement) ?? "");
-  const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key, bytes));
+  const signature = new Uint8Array(
+    await crypto.subtle.sign({ name: "Ed25519" }, key, statementBytes(statement)),
+  );
   return btoa(String.fromCharCode(...signature))
     .replace(/\+/g, "-")
     .replace(/\//g, "_")
@@ -40,49 +33,23 @@ export async function signStatement(statement: ApprovalStatement, pem: string): 
 }
 
 /** SHA-256 of `text`, hex. */
-export async function sha256Hex(text: string): Promise<string> {
+async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** An audit-log entry as the API answers it. */
-export interface AuditEntry {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  subject: string;
-  reason: string | null;
-  detail: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
-
-/**
- * Walks the chain as `src/audit/chain.ts` does: each entry's hash is SHA-256
- * of the canonical JSON of its contents and the previous hash. Answers the
- * first entry that does not fit, or null.
- */
+/** Walks the chain as `src/audit/chain.ts` does; answers the first entry that does not fit, or null. */
 export async function firstBroken(
   entries: readonly AuditEntry[],
 ): Promise<{ seq: number; problem: string } | null> {
-  let prev = "0".repeat(64);
+  let prev = GENESIS;
   let expected = 1;
   for (const e of entries) {
     if (e.seq !== expected) return { seq: e.seq, problem: `expected entry ${expected} here` };
     if (e.prevHash !== prev) return { seq: e.seq, problem: "does not follow the entry before it" };
-    const text = canonicalize({
-      seq: e.seq,
-      at: e.at,
-      actor: e.actor,
-      action: e.action,
-      subject: e.subject,
-      reason: e.reason,
-      detail: e.detail,
-      prev: e.prevHash,
-    });
-    if ((await sha256Hex(text ?? "")) !== e.hash)
+    if ((await sha256Hex(entryText(e))) !== e.hash) {
       return { seq: e.seq, problem: "its contents do not match its hash" };
+    }
     prev = e.hash;
     expected += 1;
   }
