@@ -16,7 +16,14 @@ import type { Browser, Page } from "playwright-core";
 import { publicKeyText } from "../../src/dictionary/approval.ts";
 import { buildSbom } from "../../src/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
-import { browserSkip, expectAccessible, launchBrowser, screenshot } from "../helpers/browser.ts";
+import {
+  browserSkip,
+  expectAccessible,
+  expectFitsPhone,
+  launchBrowser,
+  PHONE,
+  screenshot,
+} from "../helpers/browser.ts";
 import { SHIPPED_DICTIONARY } from "../helpers/dictionary.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
@@ -304,6 +311,107 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     await p.context().close();
   });
 
+  test("an operator follows an advisory's fix on the fleet page: each batch's share charted, and a device found by serial", async () => {
+    // Four phones sold in Norway ask for updates: one already runs the fix.
+    const phones = await t.provision(
+      [1, 2, 3, 4].map(() => ({ market: "NO" })),
+      { build: INCIDENT_BUILD.number },
+    );
+    // A fix in the incident's lineage, released, and named by an advisory.
+    const fix = { ...FIXED_BUILD, number: "00WW_3_39B_SP05" };
+    await registerBuild(fix);
+    const released = await callControlPlane(t, "POST", `/v1/builds/${fix.number}/release`, {});
+    assert.equal(released.status, 200, JSON.stringify(released.body));
+    const advisory = await callControlPlane(t, "POST", "/v1/advisories", {
+      id: "PH-2019-0001",
+      title: "Activation data of a Norway batch sent to a server in China",
+      description: "One batch shipped with the China variant's self-registration client.",
+      affects: [{ model: "TA-1062", variant: "00WW" }],
+      fixes: [fix.number],
+    });
+    assert.equal(advisory.status, 200, JSON.stringify(advisory.body));
+    const global = t.system.regions.find((r) => r.id === "global")?.url ?? "";
+    for (const [i, phone] of phones.entries()) {
+      const build = i === 0 ? fix.number : INCIDENT_BUILD.number;
+      const answer = await post(
+        `${global}/v1/updates/check`,
+        await buildEnvelope(phone, {
+          payload: { build },
+          header: { collection: "update.check", schemaVersion: 1, build },
+        }),
+      );
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    }
+    const batch = (
+      await callControlPlane<{ batch: string }>(t, "GET", `/v1/fleet/devices/${phones[0]?.serial ?? ""}`)
+    ).body.batch;
+
+    const p = await signIn("kari");
+    const adoption = p.getByRole("region", { name: "Adoption of fixed builds" });
+    assert.equal(await adoption.getByLabel("Advisory").inputValue(), "PH-2019-0001");
+    const figures = adoption.getByRole("table", { name: /^Share of active devices on a fixed build/ });
+    const today = new Date().toISOString().slice(0, 10);
+    assert.match(
+      await figures.getByRole("row", { name: new RegExp(batch) }).innerText(),
+      new RegExp(`${today}\\s+${batch}\\s+NO\\s+4\\s+1\\s+25 %`),
+    );
+    // The chart is drawn from the same figures: one line per batch and market, in its legend.
+    const chart = adoption.getByRole("img", { name: /^Adoption over time by batch and market/ });
+    await chart.locator("canvas").waitFor();
+    assert.match(await chart.innerText(), new RegExp(`${batch} NO`));
+
+    // A device by its serial, and a batch's devices; both looked up in the audit log's sight.
+    const devices = p.getByRole("region", { name: "Devices" });
+    const serial = phones[1]?.serial ?? "";
+    await devices.getByLabel("Serial number").fill(serial);
+    await devices.getByRole("button", { name: "Find the device" }).click();
+    assert.match(
+      await devices.getByRole("table", { name: `Device ${serial}` }).innerText(),
+      new RegExp(`${serial}\\s+TA-1062\\s+00WW\\s+NO\\s+${batch}`),
+    );
+    await devices.getByLabel("Serial number").fill("TNOSUCHDEVICE1");
+    await devices.getByRole("button", { name: "Find the device" }).click();
+    await devices.getByText("no device TNOSUCHDEVICE1 is registered").waitFor();
+    await devices.getByLabel("Batch", { exact: true }).selectOption(batch);
+    await devices.getByRole("button", { name: "List the batch's devices" }).click();
+    const listed = devices.getByRole("table", { name: `Devices of batch ${batch}` });
+    await listed.waitFor();
+    assert.equal(await listed.getByRole("row").count(), 1 + phones.length);
+    await expectAccessible(p, "the fleet with adoption figures and devices");
+    await screenshot(p, "console-fleet");
+    const reads = await callControlPlane<{ entries: { actor: string; action: string; subject: string }[] }>(
+      t,
+      "GET",
+      "/v1/audit-log",
+    );
+    assert.ok(
+      reads.body.entries.some(
+        (e) => e.actor === "operator:kari" && e.action === "fleet.device_read" && e.subject === serial,
+      ),
+      JSON.stringify(reads.body),
+    );
+    await p.context().close();
+  });
+
+  test("on a phone-sized screen every section of the console fits the screen's width", async () => {
+    const context = await browser.newContext(PHONE);
+    const p = await context.newPage();
+    await p.goto(consoleUrl());
+    await p.getByLabel("Username").fill("kari");
+    await p.getByLabel("Password").fill(OPERATOR_PASSWORD);
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.getByRole("button", { name: "Sign out" }).waitFor();
+    for (const section of await navLinks(p)) {
+      await p.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: section }).click();
+      await p.getByRole("heading", { name: section, level: 1 }).waitFor();
+      await p.waitForLoadState("networkidle");
+      await expectFitsPhone(p, `${section} on a phone`);
+      await expectAccessible(p, `the console's ${section} on a phone`);
+      if (section === "Fleet") await screenshot(p, "console-phone");
+    }
+    await context.close();
+  });
+
   test("an auditor reads the verified audit log and sees no control to change anything; the API refuses anyway", async () => {
     const p = await signIn("aud");
     assert.deepEqual(await navLinks(p), [
@@ -340,11 +448,10 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
 
     await p.getByRole("link", { name: "Fleet" }).click();
     const adoption = p.getByRole("region", { name: "Adoption of fixed builds" });
-    await adoption.getByText("No advisory has been published.").waitFor();
+    await adoption.getByRole("img", { name: /^Adoption over time/ }).waitFor();
     const batches = p.getByRole("table", { name: /batches shown$/ });
     assert.match(await batches.innerText(), new RegExp(`NO\\s+${INCIDENT_BUILD.number}`));
     await expectAccessible(p, "the fleet");
-    await screenshot(p, "console-fleet");
 
     await p.getByRole("link", { name: "Incidents" }).click();
     await p.getByRole("button", { name: "INC-1" }).click();

@@ -17,7 +17,14 @@ import type { Browser, Page } from "playwright-core";
 import { buildSbom } from "../../src/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
 import { phonehomeAsync } from "../helpers/cli.ts";
-import { browserSkip, expectAccessible, launchBrowser, screenshot } from "../helpers/browser.ts";
+import {
+  browserSkip,
+  expectAccessible,
+  expectFitsPhone,
+  launchBrowser,
+  PHONE,
+  screenshot,
+} from "../helpers/browser.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
@@ -184,22 +191,11 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
   });
 
   test("on a phone-sized screen the data reads without sideways scrolling of the page", async () => {
-    const context = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true });
+    const context = await browser.newContext(PHONE);
     const p = await context.newPage();
     await p.goto(ownerPortalLink(device, await mintOwnerToken(device), portal));
     await p.getByRole("heading", { name: "Region global — stored in SG" }).waitFor();
-    const widths = await p.evaluate(() => {
-      // Runs in the page; this project's types have no DOM.
-      const page = globalThis as unknown as {
-        document: { documentElement: { scrollWidth: number } };
-        innerWidth: number;
-      };
-      return { page: page.document.documentElement.scrollWidth, screen: page.innerWidth };
-    });
-    assert.ok(
-      widths.page <= widths.screen,
-      `the page is ${widths.page} px wide on a ${widths.screen} px screen`,
-    );
+    await expectFitsPhone(p, "the portal on a phone");
     await expectAccessible(p, "the portal on a phone");
     await screenshot(p, "portal-phone");
     await context.close();

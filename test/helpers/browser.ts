@@ -60,3 +60,24 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }
+
+/** A phone's screen, for the pages that must read on one. */
+export const PHONE = { viewport: { width: 375, height: 812 }, isMobile: true } as const;
+
+/**
+ * Fails when the page is wider than the phone's screen. It measures against
+ * the screen's known width: under mobile emulation the page's own
+ * `innerWidth` grows with content that overflows, so it cannot tell.
+ */
+export async function expectFitsPhone(page: Page, where: string): Promise<void> {
+  const wide = await page.evaluate(
+    // Runs in the page; this project's types have no DOM.
+    () =>
+      (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+        .documentElement.scrollWidth,
+  );
+  assert.ok(
+    wide <= PHONE.viewport.width,
+    `${where}: the page is ${wide} px wide on a ${PHONE.viewport.width} px screen`,
+  );
+}

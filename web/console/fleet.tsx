@@ -1,6 +1,7 @@
 /**
  * The fleet in the console: models, variants and the region each sends to,
- * builds and their release, batches; and, for a role that may read it, the
+ * builds and their release, batches, devices by serial or batch (each look-up
+ * audited); and, for a role that may read it, the
  * adoption of an advisory's fixed builds over time, per batch and market (a
  * uPlot chart with the table beside it).
  */
@@ -8,7 +9,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, type ApiError } from "../shared/api.ts";
-import { Button, Card, day, Notice, Table } from "../shared/ui.tsx";
+import { Button, Card, day, Field, Notice, Table } from "../shared/ui.tsx";
 
 interface Fleet {
   models: { id: string; name: string; warrantyMonths: number }[];
@@ -24,6 +25,14 @@ interface Fleet {
     size: number;
   }[];
   next: string | null;
+}
+interface Device {
+  serial: string;
+  model: string;
+  variant: string;
+  market: string;
+  batch: string;
+  provisionedAt: string;
 }
 interface Adoption {
   days: { day: string; batch: string; market: string; devices: number; fixed: number; share: number }[];
@@ -112,7 +121,115 @@ export function FleetView(props: { token: string; canReadAdoption: boolean }) {
           </Button>
         )}
       </Card>
+      <DevicesView token={props.token} batches={fleet.batches} />
     </>
+  );
+}
+
+/**
+ * One device's factory record by serial, or a batch's devices. Serials
+ * identify owners: every look-up is in the audit log under the operator's name.
+ */
+function DevicesView(props: { token: string; batches: Fleet["batches"] }) {
+  const [serial, setSerial] = useState("");
+  const [batch, setBatch] = useState(props.batches[0]?.id ?? "");
+  const [shown, setShown] = useState<{ caption: string; devices: Device[]; next: string | null } | null>(
+    null,
+  );
+  const [problem, setProblem] = useState<string | null>(null);
+  const show = (work: () => Promise<{ caption: string; devices: Device[]; next: string | null }>) => {
+    setProblem(null);
+    work()
+      .then(setShown)
+      .catch((e: ApiError) => {
+        setShown(null);
+        setProblem(e.message);
+      });
+  };
+  const page = async (id: string, after: string | null) =>
+    api<{ devices: Device[]; next: string | null }>(
+      `/v1/fleet/devices?batch=${encodeURIComponent(id)}&limit=100${after === null ? "" : `&after=${encodeURIComponent(after)}`}`,
+      { token: props.token },
+    );
+  return (
+    <Card title="Devices">
+      <p>Each look-up is recorded in the audit log with your name.</p>
+      <form
+        aria-label="Find a device"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const wanted = serial.trim();
+          if (wanted === "") return setProblem("Type the device's serial number.");
+          show(async () => ({
+            caption: `Device ${wanted}`,
+            devices: [
+              await api<Device>(`/v1/fleet/devices/${encodeURIComponent(wanted)}`, { token: props.token }),
+            ],
+            next: null,
+          }));
+        }}
+      >
+        <Field label="Serial number" name="serial" value={serial} onInput={setSerial} />
+        <div class="actions">
+          <Button type="submit">Find the device</Button>
+        </div>
+      </form>
+      {props.batches.length === 0 ? null : (
+        <form
+          aria-label="A batch's devices"
+          onSubmit={(e) => {
+            e.preventDefault();
+            show(async () => ({ caption: `Devices of batch ${batch}`, ...(await page(batch, null)) }));
+          }}
+        >
+          <div class="field">
+            <label for="devices-batch">Batch</label>
+            <select id="devices-batch" value={batch} onChange={(e) => setBatch(e.currentTarget.value)}>
+              {props.batches.map((b) => (
+                <option key={b.id} value={b.id}>
+                  {b.id} — {b.market}, {b.size} devices
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="actions">
+            <Button type="submit" kind="secondary">
+              List the batch's devices
+            </Button>
+          </div>
+        </form>
+      )}
+      {problem === null ? null : <Notice kind="error">{problem}</Notice>}
+      {shown === null ? null : (
+        <>
+          <Table
+            caption={shown.caption}
+            columns={["Serial", "Model", "Variant", "Market", "Batch", "Provisioned"]}
+            rows={shown.devices.map((d) => [
+              d.serial,
+              d.model,
+              d.variant,
+              d.market,
+              d.batch,
+              day(d.provisionedAt),
+            ])}
+          />
+          {shown.next === null ? null : (
+            <Button
+              kind="secondary"
+              onClick={() =>
+                show(async () => {
+                  const more = await page(batch, shown.next);
+                  return { ...shown, devices: [...shown.devices, ...more.devices], next: more.next };
+                })
+              }
+            >
+              More devices
+            </Button>
+          )}
+        </>
+      )}
+    </Card>
   );
 }
 
@@ -131,8 +248,8 @@ function AdoptionView(props: { token: string }) {
   }, []);
   useEffect(() => {
     if (chosen === "") return;
-    const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
-    api<Adoption>(`/v1/adoption?advisory=${encodeURIComponent(chosen)}&since=${since}`, {
+    const from = new Date(since() * 1000).toISOString().slice(0, 10);
+    api<Adoption>(`/v1/adoption?advisory=${encodeURIComponent(chosen)}&since=${from}`, {
       token: props.token,
     })
       .then(setAdoption)
@@ -187,6 +304,11 @@ function AdoptionView(props: { token: string }) {
   );
 }
 
+/** The start of the adoption figures: 30 days ago, in seconds since the epoch (uPlot's time unit). */
+function since(): number {
+  return Math.floor((Date.now() - 30 * 86_400_000) / 86_400_000) * 86_400;
+}
+
 function AdoptionChart(props: { days: Adoption["days"] }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -197,10 +319,19 @@ function AdoptionChart(props: { days: Adoption["days"] }) {
     const palette = ["#0b5cad", "#1d6b35", "#a3182b", "#8a5a00", "#5b3c88", "#4a5361"];
     const chart = new uPlot(
       {
-        width: Math.max(320, el.clientWidth),
+        width: Math.max(200, el.clientWidth),
         height: 220,
-        scales: { y: { range: [0, 100] } },
-        series: [{}, ...lines.map((label, i) => ({ label, stroke: palette[i % palette.length], width: 2 }))],
+        // The axis spans the 30 days asked for, so a single day's point sits where it belongs.
+        scales: { x: { time: true, range: [since(), Date.now() / 1000] }, y: { range: [0, 100] } },
+        series: [
+          {},
+          ...lines.map((label, i) => ({
+            label,
+            stroke: palette[i % palette.length],
+            width: 2,
+            points: { show: true, size: 6 },
+          })),
+        ],
         axes: [{}, { label: "% on a fixed build" }],
       },
       [
