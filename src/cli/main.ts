@@ -36,9 +36,16 @@ export function reportFailure(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
   printFailure(error);
   if (isPhoneHomeError(error)) {
-    return ["config.invalid", "dictionary.invalid", "notice.invalid", "release.policy_invalid"].includes(
-      error.code,
-    )
+    return [
+      "config.invalid",
+      "dictionary.invalid",
+      "notice.invalid",
+      "release.policy_invalid",
+      "capture.unreadable",
+      "capture.truncated",
+      "capture.unsupported",
+      "audit.invalid",
+    ].includes(error.code)
       ? 2
       : 1;
   }

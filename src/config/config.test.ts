@@ -47,6 +47,7 @@ const EVERY_CROSS_CHECK_PROBLEM = {
     },
   ],
   policy: { markets: { CN: "cn", NO: "global" }, default: "mars" },
+  auditor: { allowedCountries: { global: ["NO"], venus: ["SE"] } },
 };
 
 /** The problems that document must produce: path and a pattern of the message. */
@@ -58,6 +59,7 @@ const EXPECTED_CROSS_CHECK_PROBLEMS: [string, RegExp][] = [
   ["/regions/0/listen", /^listens on 127\.0\.0\.1:9400, as \/controlPlane\/listen does$/],
   ["/policy/markets/CN", /^region cn is not declared$/],
   ["/policy/default", /^region mars is not declared$/],
+  ["/auditor/allowedCountries/venus", /^region venus is not declared$/],
 ];
 
 function assertEveryCrossCheckProblem(problems: readonly Problem[]): void {
@@ -187,7 +189,7 @@ describe("cross-checks", () => {
     assert.throws(
       () => buildConfig(EVERY_CROSS_CHECK_PROBLEM, scratch, "/etc/phonehome.yaml"),
       (error) =>
-        isPhoneHomeError(error, "config.invalid") && error.message === "/etc/phonehome.yaml has 7 problems",
+        isPhoneHomeError(error, "config.invalid") && error.message === "/etc/phonehome.yaml has 8 problems",
     );
   });
 
@@ -260,6 +262,28 @@ describe("schema problems", () => {
         { path: "/ingest", message: 'unknown setting "batchSise"' },
         { path: "/regions/0", message: 'unknown setting "colour"' },
       ],
+    );
+  });
+
+  it("reads the traffic auditor's hosts and countries, and refuses a host that is not one", () => {
+    const config = buildConfig(
+      {
+        auditor: {
+          approvedHosts: ["*.updates.example.com", "[::1]:8443"],
+          allowedCountries: { global: ["NO"] },
+        },
+      },
+      scratch,
+    );
+    assert.deepEqual(config.auditor, {
+      approvedHosts: ["*.updates.example.com", "[::1]:8443"],
+      allowedCountries: { global: ["NO"] },
+    });
+    assert.deepEqual(buildConfig({}, scratch).auditor, { approvedHosts: [], allowedCountries: {} });
+    const problems = problemsOf(() => buildConfig({ auditor: { approvedHosts: ["http://x.cn/"] } }, scratch));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ["/auditor/approvedHosts/0"],
     );
   });
 
@@ -399,7 +423,7 @@ describe("the CLI on a bad configuration", () => {
     assert.equal(run.code, 2, run.stderr + run.stdout);
     assert.equal(run.stdout, "");
     const lines = run.stderr.trimEnd().split("\n");
-    assert.equal(lines[0], `error [config.invalid]: ${file} has 7 problems`);
+    assert.equal(lines[0], `error [config.invalid]: ${file} has 8 problems`);
     const listed = lines.slice(1);
     assert.equal(listed.length, EXPECTED_CROSS_CHECK_PROBLEMS.length, run.stderr);
     for (const [path, message] of EXPECTED_CROSS_CHECK_PROBLEMS) {

@@ -100,6 +100,12 @@ export interface Config {
     /** Seconds between the control plane's sweeps of the collectors' misrouting alerts; 0: only on request. */
     sweepIntervalSeconds: number;
   };
+  /** What `phonehome audit` allows devices to send to, besides their region's collector. */
+  auditor: {
+    approvedHosts: readonly string[];
+    /** Region → further countries its devices may send to; the region's `storedIn` always may. */
+    allowedCountries: Readonly<Record<string, readonly string[]>>;
+  };
   /** Demo fleet provisioned by `phonehome up` on first start. */
   demo: { devices: number };
 }
@@ -250,6 +256,14 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
   if (!seen.has(fallback))
     problems.push({ path: "/policy/default", message: `region ${fallback} is not declared` });
 
+  for (const region of Object.keys(raw.auditor?.allowedCountries ?? {})) {
+    if (!seen.has(region))
+      problems.push({
+        path: `/auditor/allowedCountries/${region}`,
+        message: `region ${region} is not declared`,
+      });
+  }
+
   if (problems.length > 0)
     throw new PhoneHomeError("config.invalid", describe(file, problems.length), { problems });
 
@@ -277,6 +291,10 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     },
     audit: { anchorIntervalSeconds: raw.audit?.anchorIntervalSeconds ?? 300 },
     incidents: { sweepIntervalSeconds: raw.incidents?.sweepIntervalSeconds ?? 60 },
+    auditor: {
+      approvedHosts: raw.auditor?.approvedHosts ?? [],
+      allowedCountries: raw.auditor?.allowedCountries ?? {},
+    },
     demo: { devices: raw.demo?.devices ?? 50 },
   });
 }

@@ -147,6 +147,33 @@ export const ConfigFileSchema = T.Object(
         { additionalProperties: false },
       ),
     ),
+    auditor: T.Optional(
+      T.Object(
+        {
+          approvedHosts: T.Optional(
+            T.Array(
+              T.String({
+                pattern: "^(\\*\\.)?[A-Za-z0-9.:\\[\\]-]+$",
+                maxLength: 300,
+                description: "host, *.domain, host:port, address or address:port",
+              }),
+              {
+                maxItems: 1000,
+                description:
+                  "third parties devices may send to, besides their region's collector (`phonehome audit`)",
+              },
+            ),
+          ),
+          allowedCountries: T.Optional(
+            T.Record(RegionId, T.Array(Country, { maxItems: 250 }), {
+              description:
+                "per region, countries its devices may send to besides the one its data is stored in (`phonehome audit`)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     demo: T.Optional(
       T.Object(
         { devices: T.Optional(T.Integer({ minimum: 0, maximum: 100_000 })) },

@@ -219,6 +219,22 @@ export const ERRORS = {
     status: 400,
     doc: "A purge request cannot be carried out as asked: an unknown region, collection or version, a field the dictionary never declared for that collection, an empty window (`from` not before `to`), no reason for a surgical purge, or surgical options without `--collection`. Nothing was removed.",
   },
+  "capture.unreadable": {
+    status: 422,
+    doc: "`phonehome audit`: the file is not a pcap, pcapng or HAR capture, or it is corrupt (a record length beyond reason, inconsistent blocks); the message names the byte offset. Exit 2; nothing is reported.",
+  },
+  "capture.truncated": {
+    status: 422,
+    doc: "`phonehome audit`: the capture ends inside a record (a capture cut short). What it held up to there is reported, then the command exits 2.",
+  },
+  "capture.unsupported": {
+    status: 422,
+    doc: "`phonehome audit`: a capture, but of a kind the reader does not decode (its link type or compression); the message names it. Exit 2.",
+  },
+  "audit.invalid": {
+    status: 400,
+    doc: "`phonehome audit` cannot run as asked: an unknown region, a malformed country code or `--assume-country`, an unreadable known-identifiers file or country database, no capture named, or `--capture` without tcpdump or dumpcap. `path` names the option. Exit 2.",
+  },
   "store.locked": {
     status: 409,
     doc: "The embedded (PGlite) store is open in another process (a running collector or control plane, or a command such as `phonehome purge` or `fleet import`), or another purge of the region is running. The message names the process. Nothing was changed; stop it, or try again when it ends.",

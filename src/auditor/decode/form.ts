@@ -1,0 +1,57 @@
+/**
+ * URL-encoded text: query strings, application/x-www-form-urlencoded bodies,
+ * cookies, and percent-escapes anywhere. Splitting is by `&` and the first
+ * `=`; names and values are percent-decoded (with `+` as space in forms,
+ * except in a value that reads as base64: legacy clients often leave its `+`
+ * unescaped).
+ */
+import { base64Candidate } from "./sniff.ts";
+
+/** One name=value pair, decoded, and whether percent-escapes were undone to get it. */
+export interface Param {
+  name: string;
+  value: string;
+  escaped: boolean;
+}
+
+const ESCAPE = /%[0-9A-Fa-f]{2}/;
+const ESCAPE_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+/** name=value(&name[=value])*, no whitespace: the shape of a form body or query string. */
+/** Base64 with padding also has an "=" (and no "&"): never a form. */
+const PADDED = /^[A-Za-z0-9+/_-]+={1,2}$/;
+const FORM = /^[^\s=&]+=[^\s&]*(?:&+[^\s=&]+(?:=[^\s&]*)?)*&*$/;
+
+/** True when the text contains at least one %XX escape. */
+export function hasEscapes(text: string): boolean {
+  return ESCAPE.test(text);
+}
+
+/** Undoes %XX escapes (runs decoded as UTF-8, invalid sequences replaced), and `+` when `plusIsSpace`. */
+export function percentDecode(text: string, plusIsSpace: boolean): string {
+  const spaced = plusIsSpace ? text.replaceAll("+", " ") : text;
+  if (!spaced.includes("%")) return spaced;
+  return spaced.replace(ESCAPE_RUN, (run) => Buffer.from(run.replaceAll("%", ""), "hex").toString("utf8"));
+}
+
+/** True when the whole text is shaped like a form body with a non-empty value (and is not padded base64). */
+export function looksLikeForm(text: string): boolean {
+  if (!text.includes("=") || !FORM.test(text) || PADDED.test(text)) return false;
+  return splitParams(text, "&").some((p) => p.value !== "");
+}
+
+/** The pairs of a query string, form body (`+` is a space) or cookie header (it is not), decoded. */
+export function splitParams(text: string, separator: string | RegExp, plusIsSpace = true): Param[] {
+  const params: Param[] = [];
+  for (const part of text.split(separator)) {
+    if (part.trim() === "") continue;
+    const eq = part.indexOf("=");
+    const rawName = (eq < 0 ? part : part.slice(0, eq)).trim();
+    const rawValue = eq < 0 ? "" : part.slice(eq + 1).trim();
+    params.push({
+      name: percentDecode(rawName, plusIsSpace),
+      value: percentDecode(rawValue, plusIsSpace && base64Candidate(rawValue) === null),
+      escaped: hasEscapes(rawValue),
+    });
+  }
+  return params;
+}
