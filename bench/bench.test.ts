@@ -1,13 +1,17 @@
 /**
- * Smoke test of `npm run bench`: a --quick run of both suites (activations
- * and diagnostics) completes, prints their ratios and reports no failed
- * request and no lost event. It asserts nothing about speed: figures on a
- * shared machine prove nothing, and a timed assertion would only flake.
+ * Smoke tests of `npm run bench`: a --quick run of the server suites
+ * (activations and diagnostics) completes, prints their ratios and reports no
+ * failed request and no lost event; a --quick run of the auditor suite (a
+ * 20 MB capture, no PostgreSQL, needs tshark) completes, prints its ratio and
+ * both tools agree on the HTTP requests written. They assert nothing about
+ * speed: figures on a shared machine prove nothing, and a timed assertion
+ * would only flake.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { test } from "node:test";
-import { postgresBackend } from "../test/helpers/stores.ts";
+import { IN_CI, postgresBackend } from "../test/helpers/stores.ts";
 
 const RUN = new URL("./run.ts", import.meta.url).pathname;
 
@@ -35,14 +39,19 @@ function tableRow(stdout: string, server: string): string[] {
 }
 
 test(
-  "npm run bench --quick completes both suites with a ratio and no failed request",
+  "npm run bench --quick completes the server suites with a ratio and no failed request",
   {
     skip: postgresBackend.skip,
     timeout: 180_000,
   },
   async () => {
     // Unpinned: this runs beside other tests, which must not find their PostgreSQL kept to one core.
-    const { code, stdout, stderr } = await runBench(["--quick", "--no-pin"]);
+    const { code, stdout, stderr } = await runBench([
+      "--quick",
+      "--no-pin",
+      "--suite",
+      "activations,diagnostics",
+    ]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
     assert.match(stdout, /^ratio phonehome \/ bare: \d+\.\d{3} /m);
     assert.match(stdout, /^phonehome latency: p50 (<1|\d+) ms, p99 (<1|\d+) ms /m);
@@ -62,6 +71,34 @@ test(
       assert.equal(cells[7], "0", `${side} had errors`);
     }
     assert.equal(stdout.match(/^valid: 0 errors/gm)?.length, 2, "both suites valid");
+    assert.doesNotMatch(stdout, /INVALID/);
+  },
+);
+
+test(
+  "npm run bench --suite auditor --quick: phonehome audit and tshark find every HTTP request written",
+  {
+    // In CI a missing tshark fails the test instead (.ci/run installs it).
+    skip:
+      existsSync("/usr/bin/tshark") || IN_CI ? false : "tshark is not installed (apt-get install -y tshark)",
+    timeout: 120_000,
+  },
+  async () => {
+    const { code, stdout, stderr } = await runBench(["--quick", "--no-pin", "--suite", "auditor"]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(stdout, /^ratio phonehome \/ tshark: \d+\.\d{3} /m);
+    const written = /^http requests: phonehome (\d+), tshark (\d+), written (\d+)/m.exec(stdout);
+    assert.ok(written, `no request counts in:\n${stdout}`);
+    assert.ok(Number(written[3]) > 0, "the capture holds no HTTP request");
+    assert.equal(written[1], written[3]);
+    assert.equal(written[2], written[3]);
+    // Columns: side, seconds per round, median s, MB/s, requests, cpu s, peak RSS MB.
+    for (const side of ["phonehome", "tshark"]) {
+      const cells = tableRow(stdout, side);
+      assert.ok(Number(cells[3]) > 0, `${side} has no rate`);
+      assert.equal(cells[4], written[3], `${side} request count`);
+    }
+    assert.match(stdout, /^valid: phonehome and tshark each found the \d+ HTTP requests written/m);
     assert.doesNotMatch(stdout, /INVALID/);
   },
 );

@@ -20,8 +20,10 @@ const DEVICES_PER_SECOND = 4000;
 const ENVELOPES_PER_SECOND = 600;
 
 /** The suites `--suite` chooses from; `all` runs them in this order. */
-export const SUITES = ["activations", "diagnostics"] as const;
+export const SUITES = ["activations", "diagnostics", "auditor"] as const;
 export type Suite = (typeof SUITES)[number];
+/** The suites that need PostgreSQL (the auditor suite does not). */
+export const POSTGRES_SUITES: ReadonlySet<Suite> = new Set(["activations", "diagnostics"]);
 
 /** What the command line asked for. */
 export interface Settings {
@@ -37,8 +39,10 @@ export interface Settings {
   envelopes: number;
   postgres: string;
   pin: boolean;
-  /** Directory for V8 CPU profiles of the phonehome servers, or undefined. */
+  /** Directory for V8 CPU profiles of the phonehome servers (and `phonehome audit`), or undefined. */
   cpuProf: string | undefined;
+  /** Size of the capture the auditor suite generates, in MB (10^6 bytes). */
+  captureMb: number;
 }
 
 /** Parses the bench's options (see docs/benchmarks.md); throws on a bad one. */
@@ -57,6 +61,7 @@ export function settingsFromArgv(argv: string[]): Settings {
       quick: { type: "boolean", default: false },
       "no-pin": { type: "boolean", default: false },
       "cpu-prof": { type: "string" },
+      "capture-mb": { type: "string" },
     },
     strict: true,
   });
@@ -66,10 +71,13 @@ export function settingsFromArgv(argv: string[]): Settings {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number of at least ${min}`);
     return n;
   };
-  const suite = values.suite;
-  const suites: Suite[] | undefined =
-    suite === "all" ? [...SUITES] : SUITES.filter((s) => s === suite).slice(0, 1);
-  if (suites.length === 0) throw new Error(`--suite must be one of ${SUITES.join(", ")} or all`);
+  // One suite, several separated by commas (run in the order of SUITES), or all.
+  const asked = values.suite === "all" ? [...SUITES] : values.suite.split(",").map((s) => s.trim());
+  const unknown = asked.filter((s) => !(SUITES as readonly string[]).includes(s));
+  if (asked.length === 0 || unknown.length > 0) {
+    throw new Error(`--suite must be one or more of ${SUITES.join(", ")} (comma-separated), or all`);
+  }
+  const suites: Suite[] = SUITES.filter((s) => asked.includes(s));
   const quick = values.quick === true;
   const duration = number("duration", values.duration, quick ? 2 : 10, 0.5);
   const warmup = number("warmup", values.warmup, quick ? 0.5 : 2, 0);
@@ -88,6 +96,7 @@ export function settingsFromArgv(argv: string[]): Settings {
     postgres: values.postgres ?? POSTGRES_URL,
     pin: values["no-pin"] !== true,
     cpuProf: values["cpu-prof"],
+    captureMb: number("capture-mb", values["capture-mb"], quick ? 20 : 200, 1),
   };
 }
 

@@ -53,14 +53,16 @@ function maskOf(pid: number): string | null {
 
 /**
  * Pins this process, and PostgreSQL when `postgresUrl` points at this
- * machine, to every core but `serverCpu`. Never throws: what could not be
- * pinned is said in `describe`.
+ * machine, to every core but `serverCpu`; null: no suite of the run uses
+ * PostgreSQL, and its processes are left alone. Never throws: what could not
+ * be pinned is said in `describe`.
  */
-export function placeAroundServer(serverCpu: number, cores: number, postgresUrl: string): Placement {
+export function placeAroundServer(serverCpu: number, cores: number, postgresUrl: string | null): Placement {
   const others = Array.from({ length: cores }, (_, i) => i).filter((i) => i !== serverCpu);
   const list = others.join(",");
   const self = taskset(["-p", "-c", list, String(process.pid)]).ok;
   const parts = [self ? `load generator on cpu ${list}` : "load generator not pinned"];
+  if (postgresUrl === null) return { describe: parts.join("; "), restore: () => {} };
   const host = new URL(postgresUrl).hostname;
   const local =
     host === "" || host === "localhost" || host === "127.0.0.1" || host === "::1" || host === "[::1]";

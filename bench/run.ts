@@ -1,13 +1,16 @@
 /**
- * `npm run bench`: phonehome's ingest measured against a baseline measured in
- * the same run, on the same machine. Two suites (`--suite`, default all):
+ * `npm run bench`: phonehome measured against a baseline measured in the
+ * same run, on the same machine. Three suites (`--suite`, default all):
  *
  * - `activations` (`bench/activations.ts`): activations per second through the
  *   collector's real HTTP stack, as a ratio against a bare Fastify route
  *   answering the same requests;
  * - `diagnostics` (`bench/diagnostics.ts`): diagnostics events per second into
  *   PostgreSQL through `POST /v1/diagnostics` (100 events per sealed
- *   envelope), as a ratio against a `COPY` of the same rows into the same table.
+ *   envelope), as a ratio against a `COPY` of the same rows into the same table;
+ * - `auditor` (`bench/auditor.ts`): MB/s of `phonehome audit` over a generated
+ *   capture of mixed traffic, as a ratio against `tshark` listing the same
+ *   capture's HTTP requests. It needs tshark, not PostgreSQL.
  *
  * Each server under test runs in its own child process (`bench/server.ts`),
  * pinned to one core with `taskset` where available, with this process (which
@@ -16,11 +19,15 @@
  * measured side and its baseline, so that a burst of other work on the
  * machine falls on both.
  *
- * Options: --suite activations|diagnostics|all, --duration S (measured seconds
- * per side, default 10), --warmup S (default 2), --rounds N (default 3),
- * --concurrency N (default 32), --devices N (activations sealed), --envelopes
- * N (diagnostics envelopes sealed), --quick (2 s, one round: a smoke run),
- * --postgres URL, --no-pin, --cpu-prof DIR (profile the phonehome servers).
+ * Only the suites that need it (activations, diagnostics) ask for PostgreSQL.
+ *
+ * Options: --suite activations|diagnostics|auditor (comma-separated for
+ * several)|all, --duration S (measured seconds per side, default 10), --warmup
+ * S (default 2), --rounds N (default 3), --concurrency N (default 32),
+ * --devices N (activations sealed), --envelopes N (diagnostics envelopes
+ * sealed), --capture-mb N (the auditor's capture, default 200), --quick (2 s,
+ * one round, a 20 MB capture: a smoke run), --postgres URL, --no-pin,
+ * --cpu-prof DIR (profile the phonehome servers and `phonehome audit`).
  * See docs/benchmarks.md.
  */
 import { randomBytes } from "node:crypto";
@@ -29,8 +36,16 @@ import { createRequire } from "node:module";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runActivations } from "./activations.ts";
+import { runAuditor } from "./auditor.ts";
 import { runDiagnostics } from "./diagnostics.ts";
-import { pinnedCpu, type SuiteContext, settingsFromArgv, withPg } from "./harness.ts";
+import {
+  POSTGRES_SUITES,
+  pinnedCpu,
+  type Suite,
+  type SuiteContext,
+  settingsFromArgv,
+  withPg,
+} from "./harness.ts";
 import { placeAroundServer } from "./pin.ts";
 
 const AUTOCANNON_VERSION = (createRequire(import.meta.url)("autocannon/package.json") as { version: string })
@@ -39,14 +54,19 @@ const AUTOCANNON_VERSION = (createRequire(import.meta.url)("autocannon/package.j
 async function main(): Promise<number> {
   const settings = settingsFromArgv(process.argv.slice(2));
   const cpu = pinnedCpu(settings);
-  const pgVersion = await withPg(settings.postgres, async (c) => {
-    const r = await c.query<{ server_version: string }>("SHOW server_version");
-    return r.rows[0]?.server_version ?? "?";
-  }).catch((error: unknown) => {
-    throw new Error(
-      `the benchmark needs PostgreSQL at ${settings.postgres} (--postgres URL): ${(error as Error).message}`,
-    );
-  });
+  const pgSuites = settings.suites.filter((s) => POSTGRES_SUITES.has(s));
+  const pgVersion =
+    pgSuites.length === 0
+      ? null
+      : await withPg(settings.postgres, async (c) => {
+          const r = await c.query<{ server_version: string }>("SHOW server_version");
+          return r.rows[0]?.server_version ?? "?";
+        }).catch((error: unknown) => {
+          throw new Error(
+            `the ${pgSuites.join(" and ")} suite${pgSuites.length > 1 ? "s need" : " needs"} PostgreSQL at ` +
+              `${settings.postgres} (--postgres URL): ${(error as Error).message}`,
+          );
+        });
 
   const ctx: SuiteContext = {
     settings,
@@ -58,16 +78,19 @@ async function main(): Promise<number> {
   };
   // Read before this process is pinned to fewer cores.
   const cores = availableParallelism();
-  const placement = cpu === null ? null : placeAroundServer(cpu, cores, settings.postgres);
+  const placement =
+    cpu === null ? null : placeAroundServer(cpu, cores, pgVersion === null ? null : settings.postgres);
   const cleanup = async () => {
     placement?.restore();
     await Promise.allSettled(ctx.servers.map((s) => s.stop()));
-    await withPg(settings.postgres, async (c) => {
-      // Names come from a fixed pattern (`bench_<hex tag>_...`); identifiers cannot be bound.
-      for (const schema of ctx.schemas) await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    }).catch((error: unknown) =>
-      console.error(`could not drop the bench schemas: ${(error as Error).message}`),
-    );
+    if (ctx.schemas.length > 0) {
+      await withPg(settings.postgres, async (c) => {
+        // Names come from a fixed pattern (`bench_<hex tag>_...`); identifiers cannot be bound.
+        for (const schema of ctx.schemas) await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      }).catch((error: unknown) =>
+        console.error(`could not drop the bench schemas: ${(error as Error).message}`),
+      );
+    }
     rmSync(ctx.workDir, { recursive: true, force: true });
   };
   // Ctrl-C or a kill still puts PostgreSQL's CPU masks back and drops the schemas.
@@ -79,20 +102,31 @@ async function main(): Promise<number> {
     console.log(`phonehome bench: ${settings.suites.join(", ")}`);
     console.log(
       `machine:  ${cpus()[0]?.model ?? "unknown cpu"}, ${cores} cores, Node ${process.version}, ` +
-        `${process.platform} ${release()}, PostgreSQL ${pgVersion}; load average ${loadavg()
+        `${process.platform} ${release()}${pgVersion === null ? "" : `, PostgreSQL ${pgVersion}`}; ` +
+        `load average ${loadavg()
           .map((l) => l.toFixed(2))
           .join(" ")} before the run`,
     );
-    console.log(
-      `settings: ${duration} s measured per side in ${settings.rounds} alternating round(s), after ` +
-        `${settings.warmupMs / 1000} s warm-up each; ${settings.concurrency} keep-alive connections, ` +
-        `one request in flight on each (autocannon ${AUTOCANNON_VERSION}); ` +
-        `servers ${cpu === null ? "not pinned" : `pinned to cpu ${cpu} (taskset); ${placement?.describe}`}`,
-    );
+    if (pgSuites.length > 0) {
+      // The server suites' settings; the auditor suite prints its own.
+      console.log(
+        `settings: ${duration} s measured per side in ${settings.rounds} alternating round(s), after ` +
+          `${settings.warmupMs / 1000} s warm-up each; ${settings.concurrency} keep-alive connections, ` +
+          `one request in flight on each (autocannon ${AUTOCANNON_VERSION}); ` +
+          `servers ${cpu === null ? "not pinned" : `pinned to cpu ${cpu} (taskset); ${placement?.describe}`}`,
+      );
+    } else if (placement !== null) {
+      console.log(`pinning:  ${placement.describe}`);
+    }
+    const suites: Record<Suite, (ctx: SuiteContext) => Promise<boolean>> = {
+      activations: runActivations,
+      diagnostics: runDiagnostics,
+      auditor: runAuditor,
+    };
     let valid = true;
     for (const suite of settings.suites) {
       console.log("");
-      const ok = suite === "activations" ? await runActivations(ctx) : await runDiagnostics(ctx);
+      const ok = await suites[suite](ctx);
       valid &&= ok;
     }
     return valid ? 0 : 1;
