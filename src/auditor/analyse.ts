@@ -395,10 +395,12 @@ export class Auditor {
   #signature(state: FlowState, leaves: Leaf[], host: string | null, time: number, method: string): void {
     const keys = new Set<string>();
     for (const leaf of leaves) {
-      const last = leaf.path.at(-1) ?? "";
-      if (last.startsWith("json.")) keys.add(last.slice(5).replace(/\[\d+\]$/, ""));
+      const last = leaf.path[leaf.path.length - 1];
+      // The message's keys are top-level JSON keys: `json.REGVER`, nothing longer to parse.
+      if (last !== undefined && last.startsWith("json.") && CTCC_KEYS.has(last.slice(5)))
+        keys.add(last.slice(5));
     }
-    const matched = [...keys].filter((k) => CTCC_KEYS.has(k));
+    const matched = [...keys];
     if (matched.length < 3 && !(host !== null && CTCC_HOST.test(host))) return;
     this.#later(state, {
       rule: "ctcc-self-registration",

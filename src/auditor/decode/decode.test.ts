@@ -50,8 +50,20 @@ describe("decode: single encodings", () => {
       encoded: false,
     });
     assert.equal(at(leaves, "body -> form.mac").text, "00:11:22:33:44:55");
-    assert.equal(at(leaves, "body -> form.mac").encoded, true);
+    // `:` escaped as %3A is how a form is written, not a way of hiding the address.
+    assert.equal(at(leaves, "body -> form.mac").encoded, false);
     assert.equal(at(leaves, "body -> form.name").text, "A B");
+  });
+
+  test("escaped letters and digits, which no form needs, mark the value encoded", () => {
+    const leaves = decode("imei=%38%36%31234567890123&ok=1", ["body"]);
+    assert.deepEqual(at(leaves, "body -> form.imei"), {
+      path: ["body", "form.imei"],
+      key: "imei",
+      text: "861234567890123",
+      encoded: true,
+    });
+    assert.equal(at(leaves, "body -> form.ok").encoded, false);
   });
 
   test("reads a URL's query parameters and its escaped path", () => {

@@ -26,6 +26,18 @@ export function hasEscapes(text: string): boolean {
   return ESCAPE.test(text);
 }
 
+/** An escaped letter or digit: never needed by URL or form encoding, so the escape hides something. */
+const HIDING_ESCAPE = /%(?:3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa])/;
+
+/**
+ * True when escapes hide what needs no escaping (`%33%35%36` for "356"). The
+ * escapes form and URL encoding need anyway (`:` as `%3A` in a MAC) do not
+ * make a value "encoded": that is how forms are written.
+ */
+export function hidesCharacters(text: string): boolean {
+  return HIDING_ESCAPE.test(text);
+}
+
 /** Undoes %XX escapes (runs decoded as UTF-8, invalid sequences replaced), and `+` when `plusIsSpace`. */
 export function percentDecode(text: string, plusIsSpace: boolean): string {
   const spaced = plusIsSpace ? text.replaceAll("+", " ") : text;
@@ -50,7 +62,7 @@ export function splitParams(text: string, separator: string | RegExp, plusIsSpac
     params.push({
       name: percentDecode(rawName, plusIsSpace),
       value: percentDecode(rawValue, plusIsSpace && base64Candidate(rawValue) === null),
-      escaped: hasEscapes(rawValue),
+      escaped: hidesCharacters(rawValue),
     });
   }
   return params;

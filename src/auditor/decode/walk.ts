@@ -7,7 +7,7 @@
  * cycles (base64 of base64 of…) and `maxLeaves` bounds the output.
  */
 import type { Leaf } from "../types.ts";
-import { hasEscapes, looksLikeForm, percentDecode, splitParams } from "./form.ts";
+import { hasEscapes, hidesCharacters, looksLikeForm, percentDecode, splitParams } from "./form.ts";
 import { hasGzipMagic, hasZlibHeader, inflate } from "./inflate.ts";
 import { JsonNumber, jsonScalars, parseJson } from "./json.ts";
 import { asText, decodeBase64, decodeHex, printableRuns } from "./sniff.ts";
@@ -128,7 +128,7 @@ function walkUrl(walk: Walk, text: string, at: At): boolean {
 }
 
 function walkPath(walk: Walk, pathPart: string, at: At): void {
-  const here = step(at, "path", hasEscapes(pathPart));
+  const here = step(at, "path", hidesCharacters(pathPart));
   if (hasEscapes(pathPart)) emit(walk, percentDecode(pathPart, false), here);
   for (const segment of pathPart.split("/")) {
     if (segment.length >= MIN_SEGMENT) walkText(walk, percentDecode(segment, false), here, false);
