@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import dnsPacket from "dns-packet";
-import { type AuditPolicy, type AuditResult, Auditor, hostApproved } from "./analyse.ts";
+import { approvedHosts, type AuditPolicy, type AuditResult, Auditor, MAX_LISTED_FLOWS } from "./analyse.ts";
 import { type CaptureWriter, pcapngWriter, readFlows } from "./capture/index.ts";
 import { openGeoIp } from "./geoip.ts";
 import { knownIdentifiers } from "./identifiers/index.ts";
@@ -302,7 +302,9 @@ describe("the auditor", () => {
       w.tcpSession({
         client,
         server: { ip: "193.90.12.3", port: 8080 },
-        request: Buffer.from(`GET /a?u=${sha}&v=${md5} HTTP/1.1\r\nHost: collector.example.no\r\n\r\n`),
+        request: Buffer.from(
+          `GET /a?u=${sha}&v=${md5}&w=${serial} HTTP/1.1\r\nHost: collector.example.no\r\n\r\n`,
+        ),
         response: OK,
         time: Date.now(),
       }),
@@ -311,7 +313,16 @@ describe("the auditor", () => {
     const result = await auditFile(file, { ...NORWAY_POLICY, allowedCountries: null, known });
     const hashed = result.findings.filter((f) => f.rule === "hashed-identifier").map((f) => f.path);
     assert.deepEqual(hashed.sort(), ["target -> query.u", "target -> query.v"]);
-    assert.ok(result.findings.every((f) => !(f.evidence ?? "").includes(serial)));
+    const plain = result.findings.filter(
+      (f) => f.rule === "plaintext-identifier" && f.identifier === "known",
+    );
+    assert.deepEqual(
+      plain.map((f) => f.path),
+      ["target -> query.w"],
+    );
+    for (const f of result.findings) {
+      assert.ok(!`${f.message} ${f.evidence ?? ""} ${f.path ?? ""}`.includes(serial), JSON.stringify(f));
+    }
   });
 
   test("the same identifier in every request is one finding with its count, per place", async () => {
@@ -338,15 +349,121 @@ describe("the auditor", () => {
     assert.equal(result.httpRequests, 6);
   });
 
-  test("approved hosts: names, wildcards, ports and addresses", () => {
-    const list = ["collector.example.no", "*.cdn.example.com", "127.0.0.1:8443", "10.0.0.5"];
-    assert.ok(hostApproved(list, "collector.example.no", "1.2.3.4", 443));
-    assert.ok(hostApproved(list, "a.cdn.example.com", "1.2.3.4", 443));
-    assert.ok(!hostApproved(list, "cdn.example.com.evil.cn", "1.2.3.4", 443));
-    assert.ok(hostApproved(list, null, "127.0.0.1", 8443));
-    assert.ok(!hostApproved(list, null, "127.0.0.1", 8444));
-    assert.ok(hostApproved(list, null, "10.0.0.5", 1));
-    assert.ok(!hostApproved(list, "zzhc.vnet.cn", "220.181.38.148", 9999));
+  test("after bytes the capture missed, the rest of the connection is still read", async () => {
+    const first = `GET /first?padding=${"x".repeat(80)} HTTP/1.1\r\nHost: collector.example.no\r\n\r\n`;
+    const second = `POST /r HTTP/1.1\r\nHost: collector.example.no\r\nContent-Length: 20\r\n\r\nimei=${IMEI}`;
+    const file = capture("hole.pcapng", (w) =>
+      w.tcpSession({
+        client,
+        server: { ip: "193.90.12.5", port: 80 },
+        request: Buffer.from(first + second),
+        response: Buffer.concat([OK, OK]),
+        time: Date.now(),
+        segmentSize: 40,
+        omit: { client: [1] }, // inside the first request
+      }),
+    );
+    const result = await auditFile(file, { ...NORWAY_POLICY, allowedCountries: null, approvedHosts: null });
+    const imei = result.findings.find((f) => f.identifier === "imei");
+    assert.ok(imei, JSON.stringify(result.findings));
+    assert.equal(imei.path, "tcp");
+    assert.match(result.flows[0]?.notes.join("; ") ?? "", /^40 bytes missing from the capture/);
+  });
+
+  test("approved hosts: names, wildcards, ports and addresses in any IPv6 spelling", () => {
+    const approved = approvedHosts([
+      "collector.example.no",
+      "*.cdn.example.com",
+      "127.0.0.1:8443",
+      "10.0.0.5",
+      "[::1]",
+      "[2001:DB8:0::7]:443",
+    ]);
+    assert.ok(approved("collector.example.no", "1.2.3.4", 443));
+    assert.ok(approved("a.cdn.example.com", "1.2.3.4", 443));
+    assert.ok(!approved("cdn.example.com.evil.cn", "1.2.3.4", 443));
+    assert.ok(approved(null, "127.0.0.1", 8443));
+    assert.ok(!approved(null, "127.0.0.1", 8444));
+    assert.ok(approved(null, "10.0.0.5", 1));
+    assert.ok(approved(null, "::1", 443), "[::1] is an address, not the address :: on port 1");
+    assert.ok(approved(null, "2001:db8::7", 443));
+    assert.ok(!approved(null, "2001:db8::7", 80));
+    assert.ok(!approved("zzhc.vnet.cn", "220.181.38.148", 9999));
+  });
+
+  test("identifiers sent over plain UDP; a DNS answer learnt whichever side sent it", async () => {
+    const answer = dnsPacket.encode({
+      type: "response",
+      id: 9,
+      questions: [{ type: "A", name: "udp.example.cn" }],
+      answers: [{ type: "A", name: "udp.example.cn", ttl: 60, data: CHINA }],
+    });
+    const file = capture("udp.pcapng", (w) => {
+      // The answer is the only datagram between these two: its sender counts as the "client".
+      w.udp(Date.now(), { ip: "192.168.1.1", port: 53 }, { ip: client.ip, port: 40001 }, answer);
+      w.udp(
+        Date.now() + 1,
+        { ip: client.ip, port: 40002 },
+        { ip: CHINA, port: 7000 },
+        Buffer.from(`imei=${IMEI}`),
+      );
+    });
+    const result = await auditFile(file, { ...NORWAY_POLICY, approvedHosts: null });
+    const rules = result.findings.map((f) => `${f.rule} ${f.host ?? ""}`).sort();
+    assert.deepEqual(rules, [
+      "cleartext-transport udp.example.cn",
+      "cross-border udp.example.cn",
+      "plaintext-identifier udp.example.cn",
+    ]);
+    assert.equal(result.findings.find((f) => f.rule === "plaintext-identifier")?.path, "udp -> form.imei");
+  });
+
+  test("one value is one identifier: its key decides the kind, and it is reported once", async () => {
+    // Luhn-valid and shaped like a Chinese IMSI (MCC 460): under "imei" it is an IMEI, and only that.
+    const imei = withLuhn("46003123456789");
+    const json = JSON.stringify({ imei });
+    const request = `POST /r HTTP/1.1\r\nHost: collector.example.no\r\nContent-Length: ${json.length}\r\n\r\n${json}`;
+    const file = capture("one-value.pcapng", (w) =>
+      w.tcpSession({
+        client,
+        server: { ip: CHINA, port: 80 },
+        request: Buffer.from(request),
+        response: OK,
+        time: Date.now(),
+      }),
+    );
+    const result = await auditFile(file, { ...NORWAY_POLICY, approvedHosts: null, allowedCountries: null });
+    const found = result.findings
+      .filter((f) => f.identifier !== undefined)
+      .map((f) => `${f.rule} ${f.identifier} ${f.path}`);
+    assert.deepEqual(found, ["plaintext-identifier imei body -> json.imei"]);
+  });
+
+  test(`past ${MAX_LISTED_FLOWS} flows, later ones are judged but only counted`, async () => {
+    const file = capture("many.pcapng", (w) => {
+      for (let i = 0; i < MAX_LISTED_FLOWS + 5; i++) {
+        const port = 20000 + (i % 40000);
+        const source = { ip: `10.${1 + Math.floor(i / 60000)}.${(i >> 8) & 0xff}.${i & 0xff}`, port };
+        w.udp(
+          Date.now() + i,
+          source,
+          { ip: CHINA, port: 7000 },
+          Buffer.from(i === MAX_LISTED_FLOWS + 4 ? `imei=${IMEI}` : "ping"),
+        );
+      }
+    });
+    const result = await auditFile(file, { ...NORWAY_POLICY, approvedHosts: null });
+    assert.equal(result.flows.length, MAX_LISTED_FLOWS);
+    assert.equal(result.unlistedFlows, 5);
+    // The last flow, not listed, still has its findings, with its country.
+    const imei = result.findings.find((f) => f.identifier === "imei");
+    assert.deepEqual([imei?.country, imei?.severity], ["CN", "critical"]);
+    // One destination: one cross-border finding, as bad as its worst flow, counting them all.
+    const border = result.findings.filter((f) => f.rule === "cross-border");
+    assert.deepEqual(
+      border.map((f) => [f.severity, f.count]),
+      [["critical", MAX_LISTED_FLOWS + 5]],
+    );
   });
 });
 

@@ -6,19 +6,30 @@
  * or above `--fail-on`, 2 unusable input.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { accessSync, constants, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { progressReporter } from "../cli/progress.ts";
 import { type Config, loadConfig } from "../config/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
-import { type AuditPolicy, type AuditResult, Auditor } from "./analyse.ts";
+import { type AuditPolicy, type AuditResult, Auditor, SERVER_BYTES } from "./analyse.ts";
 import { isCaptureError, readFlows } from "./capture/index.ts";
 import { openGeoIp } from "./geoip.ts";
+import { normaliseIp } from "./protocols/index.ts";
 import { knownIdentifiers, parseKnownIdentifiers } from "./identifiers/index.ts";
-import { renderReport, type ReportFormat, SEVERITY_ORDER } from "./report.ts";
-import type { Severity } from "./types.ts";
+import { renderReport, type ReportFormat } from "./report.ts";
+import { SEVERITY_ORDER, type Severity } from "./types.ts";
 
 interface AuditOptions {
   region?: string;
@@ -101,12 +112,7 @@ export function register(program: Command): void {
       "with --capture: a capture filter (pcap-filter syntax), e.g. 'tcp port 9999'",
     )
     .action(async (capture: string | undefined, options: AuditOptions) => {
-      try {
-        process.exitCode = await audit(program, capture, options);
-      } catch (error) {
-        if (isCaptureError(error)) throw new PhoneHomeError(error.code, error.message, { cause: error });
-        throw error;
-      }
+      process.exitCode = await audit(program, capture, options);
     });
 }
 
@@ -137,9 +143,25 @@ async function audit(
       cause: error,
     });
   }
+  if (options.output !== undefined) {
+    // Found out now, not after reading a large capture.
+    try {
+      closeSync(openSync(options.output, "a"));
+    } catch (error) {
+      throw new PhoneHomeError(
+        "audit.invalid",
+        `cannot write ${options.output}: ${(error as Error).message}`,
+        {
+          path: "--output",
+          cause: error,
+        },
+      );
+    }
+  }
   const size = statSync(capture).size;
   const progress = progressReporter(process.stderr, "capture MB");
   const flows = readFlows(capture, {
+    maxServerBytes: SERVER_BYTES,
     // Progress for captures that take a while; a small one is read before a bar could help.
     onProgress:
       options.progress && size >= PROGRESS_FROM_BYTES
@@ -147,13 +169,20 @@ async function audit(
         : undefined,
   });
   const auditor = new Auditor(policy, geoip);
-  let unreadable: unknown = null;
+  let unreadable: PhoneHomeError | null = null;
   try {
     for await (const flow of flows) auditor.add(flow);
   } catch (error) {
-    // A capture cut short still says what it holds: report the complete part, then fail with 2.
-    if (!isCaptureError(error, "capture.truncated")) throw error;
-    unreadable = error;
+    unreadable = isCaptureError(error)
+      ? new PhoneHomeError(error.code, error.message, { cause: error })
+      : new PhoneHomeError(
+          "capture.unreadable",
+          `${capture} could not be read past packet ${flows.stats.packets}: ${(error as Error).message}`,
+          { cause: error },
+        );
+    // Not a capture at all: nothing to report. A capture cut short or corrupt further on still
+    // says what it holds before that point: the report of that part, then exit 2.
+    if (flows.stats.packets === 0) throw unreadable;
   } finally {
     progress.stop();
   }
@@ -209,13 +238,19 @@ export function auditPolicy(
   }
   const assumed = new Map<string, string>();
   for (const pair of options.assumeCountry) {
-    const match = /^(.+)=([A-Z]{2})$/.exec(pair);
+    const match = /^\[?([^\]=]+)\]?=([A-Z]{2})$/.exec(pair);
     if (match === null) {
       throw new PhoneHomeError("audit.invalid", `${pair} is not ADDRESS=CC (e.g. 127.0.0.2=CN)`, {
         path: "--assume-country",
       });
     }
-    assumed.set(match[1] ?? "", match[2] ?? "");
+    const address = match?.[1] ?? "";
+    if (isIP(address) === 0) {
+      throw new PhoneHomeError("audit.invalid", `${address} in ${pair} is not an IP address`, {
+        path: "--assume-country",
+      });
+    }
+    assumed.set(normaliseIp(address), match?.[2] ?? "");
   }
   let known: AuditPolicy["known"] = null;
   if (options.known !== undefined) {
@@ -279,17 +314,21 @@ async function record(file: string | undefined, options: AuditOptions): Promise<
       { path: "--capture" },
     );
   }
-  process.stderr.write(
-    `recording ${options.seconds} s on ${options.interface} with ${tool.bin} into ${out}\n`,
-  );
   const child = spawn(tool.bin, tool.args, { stdio: ["ignore", "ignore", "pipe"] });
   let errors = "";
+  let timer: NodeJS.Timeout | undefined;
+  // The seconds count from when the tool says it listens ("listening on", "Capturing on"), not
+  // from its start, which takes a while on a busy machine.
   child.stderr.on("data", (chunk: Buffer) => {
     errors += chunk.toString();
+    if (timer === undefined && /listening on|Capturing on/.test(errors)) {
+      process.stderr.write(
+        `recording ${options.seconds} s on ${options.interface} with ${tool.bin} into ${out}\n`,
+      );
+      timer = setTimeout(() => child.kill("SIGINT"), options.seconds * 1000);
+    }
   });
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const timer = setTimeout(() => child.kill("SIGINT"), options.seconds * 1000);
-  const code = await exited;
+  const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
   clearTimeout(timer);
   if (code !== 0 && code !== null) {
     throw new PhoneHomeError(

@@ -3,9 +3,10 @@
  * JSON (the whole result), SARIF 2.1.0 (for code-scanning tools) and one
  * self-contained HTML page. Evidence is always the redacted form.
  */
+import { pathToFileURL } from "node:url";
 import { styleText } from "node:util";
 import type { AuditResult } from "./analyse.ts";
-import type { Finding, FindingRule, Severity } from "./types.ts";
+import { type Finding, type FindingRule, SEVERITY_ORDER, type Severity } from "./types.ts";
 
 export type ReportFormat = "text" | "json" | "sarif" | "html";
 
@@ -18,8 +19,6 @@ export interface ReportContext {
   policy: { region: string | null; allowedCountries: string[] | null; approvedHosts: string[] | null };
   version: string;
 }
-
-export const SEVERITY_ORDER: Severity[] = ["critical", "high", "medium", "low", "info"];
 
 /** What each rule means, for SARIF's rule list and the HTML legend. */
 export const RULES: Record<FindingRule, string> = {
@@ -67,8 +66,11 @@ function destination(f: Finding): string {
   return `${where}:${f.port}${f.country === null ? "" : ` in ${f.country}`}`;
 }
 
+/** A capture's time as a person reads it; a time no calendar has (a corrupt clock) says so. */
 function when(ms: number): string {
-  return new Date(ms)
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime())) return "(no valid time)";
+  return date
     .toISOString()
     .replace("T", " ")
     .replace(/\.\d+Z$/, "Z");
@@ -85,7 +87,7 @@ function text(result: AuditResult, context: ReportContext, colour: boolean): str
   };
   const lines: string[] = [];
   lines.push(
-    `phonehome audit of ${context.capture}: ${context.packets} packets, ${result.flows.length} flows, ${result.httpRequests} HTTP requests`,
+    `phonehome audit of ${context.capture}: ${context.packets} packets, ${result.flows.length + result.unlistedFlows} flows, ${result.httpRequests} HTTP requests`,
   );
   for (const severity of SEVERITY_ORDER) {
     const group = result.findings.filter((f) => f.severity === severity);
@@ -110,6 +112,9 @@ function text(result: AuditResult, context: ReportContext, colour: boolean): str
     lines.push(
       `  ${flow.protocol.padEnd(5)} ${flow.client} → ${flow.host ?? ""}${flow.host === null ? "" : " "}${flow.server}${flow.country === null ? "" : ` [${flow.country}]`}${tls}: ${flow.bytesOut} B out, ${flow.bytesIn} B in; ${sent}${flow.notes.length === 0 ? "" : ` (${flow.notes.join("; ")})`}`,
     );
+  }
+  if (result.unlistedFlows > 0) {
+    lines.push(`  … and ${result.unlistedFlows} more flows, judged the same way but not listed`);
   }
   const counts = tally(result.findings);
   lines.push(
@@ -155,14 +160,14 @@ function sarif(result: AuditResult, context: ReportContext): object {
             rules,
           },
         },
-        artifacts: [{ location: { uri: context.capture } }],
+        artifacts: [{ location: { uri: pathToFileURL(context.capture).href } }],
         results: result.findings.map((f) => ({
           ruleId: f.rule,
           level: SARIF_LEVEL[f.severity],
           message: { text: `${f.message} — to ${destination(f)} over ${f.transport}` },
           locations: [
             {
-              physicalLocation: { artifactLocation: { uri: context.capture, index: 0 } },
+              physicalLocation: { artifactLocation: { uri: pathToFileURL(context.capture).href, index: 0 } },
               logicalLocations: [{ name: f.flow, kind: "flow" }],
             },
           ],
@@ -172,7 +177,7 @@ function sarif(result: AuditResult, context: ReportContext): object {
           properties: {
             severity: f.severity,
             "security-severity": SECURITY_SEVERITY[f.severity],
-            time: new Date(f.time).toISOString(),
+            time: when(f.time),
             host: f.host,
             ip: f.ip,
             port: f.port,
@@ -232,7 +237,7 @@ tr.medium td:first-child{color:#8a5a00}code{overflow-wrap:anywhere}.frame{overfl
 <body>
 <main>
 <h1>Traffic audit of ${escape(context.capture)}</h1>
-<p>${context.packets} packets, ${result.flows.length} flows, ${result.httpRequests} HTTP requests. Findings: ${SEVERITY_ORDER.map((s) => `${counts[s]} ${s}`).join(", ")}.</p>
+<p>${context.packets} packets, ${result.flows.length + result.unlistedFlows} flows, ${result.httpRequests} HTTP requests. Findings: ${SEVERITY_ORDER.map((s) => `${counts[s]} ${s}`).join(", ")}.</p>
 <p>Region ${escape(context.policy.region ?? "not given")}; countries allowed: ${escape(context.policy.allowedCountries?.join(", ") ?? "not checked")}; approved hosts: ${escape(context.policy.approvedHosts?.join(", ") ?? "not checked")}.</p>
 <div class="frame"><table>
 <caption>Findings, worst first</caption>
@@ -241,7 +246,7 @@ tr.medium td:first-child{color:#8a5a00}code{overflow-wrap:anywhere}.frame{overfl
 ${rows}
 </tbody></table></div>
 <div class="frame"><table>
-<caption>Flows</caption>
+<caption>Flows${result.unlistedFlows > 0 ? ` (the first ${result.flows.length}; ${result.unlistedFlows} more judged but not listed)` : ""}</caption>
 <thead><tr><th>Protocol</th><th>From</th><th>Host</th><th>To</th><th>Country</th><th>Bytes out</th><th>Bytes in</th><th>Identifiers sent</th><th>Notes</th></tr></thead>
 <tbody>
 ${flows}

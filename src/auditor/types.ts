@@ -49,6 +49,13 @@ export interface Flow {
   datagrams?: { fromClient: boolean; time: number; payload: Uint8Array }[];
   /** Byte counts lost to missing segments, per direction. */
   gaps: { client: number; server: number };
+  /**
+   * TCP: the offsets in clientData / serverData at which missing bytes were
+   * skipped (0 < offset < length, ascending): the bytes either side of one
+   * were not adjacent on the wire, so nothing should be read across it.
+   * Absent when neither direction has such a hole.
+   */
+  holes?: { client: number[]; server: number[] };
   /** Byte counts not kept because a direction went beyond the assembler's limit; absent when nothing was cut. */
   truncated?: { client: number; server: number };
   /**
@@ -105,6 +112,9 @@ export interface IdentifierMatch {
 }
 
 export type Severity = "critical" | "high" | "medium" | "low" | "info";
+
+/** Severities, worst first. */
+export const SEVERITY_ORDER: readonly Severity[] = ["critical", "high", "medium", "low", "info"];
 
 export type FindingRule =
   | "plaintext-identifier"

@@ -9,11 +9,12 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { createServer, request } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ConsentDecision, type DeviceIdentity, PhoneHomeClient } from "@phonehome/sdk";
+import { pcapWriter } from "../../src/auditor/capture/index.ts";
 import { captureSkip, startCapture } from "../helpers/capture.ts";
 import { phonehomeAsync } from "../helpers/cli.ts";
 import { BACKENDS } from "../helpers/stores.ts";
@@ -29,14 +30,22 @@ interface Report {
   flows: { protocol: string; identifiers: string[] }[];
 }
 
+/** Listens on 127.0.0.2:`port`; a port already taken fails the test at once, naming it. */
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", (error) => reject(new Error(`127.0.0.2:${port} cannot be used: ${error.message}`)));
+    server.listen(port, "127.0.0.2", resolve);
+  });
+}
+
 describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
   let t: TestSystem;
   let dir: string;
   let config: string;
-  let legacyCapture: string;
   const IMEI = withLuhn("86453103112233");
   const ICCID = withLuhn("894701000000987654");
   const IMSI = "242015550001234";
+  const MEID = "A1000049C2F3B7";
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "phonehome-traffic-audit-"));
@@ -111,11 +120,11 @@ describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
       req.resume();
       req.on("end", () => res.end("ok"));
     });
-    await new Promise<void>((resolve) => server.listen(9999, "127.0.0.2", resolve));
+    await listen(server, 9999);
     const recording = await startCapture(join(dir, "legacy.pcap"), "host 127.0.0.2 and tcp port 9999");
     const message = {
       REGVER: "1.0",
-      MEID: "A1000049C2F3B7",
+      MEID,
       IMEI1: IMEI,
       SIM1ICCID: ICCID,
       SIM1LTEIMSI: IMSI,
@@ -140,7 +149,7 @@ describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
       req.on("error", reject);
       req.end(body);
     });
-    legacyCapture = await recording.stop();
+    const legacyCapture = await recording.stop();
     server.close();
 
     const args = [
@@ -176,13 +185,22 @@ describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
     }
     assert.equal(report.findings.find((f) => f.rule === "cross-border")?.country, "CN");
 
-    // The terminal report: grouped by severity, and never a whole identifier.
+    // The terminal report: grouped by severity. No form of the report shows a whole identifier.
     const text = await phonehomeAsync(args);
     assert.equal(text.status, 1);
     assert.match(text.stdout, /^CRITICAL \(\d+\)$/m);
     assert.match(text.stdout, /ctcc-self-registration/);
-    for (const value of [IMEI, ICCID, IMSI])
-      assert.ok(!text.stdout.includes(value), `the report shows ${value}`);
+    const forms = { text: text.stdout, json: run.stdout } as Record<string, string>;
+    for (const format of ["sarif", "html"]) {
+      const out = join(dir, `legacy.${format}`);
+      assert.equal((await phonehomeAsync([...args, "--format", format, "--output", out])).status, 1);
+      forms[format] = readFileSync(out, "utf8");
+    }
+    for (const [format, report] of Object.entries(forms)) {
+      for (const value of [IMEI, ICCID, IMSI, MEID]) {
+        assert.ok(!report.includes(value), `the ${format} report shows ${value}`);
+      }
+    }
     // --fail-on decides the exit code.
     assert.equal((await phonehomeAsync([...args, "--fail-on", "none"])).status, 0);
   });
@@ -192,7 +210,7 @@ describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
       req.resume();
       req.on("end", () => res.end("ok"));
     });
-    await new Promise<void>((resolve) => server.listen(9998, "127.0.0.2", resolve));
+    await listen(server, 9998);
     const file = join(dir, "recorded.pcap");
     const audit = phonehomeAsync([
       "audit",
@@ -227,6 +245,32 @@ describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
       JSON.stringify(report.findings),
     );
   });
+});
+
+describe("phonehome audit on input it cannot use", () => {
+  let dir: string;
+  let legacyCapture: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "phonehome-audit-input-"));
+    // A registration message over HTTP, written with real framing: a capture to spoil.
+    legacyCapture = join(dir, "legacy.pcap");
+    const writer = pcapWriter({ path: legacyCapture });
+    const body = Buffer.from(JSON.stringify({ REGVER: "1.0", IMEI1: withLuhn("86453103112233") })).toString(
+      "base64",
+    );
+    writer.tcpSession({
+      client: { ip: "192.168.1.20", port: 51000 },
+      server: { ip: "220.181.38.148", port: 9999 },
+      request: Buffer.from(
+        `POST / HTTP/1.1\r\nHost: zzhc.vnet.cn:9999\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      ),
+      response: Buffer.from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+      time: Date.now(),
+      segmentSize: 64,
+    });
+    writer.close();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   test("not a capture, cut short, corrupt, missing: a clear error and exit 2", async () => {
     const text = join(dir, "notes.txt");
@@ -236,7 +280,6 @@ describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
     assert.match(notCapture.stderr, /^error \[capture\.unreadable\]: .*not a pcap, pcapng or HAR file/m);
     assert.doesNotMatch(notCapture.stderr, /\n\s+at /, "no stack trace");
 
-    assert.ok(legacyCapture, "the legacy capture was recorded");
     const cut = join(dir, "cut.pcap");
     writeFileSync(cut, readFileSync(legacyCapture));
     truncateSync(cut, readFileSync(cut).length - 7);
@@ -261,8 +304,25 @@ describe("phonehome audit on captured traffic", { skip: captureSkip }, () => {
     const geoip = await phonehomeAsync(["audit", legacyCapture, "--geoip", text]);
     assert.equal(geoip.status, 2);
     assert.match(geoip.stderr, /^error \[audit\.invalid\]: .*notes\.txt is not a readable MaxMind DB/m);
-    const region = await phonehomeAsync(["audit", text, "--config", config, "--region", "mars"]);
+    const region = await phonehomeAsync(["audit", text, "--region", "mars"]);
     assert.equal(region.status, 2);
     assert.match(region.stderr, /^error \[audit\.invalid\]: no region mars is configured/m);
+  });
+
+  test("options that cannot be followed: exit 2 before anything is read", async () => {
+    const unwritable = await phonehomeAsync([
+      "audit",
+      legacyCapture,
+      "--output",
+      join(dir, "no", "such", "dir", "r.json"),
+    ]);
+    assert.equal(unwritable.status, 2);
+    assert.match(unwritable.stderr, /^error \[audit\.invalid\]: cannot write /m);
+    const assumed = await phonehomeAsync(["audit", legacyCapture, "--assume-country", "zzhc.vnet.cn=CN"]);
+    assert.equal(assumed.status, 2);
+    assert.match(
+      assumed.stderr,
+      /^error \[audit\.invalid\]: zzhc\.vnet\.cn in zzhc\.vnet\.cn=CN is not an IP address/m,
+    );
   });
 });

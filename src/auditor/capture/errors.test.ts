@@ -156,3 +156,78 @@ test("pcapng blocks whose lengths disagree or are impossible are unreadable, wit
     /section header at byte 0 has no byte-order magic/,
   );
 });
+
+/** A little-endian pcapng block of `type` around `body` (padded to 4 bytes). */
+function block(type: number, body: Buffer): Buffer {
+  const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
+  const out = Buffer.alloc(12 + padded.length);
+  out.writeUInt32LE(type, 0);
+  out.writeUInt32LE(out.length, 4);
+  padded.copy(out, 8);
+  out.writeUInt32LE(out.length, out.length - 4);
+  return out;
+}
+
+test("pcapng blocks too short for the fixed fields of their type are unreadable, with their offset", async () => {
+  const pcapng = twoSessions(pcapngWriter());
+  const header = pcapng.subarray(0, 28); // the section header; the writer's IDB follows, then the packets
+  const withIdb = pcapng.subarray(0, 60);
+  const cases: [string, Buffer, RegExp][] = [
+    [
+      "epb12",
+      block(6, Buffer.alloc(0)),
+      /packet 1 has 20 bytes of fixed fields in a body of 0 bytes at byte 60$/,
+    ],
+    [
+      "epb16",
+      block(6, Buffer.alloc(16)),
+      /packet 1 has 20 bytes of fixed fields in a body of 16 bytes at byte 60$/,
+    ],
+    [
+      "opb",
+      block(2, Buffer.alloc(16)),
+      /packet 1 has 20 bytes of fixed fields in a body of 16 bytes at byte 60$/,
+    ],
+    [
+      "spb",
+      block(3, Buffer.alloc(0)),
+      /packet 1 has 4 bytes of fixed fields in a body of 0 bytes at byte 60$/,
+    ],
+  ];
+  for (const [name, bad, message] of cases) {
+    await failure(file(`${name}.pcapng`, Buffer.concat([withIdb, bad])), "capture.unreadable", message);
+  }
+  // An IDB of 12 bytes has no link type: its trailing length must not be read as one.
+  await failure(
+    file("idb12.pcapng", Buffer.concat([header, block(1, Buffer.alloc(0)), pcapng.subarray(60)])),
+    "capture.unreadable",
+    /an interface description block has 8 bytes of fixed fields in a body of 0 bytes at byte 28$/,
+  );
+});
+
+test("pcapng timestamps that are no date (if_tsresol of seconds, a huge if_tsoffset) are unreadable", async () => {
+  const pcapng = twoSessions(pcapngWriter());
+  const seconds = Buffer.from(pcapng);
+  assert.equal(seconds.readUInt16LE(28 + 16), 9); // the writer's if_tsresol option
+  seconds[28 + 20] = 0; // microsecond ticks read as seconds: some 5e13 years after 1970
+  assert.equal(
+    await failure(
+      file("seconds.pcapng", seconds),
+      "capture.unreadable",
+      /packet 1 at byte 60 has a timestamp that is no date/,
+    ),
+    0,
+  );
+  const tsoffset = Buffer.alloc(12);
+  tsoffset.writeUInt16LE(14, 0); // if_tsoffset, 8 bytes: 2^62 seconds
+  tsoffset.writeUInt16LE(8, 2);
+  tsoffset.writeBigInt64LE(2n ** 62n, 4);
+  const fixed = Buffer.alloc(8);
+  fixed.writeUInt16LE(1, 0); // Ethernet
+  const idb = block(1, Buffer.concat([fixed, tsoffset, Buffer.alloc(4)]));
+  await failure(
+    file("tsoffset.pcapng", Buffer.concat([pcapng.subarray(0, 28), idb, pcapng.subarray(60)])),
+    "capture.unreadable",
+    new RegExp(`packet 1 at byte ${28 + idb.length} has a timestamp that is no date`),
+  );
+});

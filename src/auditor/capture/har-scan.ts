@@ -28,9 +28,12 @@ const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 
-/** The entries of a HAR, a batch per buffer's worth, in file order. */
-export async function* harEntries(source: ByteSource): AsyncGenerator<HarEntry[]> {
-  const scanner = new HarScanner(source.path);
+/** The entries of a HAR, a batch per buffer's worth, in file order; `maxHeld` bounds what one entry or key may hold. */
+export async function* harEntries(
+  source: ByteSource,
+  maxHeld = MAX_RECORD_BYTES,
+): AsyncGenerator<HarEntry[]> {
+  const scanner = new HarScanner(source.path, maxHeld);
   for (;;) {
     const batch: HarEntry[] = [];
     try {
@@ -56,6 +59,11 @@ class HarScanner {
   #expectKey = false;
   #inString = false;
   #stringStart = 0;
+  /** The string being scanned is a key of the first two levels, parsed (so held) whole. */
+  #keyString = false;
+  /** Where the trailing backslashes of a string not held start (they decide whether a quote at the next buffer's start is escaped). */
+  #backslashesFrom = 0;
+  #maxHeld: number;
   #cursor = 0;
   /** Where the entry being read starts, or -1 between entries. */
   #entryStart = -1;
@@ -63,8 +71,9 @@ class HarScanner {
   #sawEntries = false;
   #rootClosed = false;
 
-  constructor(path: string) {
+  constructor(path: string, maxHeld: number) {
     this.#path = path;
+    this.#maxHeld = maxHeld;
   }
 
   /** Scans `buffer` (which starts at file offset `base`) from where the last scan stopped, adding complete entries to `found`. */
@@ -80,19 +89,30 @@ class HarScanner {
       i++;
     }
     this.#cursor = base + i;
-    if (this.#entryStart >= 0 && this.#cursor - this.#entryStart > MAX_RECORD_BYTES) {
+    if (this.#inString && !this.#keyString) this.#backslashesFrom = base + trailingRun(buffer, i);
+    if (this.#entryStart >= 0 && this.#cursor - this.#entryStart > this.#maxHeld) {
       throw new CaptureError(
         "capture.unreadable",
-        `${this.#path}: HAR entry ${this.#entries + 1} at byte ${this.#entryStart} is larger than ${MAX_RECORD_BYTES} bytes`,
+        `${this.#path}: HAR entry ${this.#entries + 1} at byte ${this.#entryStart} is larger than ${this.#maxHeld} bytes`,
+      );
+    }
+    if (this.#cursor - this.keepFrom() > this.#maxHeld) {
+      throw new CaptureError(
+        "capture.unreadable",
+        `${this.#path} is not valid HAR: more than ${mebibytes(this.#maxHeld)} in one value at byte ${this.keepFrom()}`,
       );
     }
   }
 
-  /** The first file offset still needed: the entry or string being read, else the cursor. */
+  /**
+   * The first file offset still needed: the entry being read, a key being
+   * read, or the trailing backslashes of another string (whose bytes are not
+   * needed: a log.comment of any size is not held); else the cursor.
+   */
   keepFrom(): number {
     let keep = this.#cursor;
     if (this.#entryStart >= 0) keep = Math.min(keep, this.#entryStart);
-    if (this.#inString) keep = Math.min(keep, this.#stringStart);
+    if (this.#inString) keep = Math.min(keep, this.#keyString ? this.#stringStart : this.#backslashesFrom);
     return keep;
   }
 
@@ -135,9 +155,22 @@ class HarScanner {
 
   #endString(buffer: Buffer, start: number, end: number): void {
     this.#inString = false;
+    if (!this.#keyString) return;
+    try {
+      this.#keys[this.#stack.length - 1] = JSON.parse(buffer.toString("utf8", start, end + 1)) as string;
+    } catch (error) {
+      throw new CaptureError(
+        "capture.unreadable",
+        `${this.#path} is not valid HAR: ${(error as Error).message} at byte ${this.#stringStart}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** True when a string starting now is a key of the first two levels (which names log and log.entries). */
+  #isKey(): boolean {
     const depth = this.#stack.length;
-    if (!this.#expectKey || depth > 2 || this.#stack[depth - 1] !== OPEN_OBJECT) return;
-    this.#keys[depth - 1] = JSON.parse(buffer.toString("utf8", start, end + 1)) as string;
+    return this.#expectKey && depth <= 2 && this.#stack[depth - 1] === OPEN_OBJECT;
   }
 
   /** Follows one byte outside strings; returns the entry it completes, if any. */
@@ -146,6 +179,8 @@ class HarScanner {
     if (byte === QUOTE) {
       this.#inString = true;
       this.#stringStart = base + i;
+      this.#keyString = this.#isKey();
+      this.#backslashesFrom = base + i + 1;
     } else if (byte === OPEN_OBJECT) {
       if (this.#atEntries()) this.#entryStart = base + i;
       this.#open(OPEN_OBJECT);
@@ -210,4 +245,15 @@ class HarScanner {
       );
     }
   }
+}
+
+/** Where the run of backslashes that ends `buffer` before `end` starts (`end` when there is none). */
+function trailingRun(buffer: Buffer, end: number): number {
+  let at = end;
+  while (at > 0 && buffer[at - 1] === BACKSLASH) at--;
+  return at;
+}
+
+function mebibytes(bytes: number): string {
+  return bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${bytes} bytes`;
 }

@@ -8,8 +8,10 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CaptureError } from "./errors.ts";
+import { harEntries } from "./har-scan.ts";
 import { readFlows, readPackets } from "./read.ts";
 import { FlowAssembler } from "./reassembly.ts";
+import { openSource } from "./source.ts";
 import { bytes, collect, collectUntilError, tempDir } from "./testing.ts";
 import { pcapWriter } from "./writer.ts";
 
@@ -245,4 +247,76 @@ test("entries that are not valid JSON are unreadable; entries without an http(s)
   const stream = readFlows(odd);
   assert.equal((await collect(stream)).length, 1);
   assert.equal(stream.stats.skippedEntries, 2);
+});
+
+test("keys that are not valid JSON strings are unreadable, with their offset", async () => {
+  const escape = join(dir, "escape.har");
+  writeFileSync(escape, '{"log":{"ver\\xsion":"1.2","entries":[]}}');
+  const bad = await collectUntilError(readFlows(escape));
+  assert.ok(bad.error instanceof CaptureError && bad.error.code === "capture.unreadable", String(bad.error));
+  assert.match(bad.error.message, /escape\.har is not valid HAR: .+ at byte 8$/);
+  const control = join(dir, "control.har");
+  writeFileSync(control, '{"lo\u0001g":{"entries":[]}}'); // a raw control character in a key
+  const raw = await collectUntilError(readFlows(control));
+  assert.ok(raw.error instanceof CaptureError && raw.error.code === "capture.unreadable", String(raw.error));
+  assert.match(raw.error.message, /control\.har is not valid HAR: .+ at byte 1$/);
+});
+
+test("a long string outside the entries is not held, escapes across chunk ends included", async () => {
+  // Runs of backslashes and escaped quotes, so that chunk ends fall inside and between them.
+  const alphabet = ["a", "\\", '"', "\\\\", "}"];
+  const comment = Array.from({ length: 600_000 }, (_, i) => alphabet[(i * 7 + (i >> 3)) % 5]).join("");
+  const path = harFile([reportEntry(), reportEntry()], { comment });
+  assert.ok(statSync(path).size > 1_000_000);
+  const expected = await collect(readFlows(harFile([reportEntry(), reportEntry()])));
+  for (const chunkBytes of [4096, 4093]) {
+    const stream = readFlows(path, { chunkBytes });
+    const flows = await collect(stream);
+    assert.deepEqual(
+      flows.map((f) => [bytes(f.clientData), bytes(f.serverData)]),
+      expected.map((f) => [bytes(f.clientData), bytes(f.serverData)]),
+    );
+    assert.ok(stream.stats.peakBufferBytes < 4 * chunkBytes, `${stream.stats.peakBufferBytes} bytes held`);
+  }
+});
+
+test("a key, or a run of backslashes, beyond what one value may hold is unreadable", async () => {
+  const cases: [string, RegExp][] = [
+    [
+      `{"log":{"${"k".repeat(5000)}":1,"entries":[]}}`,
+      /key\.har is not valid HAR: more than 1000 bytes in one value at byte 8$/,
+    ],
+    [
+      `{"log":{"comment":"${"\\".repeat(3000)}","entries":[]}}`,
+      /more than 1000 bytes in one value at byte 19$/,
+    ],
+  ];
+  for (const [content, message] of cases) {
+    const path = join(dir, "key.har");
+    writeFileSync(path, content);
+    const source = await openSource(path, undefined, 256);
+    await source.fill(1);
+    const { error } = await collectUntilError(harEntries(source, 1000));
+    source.close();
+    assert.ok(error instanceof CaptureError && error.code === "capture.unreadable", String(error));
+    assert.match(error.message, message);
+  }
+});
+
+test("a lone surrogate in a form field and an endless entry time read as well-formed values", async () => {
+  const path = join(dir, "odd-values.har");
+  const entry = {
+    startedDateTime: "2025-01-02T03:04:05.123Z",
+    time: 1,
+    request: {
+      method: "POST",
+      url: "http://x.example/",
+      postData: { params: [{ name: "\ud800", value: "x" }] },
+    },
+  };
+  writeFileSync(path, JSON.stringify({ log: { entries: [entry] } }).replace('"time":1', '"time":1e400'));
+  const [flow] = await collect(readFlows(path));
+  assert.ok(flow);
+  assert.equal(flow.lastTime, Date.parse(entry.startedDateTime));
+  assert.match(Buffer.from(flow.clientData).toString(), /\r\n\r\n%EF%BF%BD=x$/);
 });

@@ -21,6 +21,7 @@
  * the protocols know an https URL's plaintext for what it is.
  */
 import { canonicalIp, endpointText } from "./address.ts";
+import { isValidTime } from "./records.ts";
 import type { Endpoint, Flow, Packet } from "../types.ts";
 
 /** One HAR entry as a request and a response between two endpoints. */
@@ -65,7 +66,7 @@ export function harExchange(entry: unknown, index: number): HarExchange | undefi
   return {
     index,
     time,
-    endTime: time + Math.max(0, typeof entry.time === "number" ? entry.time : 0),
+    endTime: endOf(time, entry.time),
     client: { ip: ip.includes(":") ? CLIENT_IPV6 : CLIENT_IPV4, port: 1024 + ((index - 1) % 64512) },
     server: { ip, port: url.port === "" ? defaultPort : Number(url.port) },
     scheme,
@@ -121,8 +122,9 @@ function decodeText(value: string, encoding: unknown): Uint8Array {
   return Buffer.from(value, encoding === "base64" ? "base64" : "utf8");
 }
 
+/** A lone surrogate (which JSON's \ud800 can give) becomes U+FFFD, as in UTF-8 elsewhere, not a URIError. */
 function formEncode(value: string): string {
-  return encodeURIComponent(value).replaceAll("%20", "+");
+  return encodeURIComponent(value.toWellFormed()).replaceAll("%20", "+");
 }
 
 /** HAR headers as [name, value] pairs, in order. */
@@ -225,6 +227,12 @@ function text(value: unknown): string {
 
 function parseUrl(value: unknown): URL | undefined {
   return typeof value === "string" && URL.canParse(value) ? new URL(value) : undefined;
+}
+
+/** The entry's end: its start plus its `time` (ms), unless that is no duration or would be no valid date. */
+function endOf(start: number, duration: unknown): number {
+  const end = start + (typeof duration === "number" ? Math.max(0, duration) : 0);
+  return isValidTime(end) ? end : start;
 }
 
 function dateOf(value: unknown): number {

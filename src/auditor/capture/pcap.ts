@@ -11,6 +11,8 @@ import {
   corruptLength,
   type FrameDecoder,
   MAX_RECORD_BYTES,
+  readUint16,
+  readUint32,
   recordBatches,
   toMilliseconds,
   truncatedIn,
@@ -65,24 +67,20 @@ function readHeader(source: ByteSource): PcapHeader {
   const magic = buffer.readUInt32LE(pos);
   const littleEndian = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
   const nanoseconds = magic === 0xa1b23c4d || magic === 0x4d3cb2a1;
-  const read16 = (at: number) =>
-    littleEndian ? buffer.readUInt16LE(pos + at) : buffer.readUInt16BE(pos + at);
-  const read32 = (at: number) =>
-    littleEndian ? buffer.readUInt32LE(pos + at) : buffer.readUInt32BE(pos + at);
-  const major = read16(4);
+  const major = readUint16(buffer, pos + 4, littleEndian);
   if (major !== 2)
     throw new CaptureError("capture.unsupported", `${path} is pcap version ${major}.x; only 2.x is read`);
   // The top bits of the link type field may carry the FCS length (pcap draft); the type is the low 16.
-  const linkType = read32(20) & 0xffff;
+  const linkType = readUint32(buffer, pos + 20, littleEndian) & 0xffff;
   if (!isSupportedLink(linkType)) {
     throw new CaptureError("capture.unsupported", `${path} has link type ${linkType}, which is not decoded`);
   }
   return { littleEndian, unitsPerSecond: nanoseconds ? 1e9 : 1e6, linkType };
 }
 
+/** The record header's 32-bit field at `at`. */
 function read32(source: ByteSource, header: PcapHeader, at: number): number {
-  const where = source.pos + at;
-  return header.littleEndian ? source.buffer.readUInt32LE(where) : source.buffer.readUInt32BE(where);
+  return readUint32(source.buffer, source.pos + at, header.littleEndian);
 }
 
 /** The record's captured length, refused when no sane capture would hold it. */
@@ -100,6 +98,7 @@ function decodeRecord(
   index: number,
   decode: FrameDecoder,
 ): Packet | undefined {
+  // Unsigned 32-bit seconds and fraction: at most about 2^32 s + 2^32 µs, always a valid date.
   const seconds = read32(source, header, 0);
   const fraction = read32(source, header, 4);
   const start = source.pos + RECORD_HEADER;

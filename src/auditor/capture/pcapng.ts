@@ -9,13 +9,18 @@
  * are frames of interfaces whose link type is not decoded (counted).
  *
  * A block whose length is not a multiple of 4, is below the minimum, above
- * MAX_RECORD_BYTES, or differs from its trailing copy is corruption.
+ * MAX_RECORD_BYTES, differs from its trailing copy, or leaves no room for the
+ * fixed fields of its type is corruption; so is a packet whose timestamp
+ * (with its interface's if_tsresol and if_tsoffset) is no valid date.
  */
 import { CaptureError } from "./errors.ts";
 import {
   corruptLength,
   type FrameDecoder,
+  isValidTime,
   MAX_RECORD_BYTES,
+  readUint16,
+  readUint32,
   recordBatches,
   toMilliseconds,
   truncatedIn,
@@ -31,6 +36,14 @@ const SIMPLE_PACKET = 3;
 const ENHANCED_PACKET = 6;
 const PACKET_BLOCKS = new Set([OBSOLETE_PACKET, SIMPLE_PACKET, ENHANCED_PACKET]);
 const MIN_BLOCK = 12;
+/** Bytes of fixed fields before the options: IDB link type, reserved, snap length. */
+const IDB_FIXED = 8;
+/** Bytes of fixed fields before the frame: EPB and obsolete packet block 20 (interface, drops, timestamp, lengths), SPB 4. */
+const PACKET_FIXED: Record<number, number> = {
+  [ENHANCED_PACKET]: 20,
+  [OBSOLETE_PACKET]: 20,
+  [SIMPLE_PACKET]: 4,
+};
 
 const OPTION_TSRESOL = 9;
 const OPTION_TSOFFSET = 14;
@@ -112,17 +125,9 @@ function sectionOf(source: ByteSource, current: Section | undefined): Section {
   );
 }
 
-function read32(buffer: Buffer, at: number, section: Section): number {
-  return section.littleEndian ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at);
-}
-
-function read16(buffer: Buffer, at: number, section: Section): number {
-  return section.littleEndian ? buffer.readUInt16LE(at) : buffer.readUInt16BE(at);
-}
-
 /** The block's total length, refused when it cannot be right. */
 function blockLength(source: ByteSource, section: Section): number {
-  const length = read32(source.buffer, source.pos + 4, section);
+  const length = readUint32(source.buffer, source.pos + 4, section.littleEndian);
   if (length < MIN_BLOCK || length % 4 !== 0 || length > MAX_RECORD_BYTES) {
     throw corruptLength(source.path, "a block claims a length", length, source.offset());
   }
@@ -132,22 +137,23 @@ function blockLength(source: ByteSource, section: Section): number {
 /** The whole block is in the buffer: checks its trailing length and names its parts. */
 function openBlock(source: ByteSource, section: Section, length: number): Block {
   const { buffer, pos } = source;
-  const trailing = read32(buffer, pos + length - 4, section);
+  const trailing = readUint32(buffer, pos + length - 4, section.littleEndian);
   if (trailing !== length) {
     throw new CaptureError(
       "capture.unreadable",
       `${source.path} is corrupt: the block at byte ${source.offset()} says ${length} bytes at its start and ${trailing} at its end`,
     );
   }
-  const type = read32(buffer, pos, section);
+  const type = readUint32(buffer, pos, section.littleEndian);
   return { type, body: pos + 8, end: pos + length - 4, offset: source.offset(), section };
 }
 
 function readInterface(source: ByteSource, block: Block): Interface {
   const { buffer } = source;
   const { section } = block;
+  requireBody(source, block, IDB_FIXED, "an interface description block");
   const found: Interface = {
-    linkType: read16(buffer, block.body, section),
+    linkType: readUint16(buffer, block.body, section.littleEndian),
     unitsPerSecond: 1e6,
     offsetSeconds: 0,
   };
@@ -178,8 +184,8 @@ function* options(
 ): Generator<{ code: number; length: number; at: number }> {
   let at = start;
   while (at + 4 <= end) {
-    const code = read16(buffer, at, section);
-    const length = read16(buffer, at + 2, section);
+    const code = readUint16(buffer, at, section.littleEndian);
+    const length = readUint16(buffer, at + 2, section.littleEndian);
     if (code === 0 || at + 4 + length > end) return;
     yield { code, length, at: at + 4 };
     at += 4 + Math.ceil(length / 4) * 4;
@@ -194,17 +200,20 @@ function readPacket(
 ): Packet | undefined {
   const { buffer } = source;
   const { section, body } = block;
+  requireBody(source, block, PACKET_FIXED[block.type] ?? 0, `packet ${index}`);
   if (block.type === SIMPLE_PACKET) {
-    const captured = Math.min(read32(buffer, body, section), block.end - body - 4);
+    const captured = Math.min(readUint32(buffer, body, section.littleEndian), block.end - body - 4);
     return decodeFrame(source, block, 0, 0, 0, buffer.subarray(body + 4, body + 4 + captured), index, decode);
   }
   // EPB: interface (4), timestamp high and low (4 + 4), captured and original lengths; the obsolete
   // packet block has a 2-byte interface and a 2-byte drops count in place of the first 4.
   const interfaceId =
-    block.type === ENHANCED_PACKET ? read32(buffer, body, section) : read16(buffer, body, section);
-  const high = read32(buffer, body + 4, section);
-  const low = read32(buffer, body + 8, section);
-  const captured = read32(buffer, body + 12, section);
+    block.type === ENHANCED_PACKET
+      ? readUint32(buffer, body, section.littleEndian)
+      : readUint16(buffer, body, section.littleEndian);
+  const high = readUint32(buffer, body + 4, section.littleEndian);
+  const low = readUint32(buffer, body + 8, section.littleEndian);
+  const captured = readUint32(buffer, body + 12, section.littleEndian);
   const dataStart = body + 20;
   if (dataStart + captured > block.end) {
     throw corruptLength(source.path, `packet ${index} claims a captured length`, captured, block.offset);
@@ -219,6 +228,19 @@ function readPacket(
     index,
     decode,
   );
+}
+
+/** Refuses a block whose body is too short for the fixed fields of its type. */
+function requireBody(source: ByteSource, block: Block, fixed: number, what: string): void {
+  const length = block.end - block.body;
+  if (length < fixed) {
+    throw corruptLength(
+      source.path,
+      `${what} has ${fixed} bytes of fixed fields in a body`,
+      length,
+      block.offset,
+    );
+  }
 }
 
 function decodeFrame(
@@ -238,7 +260,16 @@ function decodeFrame(
       `${source.path} is corrupt: packet ${index} at byte ${block.offset} names interface ${interfaceId}, which its section does not describe`,
     );
   }
-  return decode(index, timeOf(found, high, low), found.linkType, frame);
+  const time = timeOf(found, high, low);
+  // Rejected rather than clamped: a clamped time would be a made-up one, and such a timestamp (a
+  // resolution of whole seconds over 64 bits, a huge if_tsoffset) means the interface or block is corrupt.
+  if (!isValidTime(time)) {
+    throw new CaptureError(
+      "capture.unreadable",
+      `${source.path} is corrupt: packet ${index} at byte ${block.offset} has a timestamp that is no date (${time} ms since 1970)`,
+    );
+  }
+  return decode(index, time, found.linkType, frame);
 }
 
 /** Milliseconds since the epoch of a 64-bit timestamp, exact in whole seconds even beyond 2^53 units. */
@@ -258,7 +289,9 @@ function timeOf(found: Interface, high: number, low: number): number {
 function truncated(source: ByteSource, section: Section | undefined, index: number): CaptureError {
   const fileEnd = source.bufferOffset + source.buffer.length;
   const type =
-    source.available() >= 4 && section ? read32(source.buffer, source.pos, section) : ENHANCED_PACKET;
+    source.available() >= 4 && section
+      ? readUint32(source.buffer, source.pos, section.littleEndian)
+      : ENHANCED_PACKET;
   if (PACKET_BLOCKS.has(type)) return truncatedIn(source.path, index + 1, source.offset(), fileEnd);
   return new CaptureError(
     "capture.truncated",

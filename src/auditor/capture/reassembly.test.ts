@@ -246,3 +246,110 @@ test("duplicates piling up beyond the limit are merged away, holes kept fillable
   assert.deepEqual(bytes(stream.data), data);
   assert.equal(stream.gaps, 0);
 });
+
+test("a direction holds no more than its limit, whatever the retransmissions; the bytes received first win", () => {
+  const direction = new TcpDirection(1000);
+  direction.syn(0);
+  const data = Buffer.alloc(1000);
+  for (let i = 0; i < data.length; i++) data[i] = i % 251;
+  let seed = 7;
+  for (let i = 0; i < 5000; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const start = seed % 1100;
+    const length = 1 + ((seed >>> 20) % 300);
+    direction.data(1 + start, data.subarray(start, start + length));
+    assert.ok(direction.heldBytes() <= 1000, `${direction.heldBytes()} bytes held`);
+  }
+  direction.data(1, data);
+  assert.deepEqual(bytes(direction.assemble().data), data);
+
+  const disagreeing = new TcpDirection(100);
+  disagreeing.syn(0);
+  disagreeing.data(3, Buffer.from("AAAA"));
+  disagreeing.data(1, Buffer.from("BBBBBBBB"));
+  assert.deepEqual(bytes(disagreeing.assemble().data), Buffer.from("BBAAAABB"));
+  assert.equal(disagreeing.heldBytes(), 8);
+});
+
+test("without a SYN, data before the first sequence number seen counts against the same limit", () => {
+  const direction = new TcpDirection(100);
+  direction.data(1000, Buffer.alloc(80, "b"));
+  direction.data(950, Buffer.alloc(50, "a")); // sent earlier, captured later: only 20 fit
+  assert.equal(direction.heldBytes(), 100);
+  const stream = direction.assemble();
+  assert.deepEqual(bytes(stream.data), Buffer.from("a".repeat(20) + "b".repeat(80)));
+  assert.equal(stream.truncated, 30);
+  assert.deepEqual(stream.holes, [20]); // the 30 bytes not kept lie between
+});
+
+test("holes: the offsets in the data where missing bytes were skipped", async () => {
+  const response = httpResponse(1_000);
+  const flow = await onlyFlow({ response, segmentSize: 100, omit: { server: [3, 5] } });
+  assert.deepEqual(flow.holes, { client: [], server: [300, 400] });
+  assert.deepEqual(
+    bytes(flow.serverData),
+    Buffer.concat([response.subarray(0, 300), response.subarray(400, 500), response.subarray(600)]),
+  );
+  // A hole before the first byte or after the last joins nothing: not listed.
+  const edges = await onlyFlow({ response, segmentSize: 100, omit: { server: [0, 10] } });
+  assert.deepEqual(edges.gaps, { client: 0, server: 100 + response.length - 1000 });
+  assert.equal(edges.holes, undefined);
+  assert.equal((await onlyFlow({})).holes, undefined);
+});
+
+test("maxServerBytes cuts the server's direction alone, TCP and UDP", async () => {
+  const request = Buffer.concat([httpRequest(), Buffer.alloc(3_000, "q")]);
+  const flow = await onlyFlow({ request, segmentSize: 300, shuffle: true }, { maxServerBytes: 1000 });
+  assert.deepEqual(bytes(flow.clientData), request);
+  assert.deepEqual(bytes(flow.serverData), httpResponse(10_000).subarray(0, 1000));
+  assert.deepEqual(flow.truncated, { client: 0, server: httpResponse(10_000).length - 1000 });
+
+  const assembler = new FlowAssembler({ maxBytesPerDirection: 100, maxServerBytes: 10 });
+  const phone = { ip: "192.0.2.1", port: 4000 };
+  const resolver = { ip: "192.0.2.53", port: 53 };
+  const udp = (src: typeof phone, dst: typeof phone, size: number): Packet => ({
+    time: T0,
+    index: 1,
+    transport: "udp",
+    src,
+    dst,
+    payload: Buffer.alloc(size, src === phone ? "q" : "a"),
+  });
+  assembler.push(udp(phone, resolver, 50));
+  assembler.push(udp(resolver, phone, 8));
+  assembler.push(udp(resolver, phone, 8));
+  const [done] = assembler.finish();
+  assert.deepEqual(done?.truncated, { client: 0, server: 8 });
+  assert.deepEqual(
+    done?.datagrams?.map((d) => d.payload.length),
+    [50, 8],
+  );
+  assert.equal(done?.clientData.length, 50);
+  assert.deepEqual(bytes(done?.serverData ?? new Uint8Array()), Buffer.alloc(8, "a"));
+});
+
+test("a 4-tuple's count is forgotten an idle timeout after its last flow: ids number reuse within it", () => {
+  const assembler = new FlowAssembler({ idleTimeoutMs: 1000 });
+  const query = (time: number, port: number): Packet => ({
+    time,
+    index: 1,
+    transport: "udp",
+    src: { ip: "192.0.2.1", port },
+    dst: { ip: "192.0.2.2", port: 53 },
+    payload: Buffer.from("x"),
+  });
+  const ids: string[] = [];
+  const push = (packet: Packet) => ids.push(...assembler.push(packet).map((f) => f.id));
+  push(query(T0, 1000)); // flow 1 of port 1000
+  push(query(T0 + 1500, 2000)); // emits it, idle
+  push(query(T0 + 1600, 1000)); // flow 2 of port 1000, within the timeout of the first's end
+  push(query(T0 + 3000, 3000)); // emits both idle flows
+  push(query(T0 + 6000, 3001)); // forgets every count: nothing live for port 1000 since T0 + 3000
+  push(query(T0 + 6100, 1000)); // port 1000 again, long after
+  ids.push(...assembler.finish().map((f) => f.id));
+  const label = "udp 192.0.2.1:1000 → 192.0.2.2:53";
+  assert.deepEqual(
+    ids.filter((id) => id.startsWith(label)),
+    [label, `${label} #2`, label],
+  );
+});

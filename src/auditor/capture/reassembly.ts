@@ -19,8 +19,16 @@
  * opening a flow of their own; a new SYN opens a new flow. A packet with no
  * payload never opens a flow unless it is a SYN. A flow's id is its label,
  * `tcp 10.0.0.2:51000 → 1.2.3.4:80`, with ` #2`, ` #3`… when the same
- * 4-tuple was used before in this capture (which is why the assembler
- * remembers one small count per 4-tuple ever seen).
+ * 4-tuple was used shortly before. To keep memory bounded by the live flows
+ * (not by every 4-tuple ever seen), a 4-tuple's count is kept while it has a
+ * live flow and for the idle timeout after its last flow was emitted (the
+ * first sweep after that forgets it); a 4-tuple used again after that starts
+ * over, so its id may repeat one of a flow that ended more than an idle
+ * timeout earlier.
+ *
+ * The server's direction may be given a smaller limit (`maxServerBytes`)
+ * than the client's: what the auditor reads of it is the start (TLS
+ * ServerHello, HTTP response heads).
  */
 import { endpointText } from "./address.ts";
 import { TcpDirection } from "./tcp-direction.ts";
@@ -30,6 +38,12 @@ import type { Endpoint, Flow, Packet } from "../types.ts";
 export interface AssemblerOptions {
   /** Bytes kept per direction of a flow (at most 1 GiB); beyond, dropped and counted in `truncated`. Default 32 MiB. */
   maxBytesPerDirection?: number;
+  /**
+   * Bytes kept of the server's direction (server → client) of a flow, at
+   * most 1 GiB; beyond, dropped and counted in `truncated.server`. Default:
+   * maxBytesPerDirection.
+   */
+  maxServerBytes?: number;
   /** A flow with no packet for this long (capture time) is emitted. Default 5 minutes. */
   idleTimeoutMs?: number;
 }
@@ -39,7 +53,7 @@ export interface AssemblerStats {
   flows: number;
   /** Packets that opened no flow: bare ACKs, FINs and RSTs of unknown connections, stragglers of closed ones. */
   ignored: number;
-  /** Flows with a direction cut at maxBytesPerDirection. */
+  /** Flows with a direction cut at maxBytesPerDirection (or maxServerBytes). */
   truncatedFlows: number;
 }
 
@@ -83,16 +97,18 @@ type LiveFlow = TcpFlow | UdpFlow;
 export class FlowAssembler {
   readonly stats: AssemblerStats = { flows: 0, ignored: 0, truncatedFlows: 0 };
   #limit: number;
+  #serverLimit: number;
   #idle: number;
   #live = new Map<string, LiveFlow>();
   /** 4-tuples of emitted TCP flows → when they were emitted, for ignoring stragglers. */
   #closed = new Map<string, number>();
-  /** How many flows each 4-tuple has had, for unique ids. */
-  #uses = new Map<string, number>();
+  /** How many flows a 4-tuple has had, and when its last one was emitted (Infinity while one is live), for ids. */
+  #uses = new Map<string, { count: number; closedAt: number }>();
   #lastSweep = -Infinity;
 
   constructor(options: AssemblerOptions = {}) {
     this.#limit = Math.min(options.maxBytesPerDirection ?? DEFAULT_MAX_BYTES_PER_DIRECTION, 2 ** 30);
+    this.#serverLimit = Math.min(options.maxServerBytes ?? this.#limit, 2 ** 30);
     this.#idle = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
@@ -110,6 +126,7 @@ export class FlowAssembler {
     const done = [...this.#live.values()].map((flow) => this.#emit(flow));
     this.#live.clear();
     this.#closed.clear();
+    this.#uses.clear();
     return done;
   }
 
@@ -161,7 +178,7 @@ export class FlowAssembler {
     flow.lastTime = Math.max(flow.lastTime, packet.time);
     const fromClient = sameEndpoint(packet.src, flow.client);
     const side = fromClient ? "client" : "server";
-    if (flow.bytes[side] + packet.payload.length > this.#limit) {
+    if (flow.bytes[side] + packet.payload.length > (fromClient ? this.#limit : this.#serverLimit)) {
       flow.truncated[side] += packet.payload.length;
       return;
     }
@@ -177,8 +194,8 @@ export class FlowAssembler {
   }
 
   #open(key: string, kind: "tcp" | "udp", client: Endpoint, server: Endpoint, time: number): LiveFlow {
-    const uses = (this.#uses.get(key) ?? 0) + 1;
-    this.#uses.set(key, uses);
+    const uses = (this.#uses.get(key)?.count ?? 0) + 1;
+    this.#uses.set(key, { count: uses, closedAt: Infinity });
     const label = `${kind} ${endpointText(client)} → ${endpointText(server)}`;
     const id = uses === 1 ? label : `${label} #${uses}`;
     const common = { key, id, client, server, firstTime: time, lastTime: time };
@@ -188,7 +205,7 @@ export class FlowAssembler {
             ...common,
             kind,
             fromClient: new TcpDirection(this.#limit),
-            fromServer: new TcpDirection(this.#limit),
+            fromServer: new TcpDirection(this.#serverLimit),
           }
         : {
             ...common,
@@ -205,6 +222,8 @@ export class FlowAssembler {
   #close(flow: LiveFlow, time: number): Flow {
     this.#live.delete(flow.key);
     if (flow.kind === "tcp") this.#closed.set(flow.key, time);
+    const uses = this.#uses.get(flow.key);
+    if (uses) uses.closedAt = time;
     return this.#emit(flow);
   }
 
@@ -215,7 +234,7 @@ export class FlowAssembler {
     return emitted;
   }
 
-  /** Emits idle flows and forgets old stragglers' 4-tuples; runs at most every tenth of the timeout. */
+  /** Emits idle flows and forgets 4-tuples (stragglers', ids' counts) idle since; runs at most every tenth of the timeout. */
   #sweep(now: number, done: Flow[]): void {
     if (now - this.#lastSweep < this.#idle / 10) return;
     this.#lastSweep = now;
@@ -224,6 +243,9 @@ export class FlowAssembler {
     }
     for (const [key, closedAt] of this.#closed) {
       if (now - closedAt > this.#idle) this.#closed.delete(key);
+    }
+    for (const [key, { closedAt }] of this.#uses) {
+      if (now - closedAt > this.#idle) this.#uses.delete(key);
     }
   }
 }
@@ -242,15 +264,25 @@ function tcpFlow(flow: TcpFlow): Flow {
       clientData: client.data,
       serverData: server.data,
       gaps: { client: client.gaps, server: server.gaps },
+      ...(client.holes.length + server.holes.length > 0
+        ? { holes: { client: client.holes, server: server.holes } }
+        : {}),
     },
     { client: client.truncated, server: server.truncated },
   );
 }
 
-/** A UDP flow's data per direction is its datagrams' payloads end to end; `datagrams` keeps them apart. */
+/**
+ * A UDP flow's data per direction is its datagrams' payloads end to end;
+ * `datagrams` keeps them apart. The concatenations are made on first read
+ * of clientData or serverData (and kept), so a reader of `datagrams` alone
+ * never pays for copying the flow's bytes a second time.
+ */
 function udpFlow(flow: UdpFlow): Flow {
   const payloads = (fromClient: boolean) =>
     Buffer.concat(flow.datagrams.filter((d) => d.fromClient === fromClient).map((d) => d.payload));
+  let clientData: Uint8Array | undefined;
+  let serverData: Uint8Array | undefined;
   return withTruncation(
     {
       id: flow.id,
@@ -259,8 +291,20 @@ function udpFlow(flow: UdpFlow): Flow {
       server: flow.server,
       firstTime: flow.firstTime,
       lastTime: flow.lastTime,
-      clientData: payloads(true),
-      serverData: payloads(false),
+      get clientData(): Uint8Array {
+        clientData ??= payloads(true);
+        return clientData;
+      },
+      set clientData(value: Uint8Array) {
+        clientData = value;
+      },
+      get serverData(): Uint8Array {
+        serverData ??= payloads(false);
+        return serverData;
+      },
+      set serverData(value: Uint8Array) {
+        serverData = value;
+      },
       datagrams: flow.datagrams,
       gaps: { client: 0, server: 0 },
     },
@@ -268,8 +312,10 @@ function udpFlow(flow: UdpFlow): Flow {
   );
 }
 
+/** Adds `truncated` when something was cut (in place: a spread would read a UDP flow's lazy data). */
 function withTruncation(flow: Flow, truncated: { client: number; server: number }): Flow {
-  return truncated.client > 0 || truncated.server > 0 ? { ...flow, truncated } : flow;
+  if (truncated.client > 0 || truncated.server > 0) flow.truncated = truncated;
+  return flow;
 }
 
 /** The same key for both directions: the two endpoints in a fixed order. */

@@ -1,6 +1,7 @@
 /**
  * What the pcap and pcapng readers share: the per-frame decoding callback,
- * the sane maximum of a record, and the errors for a file that ends inside a
+ * the sane maximum of a record, integers in either byte order, the range of
+ * a valid time, and the errors for a file that ends inside a
  * record or holds a length no capture would write.
  */
 import { CaptureError } from "./errors.ts";
@@ -32,6 +33,24 @@ export function corruptLength(path: string, what: string, length: number, offset
     "capture.unreadable",
     `${path} is corrupt: ${what} of ${length} bytes at byte ${offset}`,
   );
+}
+
+/** The unsigned 16-bit integer at `at`, in the capture's byte order. */
+export function readUint16(buffer: Buffer, at: number, littleEndian: boolean): number {
+  return littleEndian ? buffer.readUInt16LE(at) : buffer.readUInt16BE(at);
+}
+
+/** The unsigned 32-bit integer at `at`, in the capture's byte order. */
+export function readUint32(buffer: Buffer, at: number, littleEndian: boolean): number {
+  return littleEndian ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at);
+}
+
+/** The largest time a Date can hold, in ms either side of the epoch (ECMA-262 §21.4.1.22). */
+export const MAX_DATE_MS = 8.64e15;
+
+/** True when `time` (ms since the epoch) is a time a Date can hold. */
+export function isValidTime(time: number): boolean {
+  return Number.isFinite(time) && Math.abs(time) <= MAX_DATE_MS;
 }
 
 /** Milliseconds since the epoch from whole seconds and a fraction counted in `unitsPerSecond`. */

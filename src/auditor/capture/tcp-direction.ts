@@ -9,11 +9,16 @@
  * later); the stream then starts at the lowest offset seen. With a SYN,
  * bytes before it are discarded.
  *
- * Segments are kept as received and put in order only when the stream is
- * assembled: sorted by offset (stable, so the first received wins a tie),
- * overlapping bytes taken from the segment that starts earlier, holes skipped
- * and counted (not zero-filled), one Buffer.concat for the whole direction.
- * Duplicates are merged away when they pile up, so memory stays near the limit.
+ * Segments are kept in order of offset and never overlap: of a segment that
+ * arrives, only the bytes not already held are kept (copied out when it is
+ * cut, so that a few new bytes do not pin a whole retransmission), so where
+ * retransmissions disagree the bytes received first win, and duplicates cost
+ * nothing. A direction thus never holds more than its limit: bytes at
+ * offsets beyond it are dropped, and so are new bytes once `limit` are held
+ * (which only happens without a SYN, when data before the first sequence
+ * number seen arrives late); both are counted as truncated. The stream is
+ * assembled once: holes skipped and counted (not zero-filled), their places
+ * in the data noted, one Buffer.concat for the whole direction.
  */
 
 /** One received segment's payload at its offset. */
@@ -26,6 +31,8 @@ interface Segment {
 export interface AssembledStream {
   data: Uint8Array;
   gaps: number;
+  /** Offsets in `data` where missing bytes were skipped (0 < offset < data.length): the bytes either side were not adjacent. */
+  holes: number[];
   truncated: number;
 }
 
@@ -42,19 +49,33 @@ interface Walk {
   end: number;
 }
 
+/** Bytes of an arriving segment not yet held, and where they go in the segment list. */
+interface NewPiece {
+  rel: number;
+  data: Uint8Array;
+  index: number;
+}
+
 /** One direction's segments and state. */
 export class TcpDirection {
   synSeen = false;
   #anchor: number | undefined;
+  /** Sorted by offset, never overlapping. */
   #segments: Segment[] = [];
-  #sorted = true;
   #stored = 0;
+  /** New bytes dropped because `limit` bytes were already held. */
+  #overBudget = 0;
   #finRel: number | undefined;
   #highestEnd = 0;
   #limit: number;
 
   constructor(limit: number) {
     this.#limit = limit;
+  }
+
+  /** The payload bytes held: never more than the limit. */
+  heldBytes(): number {
+    return this.#stored;
   }
 
   /** True once a FIN came this way. */
@@ -88,11 +109,26 @@ export class TcpDirection {
     this.#highestEnd = Math.max(this.#highestEnd, rel + data.length);
     if (rel >= this.#limit) return;
     if (rel + data.length > this.#limit) data = data.subarray(0, this.#limit - rel);
-    const last = this.#segments.at(-1);
-    if (last && rel < last.rel) this.#sorted = false;
-    this.#segments.push({ rel, data });
-    this.#stored += data.length;
-    if (this.#stored > 3 * this.#limit) this.#compact();
+    if (data.length === 0) return;
+    const pieces = this.#newPieces(rel, data);
+    const whole = pieces.length === 1 && pieces[0]?.data.length === data.length;
+    // Within the limit, the first new bytes by offset are kept.
+    let room = this.#limit - this.#stored;
+    for (const piece of pieces) {
+      const kept = Math.max(0, Math.min(piece.data.length, room));
+      this.#overBudget += piece.data.length - kept;
+      if (kept < piece.data.length) piece.data = piece.data.subarray(0, kept);
+      room -= kept;
+    }
+    // Inserted last first, so that the indices of the earlier ones still hold.
+    for (let i = pieces.length - 1; i >= 0; i--) {
+      const piece = pieces[i];
+      if (!piece || piece.data.length === 0) continue;
+      const segment = { rel: piece.rel, data: whole ? piece.data : new Uint8Array(piece.data) };
+      if (piece.index === this.#segments.length) this.#segments.push(segment);
+      else this.#segments.splice(piece.index, 0, segment);
+      this.#stored += segment.data.length;
+    }
   }
 
   /** The FIN at `seq`, after `payloadLength` bytes of its own. */
@@ -111,10 +147,20 @@ export class TcpDirection {
   assemble(): AssembledStream {
     const walk = this.#walk();
     const finEnd = this.#finRel === undefined ? 0 : Math.min(this.#finRel, this.#limit);
+    const holes: number[] = [];
+    let length = 0;
+    for (const run of walk.runs) {
+      if (length > 0) holes.push(length);
+      for (const piece of run.pieces) length += piece.length;
+    }
     return {
-      data: Buffer.concat(walk.runs.flatMap((run) => run.pieces)),
+      data: Buffer.concat(
+        walk.runs.flatMap((run) => run.pieces),
+        length,
+      ),
       gaps: walk.gaps + Math.max(0, finEnd - walk.end),
-      truncated: Math.max(0, this.#highestEnd - this.#limit),
+      holes,
+      truncated: Math.max(0, this.#highestEnd - this.#limit) + this.#overBudget,
     };
   }
 
@@ -129,12 +175,35 @@ export class TcpDirection {
     this.#highestEnd += delta;
   }
 
-  /** Sorts the segments (once) and walks them. Without a SYN the stream starts where its data does. */
-  #walk(): Walk {
-    if (!this.#sorted) {
-      this.#segments.sort((a, b) => a.rel - b.rel);
-      this.#sorted = true;
+  /**
+   * The parts of [rel, rel + data.length) no held segment covers, in order,
+   * each with the index it is to be inserted at: a binary search for the
+   * first held segment that ends after `rel`, then a walk over those it overlaps.
+   */
+  #newPieces(rel: number, data: Uint8Array): NewPiece[] {
+    const segments = this.#segments;
+    const end = rel + data.length;
+    let low = 0;
+    let high = segments.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const segment = segments[middle];
+      if (segment && segment.rel + segment.data.length <= rel) low = middle + 1;
+      else high = middle;
     }
+    const pieces: NewPiece[] = [];
+    let at = rel;
+    let index = low;
+    for (let segment = segments[index]; segment && segment.rel < end; segment = segments[++index]) {
+      if (segment.rel > at) pieces.push({ rel: at, data: data.subarray(at - rel, segment.rel - rel), index });
+      at = Math.max(at, segment.rel + segment.data.length);
+    }
+    if (at < end) pieces.push({ rel: at, data: data.subarray(at - rel), index });
+    return pieces;
+  }
+
+  /** Walks the segments in order. Without a SYN the stream starts where its data does. */
+  #walk(): Walk {
     const first = this.#segments[0];
     let cursor = this.synSeen || !first ? 0 : first.rel;
     const runs: Run[] = [];
@@ -153,12 +222,5 @@ export class TcpDirection {
       cursor = end;
     }
     return { runs, gaps, end: cursor };
-  }
-
-  /** Replaces the segments by one per run: duplicates gone, holes kept, so later segments can still fill them. */
-  #compact(): void {
-    const { runs } = this.#walk();
-    this.#segments = runs.map((run) => ({ rel: run.rel, data: Buffer.concat(run.pieces) }));
-    this.#stored = this.#segments.reduce((sum, segment) => sum + segment.data.length, 0);
   }
 }

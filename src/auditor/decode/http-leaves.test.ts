@@ -100,6 +100,40 @@ describe("httpLeaves", () => {
     assert.equal(textAt(leaves, "body -> part.log"), "boot ok");
   });
 
+  test("masks identifiers used as header, cookie and part names; keys stay whole", () => {
+    const body = [
+      "--B",
+      'Content-Disposition: form-data; name="89860312345678901234"',
+      "",
+      "sim",
+      "--B--",
+      "",
+    ].join("\r\n");
+    const { request } = exchange(
+      [
+        "POST /up HTTP/1.1",
+        "X-490154203237518: 1",
+        "Cookie: d41d8cd98f00b204=2; short=3",
+        `Content-Type: multipart/form-data; boundary=B`,
+        `Content-Length: ${body.length}`,
+        "",
+        body,
+      ].join("\r\n"),
+    );
+    const leaves = httpLeaves(request);
+    assert.deepEqual(rendered(leaves), [
+      "target",
+      "header.x-4901•••••••••••",
+      "header.cookie",
+      "header.cookie -> cookie.d41d••••••••••••",
+      "header.cookie -> cookie.short",
+      "body -> part.8986••••••••••••••••",
+    ]);
+    assert.equal(leaves[1]?.key, "x-490154203237518");
+    assert.equal(leaves[3]?.key, "d41d8cd98f00b204");
+    assert.equal(leaves[5]?.key, "89860312345678901234");
+  });
+
   test("decodes a body in a declared non-UTF-8 charset", () => {
     const gbk = Buffer.concat([
       Buffer.from("name="),

@@ -7,6 +7,7 @@
 import type { HttpRequest, HttpResponse } from "../protocols/http.ts";
 import { headerValue } from "../protocols/http.ts";
 import { splitParams } from "./form.ts";
+import { maskStep } from "./mask.ts";
 import { multipartBoundary, multipartParts } from "./multipart.ts";
 import { type At, emit, step, type Walk, walkBytes, walkParams, walkText } from "./walk.ts";
 
@@ -56,8 +57,9 @@ const PLUMBING = new Set([
 const PLUMBING_PREFIXES = ["sec-fetch-", "access-control-"];
 const UTF8_NAMES = new Set(["utf-8", "utf8", "us-ascii", "ascii"]);
 
+/** The first step of a path: "target", "body" or "header.NAME" (long digit and hex runs masked). */
 function root(name: string, key?: string): At {
-  return { path: [name], key, encoded: false, depth: 0 };
+  return { path: [maskStep(name)], key, encoded: false, depth: 0 };
 }
 
 /** Leaves of a request's target, headers and body into `walk`. */

@@ -44,24 +44,86 @@ function keepNumberSource(_key: string, value: unknown, context?: { source?: str
   return value;
 }
 
-/** Every string, number and boolean in the document, depth first, in document order. */
-export function jsonScalars(root: unknown): JsonScalar[] {
-  const out: JsonScalar[] = [];
-  collect(root, "json", undefined, out);
-  return out;
+/**
+ * Containers nested deeper than this are not walked: the values inside them
+ * are not leaves. Real payloads nest a handful of levels; 200 000 nested "["
+ * would otherwise cost a path step of 600 000 characters.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** A container being walked: its items (array) or entries (object), and the next to visit. */
+interface Frame {
+  step: string;
+  key: string | undefined;
+  depth: number;
+  items: unknown[] | null;
+  entries: [string, unknown][] | null;
+  next: number;
 }
 
-function collect(value: unknown, step: string, key: string | undefined, out: JsonScalar[]): void {
-  if (typeof value === "string" || typeof value === "boolean" || value instanceof JsonNumber) {
-    out.push({ step, key, value });
-  } else if (typeof value === "number") {
-    out.push({ step, key, value: new JsonNumber(String(value)) });
-  } else if (Array.isArray(value)) {
-    value.forEach((item, i) => collect(item, `${step}[${i}]`, key, out));
-  } else if (value !== null && typeof value === "object") {
-    for (const [name, item] of Object.entries(value)) {
-      collect(item, `${step}${propertyStep(name)}`, name.toLowerCase(), out);
+/**
+ * Every string, number and boolean in the document, depth first, in document
+ * order, lazily (a caller that stops early builds no further paths). Walked
+ * with an explicit stack, so nesting depth cannot overflow the call stack;
+ * containers nested MAX_JSON_DEPTH levels deep or more are skipped.
+ */
+export function* jsonScalars(root: unknown): Generator<JsonScalar> {
+  const top = scalar(root, "json", undefined);
+  if (top !== null) {
+    yield top;
+    return;
+  }
+  const stack: Frame[] = [];
+  pushContainer(stack, root, "json", undefined, 0);
+  for (let frame = stack.at(-1); frame !== undefined; frame = stack.at(-1)) {
+    const index = frame.next;
+    frame.next += 1;
+    let value: unknown;
+    let step: string;
+    let key: string | undefined;
+    if (frame.items !== null) {
+      if (index >= frame.items.length) {
+        stack.pop();
+        continue;
+      }
+      value = frame.items[index];
+      step = `${frame.step}[${index}]`;
+      key = frame.key;
+    } else {
+      const entry = frame.entries?.[index];
+      if (entry === undefined) {
+        stack.pop();
+        continue;
+      }
+      value = entry[1];
+      step = `${frame.step}${propertyStep(entry[0])}`;
+      key = entry[0].toLowerCase();
     }
+    const found = scalar(value, step, key);
+    if (found !== null) yield found;
+    else if (frame.depth + 1 < MAX_JSON_DEPTH) pushContainer(stack, value, step, key, frame.depth + 1);
+  }
+}
+
+function scalar(value: unknown, step: string, key: string | undefined): JsonScalar | null {
+  if (typeof value === "string" || typeof value === "boolean" || value instanceof JsonNumber) {
+    return { step, key, value };
+  }
+  if (typeof value === "number") return { step, key, value: new JsonNumber(String(value)) };
+  return null;
+}
+
+function pushContainer(
+  stack: Frame[],
+  value: unknown,
+  step: string,
+  key: string | undefined,
+  depth: number,
+): void {
+  if (Array.isArray(value)) {
+    stack.push({ step, key, depth, items: value, entries: null, next: 0 });
+  } else if (value !== null && typeof value === "object") {
+    stack.push({ step, key, depth, items: null, entries: Object.entries(value), next: 0 });
   }
 }
 

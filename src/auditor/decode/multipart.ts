@@ -5,12 +5,23 @@
  * (and the part) that arrived.
  */
 import { parseHeaderLines } from "../protocols/http-body.ts";
+import { asBuffer } from "./bytes.ts";
 
 /** One part: its field name, its own Content-Type, and its bytes. */
 export interface Part {
   name: string;
   contentType: string | null;
   body: Uint8Array;
+}
+
+/** The Content-Disposition parameters read, each pattern compiled once. */
+const DISPOSITION_PARAMS = {
+  name: dispositionPattern("name"),
+  filename: dispositionPattern("filename"),
+} as const;
+
+function dispositionPattern(param: string): RegExp {
+  return new RegExp(`;\\s*${param}\\s*=\\s*(?:"([^"]*)"|([^\\s;]+))`, "i");
 }
 
 /** The boundary parameter of a multipart Content-Type, or null. */
@@ -22,7 +33,7 @@ export function multipartBoundary(contentType: string): string | null {
 
 /** The parts of a multipart body. */
 export function multipartParts(body: Uint8Array, boundary: string): Part[] {
-  const data = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const data = asBuffer(body);
   const delimiter = Buffer.from(`--${boundary}`, "latin1");
   const parts: Part[] = [];
   let start = data.indexOf(delimiter);
@@ -53,7 +64,7 @@ function readPart(raw: Buffer, index: number): Part | null {
   return { name, contentType, body };
 }
 
-function dispositionParam(disposition: string, param: string): string | null {
-  const match = new RegExp(`;\\s*${param}\\s*=\\s*(?:"([^"]*)"|([^\\s;]+))`, "i").exec(disposition);
+function dispositionParam(disposition: string, param: keyof typeof DISPOSITION_PARAMS): string | null {
+  const match = DISPOSITION_PARAMS[param].exec(disposition);
   return match?.[1] ?? match?.[2] ?? null;
 }

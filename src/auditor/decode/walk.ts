@@ -5,12 +5,18 @@
  * inflated when they carry gzip/zlib magic, read as UTF-8 text, or else shown
  * as their printable runs. Every step deepens the path; `maxDepth` bounds
  * cycles (base64 of base64 of…) and `maxLeaves` bounds the output.
+ *
+ * Path step names are masked (see maskStep): a key can itself be an
+ * identifier. Texts longer than the decompression cap are not tried as hex,
+ * JWT or base64, and no pattern run on a whole text has an open-ended counted
+ * quantifier, which overflows V8's regex stack on runs of ~10 MB.
  */
 import type { Leaf } from "../types.ts";
-import { hasEscapes, hidesCharacters, looksLikeForm, percentDecode, splitParams } from "./form.ts";
+import { eachParam, hasEscapes, hidesCharacters, looksLikeForm, percentDecode } from "./form.ts";
 import { hasGzipMagic, hasZlibHeader, inflate } from "./inflate.ts";
 import { JsonNumber, jsonScalars, parseJson } from "./json.ts";
-import { asText, decodeBase64, decodeHex, printableRuns } from "./sniff.ts";
+import { maskStep } from "./mask.ts";
+import { asText, type Decoded, decodeBase64, decodeHex, MAX_ENCODED, printableRuns } from "./sniff.ts";
 
 /** Where a value sits: the path that reached it, its nearest key, whether decoding was needed, how deep. */
 export interface At {
@@ -29,8 +35,12 @@ export interface Walk {
 
 /** Path segments shorter than this are not tried for base64/hex. */
 const MIN_SEGMENT = 12;
-const URL_LIKE = /^(?:[a-z][a-z0-9+.-]*:\/\/[^\s/?#]+)?(?:\/[^\s?#]*)?(?:\?[^\s#]*)?(?:#\S*)?$/i;
-const JWT = /^([A-Za-z0-9_-]{8,})\.([A-Za-z0-9_-]{8,})\.[A-Za-z0-9_-]*$/;
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+const WHITESPACE = /\s/;
+/** One base64url segment of a JWT. */
+const JWT_SEGMENT = /^[A-Za-z0-9_-]+$/;
+/** The shortest JWT header or payload segment. */
+const MIN_JWT_SEGMENT = 8;
 const XML_ELEMENT = /<([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?>([^<]*)<\/\1\s*>/g;
 const HTML = /^<(?:!doctype html|html)/i;
 
@@ -39,9 +49,9 @@ export function newWalk(maxDepth: number, maxLeaves: number): Walk {
   return { leaves: [], maxDepth, maxLeaves };
 }
 
-/** The position one step further down. */
+/** The position one step further down; long digit and hex runs in `name` are masked (the key is not). */
 export function step(at: At, name: string, encoded: boolean, key: string | undefined = at.key): At {
-  return { path: [...at.path, name], key, encoded: at.encoded || encoded, depth: at.depth + 1 };
+  return { path: [...at.path, maskStep(name)], key, encoded: at.encoded || encoded, depth: at.depth + 1 };
 }
 
 /** Records a leaf unless the walk is full or the text is blank. */
@@ -56,16 +66,25 @@ function full(walk: Walk): boolean {
   return walk.leaves.length >= walk.maxLeaves;
 }
 
-/** Bytes: inflated when compressed, read as text when they are text, else their printable runs. */
-export function walkBytes(walk: Walk, bytes: Uint8Array, at: At): void {
+/**
+ * Bytes: inflated when compressed, read as text when they are text, else
+ * their printable runs. `knownText` is their text when the caller has read
+ * it already (null: not text), so it is not decoded twice.
+ */
+export function walkBytes(walk: Walk, bytes: Uint8Array, at: At, knownText?: string | null): void {
   if (full(walk) || bytes.length === 0) return;
   if (at.depth < walk.maxDepth && (hasGzipMagic(bytes) || hasZlibHeader(bytes))) {
     const inflated = inflate(bytes, hasGzipMagic(bytes) ? "gzip" : "zlib");
     if (inflated !== null) return walkBytes(walk, inflated.data, step(at, "gzip", true));
   }
-  const text = asText(bytes);
+  const text = knownText === undefined ? asText(bytes) : knownText;
   if (text !== null) return walkText(walk, text, at, true);
   walkBinary(walk, bytes, at);
+}
+
+/** Bytes that base64 or hex stood for, with their text when the decoding already read it. */
+function walkDecoded(walk: Walk, decoded: Decoded, at: At): void {
+  walkBytes(walk, decoded.bytes, at, decoded.text);
 }
 
 /** Binary: one leaf of its printable runs, and each long run decoded further. */
@@ -115,9 +134,15 @@ function walkJson(walk: Walk, text: string, at: At): boolean {
 
 /** A URL or origin-form target: a decoded path when escaped, long path segments decoded, query parameters. */
 function walkUrl(walk: Walk, text: string, at: At): boolean {
-  if (!(text.startsWith("/") || /^[a-z][a-z0-9+.-]*:\/\//i.test(text)) || !URL_LIKE.test(text)) return false;
-  // Base64 may begin with "/" (a JPEG's is "/9j/"): when it decodes to something, it is not a path.
-  if (text.startsWith("/") && decodeBase64(text) !== null) return false;
+  if (!isUrlShaped(text)) return false;
+  if (text.startsWith("/")) {
+    // Base64 may begin with "/" (a JPEG's is "/9j/"): when it decodes to something, it is base64, not a path.
+    const decoded = decodeBase64(text);
+    if (decoded !== null) {
+      walkDecoded(walk, decoded, step(at, "base64", true));
+      return true;
+    }
+  }
   const hash = text.indexOf("#");
   const beforeHash = hash < 0 ? text : text.slice(0, hash);
   const question = beforeHash.indexOf("?");
@@ -125,6 +150,22 @@ function walkUrl(walk: Walk, text: string, at: At): boolean {
   walkPath(walk, pathPart, at);
   if (question >= 0) walkParams(walk, beforeHash.slice(question + 1), at, "query");
   return true;
+}
+
+/**
+ * No whitespace, and either an origin-form target ("/…") or scheme://authority
+ * followed by nothing or by a path, query or fragment. A character loop, not
+ * one pattern over the whole text.
+ */
+function isUrlShaped(text: string): boolean {
+  if (WHITESPACE.test(text)) return false;
+  if (text.startsWith("/")) return true;
+  const scheme = SCHEME.exec(text);
+  if (scheme === null) return false;
+  const authorityStart = scheme[0].length;
+  let end = authorityStart;
+  while (end < text.length && !"/?#".includes(text.charAt(end))) end += 1;
+  return end > authorityStart;
 }
 
 function walkPath(walk: Walk, pathPart: string, at: At): void {
@@ -137,7 +178,7 @@ function walkPath(walk: Walk, pathPart: string, at: At): void {
 
 /** Each parameter as a leaf under `form.NAME` / `query.NAME`, its value decoded further. */
 export function walkParams(walk: Walk, text: string, at: At, kind: "form" | "query"): void {
-  for (const param of splitParams(text, "&")) {
+  for (const param of eachParam(text, "&")) {
     if (full(walk)) return;
     const here = step(at, `${kind}.${param.name}`, param.escaped, param.name.toLowerCase());
     walkText(walk, param.value, here, true);
@@ -176,25 +217,39 @@ function unescapeXml(text: string): string {
 }
 
 function walkHex(walk: Walk, text: string, at: At): boolean {
-  const bytes = decodeHex(text);
-  if (bytes === null) return false;
-  walkBytes(walk, bytes, step(at, "hex", true));
+  const decoded = decodeHex(text);
+  if (decoded === null) return false;
+  walkDecoded(walk, decoded, step(at, "hex", true));
   return true;
 }
 
 /** A JSON Web Token: its header and payload segments, each base64url. */
 function walkJwt(walk: Walk, text: string, at: At): boolean {
-  const match = JWT.exec(text);
-  if (match === null || !text.startsWith("eyJ")) return false;
-  walkText(walk, match[1] ?? "", step(at, "jwt.header", false), false);
-  walkText(walk, match[2] ?? "", step(at, "jwt.payload", false), false);
+  const segments = jwtSegments(text);
+  if (segments === null) return false;
+  walkText(walk, segments[0], step(at, "jwt.header", false), false);
+  walkText(walk, segments[1], step(at, "jwt.payload", false), false);
   return true;
 }
 
+/** Header and payload of `eyJ….….[signature]`: three base64url segments, the first two 8 or more long. */
+function jwtSegments(text: string): [string, string] | null {
+  if (!text.startsWith("eyJ") || text.length > MAX_ENCODED) return null;
+  const first = text.indexOf(".");
+  const second = first < 0 ? -1 : text.indexOf(".", first + 1);
+  if (second < 0 || text.includes(".", second + 1)) return null;
+  const header = text.slice(0, first);
+  const payload = text.slice(first + 1, second);
+  const signature = text.slice(second + 1);
+  if (header.length < MIN_JWT_SEGMENT || payload.length < MIN_JWT_SEGMENT) return null;
+  if (!JWT_SEGMENT.test(header) || !JWT_SEGMENT.test(payload)) return null;
+  return signature === "" || JWT_SEGMENT.test(signature) ? [header, payload] : null;
+}
+
 function walkBase64(walk: Walk, text: string, at: At): boolean {
-  const bytes = decodeBase64(text);
-  if (bytes === null) return false;
-  walkBytes(walk, bytes, step(at, "base64", true));
+  const decoded = decodeBase64(text);
+  if (decoded === null) return false;
+  walkDecoded(walk, decoded, step(at, "base64", true));
   return true;
 }
 

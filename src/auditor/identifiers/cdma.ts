@@ -40,7 +40,8 @@ function meidHex(token: string, context: KeyContext): IdentifierMatch | null {
     return { kind: "meid", value: token, confidence: "medium", detail: "decimal digits: IMEI-range MEID" };
   }
   const confidence = context.meid ? "high" : "medium";
-  const detail = `regional code ${token.slice(0, 2).toUpperCase()}, manufacturer ${token.slice(2, 8).toUpperCase()}`;
+  // The regional code is what the evidence shows too; the manufacturer code would reveal more.
+  const detail = `regional code ${token.slice(0, 2).toUpperCase()}`;
   return { kind: "meid", value: token, confidence, detail };
 }
 

@@ -7,6 +7,7 @@
  */
 import type { IdentifierMatch } from "../types.ts";
 import { eachMatch } from "./match.ts";
+import { redact } from "./redact.ts";
 
 const EMAIL =
   /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}([A-Za-z]{2,24}))(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g;
@@ -45,6 +46,8 @@ const FILE_EXTENSIONS = new Set([
   "webm",
 ]);
 
+const MASKED = "•";
+
 const RESERVED_TLDS = new Set(["test", "example", "invalid", "localhost"]);
 const RESERVED_DOMAINS = new Set(["example.com", "example.net", "example.org"]);
 
@@ -58,8 +61,23 @@ export function scanEmails(text: string, visit: (match: IdentifierMatch) => void
     const lowerTld = tld.toLowerCase();
     if (FILE_EXTENSIONS.has(lowerTld) || RESERVED_TLDS.has(lowerTld)) return;
     if (isReservedDomain(domain.toLowerCase())) return;
-    visit({ kind: "email", value: address, confidence: "high", detail: `domain ${domain.toLowerCase()}` });
+    visit({ kind: "email", value: address, confidence: "high", detail: `domain ${shownDomain(address)}` });
   });
+}
+
+/**
+ * The domain as far as the evidence shows it: whole when redaction keeps it
+ * all; else its last labels that redaction keeps whole ("…gmail.com"), when
+ * there are two or more; else as redacted ("••nedoe.name").
+ */
+function shownDomain(address: string): string {
+  const redacted = redact("email", address);
+  const domain = redacted.slice(redacted.lastIndexOf("@") + 1).toLowerCase();
+  if (!domain.includes(MASKED)) return domain;
+  const labels = domain.split(".");
+  let first = labels.length;
+  while (first > 0 && !(labels[first - 1] ?? MASKED).includes(MASKED)) first -= 1;
+  return labels.length - first >= 2 ? `…${labels.slice(first).join(".")}` : domain;
 }
 
 function isReservedDomain(domain: string): boolean {

@@ -11,7 +11,7 @@
 import { BlockList, isIPv4, isIPv6 } from "node:net";
 import type { IdentifierMatch } from "../types.ts";
 import { type KeyContext } from "./context.ts";
-import { eachMatch } from "./match.ts";
+import { eachMatch, visitIf } from "./match.ts";
 
 const OCTET = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
 
@@ -89,10 +89,6 @@ export function scanPublicIps(
   if (text.indexOf(":") !== text.lastIndexOf(":")) {
     eachMatch(IPV6, text, (found) => visitIf(ipv6Match(found[0]), visit));
   }
-}
-
-function visitIf(match: IdentifierMatch | null, visit: (match: IdentifierMatch) => void): void {
-  if (match !== null) visit(match);
 }
 
 function ipv4Match(address: string, context: KeyContext): IdentifierMatch | null {

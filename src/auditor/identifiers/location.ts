@@ -17,9 +17,11 @@ import { eachMatch } from "./match.ts";
 
 /**
  * Two decimals separated by a comma, not inside a longer list of numbers
- * (nothing numeric directly before, no third number after).
+ * (nothing numeric directly before, no third number after). At most 20
+ * decimals each: a double has 17 significant digits, and an open-ended
+ * quantifier risks V8's regex stack on huge digit runs.
  */
-const PAIR = /(?<![\w.,-])(-?\d{1,2}\.\d{2,})\s*,\s*(-?\d{1,3}\.\d{2,})(?![\w.]|\s*,\s*-?\d)/g;
+const PAIR = /(?<![\w.,-])(-?\d{1,2}\.\d{2,20})\s*,\s*(-?\d{1,3}\.\d{2,20})(?![\w.]|\s*,\s*-?\d)/g;
 const DECIMAL = /^-?\d{1,3}\.\d+$/;
 const E7 = /^-?\d{7,10}$/;
 const CELL_PAIR = /^(\d{1,5})[-_:/](\d{1,9})$/;

@@ -1,6 +1,6 @@
 /**
  * Small helpers shared by the recognisers: collecting matches without
- * duplicates, lowering a confidence, scanning with a shared global regex, and
+ * duplicates, visiting a possible match, lowering a confidence, scanning with a shared global regex, and
  * the junk-digit tests (all one digit, counting up or down) that rule out
  * placeholders and counters.
  */
@@ -18,6 +18,11 @@ export function addMatch(found: IdentifierMatch[], match: IdentifierMatch | null
 /** True when some match already reports exactly `value`, whatever its kind. */
 export function hasValue(found: IdentifierMatch[], value: string): boolean {
   return found.some((match) => match.value === value);
+}
+
+/** Calls `visit` with the match, when there is one. */
+export function visitIf(match: IdentifierMatch | null, visit: (match: IdentifierMatch) => void): void {
+  if (match !== null) visit(match);
 }
 
 /** One step less sure. */

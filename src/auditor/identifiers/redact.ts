@@ -17,6 +17,7 @@ import { mccMncLength } from "./mcc.ts";
 import { iccidCountry } from "./telecom.ts";
 
 const MASK = "•";
+const ALPHANUMERIC = /^[\p{L}\p{N}]$/u;
 
 /** Redacted evidence for a found identifier: a diagnostic prefix at most, and at least half masked. */
 export function redact(kind: IdentifierKind, value: string): string {
@@ -112,5 +113,5 @@ function countAlphanumerics(value: string): number {
 }
 
 function isAlphanumeric(char: string): boolean {
-  return /^[\p{L}\p{N}]$/u.test(char);
+  return ALPHANUMERIC.test(char);
 }

@@ -83,8 +83,9 @@ function fifteenDigits(digits: string, context: KeyContext): IdentifierMatch | n
   return imsiMatch(digits, "without key");
 }
 
+/** The detail names no digits: the evidence shows the TAC as far as redaction allows (7 of 8 digits). */
 function imei(value: string, confidence: Confidence, detail: string): IdentifierMatch {
-  return { kind: "imei", value, confidence, detail: `${detail}; TAC ${value.slice(0, 8)}` };
+  return { kind: "imei", value, confidence, detail };
 }
 
 /** 14 digits under an "imei" key: an IMEI written without its check digit. */
@@ -101,7 +102,8 @@ function imeisvMatch(digits: string, context: KeyContext): IdentifierMatch | nul
   const strong = context.imeisv || context.imeiStrong;
   if (!strong && !knownBody) return null;
   const confidence: Confidence = strong && knownBody ? "high" : "medium";
-  const detail = `TAC ${digits.slice(0, 8)}, SVN ${digits.slice(14)}`;
+  // No digits: the evidence shows the TAC; the serial and the SVN stay masked.
+  const detail = "16 digits: TAC, serial, software version";
   return { kind: "imeisv", value: digits, confidence, detail };
 }
 

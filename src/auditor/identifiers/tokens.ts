@@ -13,11 +13,18 @@ import { recogniseCdmaDecimal, recogniseCdmaHex } from "./cdma.ts";
 import { type KeyContext } from "./context.ts";
 import { recogniseDeviceHex } from "./device-ids.ts";
 import { recogniseBareMac } from "./mac.ts";
-import { eachMatch, isDigits } from "./match.ts";
+import { eachMatch, isDigits, visitIf } from "./match.ts";
 import { iccidMatch, recogniseDigitRun } from "./telecom.ts";
 
-/** A hex run of 8 or more, not glued to letters, digits or a "+", nor part of a decimal fraction. */
-const HEX_RUN = /(?<![0-9A-Za-z+]|\d\.)[0-9A-Fa-f]{8,}(?![0-9A-Za-z]|\.\d)/g;
+/** Runs longer than this are no identifier (recogniseRun would reject them). */
+const MAX_RUN = 64;
+
+/**
+ * A hex run of 8 to 64, not glued to letters, digits or a "+", nor part of a
+ * decimal fraction. Bounded: an open-ended {8,} overflows V8's regex stack on
+ * a run of ~10 MB, and a longer run fails the lookahead or lookbehind anyway.
+ */
+const HEX_RUN = new RegExp(`(?<![0-9A-Za-z+]|\\d\\.)[0-9A-Fa-f]{8,${MAX_RUN}}(?![0-9A-Za-z]|\\.\\d)`, "g");
 
 /** The same for digit runs of 14–22 (an ICCID may keep its "F" filler). */
 const LONG_DIGIT_RUN = /(?<![0-9A-Za-z+]|\d\.)\d{14,22}[Ff]?(?![0-9A-Za-z]|\.\d)/g;
@@ -37,13 +44,9 @@ export function scanRuns(text: string, context: KeyContext, visit: (match: Ident
   }
 }
 
-function visitIf(match: IdentifierMatch | null, visit: (match: IdentifierMatch) => void): void {
-  if (match !== null) visit(match);
-}
-
 /** What one run is: digit recognisers first, then those that need a key. */
 function recogniseRun(run: string, context: KeyContext): IdentifierMatch | null {
-  if (run.length > 64) return null;
+  if (run.length > MAX_RUN) return null;
   if (isDigits(run)) {
     const match = recogniseDigitRun(run, context) ?? recogniseCdmaDecimal(run, context);
     if (match !== null) return match;

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import dnsPacket from "dns-packet";
-import { DnsNames, parseDns } from "./dns.ts";
+import { canonicalIp } from "../capture/index.ts";
+import { DnsNames, normaliseIp, parseDns } from "./dns.ts";
 
 const query = dnsPacket.encode({
   type: "query",
@@ -34,7 +35,18 @@ function tcp(...messages: Buffer[]): Buffer {
 
 describe("parseDns", () => {
   test("reads a query's questions", () => {
-    assert.deepEqual(parseDns(query, false), { questions: ["api.example.cn"], answers: [] });
+    assert.deepEqual(parseDns(query, false), { response: false, questions: ["api.example.cn"], answers: [] });
+  });
+
+  test("says whether a message is a response (the QR bit), whichever side sent it", () => {
+    assert.equal(parseDns(query, false)?.response, false);
+    assert.equal(parseDns(response, false)?.response, true);
+    assert.equal(parseDns(tcp(response, response), true)?.response, true);
+    // A stream is a response only when every message in it is one.
+    assert.equal(parseDns(tcp(query, response), true)?.response, false);
+    // A response without answers (NXDOMAIN) is still a response.
+    const empty = dnsPacket.encode({ type: "response", id: 1, questions: [{ type: "A", name: "none.cn" }] });
+    assert.deepEqual(parseDns(empty, false), { response: true, questions: ["none.cn"], answers: [] });
   });
 
   test("reads A, AAAA and CNAME answers and drops other types", () => {
@@ -53,6 +65,22 @@ describe("parseDns", () => {
     assert.equal(parseDns(tcp(query).subarray(0, 10), true), null);
   });
 
+  test("over TCP, reads several messages and returns what parsed when the last is cut", () => {
+    const stream = tcp(response, query, response);
+    const whole = parseDns(stream, true);
+    assert.equal(whole?.answers.length, 8);
+    assert.equal(whole?.questions.length, 3);
+    for (const cut of [1, 2, 3, 20, response.length - 1]) {
+      const parsed = parseDns(stream.subarray(0, stream.length - cut), true);
+      assert.equal(parsed?.questions.length, 2, `cut ${cut}`);
+      assert.equal(parsed?.answers.length, 4, `cut ${cut}`);
+      assert.equal(parsed?.response, false, `cut ${cut}`);
+    }
+    const onlyFirst = parseDns(tcp(response, query).subarray(0, response.length + 2 + 5), true);
+    assert.deepEqual(onlyFirst?.answers.length, 4);
+    assert.equal(onlyFirst?.response, true);
+  });
+
   test("returns null for bytes that are not DNS, without throwing", () => {
     const samples = [
       Buffer.from("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"),
@@ -67,6 +95,35 @@ describe("parseDns", () => {
       assert.doesNotThrow(() => parseDns(noise, false));
       assert.doesNotThrow(() => parseDns(noise, true));
     }
+  });
+});
+
+describe("normaliseIp", () => {
+  test("is capture's canonicalIp: RFC 5952 IPv6, mapped IPv4 dotted, brackets removed", () => {
+    const cases: [string, string][] = [
+      ["1.2.3.4", "1.2.3.4"],
+      ["010.001.002.003", "10.1.2.3"],
+      ["2001:db8::1", "2001:db8::1"],
+      ["2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:db8::1"],
+      ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"],
+      ["1:2:3:4:5:6::7", "1:2:3:4:5:6:0:7"],
+      ["0::", "::"],
+      ["::", "::"],
+      ["::ffff", "::ffff"],
+      ["::FFFF:0102:0304", "::ffff:1.2.3.4"],
+      ["::ffff:1.2.3.4", "::ffff:1.2.3.4"],
+      ["[2a00:1450:4001:82a::200e]", "2a00:1450:4001:82a::200e"],
+    ];
+    for (const [input, expected] of cases) {
+      assert.equal(normaliseIp(input), expected, input);
+      assert.equal(normaliseIp(input), canonicalIp(input), input);
+    }
+  });
+
+  test("leaves what is not an address as it is, lower-cased", () => {
+    assert.equal(normaliseIp("Not-An-IP"), "not-an-ip");
+    assert.equal(normaliseIp("fe80::1%ETH0"), "fe80::1%eth0");
+    assert.equal(normaliseIp(""), "");
   });
 });
 

@@ -3,9 +3,12 @@
  * `dns-packet`, kept to what the auditor needs: the names asked for and the
  * A, AAAA and CNAME answers. `DnsNames` turns answers back into the name a
  * person would recognise for an address: the one that was queried, reached by
- * following CNAME chains backwards.
+ * following CNAME chains backwards. `response` (the QR bit) lets a caller
+ * learn answers from responses whichever side of the flow carried them.
  */
 import dnsPacket from "dns-packet";
+import { canonicalIp } from "../capture/index.ts";
+import { asBuffer } from "../decode/bytes.ts";
 
 /** One address or alias record from an answer section. */
 export interface DnsAnswer {
@@ -18,6 +21,8 @@ export interface DnsAnswer {
 
 /** What a DNS message (or a TCP stream of them) asked and answered. */
 export interface DnsMessage {
+  /** True when the QR bit says response: of the one UDP message, or of every message of a TCP stream. */
+  response: boolean;
   questions: string[];
   answers: DnsAnswer[];
 }
@@ -25,17 +30,24 @@ export interface DnsMessage {
 /** Header sanity bounds: a real message asks few questions and carries a bounded number of records. */
 const MAX_QUESTIONS = 16;
 const MAX_RECORDS = 512;
+/** The QR bit of the header flags: set in responses. */
+const QR = 0x8000;
 const HOST_NAME = /^[a-z0-9_*-]([a-z0-9_.*-]{0,252})?$/i;
 
-/** The questions and answers of a DNS payload, or null when it is not DNS. Never throws. */
+/**
+ * The questions and answers of a DNS payload, or null when it is not DNS.
+ * Over TCP, every length-prefixed message up to the first that is cut off or
+ * not DNS is read; null when not even the first is. Never throws.
+ */
 export function parseDns(payload: Uint8Array, overTcp: boolean): DnsMessage | null {
-  const data = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const data = asBuffer(payload);
   const messages = overTcp ? tcpMessages(data) : [data];
-  const result: DnsMessage = { questions: [], answers: [] };
+  const result: DnsMessage = { response: true, questions: [], answers: [] };
   let parsed = 0;
   for (const message of messages) {
     const one = parseMessage(message);
     if (one === null) break;
+    result.response &&= one.response;
     result.questions.push(...one.questions);
     result.answers.push(...one.answers);
     parsed += 1;
@@ -43,7 +55,7 @@ export function parseDns(payload: Uint8Array, overTcp: boolean): DnsMessage | nu
   return parsed === 0 ? null : result;
 }
 
-/** The length-prefixed messages of a TCP stream; a cut-off last message is dropped. */
+/** The length-prefixed messages of a TCP stream; a cut-off last message (a capture that ends mid-message) is dropped. */
 function tcpMessages(data: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let pos = 0;
@@ -71,7 +83,8 @@ function parseMessage(data: Buffer): DnsMessage | null {
     const kept = keepAnswer(answer);
     if (kept !== null) answers.push(kept);
   }
-  return { questions, answers };
+  const response = (data.readUInt16BE(2) & QR) !== 0;
+  return { response, questions, answers };
 }
 
 /** Opcode QUERY, a few questions, bounded record counts: garbage rarely passes. */
@@ -97,20 +110,37 @@ function normaliseName(name: string): string {
   return name.toLowerCase().replace(/\.$/, "");
 }
 
-/** IPv4 as is; IPv6 in RFC 5952 form (lower case, longest zero run compressed, mapped IPv4 dotted). */
+/** A dotted quad without leading zeros: already canonical. */
+const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/** Lower-case hex groups and colons only (no dotted tail). */
+const LOWER_HEX_COLONS = /^[0-9a-f:]+$/;
+/** A group with a leading zero, two zero groups written out, or a zero group beside "::" (RFC 5952 compresses those). */
+const NOT_CANONICAL_GROUPS = /(?:^|:)0[0-9a-f]|(?:^|:)0:0(?::|$)|(?:^|:)0::|::0(?::|$)/;
+
+/**
+ * An address in canonical text (capture's canonicalIp: IPv4 dotted, IPv6 per
+ * RFC 5952 with mapped IPv4 dotted), brackets removed; anything else lower-cased.
+ * An address already in that form is returned without parsing.
+ */
 export function normaliseIp(ip: string): string {
-  if (!ip.includes(":")) return ip;
-  let compact: string;
-  try {
-    compact = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  } catch {
-    return ip.toLowerCase();
-  }
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(compact);
-  if (mapped === null) return compact;
-  const high = parseInt(mapped[1] ?? "0", 16);
-  const low = parseInt(mapped[2] ?? "0", 16);
-  return `::ffff:${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  if (isCanonical(ip)) return ip;
+  return canonicalIp(ip) ?? ip.toLowerCase();
+}
+
+/**
+ * IPv4 without leading zeros; IPv6 in lower case without leading zeros,
+ * without written-out zero runs, without "::" standing for a single group,
+ * and not IPv4-mapped. False only means "parse it".
+ */
+function isCanonical(ip: string): boolean {
+  if (!ip.includes(":")) return CANONICAL_IPV4.test(ip);
+  if (!LOWER_HEX_COLONS.test(ip) || ip.includes("::ffff:") || NOT_CANONICAL_GROUPS.test(ip)) return false;
+  const compressed = ip.indexOf("::");
+  if (compressed < 0) return ip.split(":").length === 8;
+  if (ip.indexOf("::", compressed + 1) >= 0) return false;
+  // "::" must stand for two or more zero groups: at most 6 written.
+  const written = ip.split(":").filter((group) => group !== "").length;
+  return written <= 6;
 }
 
 /**

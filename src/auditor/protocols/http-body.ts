@@ -36,8 +36,11 @@ export function untilCloseBody(data: Buffer, start: number): FramedBody {
   return { raw: data.subarray(start), next: data.length, trailers: [] };
 }
 
-/** A chunked body from `start`: chunk extensions are skipped, trailers returned as headers. */
-export function chunkedBody(data: Buffer, start: number): FramedBody {
+/**
+ * A chunked body from `start`: chunk extensions are skipped, trailers returned
+ * as headers. With `keep` false the chunks are only framed, not copied: `raw` is empty.
+ */
+export function chunkedBody(data: Buffer, start: number, keep = true): FramedBody {
   const chunks: Buffer[] = [];
   let pos = start;
   for (;;) {
@@ -49,10 +52,10 @@ export function chunkedBody(data: Buffer, start: number): FramedBody {
     const dataStart = lineEnd + 2;
     const dataEnd = dataStart + size;
     if (dataEnd > data.length) {
-      chunks.push(data.subarray(dataStart));
+      if (keep) chunks.push(data.subarray(dataStart));
       return truncatedChunks(chunks, data, "chunked body truncated inside a chunk");
     }
-    chunks.push(data.subarray(dataStart, dataEnd));
+    if (keep) chunks.push(data.subarray(dataStart, dataEnd));
     // The chunk's data is followed by CRLF; tolerate a bare LF or nothing.
     pos = data[dataEnd] === 0x0d ? dataEnd + 2 : data[dataEnd] === 0x0a ? dataEnd + 1 : dataEnd;
   }

@@ -4,7 +4,9 @@
  * in order (keep-alive and pipelining), bodies unframed and content-decoded,
  * and responses paired with requests by position. A stream that stops early
  * yields what was read before the gap; nothing here throws on bad input.
+ * Response bodies can be skipped (framed only, so pairing still works).
  */
+import { asBuffer } from "../decode/bytes.ts";
 import {
   chunkedBody,
   decodeContent,
@@ -46,6 +48,16 @@ export interface HttpResponse {
   requestIndex: number | null;
 }
 
+/** What parseHttp reads. */
+export interface HttpOptions {
+  /**
+   * Whether response bodies are read (default true). With false, responses
+   * are still framed, so pipelined responses pair with their requests, but
+   * their bodies are neither copied nor content-decoded: `body` is empty.
+   */
+  responseBodies?: boolean;
+}
+
 /** The HTTP exchange of one connection. */
 export interface HttpExchange {
   requests: HttpRequest[];
@@ -56,6 +68,9 @@ const REQUEST_LINE = /^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|CONNECT|TRACE) (\
 const STATUS_LINE = /^(HTTP\/1\.[01]) (\d{3})(?: ([^\r\n]*))?\r?\n/;
 /** A request or status line longer than this is not taken as one (bytes). */
 const MAX_START_LINE = 64 * 1024;
+/** Of a head cut off by the end of the stream, at most this many bytes are read as header lines. */
+const MAX_TRUNCATED_HEAD = 64 * 1024;
+const NO_BODY = new Uint8Array(0);
 
 /** True when the bytes begin with an HTTP/1.x request line. */
 export function isHttpRequest(data: Uint8Array): boolean {
@@ -63,16 +78,16 @@ export function isHttpRequest(data: Uint8Array): boolean {
 }
 
 /** Requests and responses of a connection, or null when the client did not speak HTTP/1.x. */
-export function parseHttp(clientData: Uint8Array, serverData: Uint8Array): HttpExchange | null {
+export function parseHttp(
+  clientData: Uint8Array,
+  serverData: Uint8Array,
+  options?: HttpOptions,
+): HttpExchange | null {
   const client = asBuffer(clientData);
   if (!REQUEST_LINE.test(startLine(client, 0))) return null;
   const requests = readRequests(client);
-  const responses = readResponses(asBuffer(serverData), requests);
+  const responses = readResponses(asBuffer(serverData), requests, options?.responseBodies ?? true);
   return { requests, responses };
-}
-
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** The first line from `pos`, with its line ending, as latin1 (bounded in length). */
@@ -102,7 +117,9 @@ function readHead(data: Buffer, pos: number): Head {
     terminator = 2;
   }
   const truncated = end < 0;
-  const text = data.toString("utf8", pos, truncated ? data.length : end);
+  // A cut head runs to the end of the stream, which may be megabytes of something else: read a bounded slice.
+  const stop = truncated ? Math.min(data.length, pos + MAX_TRUNCATED_HEAD) : end;
+  const text = data.toString("utf8", pos, stop);
   const lines = text.split(/\r?\n/);
   return {
     startLine: lines[0] ?? "",
@@ -159,7 +176,7 @@ function makeRequest(
   return request;
 }
 
-function readResponses(data: Buffer, requests: HttpRequest[]): HttpResponse[] {
+function readResponses(data: Buffer, requests: HttpRequest[], bodies: boolean): HttpResponse[] {
   const responses: HttpResponse[] = [];
   let pos = 0;
   let answered = 0;
@@ -173,8 +190,9 @@ function readResponses(data: Buffer, requests: HttpRequest[]): HttpResponse[] {
     const head = readHead(data, pos);
     const framed = head.truncated
       ? emptyBody(data, "response head truncated")
-      : responseBody(data, head, status, request?.method);
-    responses.push(makeResponse(version, status, reason, head, framed, pos, request ? answered : null));
+      : responseBody(data, head, status, request?.method, bodies);
+    const requestIndex = request ? answered : null;
+    responses.push(makeResponse(version, status, reason, head, framed, pos, requestIndex, bodies));
     if (status >= 200 || status === 101) answered += 1;
     // A tunnel (CONNECT 2xx) or a protocol switch (101) ends HTTP on this connection.
     if (status === 101 || (request?.method === "CONNECT" && status < 300) || framed.next <= pos) break;
@@ -183,11 +201,17 @@ function readResponses(data: Buffer, requests: HttpRequest[]): HttpResponse[] {
   return responses;
 }
 
-function responseBody(data: Buffer, head: Head, status: number, method: string | undefined): FramedBody {
+function responseBody(
+  data: Buffer,
+  head: Head,
+  status: number,
+  method: string | undefined,
+  keep: boolean,
+): FramedBody {
   if (method === "HEAD" || status < 200 || status === 204 || status === 304) {
     return { raw: data.subarray(head.bodyStart, head.bodyStart), next: head.bodyStart, trailers: [] };
   }
-  if (isChunked(head.headers)) return chunkedBody(data, head.bodyStart);
+  if (isChunked(head.headers)) return chunkedBody(data, head.bodyStart, keep);
   const length = contentLength(head.headers);
   return length === null ? untilCloseBody(data, head.bodyStart) : lengthBody(data, head.bodyStart, length);
 }
@@ -200,9 +224,10 @@ function makeResponse(
   framed: FramedBody,
   offset: number,
   requestIndex: number | null,
+  readBody: boolean,
 ): HttpResponse {
   const headers = [...head.headers, ...framed.trailers];
-  const { body, note } = decodeBody(head.headers, framed);
+  const { body, note } = readBody ? decodeBody(head.headers, framed) : skippedBody(framed);
   const response: HttpResponse = { version, status, reason, headers, body, offset, requestIndex };
   if (note !== undefined) response.bodyNote = note;
   return response;
@@ -217,6 +242,11 @@ function skipBlankLines(data: Buffer, pos: number): number {
 
 function emptyBody(data: Buffer, why: string): FramedBody {
   return { raw: data.subarray(data.length), next: data.length, trailers: [], truncated: why };
+}
+
+/** A body framed but not read: empty, with only the framing's note. */
+function skippedBody(framed: FramedBody): { body: Uint8Array; note?: string } {
+  return framed.truncated === undefined ? { body: NO_BODY } : { body: NO_BODY, note: framed.truncated };
 }
 
 function decodeBody(headers: [string, string][], framed: FramedBody): { body: Uint8Array; note?: string } {

@@ -4,6 +4,7 @@
  */
 export {
   type HttpExchange,
+  type HttpOptions,
   type HttpRequest,
   type HttpResponse,
   headerValue,
