@@ -27,3 +27,6 @@ export const AnswersSchema = T.Object(
   { additionalProperties: false },
 );
 export type Answers = Static<typeof AnswersSchema>;
+
+/** The questions with the key each answer is kept under, in the questionnaire's order. */
+export const QUESTION_LIST = Object.entries(QUESTIONS) as [keyof Answers, string][];

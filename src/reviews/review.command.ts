@@ -27,31 +27,18 @@ import { labelOf, lintDictionary } from "../dictionary/load.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { readSession } from "../operators/operator.command.ts";
 import { writeApproval } from "./apply.ts";
-import type { Change, VersionContent } from "./diff.ts";
-import { QUESTIONS } from "./questionnaire.ts";
+import type { VersionContent } from "./diff.ts";
+import type { Proposal as ProposalAnswer } from "./proposal.ts";
+import { QUESTION_LIST, QUESTIONS } from "./questionnaire.ts";
 
 /** Where `review key` keeps a reviewer's private key by default. */
 const DEFAULT_KEY_FILE = join(homedir(), ".phonehome", "reviewer-key.pem");
 
-/** A proposal as the API answers it. */
-interface Proposal {
-  id: string;
-  collection: string;
-  version: number;
-  sha256: string;
-  status: string;
-  author: string;
-  proposedAt: string;
-  baseVersion: number | null;
-  reviewer: string | null;
-  decidedAt: string | null;
-  comment: string | null;
-  answers: Record<string, string>;
-  changes: Change[];
-  diff: string;
+/** A proposal as the API answers it, with the parts the CLI writes back typed as what they are. */
+type Proposal = Omit<ProposalAnswer, "document" | "approval"> & {
   document: VersionContent;
   approval: Approval | null;
-}
+};
 
 /** Adds the `review` commands to the program. */
 export function register(program: Command): void {
@@ -304,7 +291,7 @@ function describe(p: Proposal, options: { full?: boolean } = {}): string {
   for (const c of p.changes) lines.push(`  ${c.widens ? "!" : " "} ${c.text}`);
   if (options.full) {
     lines.push("", "The author's answers:");
-    for (const [key, question] of Object.entries(QUESTIONS)) {
+    for (const [key, question] of QUESTION_LIST) {
       lines.push(`  ${question}`, ...(p.answers[key] ?? "").split("\n").map((l) => `    ${l}`));
     }
     if (p.diff !== "") lines.push("", "Diff:", p.diff.trimEnd());

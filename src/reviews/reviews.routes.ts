@@ -8,6 +8,7 @@ import { currentActor } from "../audit/index.ts";
 import type { Db } from "../db/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { authorize, type Permission } from "../operators/permissions.ts";
+import { ProposalView } from "./proposal.ts";
 import { AnswersSchema } from "./questionnaire.ts";
 import {
   addReviewerKey,
@@ -22,37 +23,6 @@ import {
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const DATE = T.String({ format: "date", maxLength: 10 });
-
-const ProposalView = T.Object({
-  id: T.String({ description: "PROP-<n>; also the approval's reference" }),
-  reference: T.String(),
-  collection: T.String(),
-  version: T.Integer(),
-  sha256: T.String({
-    description: "what an approval pins: SHA-256 of the version's RFC 8785 canonical JSON",
-  }),
-  status: T.Union([T.Literal("open"), T.Literal("approved"), T.Literal("rejected")]),
-  author: T.String(),
-  proposedAt: T.String({ format: "date-time" }),
-  baseVersion: T.Union([T.Integer(), T.Null()], { description: "the version it is compared with" }),
-  reviewer: T.Union([T.String(), T.Null()]),
-  decidedAt: T.Union([T.String({ format: "date-time" }), T.Null()]),
-  comment: T.Union([T.String(), T.Null()]),
-  answers: AnswersSchema,
-  changes: T.Array(
-    T.Object({
-      kind: T.String(),
-      path: T.String(),
-      text: T.String(),
-      widens: T.Boolean({ description: "asks for more data, keeps it longer or wider, or protects it less" }),
-    }),
-  ),
-  diff: T.String({ description: "unified diff of the two versions as YAML" }),
-  document: T.Unknown({ description: "the proposed version, without an approval record" }),
-  approval: T.Union([T.Unknown(), T.Null()], {
-    description: "the signed approval record, as `review apply` writes it into the version's file",
-  }),
-});
 
 const ReviewerKey = T.Object({
   username: T.String(),

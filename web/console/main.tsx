@@ -11,7 +11,8 @@ import { api, type ApiError, apiText, download } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Page, Table } from "../shared/ui.tsx";
 import "../shared/ui.css";
 // The questionnaire's one source, shared with the control plane that checks the answers.
-import { QUESTIONS } from "../../src/reviews/questionnaire.ts";
+import type { Proposal } from "../../src/reviews/proposal.ts";
+import { QUESTION_LIST } from "../../src/reviews/questionnaire.ts";
 import { DataMapView } from "./datamap.tsx";
 import { FleetView } from "./fleet.tsx";
 import { IngestLedger } from "./ledger.tsx";
@@ -191,23 +192,6 @@ function SignIn(props: { onSignedIn: (s: Session) => void }) {
   );
 }
 
-interface Proposal {
-  id: string;
-  collection: string;
-  version: number;
-  sha256: string;
-  status: string;
-  author: string;
-  proposedAt: string;
-  baseVersion: number | null;
-  reviewer: string | null;
-  decidedAt: string | null;
-  comment: string | null;
-  answers: Record<string, string>;
-  changes: { kind: string; text: string; widens: boolean }[];
-  diff: string;
-}
-
 function Reviews(props: { session: Session }) {
   const [proposals, setProposals] = useState<Proposal[] | null>(null);
   const [open, setOpen] = useState<string | null>(null);
@@ -348,7 +332,7 @@ function ProposalView(props: { proposal: Proposal; session: Session; onDecided: 
       </ul>
       <h3>The author's answers</h3>
       <dl class="facts">
-        {Object.entries(QUESTIONS).map(([key, question]) => [
+        {QUESTION_LIST.map(([key, question]) => [
           <dt key={`q-${key}`}>{question}</dt>,
           <dd key={`a-${key}`}>{p.answers[key]}</dd>,
         ])}
