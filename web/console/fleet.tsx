@@ -34,6 +34,13 @@ interface Device {
   batch: string;
   provisionedAt: string;
 }
+/** What the devices card shows: one device, or a page or more of a batch's (`batch`, with its cursor). */
+interface Shown {
+  caption: string;
+  devices: Device[];
+  batch: string | null;
+  next: string | null;
+}
 interface Adoption {
   days: { day: string; batch: string; market: string; devices: number; fixed: number; share: number }[];
   regions: { missing: { region: string; reason: string }[] };
@@ -133,11 +140,9 @@ export function FleetView(props: { token: string; canReadAdoption: boolean }) {
 function DevicesView(props: { token: string; batches: Fleet["batches"] }) {
   const [serial, setSerial] = useState("");
   const [batch, setBatch] = useState(props.batches[0]?.id ?? "");
-  const [shown, setShown] = useState<{ caption: string; devices: Device[]; next: string | null } | null>(
-    null,
-  );
+  const [shown, setShown] = useState<Shown | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
-  const show = (work: () => Promise<{ caption: string; devices: Device[]; next: string | null }>) => {
+  const show = (work: () => Promise<Shown>) => {
     setProblem(null);
     work()
       .then(setShown)
@@ -162,6 +167,7 @@ function DevicesView(props: { token: string; batches: Fleet["batches"] }) {
           if (wanted === "") return setProblem("Type the device's serial number.");
           show(async () => ({
             caption: `Device ${wanted}`,
+            batch: null,
             devices: [
               await api<Device>(`/v1/fleet/devices/${encodeURIComponent(wanted)}`, { token: props.token }),
             ],
@@ -179,7 +185,7 @@ function DevicesView(props: { token: string; batches: Fleet["batches"] }) {
           aria-label="A batch's devices"
           onSubmit={(e) => {
             e.preventDefault();
-            show(async () => ({ caption: `Devices of batch ${batch}`, ...(await page(batch, null)) }));
+            show(async () => ({ caption: `Devices of batch ${batch}`, batch, ...(await page(batch, null)) }));
           }}
         >
           <div class="field">
@@ -219,7 +225,8 @@ function DevicesView(props: { token: string; batches: Fleet["batches"] }) {
               kind="secondary"
               onClick={() =>
                 show(async () => {
-                  const more = await page(batch, shown.next);
+                  // The batch listed, not the one the select shows now.
+                  const more = await page(shown.batch ?? "", shown.next);
                   return { ...shown, devices: [...shown.devices, ...more.devices], next: more.next };
                 })
               }
