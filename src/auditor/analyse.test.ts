@@ -122,7 +122,10 @@ describe("the auditor", () => {
     }
     const sarif = JSON.parse(renderReport("sarif", result, context)) as {
       version: string;
-      runs: { tool: { driver: { rules: { id: string }[] } }; results: { ruleId: string; level: string }[] }[];
+      runs: {
+        tool: { driver: { rules: { id: string; properties: { "security-severity": string } }[] } };
+        results: { ruleId: string; level: string; locations: { logicalLocations: { name: string }[] }[] }[];
+      }[];
     };
     assert.equal(sarif.version, "2.1.0");
     const run = sarif.runs[0];
@@ -130,6 +133,11 @@ describe("the auditor", () => {
     assert.equal(run.results.length, result.findings.length);
     const ruleIds = new Set(run.tool.driver.rules.map((r) => r.id));
     assert.ok(run.results.every((r) => ruleIds.has(r.ruleId)));
+    assert.equal(
+      run.tool.driver.rules.find((r) => r.id === "ctcc-self-registration")?.properties["security-severity"],
+      "9.5",
+    );
+    assert.ok(run.results.every((r) => r.locations[0]?.logicalLocations[0]?.name.startsWith("tcp ")));
     assert.equal(run.results.find((r) => r.ruleId === "ctcc-self-registration")?.level, "error");
     assert.match(renderReport("html", result, context), /IP Geolocation by DB-IP/);
   });

@@ -5,6 +5,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { styleText } from "node:util";
+import { SarifBuilder, SarifResultBuilder, SarifRuleBuilder, SarifRunBuilder } from "node-sarif-builder";
 import type { AuditResult } from "./analyse.ts";
 import { type Finding, type FindingRule, SEVERITY_ORDER, type Severity } from "./types.ts";
 
@@ -20,19 +21,37 @@ export interface ReportContext {
   version: string;
 }
 
-/** What each rule means, for SARIF's rule list and the HTML legend. */
-export const RULES: Record<FindingRule, string> = {
-  "plaintext-identifier": "A device or subscriber identifier sent as it is.",
-  "encoded-identifier": "An identifier sent encoded (base64, hex, URL, gzip): encoding is not encryption.",
-  "hashed-identifier": "A known identifier of the device sent as a hash: still a stable identifier.",
-  "cross-border": "Data sent to a country outside those allowed for the device's region.",
-  "sim-country": "The SIM's home country (from the IMSI) differs from where its numbers were sent.",
-  "unapproved-host": "A destination that is neither the region's collector nor an approved third party.",
-  "cleartext-transport": "Personal data sent without encryption.",
-  "http-to-bare-ip": "HTTP to an IP address without a host name.",
-  "weak-tls": "TLS below version 1.2.",
-  "tls-without-sni": "TLS without a server name indication.",
-  "ctcc-self-registration": "The China Telecom self-registration protocol (zzhc.vnet.cn:9999).",
+/** What each rule means, and the worst severity its findings can have (docs/traffic-audit.md#findings). */
+export const RULES: Record<FindingRule, { text: string; worst: Severity }> = {
+  "plaintext-identifier": { text: "A device or subscriber identifier sent as it is.", worst: "critical" },
+  "encoded-identifier": {
+    text: "An identifier sent encoded (base64, hex, URL, gzip): encoding is not encryption.",
+    worst: "critical",
+  },
+  "hashed-identifier": {
+    text: "A known identifier of the device sent as a hash: still a stable identifier.",
+    worst: "high",
+  },
+  "cross-border": {
+    text: "Data sent to a country outside those allowed for the device's region.",
+    worst: "critical",
+  },
+  "sim-country": {
+    text: "The SIM's home country (from the IMSI) differs from where its numbers were sent.",
+    worst: "high",
+  },
+  "unapproved-host": {
+    text: "A destination that is neither the region's collector nor an approved third party.",
+    worst: "high",
+  },
+  "cleartext-transport": { text: "Personal data sent without encryption.", worst: "high" },
+  "http-to-bare-ip": { text: "HTTP to an IP address without a host name.", worst: "high" },
+  "weak-tls": { text: "TLS below version 1.2.", worst: "high" },
+  "tls-without-sni": { text: "TLS without a server name indication.", worst: "low" },
+  "ctcc-self-registration": {
+    text: "The China Telecom self-registration protocol (zzhc.vnet.cn:9999).",
+    worst: "critical",
+  },
 };
 
 /** Counts of findings per severity. */
@@ -53,7 +72,7 @@ export function renderReport(
     case "json":
       return `${JSON.stringify({ ...context, ...result, counts: tally(result.findings) }, null, 2)}\n`;
     case "sarif":
-      return `${JSON.stringify(sarif(result, context), null, 2)}\n`;
+      return `${sarif(result, context)}\n`;
     case "html":
       return html(result, context);
     case "text":
@@ -125,6 +144,8 @@ function text(result: AuditResult, context: ReportContext, colour: boolean): str
   return `${lines.join("\n")}\n`;
 }
 
+const HELP_URI = "https://github.com/phonehome/phonehome/blob/main/docs/traffic-audit.md";
+
 const SARIF_LEVEL: Record<Severity, "error" | "warning" | "note"> = {
   critical: "error",
   high: "error",
@@ -132,7 +153,7 @@ const SARIF_LEVEL: Record<Severity, "error" | "warning" | "note"> = {
   low: "note",
   info: "note",
 };
-/** GitHub code scanning reads `security-severity` (0–10) to rank security results. */
+/** GitHub code scanning reads a rule's `security-severity` (0–10) to rank its results. */
 const SECURITY_SEVERITY: Record<Severity, string> = {
   critical: "9.5",
   high: "8.0",
@@ -141,57 +162,57 @@ const SECURITY_SEVERITY: Record<Severity, string> = {
   info: "1.0",
 };
 
-function sarif(result: AuditResult, context: ReportContext): object {
-  const rules = Object.entries(RULES).map(([id, description]) => ({
-    id,
-    shortDescription: { text: description },
-    helpUri: "https://github.com/phonehome/phonehome/blob/main/docs/traffic-audit.md",
-  }));
-  return {
-    $schema: "https://json.schemastore.org/sarif-2.1.0.json",
-    version: "2.1.0",
-    runs: [
-      {
-        tool: {
-          driver: {
-            name: "phonehome audit",
-            version: context.version,
-            informationUri: rules[0]?.helpUri,
-            rules,
-          },
-        },
-        artifacts: [{ location: { uri: pathToFileURL(context.capture).href } }],
-        results: result.findings.map((f) => ({
-          ruleId: f.rule,
-          level: SARIF_LEVEL[f.severity],
-          message: { text: `${f.message} — to ${destination(f)} over ${f.transport}` },
-          locations: [
-            {
-              physicalLocation: { artifactLocation: { uri: pathToFileURL(context.capture).href, index: 0 } },
-              logicalLocations: [{ name: f.flow, kind: "flow" }],
-            },
-          ],
-          partialFingerprints: {
-            finding: `${f.rule}/${f.host ?? f.ip}/${f.identifier ?? ""}/${f.path ?? ""}`,
-          },
-          properties: {
-            severity: f.severity,
-            "security-severity": SECURITY_SEVERITY[f.severity],
-            time: when(f.time),
-            host: f.host,
-            ip: f.ip,
-            port: f.port,
-            country: f.country,
-            transport: f.transport,
-            identifier: f.identifier,
-            path: f.path,
-            evidence: f.evidence,
-            count: f.count,
-          },
-        })),
-      },
-    ],
-  };
+/** The findings as a SARIF 2.1.0 log (node-sarif-builder, as the release gate's), located at the capture. */
+function sarif(result: AuditResult, context: ReportContext): string {
+  const uri = pathToFileURL(context.capture).href;
+  const run = new SarifRunBuilder().initSimple({
+    toolDriverName: "phonehome audit",
+    toolDriverVersion: context.version,
+    url: HELP_URI,
+  });
+  for (const [id, rule] of Object.entries(RULES)) {
+    const builder = new SarifRuleBuilder().initSimple({
+      ruleId: id,
+      shortDescriptionText: rule.text,
+      helpUri: HELP_URI,
+    });
+    // Code scanning ranks a rule by its `security-severity` (0–10): the rule's worst case.
+    builder.rule.properties = {
+      "security-severity": SECURITY_SEVERITY[rule.worst],
+      tags: ["security", "privacy"],
+    };
+    run.addRule(builder);
+  }
+  for (const f of result.findings) {
+    const builder = new SarifResultBuilder().initSimple({
+      level: SARIF_LEVEL[f.severity],
+      messageText: `${f.message} — to ${destination(f)} over ${f.transport}`,
+      ruleId: f.rule,
+      fileUri: uri,
+    });
+    for (const location of builder.result.locations ?? [])
+      location.logicalLocations = [{ name: f.flow, kind: "flow" }];
+    builder.result.partialFingerprints = {
+      finding: `${f.rule}/${f.host ?? f.ip}/${f.identifier ?? ""}/${f.path ?? ""}`,
+    };
+    builder.result.properties = {
+      severity: f.severity,
+      time: when(f.time),
+      host: f.host,
+      ip: f.ip,
+      port: f.port,
+      country: f.country,
+      transport: f.transport,
+      identifier: f.identifier,
+      path: f.path,
+      evidence: f.evidence,
+      count: f.count,
+    };
+    run.addResult(builder);
+  }
+  const log = new SarifBuilder();
+  log.addRun(run);
+  return log.buildSarifJsonString({ indent: true });
 }
 
 function escape(s: string): string {
