@@ -55,16 +55,8 @@ export function openGeoIp(file: string = defaultGeoIpFile()): GeoIp {
     );
   }
   const shipped = file === defaultGeoIpFile();
-  const cache = new Map<string, string | null>();
   return {
-    country(ip) {
-      const known = cache.get(ip);
-      if (known !== undefined) return known;
-      const found = lookup(reader, ip);
-      if (cache.size > 100_000) cache.clear();
-      cache.set(ip, found);
-      return found;
-    },
+    country: (ip) => lookup(reader, ip),
     source: {
       name: shipped ? "DB-IP IP to Country Lite" : `${reader.metadata.databaseType} (${file})`,
       built: new Date(reader.metadata.buildEpoch).toISOString().slice(0, 10),
