@@ -182,7 +182,14 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       // `memory://` is PGlite's in-memory store: nothing is kept (documentation builds, throwaway demos).
       return { kind: "pglite", dataDir: value.dataDir === "memory://" ? value.dataDir : at(value.dataDir) };
     }
-    return { kind: "postgres", url: value.url, schema: value.schema, poolSize: value.poolSize };
+    const timeouts = {
+      ...(value.connectTimeoutMs === undefined ? {} : { connectMs: value.connectTimeoutMs }),
+      ...(value.statementTimeoutMs === undefined ? {} : { statementMs: value.statementTimeoutMs }),
+      ...(value.idleInTransactionTimeoutMs === undefined
+        ? {}
+        : { idleInTransactionMs: value.idleInTransactionTimeoutMs }),
+    };
+    return { kind: "postgres", url: value.url, schema: value.schema, poolSize: value.poolSize, timeouts };
   };
   const tlsOf = (value: { cert: string; key: string } | undefined, where: string): TlsConfig | undefined => {
     if (value === undefined) return undefined;

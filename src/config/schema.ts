@@ -20,6 +20,27 @@ const Store = T.Union(
         url: T.String({ pattern: "^postgres(ql)?://", description: "PostgreSQL connection URL" }),
         schema: T.Optional(T.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$" })),
         poolSize: T.Optional(T.Integer({ minimum: 1, maximum: 200 })),
+        connectTimeoutMs: T.Optional(
+          T.Integer({
+            minimum: 100,
+            maximum: 120_000,
+            description: "longest wait for a connection (default 3000)",
+          }),
+        ),
+        statementTimeoutMs: T.Optional(
+          T.Integer({
+            minimum: 100,
+            maximum: 600_000,
+            description: "longest a statement may run before the store cancels it (default 5000)",
+          }),
+        ),
+        idleInTransactionTimeoutMs: T.Optional(
+          T.Integer({
+            minimum: 100,
+            maximum: 600_000,
+            description: "longest a transaction may sit idle before the store ends it (default 10000)",
+          }),
+        ),
       },
       { additionalProperties: false },
     ),

@@ -11,6 +11,9 @@ import { PGlite, type Transaction } from "@electric-sql/pglite";
 import pg from "pg";
 import { from as copyFromStdin } from "pg-copy-streams";
 import { lockStore } from "./store-lock.ts";
+import { asStoreError, isStoreUnavailable } from "./store-errors.ts";
+
+export { asStoreError, isStoreUnavailable } from "./store-errors.ts";
 
 /** Anything that runs a bound query: the database itself or an open transaction. */
 export interface Queryable {
@@ -63,8 +66,12 @@ async function postgresCopyIn(
 /** A database: queries, explicit transactions, and a way to close it. */
 export interface Db extends Queryable {
   readonly kind: "pglite" | "postgres";
-  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction; commits when it resolves, rolls back when it throws.
+   * `timeoutMs` replaces the store's statement timeout for this transaction's
+   * statements (0: none; for migrations, whose statements may be long).
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
   /** Runs a script of several statements without parameters (migrations only). */
   exec(script: string): Promise<void>;
   close(): Promise<void>;
@@ -73,7 +80,14 @@ export interface Db extends Queryable {
 /** Where a store lives: a PGlite data directory, or a PostgreSQL URL with an optional schema. */
 export type StoreConfig =
   | { kind: "pglite"; dataDir: string }
-  | { kind: "postgres"; url: string; schema?: string | undefined; poolSize?: number | undefined };
+  | {
+      kind: "postgres";
+      url: string;
+      schema?: string | undefined;
+      poolSize?: number | undefined;
+      /** Connect, statement and idle-in-transaction timeouts; `DEFAULT_STORE_TIMEOUTS` fills what is absent. */
+      timeouts?: Partial<StoreTimeouts> | undefined;
+    };
 
 /**
  * Opens the store described by `config`. The schema, if named, is created
@@ -82,7 +96,7 @@ export type StoreConfig =
  */
 export async function openDb(config: StoreConfig, holder = `phonehome process ${process.pid}`): Promise<Db> {
   if (config.kind === "pglite") return openPglite(config, holder);
-  return openPostgres(config.url, config.schema, config.poolSize ?? 10);
+  return openPostgres(config);
 }
 
 async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: string): Promise<Db> {
@@ -126,68 +140,149 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
   };
 }
 
-async function openPostgres(url: string, schema: string | undefined, max: number): Promise<Db> {
+/** Timeouts of a PostgreSQL store, in milliseconds (see `StoreConfig`). */
+export interface StoreTimeouts {
+  connectMs: number;
+  statementMs: number;
+  idleInTransactionMs: number;
+}
+
+/** The timeouts a store gets when its configuration names none. */
+export const DEFAULT_STORE_TIMEOUTS: StoreTimeouts = {
+  connectMs: 3000,
+  statementMs: 5000,
+  idleInTransactionMs: 10_000,
+};
+
+/**
+ * How much longer than the server's statement timeout the driver waits for an
+ * answer before it gives the connection up: a store that is frozen (stopped,
+ * partitioned away) never sends the cancellation the server-side timeout would.
+ */
+const ANSWER_GRACE_MS = 2000;
+
+async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise<Db> {
+  const { url, schema } = config;
+  const timeouts = { ...DEFAULT_STORE_TIMEOUTS, ...config.timeouts };
   if (schema !== undefined && !IDENTIFIER.test(schema)) {
     throw new Error(`schema name ${JSON.stringify(schema)} must match ${IDENTIFIER}`);
   }
   if (schema !== undefined) {
     // The schema name is checked above against a fixed pattern; identifiers cannot be bound.
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
+    const admin = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: timeouts.connectMs,
+      query_timeout: timeouts.statementMs + ANSWER_GRACE_MS,
+    });
+    admin.on("error", () => {});
     try {
+      await admin.connect();
       await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     } catch (error) {
       // Several processes starting at once race on IF NOT EXISTS: the loser gets a
       // unique violation on pg_namespace (or duplicate_schema), and the schema exists.
       const code = (error as { code?: string }).code;
-      if (code !== "23505" && code !== "42P06") throw error;
+      if (code !== "23505" && code !== "42P06") throw asStoreError(error);
     } finally {
-      await admin.end();
+      await admin.end().catch(() => {});
     }
   }
+  const settings = [
+    ...(schema === undefined ? [] : [`-c search_path=${schema}`]),
+    `-c statement_timeout=${timeouts.statementMs}`,
+    `-c idle_in_transaction_session_timeout=${timeouts.idleInTransactionMs}`,
+  ];
   const pool = new pg.Pool({
     connectionString: url,
-    max,
-    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+    max: config.poolSize ?? 10,
+    options: settings.join(" "),
+    connectionTimeoutMillis: timeouts.connectMs,
+    query_timeout: timeouts.statementMs + ANSWER_GRACE_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   // An idle client's network error must not crash the process; the next query reports it.
   pool.on("error", () => {});
+
+  /**
+   * Takes a client for work that spans several statements. While it is out of
+   * the pool it has no listener of the pool's, and a connection the server cuts
+   * emits 'error': without one of ours that would end the process. A client
+   * that failed is destroyed on release, never handed out again.
+   */
+  const withClient = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw asStoreError(error);
+    }
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on("error", onError);
+    try {
+      return await work(client);
+    } catch (error) {
+      if (isStoreUnavailable(error)) broken ??= error as Error;
+      throw asStoreError(error);
+    } finally {
+      client.off("error", onError);
+      client.release(broken ?? false);
+    }
+  };
+  const clientQueryable = (client: pg.PoolClient, timeoutMs: number | undefined): Queryable => ({
+    query: async (sql, params) => {
+      const result = await client.query({
+        text: sql,
+        values: params as unknown[] | undefined,
+        // 0 means none to the server; the driver's own wait then has no end either.
+        ...(timeoutMs === undefined
+          ? {}
+          : { query_timeout: timeoutMs === 0 ? 0 : timeoutMs + ANSWER_GRACE_MS }),
+      });
+      return { rows: result.rows };
+    },
+    copyIn: (table, columns, data) => postgresCopyIn(client, table, columns, data),
+  });
+
   return {
     kind: "postgres",
     query: async (sql, params) => {
-      const result = await pool.query(sql, params as unknown[] | undefined);
-      return { rows: result.rows };
-    },
-    copyIn: async (table, columns, data) => {
-      const client = await pool.connect();
       try {
-        return await postgresCopyIn(client, table, columns, data);
-      } finally {
-        client.release();
-      }
-    },
-    transaction: async (fn) => {
-      const client = await pool.connect();
-      try {
-        await client.query("BEGIN");
-        const value = await fn({
-          query: async (sql, params) => {
-            const result = await client.query(sql, params as unknown[] | undefined);
-            return { rows: result.rows };
-          },
-          copyIn: (table, columns, data) => postgresCopyIn(client, table, columns, data),
-        });
-        await client.query("COMMIT");
-        return value;
+        const result = await pool.query(sql, params as unknown[] | undefined);
+        return { rows: result.rows };
       } catch (error) {
-        await client.query("ROLLBACK").catch(() => {});
-        throw error;
-      } finally {
-        client.release();
+        throw asStoreError(error);
       }
     },
+    copyIn: (table, columns, data) => withClient((client) => postgresCopyIn(client, table, columns, data)),
+    transaction: (fn, options) =>
+      withClient(async (client) => {
+        const timeoutMs = options?.timeoutMs;
+        await client.query("BEGIN");
+        try {
+          // A bound parameter cannot go in SET; the value is an integer checked here.
+          if (timeoutMs !== undefined) {
+            if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0)
+              throw new Error(`bad timeout ${timeoutMs}`);
+            await client.query(`SET LOCAL statement_timeout = ${timeoutMs}`);
+          }
+          const value = await fn(clientQueryable(client, timeoutMs));
+          await client.query("COMMIT");
+          return value;
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => {});
+          throw error;
+        }
+      }),
     exec: async (script) => {
-      await pool.query(script);
+      try {
+        await pool.query(script);
+      } catch (error) {
+        throw asStoreError(error);
+      }
     },
     close: () => pool.end(),
   };

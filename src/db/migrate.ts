@@ -42,30 +42,39 @@ export async function migrate(
   root: string = MIGRATIONS_DIR,
 ): Promise<string[]> {
   const migrations = readMigrations(set, root);
-  return db.transaction(async (tx) => {
-    await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`phonehome.migrations.${set}`]);
-    await tx.query(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (
+  return db.transaction(
+    async (tx) => {
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`phonehome.migrations.${set}`]);
+      await tx.query(
+        `CREATE TABLE IF NOT EXISTS schema_migrations (
          id integer PRIMARY KEY,
          name text NOT NULL,
          applied_at timestamptz NOT NULL DEFAULT now()
        )`,
-    );
-    const { rows } = await tx.query<{ id: number }>("SELECT id FROM schema_migrations");
-    const done = new Set(rows.map((r) => r.id));
-    const applied: string[] = [];
-    for (const migration of migrations) {
-      if (done.has(migration.id)) continue;
-      for (const statement of splitStatements(migration.sql)) await tx.query(statement);
-      await tx.query("INSERT INTO schema_migrations (id, name) VALUES ($1, $2)", [
-        migration.id,
-        migration.name,
-      ]);
-      applied.push(migration.name);
-    }
-    return applied;
-  });
+      );
+      const { rows } = await tx.query<{ id: number }>("SELECT id FROM schema_migrations");
+      const done = new Set(rows.map((r) => r.id));
+      const applied: string[] = [];
+      for (const migration of migrations) {
+        if (done.has(migration.id)) continue;
+        for (const statement of splitStatements(migration.sql)) await tx.query(statement);
+        await tx.query("INSERT INTO schema_migrations (id, name) VALUES ($1, $2)", [
+          migration.id,
+          migration.name,
+        ]);
+        applied.push(migration.name);
+      }
+      return applied;
+    },
+    { timeoutMs: MIGRATION_TIMEOUT_MS },
+  );
 }
+
+/**
+ * A migration may rebuild an index of a large table, far beyond the statement
+ * timeout requests get; it still may not wait for ever on a store that froze.
+ */
+const MIGRATION_TIMEOUT_MS = 15 * 60_000;
 
 /**
  * Splits a migration script on the `-- statement` separators it uses, so that

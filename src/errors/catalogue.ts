@@ -241,7 +241,7 @@ export const ERRORS = {
   },
   "service.unavailable": {
     status: 503,
-    doc: "The service is starting, shutting down or cannot reach its store; retry later. Nothing was acknowledged.",
+    doc: "The service is starting, shutting down or cannot reach its store (down, failing over, frozen past its timeouts); `Retry-After` says how many seconds to wait. Nothing was acknowledged: send it again.",
   },
   internal: {
     status: 500,

@@ -18,6 +18,7 @@ import Fastify, {
 } from "fastify";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { TlsConfig } from "../config/index.ts";
+import { asStoreError } from "../db/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
 
 /** The error body every route documents. */
@@ -62,6 +63,29 @@ export interface ServiceOptions {
 }
 
 const VERSION = "0.1.0";
+
+/** What a `503 service.unavailable` asks the client to wait, in seconds, before it tries again. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * How long `/readyz` waits for the readiness check (a store query) before it
+ * answers "not ready": a load balancer's probe must get an answer, also from
+ * a store that froze.
+ */
+export const READY_DEADLINE_MS = 1500;
+
+/** True when `check` resolves true before `ms` have passed; false when it is late, false or fails. */
+async function withinDeadline(check: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([check.catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Builds a service with the shared endpoints, ready for its own routes. */
 export async function createService(options: ServiceOptions): Promise<{ app: App; metrics: Registry }> {
@@ -148,6 +172,10 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
   app.setErrorHandler((error: FastifyError | PhoneHomeError, request, reply) => {
     const mapped = toPhoneHomeError(error);
     if (mapped.code === "internal") request.log.error({ err: error }, "request failed");
+    if (mapped.code === "service.unavailable") {
+      request.log.warn({ err: mapped.cause ?? mapped, route: request.routeOptions.url }, mapped.message);
+      reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+    }
     return reply.status(mapped.status).send(mapped.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
@@ -162,9 +190,9 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
   app.get("/openapi.json", { schema: hidden }, async () => app.swagger());
   app.get("/healthz", { schema: { ...hidden } }, async () => ({ status: "ok" }));
   app.get("/readyz", { schema: { ...hidden } }, async (_request, reply) => {
-    if (await options.ready().catch(() => false)) return { status: "ready" };
+    if (await withinDeadline(options.ready(), READY_DEADLINE_MS)) return { status: "ready" };
     const error = new PhoneHomeError("service.unavailable", `${options.name} is not ready`);
-    return reply.status(error.status).send(error.toBody());
+    return reply.status(error.status).header("retry-after", String(RETRY_AFTER_SECONDS)).send(error.toBody());
   });
   app.get("/metrics", { schema: hidden }, async (_request, reply) => {
     return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
@@ -190,6 +218,8 @@ export function toPhoneHomeError(error: unknown): PhoneHomeError {
   if (code) return new PhoneHomeError(code, e.message);
   if (e instanceof SyntaxError || e.statusCode === 400)
     return new PhoneHomeError("request.malformed", e.message);
+  const store = asStoreError(error);
+  if (store instanceof PhoneHomeError) return store;
   return new PhoneHomeError("internal", "internal error", { cause: error });
 }
 
