@@ -10,6 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
 import pg from "pg";
 import { from as copyFromStdin } from "pg-copy-streams";
+import { PhoneHomeError } from "../errors/index.ts";
 import { lockStore } from "./store-lock.ts";
 import { asStoreError, isStoreUnavailable } from "./store-errors.ts";
 
@@ -161,6 +162,27 @@ export const DEFAULT_STORE_TIMEOUTS: StoreTimeouts = {
  */
 const ANSWER_GRACE_MS = 2000;
 
+/** A store URL as it may be printed: host, port and database, never the password. */
+function whereIs(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}${u.port === "" ? "" : `:${u.port}`}${u.pathname}`;
+  } catch {
+    return "the configured URL";
+  }
+}
+
+/** The store could not be opened at start: where it was looked for, and why (no password). */
+function unreachable(url: string, error: unknown): unknown {
+  if (!isStoreUnavailable(error)) return error;
+  const code = (error as { code?: unknown }).code;
+  return new PhoneHomeError(
+    "service.unavailable",
+    `the store at ${whereIs(url)} cannot be reached${typeof code === "string" ? ` (${code})` : ""}: ${(error as Error).message}`,
+    { cause: error },
+  );
+}
+
 async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise<Db> {
   const { url, schema } = config;
   const timeouts = { ...DEFAULT_STORE_TIMEOUTS, ...config.timeouts };
@@ -182,7 +204,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
       // Several processes starting at once race on IF NOT EXISTS: the loser gets a
       // unique violation on pg_namespace (or duplicate_schema), and the schema exists.
       const code = (error as { code?: string }).code;
-      if (code !== "23505" && code !== "42P06") throw asStoreError(error);
+      if (code !== "23505" && code !== "42P06") throw unreachable(url, error);
     } finally {
       await admin.end().catch(() => {});
     }
@@ -203,6 +225,12 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
   });
   // An idle client's network error must not crash the process; the next query reports it.
   pool.on("error", () => {});
+  try {
+    await pool.query("SELECT 1");
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw unreachable(url, error);
+  }
 
   /**
    * Takes a client for work that spans several statements. While it is out of

@@ -7,6 +7,7 @@ import { generateDeviceKeys } from "@phonehome/sdk";
 import { buildConfig } from "../config/index.ts";
 import { type RunningControlPlane, startControlPlane } from "../control-plane/control-plane.ts";
 import { importFleet } from "../fleet/index.ts";
+import { isPhoneHomeError } from "../errors/index.ts";
 import { createLogger } from "../log/index.ts";
 import { cachedDirectory, type DirectoryRecord, httpLookup, type LookupMany } from "./index.ts";
 
@@ -130,7 +131,7 @@ describe("cachedDirectory", () => {
     assert.equal(fake.calls.length, 2);
   });
 
-  it("rejects every waiter of a chunk whose lookup throws, caches nothing of it, and answers other chunks", async () => {
+  it("rejects every waiter of a chunk whose lookup throws with service.unavailable, caches nothing of it, and answers other chunks", async () => {
     const all = keys("k", 4);
     const fake = fakeLookup(all);
     const directory = cachedDirectory(fake.lookupMany, { maxBatch: 2 });
@@ -145,9 +146,11 @@ describe("cachedDirectory", () => {
     const outcomes = await Promise.allSettled(
       ["k0", "k1", "k0", "k2", "k3"].map((k) => flakyDirectory.lookup(k)),
     );
+    const unavailable = (reason: unknown) =>
+      isPhoneHomeError(reason, "service.unavailable") && reason.cause === down ? "unavailable" : reason;
     assert.deepEqual(
-      outcomes.map((o) => (o.status === "rejected" ? o.reason : o.value)),
-      [down, down, down, record("k2"), record("k3")],
+      outcomes.map((o) => (o.status === "rejected" ? unavailable(o.reason) : o.value)),
+      ["unavailable", "unavailable", "unavailable", record("k2"), record("k3")],
     );
     // The failure was not cached: the next lookup asks again and succeeds.
     assert.deepEqual(await flakyDirectory.lookup("k0"), record("k0"));
@@ -156,10 +159,27 @@ describe("cachedDirectory", () => {
     fake.fail(down);
     await assert.rejects(
       Promise.all([directory.lookup("k0"), directory.lookup("k1")]),
-      (error) => error === down,
+      (error) => unavailable(error) === "unavailable",
     );
     fake.fail(undefined);
     assert.deepEqual(await directory.lookup("k1"), record("k1"));
+  });
+
+  it("answers a device it found before from its expired entry while the lookup fails", async (t) => {
+    t.mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
+    const fake = fakeLookup(["known"]);
+    const directory = cachedDirectory(fake.lookupMany, { ttlMs: 1000 });
+    assert.deepEqual(await directory.lookup("known"), record("known"));
+    assert.equal(await directory.lookup("stranger"), null);
+    t.mock.timers.tick(10_000);
+    fake.fail(new Error("control plane down"));
+    // Factory records do not change: the device keeps working; a key never found is told to come back.
+    assert.deepEqual(await directory.lookup("known"), record("known"));
+    await assert.rejects(directory.lookup("stranger"), (error) =>
+      isPhoneHomeError(error, "service.unavailable"),
+    );
+    await assert.rejects(directory.lookup("new"), (error) => isPhoneHomeError(error, "service.unavailable"));
+    assert.equal(fake.calls.length, 5, "each expired or unknown key was asked again");
   });
 
   it("keeps at most maxEntries answers, dropping the oldest first", async () => {
@@ -308,11 +328,11 @@ describe("httpLookup against a real control plane", () => {
     assert.ok(first);
     await assert.rejects(
       httpLookup(controlPlane.url, `${controlPlane.serviceToken}x`)([first.keyId]),
-      /control plane answered 401 to a directory lookup/,
+      /the control plane answered 401 to a directory lookup/,
     );
     await assert.rejects(
       httpLookup(controlPlane.url, "")([first.keyId]),
-      /control plane answered 401 to a directory lookup/,
+      /the control plane answered 401 to a directory lookup/,
     );
   });
 

@@ -4,6 +4,7 @@
  * market, batch and build) stands behind it. The control plane owns those
  * records; a collector asks for them in batches and caches the answers.
  */
+import { PhoneHomeError } from "../errors/index.ts";
 
 /** What a collector needs to know of a provisioned device. Factory data only. */
 export interface DirectoryRecord {
@@ -82,7 +83,15 @@ export function cachedDirectory(
           for (const w of batch.get(key) ?? []) w.resolve(record);
         }
       } catch (error) {
-        for (const key of chunk) for (const w of batch.get(key) ?? []) w.reject(error);
+        // The control plane cannot answer now: a device it has vouched for before keeps its record
+        // (factory data, which does not change); any other is told to come back later.
+        for (const key of chunk) {
+          const stale = cache.get(key)?.record;
+          for (const w of batch.get(key) ?? []) {
+            if (stale) w.resolve(stale);
+            else w.reject(directoryUnavailable(error));
+          }
+        }
       }
     }
   };
@@ -104,6 +113,16 @@ export function cachedDirectory(
   };
 }
 
+/** A failed lookup, as the device is answered: come back later (nothing of its message was kept). */
+function directoryUnavailable(error: unknown): PhoneHomeError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new PhoneHomeError(
+    "service.unavailable",
+    `the fleet registry cannot be asked who this device is right now (${reason}); nothing was acknowledged, try again`,
+    { cause: error },
+  );
+}
+
 /**
  * Looks devices up at a control plane over HTTP(S), with the service token
  * that the control plane generated into the shared data directory.
@@ -117,7 +136,10 @@ export function httpLookup(controlPlaneUrl: string, serviceToken: string): Looku
       body: JSON.stringify({ keys }),
       signal: AbortSignal.timeout(5_000),
     });
-    if (!response.ok) throw new Error(`control plane answered ${response.status} to a directory lookup`);
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`the control plane answered ${response.status} to a directory lookup`);
+    }
     const body = (await response.json()) as { devices: DirectoryRecord[] };
     return body.devices;
   };

@@ -5,9 +5,7 @@
  * the rest once the collector is back; nothing is stored twice.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -18,46 +16,11 @@ import { type RunningControlPlane, startControlPlane } from "../../src/control-p
 import { openDb, type StoreConfig } from "../../src/db/index.ts";
 import { importFleet } from "../../src/fleet/index.ts";
 import { createLogger } from "../../src/log/index.ts";
+import { oneBatchFactoryFile } from "../helpers/fleet.ts";
+import { exited, freePort, startCollector } from "../helpers/processes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 
-const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
 const DEVICES = 150;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-/** Starts `phonehome serve --region global` and resolves once it listens. */
-function startCollector(configFile: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "--config", configFile, "serve", "--region", "global"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes("collector listening")) resolve(child);
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    child.once("exit", (code) => reject(new Error(`collector exited (${code}) before listening: ${err}`)));
-  });
-}
-
-/** Resolves when the process has ended (at once if it already has). */
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
-}
 
 async function storedKeys(store: StoreConfig): Promise<string[]> {
   const db = await openDb(store);
@@ -101,7 +64,7 @@ for (const backend of BACKENDS) {
       writeFileSync(configFile, JSON.stringify({ ...raw, controlPlane: { url: controlPlane.url } }));
 
       // The collector creates the region key at its first start; the factory then reads the descriptor.
-      const first = await startCollector(configFile);
+      const first = (await startCollector(configFile)).child;
       const url = `http://127.0.0.1:${port}`;
       const announced = (await (await fetch(`${url}/v1/region`)).json()) as {
         kid: string;
@@ -130,31 +93,7 @@ for (const backend of BACKENDS) {
       );
       await importFleet(controlPlane.db, config, {
         name: "crash-factory.json",
-        text: JSON.stringify({
-          version: 1,
-          models: [{ id: "TA-1062", name: "Test phone", warrantyMonths: 24 }],
-          variants: [{ id: "00WW", model: "TA-1062", region: "global", description: "worldwide" }],
-          builds: [{ number: "00WW_3_39B_SP03", model: "TA-1062", variant: "00WW", releasedAt: null }],
-          batches: [
-            {
-              id: "B-CRASH-NO",
-              model: "TA-1062",
-              variant: "00WW",
-              market: "NO",
-              build: "00WW_3_39B_SP03",
-              producedAt: "2019-03-01T08:00:00Z",
-              size: DEVICES,
-            },
-          ],
-          devices: devices.map((d) => ({
-            serial: d.serial,
-            model: d.model,
-            variant: d.variant,
-            market: d.market,
-            batch: "B-CRASH-NO",
-            publicKey: d.publicKey,
-          })),
-        }),
+        text: oneBatchFactoryFile("B-CRASH-NO", devices),
       });
     });
 
@@ -173,7 +112,7 @@ for (const backend of BACKENDS) {
           retry: { baseMs: 10, maxMs: 40, maxAttempts: 2 },
         });
 
-      let collector = await startCollector(configFile);
+      let collector = (await startCollector(configFile)).child;
       const acknowledged = new Set<string>();
       let killed = false;
       let next = 0;
@@ -203,7 +142,7 @@ for (const backend of BACKENDS) {
       for (const key of acknowledged) assert.ok(afterKill.has(key), `acknowledged ${key} survived`);
 
       // The collector comes back; each device's queue (a new process: a new client on the same folder) delivers.
-      collector = await startCollector(configFile);
+      collector = (await startCollector(configFile)).child;
       try {
         for (const device of devices) {
           const result = await client(device).flush();

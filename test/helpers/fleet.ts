@@ -97,3 +97,39 @@ export function countingQueries(q: Queryable): { q: Queryable; count: () => numb
     count: () => n,
   };
 }
+
+/**
+ * A factory file (JSON) of one model, variant `00WW` (region global), build
+ * 00WW_3_39B_SP03 and one batch `batch` of market NO holding `devices`: the
+ * fleet the process-level tests switch on.
+ */
+export function oneBatchFactoryFile(
+  batch: string,
+  devices: readonly { serial: string; model: string; variant: string; market: string; publicKey: string }[],
+): string {
+  return JSON.stringify({
+    version: 1,
+    models: [{ id: "TA-1062", name: "Test phone", warrantyMonths: 24 }],
+    variants: [{ id: "00WW", model: "TA-1062", region: "global", description: "worldwide" }],
+    builds: [{ number: "00WW_3_39B_SP03", model: "TA-1062", variant: "00WW", releasedAt: null }],
+    batches: [
+      {
+        id: batch,
+        model: "TA-1062",
+        variant: "00WW",
+        market: "NO",
+        build: "00WW_3_39B_SP03",
+        producedAt: "2019-03-01T08:00:00Z",
+        size: devices.length,
+      },
+    ],
+    devices: devices.map((d) => ({
+      serial: d.serial,
+      model: d.model,
+      variant: d.variant,
+      market: d.market,
+      batch,
+      publicKey: d.publicKey,
+    })),
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * phonehome services as separate processes (`phonehome serve`), for the tests
+ * that kill them or take their store away, and free loopback ports for them.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+
+const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
+
+/** A loopback port nobody listens on now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** A service process, with what it has written to stderr so far (for assertion messages). */
+export interface ServiceProcess {
+  child: ChildProcess;
+  stderr(): string;
+}
+
+/**
+ * Starts `phonehome --config FILE serve ARGS` and resolves once it prints that
+ * it listens; rejects with its stderr when it exits first.
+ */
+export function startService(configFile: string, args: readonly string[]): Promise<ServiceProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "--config", configFile, "serve", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    const service = { child, stderr: () => err };
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes(" listening on ")) resolve(service);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+      if (err.length > 1_000_000) err = err.slice(-500_000);
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`phonehome serve exited (${code}) before listening: ${err}`)),
+    );
+  });
+}
+
+/** `phonehome serve --region R` (a collector). */
+export const startCollector = (configFile: string, region = "global") =>
+  startService(configFile, ["--region", region]);
+
+/** Resolves when the process has ended (at once if it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** Sends SIGTERM and waits for the end. */
+export async function stopService(service: ServiceProcess | undefined): Promise<void> {
+  if (!service) return;
+  service.child.kill("SIGTERM");
+  await exited(service.child);
+}
