@@ -92,7 +92,8 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
-    return503OnClosing: true,
+    // Answered by our own hook below, in the error shape every route answers, with Retry-After.
+    return503OnClosing: false,
     // Per-request lines would flood the log at ingest rates; metrics count requests instead.
     logController: new LogController({ disableRequestLogging: true }),
     ...(options.tls
@@ -177,6 +178,21 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
       reply.header("retry-after", String(RETRY_AFTER_SECONDS));
     }
     return reply.status(mapped.status).send(mapped.toBody());
+  });
+  // A request that arrives while the service shuts down is told to come back (another replica, or this
+  // one restarted) rather than started on a store that is about to close.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (!closing) return;
+    const error = new PhoneHomeError("service.unavailable", `${options.name} is shutting down; try again`);
+    return reply
+      .status(error.status)
+      .header("retry-after", String(RETRY_AFTER_SECONDS))
+      .header("connection", "close")
+      .send(error.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
     const error = new PhoneHomeError(
