@@ -302,6 +302,25 @@ describe("PhoneHomeClient", () => {
     assert.deepEqual(clock.sleeps, [3050]);
   });
 
+  it("keeps the message when requests time out, retrying each with backoff", async () => {
+    const id = device("https://global.example.com");
+    const hanging: FetchLike = async (url, init) => {
+      if (url.endsWith("/v1/region")) {
+        return Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey });
+      }
+      // A collector that never answers: only the client's own deadline ends the request.
+      return new Promise((_resolve, reject) => {
+        init.signal?.addEventListener("abort", () => reject(init.signal?.reason));
+      });
+    };
+    const { client: c, events } = client(id, { fetch: hanging, requestTimeoutMs: 30 });
+    await assert.rejects(c.activate(), (e) => isSdkError(e, "sdk.offline") && e.queued === true);
+    const reasons = events.flatMap((e) => (e.type === "retry" || e.type === "deferred" ? [e.reason] : []));
+    assert.deepEqual(reasons, ["timeout", "timeout", "timeout", "timeout"]);
+    assert.equal(await c.pending(), 1);
+    assert.equal((await c.activationState()).state, "pending");
+  });
+
   it("reads Retry-After as an HTTP date too, relative to the client's clock", async () => {
     const id = device("https://global.example.com");
     let posts = 0;
