@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { Counter, Histogram } from "prom-client";
 import { registerActivationRoutes } from "../activation/activation.routes.ts";
 import { loadNotices, type Notices, registerConsentRoutes } from "../consent/index.ts";
-import { registerDiagnosticsRoutes } from "../diagnostics/index.ts";
+import { MAX_EVENTS_PER_BATCH, registerDiagnosticsRoutes } from "../diagnostics/index.ts";
 import type { Config, RegionConfig } from "../config/index.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
@@ -32,6 +32,7 @@ import { peersFromConfig, registerPortal, type WebPeers } from "../web/portal.ts
 import type { UpdateSource } from "../updates/source.ts";
 import { registerAdoptionRoutes } from "../updates/adoption.routes.ts";
 import { registerUpdateCheckRoutes } from "../updates/updates.routes.ts";
+import { countHttpRefusals } from "./http-refusals.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
 /** A started region. */
@@ -107,6 +108,8 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     },
     corsOrigins: () => peers.origins(),
   });
+  // Before the routes, so that every route it counts has the hook.
+  countHttpRefusals(app, writer);
   await registerPortal(app, peers);
   const outcomes = new Counter({
     name: "phonehome_ingest_total",
@@ -151,6 +154,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     app,
     { id: region.id, storedIn: region.storedIn, kid: keys.kid, publicKey: keys.publicKey },
     config.policy,
+    { maxBodyBytes: config.ingest.maxBodyBytes, maxDiagnosticsEvents: MAX_EVENTS_PER_BATCH },
   );
   registerActivationRoutes(app, intake);
   registerDiagnosticsRoutes(app, intake);

@@ -139,8 +139,9 @@ describe("PhoneHomeClient", () => {
     const files = await readdir(join(dir, "queue"));
     assert.equal(files.length, 1);
     const text = await readFile(join(dir, "queue", files[0] ?? ""), "utf8");
-    assert.equal(text.includes(id.serial), false);
-    assert.equal(text.includes(id.model), false);
+    // Quoted: the three letters of a model can turn up in base64 by chance, a quoted string cannot.
+    assert.equal(text.includes(`"${id.serial}"`), false);
+    assert.equal(text.includes(`"${id.model}"`), false);
     const queued = JSON.parse(text).envelope as Envelope;
     assert.equal(((await openEnvelope(queued, keys, [id])) as { serial: string }).serial, id.serial);
   });
@@ -284,7 +285,7 @@ describe("PhoneHomeClient", () => {
     assert.equal(await c.pending(), 1);
   });
 
-  it("honours Retry-After as a floor, within the cap", async () => {
+  it("honours Retry-After as a floor, within the cap, with the jitter on top", async () => {
     const id = device("https://global.example.com");
     let posts = 0;
     const busy: FetchLike = async (url) => {
@@ -297,7 +298,66 @@ describe("PhoneHomeClient", () => {
     };
     const { client: c, clock } = client(id, { fetch: busy, retry: { baseMs: 100, maxMs: 10_000 } });
     await c.activate();
-    assert.deepEqual(clock.sleeps, [3000]);
+    // 3 s asked for, plus 0.5 * 100 ms of jitter.
+    assert.deepEqual(clock.sleeps, [3050]);
+  });
+
+  it("keeps the message when requests time out, retrying each with backoff", async () => {
+    const id = device("https://global.example.com");
+    const hanging: FetchLike = async (url, init) => {
+      if (url.endsWith("/v1/region")) {
+        return Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey });
+      }
+      // A collector that never answers: only the client's own deadline ends the request.
+      return new Promise((_resolve, reject) => {
+        init.signal?.addEventListener("abort", () => reject(init.signal?.reason));
+      });
+    };
+    const { client: c, events } = client(id, { fetch: hanging, requestTimeoutMs: 30 });
+    await assert.rejects(c.activate(), (e) => isSdkError(e, "sdk.offline") && e.queued === true);
+    const reasons = events.flatMap((e) => (e.type === "retry" || e.type === "deferred" ? [e.reason] : []));
+    assert.deepEqual(reasons, ["timeout", "timeout", "timeout", "timeout"]);
+    assert.equal(await c.pending(), 1);
+    assert.equal((await c.activationState()).state, "pending");
+  });
+
+  it("reads Retry-After as an HTTP date too, relative to the client's clock", async () => {
+    const id = device("https://global.example.com");
+    let posts = 0;
+    const { client: c, clock } = client(id, {
+      retry: { baseMs: 100, maxMs: 10_000 },
+      fetch: async (url) => {
+        if (url.endsWith("/v1/region")) {
+          return Response.json({
+            region: "global",
+            storedIn: "SG",
+            kid: keys.kid,
+            publicKey: keys.publicKey,
+          });
+        }
+        posts += 1;
+        if (posts > 1) return Response.json({ activation: { eventId: "x" } }, { status: 201 });
+        const at = new Date(clock.now() + 2000).toUTCString();
+        return new Response("", { status: 503, headers: { "retry-after": at } });
+      },
+    });
+    await c.activate();
+    assert.deepEqual(clock.sleeps, [2050]);
+  });
+
+  it("a request sent now and refused for its size is sdk.too_large, nothing queued", async () => {
+    const id = device("https://global.example.com");
+    const { client: c } = client(id, {
+      fetch: async (url) =>
+        url.endsWith("/v1/region")
+          ? Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey })
+          : Response.json({ error: { code: "request.too_large", message: "too large" } }, { status: 413 }),
+    });
+    await assert.rejects(
+      c.checkForUpdate(),
+      (e) => isSdkError(e, "sdk.too_large") && e.queued === false && e.server?.status === 413,
+    );
+    assert.equal(await c.pending(), 0);
   });
 
   it("drops a message the collector refuses for good and rejects activate with the server's error", async () => {

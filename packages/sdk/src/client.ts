@@ -13,12 +13,17 @@
  * 4. Messages are delivered in queue order; a message leaves the queue only
  *    when the collector acknowledged it (2xx, sent after its commit) or refused
  *    it for good (4xx). A retry resends the same envelope, so the collector
- *    stores it once.
+ *    stores it once. A refusal for size (413) is not for good: a diagnostics
+ *    batch is split into smaller ones carrying the same events (same event
+ *    ids), and a message too large on its own stays queued and is reported.
  * 5. Diagnostics events are held on the device (encrypted at rest, see
  *    `held.ts`) and sealed into batches only while the owner's consent is
  *    `granted`, at flush time; a no discards them. Whether a batch may leave is
  *    checked again right before every POST of it, so a no given during a
  *    flush stops the next send.
+ * 6. A batch is sized to the limits the collector announces at `GET /v1/region`
+ *    (most events, largest body): the SDK measures the envelope it would send
+ *    and seals fewer events until it fits, so it is not refused for its size.
  */
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
@@ -31,7 +36,9 @@ import {
   ed25519PrivateKey,
   sealEnvelope,
 } from "./envelope.ts";
+import { AtRest, type Encrypted } from "./at-rest.ts";
 import {
+  asDiagnosticsEvent,
   assertConsentState,
   type ConsentRecord,
   type ConsentState,
@@ -39,6 +46,7 @@ import {
   DIAGNOSTICS_PATH,
   DIAGNOSTICS_SCHEMA_VERSION,
   type DiagnosticsData,
+  type DiagnosticsEvent,
   MAX_BATCH_EVENTS,
   readConsent,
   validateDiagnosticsEvent,
@@ -49,7 +57,7 @@ import { writeFileAtomic } from "./files.ts";
 import { type HeldCount, HeldEvents } from "./held.ts";
 import { type DeviceIdentity, validateIdentity } from "./identity.ts";
 import { mintOwnerToken } from "./owner-token.ts";
-import { DiskQueue, type QueuedMessage } from "./queue.ts";
+import { DiskQueue, type EnqueueOptions, type QueuedMessage } from "./queue.ts";
 import { assertSecureTransport, checkEndpoint, type RegionAnnouncement } from "./region.ts";
 
 /** The path activations are POSTed to. */
@@ -137,7 +145,10 @@ export interface DiagnosticsOptions {
   maxEvents?: number;
   /** At most this many bytes of held event files (about 350 bytes each); default 1 MiB, at least 4096. */
   maxBytes?: number;
-  /** Events per envelope, 1..500; default 100. */
+  /**
+   * Most events per envelope, 1..500; default 100. An upper bound: batches are made smaller to fit the
+   * limits the collector announces (its largest body, its most events per batch).
+   */
   batchSize?: number;
 }
 
@@ -162,7 +173,27 @@ export type ClientEvent =
    */
   | { type: "consent_required"; eventId: string; events: number }
   /** A notice of an incident arrived with an update check's answer, and is kept (see `notices()`). */
-  | { type: "notice"; id: string; incident: string };
+  | { type: "notice"; id: string; incident: string }
+  /**
+   * A queued diagnostics batch was replaced by `parts` smaller batches carrying the same events (same event
+   * ids), because the collector refused its size (`refused`, a 413) or it exceeds the limits the collector
+   * announces (`limits`).
+   */
+  | { type: "split"; eventId: string; events: number; parts: number; reason: "refused" | "limits" }
+  /**
+   * A message is too large for the collector even on its own (a batch of one event, or a message that cannot
+   * be split): it stays queued, is not sent while it exceeds the announced limits, and is tried again by
+   * later flushes (the collector's limit may rise). `error` is `sdk.too_large`.
+   */
+  | {
+      type: "too_large";
+      eventId: string;
+      collection: string;
+      path: string;
+      events: number;
+      bytes: number;
+      error: SdkError;
+    };
 
 /** What one `flush()` did. */
 export interface FlushResult {
@@ -241,7 +272,11 @@ export interface ConsentDecision {
 /** The region's answer to a consent decision: its signed consent receipt; not interpreted by the SDK. */
 export type ConsentReceipt = Record<string, unknown>;
 
-type Outcome = { kind: "delivered"; answer: unknown } | { kind: "rejected"; error: SdkError };
+type Outcome =
+  | { kind: "delivered"; answer: unknown }
+  | { kind: "rejected"; error: SdkError }
+  /** Still queued, for a reason waiting will not change by itself (too large). */
+  | { kind: "kept"; error: SdkError };
 
 type Exchange =
   | { kind: "ok"; status: number; answer: unknown }
@@ -251,7 +286,17 @@ type Exchange =
 type Attempt =
   | { kind: "delivered"; status: number; answer: unknown }
   | { kind: "rejected"; error: SdkError }
-  | { kind: "transient"; reason: string; retryAfterMs: number | undefined };
+  | { kind: "transient"; reason: string; retryAfterMs: number | undefined }
+  /** Refused for its size (413), or not sent because it exceeds the limits the collector announces. */
+  | { kind: "too_large"; reason: "refused" | "limits"; server?: ServerError };
+
+/** A diagnostics batch sealed to fit, with its events encrypted at rest for the queue. */
+interface SealedBatch {
+  envelope: Envelope;
+  /** How many of the events offered it carries (the oldest ones). */
+  count: number;
+  contents: Encrypted;
+}
 
 const DEFAULT_ATTEMPTS = 5;
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/;
@@ -259,6 +304,10 @@ const CONSENT_METHODS: readonly string[] = ["device-settings", "setup-wizard", "
 const DEFAULT_TIMEOUT_MS = 15_000;
 // Outcomes are remembered so a waiting `activate()` learns what a (possibly concurrent) flush did.
 const OUTCOMES_KEPT = 256;
+// The events of a queued batch, kept to split it: their own key derivation and associated data.
+const BATCH_CONTENTS = { info: "queued diagnostics batches", aad: "phonehome/v1 queued diagnostics batch" };
+// Most seals tried to fit one batch; each try shrinks it in proportion to how far it was over.
+const MAX_FIT_TRIES = 8;
 
 const systemClock: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
 
@@ -278,6 +327,7 @@ export class PhoneHomeClient {
   private readonly outcomes = new Map<string, Outcome>();
   private readonly held: HeldEvents;
   private readonly batchSize: number;
+  private readonly batchContents: AtRest;
   private endpoint: RegionAnnouncement | undefined;
   private lockTail: Promise<unknown> = Promise.resolve();
   // The consent state as persisted; changed only under the events lock. Undefined until first read.
@@ -327,6 +377,7 @@ export class PhoneHomeClient {
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > MAX_BATCH_EVENTS) {
       throw new SdkError("sdk.options_invalid", `diagnostics.batchSize must be 1..${MAX_BATCH_EVENTS}`);
     }
+    this.batchContents = new AtRest(this.identity.privateKey, BATCH_CONTENTS);
     this.held = new HeldEvents({
       dir: join(options.queueDir, HELD_DIR),
       devicePrivateKey: this.identity.privateKey,
@@ -360,7 +411,7 @@ export class PhoneHomeClient {
     await this.flush();
     const outcome = this.outcomes.get(eventId);
     if (outcome?.kind === "delivered") return asActivationAnswer(outcome.answer);
-    if (outcome?.kind === "rejected") throw outcome.error;
+    if (outcome?.kind === "rejected" || outcome?.kind === "kept") throw outcome.error;
     // Delivered by an earlier flush that this process no longer remembers (e.g. many flushes ago)?
     const state = await this.activationState();
     if (state.state === "activated" && state.eventId === eventId) return state.answer;
@@ -383,20 +434,25 @@ export class PhoneHomeClient {
 
   /**
    * Delivers queued messages in order, then — while consent is `granted` — seals the held diagnostics events
-   * into batches of `batchSize` (oldest first, original times) and delivers those. Verifies the endpoint first
-   * (once per client). Transient failures are retried with backoff up to `retry.maxAttempts` per message, then
-   * the flush resolves with messages left queued (and events left held). Rejects only when the endpoint is
-   * refused (nothing is sent then) or the disk fails.
+   * into batches of at most `batchSize` that fit the collector's announced limits (oldest first, original
+   * times) and delivers those. A batch the collector refuses for its size is split, never dropped. Verifies
+   * the endpoint first (once per client, again after a 413). Transient failures are retried with backoff up
+   * to `retry.maxAttempts` per message, then the flush resolves with messages left queued (and events left
+   * held). Rejects only when the endpoint is refused (nothing is sent then) or the disk fails.
    */
   flush(): Promise<FlushResult> {
     return this.locked(async () => {
       await this.loadConsent();
-      let round = await this.deliverAll();
+      // Messages left queued on purpose for the rest of this flush (no consent, too large on their own), by
+      // event id: a queue id is used again once its message is gone.
+      const setAside = new Set<string>();
+      let round = await this.deliverAll(setAside);
       let { delivered, rejected } = round;
       // One batch at a time: events stay in the held store (bounded, dropping oldest) rather than piling up
-      // as sealed batches while the collector is unreachable.
-      while (!round.deferred && (await this.sealNextBatch())) {
-        round = await this.deliverAll();
+      // as sealed batches while the collector is unreachable. The limits a batch must fit come with the
+      // region check, so it is made before the first seal.
+      while (!round.deferred && (await this.readyToSeal()) && (await this.sealNextBatch())) {
+        round = await this.deliverAll(setAside);
         delivered += round.delivered;
         rejected += round.rejected;
       }
@@ -590,10 +646,12 @@ export class PhoneHomeClient {
         const result = await this.exchange(method, path, body, headers);
         if (result.kind === "ok") return result.answer;
         if (result.kind === "refused") {
+          const { server } = result;
+          // Nothing of these is queued: the caller learns it now, and a smaller request is its own business.
           throw new SdkError(
-            "sdk.rejected",
-            `${this.urlFor(path)} refused ${what}: ${result.server.code}: ${result.server.message}`,
-            { server: result.server, queued: false },
+            server.status === 413 ? "sdk.too_large" : "sdk.rejected",
+            `${this.urlFor(path)} refused ${what}: ${server.code}: ${server.message}`,
+            { server, queued: false },
           );
         }
         if (attempt >= this.retry.maxAttempts) throw this.offline(path, result.reason);
@@ -607,77 +665,102 @@ export class PhoneHomeClient {
     return (await this.queue.stats()).messages;
   }
 
-  /** One pass over the queue; `deferred` when a message gave up for now (the collector is unreachable). */
-  private async deliverAll(): Promise<{ delivered: number; rejected: number; deferred: boolean }> {
-    const messages = await this.queue.list();
+  /**
+   * Delivers the queue, in order, but for the messages in `setAside` (event ids), to which it adds those it
+   * leaves queued on purpose; `deferred` when a message gave up for now (the collector is unreachable). A
+   * batch split for its size is replaced by its parts at the end of the queue, which the next pass sends.
+   */
+  private async deliverAll(
+    setAside: Set<string>,
+  ): Promise<{ delivered: number; rejected: number; deferred: boolean }> {
     let delivered = 0;
     let rejected = 0;
-    let skipped = 0;
-    for (const [index, message] of messages.entries()) {
-      const { eventId, collection } = message.envelope;
-      const gated = message.path === DIAGNOSTICS_PATH;
-      for (let attempt = 1; ; attempt++) {
-        // Checked before every try, retries included: a no given meanwhile stops the batch here.
-        if (gated && !this.mayUpload()) {
-          skipped += 1;
-          break;
+    for (;;) {
+      const messages = (await this.queue.list()).filter((m) => !setAside.has(m.envelope.eventId));
+      if (messages.length === 0) return { delivered, rejected, deferred: false };
+      for (const message of messages) {
+        const { eventId, collection } = message.envelope;
+        const gated = message.path === DIAGNOSTICS_PATH;
+        for (let attempt = 1; ; attempt++) {
+          // Checked before every try, retries included: a no given meanwhile stops the batch here.
+          if (gated && !this.mayUpload()) {
+            setAside.add(eventId);
+            break;
+          }
+          const result = await this.attempt(message);
+          if (result.kind === "delivered") {
+            await this.queue.remove(message.id);
+            if (collection === "activation") await this.writeMarker(eventId, result.answer);
+            this.remember(eventId, { kind: "delivered", answer: result.answer });
+            this.emit({
+              type: "delivered",
+              eventId,
+              collection,
+              path: message.path,
+              status: result.status,
+              events: message.events,
+            });
+            delivered += 1;
+            break;
+          }
+          if (result.kind === "too_large") {
+            // Never dropped for its size: split, or kept and reported.
+            if (!(await this.splitBatch(message, result.reason))) this.keepTooLarge(message, result);
+            setAside.add(eventId);
+            break;
+          }
+          if (gated && result.kind === "rejected" && result.error.server?.code === "consent.required") {
+            // The region does not hold a valid yes (not told yet, or the owner said no elsewhere). Dropping the
+            // batch would lose events the owner may still allow; sending on would be refused again. Keep it on
+            // the device and go back to "unknown" until the owner's decision is set again.
+            await this.collectorRequiresConsent();
+            this.emit({ type: "consent_required", eventId, events: message.events });
+            setAside.add(eventId);
+            break;
+          }
+          if (result.kind === "rejected") {
+            // A permanent refusal will not change on retry; keeping it would block every later message.
+            await this.queue.remove(message.id);
+            this.remember(eventId, { kind: "rejected", error: result.error });
+            this.emit({ type: "rejected", eventId, collection, path: message.path, error: result.error });
+            rejected += 1;
+            break;
+          }
+          if (attempt >= this.retry.maxAttempts) {
+            const remaining = (await this.queue.stats()).messages;
+            this.emit({ type: "deferred", eventId, remaining, reason: result.reason });
+            return { delivered, rejected, deferred: true };
+          }
+          const delayMs = this.backoff(attempt - 1, result.retryAfterMs);
+          this.emit({ type: "retry", eventId, attempt, delayMs, reason: result.reason });
+          await this.clock.sleep(delayMs);
         }
-        const result = await this.attempt(message);
-        if (result.kind === "delivered") {
-          await this.queue.remove(message.id);
-          if (collection === "activation") await this.writeMarker(eventId, result.answer);
-          this.remember(eventId, { kind: "delivered", answer: result.answer });
-          this.emit({
-            type: "delivered",
-            eventId,
-            collection,
-            path: message.path,
-            status: result.status,
-            events: message.events,
-          });
-          delivered += 1;
-          break;
-        }
-        if (gated && result.kind === "rejected" && result.error.server?.code === "consent.required") {
-          // The region does not hold a valid yes (not told yet, or the owner said no elsewhere). Dropping the
-          // batch would lose events the owner may still allow; sending on would be refused again. Keep it on
-          // the device and go back to "unknown" until the owner's decision is set again.
-          await this.collectorRequiresConsent();
-          this.emit({ type: "consent_required", eventId, events: message.events });
-          skipped += 1;
-          break;
-        }
-        if (result.kind === "rejected") {
-          // A permanent refusal will not change on retry; keeping it would block every later message.
-          await this.queue.remove(message.id);
-          this.remember(eventId, { kind: "rejected", error: result.error });
-          this.emit({ type: "rejected", eventId, collection, path: message.path, error: result.error });
-          rejected += 1;
-          break;
-        }
-        if (attempt >= this.retry.maxAttempts) {
-          const remaining = skipped + messages.length - index;
-          this.emit({ type: "deferred", eventId, remaining, reason: result.reason });
-          return { delivered, rejected, deferred: true };
-        }
-        const delayMs = this.backoff(attempt - 1, result.retryAfterMs);
-        this.emit({ type: "retry", eventId, attempt, delayMs, reason: result.reason });
-        await this.clock.sleep(delayMs);
       }
     }
-    return { delivered, rejected, deferred: false };
   }
 
-  /** One try at one message: endpoint check (if not yet done), then the POST. */
+  /**
+   * One try at one message: endpoint check (if not yet done), then the POST, unless the message exceeds
+   * the limits the collector announces (it would only be refused).
+   */
   private async attempt(message: QueuedMessage): Promise<Attempt> {
     if (this.endpoint === undefined) {
       const verified = await this.verifyEndpoint();
       if (verified !== undefined) return verified;
     }
-    const result = await this.exchange("POST", message.path, JSON.stringify(message.envelope), {});
+    const body = JSON.stringify(message.envelope);
+    if (!this.fits(Buffer.byteLength(body), message.path === DIAGNOSTICS_PATH ? message.events : 1)) {
+      return { kind: "too_large", reason: "limits" };
+    }
+    const result = await this.exchange("POST", message.path, body, {});
     if (result.kind === "ok") return { kind: "delivered", status: result.status, answer: result.answer };
     if (result.kind === "transient") return result;
     const { server } = result;
+    if (server.status === 413) {
+      // The announced limits were wrong, have changed or were never announced: ask again before the next POST.
+      this.endpoint = undefined;
+      return { kind: "too_large", reason: "refused", server };
+    }
     return {
       kind: "rejected",
       error: new SdkError(
@@ -686,6 +769,13 @@ export class PhoneHomeClient {
         { server, eventId: message.envelope.eventId, queued: false },
       ),
     };
+  }
+
+  /** Whether a body of `bytes` carrying `events` events is within the limits the collector announced. */
+  private fits(bytes: number, events: number): boolean {
+    const limits = this.endpoint?.limits;
+    if (limits?.maxBodyBytes !== undefined && bytes > limits.maxBodyBytes) return false;
+    return limits?.maxDiagnosticsEvents === undefined || events <= limits.maxDiagnosticsEvents;
   }
 
   /** One request with a JSON body to the home collector (after the endpoint check); a redirect is refused. */
@@ -718,7 +808,11 @@ export class PhoneHomeClient {
       );
     }
     if (isTransientStatus(status)) {
-      return { kind: "transient", reason: `HTTP ${status}`, retryAfterMs: retryAfterMs(response) };
+      return {
+        kind: "transient",
+        reason: `HTTP ${status}`,
+        retryAfterMs: retryAfterMs(response, this.clock.now()),
+      };
     }
     return { kind: "refused", server: serverError(status, text) };
   }
@@ -743,7 +837,7 @@ export class PhoneHomeClient {
       return {
         kind: "transient",
         reason: `HTTP ${status} on ${REGION_PATH}`,
-        retryAfterMs: retryAfterMs(response),
+        retryAfterMs: retryAfterMs(response, this.clock.now()),
       };
     }
     if (status >= 300 && status < 400) {
@@ -790,11 +884,15 @@ export class PhoneHomeClient {
     return url;
   }
 
-  /** Full jitter (AWS architecture blog, "Exponential Backoff and Jitter"); a server's Retry-After is a floor. */
+  /**
+   * Full jitter (AWS architecture blog, "Exponential Backoff and Jitter"). A server's Retry-After (capped at
+   * `maxMs`) is a floor the jitter is added to: collectors answer every 503 with the same Retry-After, and
+   * devices told the same wait must not all come back in the same instant.
+   */
   private backoff(retry: number, retryAfter: number | undefined): number {
     const ceiling = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** retry);
     const jittered = Math.floor(this.random() * ceiling);
-    return retryAfter === undefined ? jittered : Math.max(jittered, Math.min(retryAfter, this.retry.maxMs));
+    return retryAfter === undefined ? jittered : Math.min(retryAfter, this.retry.maxMs) + jittered;
   }
 
   /** Seals `payload` to the home region and signs it, as a device running `build` sends it. */
@@ -825,10 +923,15 @@ export class PhoneHomeClient {
     path: string,
     payload: unknown,
     droppable: boolean,
-    events = 1,
   ): Promise<string> {
     const envelope = await this.seal(collection, schemaVersion, payload);
-    const { evicted } = await this.queue.enqueue(path, envelope, { droppable, events });
+    await this.enqueue(path, envelope, { droppable });
+    return envelope.eventId;
+  }
+
+  /** Queues a sealed envelope, reporting what it evicted and that it was queued. */
+  private async enqueue(path: string, envelope: Envelope, options: EnqueueOptions): Promise<void> {
+    const { evicted } = await this.queue.enqueue(path, envelope, options);
     for (const m of evicted) {
       this.emit({
         type: "evicted",
@@ -838,25 +941,40 @@ export class PhoneHomeClient {
         events: m.events,
       });
     }
-    this.emit({ type: "queued", eventId: envelope.eventId, collection, path, events });
-    return envelope.eventId;
+    const { collection, eventId } = envelope;
+    this.emit({ type: "queued", eventId, collection, path, events: options.events ?? 1 });
   }
 
-  /** Seals the oldest held events into one batch and queues it, if consent allows; false when nothing was. */
+  /**
+   * Whether a batch may be sealed now with the collector's limits known: verifies the endpoint first if
+   * this client has not yet (with retries), when there is something to seal and consent allows it. An
+   * endpoint refusal is thrown, as from any delivery.
+   */
+  private async readyToSeal(): Promise<boolean> {
+    if (this.endpoint !== undefined) return true;
+    if (!this.mayUpload() || (await this.held.stats()).events === 0) return false;
+    for (let attempt = 1; ; attempt++) {
+      const failed = await this.verifyEndpoint();
+      if (failed === undefined) return true;
+      // Unreachable: the events wait where they are, held, for a flush that can send them.
+      if (attempt >= this.retry.maxAttempts) return false;
+      await this.clock.sleep(this.backoff(attempt - 1, failed.retryAfterMs));
+    }
+  }
+
+  /** Seals the oldest held events into one batch that fits the limits and queues it, if consent allows. */
   private sealNextBatch(): Promise<boolean> {
     return this.eventsLocked(async () => {
       if (!this.mayUpload()) return false;
-      const batch = await this.held.oldest(this.batchSize);
-      if (batch.length === 0) return false;
+      const held = await this.held.oldest(this.maxBatchEvents());
+      if (held.length === 0) return false;
+      const batch = await this.sealFitting(held.map((h) => h.event));
       try {
-        await this.enqueueSealed(
-          DIAGNOSTICS_COLLECTION,
-          DIAGNOSTICS_SCHEMA_VERSION,
-          DIAGNOSTICS_PATH,
-          { events: batch.map((h) => h.event) },
-          true,
-          batch.length,
-        );
+        await this.enqueue(DIAGNOSTICS_PATH, batch.envelope, {
+          droppable: true,
+          events: batch.count,
+          contents: batch.contents,
+        });
       } catch (err) {
         // The queue is full of messages it may not drop (activations): the events wait, held.
         if (isSdkError(err, "sdk.queue_full")) return false;
@@ -864,9 +982,134 @@ export class PhoneHomeClient {
       }
       // Queued first, removed after: a crash in between sends these events twice, under the same event ids,
       // and the collector stores each once.
-      await this.held.remove(batch.map((h) => h.id));
+      await this.held.remove(held.slice(0, batch.count).map((h) => h.id));
       return true;
     });
+  }
+
+  /**
+   * Seals the oldest of `events` into one diagnostics batch whose envelope, as it would be sent, fits the
+   * collector's largest body: fewer events each try, in proportion to how far over it was. One event that
+   * does not fit alone is sealed all the same, to be kept and reported rather than block the events behind it.
+   */
+  private async sealFitting(events: readonly DiagnosticsEvent[]): Promise<SealedBatch> {
+    const limit = this.endpoint?.limits?.maxBodyBytes;
+    let count = events.length;
+    for (let tries = 1; ; tries++) {
+      const batch = await this.sealBatch(events.slice(0, count));
+      const bytes = Buffer.byteLength(JSON.stringify(batch.envelope));
+      if (limit === undefined || bytes <= limit || count === 1) return batch;
+      const proportional = Math.floor((count * limit) / bytes);
+      // Past MAX_FIT_TRIES by halves, which reach one event soon enough.
+      count = Math.max(1, tries < MAX_FIT_TRIES ? Math.min(count - 1, proportional) : Math.floor(count / 2));
+    }
+  }
+
+  /** Seals `events` as one diagnostics batch, and encrypts them at rest for the queue, bound to its event id. */
+  private async sealBatch(events: readonly DiagnosticsEvent[]): Promise<SealedBatch> {
+    const envelope = await this.seal(DIAGNOSTICS_COLLECTION, DIAGNOSTICS_SCHEMA_VERSION, { events });
+    return { envelope, count: events.length, contents: this.batchContents.encrypt(events, envelope.eventId) };
+  }
+
+  /**
+   * Replaces a queued diagnostics batch the collector refused for its size (or that exceeds its announced
+   * limits) by smaller batches of the same events, with their event ids, in their order; each new batch is
+   * its own envelope. After a 413 the events are halved; against known limits they are sealed to fit.
+   * False when the message cannot be split (not a batch, one event, or its events were not kept).
+   */
+  private splitBatch(message: QueuedMessage, reason: "refused" | "limits"): Promise<boolean> {
+    if (message.path !== DIAGNOSTICS_PATH || message.events < 2 || message.contents === undefined) {
+      return Promise.resolve(false);
+    }
+    const { contents } = message;
+    return this.eventsLocked(async () => {
+      // A no given since it was listed discarded it (under this lock): nothing to split, nothing to keep.
+      if (!(await this.queue.list()).some((m) => m.id === message.id)) return true;
+      const events = this.openContents(contents, message.envelope.eventId);
+      if (events === undefined || events.length < 2) return false;
+      const parts: SealedBatch[] = [];
+      if (reason === "refused") {
+        const half = Math.ceil(events.length / 2);
+        parts.push(await this.sealBatch(events.slice(0, half)), await this.sealBatch(events.slice(half)));
+      } else {
+        for (let from = 0; from < events.length;) {
+          const part = await this.sealFitting(events.slice(from, from + this.maxBatchEvents()));
+          parts.push(part);
+          from += part.count;
+        }
+      }
+      try {
+        // The parts first, the batch after: a crash in between sends some events twice, under the same event
+        // ids, and the collector stores each once.
+        for (const part of parts) {
+          await this.enqueue(DIAGNOSTICS_PATH, part.envelope, {
+            droppable: true,
+            events: part.count,
+            contents: part.contents,
+            spare: message.id,
+          });
+        }
+      } catch (err) {
+        // No room for the parts beside messages that may not be dropped: the batch stays as it is.
+        if (isSdkError(err, "sdk.queue_full")) return false;
+        throw err;
+      }
+      await this.queue.remove(message.id);
+      this.emit({
+        type: "split",
+        eventId: message.envelope.eventId,
+        events: message.events,
+        parts: parts.length,
+        reason,
+      });
+      return true;
+    });
+  }
+
+  /** The events a queued batch carries, from its contents kept at rest; undefined when unreadable. */
+  private openContents(contents: Encrypted, eventId: string): DiagnosticsEvent[] | undefined {
+    try {
+      const value = this.batchContents.decrypt(contents, eventId);
+      if (!Array.isArray(value)) return undefined;
+      const events = value.map(asDiagnosticsEvent);
+      return events.every((e) => e !== undefined) ? (events as DiagnosticsEvent[]) : undefined;
+    } catch {
+      // Changed on disk, or written under another device key: the batch goes as it is, or not at all.
+      return undefined;
+    }
+  }
+
+  /** A message too large to send even alone stays queued; the app is told, and an `activate()` waiting on it. */
+  private keepTooLarge(message: QueuedMessage, result: Extract<Attempt, { kind: "too_large" }>): void {
+    const { eventId, collection } = message.envelope;
+    const bytes = Buffer.byteLength(JSON.stringify(message.envelope));
+    const limit = this.endpoint?.limits?.maxBodyBytes;
+    const why =
+      result.reason === "refused"
+        ? `the collector refused its ${bytes} bytes (${result.server?.code ?? "HTTP 413"})`
+        : `its ${bytes} bytes${limit === undefined ? "" : ` exceed the collector's ${limit}`}`;
+    const error = new SdkError(
+      "sdk.too_large",
+      `${collection} message ${eventId} (${message.events} event${message.events === 1 ? "" : "s"}) is too large to send: ${why}; it stays queued`,
+      { eventId, queued: true, ...(result.server === undefined ? {} : { server: result.server }) },
+    );
+    this.remember(eventId, { kind: "kept", error });
+    // The collector's limits may rise (a new configuration): the next try asks for them again.
+    this.endpoint = undefined;
+    this.emit({
+      type: "too_large",
+      eventId,
+      collection,
+      path: message.path,
+      events: message.events,
+      bytes,
+      error,
+    });
+  }
+
+  /** The most events a batch may carry: the app's bound, and the collector's when it announces one. */
+  private maxBatchEvents(): number {
+    return Math.min(this.batchSize, this.endpoint?.limits?.maxDiagnosticsEvents ?? this.batchSize);
   }
 
   /** Removes every held event and every queued diagnostics batch; returns how many events they were. */
@@ -973,10 +1216,13 @@ function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
 }
 
-function retryAfterMs(response: Response): number | undefined {
-  const header = response.headers.get("retry-after");
-  if (header === null || !/^\d{1,6}$/.test(header.trim())) return undefined;
-  return Number(header.trim()) * 1000;
+/** A `Retry-After` in milliseconds from `now`: delay-seconds or an HTTP date (RFC 9110 §10.2.3); else undefined. */
+function retryAfterMs(response: Response, now: number): number | undefined {
+  const header = response.headers.get("retry-after")?.trim();
+  if (header === undefined || header === "") return undefined;
+  if (/^\d{1,6}$/.test(header)) return Number(header) * 1000;
+  const at = Date.parse(header);
+  return Number.isFinite(at) && /[A-Za-z]{3}, /.test(header) ? Math.max(0, at - now) : undefined;
 }
 
 function parseJson(text: string): unknown {

@@ -5,11 +5,13 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import { type ClientEvent, type FetchLike, PhoneHomeClient, type PhoneHomeClientOptions } from "./client.ts";
 import { CONSENT_FILE, type DiagnosticsData } from "./diagnostics.ts";
 import type { Envelope } from "./envelope.ts";
-import { isSdkError } from "./errors.ts";
+import { isSdkError, type SdkError } from "./errors.ts";
+import { DiskQueue } from "./queue.ts";
 import type { DeviceIdentity } from "./identity.ts";
 import {
   closedPort,
   type FakeCollector,
+  type FakeCollectorOptions,
   fakeClock,
   makeHome,
   makeIdentity,
@@ -43,7 +45,9 @@ describe("diagnostics on the device", () => {
   });
 
   /** A device homed at a free loopback port, and a collector there knowing it. */
-  async function setup(collectorOptions: { consented?: boolean } = {}) {
+  async function setup(
+    collectorOptions: Omit<Partial<FakeCollectorOptions>, "keys" | "devices" | "port"> = {},
+  ) {
     const port = await closedPort();
     const id = makeIdentity(makeHome(`http://127.0.0.1:${port}`, keys));
     const server = await startCollector({ keys, devices: [id], port, ...collectorOptions });
@@ -178,12 +182,15 @@ describe("diagnostics on the device", () => {
   });
 
   it("a withdrawal also discards batches already sealed and waiting in the queue", async () => {
-    const port = await closedPort();
-    const id = makeIdentity(makeHome(`http://127.0.0.1:${port}`, keys));
-    const { client: c, events } = client(id, { diagnostics: { batchSize: 2 } });
+    const { id, server } = await setup({ consented: true });
+    // The collector answers its region, then 503 to every batch: sealed, queued, not delivered.
+    let down = true;
+    const flaky: FetchLike = async (url, init) =>
+      down && url.endsWith("/v1/diagnostics") ? new Response("", { status: 503 }) : fetch(url, init);
+    const { client: c, events } = client(id, { fetch: flaky, diagnostics: { batchSize: 2 } });
     await c.setConsent("granted");
     for (let i = 0; i < 3; i++) await c.recordEvent(figures(i));
-    // Offline: the first batch is sealed and queued, the rest stays held.
+    // The first batch is sealed and queued, the rest stays held.
     assert.deepEqual(await c.flush(), { delivered: 0, rejected: 0, remaining: 1 });
     assert.deepEqual((await c.diagnosticsState()).queued, { batches: 1, events: 2 });
     assert.equal((await c.diagnosticsState()).held.events, 1);
@@ -192,10 +199,25 @@ describe("diagnostics on the device", () => {
     assert.ok(events.some((e) => e.type === "discarded" && e.events === 3 && e.reason === "withdrawn"));
     assert.equal(await c.pending(), 0);
 
-    const server = await startCollector({ keys, devices: [id], port, consented: true });
-    collectors.push(server);
+    down = false;
     await c.flush();
     assert.deepEqual(posts(server), []);
+  });
+
+  it("while the collector cannot be reached, events stay held: nothing is sealed without its limits", async () => {
+    const port = await closedPort();
+    const id = makeIdentity(makeHome(`http://127.0.0.1:${port}`, keys));
+    const { client: c } = client(id);
+    await c.setConsent("granted");
+    for (let i = 0; i < 3; i++) await c.recordEvent(figures(i));
+    assert.deepEqual(await c.flush(), { delivered: 0, rejected: 0, remaining: 0 });
+    const state = await c.diagnosticsState();
+    assert.deepEqual([state.held.events, state.queued.batches], [3, 0]);
+
+    const server = await startCollector({ keys, devices: [id], port, consented: true });
+    collectors.push(server);
+    assert.deepEqual(await c.flush(), { delivered: 1, rejected: 0, remaining: 0 });
+    assert.equal(server.events.length, 3);
   });
 
   it("a no given during a flush stops the batches that have not left yet", async () => {
@@ -450,5 +472,220 @@ describe("diagnostics on the device", () => {
       client(id, { fetch: down }).client.sendConsent(decision),
       (e) => isSdkError(e, "sdk.offline") && e.queued === false,
     );
+  });
+
+  describe("batches and the collector's limits", () => {
+    /** Records `n` events, a minute apart, and returns their ids in order. */
+    async function record(c: PhoneHomeClient, n: number): Promise<string[]> {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await c.recordEvent(figures(i), new Date(Date.parse("2026-03-01T06:00:00Z") + i * MINUTE));
+        if (r.status === "held") ids.push(r.id);
+      }
+      return ids;
+    }
+    const bodies = (server: FakeCollector) => posts(server).map((p) => Buffer.byteLength(p.body));
+    /** Events per POST, as the collector opened them (refused ones carry none). */
+    const perPost = (server: FakeCollector) =>
+      posts(server).map(
+        (p) => server.events.filter((e) => e.envelope === (JSON.parse(p.body) as Envelope).eventId).length,
+      );
+
+    it("seals batches that fit the body limit the collector announces, measuring the envelope", async () => {
+      const { id, server } = await setup({ consented: true, maxBodyBytes: 6000, announceLimits: true });
+      const { client: c, events } = client(id);
+      const ids = await record(c, 60);
+      await c.setConsent("granted");
+      assert.deepEqual(await c.flush(), { delivered: 3, rejected: 0, remaining: 0 });
+      assert.ok(
+        bodies(server).every((b) => b <= 6000 && b > 4000),
+        `${bodies(server).join(", ")} bytes`,
+      );
+      assert.deepEqual(
+        server.events.map((e) => e.id),
+        ids,
+      );
+      assert.equal(events.filter((e) => e.type === "split" || e.type === "too_large").length, 0);
+    });
+
+    it("seals no more events than the collector announces per batch, nor than batchSize", async () => {
+      const { id, server } = await setup({ consented: true, announceLimits: true, maxDiagnosticsEvents: 7 });
+      const { client: c } = client(id, { diagnostics: { batchSize: 100 } });
+      await record(c, 20);
+      await c.setConsent("granted");
+      await c.flush();
+      assert.deepEqual(perPost(server), [7, 7, 6]);
+      const small = await setup({ consented: true, announceLimits: true, maxDiagnosticsEvents: 7 });
+      const other = client(small.id, { diagnostics: { batchSize: 4 } }).client;
+      await record(other, 6);
+      await other.setConsent("granted");
+      await other.flush();
+      assert.deepEqual(perPost(small.server), [4, 2]);
+    });
+
+    it("splits a batch refused with 413 into halves with the same event ids, until each is taken", async () => {
+      // An older collector: it announces no limits, and takes at most 6000 bytes.
+      const { id, server } = await setup({ consented: true, maxBodyBytes: 6000 });
+      const { client: c, events } = client(id);
+      const ids = await record(c, 60);
+      await c.setConsent("granted");
+      const result = await c.flush();
+      assert.deepEqual([result.rejected, result.remaining], [0, 0]);
+      assert.deepEqual(
+        server.events.map((e) => e.id),
+        ids,
+        "every event once, in order",
+      );
+      const splits = events.filter((e) => e.type === "split");
+      assert.deepEqual(
+        splits.map((e) => (e.type === "split" ? [e.events, e.parts, e.reason] : [])),
+        [
+          [60, 2, "refused"],
+          [30, 2, "refused"],
+          [30, 2, "refused"],
+        ],
+      );
+      assert.deepEqual(perPost(server), [0, 0, 0, 15, 15, 15, 15]);
+      assert.deepEqual(await c.diagnosticsState(), {
+        consent: (await c.diagnosticsState()).consent,
+        held: { events: 0, bytes: 0 },
+        queued: { batches: 0, events: 0 },
+      });
+    });
+
+    it("splits when the announced limit was wrong, and sends the parts to the limit it learns again", async () => {
+      const { id, server } = await setup({ consented: true, maxBodyBytes: 6000, announceLimits: "mislead" });
+      const { client: c } = client(id);
+      const ids = await record(c, 60);
+      await c.setConsent("granted");
+      assert.equal((await c.flush()).remaining, 0);
+      assert.deepEqual(
+        server.events.map((e) => e.id),
+        ids,
+      );
+      const regionChecks = server.received.filter((r) => r.url === "/v1/region").length;
+      assert.ok(regionChecks >= 2, "a 413 makes the client ask for the limits again");
+    });
+
+    it("a batch that exceeds the limits it learns after sealing is split before it is sent", async () => {
+      const { id, server } = await setup({ consented: true, maxBodyBytes: 6000, announceLimits: true });
+      // Sealed while the collector could not be reached (no limits known), then sent once it can.
+      const flaky: FetchLike = async (url, init) =>
+        url.endsWith("/v1/diagnostics") ? new Response("", { status: 503 }) : fetch(url, init);
+      const first = client(id, { fetch: flaky });
+      await record(first.client, 40);
+      await first.client.setConsent("granted");
+      // Known limits: sealed to fit, 503: waits in the queue.
+      assert.equal((await first.client.flush()).delivered, 0);
+      const q = new DiskQueue({ dir: join(dir, "queue") });
+      const queued = await q.list();
+      assert.ok(queued.length > 0 && queued.every((m) => m.bytes > 0 && m.events < 40));
+      assert.equal(
+        queued.some((m) => JSON.stringify(m).includes("batteryHealthPercent")),
+        false,
+        "the kept events are encrypted",
+      );
+
+      // The collector's limit falls to 3000 bytes; the device restarts and learns it before sending.
+      server.setMaxBodyBytes(3000);
+      const second = client(id);
+      const result = await second.client.flush();
+      assert.deepEqual([result.rejected, result.remaining], [0, 0]);
+      assert.equal(server.events.length, 40);
+      assert.ok(
+        bodies(server).every((b) => b <= 3000),
+        "no request over the limit: nothing was refused",
+      );
+      assert.ok(second.events.some((e) => e.type === "split" && e.reason === "limits"));
+    });
+
+    it("keeps and reports an event too large to send even alone, and sends it once the limit allows", async () => {
+      const { id, server } = await setup({ consented: true, maxBodyBytes: 700, announceLimits: true });
+      const { client: c, events } = client(id);
+      const [only] = await record(c, 1);
+      await c.setConsent("granted");
+      assert.deepEqual(await c.flush(), { delivered: 0, rejected: 0, remaining: 1 });
+      assert.deepEqual(posts(server), [], "not sent: it exceeds the announced limit");
+      const reported = events.find((e) => e.type === "too_large");
+      assert.ok(reported?.type === "too_large");
+      assert.equal(reported.events, 1);
+      assert.equal(reported.error.code, "sdk.too_large");
+      assert.equal(reported.error.queued, true);
+      assert.deepEqual((await c.diagnosticsState()).queued, { batches: 1, events: 1 });
+
+      // A second flush tries again (the limit may have risen), still without sending it.
+      await c.flush();
+      assert.deepEqual(posts(server), []);
+      server.setMaxBodyBytes(4000);
+      assert.deepEqual(await c.flush(), { delivered: 1, rejected: 0, remaining: 0 });
+      assert.deepEqual(
+        server.events.map((e) => e.id),
+        [only],
+      );
+    });
+
+    it("keeps a batch it cannot split (queued before its events were kept) when it is refused for size", async () => {
+      const { id, server } = await setup({ consented: true });
+      let down = true;
+      const flaky: FetchLike = async (url, init) =>
+        down && url.endsWith("/v1/diagnostics") ? new Response("", { status: 503 }) : fetch(url, init);
+      const { client: c, events } = client(id, { fetch: flaky });
+      await record(c, 10);
+      await c.setConsent("granted");
+      await c.flush();
+      // The batch as an older SDK queued it: the envelope only.
+      const q = new DiskQueue({ dir: join(dir, "queue") });
+      const [old] = await q.list();
+      assert.ok(old?.contents);
+      await q.remove(old.id);
+      await q.enqueue(old.path, old.envelope, { droppable: true, events: old.events });
+
+      server.setMaxBodyBytes(1000);
+      down = false;
+      assert.deepEqual(await c.flush(), { delivered: 0, rejected: 0, remaining: 1 });
+      assert.equal(posts(server).length, 1);
+      const reported = events.find((e) => e.type === "too_large");
+      assert.ok(reported?.type === "too_large");
+      assert.equal(reported.error.server?.status, 413);
+      assert.equal(reported.events, 10);
+      assert.equal(
+        events.some((e) => e.type === "rejected"),
+        false,
+      );
+    });
+
+    it("a no discards the parts of a split batch too", async () => {
+      const { id, server } = await setup({ consented: true, maxBodyBytes: 6000 });
+      // Batches that fit are answered 503: the parts wait in the queue.
+      const flaky: FetchLike = async (url, init) =>
+        url.endsWith("/v1/diagnostics") && Buffer.byteLength(String(init.body)) <= 6000
+          ? new Response("", { status: 503 })
+          : fetch(url, init);
+      const { client: c } = client(id, { fetch: flaky });
+      await record(c, 60);
+      await c.setConsent("granted");
+      await c.flush();
+      const { queued } = await c.diagnosticsState();
+      assert.ok(queued.batches >= 2);
+      assert.equal(queued.events, 60);
+      assert.deepEqual(await c.setConsent("withdrawn"), { state: "withdrawn", discarded: 60 });
+      assert.equal(await c.pending(), 0);
+      assert.equal(server.events.length, 0);
+    });
+
+    it("an activation too large to send is kept and activate() says so", async () => {
+      const { id, server } = await setup({ maxBodyBytes: 600, announceLimits: true });
+      const { client: c } = client(id);
+      await assert.rejects(c.activate(), (e: SdkError) => {
+        assert.equal(e.code, "sdk.too_large");
+        assert.equal(e.queued, true);
+        return true;
+      });
+      assert.equal((await c.activationState()).state, "pending");
+      assert.equal(posts(server, "/v1/activations").length, 0);
+      server.setMaxBodyBytes(undefined);
+      assert.deepEqual(await c.flush(), { delivered: 1, rejected: 0, remaining: 0 });
+      assert.equal((await c.activationState()).state, "activated");
+    });
   });
 });

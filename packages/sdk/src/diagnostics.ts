@@ -122,6 +122,16 @@ export function validateDiagnosticsEvent(
   return { id, at: at.toISOString(), data: out as Required<DiagnosticsData> };
 }
 
+/** `value` as an event the device wrote itself (read back from its encrypted files), or undefined if it is not one. */
+export function asDiagnosticsEvent(value: unknown): DiagnosticsEvent | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const e = value as Record<string, unknown>;
+  if (typeof e.id !== "string" || typeof e.at !== "string" || typeof e.data !== "object" || e.data === null) {
+    return undefined;
+  }
+  return value as DiagnosticsEvent;
+}
+
 /** Throws `sdk.options_invalid` unless `state` is a consent state. */
 export function assertConsentState(state: unknown): asserts state is ConsentState {
   if (typeof state !== "string" || !(CONSENT_STATES as readonly string[]).includes(state)) {

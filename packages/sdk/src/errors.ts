@@ -27,7 +27,9 @@ export const SDK_ERRORS = {
   "sdk.offline":
     "The collector could not be reached (network error, timeout, 5xx, 429) within the attempts of one flush.",
   "sdk.rejected":
-    "The collector refused the message for good (a 4xx other than 408, 425, 429); it was removed from the queue.",
+    "The collector refused the message for good (a 4xx other than 408, 413, 425, 429); it was removed from the queue.",
+  "sdk.too_large":
+    "A message is larger than the collector takes even on its own (a diagnostics batch of one event, or a message that cannot be split); it stays queued.",
 } as const satisfies Record<string, string>;
 
 /** A stable SDK error code. */

@@ -5,8 +5,8 @@
  *
  * They cannot be sealed to the region key when recorded: a batch is one seal,
  * and the device could not open single seals again to batch them. So each
- * event is encrypted at rest (AES-256-GCM) with a key derived (HKDF-SHA256)
- * from the device's private key: a held file is no more readable than the
+ * event is encrypted at rest (`at-rest.ts`: AES-256-GCM under a key derived
+ * from the device's private key): a held file is no more readable than the
  * identity file next to it, and nothing about the owner lies in clear on disk.
  *
  * Layout: `<dir>/<12-digit sequence>.json`, one event per file, written like
@@ -15,10 +15,10 @@
  * full, the oldest events are dropped to make room for the new one, and the
  * caller is told how many.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { DiagnosticsEvent } from "./diagnostics.ts";
+import { AtRest, isEncrypted } from "./at-rest.ts";
+import { asDiagnosticsEvent, type DiagnosticsEvent } from "./diagnostics.ts";
 import { SdkError } from "./errors.ts";
 import { scanSequenced, syncDir, writeFileAtomic } from "./files.ts";
 
@@ -58,8 +58,8 @@ export interface HeldCount {
 }
 
 const HELD_FILE = /^(\d{12})\.json$/;
-// Binds the ciphertext to its role, so a held file cannot pass for anything else sealed with this key.
-const AAD = Buffer.from("phonehome/v1 held diagnostics event");
+// The role's key derivation and associated data, as held files have always been written.
+const ROLE = { info: "held diagnostics events", aad: "phonehome/v1 held diagnostics event" };
 
 interface Entry {
   id: string;
@@ -73,7 +73,7 @@ export class HeldEvents {
   readonly dir: string;
   readonly maxEvents: number;
   readonly maxBytes: number;
-  private readonly key: Buffer;
+  private readonly cipher: AtRest;
   private readonly onCorrupt: ((file: string, reason: string) => void) | undefined;
   private ready: Promise<void> | undefined;
   private tail: Promise<unknown> = Promise.resolve();
@@ -91,15 +91,7 @@ export class HeldEvents {
         `diagnostics maxBytes must be an integer of at least ${MIN_HELD_MAX_BYTES}`,
       );
     }
-    this.key = Buffer.from(
-      hkdfSync(
-        "sha256",
-        Buffer.from(options.devicePrivateKey, "base64url"),
-        "phonehome/v1",
-        "held diagnostics events",
-        32,
-      ),
-    );
+    this.cipher = new AtRest(options.devicePrivateKey, ROLE);
     this.onCorrupt = options.onCorrupt;
   }
 
@@ -109,7 +101,7 @@ export class HeldEvents {
    */
   add(event: DiagnosticsEvent): Promise<{ dropped: HeldCount }> {
     return this.serialised(async () => {
-      const body = `${JSON.stringify({ format: 1, ...this.encrypt(event) })}\n`;
+      const body = `${JSON.stringify({ format: 1, ...this.cipher.encrypt(event) })}\n`;
       const bytes = Buffer.byteLength(body);
       if (bytes > this.maxBytes) {
         throw new SdkError("sdk.event_invalid", `event of ${bytes} bytes exceeds maxBytes ${this.maxBytes}`);
@@ -174,40 +166,11 @@ export class HeldEvents {
     });
   }
 
-  private encrypt(event: DiagnosticsEvent): { iv: string; ct: string; tag: string } {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
-    cipher.setAAD(AAD);
-    const ct = Buffer.concat([cipher.update(JSON.stringify(event), "utf8"), cipher.final()]);
-    return {
-      iv: iv.toString("base64url"),
-      ct: ct.toString("base64url"),
-      tag: cipher.getAuthTag().toString("base64url"),
-    };
-  }
-
   private decrypt(value: unknown): DiagnosticsEvent | undefined {
     if (typeof value !== "object" || value === null) return undefined;
     const v = value as Record<string, unknown>;
-    if (v.format !== 1 || typeof v.iv !== "string" || typeof v.ct !== "string" || typeof v.tag !== "string") {
-      return undefined;
-    }
-    const decipher = createDecipheriv("aes-256-gcm", this.key, Buffer.from(v.iv, "base64url"));
-    decipher.setAAD(AAD);
-    decipher.setAuthTag(Buffer.from(v.tag, "base64url"));
-    const plain = Buffer.concat([decipher.update(Buffer.from(v.ct, "base64url")), decipher.final()]);
-    const event: unknown = JSON.parse(plain.toString("utf8"));
-    if (typeof event !== "object" || event === null) return undefined;
-    const e = event as Record<string, unknown>;
-    if (
-      typeof e.id !== "string" ||
-      typeof e.at !== "string" ||
-      typeof e.data !== "object" ||
-      e.data === null
-    ) {
-      return undefined;
-    }
-    return event as DiagnosticsEvent;
+    if (v.format !== 1 || !isEncrypted(v)) return undefined;
+    return asDiagnosticsEvent(this.cipher.decrypt(v));
   }
 
   private async read(entry: Entry): Promise<DiagnosticsEvent | undefined> {

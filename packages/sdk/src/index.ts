@@ -79,11 +79,13 @@ export {
   DiskQueue,
   type DiskQueueOptions,
   type EnqueueResult,
+  type EnqueueOptions,
   type QueuedMessage,
 } from "./queue.ts";
 export {
   assertSecureTransport,
   checkEndpoint,
+  type CollectorLimits,
   isLoopbackHost,
   type RegionAnnouncement,
   type RegionDescriptor,

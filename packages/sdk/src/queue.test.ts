@@ -110,6 +110,32 @@ describe("on-disk queue", () => {
     );
   });
 
+  it("keeps a message's encrypted contents beside it, and spares the message a split is made from", async () => {
+    const q = new DiskQueue({ dir, maxMessages: 2 });
+    const contents = { iv: "aXY", ct: "Y3Q", tag: "dGFn" };
+    const { message: batch } = await q.enqueue("/v1/diagnostics", envelope("b1", "uep.diagnostics"), {
+      droppable: true,
+      events: 4,
+      contents,
+    });
+    await q.enqueue("/v1/diagnostics", envelope("b2", "uep.diagnostics"), { droppable: true });
+    assert.deepEqual((await new DiskQueue({ dir }).list())[0]?.contents, contents);
+    assert.equal((await q.list())[1]?.contents, undefined);
+    // Full: the next message evicts the oldest droppable one, but not the one it spares.
+    const { evicted } = await q.enqueue("/v1/diagnostics", envelope("p1", "uep.diagnostics"), {
+      droppable: true,
+      spare: batch.id,
+    });
+    assert.deepEqual(
+      evicted.map((m) => m.envelope.eventId),
+      ["b2"],
+    );
+    assert.deepEqual(
+      (await q.list()).map((m) => m.envelope.eventId),
+      ["b1", "p1"],
+    );
+  });
+
   it("bounds the bytes on disk", async () => {
     const big = "A".repeat(2000);
     const probe = new DiskQueue({ dir });

@@ -10,14 +10,18 @@
  * either wholly there or not there at all. Files are never rewritten, so a
  * retry sends the very same bytes (same eventId: the collector stores it once).
  *
- * Files hold only what goes on the wire: the clear header (no personal data)
- * and the sealed payload. Nothing readable about the owner is ever at rest here.
+ * Files hold what goes on the wire — the clear header (no personal data) and
+ * the sealed payload — and, for a diagnostics batch, its events encrypted at
+ * rest under the device's key (`at-rest.ts`), so that the device can split the
+ * batch should a collector refuse its size. Nothing readable about the owner
+ * is ever at rest here.
  *
  * One process owns a queue directory at a time; within a process, operations
  * on one `DiskQueue` object are serialised.
  */
 import { mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { type Encrypted, isEncrypted } from "./at-rest.ts";
 import type { Envelope } from "./envelope.ts";
 import { SdkError } from "./errors.ts";
 import { scanSequenced, syncDir, writeFileAtomic } from "./files.ts";
@@ -38,6 +42,20 @@ export interface QueuedMessage {
   bytes: number;
   /** How many events it carries: a diagnostics batch carries many, anything else one. */
   events: number;
+  /** What was sealed, encrypted at rest by the caller (a diagnostics batch's events), if it was kept. */
+  contents?: Encrypted;
+}
+
+/** How a message is queued. */
+export interface EnqueueOptions {
+  /** Whether the queue may evict it to make room; default false. */
+  droppable?: boolean;
+  /** How many events it carries; default 1. */
+  events?: number;
+  /** What was sealed, encrypted at rest, kept beside the envelope (never sent). */
+  contents?: Encrypted;
+  /** Id of a message not to evict to make room for this one (the batch it is split from). */
+  spare?: string;
 }
 
 /** Bounds and hooks of a queue. */
@@ -105,11 +123,7 @@ export class DiskQueue {
    * Durably appends a message. When the bounds are reached, the oldest droppable messages are evicted to
    * make room; if that is not enough, it refuses with `sdk.queue_full` and changes nothing.
    */
-  enqueue(
-    path: string,
-    envelope: Envelope,
-    options: { droppable?: boolean; events?: number } = {},
-  ): Promise<EnqueueResult> {
+  enqueue(path: string, envelope: Envelope, options: EnqueueOptions = {}): Promise<EnqueueResult> {
     return this.serialised(async () => {
       if (!TARGET_PATH.test(path)) {
         throw new SdkError(
@@ -123,7 +137,8 @@ export class DiskQueue {
         throw new SdkError("sdk.queue_invalid", "a message carries a positive whole number of events");
       }
       const enqueuedAt = new Date(this.now()).toISOString();
-      const body = `${JSON.stringify({ format: 1, path, enqueuedAt, events, envelope })}\n`;
+      const { contents } = options;
+      const body = `${JSON.stringify({ format: 1, path, enqueuedAt, events, envelope, contents })}\n`;
       const bytes = Buffer.byteLength(body);
       const entries = await this.scan();
       let count = entries.length;
@@ -131,7 +146,7 @@ export class DiskQueue {
       const victims: Entry[] = [];
       for (const e of entries) {
         if (count + 1 <= this.maxMessages && total + bytes <= this.maxBytes) break;
-        if (!e.droppable) continue;
+        if (!e.droppable || e.id === options.spare) continue;
         victims.push(e);
         count -= 1;
         total -= e.bytes;
@@ -158,7 +173,9 @@ export class DiskQueue {
         for (const v of victims) await unlink(join(this.dir, v.file)).catch(ignoreMissing);
         await syncDir(this.dir);
       }
-      return { message: { id, path, envelope, droppable, enqueuedAt, bytes, events }, evicted };
+      const message: QueuedMessage = { id, path, envelope, droppable, enqueuedAt, bytes, events };
+      if (contents !== undefined) message.contents = contents;
+      return { message, evicted };
     });
   }
 
@@ -249,7 +266,7 @@ function toMessage(value: unknown, entry: Entry): QueuedMessage | undefined {
   const strings = ["collection", "eventId", "device", "region", "kid", "build", "sentAt", "enc", "ct", "sig"];
   if (strings.some((k) => typeof e[k] !== "string")) return undefined;
   if (typeof e.v !== "number" || typeof e.schemaVersion !== "number") return undefined;
-  return {
+  const message: QueuedMessage = {
     id: entry.id,
     path: v.path,
     envelope: env as Envelope,
@@ -258,6 +275,9 @@ function toMessage(value: unknown, entry: Entry): QueuedMessage | undefined {
     bytes: entry.bytes,
     events: typeof v.events === "number" && Number.isInteger(v.events) && v.events >= 1 ? v.events : 1,
   };
+  // Files written before batches kept their contents have none: such a batch cannot be split.
+  if (isEncrypted(v.contents)) message.contents = v.contents;
+  return message;
 }
 
 function ignoreMissing(err: unknown): void {

@@ -97,6 +97,19 @@ describe("region pinning", () => {
     );
   });
 
+  it("keeps the limits a collector announces when they are positive whole numbers, and only then", () => {
+    const limits = (value: unknown) => checkEndpoint(home, { ...good, limits: value }).limits;
+    assert.equal(checkEndpoint(home, good).limits, undefined, "an older collector announces none");
+    assert.deepEqual(limits({ maxBodyBytes: 65536, maxDiagnosticsEvents: 500, other: 1 }), {
+      maxBodyBytes: 65536,
+      maxDiagnosticsEvents: 500,
+    });
+    assert.deepEqual(limits({ maxBodyBytes: 0, maxDiagnosticsEvents: 20 }), { maxDiagnosticsEvents: 20 });
+    for (const bad of [null, "64k", { maxBodyBytes: -1 }, { maxBodyBytes: 1.5 }, { maxBodyBytes: "65536" }]) {
+      assert.equal(limits(bad), undefined, JSON.stringify(bad));
+    }
+  });
+
   it("refuses a plain-http non-loopback home even when the announcement matches", () => {
     const insecure = { ...home, url: "http://10.0.0.1" };
     assert.throws(

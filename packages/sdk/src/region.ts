@@ -33,6 +33,20 @@ export interface RegionAnnouncement {
   suite?: unknown;
   /** The market-to-region policy the collectors enforce: `markets` names exceptions, `default` the rest. */
   policy?: MarketPolicy;
+  /** What this collector takes in one request; absent from an older collector. */
+  limits?: CollectorLimits;
+}
+
+/**
+ * What a collector announces it takes in one request. Not signed and not
+ * needed: a value missing (an older collector) or not a positive whole number
+ * is left out, and the SDK then learns the limit from a 413.
+ */
+export interface CollectorLimits {
+  /** Largest request body, in bytes. */
+  maxBodyBytes?: number;
+  /** Most events one diagnostics envelope may carry. */
+  maxDiagnosticsEvents?: number;
 }
 
 /** Which region holds the data of devices sold in each market (ISO 3166-1 alpha-2). */
@@ -136,6 +150,8 @@ export function checkEndpoint(home: RegionDescriptor, target: unknown, market?: 
   };
   const policy = parsePolicy(t.policy);
   if (policy) announced.policy = policy;
+  const limits = parseLimits(t.limits);
+  if (limits) announced.limits = limits;
   // Region first: a collector of another region also has another key, and the region is the fact that matters.
   if (announced.region !== home.region) {
     throw new SdkError(
@@ -182,6 +198,17 @@ function parsePolicy(value: unknown): MarketPolicy | undefined {
   const markets: Record<string, string> = {};
   for (const [k, r] of Object.entries(v.markets)) if (typeof r === "string") markets[k] = r;
   return { markets, default: v.default };
+}
+
+function parseLimits(value: unknown): CollectorLimits | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const limits: CollectorLimits = {};
+  for (const key of ["maxBodyBytes", "maxDiagnosticsEvents"] as const) {
+    const n = v[key];
+    if (typeof n === "number" && Number.isSafeInteger(n) && n >= 1) limits[key] = n;
+  }
+  return Object.keys(limits).length > 0 ? limits : undefined;
 }
 
 function parseUrl(url: string): URL | undefined {

@@ -107,6 +107,15 @@ export interface FakeCollectorOptions {
   consented?: boolean;
   /** Port to listen on; 0 picks one. */
   port?: number;
+  /** Largest body it takes; a larger one is answered 413 `request.too_large` unread, as Fastify does. */
+  maxBodyBytes?: number;
+  /**
+   * Whether `GET /v1/region` announces its limits (with the default announcement): `maxBodyBytes` as it is
+   * enforced now, and `maxDiagnosticsEvents`; `mislead` announces a larger body than it takes.
+   */
+  announceLimits?: boolean | "mislead";
+  /** Most events per diagnostics batch it announces; default 500. */
+  maxDiagnosticsEvents?: number;
 }
 
 /** A collector on `node:http` that opens seals for real. */
@@ -120,6 +129,8 @@ export interface FakeCollector {
   events: Array<{ id: string; at: string; data: Record<string, unknown>; envelope: string }>;
   /** Records (or removes) the region's yes to `uep.diagnostics`, as an owner's decision would. */
   setConsent: (granted: boolean) => void;
+  /** Changes the largest body it takes (undefined: any). */
+  setMaxBodyBytes: (bytes: number | undefined) => void;
   close: () => Promise<void>;
 }
 
@@ -144,6 +155,7 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
     publicKey: options.keys.publicKey,
     suite: "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM",
   };
+  let maxBodyBytes = options.maxBodyBytes;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -160,7 +172,22 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
       res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
     };
     if (req.method === "GET" && req.url === "/v1/region") {
-      send(options.regionReply ?? { status: 200, body: announce });
+      const limits = {
+        ...(maxBodyBytes === undefined
+          ? {}
+          : { maxBodyBytes: options.announceLimits === "mislead" ? maxBodyBytes * 4 : maxBodyBytes }),
+        maxDiagnosticsEvents: options.maxDiagnosticsEvents ?? 500,
+      };
+      const body =
+        options.announce === undefined && options.announceLimits ? { ...announce, limits } : announce;
+      send(options.regionReply ?? { status: 200, body });
+      return;
+    }
+    if (req.method === "POST" && maxBodyBytes !== undefined && Buffer.byteLength(body) > maxBodyBytes) {
+      send({
+        status: 413,
+        body: { error: { code: "request.too_large", message: "Request body is too large" } },
+      });
       return;
     }
     if (req.method === "POST") {
@@ -256,6 +283,9 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
     events,
     setConsent: (granted) => {
       consented = granted;
+    },
+    setMaxBodyBytes: (bytes) => {
+      maxBodyBytes = bytes;
     },
     close: async () => {
       server.closeAllConnections();
