@@ -324,7 +324,13 @@ describe("loadConfig(path)", () => {
             id: "cn",
             storedIn: "CN",
             listen: "127.0.0.1:9602",
-            store: { url: "postgres://db.example.cn/phonehome", schema: "cn_region", poolSize: 4 },
+            store: {
+              url: "postgres://db.example.cn/phonehome",
+              schema: "cn_region",
+              poolSize: 4,
+              statementTimeoutMs: 2000,
+              idleInTransactionTimeoutMs: 20_000,
+            },
           },
         ],
         policy: { markets: { CN: "cn", HK: "cn" } },
@@ -348,6 +354,7 @@ describe("loadConfig(path)", () => {
       url: "postgres://db.example.cn/phonehome",
       schema: "cn_region",
       poolSize: 4,
+      timeouts: { statementMs: 2000, idleInTransactionMs: 20_000 },
     });
     assert.equal(cn.url, "http://127.0.0.1:9602");
     assert.equal(regionOfMarket(config, "HK"), "cn");

@@ -7,81 +7,19 @@
  * cluster of this test's own, never the shared server.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ClientEvent, type DeviceIdentity, isSdkError, PhoneHomeClient } from "@phonehome/sdk";
 import { Agent } from "undici";
 import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
-import { IN_CI, pgliteBackend } from "../helpers/stores.ts";
+import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
+import { pgliteBackend } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 
-const PG_BIN = "/usr/lib/postgresql/15/bin";
-const asRoot = process.getuid?.() === 0;
-const missing = existsSync(join(PG_BIN, "initdb")) ? false : `no PostgreSQL server programs in ${PG_BIN}`;
-if (missing && IN_CI) throw new Error(missing);
-
-/** Runs a server program of PostgreSQL, as the `postgres` user when we are root (it refuses root). */
-function pgRun(program: string, args: readonly string[]): void {
-  const [cmd, argv] = asRoot
-    ? ["runuser", ["-u", "postgres", "--", join(PG_BIN, program), ...args]]
-    : [join(PG_BIN, program), [...args]];
-  execFileSync(cmd, argv, { stdio: "ignore", timeout: 60_000 });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === "object" && address !== null ? address.port : 0;
-}
-
-/** A PostgreSQL cluster in a temporary folder on a free port, with start, stop, freeze and thaw. */
-async function throwawayCluster() {
-  const dir = mkdtempSync(join(tmpdir(), "phonehome-sdk-pg-"));
-  if (asRoot) {
-    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
-    chownSync(dir, uid, gid);
-  }
-  const port = await freePort();
-  pgRun("initdb", ["-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-N"]);
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
-  const start = () => pgRun("pg_ctl", ["-D", dir, "-o", options, "-l", join(dir, "log"), "-w", "start"]);
-  const pids = () => {
-    const postmaster = readFileSync(join(dir, "postmaster.pid"), "utf8").split("\n")[0] ?? "";
-    const children = spawnSync("pgrep", ["-P", postmaster], { encoding: "utf8" }).stdout;
-    return [postmaster, ...children.split("\n")].filter((p) => p.trim() !== "").map(Number);
-  };
-  start();
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    start,
-    stop: () => pgRun("pg_ctl", ["-D", dir, "-m", "immediate", "-w", "stop"]),
-    freeze: () => {
-      for (const pid of pids()) process.kill(pid, "SIGSTOP");
-    },
-    thaw: () => {
-      for (const pid of pids()) process.kill(pid, "SIGCONT");
-    },
-    destroy: () => {
-      try {
-        for (const pid of pids()) process.kill(pid, "SIGCONT");
-        pgRun("pg_ctl", ["-D", dir, "-m", "immediate", "-w", "stop"]);
-      } catch {
-        // Not running.
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-describe("the SDK while its region's PostgreSQL is down", { skip: missing }, () => {
-  let cluster: Awaited<ReturnType<typeof throwawayCluster>>;
+describe("the SDK while its region's PostgreSQL is down", () => {
+  let cluster: PgCluster;
   let t: TestSystem;
   let cn: { cleanup: () => Promise<void> };
   let devices: DeviceIdentity[];
@@ -125,7 +63,7 @@ describe("the SDK while its region's PostgreSQL is down", { skip: missing }, () 
   const activations = async () => (await t.activationsByRegion()).get("global") ?? [];
 
   before(async () => {
-    cluster = await throwawayCluster();
+    cluster = await startPgCluster();
     const cnStore = await pgliteBackend.fresh("cn");
     cn = cnStore;
     const store = (schema: string) => ({
@@ -155,7 +93,7 @@ describe("the SDK while its region's PostgreSQL is down", { skip: missing }, () 
     await dispatcher.destroy();
     await t?.close();
     await cn?.cleanup();
-    cluster?.destroy();
+    await cluster?.destroy();
     if (queues) rmSync(queues, { recursive: true, force: true });
   });
 
@@ -174,7 +112,7 @@ describe("the SDK while its region's PostgreSQL is down", { skip: missing }, () 
       );
       if (r.status === "held") ids.push(r.id);
     }
-    cluster.stop();
+    await cluster.stop("immediate");
 
     await assert.rejects(client.activate(), (e) => isSdkError(e, "sdk.offline") && e.queued === true);
     const refused = answers.filter((a) => a.path === "/v1/activations");
@@ -186,7 +124,7 @@ describe("the SDK while its region's PostgreSQL is down", { skip: missing }, () 
     assert.equal(state.queued.events + state.held.events, 3, "every event still on the device");
     assert.equal((await client.activationState()).state, "pending");
 
-    cluster.start();
+    await cluster.start();
     // The collector's pool reconnects by itself; the device's next flush delivers everything, once.
     const result = await client.flush();
     assert.deepEqual([result.rejected, result.remaining], [0, 0]);
