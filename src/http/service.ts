@@ -109,11 +109,15 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
     return503OnClosing: true,
-    // A path that does not decode is a path no route answers, told in the errors' own shape.
+    // A path that does not decode, or whose parameter is longer than Fastify matches, is a path
+    // no route answers, told in the errors' own shape.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const mapped =
-        error.code === "FST_ERR_BAD_URL"
-          ? new PhoneHomeError("route.not_found", `no route for ${request.method}: the path does not decode`)
+        error.code === "FST_ERR_BAD_URL" || error.code === "FST_ERR_MAX_PARAM_LENGTH"
+          ? new PhoneHomeError(
+              "route.not_found",
+              `no route for ${request.method}: the path does not decode, or a part is longer than any route takes`,
+            )
           : toPhoneHomeError(error);
       return reply.status(mapped.status).send(mapped.toBody());
     },
