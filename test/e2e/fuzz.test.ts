@@ -32,7 +32,7 @@ import { activationPayload, buildEnvelope, diagnosticsBatch } from "../helpers/e
 import { type Credentials, type FuzzRequest, HOSTILE_STRINGS, requestOf, valueOf } from "../helpers/fuzz.ts";
 import { type Operation, operationsOf, takesEnvelope } from "../helpers/routes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { signedInOperators, startTestSystem, type TestSystem } from "../helpers/system.ts";
+import { callControlPlane, signedInOperators, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 /** Generated requests per route, and sealed envelopes per collection; the soak raises it. */
 const RUNS = Number(process.env.PHONEHOME_FUZZ_RUNS ?? 20);
@@ -129,6 +129,7 @@ for (const [index, backend] of BACKENDS.entries()) {
     let t: TestSystem;
     let ops: Operation[];
     let credentials: Credentials;
+    let known: Record<string, string[]> = {};
     let devices: DeviceIdentity[];
     let queues: string;
     let cases = 0;
@@ -184,6 +185,25 @@ for (const [index, backend] of BACKENDS.entries()) {
         serviceToken: t.system.controlPlane.serviceToken,
         sessions: [...sessions.values()],
         ownerToken: () => mintOwnerToken(devices[cases % devices.length] as DeviceIdentity),
+      };
+      const incident = await callControlPlane<{ id: string }>(t, "POST", "/v1/incidents", {
+        title: "Fuzz",
+        description: "An incident the fuzz's requests can find.",
+        scope: { markets: ["NO"], builds: ["00WW_3_39B_SP03"] },
+        dataCategories: ["user.device.serial_number"],
+        destinations: [{ kind: "other", name: "nowhere", note: "a test" }],
+      });
+      assert.equal(incident.status, 200, JSON.stringify(incident.body));
+      known = {
+        serial: devices.map((d) => d.serial),
+        number: ["00WW_3_39B_SP03", "00CN_3_39B_SP03"],
+        build: ["00WW_3_39B_SP03", "00WW_3_22C_SP05"],
+        id: [incident.body.id],
+        region: ["global", "cn"],
+        purpose: ["uep.diagnostics"],
+        version: ["1"],
+        lang: ["en", "nb"],
+        action: ["advance", "pause", "resume"],
       };
       ops = [
         ...(await operationsOf("control plane", t.system.controlPlane.url)),
@@ -383,7 +403,7 @@ for (const [index, backend] of BACKENDS.entries()) {
 
     test("the fuzz: generated requests to every route answer no 5xx other than a deliberate 503", async () => {
       for (const [i, op] of ops.entries()) {
-        const arbitrary = requestOf(op).map((r) =>
+        const arbitrary = requestOf(op, known).map((r) =>
           Object.assign(r, { [fc.toStringMethod]: () => describeRequest(r) }),
         );
         await fc.assert(

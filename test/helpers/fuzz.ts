@@ -47,6 +47,8 @@ export const HOSTILE_STRINGS: readonly string[] = [
   "2026-01-01 00:00:00",
   "2026-02-30",
   "0000-00-00",
+  "0000-01-01",
+  "2024-02-29",
   "1970-01-01T00:00:00Z",
   "__proto__",
   "constructor",
@@ -215,10 +217,23 @@ export interface FuzzRequest {
 const queryValue = (schema: JsonSchema): fc.Arbitrary<string> =>
   valueOf(schema).map((v) => (typeof v === "string" ? v : (JSON.stringify(v) ?? "")));
 
-/** Requests for `op`: schema-shaped and hostile parameters, query and body, any credentials and content type. */
-export function requestOf(op: Operation): fc.Arbitrary<FuzzRequest> {
+/**
+ * Requests for `op`: schema-shaped and hostile parameters, query and body, any credentials and
+ * content type. `known` names values of path parameters that exist in the system (a device's
+ * serial, an incident's id), drawn half the time, so that requests reach past "not found".
+ */
+export function requestOf(
+  op: Operation,
+  known: Readonly<Record<string, readonly string[]>> = {},
+): fc.Arbitrary<FuzzRequest> {
+  const param = (name: string, schema: JsonSchema) => {
+    const values = known[name] ?? [];
+    return values.length === 0
+      ? queryValue(schema)
+      : fc.oneof(fc.constantFrom(...values), queryValue(schema));
+  };
   const params = fc.record(
-    Object.fromEntries(op.pathParams.map((p) => [p.name, queryValue(p.schema)])) as Record<
+    Object.fromEntries(op.pathParams.map((p) => [p.name, param(p.name, p.schema)])) as Record<
       string,
       fc.Arbitrary<string>
     >,
