@@ -279,6 +279,48 @@ for (const [index, backend] of BACKENDS.entries()) {
       }
     });
 
+    test("text the store cannot hold inside a sealed payload is payload.invalid with its path, and nothing is stored", async () => {
+      const [device] = devices as [DeviceIdentity];
+      const seal = async (collection: string, payload: unknown) =>
+        JSON.stringify(await buildEnvelope(device, { header: { collection }, payload }));
+      const event = { ...diagnosticsBatch(device, 1).events[0], id: randomUUID() };
+      const cases: [string, string, unknown, string][] = [
+        [
+          "/v1/activations",
+          "activation",
+          { ...activationPayload(device), build: "00WW\u0000" },
+          "/payload/build",
+        ],
+        [
+          "/v1/activations",
+          "activation",
+          { ...activationPayload(device), "serial\u0000": "x" },
+          "/payload/serial\u0000",
+        ],
+        [
+          "/v1/diagnostics",
+          "uep.diagnostics",
+          { events: [{ ...event, data: { ...event.data, build: "\ud800" } }] },
+          "/payload/events/0/data/build",
+        ],
+        ["/v1/updates/check", "update.check", { build: "00WW_3_39B\u0000" }, "/payload/build"],
+      ];
+      for (const [path, collection, payload, at] of cases) {
+        const answer = await send(`${global().url}${path}`, "POST", {
+          contentType: "application/json",
+          body: await seal(collection, payload),
+        });
+        assert.equal(answer.status, 400, answer.text);
+        const error = (JSON.parse(answer.text) as { error: { code: string; path?: string } }).error;
+        assert.deepEqual([error.code, error.path], ["payload.invalid", at], answer.text);
+      }
+      const rows = await findDiagnosticsEvents(
+        global().db,
+        deviceRef(global().intake.pseudonymSecret, device.keyId),
+      );
+      assert.ok(!rows.some((r) => r.eventId === event.id));
+    });
+
     test("NUL in a path parameter of the public build look-up is a 400, not a 500", async () => {
       const answer = await send(`${t.system.controlPlane.url}/v1/lookup/%00`, "GET", {});
       assert.deepEqual([answer.status, answer.code], [400, "request.invalid"]);
