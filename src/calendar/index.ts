@@ -31,21 +31,18 @@ function daysIn(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
-/** Milliseconds since the epoch of a day and time read as UTC, for any year 1-9999. */
-function utcMs(year: number, month: number, day: number, h = 0, m = 0, s = 0, ms = 0): number {
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day);
-  date.setUTCHours(h, m, s, ms);
-  return date.getTime();
+/** Milliseconds since the epoch of 00:00 UTC of a day the calendar has (years 1-9999), or undefined. */
+function dayMs(year: number, month: number, day: number): number | undefined {
+  if (!(year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month))) return undefined;
+  // Date.UTC would read years 0-99 as 1900-1999.
+  return new Date(0).setUTCFullYear(year, month - 1, day);
 }
 
 /** The day `text` (`YYYY-MM-DD`) names, at 00:00 UTC, or undefined when the calendar has no such day. */
 export function parseDay(text: string): Date | undefined {
   const m = DAY.exec(text);
-  if (!m) return undefined;
-  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined;
-  return new Date(utcMs(year, month, day));
+  const ms = m ? dayMs(Number(m[1]), Number(m[2]), Number(m[3])) : undefined;
+  return ms === undefined ? undefined : new Date(ms);
 }
 
 /**
@@ -56,16 +53,14 @@ export function parseDay(text: string): Date | undefined {
 export function parseInstant(text: string): Date | undefined {
   const m = INSTANT.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
-  if (year === undefined || month === undefined || day === undefined) return undefined;
-  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined;
-  if (hour === undefined || minute === undefined || second === undefined) return undefined;
-  if (hour > 23 || minute > 59 || second > 59) return undefined;
-  const [sign, offsetHours, offsetMinutes] = [m[8], Number(m[9] ?? 0), Number(m[10] ?? 0)];
+  const day = dayMs(Number(m[1]), Number(m[2]), Number(m[3]));
+  const [hour, minute, second] = [Number(m[4]), Number(m[5]), Number(m[6])];
+  const [offsetHours, offsetMinutes] = [Number(m[9] ?? 0), Number(m[10] ?? 0)];
+  if (day === undefined || hour > 23 || minute > 59 || second > 59) return undefined;
   if (offsetHours > 23 || offsetMinutes > 59) return undefined;
   const millis = Number((m[7] ?? "").padEnd(3, "0").slice(0, 3));
-  const offset = (sign === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
-  const ms = utcMs(year, month, day, hour, minute, second, millis) - offset;
+  const offset = (m[8] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  const ms = day + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offset;
   if (ms < FIRST_MS || ms > LAST_MS) return undefined;
   return new Date(ms);
 }

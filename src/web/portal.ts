@@ -107,7 +107,8 @@ const NO_SUCH_FILE: ReadonlySet<string> = new Set(["ENAMETOOLONG", "ENOTDIR", "E
  * True when the static server refused a path rather than failed: `send`
  * answers a path that climbs out of the root, or holds a NUL or a malformed
  * escape, with a 4xx error of its own (403, 400), and the file system refuses
- * names it cannot have. Each means no page is there: 404, never 500, and never
+ * names it cannot have; the boundary refuses a NUL in the path before either
+ * (request.invalid). Each means no page is there: 404, never 500, and never
  * a hint whether something exists outside the root.
  */
 function isNoSuchFile(error: unknown): boolean {

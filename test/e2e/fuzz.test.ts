@@ -35,7 +35,7 @@ import { BACKENDS } from "../helpers/stores.ts";
 import { callControlPlane, signedInOperators, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 /** Generated requests per route, and sealed envelopes per collection; the soak raises it. */
-const RUNS = Number(process.env.PHONEHOME_FUZZ_RUNS ?? 20);
+const RUNS = Number(process.env.PHONEHOME_FUZZ_RUNS ?? 15);
 const SEED = Number(process.env.PHONEHOME_FUZZ_SEED ?? Date.now() % 2 ** 31);
 assert.ok(Number.isInteger(RUNS) && RUNS > 0, "PHONEHOME_FUZZ_RUNS must be a whole number");
 console.log(`fuzz: seed ${SEED} (PHONEHOME_FUZZ_SEED), ${RUNS} runs per route (PHONEHOME_FUZZ_RUNS)`);
