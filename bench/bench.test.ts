@@ -102,3 +102,18 @@ test(
     assert.doesNotMatch(stdout, /INVALID/);
   },
 );
+
+test(
+  "npm run bench --suite isolation --quick: one refused item among 256 costs the others a bisection, never their write",
+  { skip: postgresBackend.skip, timeout: 180_000 },
+  async () => {
+    const { code, stdout, stderr } = await runBench(["--quick", "--no-pin", "--suite", "isolation"]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(stdout, /^ratio bisect \/ baseline: \d+\.\d{3}; one-by-one \/ bisect: \d+\.\d{3}$/m);
+    // Columns: way, transactions, median, ms, ratio. Bisection finds one bad item among 256 in 2·8 more.
+    assert.deepEqual(
+      ["baseline", "bisect", "one-by-one"].map((way) => tableRow(stdout, way)[1]),
+      ["1", "17", "257"],
+    );
+  },
+);

@@ -20,10 +20,10 @@ const DEVICES_PER_SECOND = 4000;
 const ENVELOPES_PER_SECOND = 600;
 
 /** The suites `--suite` chooses from; `all` runs them in this order. */
-export const SUITES = ["activations", "diagnostics", "auditor"] as const;
+export const SUITES = ["activations", "diagnostics", "isolation", "auditor"] as const;
 export type Suite = (typeof SUITES)[number];
 /** The suites that need PostgreSQL (the auditor suite does not). */
-export const POSTGRES_SUITES: ReadonlySet<Suite> = new Set(["activations", "diagnostics"]);
+export const POSTGRES_SUITES: ReadonlySet<Suite> = new Set(["activations", "diagnostics", "isolation"]);
 
 /** What the command line asked for. */
 export interface Settings {

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: phonehome measured against a baseline measured in the
- * same run, on the same machine. Three suites (`--suite`, default all):
+ * same run, on the same machine. Four suites (`--suite`, default all):
  *
  * - `activations` (`bench/activations.ts`): activations per second through the
  *   collector's real HTTP stack, as a ratio against a bare Fastify route
@@ -8,6 +8,9 @@
  * - `diagnostics` (`bench/diagnostics.ts`): diagnostics events per second into
  *   PostgreSQL through `POST /v1/diagnostics` (100 events per sealed
  *   envelope), as a ratio against a `COPY` of the same rows into the same table;
+ * - `isolation` (`bench/isolation.ts`): what one item the store refuses costs
+ *   the 255 real ones of its group commit, bisected (as the writer does) or
+ *   retried one by one, as ratios against the same batch without it;
  * - `auditor` (`bench/auditor.ts`): MB/s of `phonehome audit` over a generated
  *   capture of mixed traffic, as a ratio against `tshark` listing the same
  *   capture's HTTP requests. It needs tshark, not PostgreSQL.
@@ -21,7 +24,7 @@
  *
  * Only the suites that need it (activations, diagnostics) ask for PostgreSQL.
  *
- * Options: --suite activations|diagnostics|auditor (comma-separated for
+ * Options: --suite activations|diagnostics|isolation|auditor (comma-separated for
  * several)|all, --duration S (measured seconds per side, default 10), --warmup
  * S (default 2), --rounds N (default 3), --concurrency N (default 32),
  * --devices N (activations sealed), --envelopes N (diagnostics envelopes
@@ -38,6 +41,7 @@ import { join } from "node:path";
 import { runActivations } from "./activations.ts";
 import { runAuditor } from "./auditor.ts";
 import { runDiagnostics } from "./diagnostics.ts";
+import { runIsolation } from "./isolation.ts";
 import {
   POSTGRES_SUITES,
   pinnedCpu,
@@ -121,6 +125,7 @@ async function main(): Promise<number> {
     const suites: Record<Suite, (ctx: SuiteContext) => Promise<boolean>> = {
       activations: runActivations,
       diagnostics: runDiagnostics,
+      isolation: runIsolation,
       auditor: runAuditor,
     };
     let valid = true;

@@ -2,7 +2,7 @@
 
 import { Type as T } from "@sinclair/typebox";
 import type { App } from "../http/service.ts";
-import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
+import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
 import { envelopeOf, type IntakeContext } from "../ingest/intake.ts";
 import { presentActivation } from "./activation.presenter.ts";
 import { activate } from "./activation.service.ts";
@@ -27,7 +27,7 @@ export function registerActivationRoutes(app: App, ctx: IntakeContext): void {
   app.post(
     "/v1/activations",
     {
-      attachValidation: true,
+      ...ENVELOPE_ROUTE,
       schema: {
         summary: "Activate a device's warranty",
         description:

@@ -1,7 +1,7 @@
 /** `POST /v1/diagnostics`: thin edge over `receiveDiagnostics`. */
 import { Type as T } from "@sinclair/typebox";
 import type { App } from "../http/service.ts";
-import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
+import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
 import { envelopeOf, type IntakeContext } from "../ingest/intake.ts";
 import { MAX_EVENTS_PER_BATCH } from "./diagnostics.schema.ts";
 import { receiveDiagnostics } from "./diagnostics.service.ts";
@@ -20,7 +20,7 @@ export function registerDiagnosticsRoutes(app: App, ctx: IntakeContext): void {
   app.post(
     "/v1/diagnostics",
     {
-      attachValidation: true,
+      ...ENVELOPE_ROUTE,
       schema: {
         summary: "Send a batch of diagnostics events",
         description:

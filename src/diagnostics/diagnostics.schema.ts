@@ -16,7 +16,8 @@ export const DiagnosticsBatch = T.Object(
           }),
           at: T.String({
             pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
-            description: "when the event happened on the device, RFC 3339 UTC",
+            format: "date-time",
+            description: "when the event happened on the device, RFC 3339 UTC (no leap second)",
           }),
           data: T.Record(T.String(), T.Unknown(), { description: "the collection's fields" }),
         },

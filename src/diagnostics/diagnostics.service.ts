@@ -7,12 +7,15 @@
  */
 import type { Envelope } from "@phonehome/sdk";
 import { Ajv } from "ajv";
+import { addCalendarFormats } from "../calendar/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { admitRecord, type IntakeContext, openEnvelope } from "../ingest/intake.ts";
 import { DiagnosticsBatch } from "./diagnostics.schema.ts";
 import { type DiagnosticsRow, deviceRef } from "./diagnostics.repository.ts";
 
-const checkBatch = new Ajv({ allErrors: false, strict: false }).compile<DiagnosticsBatch>(DiagnosticsBatch);
+const checkBatch = addCalendarFormats(new Ajv({ allErrors: false, strict: false })).compile<DiagnosticsBatch>(
+  DiagnosticsBatch,
+);
 
 /** What the device is told: how many events were stored, how many were already stored, how many had expired. */
 export interface DiagnosticsOutcome {

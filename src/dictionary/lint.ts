@@ -7,7 +7,7 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { Ajv, type ErrorObject } from "ajv";
 import canonicalize from "canonicalize";
-import addFormats from "ajv-formats";
+import { addCalendarFormats } from "../calendar/index.ts";
 import type { Problem } from "../errors/index.ts";
 import {
   type ApprovalVerdict,
@@ -57,8 +57,7 @@ export interface LintReport {
   stats: { collections: number; versions: number; fields: number };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-addFormats.default(ajv, ["date"]);
+const ajv = addCalendarFormats(new Ajv({ allErrors: true, strict: true, verbose: true }));
 const validateFile = ajv.compile<CollectionFile>(CollectionFileSchema);
 const validateReviewers = ajv.compile<ReviewersFile>(ReviewersFileSchema);
 

@@ -3,6 +3,7 @@
  * before anything is stored.
  */
 import { createHmac } from "node:crypto";
+import { parseInstant } from "../calendar/index.ts";
 
 /** Prefix of every pseudonym, so a stored pseudonym is never mistaken for a real identifier. */
 export const PSEUDONYM_PREFIX = "ps_";
@@ -26,9 +27,9 @@ export function pseudonymise(secret: Uint8Array, dataCategory: string, value: st
 
 /** A timestamp coarsened to its day in UTC, still an RFC 3339 timestamp (`2019-02-21T00:00:00Z`). */
 export function coarsenTimestamp(value: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new RangeError(`not a timestamp: ${value}`);
-  return `${new Date(ms).toISOString().slice(0, 10)}T00:00:00Z`;
+  const instant = parseInstant(value);
+  if (instant === undefined) throw new RangeError(`not a timestamp: ${value}`);
+  return `${instant.toISOString().slice(0, 10)}T00:00:00Z`;
 }
 
 /** A number rounded down to a multiple of `step` (the bucket `[k*step, (k+1)*step)` it falls in). */

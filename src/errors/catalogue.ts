@@ -61,6 +61,10 @@ export const ERRORS = {
     doc: "The payload is not sealed to this region's current key, or the seal does not open (wrong key, tampered ciphertext or header).",
   },
   "collection.unknown": { status: 400, doc: "The data dictionary has no collection of that name." },
+  "collection.version_unknown": {
+    status: 400,
+    doc: "The data dictionary has the collection, but no version of the envelope's `schemaVersion`. Nothing was stored.",
+  },
   "collection.unapproved": {
     status: 400,
     doc: "The collection version exists but is not approved — no approval record, an unsigned one, a signature that does not verify with a listed reviewer's key, one by the version's own author, or a version changed since it was approved (the message says which) — or it is not accepted in this region; collectors store only approved versions.",

@@ -9,6 +9,7 @@ import { extname } from "node:path";
 import { deviceKeyId } from "@phonehome/sdk";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { CsvError, parse as parseCsv } from "csv-parse/sync";
+import { parseInstant } from "../calendar/index.ts";
 import { type Config, regionOfMarket } from "../config/index.ts";
 import { PhoneHomeError, type Problem } from "../errors/index.ts";
 import type {
@@ -685,16 +686,9 @@ function classify<T>(changes: Changes<T>, next: T, old: T | undefined, same: (a:
 
 const TIMESTAMP = new RegExp(TIMESTAMP_PATTERN);
 
-/** True when an RFC 3339 string (already matching the pattern) names a date and time that exists. */
+/** True when an RFC 3339 string of the factory file's form names a date and time that exists (src/calendar). */
 export function isRealTimestamp(value: string): boolean {
-  if (!TIMESTAMP.test(value)) return false;
-  const [date = "", time = ""] = value.split("T");
-  const [y, m, d] = date.split("-").map(Number) as [number, number, number];
-  const [hh, mm, ss] = time.slice(0, 8).split(":").map(Number) as [number, number, number];
-  const daysInMonth = new Date(Date.UTC(y, m, 0)).getUTCDate();
-  const offset = /([+-])(\d{2}):(\d{2})$/.exec(time);
-  const offsetOk = offset === null || (Number(offset[2]) <= 23 && Number(offset[3]) <= 59);
-  return m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth && hh <= 23 && mm <= 59 && ss <= 59 && offsetOk;
+  return TIMESTAMP.test(value) && parseInstant(value) !== undefined;
 }
 
 function sameTime(a: string | null, b: string | null): boolean {

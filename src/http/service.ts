@@ -14,12 +14,28 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from "fastify";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { TlsConfig } from "../config/index.ts";
+import { addCalendarFormats } from "../calendar/index.ts";
 import { asStoreError } from "../db/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
+import { findUnstorableText } from "./text.ts";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /**
+     * The route's body schema pins every string to a pattern that refuses text
+     * `findUnstorableText` would, and the route answers its own validation
+     * errors (the ingest routes, which count them in the ledger): the boundary
+     * leaves the body to it.
+     */
+    bodyTextCheckedBySchema?: boolean;
+  }
+}
 
 /** The error body every route documents. */
 export const ErrorResponse = T.Object(
@@ -94,6 +110,18 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     bodyLimit: options.bodyLimit,
     // Answered by our own hook below, in the error shape every route answers, with Retry-After.
     return503OnClosing: false,
+    // A path that does not decode, or whose parameter is longer than Fastify matches, is a path
+    // no route answers, told in the errors' own shape.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const mapped =
+        error.code === "FST_ERR_BAD_URL" || error.code === "FST_ERR_MAX_PARAM_LENGTH"
+          ? new PhoneHomeError(
+              "route.not_found",
+              `no route for ${request.method}: the path does not decode, or a part is longer than any route takes`,
+            )
+          : toPhoneHomeError(error);
+      return reply.status(mapped.status).send(mapped.toBody());
+    },
     // Per-request lines would flood the log at ingest rates; metrics count requests instead.
     logController: new LogController({ disableRequestLogging: true }),
     ...(options.tls
@@ -102,6 +130,10 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     ajv: {
       // Reject, never strip or coerce: a field the schema does not know is an error.
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+      // Dates and instants are read strictly (src/calendar), as everywhere else.
+      onCreate: (ajv) => {
+        addCalendarFormats(ajv);
+      },
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
@@ -200,6 +232,25 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
       `no route for ${request.method} ${request.url.split("?")[0]}`,
     );
     return reply.status(error.status).send(error.toBody());
+  });
+
+  // Text no store can hold as sent (NUL, unpaired surrogates) is refused on every route, before
+  // validation and so before any handler could store it.
+  app.addHook("preValidation", async (request) => {
+    const parts: [string, unknown][] = [
+      ["params", request.params],
+      ["querystring", request.query],
+      ...(request.routeOptions.config.bodyTextCheckedBySchema
+        ? []
+        : [["body", request.body] as [string, unknown]]),
+    ];
+    for (const [part, value] of parts) {
+      const found = findUnstorableText(value);
+      if (found) {
+        const path = `/${part}${found.path}`;
+        throw new PhoneHomeError("request.invalid", `${path} ${found.problem}`, { path });
+      }
+    }
   });
 
   const hidden = { hide: true } as const;

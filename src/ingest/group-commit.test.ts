@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { BACKENDS } from "../../test/helpers/stores.ts";
-import { type Db, openDb, type Queryable } from "../db/index.ts";
+import { type Db, isStoreUnavailable, openDb, type Queryable } from "../db/index.ts";
 import { type FlushFn, type GroupCommitOptions, GroupCommitter } from "./group-commit.ts";
 
 let tables = 0;
@@ -226,42 +226,117 @@ for (const backend of BACKENDS) {
       await writer.close();
     });
 
-    it("rejects every item of a batch whose flush throws, stores none of them, and carries on", async () => {
+    it("answers only the item whose write fails, after committing the rest of its batch without it", async () => {
       const table = await freshTable(db);
       const poison = new Error("flush failed");
+      let transactions = 0;
       const { writer, commits } = committer(
         db,
         inserting(table, async (_tx, items) => {
+          transactions += 1;
           // Thrown after the rows were inserted: the rollback must take them away.
           if (items.includes(13)) throw poison;
         }),
-        { maxBatch: 5, maxDelayMs: 60_000 },
+        { maxBatch: 64, maxDelayMs: 60_000 },
       );
-      const first = await Promise.all(range(10, 5).map((id) => settle(writer.submit(id))));
+      const failed: number[] = [];
+      writer.onItemFailed = (item, error) => {
+        assert.equal(error, poison);
+        failed.push(item);
+      };
+      const ids = range(1, 64);
+      const outcomes = await Promise.all(ids.map((id) => settle(writer.submit(id))));
       assert.deepEqual(
-        first,
-        range(10, 5).map(() => ({ ok: false, error: poison })),
+        outcomes,
+        ids.map((id) => (id === 13 ? { ok: false, error: poison } : { ok: true, value: id * 10 })),
       );
-      assert.deepEqual(commits, []);
-      assert.deepEqual(await storedIds(db, table), []);
-
-      const second = await Promise.all(range(20, 5).map((id) => writer.submit(id)));
-      assert.deepEqual(second, [200, 210, 220, 230, 240]);
-      assert.deepEqual(commits, [range(20, 5)]);
-      assert.deepEqual(await storedIds(db, table), range(20, 5));
+      assert.deepEqual(failed, [13]);
+      assert.deepEqual(
+        await storedIds(db, table),
+        ids.filter((id) => id !== 13),
+      );
+      // Bisection: the shared try, then two halves per level down to the one item (log2 64 = 6).
+      assert.ok(transactions <= 1 + 2 * 6, `${transactions} transactions to find one bad item among 64`);
+      assert.deepEqual(
+        commits.flat().sort((a, b) => a - b),
+        ids.filter((id) => id !== 13),
+      );
       await writer.close();
     });
 
-    it("rejects a batch that the database refuses (a duplicate key) and stores none of it", async () => {
+    it("isolates every failing item of a batch, in order, and carries on with the next batch", async () => {
+      const table = await freshTable(db);
+      const poisoned = new Set([2, 3, 17, 30]);
+      const { writer } = committer(
+        db,
+        inserting(table, async (_tx, items) => {
+          const bad = items.find((id) => poisoned.has(id));
+          if (bad !== undefined) throw new Error(`item ${bad} is bad`);
+        }),
+        { maxBatch: 30, maxDelayMs: 60_000 },
+      );
+      const answered: number[] = [];
+      const ids = range(1, 30);
+      const outcomes = await Promise.all(
+        ids.map((id) =>
+          settle(
+            writer.submit(id).finally(() => {
+              answered.push(id);
+            }),
+          ),
+        ),
+      );
+      for (const [i, id] of ids.entries()) {
+        const outcome = outcomes[i];
+        if (poisoned.has(id))
+          assert.match(String(outcome?.ok ? "" : outcome?.error), new RegExp(`item ${id} `));
+        else assert.deepEqual(outcome, { ok: true, value: id * 10 });
+      }
+      // The halves are committed in order, so items are answered in the order they came.
+      assert.deepEqual(answered, ids);
+      assert.deepEqual(
+        await storedIds(db, table),
+        ids.filter((id) => !poisoned.has(id)),
+      );
+      const next = Promise.all([40, 41].map((id) => writer.submit(id)));
+      await writer.close();
+      assert.deepEqual(await next, [400, 410]);
+    });
+
+    it("fails the whole batch at once, trying no item alone, when the store cannot be reached", async () => {
+      const table = await freshTable(db);
+      const down = Object.assign(new Error("terminating connection due to administrator command"), {
+        code: "57P01",
+      });
+      let transactions = 0;
+      const { writer } = committer(
+        db,
+        inserting(table, async () => {
+          transactions += 1;
+          throw down;
+        }),
+        { maxBatch: 16, maxDelayMs: 60_000 },
+      );
+      writer.onItemFailed = () => assert.fail("a store that is down is nobody's fault");
+      const outcomes = await Promise.all(range(1, 16).map((id) => settle(writer.submit(id))));
+      // PostgreSQL's store reports it as service.unavailable; PGlite passes the error on as it is.
+      for (const outcome of outcomes) assert.ok(!outcome.ok && isStoreUnavailable(outcome.error));
+      assert.equal(transactions, 1);
+      assert.deepEqual(await storedIds(db, table), []);
+      await writer.close();
+    });
+
+    it("answers the one item the database refuses (a duplicate key) and stores the rest of its batch", async () => {
       const table = await freshTable(db);
       const { writer } = committer(db, inserting(table), { maxBatch: 4, maxDelayMs: 60_000 });
       await Promise.all(range(1, 4).map((id) => writer.submit(id)));
       const outcomes = await Promise.all([5, 6, 1, 7].map((id) => settle(writer.submit(id))));
-      for (const outcome of outcomes) {
-        assert.equal(outcome.ok, false);
-        assert.match(String(outcome.ok ? "" : outcome.error), /duplicate key/);
-      }
-      assert.deepEqual(await storedIds(db, table), range(1, 4));
+      assert.deepEqual(outcomes[0], { ok: true, value: 50 });
+      assert.deepEqual(outcomes[1], { ok: true, value: 60 });
+      assert.deepEqual(outcomes[3], { ok: true, value: 70 });
+      assert.equal(outcomes[2]?.ok, false);
+      assert.match(String(outcomes[2]?.ok ? "" : outcomes[2]?.error), /duplicate key/);
+      assert.deepEqual(await storedIds(db, table), [1, 2, 3, 4, 5, 6, 7]);
       assert.deepEqual(await Promise.all([8, 9, 10, 11].map((id) => writer.submit(id))), [80, 90, 100, 110]);
       await writer.close();
     });
@@ -274,7 +349,9 @@ for (const backend of BACKENDS) {
       };
       const writer = new GroupCommitter(db, short, { maxBatch: 10, maxDelayMs: 5 });
       const outcomes = await Promise.all([1, 2, 3].map((id) => settle(writer.submit(id))));
-      assert.ok(outcomes.every((o) => !o.ok && /answered 2 results/.test(String(o.error))));
+      assert.ok(
+        outcomes.every((o) => !o.ok && /a flush of \d items answered \d results/.test(String(o.error))),
+      );
       assert.deepEqual(await storedIds(db, table), []);
       await writer.close();
     });

@@ -2,8 +2,13 @@
  * Group commit: many requests share one transaction, and each is answered only
  * after that transaction has committed. While one flush is in flight, new work
  * queues up and goes in the next one, so batches grow with load by themselves.
+ *
+ * One item cannot fail the others: when a shared transaction fails for a
+ * reason of its own (not a store that cannot be reached), the batch is split in
+ * halves and each half committed on its own, down to the item that fails,
+ * which alone is answered with its error (docs/decisions/0025).
  */
-import type { Db, Queryable } from "../db/index.ts";
+import { type Db, isStoreUnavailable, type Queryable } from "../db/index.ts";
 
 /** Writes a batch inside an open transaction; returns one result per item, in order. */
 export type FlushFn<T, R> = (tx: Queryable, items: readonly T[]) => Promise<R[]>;
@@ -38,6 +43,11 @@ export class GroupCommitter<T, R> {
   #closed = false;
   /** Called after each commit with the batch, its results and how long it took (metrics). */
   onCommit: ((items: readonly T[], results: readonly R[], seconds: number) => void) | undefined;
+  /**
+   * Called when one item, committed on its own, still fails for a reason other than the
+   * store being unreachable: the item the others were kept from (logs, metrics).
+   */
+  onItemFailed: ((item: T, error: unknown) => void) | undefined;
 
   constructor(db: Db, flush: FlushFn<T, R>, options: GroupCommitOptions) {
     this.#db = db;
@@ -89,6 +99,14 @@ export class GroupCommitter<T, R> {
     }
   }
 
+  /**
+   * Commits `batch` in one transaction and answers each item. When the
+   * transaction fails for a reason of its own, each half is committed on its
+   * own (bisection: one bad item among n costs about 2·log2(n) more
+   * transactions, and the half without it is answered after one), until the
+   * item that fails is alone; a store that cannot be reached fails the whole
+   * batch at once, as trying again item by item could only pile load on it.
+   */
   async #commit(batch: Pending<T, R>[]): Promise<void> {
     const started = performance.now();
     let results: R[];
@@ -105,6 +123,14 @@ export class GroupCommitter<T, R> {
         return out;
       });
     } catch (error) {
+      if (batch.length > 1 && !isStoreUnavailable(error)) {
+        const half = Math.ceil(batch.length / 2);
+        await this.#commit(batch.slice(0, half));
+        await this.#commit(batch.slice(half));
+        return;
+      }
+      const [only] = batch;
+      if (batch.length === 1 && only && !isStoreUnavailable(error)) this.#report(only.item, error);
       for (const p of batch) p.reject(error);
       return;
     }
@@ -121,5 +147,13 @@ export class GroupCommitter<T, R> {
     batch.forEach((p, i) => {
       p.resolve(results[i] as R);
     });
+  }
+
+  #report(item: T, error: unknown): void {
+    try {
+      this.onItemFailed?.(item, error);
+    } catch {
+      // As with onCommit: a failing callback must not keep the item from its answer.
+    }
   }
 }

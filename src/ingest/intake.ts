@@ -9,7 +9,8 @@
  *     opened, nothing is stored, and the refusal is counted and alerted with the
  *     device's batch and build;
  *  4. the collection version is approved and allowed in this region;
- *  5. the seal opens with this region's key (header bound as associated data);
+ *  5. the seal opens with this region's key (header bound as associated data),
+ *     and the payload is a JSON object whose text the store can hold as sent;
  *  6. each record of the payload validates against the approved version:
  *     undeclared fields are refused;
  *  7. it describes the device that signed it;
@@ -28,11 +29,14 @@ import {
 } from "@phonehome/sdk";
 import { type Config, regionOfMarket } from "../config/index.ts";
 import { openBase } from "../crypto/index.ts";
+import { asStoreError, isStoreUnavailable } from "../db/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
 import type { DeviceDirectory, DirectoryRecord } from "../directory/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
 import { validationProblem } from "../http/service.ts";
+import { findUnstorableText } from "../http/text.ts";
 import type { RegionKeys } from "../keys/index.ts";
+import { countableHeader } from "./envelope.schema.ts";
 import type { GroupCommitter } from "./group-commit.ts";
 import type { MisroutingSighting } from "./ledger.repository.ts";
 import type { LedgerContext, WriteItem, WriteResult } from "./region-writer.ts";
@@ -97,25 +101,36 @@ function devicePublicKey(record: DirectoryRecord): KeyObject {
 }
 
 /**
+ * Counts a refusal in the ingest ledger. The count never decides the answer:
+ * when it cannot be written for a reason of its own, the group committer has
+ * kept it from failing anyone else's write and reported it, and the sender is
+ * still told why it was refused. Only a store that cannot be reached answers
+ * instead (503), so that the device sends it again and it is counted then.
+ */
+async function countRefusal(ctx: IntakeContext, item: WriteItem): Promise<void> {
+  try {
+    await ctx.writer.submit(item);
+  } catch (error) {
+    if (isStoreUnavailable(error)) throw asStoreError(error);
+  }
+}
+
+/**
  * Counts an envelope whose clear header failed its schema (check 1) with what
- * can be read of it, and returns the error to answer.
+ * of it the schema allows (`countableHeader`), and returns the error to answer.
  */
 export async function refuseMalformedEnvelope(
   ctx: IntakeContext,
   body: unknown,
   problem: { path: string; message: string },
 ): Promise<PhoneHomeError> {
-  const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
-  const text = (value: unknown) => (typeof value === "string" && value.length <= 64 ? value : "");
-  await ctx.writer.submit({
+  await countRefusal(ctx, {
     kind: "refusal",
     ledger: {
       outcome: "refused",
       reason: "envelope.invalid",
-      collection: text(b.collection),
-      schemaVersion: Number.isInteger(b.schemaVersion) ? Number(b.schemaVersion) : 0,
+      ...countableHeader(body),
       batch: "",
-      build: text(b.build),
       market: "",
     },
   });
@@ -168,7 +183,7 @@ export async function openEnvelope(
   ): Promise<never> => {
     const item: WriteItem = { kind: "refusal", ledger: { ...ledger, outcome: "refused", reason: code } };
     if (misrouting) item.misrouting = misrouting;
-    await ctx.writer.submit(item);
+    await countRefusal(ctx, item);
     throw new PhoneHomeError(code, message, path === undefined ? {} : { path });
   };
 
@@ -212,7 +227,7 @@ export async function openEnvelope(
   if (!collection) {
     return ctx.dictionary.has(envelope.collection)
       ? refuse(
-          "collection.unapproved",
+          "collection.version_unknown",
           `collection ${envelope.collection} has no version ${envelope.schemaVersion}`,
           "/schemaVersion",
         )
@@ -268,6 +283,12 @@ export async function openEnvelope(
   }
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
     return refuse("payload.malformed", "the opened payload is not a JSON object", "/ct");
+  }
+  // Checked here, once for every collection, as the boundary checks a request's own text.
+  const unstorable = findUnstorableText(payload);
+  if (unstorable) {
+    const at = `/payload${unstorable.path}`;
+    return refuse("payload.invalid", `${at} ${unstorable.problem}`, at);
   }
   return { envelope, device, collection, payload: payload as Record<string, unknown>, ledger, refuse };
 }

@@ -150,6 +150,20 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     }
   };
 
+  const failedAlone = new Counter({
+    name: "phonehome_write_failed_alone_total",
+    help: "Writes that failed on their own after the rest of their group commit was stored, by kind",
+    labelNames: ["kind"] as const,
+    registers: [metrics],
+  });
+  writer.onItemFailed = (item, error) => {
+    failedAlone.inc({ kind: item.kind });
+    logger.error(
+      { err: error, region: region.id, kind: item.kind, ledger: item.ledger },
+      "a write failed on its own; the rest of its group commit was stored",
+    );
+  };
+
   registerRegionRoutes(
     app,
     { id: region.id, storedIn: region.storedIn, kid: keys.kid, publicKey: keys.publicKey },

@@ -5,6 +5,7 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
+import { parseDay } from "../calendar/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
@@ -16,12 +17,11 @@ const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 export const DAY = "^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$";
 
 /**
- * Throws `request.invalid` unless `day` is a date that exists: the pattern
- * admits 31 February, which JavaScript rolls over and PostgreSQL refuses.
+ * Throws `request.invalid` unless `day` is a date that exists (src/calendar): the pattern
+ * admits 31 February, which JavaScript rolls over, and year 0000, which PostgreSQL refuses.
  */
 export function checkedDay(day: string): string {
-  const parsed = new Date(`${day}T00:00:00Z`);
-  if (Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 10) !== day) {
+  if (parseDay(day) === undefined) {
     throw new PhoneHomeError("request.invalid", `since ${day} is not a date`, { path: "/querystring/since" });
   }
   return day;

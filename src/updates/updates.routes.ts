@@ -10,7 +10,7 @@ import type { Envelope } from "@phonehome/sdk";
 import type { Db } from "../db/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
 import { serviceTokenCheck } from "../http/service-token.ts";
-import { EnvelopeSchema } from "../ingest/envelope.schema.ts";
+import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
 import { admitEnvelope, envelopeOf, type IntakeContext } from "../ingest/intake.ts";
 import { REDELIVER_FOR_MS, takeNotices } from "../incidents/device-notices.repository.ts";
 import { DeviceNoticeView } from "../incidents/device-notices.routes.ts";
@@ -248,7 +248,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
   app.post(
     "/v1/updates/check",
     {
-      attachValidation: true,
+      ...ENVELOPE_ROUTE,
       schema: {
         summary: "Ask for a software update",
         description:
@@ -292,7 +292,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
   app.post(
     "/v1/updates/report",
     {
-      attachValidation: true,
+      ...ENVELOPE_ROUTE,
       schema: {
         summary: "Report whether an offered build installed",
         description:

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
 import type { Config } from "../config/index.ts";
 import { PACKAGE_ROOT } from "../config/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
 import type { App } from "../http/service.ts";
 
 /** Where the built apps are. */
@@ -90,6 +91,29 @@ async function serveApp(
       );
       return;
     }
+    scope.setErrorHandler((error, request, reply) => {
+      if (!isNoSuchFile(error)) throw error;
+      const refused = new PhoneHomeError("route.not_found", `no page at ${request.url.split("?")[0]}`);
+      return reply.status(refused.status).send(refused.toBody());
+    });
     await scope.register(fastifyStatic, { root, prefix, decorateReply: false, index: ["index.html"] });
   });
+}
+
+/** File-system failures that mean a path names no file the app has (too long, through a file, a loop). */
+const NO_SUCH_FILE: ReadonlySet<string> = new Set(["ENAMETOOLONG", "ENOTDIR", "EISDIR", "ELOOP", "EINVAL"]);
+
+/**
+ * True when the static server refused a path rather than failed: `send`
+ * answers a path that climbs out of the root, or holds a NUL or a malformed
+ * escape, with a 4xx error of its own (403, 400), and the file system refuses
+ * names it cannot have; the boundary refuses a NUL in the path before either
+ * (request.invalid). Each means no page is there: 404, never 500, and never
+ * a hint whether something exists outside the root.
+ */
+function isNoSuchFile(error: unknown): boolean {
+  const e = error as { status?: unknown; statusCode?: unknown; code?: unknown };
+  const status = typeof e.statusCode === "number" ? e.statusCode : e.status;
+  if (typeof status === "number" && status >= 400 && status < 500) return true;
+  return typeof e.code === "string" && NO_SUCH_FILE.has(e.code);
 }

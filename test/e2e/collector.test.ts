@@ -271,9 +271,9 @@ for (const backend of BACKENDS) {
         );
       });
 
-      test("collection.unapproved for a version the dictionary does not have", async () => {
+      test("collection.version_unknown for a version the dictionary does not have", async () => {
         const v2 = await buildEnvelope(device, { header: { schemaVersion: 2 } });
-        await expectError(await post(activations(), v2), 400, "collection.unapproved", "/schemaVersion");
+        await expectError(await post(activations(), v2), 400, "collection.version_unknown", "/schemaVersion");
       });
 
       test("seal.invalid for another key id and for a seal that does not open", async () => {
@@ -324,7 +324,7 @@ for (const backend of BACKENDS) {
           "envelope.stale",
           "device.unknown",
           "signature.invalid",
-          "collection.unapproved",
+          "collection.version_unknown",
           "seal.invalid",
           "payload.malformed",
           "payload.invalid",

@@ -1,0 +1,287 @@
+/**
+ * Poison requests mixed into real devices' load, on PGlite and PostgreSQL:
+ * a request whose own write fails (or whose values no column can hold) is
+ * answered alone, and never fails the writes of the real devices whose records
+ * share its group commit; a refusal whose accounting fails is still answered
+ * with its own error. Under ~20 poison requests a second, no real device's
+ * request fails and every acknowledged record is stored once.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type DeviceIdentity, PhoneHomeClient } from "@phonehome/sdk";
+import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
+import { activationPayload, buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
+import { BACKENDS } from "../helpers/stores.ts";
+import { startTestSystem, type TestSystem } from "../helpers/system.ts";
+
+interface LedgerRow {
+  outcome: string;
+  reason: string;
+  collection: string;
+  schemaVersion: number;
+  build: string;
+  count: number;
+}
+
+/** An envelope of `device`'s as the SDK would send it, then changed by `change` (so unsigned, or mis-signed). */
+async function tampered(
+  device: DeviceIdentity,
+  change: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  return { ...(await buildEnvelope(device)), ...change };
+}
+
+/**
+ * The kinds of poison a hostile client sends, each a function of a request
+ * number (so they differ): unsigned junk with out-of-range numbers, NUL,
+ * impossible dates, oversize and mistyped fields; and signed envelopes of a
+ * provisioned device whose payloads carry the same.
+ */
+function poisons(device: DeviceIdentity): ((n: number) => Promise<{ path: string; body: unknown }>)[] {
+  const activations = "/v1/activations";
+  const diagnostics = "/v1/diagnostics";
+  const signedDiagnostics = async (events: unknown[]) => ({
+    path: diagnostics,
+    body: await buildEnvelope(device, {
+      header: { collection: "uep.diagnostics" },
+      payload: { events },
+    }),
+  });
+  const event = (at: string, data: Record<string, unknown> = {}) => ({
+    id: randomUUID(),
+    at,
+    data: { ...diagnosticsBatch(device, 1).events[0]?.data, ...data },
+  });
+  return [
+    async () => ({ path: activations, body: await tampered(device, { schemaVersion: 3_000_000_000 }) }),
+    // Its ledger row is one the store refuses in the load test (see there).
+    async () => ({ path: activations, body: await tampered(device, { build: "POISON_BUILD", sig: "x" }) }),
+    async (n) => ({ path: activations, body: await tampered(device, { build: `00WW\u0000${n}` }) }),
+    async (n) => ({ path: diagnostics, body: await tampered(device, { collection: `uep\u0000${n}` }) }),
+    async () => ({ path: activations, body: await tampered(device, { sentAt: "2026-02-30T25:61:61Z" }) }),
+    async () => ({ path: diagnostics, body: await tampered(device, { sentAt: "2016-12-31T23:59:60Z" }) }),
+    async (n) => ({ path: activations, body: await tampered(device, { build: "B".repeat(5000 + n) }) }),
+    async () => ({ path: activations, body: await tampered(device, { schemaVersion: -1e308, v: "1" }) }),
+    async () => ({ path: diagnostics, body: { collection: ["uep.diagnostics"], schemaVersion: 1.5 } }),
+    async (n) => ({ path: activations, body: await tampered(device, { [`x\u0000${n}`]: "\ud800" }) }),
+    async () => signedDiagnostics([event("2016-12-31T23:59:60Z")]),
+    async () => signedDiagnostics([event("2026-02-30T10:00:00Z")]),
+    async () => signedDiagnostics([event(new Date().toISOString(), { crashCount: 2 ** 62 })]),
+    async () => signedDiagnostics([event(new Date().toISOString(), { "build\u0000": "x" })]),
+    async () => ({
+      path: activations,
+      body: await buildEnvelope(device, {
+        payload: { ...activationPayload(device), activatedAt: "0000-01-01T00:00:00Z" },
+      }),
+    }),
+    async () => ({
+      path: activations,
+      body: await buildEnvelope(device, { payload: { ...activationPayload(device), serial: "S\u0000" } }),
+    }),
+  ];
+}
+
+for (const backend of BACKENDS) {
+  describe(`poison requests on ${backend.name}`, { skip: backend.skip }, () => {
+    let t: TestSystem;
+    let queues: string;
+    const global = () => {
+      const r = t.system.regions.find((x) => x.id === "global");
+      if (!r) throw new Error("no global region");
+      return r;
+    };
+    const ledger = async (): Promise<LedgerRow[]> =>
+      ((await (await fetch(`${global().url}/v1/ledger`)).json()) as { rows: LedgerRow[] }).rows;
+
+    before(async () => {
+      // Batches wait for company (40 ms), so that poison and real records share transactions.
+      t = await startTestSystem(backend, { ingest: { batchDelayMs: 40 } });
+      queues = await mkdtemp(join(tmpdir(), "phonehome-poison-"));
+    });
+    after(async () => {
+      await t?.close();
+      if (queues) await rm(queues, { recursive: true, force: true });
+    });
+
+    test("values no ledger column can hold are refused as envelope.invalid and counted as '' or 0, and fail nobody's activation", async () => {
+      const devices = await t.provision(Array.from({ length: 6 }, () => ({ market: "NO" })));
+      const [attacker] = devices as [DeviceIdentity];
+      const real = devices.slice(1);
+      const junk = [
+        await tampered(attacker, { schemaVersion: 3_000_000_000, sig: "x" }),
+        await tampered(attacker, { build: "00WW\u0000_3_39B" }),
+        await tampered(attacker, { collection: "activ\u0000ation" }),
+      ];
+      const answers = await Promise.all([
+        ...junk.map((body) => post(`${global().url}/v1/activations`, body)),
+        ...real.map(async (d) => post(`${global().url}/v1/activations`, await buildEnvelope(d))),
+      ]);
+      assert.deepEqual(
+        answers.slice(0, 3).map((a) => [a.status, a.body.error?.code]),
+        [
+          [400, "envelope.invalid"],
+          [400, "envelope.invalid"],
+          [400, "envelope.invalid"],
+        ],
+      );
+      assert.deepEqual(
+        answers.slice(3).map((a) => a.status),
+        real.map(() => 201),
+      );
+      const stored = new Set((await t.activationsByRegion()).get("global")?.map((a) => a.deviceKey));
+      for (const d of real) assert.ok(stored.has(d.keyId));
+      const refused = (await ledger()).filter((r) => r.reason === "envelope.invalid");
+      // Only what the schema allows is kept: the out-of-range version as 0, the NUL-bearing texts as ''.
+      assert.ok(
+        refused.some((r) => r.schemaVersion === 0 && r.collection === "activation" && r.build !== ""),
+      );
+      assert.ok(refused.some((r) => r.build === "" && r.collection === "activation"));
+      assert.ok(refused.some((r) => r.collection === "" && r.build !== ""));
+    });
+
+    test("a refusal whose ledger count fails is still answered with its own error, and the batch it shared is stored", async () => {
+      const devices = await t.provision(Array.from({ length: 5 }, () => ({ market: "SE" })));
+      const [attacker] = devices as [DeviceIdentity];
+      const real = devices.slice(1);
+      // The store refuses this one ledger row (as it would a value it cannot hold).
+      await global().db.query(
+        "ALTER TABLE ingest_ledger ADD CONSTRAINT poison_row CHECK (build <> 'POISON_BUILD')",
+      );
+      try {
+        const envelopes = await Promise.all(real.map((d) => buildEnvelope(d)));
+        const poison = await tampered(attacker, { build: "POISON_BUILD", sig: "x" });
+        const reals = envelopes.map((e) => post(`${global().url}/v1/activations`, e));
+        // The refusal needs no look-up: sent a moment later, it joins the batch the real ones wait in.
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        const answers = await Promise.all([post(`${global().url}/v1/activations`, poison), ...reals]);
+        assert.deepEqual([answers[0]?.status, answers[0]?.body.error?.code], [400, "envelope.invalid"]);
+        assert.deepEqual(
+          answers.slice(1).map((a) => a.status),
+          real.map(() => 201),
+        );
+        const stored = new Set((await t.activationsByRegion()).get("global")?.map((a) => a.deviceKey));
+        for (const d of real) assert.ok(stored.has(d.keyId));
+        assert.ok(!(await ledger()).some((r) => r.build === "POISON_BUILD"));
+      } finally {
+        await global().db.query("ALTER TABLE ingest_ledger DROP CONSTRAINT poison_row");
+      }
+    });
+
+    test("under ~20 poison requests a second, no real device's request fails and every acknowledged record is stored once", async () => {
+      const DEVICES = 16;
+      const EVENTS = 12;
+      const identities = await t.provision([
+        { market: "FI" },
+        ...Array.from({ length: DEVICES }, (_, i) => ({ market: i % 2 === 0 ? "NO" : "DK" })),
+      ]);
+      const [attacker, ...realIdentities] = identities as [DeviceIdentity, ...DeviceIdentity[]];
+
+      // Real devices, through the SDK; every answer they get is recorded.
+      const statuses: { status: number; path: string }[] = [];
+      const clients = realIdentities.map(
+        (identity) =>
+          new PhoneHomeClient({
+            identity,
+            queueDir: join(queues, identity.keyId),
+            retry: { baseMs: 10, maxMs: 50, maxAttempts: 3 },
+            diagnostics: { batchSize: 4 },
+            fetch: async (url, init) => {
+              const response = await fetch(url, init);
+              statuses.push({ status: response.status, path: new URL(url).pathname });
+              return response;
+            },
+          }),
+      );
+
+      // As if the store refused some refusals' own ledger rows: they must fail nobody else's write.
+      await global().db.query(
+        "ALTER TABLE ingest_ledger ADD CONSTRAINT poison_load CHECK (build <> 'POISON_BUILD')",
+      );
+
+      // Poison at ~20 requests a second until the devices are done.
+      const kinds = poisons(attacker);
+      const poisonAnswers: { kind: number; status: number; code: string | undefined }[] = [];
+      let done = false;
+      const poisoning = (async () => {
+        for (let n = 0; !done; n++) {
+          const kind = n % kinds.length;
+          const make = kinds[kind];
+          if (!make) continue;
+          const { path, body } = await make(n);
+          void post(`${global().url}${path}`, body).then((a) =>
+            poisonAnswers.push({ kind, status: a.status, code: a.body.error?.code }),
+          );
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+
+      const recorded = new Map<string, string[]>();
+      await Promise.all(
+        clients.map(async (client, i) => {
+          const identity = realIdentities[i] as DeviceIdentity;
+          await client.sendConsent({
+            granted: true,
+            noticeVersion: 1,
+            language: "en",
+            method: "device-settings",
+          });
+          await client.setConsent("granted");
+          await client.activate();
+          const ids: string[] = [];
+          for (let e = 0; e < EVENTS; e++) {
+            const at = new Date(Date.now() - (EVENTS - e) * 60_000);
+            const r = await client.recordEvent(
+              {
+                batteryHealthPercent: 90,
+                batteryCycles: 10 + e,
+                crashCount: e,
+                anrCount: 0,
+                thermalEvents: 0,
+              },
+              at,
+            );
+            if (r.status === "held") ids.push(r.id);
+            if (e % 4 === 3) await client.flush();
+          }
+          await client.flush();
+          recorded.set(identity.keyId, ids);
+        }),
+      );
+      done = true;
+      await poisoning;
+      // Let the last poison requests be answered.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await global().db.query("ALTER TABLE ingest_ledger DROP CONSTRAINT poison_load");
+
+      const failed = statuses.filter((s) => s.status >= 400);
+      assert.deepEqual(failed, [], "a real device's request failed");
+      assert.ok(poisonAnswers.length >= 20, `only ${poisonAnswers.length} poison requests were answered`);
+      const badPoison = poisonAnswers.filter((a) => a.status >= 500 || a.status < 400);
+      assert.deepEqual(badPoison, [], "a poison request was answered other than 4xx");
+
+      // Every acknowledged record is in the store, once.
+      const activated = (await t.activationsByRegion()).get("global") ?? [];
+      for (const identity of realIdentities) {
+        assert.equal(activated.filter((a) => a.deviceKey === identity.keyId).length, 1);
+        const rows = await findDiagnosticsEvents(
+          global().db,
+          deviceRef(global().intake.pseudonymSecret, identity.keyId),
+        );
+        assert.deepEqual(
+          rows.map((r) => r.eventId).sort(),
+          [...(recorded.get(identity.keyId) ?? [])].sort(),
+          `diagnostics of ${identity.serial}`,
+        );
+      }
+      for (const client of clients) {
+        assert.deepEqual((await client.diagnosticsState()).queued, { batches: 0, events: 0 });
+      }
+      // Nothing of the attacker was stored.
+      assert.ok(!activated.some((a) => a.deviceKey === attacker.keyId));
+    });
+  });
+}
