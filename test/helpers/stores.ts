@@ -17,17 +17,24 @@ export const POSTGRES_URL =
 /** True when tests run in CI, where a missing PostgreSQL is a failure, not a skip. */
 export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
 
+/** Asks PostgreSQL for `SELECT 1`, three times at most: a busy machine may be slow to answer once. */
 async function probePostgres(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query("SELECT 1");
-    return null;
-  } catch (error) {
-    return `PostgreSQL is not reachable at ${POSTGRES_URL}: ${(error as Error).message}`;
-  } finally {
-    await client.end().catch(() => {});
+  let problem = "";
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5000 });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      await client.query("SELECT 1");
+      return null;
+    } catch (error) {
+      problem = `PostgreSQL is not reachable at ${POSTGRES_URL}: ${(error as Error).message}`;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+    } finally {
+      await client.end().catch(() => {});
+    }
   }
+  return problem;
 }
 
 const postgresProblem = await probePostgres();
