@@ -40,7 +40,7 @@ import { loadPseudonymSecret } from "../../src/keys/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
 import { exited, freePort, type ServiceProcess, startService } from "../helpers/processes.ts";
-import { poisonRequest } from "./poison.ts";
+import { poisonMaker } from "./poison.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -223,14 +223,16 @@ async function main(): Promise<number> {
       });
       return device;
     });
+    // A provisioned device of its own signs the poison whose payloads the store or the calendar cannot take.
+    const attacker = createDeviceIdentity(
+      { serial: "SKATTACKER", model: "TA-1062", variant: "00WW", market: "NO", build: "00WW_3_39B_SP03" },
+      { region: "global", storedIn: "SG", url: url(ports.a), ...announced },
+    );
     const db = await openDb(config.controlPlane.store);
     try {
       await importFleet(db, config, {
         name: "soak.json",
-        text: oneBatchFactoryFile(
-          "B-SOAK-NO",
-          fleet.map((d) => d.identity),
-        ),
+        text: oneBatchFactoryFile("B-SOAK-NO", [...fleet.map((d) => d.identity), attacker]),
       });
     } finally {
       await db.close();
@@ -302,13 +304,13 @@ async function main(): Promise<number> {
 
     // Hostile requests, unsigned and malformed, to every collector route and the control plane.
     let poisonSent = 0;
+    const poison = poisonMaker(attacker, [url(ports.a), url(ports.b)], url(ports.cp));
     const poisonLoop = async () => {
-      const targets = [url(ports.a), url(ports.b), url(ports.cp)];
       while (running) {
         const started = Date.now();
         await Promise.all(
           Array.from({ length: POISON_PER_SECOND }, async () => {
-            const request = poisonRequest(random, pick(targets));
+            const request = await poison(random, poisonSent);
             poisonSent += 1;
             await countingFetch(request.url, { ...request.init, signal: AbortSignal.timeout(20_000) }).then(
               (r) => r.arrayBuffer(),
