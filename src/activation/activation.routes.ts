@@ -27,6 +27,7 @@ export function registerActivationRoutes(app: App, ctx: IntakeContext): void {
   app.post(
     "/v1/activations",
     {
+      bodyLimit: ctx.maxBodyBytes,
       attachValidation: true,
       schema: {
         summary: "Activate a device's warranty",

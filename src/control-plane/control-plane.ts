@@ -61,7 +61,7 @@ export async function startControlPlane(
     description:
       "Fleet registry, data dictionary and subject-request receipts. Holds factory records and receipts only: no owner or usage data.",
     logger: logger.child({ service: "control-plane" }),
-    bodyLimit: 64 * 1024 * 1024,
+    http: config.http,
     tls: config.controlPlane.tls,
     ready: async () => {
       if (!ready) return false;

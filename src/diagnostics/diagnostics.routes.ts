@@ -20,6 +20,7 @@ export function registerDiagnosticsRoutes(app: App, ctx: IntakeContext): void {
   app.post(
     "/v1/diagnostics",
     {
+      bodyLimit: ctx.maxBodyBytes,
       attachValidation: true,
       schema: {
         summary: "Send a batch of diagnostics events",

@@ -9,7 +9,14 @@ export const ERRORS = {
     doc: "The request body, query or parameters do not match the route's schema. `path` names the first offending field.",
   },
   "request.malformed": { status: 400, doc: "The body is not valid JSON." },
-  "request.too_large": { status: 413, doc: "The body is larger than the service accepts." },
+  "request.too_large": {
+    status: 413,
+    doc: "The body is larger than the route accepts (each route's limit is in the OpenAPI document, `x-body-limit`), or the headers are larger than 16 KiB. Nothing of it was read further.",
+  },
+  "request.timeout": {
+    status: 408,
+    doc: "The request's headers, or its whole body, did not arrive within the service's time (`http.headersTimeoutMs`, `http.requestTimeoutMs`); the connection is closed.",
+  },
   "request.unsupported_media_type": { status: 415, doc: "The body is not `application/json`." },
   "route.not_found": { status: 404, doc: "No route answers this method and path." },
   "auth.service_token_invalid": {

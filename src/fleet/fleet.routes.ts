@@ -55,6 +55,12 @@ export const DEFAULT_PAGE = 100;
 /** Most keys one directory lookup may ask for. */
 export const MAX_LOOKUP_KEYS = 500;
 
+/**
+ * The largest factory document `POST /v1/fleet/imports` reads: some 200,000
+ * devices. A larger run is imported from its file (`phonehome fleet import`).
+ */
+export const MAX_IMPORT_BYTES = 64 * 1024 * 1024;
+
 const Counts = T.Object({ created: T.Integer(), updated: T.Integer(), unchanged: T.Integer() });
 const ImportSummaryView = T.Object({
   file: T.String(),
@@ -228,6 +234,8 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     "/v1/fleet/directory/lookup",
     {
       onRequest: requireServiceToken,
+      // 500 key ids of 31 characters.
+      bodyLimit: 64 * 1024,
       schema: {
         tags,
         summary: "Directory records of devices by key id, for collectors",
@@ -252,6 +260,7 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     "/v1/fleet/imports",
     {
       onRequest: authorize(deps, "fleet.import"),
+      bodyLimit: MAX_IMPORT_BYTES,
       schema: {
         tags,
         summary: "Import a factory document, all or nothing",

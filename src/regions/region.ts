@@ -86,6 +86,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     pseudonymSecret: loadPseudonymSecret(config.dataDir, region.id),
     policy: config.policy,
     maxClockSkewSeconds: config.ingest.maxClockSkewSeconds,
+    maxBodyBytes: config.ingest.maxBodyBytes,
     dictionary: deps.dictionary,
     directory: deps.directory,
     writer,
@@ -98,7 +99,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     name: `collector-${region.id}`,
     description: `Collector of region ${region.id} (data stored in ${region.storedIn})`,
     logger: logger.child({ region: region.id }),
-    bodyLimit: config.ingest.maxBodyBytes,
+    http: config.http,
     tls: region.tls,
     ready: async () => {
       if (!ready) return false;

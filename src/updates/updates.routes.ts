@@ -248,6 +248,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
   app.post(
     "/v1/updates/check",
     {
+      bodyLimit: ctx.maxBodyBytes,
       attachValidation: true,
       schema: {
         summary: "Ask for a software update",
@@ -292,6 +293,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
   app.post(
     "/v1/updates/report",
     {
+      bodyLimit: ctx.maxBodyBytes,
       attachValidation: true,
       schema: {
         summary: "Report whether an offered build installed",
