@@ -287,13 +287,19 @@ describe("schema problems", () => {
     );
   });
 
-  it("times every service's clients out by default, and refuses headers allowed longer than the request", () => {
+  it("times every service's clients out and throttles sign-in by default; refuses headers allowed longer than the request", () => {
     assert.deepEqual(buildConfig({}, scratch).http, {
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
       keepAliveTimeoutMs: 72_000,
       idleTimeoutMs: 300_000,
       trustProxy: [],
+    });
+    assert.deepEqual(buildConfig({}, scratch).signIn, {
+      windowSeconds: 900,
+      perAccountAndAddress: 5,
+      perAddress: 20,
+      perAccount: 50,
     });
     const set = buildConfig(
       { http: { headersTimeoutMs: 2000, requestTimeoutMs: 5000, trustProxy: ["10.0.0.0/8", "::1"] } },

@@ -87,6 +87,18 @@ export const DEFAULT_HTTP: Readonly<HttpConfig> = Object.freeze({
   trustProxy: Object.freeze([]),
 });
 
+/** Failed sign-ins allowed within a sliding window before further attempts are refused (429). */
+export interface SignInConfig {
+  /** How far back failures count, in seconds. */
+  windowSeconds: number;
+  /** For one username from one address. */
+  perAccountAndAddress: number;
+  /** From one address, whatever the username. */
+  perAddress: number;
+  /** For one username, from every address together. */
+  perAccount: number;
+}
+
 /** The validated, frozen configuration. */
 export interface Config {
   /** The file it came from, or null for the built-in defaults. */
@@ -106,6 +118,8 @@ export interface Config {
   policy: { markets: Readonly<Record<string, string>>; default: string };
   /** Every service's HTTP connections (docs/configuration.md). */
   http: HttpConfig;
+  /** How failed operator sign-ins are throttled (docs/operators.md). */
+  signIn: SignInConfig;
   ingest: {
     /** Largest request body a collector reads, in bytes. */
     maxBodyBytes: number;
@@ -341,6 +355,12 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       maxClockSkewSeconds: raw.ingest?.maxClockSkewSeconds ?? 300,
     },
     http,
+    signIn: {
+      windowSeconds: raw.signIn?.windowSeconds ?? 900,
+      perAccountAndAddress: raw.signIn?.perAccountAndAddress ?? 5,
+      perAddress: raw.signIn?.perAddress ?? 20,
+      perAccount: raw.signIn?.perAccount ?? 50,
+    },
     retention: {
       purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60,
       records: recordsRetention(raw.retention?.records ?? DEFAULT_RECORDS_RETENTION),

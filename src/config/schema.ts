@@ -155,6 +155,41 @@ export const ConfigFileSchema = T.Object(
         { additionalProperties: false },
       ),
     ),
+    signIn: T.Optional(
+      T.Object(
+        {
+          windowSeconds: T.Optional(
+            T.Integer({
+              minimum: 10,
+              maximum: 86_400,
+              description: "how far back failed sign-ins count (default 900)",
+            }),
+          ),
+          perAccountAndAddress: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 1000,
+              description: "failures for one username from one address within the window (default 5)",
+            }),
+          ),
+          perAddress: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 100_000,
+              description: "failures from one address, any username, within the window (default 20)",
+            }),
+          ),
+          perAccount: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 100_000,
+              description: "failures for one username, from every address, within the window (default 50)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     ingest: T.Optional(
       T.Object(
         {

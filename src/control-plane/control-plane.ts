@@ -111,7 +111,7 @@ export async function startControlPlane(
   const regionRefs = () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url }));
   registerAuditRoutes(app, { db, store: "control-plane", serviceToken, regions: regionRefs });
   registerDataMapRoutes(app, { db, config, dictionary });
-  registerOperatorRoutes(app, { db, serviceToken });
+  registerOperatorRoutes(app, { db, serviceToken, signIn: config.signIn });
   registerLedgerRoute(app, {
     db,
     serviceToken,

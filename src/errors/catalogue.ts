@@ -35,6 +35,10 @@ export const ERRORS = {
     status: 401,
     doc: "The username or the password is wrong, or the operator is disabled (which one is not said). No session was opened.",
   },
+  "auth.sign_in_throttled": {
+    status: 429,
+    doc: "Too many failed sign-ins for this username from this address, from this address, or for this username, within the window (`signIn.*`, docs/operators.md); the password was not checked. `Retry-After` says when to try again. A lockout is in the audit log (`sign_in.locked`).",
+  },
   "auth.session_invalid": {
     status: 401,
     doc: "The bearer token is not a live operator session: unknown, expired, signed out, or its operator disabled. Sign in again.",

@@ -214,7 +214,9 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     if (mapped.code === "internal") request.log.error({ err: error }, "request failed");
     if (mapped.code === "service.unavailable") {
       request.log.warn({ err: mapped.cause ?? mapped, route: request.routeOptions.url }, mapped.message);
-      reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+      reply.header("retry-after", String(mapped.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
+    } else if (mapped.retryAfterSeconds !== undefined) {
+      reply.header("retry-after", String(mapped.retryAfterSeconds));
     }
     return reply.status(mapped.status).send(mapped.toBody());
   });
