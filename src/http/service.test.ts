@@ -67,6 +67,7 @@ describe("the HTTP shell's limits", () => {
       { bodyLimit: 256 * 1024, schema: { description: "Takes a lot.", body: Body } },
       async (request) => ({ length: request.body.text.length }),
     );
+    app.get("/ip", async (request) => ({ ip: request.ip }));
     await app.listen({ host: "127.0.0.1", port: 0 });
     const address = app.server.address();
     port = typeof address === "object" && address !== null ? address.port : 0;
@@ -141,5 +142,30 @@ describe("the HTTP shell's limits", () => {
     const { answer, closedAfterMs } = await outcome;
     assert.match(answer, /^HTTP\/1\.1 200 /);
     assert.ok(closedAfterMs >= 950 && closedAfterMs < 1000 + 2500, `closed after ${closedAfterMs} ms`);
+  });
+
+  test("X-Forwarded-For names the client only behind a load balancer named in http.trustProxy", async () => {
+    const ipOf = async (target: App) => {
+      const answer = await target.inject({
+        method: "GET",
+        url: "/ip",
+        headers: { "x-forwarded-for": "203.0.113.7" },
+      });
+      return answer.json<{ ip: string }>().ip;
+    };
+    assert.equal(await ipOf(app), "127.0.0.1", "not named: the connection's own address");
+    const { app: behind } = await createService({
+      name: "behind-a-balancer",
+      description: "trusts its balancer",
+      logger: pino({ level: "silent" }),
+      http: { ...HTTP, trustProxy: ["127.0.0.0/8"] },
+      ready: async () => true,
+    });
+    behind.get("/ip", async (request) => ({ ip: request.ip }));
+    try {
+      assert.equal(await ipOf(behind), "203.0.113.7");
+    } finally {
+      await behind.close();
+    }
   });
 });

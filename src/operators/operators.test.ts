@@ -199,6 +199,20 @@ describe("operators over HTTP and the CLI", { skip: pgliteBackend.skip }, () => 
     );
   });
 
+  test("a client cannot pose as many addresses with X-Forwarded-For to dodge its count", async () => {
+    const guess = (forwardedFor: string) =>
+      fetch(`${t.system.controlPlane.url}/v1/sessions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": forwardedFor },
+        body: JSON.stringify({ username: "eva", password: "a guess at the password" }),
+      });
+    // Not named: a client cannot pose as many addresses to dodge its own count.
+    for (let i = 0; i < t.config.signIn.perAccountAndAddress; i += 1) {
+      assert.equal((await guess(`203.0.113.${i}`)).status, 401);
+    }
+    assert.equal((await guess("203.0.113.200")).status, 429);
+  });
+
   test("an unauthenticated body larger than the route reads is refused 413 before it is read", async () => {
     const big = JSON.stringify({ username: "ola", password: "x".repeat(1024 * 1024) });
     for (const path of ["/v1/sessions", "/v1/subject-requests/erasure", "/v1/subject-requests/access"]) {
