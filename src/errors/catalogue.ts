@@ -95,7 +95,7 @@ export const ERRORS = {
   },
   "auth.owner_token_invalid": {
     status: 401,
-    doc: "The owner token is missing, malformed, expired, lives longer than an hour, names no provisioned device, or its signature does not verify against that device's key. The message says which.",
+    doc: "The owner token is missing, malformed, signed with another algorithm, expired, not valid yet, lives longer than an hour, names no provisioned device, does not verify against that device's key, or was minted before the device's data was last erased (docs/owners.md). The message says which, in plain words.",
   },
   "consent.required": {
     status: 403,

@@ -27,7 +27,12 @@ import {
 } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
 import { registerPurgeRoutes, startRetention } from "../retention/index.ts";
-import { registerSubjectRequestRoutes, registerSupportAccessRoute } from "../subject-requests/index.ts";
+import {
+  erasureEpoch,
+  registerSubjectRequestRoutes,
+  registerSupportAccessRoute,
+} from "../subject-requests/index.ts";
+import { ownerAuthenticator } from "../owners/index.ts";
 import { peersFromConfig, registerPortal, type WebPeers } from "../web/portal.ts";
 import type { UpdateSource } from "../updates/source.ts";
 import { registerAdoptionRoutes } from "../updates/adoption.routes.ts";
@@ -165,11 +170,13 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     serviceToken: loadServiceToken(config.dataDir),
     recordsRetention: config.retention.records,
   });
+  // Owner tokens are checked against the directory, and refused once an erasure here postdates them.
+  const owners = ownerAuthenticator(deps.directory, (deviceKey) => erasureEpoch(db, deviceKey));
   const ownerDeps = {
     db,
     region: intake.region,
     dictionary: deps.dictionary,
-    directory: deps.directory,
+    owners,
     pseudonymSecret: intake.pseudonymSecret,
     notices,
     signingKey: loadRegionSigningKey(config.dataDir, region.id),
@@ -177,7 +184,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   };
   registerSubjectRequestRoutes(app, ownerDeps);
   registerSupportAccessRoute(app, { ...ownerDeps, serviceToken: loadServiceToken(config.dataDir) });
-  registerConsentRoutes(app, { config, db, intake, notices });
+  registerConsentRoutes(app, { config, db, intake, notices, owners });
   const shutdown = new AbortController();
   registerPurgeRoutes(app, {
     region: region.id,

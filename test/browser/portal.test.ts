@@ -68,7 +68,8 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
     await p.goto(portal);
     await expectAccessible(p, "the portal's first page");
     await screenshot(p, "portal-open");
-    await p.getByLabel("Device token").fill(await mintOwnerToken(device));
+    const openedWith = await mintOwnerToken(device);
+    await p.getByLabel("Device token").fill(openedWith);
     await p.getByRole("button", { name: "Open my data" }).click();
 
     // What every region holds, grouped by purpose.
@@ -144,6 +145,13 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
       /Warranty activation\s+0\s+1\s+.*contract/,
     );
     await erasure.getByRole("table", { name: /^Region cn \(stored in CN\)/ }).waitFor();
+    // The token was used up: the page shows nothing more it read with it, and says why.
+    await p.getByText(/^The token was used up by the erasure: it opens nothing more/).waitFor();
+    assert.equal(await p.getByRole("region", { name: "Region global — stored in SG" }).count(), 0);
+    const reused = await fetch(`${regionUrl("global")}/v1/owner/data`, {
+      headers: { authorization: `Bearer ${openedWith}` },
+    });
+    assert.equal(reused.status, 401, "the token the portal was opened with is refused after the erasure");
     await expectAccessible(p, "the erasure's receipts");
     await screenshot(p, "portal-erased");
     // The control plane keeps the request with every region's receipt.

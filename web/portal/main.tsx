@@ -250,8 +250,10 @@ function OpenForm(props: { token: string; onToken: (t: string) => void; onOpen: 
 function DeviceData(props: { config: PortalConfig; token: string; onClose: () => void }) {
   const [held, setHeld] = useState<Held[] | null>(null);
   const [failure, setFailure] = useState<ApiError | null>(null);
-  // Bumped after a change (a decision, an erasure), to read what the regions hold again.
+  // Bumped after a decision, to read what the regions hold again.
   const [reads, setReads] = useState(0);
+  // After an erasure the token opens nothing more (docs/owners.md): what was held is no longer shown.
+  const [erased, setErased] = useState(false);
   useEffect(() => {
     let live = true;
     (async () => {
@@ -325,15 +327,21 @@ function DeviceData(props: { config: PortalConfig; token: string; onClose: () =>
           </Notice>
         ))}
       </Card>
-      {answered.map((h) => (
-        <RegionHeld key={h.region.id} held={h.data} />
-      ))}
-      <Program
-        regions={answered.map((h) => h.region)}
-        token={props.token}
-        onChange={() => setReads((n) => n + 1)}
-      />
-      <Erasure config={props.config} token={props.token} onErased={() => setReads((n) => n + 1)} />
+      {erased ? (
+        <Notice kind="info">
+          The token was used up by the erasure: it opens nothing more, so that nobody who copied it can. To
+          see what is still held, and why, ask your device for a new token.
+        </Notice>
+      ) : null}
+      {erased ? null : answered.map((h) => <RegionHeld key={h.region.id} held={h.data} />)}
+      {erased ? null : (
+        <Program
+          regions={answered.map((h) => h.region)}
+          token={props.token}
+          onChange={() => setReads((n) => n + 1)}
+        />
+      )}
+      <Erasure config={props.config} token={props.token} onErased={() => setErased(true)} />
     </>
   );
 }
