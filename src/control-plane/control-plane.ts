@@ -62,6 +62,7 @@ export async function startControlPlane(
       "Fleet registry, data dictionary and subject-request receipts. Holds factory records and receipts only: no owner or usage data.",
     logger: logger.child({ service: "control-plane" }),
     http: config.http,
+    metricsToken: serviceToken,
     tls: config.controlPlane.tls,
     ready: async () => {
       if (!ready) return false;

@@ -162,11 +162,21 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
   app.get(
     "/v1/fleet/batches",
     {
+      // A batch's size, market and production date can describe one device (a batch of one), and its
+      // id is what the ingest ledger counts by: for services and operators who may read the fleet.
+      onRequest: readFleet,
       schema: {
+        security: [{ serviceToken: [] }],
         tags,
         summary: "Registered batches, a page at a time, in id order",
         querystring: BatchListQuery,
-        response: { 200: T.Object({ batches: T.Array(BatchView), next: Next }), 400: Problem, 500: Problem },
+        response: {
+          200: T.Object({ batches: T.Array(BatchView), next: Next }),
+          400: Problem,
+          401: Problem,
+          403: Problem,
+          500: Problem,
+        },
       },
     },
     async (request) => {

@@ -21,6 +21,7 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client
 import { DEFAULT_HTTP, type HttpConfig, type TlsConfig } from "../config/index.ts";
 import { asStoreError } from "../db/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
+import { serviceTokenCheck } from "./service-token.ts";
 
 /** The error body every route documents. */
 export const ErrorResponse = T.Object(
@@ -59,6 +60,11 @@ export interface ServiceOptions {
   bodyLimit?: number;
   /** How long to wait for clients, and which load balancers to believe (config `http`). */
   http?: HttpConfig;
+  /**
+   * The bearer token `/metrics` asks for (the service token): counters by batch
+   * and build could show one device's activity. Without one, `/metrics` is not served.
+   */
+  metricsToken?: string;
   tls?: TlsConfig | undefined;
   /** Readiness: resolves true when the service can take traffic. */
   ready: () => Promise<boolean>;
@@ -236,9 +242,14 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     const error = new PhoneHomeError("service.unavailable", `${options.name} is not ready`);
     return reply.status(error.status).header("retry-after", String(RETRY_AFTER_SECONDS)).send(error.toBody());
   });
-  app.get("/metrics", { schema: hidden }, async (_request, reply) => {
-    return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
-  });
+  if (options.metricsToken !== undefined) {
+    app.get(
+      "/metrics",
+      { onRequest: serviceTokenCheck(options.metricsToken), schema: hidden },
+      async (_request, reply) =>
+        reply.header("content-type", metrics.contentType).send(await metrics.metrics()),
+    );
+  }
   return { app, metrics };
 }
 

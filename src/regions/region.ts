@@ -105,6 +105,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     description: `Collector of region ${region.id} (data stored in ${region.storedIn})`,
     logger: logger.child({ region: region.id }),
     http: config.http,
+    metricsToken: loadServiceToken(config.dataDir),
     tls: region.tls,
     ready: async () => {
       if (!ready) return false;
@@ -162,7 +163,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   registerDiagnosticsRoutes(app, intake);
   registerUpdateCheckRoutes(app, intake, deps.updates, db);
   registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
-  registerLedgerRoutes(app, db);
+  registerLedgerRoutes(app, { db, serviceToken: loadServiceToken(config.dataDir) });
   registerAuditRoutes(app, { db, store: region.id, serviceToken: loadServiceToken(config.dataDir) });
   registerDeviceNoticeRoutes(app, {
     db,

@@ -143,6 +143,7 @@ interface DataMap {
       retention: string;
     }[];
   }[];
+  publicRoutes: { service: string; method: string; path: string; why: string }[];
 }
 
 /** The public transparency page: the data map, in plain language. */
@@ -205,6 +206,18 @@ function Transparency(props: { config: PortalConfig }) {
           />
         </Card>
       ))}
+      <Card title="What anyone can read without signing in">
+        <p>
+          These are the only addresses of phonehome that answer without a device's token or an operator's
+          sign-in. None of them names a device or counts what devices do: counts are for the maker's
+          operators, with a permission.
+        </p>
+        <Table
+          caption="Public addresses, and why each may be public"
+          columns={["Where", "Address", "Why"]}
+          rows={map.publicRoutes.map((r) => [r.service, `${r.method} ${r.path}`, r.why])}
+        />
+      </Card>
     </>
   );
 }
