@@ -313,23 +313,32 @@ function DeviceData(props: { config: PortalConfig; token: string; onClose: () =>
   return (
     <>
       <Card title="What is held about your device">
-        <p>
-          Device <code>{device}</code>. Every region that stores data for phonehome answered below, including
-          those that hold nothing about your device.
-        </p>
+        {erased ? (
+          <p>
+            Device <code>{device}</code>. The token was used up by the erasure: it opens nothing more, so that
+            nobody who copied it can. To see what is still held, and why, ask your device for a new token.
+          </p>
+        ) : (
+          <p>
+            Device <code>{device}</code>. Every region that stores data for phonehome answered below,
+            including those that hold nothing about your device.
+          </p>
+        )}
         <div class="actions">
-          <Button
-            onClick={() =>
-              download(`phonehome-export-${device.slice(0, 16) || "device"}.json`, {
-                device,
-                exportedAt: new Date().toISOString(),
-                regions: answered.map((h) => h.data),
-                unanswered: refused.map((h) => ({ region: h.region.id, error: h.error.message })),
-              })
-            }
-          >
-            Download everything (JSON)
-          </Button>
+          {erased ? null : (
+            <Button
+              onClick={() =>
+                download(`phonehome-export-${device.slice(0, 16) || "device"}.json`, {
+                  device,
+                  exportedAt: new Date().toISOString(),
+                  regions: answered.map((h) => h.data),
+                  unanswered: refused.map((h) => ({ region: h.region.id, error: h.error.message })),
+                })
+              }
+            >
+              Download everything (JSON)
+            </Button>
+          )}
           <Button kind="secondary" onClick={() => props.onClose()}>
             Close
           </Button>
@@ -340,12 +349,6 @@ function DeviceData(props: { config: PortalConfig; token: string; onClose: () =>
           </Notice>
         ))}
       </Card>
-      {erased ? (
-        <Notice kind="info">
-          The token was used up by the erasure: it opens nothing more, so that nobody who copied it can. To
-          see what is still held, and why, ask your device for a new token.
-        </Notice>
-      ) : null}
       {erased ? null : answered.map((h) => <RegionHeld key={h.region.id} held={h.data} />)}
       {erased ? null : (
         <Program
@@ -538,6 +541,9 @@ function Erasure(props: { config: PortalConfig; token: string; onErased: () => v
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<ErasureState | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  // One request id for this page: a retry after a region did not answer repeats the same request,
+  // which the token may still ask once it has started an erasure (docs/owners.md).
+  const [requestId] = useState(() => crypto.randomUUID());
   const erase = async () => {
     setBusy(true);
     setProblem(null);
@@ -546,7 +552,7 @@ function Erasure(props: { config: PortalConfig; token: string; onErased: () => v
         await api<ErasureState>(`${props.config.controlPlane}/v1/subject-requests/erasure`, {
           method: "POST",
           token: props.token,
-          body: {},
+          body: { requestId },
         }),
       );
       setAsking(false);
@@ -563,7 +569,7 @@ function Erasure(props: { config: PortalConfig; token: string; onErased: () => v
         Every region deletes what it may about your device and signs a receipt that says what it deleted, and
         what it must keep and why (your warranty, proof of your decisions).
       </p>
-      {asking ? (
+      {done !== null ? null : asking ? (
         <div class="actions" role="group" aria-label="Confirm the erasure">
           <Button kind="danger" disabled={busy} onClick={erase}>
             Yes, erase my data
