@@ -1,7 +1,10 @@
 /**
  * The HTTP shell every phonehome service shares: Fastify with schemas compiled
  * at start-up, one error handler that maps every failure to a stable code,
- * OpenAPI at `/openapi.json`, `/healthz`, `/readyz` and Prometheus `/metrics`.
+ * OpenAPI at `/openapi.json`, `/healthz`, `/readyz` and Prometheus `/metrics`
+ * (service token). No client can hold a service's memory or connections: a
+ * route reads at most its own body limit, and a request that does not arrive
+ * in time is cut off (config `http`, docs/decisions/0035).
  * Routes stay thin: they validate, call one service function, and present.
  */
 import { readFileSync } from "node:fs";
