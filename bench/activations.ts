@@ -157,12 +157,12 @@ export async function runActivations(ctx: SuiteContext): Promise<boolean> {
   await warmUp(bare, settings);
   await warmUp(phonehome, settings);
   const phonehomeWarmup = taken;
-  const before = await scrapeHistogram(phonehomeServer.ready.url, "phonehome_group_commit_size");
+  const before = await scrapeHistogram(phonehomeServer.ready, "phonehome_group_commit_size");
   for (let round = 0; round < settings.rounds; round++) {
     await measureRound(bare, settings);
     await measureRound(phonehome, settings);
   }
-  const after = await scrapeHistogram(phonehomeServer.ready.url, "phonehome_group_commit_size");
+  const after = await scrapeHistogram(phonehomeServer.ready, "phonehome_group_commit_size");
   await bareServer.stop();
   await phonehomeServer.stop();
   // Every body taken was written to a connection (warm-up included). Those still in flight when a run

@@ -254,7 +254,7 @@ export async function runDiagnostics(ctx: SuiteContext): Promise<boolean> {
     const warmup = taken;
     // The warm-up's rows stay: both sides then write onto the same table, holding the same earlier rows.
     await waitForRows(c, schema, taken * EVENTS_PER_ENVELOPE);
-    const before = await scrapeHistogram(server.ready.url, "phonehome_group_commit_size");
+    const before = await scrapeHistogram(server.ready, "phonehome_group_commit_size");
     let collectorMs = 0;
     for (let round = 0; round < settings.rounds; round++) {
       // Everything stored so far has committed: rows received after this instant are this round's.
@@ -305,7 +305,7 @@ export async function runDiagnostics(ctx: SuiteContext): Promise<boolean> {
       });
       if (rows !== dumped) problems.push(`round ${round + 1}: COPY stored ${rows} rows of ${dumped}`);
     }
-    const after = await scrapeHistogram(server.ready.url, "phonehome_group_commit_size");
+    const after = await scrapeHistogram(server.ready, "phonehome_group_commit_size");
     // The psql start and connection are inside the baseline's time: what an empty command costs.
     const p0 = performance.now();
     await psql(settings.postgres, schema, "SELECT 1");

@@ -229,9 +229,13 @@ export interface Histogram {
   count: number;
 }
 
-/** Reads one histogram from a collector's `/metrics`. */
-export async function scrapeHistogram(baseUrl: string, name: string): Promise<Histogram> {
-  const text = await (await fetch(new URL("/metrics", baseUrl))).text();
+/** Reads one histogram from a collector's `/metrics` (with the service token it asks for). */
+export async function scrapeHistogram(server: ReadyLine, name: string): Promise<Histogram> {
+  const text = await (
+    await fetch(new URL("/metrics", server.url), {
+      headers: { authorization: `Bearer ${server.serviceToken ?? ""}` },
+    })
+  ).text();
   const h: Histogram = { buckets: new Map(), sum: 0, count: 0 };
   for (const line of text.split("\n")) {
     if (!line.startsWith(name)) continue;

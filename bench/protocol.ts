@@ -29,6 +29,8 @@ export interface ReadyLine {
   url: string;
   /** Devices provisioned before the measured window (phonehome only). */
   devices?: number;
+  /** The service token, which `/metrics` asks for (phonehome only). */
+  serviceToken?: string;
   pid: number;
 }
 

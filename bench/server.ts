@@ -30,6 +30,7 @@ import type { ReadyLine, ServerSpec } from "./protocol.ts";
 interface Started {
   url: string;
   devices?: number;
+  serviceToken?: string;
   close(): Promise<void>;
 }
 
@@ -81,7 +82,12 @@ async function startPhonehome(spec: Extract<ServerSpec, { mode: "phonehome" }>):
   });
   const region = system.regions.find((r) => r.id === "global");
   if (!region) throw new Error("the system started no region global");
-  return { url: region.url, devices: summary.devices.created, close: () => system.close() };
+  return {
+    url: region.url,
+    devices: summary.devices.created,
+    serviceToken: system.controlPlane.serviceToken,
+    close: () => system.close(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -107,6 +113,7 @@ async function main(): Promise<void> {
     mode: spec.mode,
     url: server.url,
     ...(server.devices === undefined ? {} : { devices: server.devices }),
+    ...(server.serviceToken === undefined ? {} : { serviceToken: server.serviceToken }),
     pid: process.pid,
   };
   process.stdout.write(`${JSON.stringify(line)}\n`);

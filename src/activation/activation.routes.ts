@@ -28,6 +28,7 @@ export function registerActivationRoutes(app: App, ctx: IntakeContext): void {
     "/v1/activations",
     {
       ...ENVELOPE_ROUTE,
+      bodyLimit: ctx.maxBodyBytes,
       schema: {
         summary: "Activate a device's warranty",
         description:

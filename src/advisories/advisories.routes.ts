@@ -88,6 +88,8 @@ export function registerAdvisoryRoutes(
     "/v1/advisories",
     {
       onRequest: authorize(deps, "advisories.write"),
+      // 5,000 characters of description, 100 variants and 100 builds.
+      bodyLimit: 64 * 1024,
       schema: {
         tags,
         security: [{ serviceToken: [] }],

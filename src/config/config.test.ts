@@ -287,6 +287,46 @@ describe("schema problems", () => {
     );
   });
 
+  it("times every service's clients out and throttles sign-in by default; refuses headers allowed longer than the request", () => {
+    assert.deepEqual(buildConfig({}, scratch).http, {
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 72_000,
+      idleTimeoutMs: 300_000,
+      trustProxy: [],
+    });
+    assert.deepEqual(buildConfig({}, scratch).signIn, {
+      windowSeconds: 900,
+      perAccountAndAddress: 5,
+      perAddress: 20,
+      perAccount: 50,
+    });
+    const set = buildConfig(
+      { http: { headersTimeoutMs: 2000, requestTimeoutMs: 5000, trustProxy: ["10.0.0.0/8", "::1"] } },
+      scratch,
+    );
+    assert.deepEqual(set.http, {
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 5000,
+      keepAliveTimeoutMs: 72_000,
+      idleTimeoutMs: 300_000,
+      trustProxy: ["10.0.0.0/8", "::1"],
+    });
+    const problems = problemsOf(() =>
+      buildConfig({ http: { requestTimeoutMs: 5000, trustProxy: ["10.0.0.0/40", "::1"] } }, scratch),
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.path, p.message]),
+      [
+        [
+          "/http/headersTimeoutMs",
+          "10000 ms is longer than http.requestTimeoutMs (5000 ms), which includes the headers",
+        ],
+        ["/http/trustProxy/0", "10.0.0.0/40 is not an IP address or CIDR range"],
+      ],
+    );
+  });
+
   it("refuses values of the wrong shape with their paths", () => {
     const problems = problemsOf(() =>
       buildConfig(

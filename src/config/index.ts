@@ -4,6 +4,7 @@
  * frozen. Nothing else in the code base reads `process.env`.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
@@ -57,6 +58,47 @@ export interface ControlPlaneConfig {
   tls: TlsConfig | undefined;
 }
 
+/** How long every service waits for a client, in milliseconds. */
+export interface HttpConfig {
+  /** Longest wait for a request's headers, from its first byte. */
+  headersTimeoutMs: number;
+  /** Longest wait for a whole request, headers and body. */
+  requestTimeoutMs: number;
+  /** How long a kept-alive connection may sit idle between requests. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no traffic either way for this long is closed, also mid-request; 0: never. */
+  idleTimeoutMs: number;
+  /** Addresses and CIDR ranges of the load balancers whose X-Forwarded-For is believed. */
+  trustProxy: readonly string[];
+}
+
+/**
+ * The HTTP defaults: headers within 10 s and the whole request within 30 s of
+ * its first byte; a kept-alive connection kept longer than a load balancer's
+ * usual 60 s, so that the balancer, not the service, closes it; no connection
+ * silent for 5 minutes, which the longest request (a purge, a gathered answer
+ * from every region) stays well within.
+ */
+export const DEFAULT_HTTP: Readonly<HttpConfig> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+  idleTimeoutMs: 300_000,
+  trustProxy: Object.freeze([]),
+});
+
+/** Failed sign-ins allowed within a sliding window before further attempts are refused (429). */
+export interface SignInConfig {
+  /** How far back failures count, in seconds. */
+  windowSeconds: number;
+  /** For one username from one address. */
+  perAccountAndAddress: number;
+  /** From one address, whatever the username. */
+  perAddress: number;
+  /** For one username, from every address together. */
+  perAccount: number;
+}
+
 /** The validated, frozen configuration. */
 export interface Config {
   /** The file it came from, or null for the built-in defaults. */
@@ -74,6 +116,10 @@ export interface Config {
   regions: RegionConfig[];
   /** Market (country) to region; markets not named go to `default`. */
   policy: { markets: Readonly<Record<string, string>>; default: string };
+  /** Every service's HTTP connections (docs/configuration.md). */
+  http: HttpConfig;
+  /** How failed operator sign-ins are throttled (docs/operators.md). */
+  signIn: SignInConfig;
   ingest: {
     /** Largest request body a collector reads, in bytes. */
     maxBodyBytes: number;
@@ -271,6 +317,22 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       });
   }
 
+  const http: HttpConfig = { ...DEFAULT_HTTP, ...raw.http };
+  // Node refuses a headers timeout longer than the request's: the headers are part of the request.
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    problems.push({
+      path: "/http/headersTimeoutMs",
+      message: `${http.headersTimeoutMs} ms is longer than http.requestTimeoutMs (${http.requestTimeoutMs} ms), which includes the headers`,
+    });
+  }
+  for (const [i, entry] of http.trustProxy.entries()) {
+    if (!isAddressOrRange(entry))
+      problems.push({
+        path: `/http/trustProxy/${i}`,
+        message: `${entry} is not an IP address or CIDR range`,
+      });
+  }
+
   if (problems.length > 0)
     throw new PhoneHomeError("config.invalid", describe(file, problems.length), { problems });
 
@@ -291,6 +353,13 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       batchDelayMs: raw.ingest?.batchDelayMs ?? 2,
       commitsInFlight: raw.ingest?.commitsInFlight,
       maxClockSkewSeconds: raw.ingest?.maxClockSkewSeconds ?? 300,
+    },
+    http,
+    signIn: {
+      windowSeconds: raw.signIn?.windowSeconds ?? 900,
+      perAccountAndAddress: raw.signIn?.perAccountAndAddress ?? 5,
+      perAddress: raw.signIn?.perAddress ?? 20,
+      perAccount: raw.signIn?.perAccount ?? 50,
     },
     retention: {
       purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60,
@@ -314,6 +383,14 @@ export function regionOfMarket(config: Pick<Config, "policy">, market: string): 
 /** True for loopback hosts, where plain HTTP is allowed for local development. */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** True for an IPv4 or IPv6 address, alone or with a prefix length that fits it. */
+function isAddressOrRange(entry: string): boolean {
+  const [address = "", prefix] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0) return false;
+  return prefix === undefined || Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function describe(file: string | null, count: number): string {

@@ -105,6 +105,91 @@ export const ConfigFileSchema = T.Object(
         { additionalProperties: false },
       ),
     ),
+    http: T.Optional(
+      T.Object(
+        {
+          headersTimeoutMs: T.Optional(
+            T.Integer({
+              minimum: 100,
+              maximum: 300_000,
+              description: "longest wait for a request's headers, from its first byte (default 10000)",
+            }),
+          ),
+          requestTimeoutMs: T.Optional(
+            T.Integer({
+              minimum: 100,
+              maximum: 3_600_000,
+              description: "longest wait for a whole request, headers and body (default 30000)",
+            }),
+          ),
+          keepAliveTimeoutMs: T.Optional(
+            T.Integer({
+              minimum: 100,
+              maximum: 3_600_000,
+              description: "how long a kept-alive connection may sit idle between requests (default 72000)",
+            }),
+          ),
+          idleTimeoutMs: T.Optional(
+            T.Integer({
+              minimum: 0,
+              maximum: 86_400_000,
+              description:
+                "a connection with no traffic either way for this long is closed, also while its request is being worked on (default 300000; 0: never)",
+            }),
+          ),
+          trustProxy: T.Optional(
+            T.Array(
+              T.String({
+                pattern: "^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$",
+                maxLength: 64,
+                description: "an address or CIDR range",
+              }),
+              {
+                maxItems: 100,
+                description:
+                  "the load balancers in front of the services: a request from one of them is from the address its X-Forwarded-For names",
+              },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    signIn: T.Optional(
+      T.Object(
+        {
+          windowSeconds: T.Optional(
+            T.Integer({
+              minimum: 10,
+              maximum: 86_400,
+              description: "how far back failed sign-ins count (default 900)",
+            }),
+          ),
+          perAccountAndAddress: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 1000,
+              description: "failures for one username from one address within the window (default 5)",
+            }),
+          ),
+          perAddress: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 100_000,
+              description: "failures from one address, any username, within the window (default 20)",
+            }),
+          ),
+          perAccount: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 100_000,
+              description: "failures for one username, from every address, within the window (default 50)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     ingest: T.Optional(
       T.Object(
         {

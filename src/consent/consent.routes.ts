@@ -9,7 +9,7 @@ import type { Db } from "../db/index.ts";
 import type { IntakeContext } from "../ingest/intake.ts";
 import type { App } from "../http/service.ts";
 import { loadRegionSigningKey } from "../keys/index.ts";
-import { authenticateOwner } from "../owners/index.ts";
+import type { OwnerAuthenticator } from "../owners/index.ts";
 import {
   CurrentNoticeView,
   NoticeView,
@@ -35,6 +35,8 @@ export interface ConsentRouteDeps {
   config: Pick<Config, "dataDir" | "noticesDir" | "policy" | "retention">;
   db: Db;
   intake: Pick<IntakeContext, "region" | "pseudonymSecret" | "dictionary" | "directory">;
+  /** Checks owner tokens against the directory and this region's erasures. */
+  owners: OwnerAuthenticator;
   /** Notices already loaded (e.g. for the collector's consent policy); loaded from `config.noticesDir` when absent. */
   notices?: Notices;
 }
@@ -146,7 +148,7 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
       },
     },
     async (request) => {
-      const owner = await authenticateOwner(intake.directory, request.headers.authorization);
+      const owner = await deps.owners(request.headers.authorization);
       return decideConsent(ctx, owner, request.params.purpose, request.body);
     },
   );
@@ -171,7 +173,7 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
       },
     },
     async (request) => {
-      const owner = await authenticateOwner(intake.directory, request.headers.authorization);
+      const owner = await deps.owners(request.headers.authorization);
       const held = await findHeldConsents(ctx, owner.device.keyId);
       return {
         ...presentOwnerConsents(intake.region, owner.device.keyId, held),

@@ -61,7 +61,8 @@ export async function startControlPlane(
     description:
       "Fleet registry, data dictionary and subject-request receipts. Holds factory records and receipts only: no owner or usage data.",
     logger: logger.child({ service: "control-plane" }),
-    bodyLimit: 64 * 1024 * 1024,
+    http: config.http,
+    metricsToken: serviceToken,
     tls: config.controlPlane.tls,
     ready: async () => {
       if (!ready) return false;
@@ -111,7 +112,7 @@ export async function startControlPlane(
   const regionRefs = () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url }));
   registerAuditRoutes(app, { db, store: "control-plane", serviceToken, regions: regionRefs });
   registerDataMapRoutes(app, { db, config, dictionary });
-  registerOperatorRoutes(app, { db, serviceToken });
+  registerOperatorRoutes(app, { db, serviceToken, signIn: config.signIn });
   registerLedgerRoute(app, {
     db,
     serviceToken,

@@ -8,6 +8,7 @@
  */
 import type { Dictionary } from "../dictionary/index.ts";
 import { DATA_CATEGORIES, DATA_USES, type LegalBasis } from "../dictionary/taxonomy.ts";
+import { PUBLIC_ROUTES, type PublicRoute } from "./public-routes.ts";
 
 /** A region as the map shows it. */
 export interface MapRegion {
@@ -60,6 +61,8 @@ export interface DataMap {
   generatedAt: string;
   regions: MapRegion[];
   collections: MapCollection[];
+  /** The routes anyone may call without a token, and why each may (public-routes.ts). */
+  publicRoutes: readonly PublicRoute[];
 }
 
 /** The fleet as the map needs it: each registered variant's region, and the markets of its batches. */
@@ -135,5 +138,6 @@ export function buildDataMap(input: {
     generatedAt: (input.now ?? new Date()).toISOString(),
     regions,
     collections,
+    publicRoutes: PUBLIC_ROUTES,
   };
 }

@@ -237,7 +237,7 @@ async function story(
   }
   say(`   through the SDK: ${describe(sdkRefused)} — nothing left the phone`);
   say(`   the legacy client, ignoring the pin: the cn collector answered ${describe(collectorRefused)}`);
-  const cnLedger = await ledgerOf(region("cn").url, BATCH);
+  const cnLedger = await ledgerOf(region("cn").url, BATCH, cp.serviceToken);
   say(`   cn collector's ledger for ${BATCH}: ${cnLedger.stored} stored, ${cnLedger.refused} refused`);
   let activatedAtHome = 0;
   for (const d of [...affected, ...others]) {
@@ -423,8 +423,15 @@ function describe(tally: Record<string, number>): string {
     .join(", ");
 }
 
-async function ledgerOf(url: string, batch: string): Promise<{ stored: number; refused: number }> {
-  const response = await fetch(`${url}/v1/ledger/totals?since=2000-01-01T00:00:00Z&batches=${batch}`);
+async function ledgerOf(
+  url: string,
+  batch: string,
+  serviceToken: string,
+): Promise<{ stored: number; refused: number }> {
+  const response = await fetch(`${url}/v1/ledger/totals?since=2000-01-01T00:00:00Z&batches=${batch}`, {
+    headers: { authorization: `Bearer ${serviceToken}` },
+    signal: AbortSignal.timeout(30_000),
+  });
   const rows = ((await response.json()) as { rows: LedgerTotal[] }).rows;
   const sum = (outcome: string) => rows.filter((r) => r.outcome === outcome).reduce((n, r) => n + r.count, 0);
   return { stored: sum("stored"), refused: sum("refused") };

@@ -21,6 +21,7 @@ export function registerDiagnosticsRoutes(app: App, ctx: IntakeContext): void {
     "/v1/diagnostics",
     {
       ...ENVELOPE_ROUTE,
+      bodyLimit: ctx.maxBodyBytes,
       schema: {
         summary: "Send a batch of diagnostics events",
         description:

@@ -9,7 +9,14 @@ export const ERRORS = {
     doc: "The request body, query or parameters do not match the route's schema. `path` names the first offending field.",
   },
   "request.malformed": { status: 400, doc: "The body is not valid JSON." },
-  "request.too_large": { status: 413, doc: "The body is larger than the service accepts." },
+  "request.too_large": {
+    status: 413,
+    doc: "The body is larger than the route accepts (each route's limit is in the OpenAPI document, `x-body-limit`), or the headers are larger than 16 KiB. Nothing of it was read further.",
+  },
+  "request.timeout": {
+    status: 408,
+    doc: "The request's headers, or its whole body, did not arrive within the service's time (`http.headersTimeoutMs`, `http.requestTimeoutMs`); the connection is closed.",
+  },
   "request.unsupported_media_type": { status: 415, doc: "The body is not `application/json`." },
   "route.not_found": { status: 404, doc: "No route answers this method and path." },
   "auth.service_token_invalid": {
@@ -27,6 +34,10 @@ export const ERRORS = {
   "auth.sign_in_failed": {
     status: 401,
     doc: "The username or the password is wrong, or the operator is disabled (which one is not said). No session was opened.",
+  },
+  "auth.sign_in_throttled": {
+    status: 429,
+    doc: "Too many failed sign-ins for this username from this address, from this address, or for this username, within the window (`signIn.*`, docs/operators.md); the password was not checked. `Retry-After` says when to try again. A lockout is in the audit log (`sign_in.locked`).",
   },
   "auth.session_invalid": {
     status: 401,
@@ -88,7 +99,7 @@ export const ERRORS = {
   },
   "auth.owner_token_invalid": {
     status: 401,
-    doc: "The owner token is missing, malformed, expired, lives longer than an hour, names no provisioned device, or its signature does not verify against that device's key. The message says which.",
+    doc: "The owner token is missing, malformed, signed with another algorithm, expired, not valid yet, lives longer than an hour, names no provisioned device, does not verify against that device's key, or was minted before the device's data was last erased (docs/owners.md). The message says which, in plain words.",
   },
   "consent.required": {
     status: 403,

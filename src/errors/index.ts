@@ -21,17 +21,20 @@ export class PhoneHomeError extends Error {
   readonly code: ErrorCode;
   readonly path: string | undefined;
   readonly problems: Problem[] | undefined;
+  /** For a refusal that ends by itself: the seconds to wait before trying again (HTTP `Retry-After`). */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { path?: string; problems?: Problem[]; cause?: unknown } = {},
+    options: { path?: string; problems?: Problem[]; cause?: unknown; retryAfterSeconds?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "PhoneHomeError";
     this.code = code;
     this.path = options.path;
     this.problems = options.problems;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   /** HTTP status for this code, from the registry. */

@@ -55,6 +55,12 @@ export const DEFAULT_PAGE = 100;
 /** Most keys one directory lookup may ask for. */
 export const MAX_LOOKUP_KEYS = 500;
 
+/**
+ * The largest factory document `POST /v1/fleet/imports` reads: some 200,000
+ * devices. A larger run is imported from its file (`phonehome fleet import`).
+ */
+export const MAX_IMPORT_BYTES = 64 * 1024 * 1024;
+
 const Counts = T.Object({ created: T.Integer(), updated: T.Integer(), unchanged: T.Integer() });
 const ImportSummaryView = T.Object({
   file: T.String(),
@@ -156,11 +162,21 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
   app.get(
     "/v1/fleet/batches",
     {
+      // A batch's size, market and production date can describe one device (a batch of one), and its
+      // id is what the ingest ledger counts by: for services and operators who may read the fleet.
+      onRequest: readFleet,
       schema: {
+        security: [{ serviceToken: [] }],
         tags,
         summary: "Registered batches, a page at a time, in id order",
         querystring: BatchListQuery,
-        response: { 200: T.Object({ batches: T.Array(BatchView), next: Next }), 400: Problem, 500: Problem },
+        response: {
+          200: T.Object({ batches: T.Array(BatchView), next: Next }),
+          400: Problem,
+          401: Problem,
+          403: Problem,
+          500: Problem,
+        },
       },
     },
     async (request) => {
@@ -228,6 +244,8 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     "/v1/fleet/directory/lookup",
     {
       onRequest: requireServiceToken,
+      // 500 key ids of 31 characters.
+      bodyLimit: 64 * 1024,
       schema: {
         tags,
         summary: "Directory records of devices by key id, for collectors",
@@ -252,6 +270,7 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     "/v1/fleet/imports",
     {
       onRequest: authorize(deps, "fleet.import"),
+      bodyLimit: MAX_IMPORT_BYTES,
       schema: {
         tags,
         summary: "Import a factory document, all or nothing",

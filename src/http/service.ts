@@ -1,11 +1,15 @@
 /**
  * The HTTP shell every phonehome service shares: Fastify with schemas compiled
  * at start-up, one error handler that maps every failure to a stable code,
- * OpenAPI at `/openapi.json`, `/healthz`, `/readyz` and Prometheus `/metrics`.
+ * OpenAPI at `/openapi.json`, `/healthz`, `/readyz` and Prometheus `/metrics`
+ * (service token). No client can hold a service's memory or connections: a
+ * route reads at most its own body limit, and a request that does not arrive
+ * in time is cut off (config `http`, docs/decisions/0035).
  * Routes stay thin: they validate, call one service function, and present.
  */
 import { readFileSync } from "node:fs";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
@@ -19,10 +23,11 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
-import type { TlsConfig } from "../config/index.ts";
 import { addCalendarFormats } from "../calendar/index.ts";
+import { DEFAULT_HTTP, type HttpConfig, type TlsConfig } from "../config/index.ts";
 import { asStoreError } from "../db/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
+import { serviceTokenCheck } from "./service-token.ts";
 import { findUnstorableText } from "./text.ts";
 
 declare module "fastify" {
@@ -66,8 +71,19 @@ export interface ServiceOptions {
   name: string;
   description: string;
   logger: FastifyBaseLogger;
-  /** Largest request body, in bytes. */
-  bodyLimit: number;
+  /**
+   * Largest request body of a route that names no `bodyLimit` of its own, in
+   * bytes (default `DEFAULT_BODY_LIMIT`). The few routes that take more say so
+   * beside their schema; the OpenAPI document states each route's limit.
+   */
+  bodyLimit?: number;
+  /** How long to wait for clients, and which load balancers to believe (config `http`). */
+  http?: HttpConfig;
+  /**
+   * The bearer token `/metrics` asks for (the service token): counters by batch
+   * and build could show one device's activity. Without one, `/metrics` is not served.
+   */
+  metricsToken?: string;
   tls?: TlsConfig | undefined;
   /** Readiness: resolves true when the service can take traffic. */
   ready: () => Promise<boolean>;
@@ -79,6 +95,16 @@ export interface ServiceOptions {
 }
 
 const VERSION = "0.1.0";
+
+/** The body limit of a route that names none: a request of a few fields (a sign-in, a request id, a decision). */
+export const DEFAULT_BODY_LIMIT = 16 * 1024;
+
+/** Bytes as a reader says them: 16 KiB, 64 MiB. */
+export function sizeInWords(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
 
 /** What a `503 service.unavailable` asks the client to wait, in seconds, before it tries again. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -105,9 +131,24 @@ async function withinDeadline(check: Promise<boolean>, ms: number): Promise<bool
 
 /** Builds a service with the shared endpoints, ready for its own routes. */
 export async function createService(options: ServiceOptions): Promise<{ app: App; metrics: Registry }> {
+  const http = options.http ?? DEFAULT_HTTP;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const server = {
+    headersTimeout: http.headersTimeoutMs,
+    // Node looks for late headers and requests on this beat (30 s unless told): a quarter of the
+    // headers' time, at most a second, so a half-sent request is cut within a second of its time.
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(http.headersTimeoutMs / 4))),
+  };
   const app = Fastify({
     loggerInstance: options.logger,
-    bodyLimit: options.bodyLimit,
+    bodyLimit,
+    // A client that does not finish its request in time is cut off (request.timeout), so that
+    // half-sent requests cannot pile up; a connection silent for too long is closed, also mid-answer.
+    requestTimeout: http.requestTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    connectionTimeout: http.idleTimeoutMs,
+    clientErrorHandler: answerClientError(http),
+    trustProxy: http.trustProxy.length > 0 ? [...http.trustProxy] : false,
     // Answered by our own hook below, in the error shape every route answers, with Retry-After.
     return503OnClosing: false,
     // A path that does not decode, or whose parameter is longer than Fastify matches, is a path
@@ -125,8 +166,8 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     // Per-request lines would flood the log at ingest rates; metrics count requests instead.
     logController: new LogController({ disableRequestLogging: true }),
     ...(options.tls
-      ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
-      : {}),
+      ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), ...server } }
+      : { http: server }),
     ajv: {
       // Reject, never strip or coerce: a field the schema does not know is an error.
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
@@ -174,6 +215,14 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
   }
 
   await app.register(swagger, {
+    // Every route that takes a body states how large it may be, as the service enforces it.
+    transform: ({ schema, url, route }) => {
+      if (schema?.body === undefined) return { schema, url };
+      const limit = route.bodyLimit ?? bodyLimit;
+      const said = `Request body: at most ${sizeInWords(limit)} (larger: 413 \`request.too_large\`).`;
+      const description = schema.description === undefined ? said : `${schema.description} ${said}`;
+      return { schema: { ...schema, description, "x-body-limit": limit } as typeof schema, url };
+    },
     // Name shared schemas by their $id (ErrorResponse, Envelope) rather than def-0, def-1.
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) =>
@@ -207,7 +256,9 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     if (mapped.code === "internal") request.log.error({ err: error }, "request failed");
     if (mapped.code === "service.unavailable") {
       request.log.warn({ err: mapped.cause ?? mapped, route: request.routeOptions.url }, mapped.message);
-      reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+      reply.header("retry-after", String(mapped.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
+    } else if (mapped.retryAfterSeconds !== undefined) {
+      reply.header("retry-after", String(mapped.retryAfterSeconds));
     }
     return reply.status(mapped.status).send(mapped.toBody());
   });
@@ -261,10 +312,48 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     const error = new PhoneHomeError("service.unavailable", `${options.name} is not ready`);
     return reply.status(error.status).header("retry-after", String(RETRY_AFTER_SECONDS)).send(error.toBody());
   });
-  app.get("/metrics", { schema: hidden }, async (_request, reply) => {
-    return reply.header("content-type", metrics.contentType).send(await metrics.metrics());
-  });
+  if (options.metricsToken !== undefined) {
+    app.get(
+      "/metrics",
+      { onRequest: serviceTokenCheck(options.metricsToken), schema: hidden },
+      async (_request, reply) =>
+        reply.header("content-type", metrics.contentType).send(await metrics.metrics()),
+    );
+  }
   return { app, metrics };
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what a client whose request never became one
+ * is told before its connection is closed — `408 request.timeout` when its
+ * headers or body did not arrive in time, `request.too_large` for headers
+ * beyond Node's 16 KiB, `request.malformed` for anything else that is not
+ * HTTP — in the error shape every route answers.
+ */
+function answerClientError(http: HttpConfig) {
+  return (error: NodeJS.ErrnoException, socket: Socket): void => {
+    // A reset connection has no one to answer.
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    const refusal =
+      error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? new PhoneHomeError(
+            "request.timeout",
+            `the request did not arrive in time: its headers are due within ${http.headersTimeoutMs / 1000} s ` +
+              `and the whole request within ${http.requestTimeoutMs / 1000} s`,
+          )
+        : error.code === "HPE_HEADER_OVERFLOW"
+          ? new PhoneHomeError("request.too_large", "the request's headers are larger than 16 KiB")
+          : new PhoneHomeError("request.malformed", "the request is not well-formed HTTP/1.1");
+    // Nothing may be written into an answer already under way.
+    if (socket.writable && socket.bytesWritten === 0) {
+      const body = JSON.stringify(refusal.toBody());
+      socket.write(
+        `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {

@@ -38,6 +38,8 @@ export function registerDeviceNoticeRoutes(
     "/v1/incident-notices/:id",
     {
       onRequest,
+      // A notice of 5,000 characters and the key ids of up to 1,000 devices.
+      bodyLimit: 128 * 1024,
       schema: {
         tags,
         security,

@@ -124,6 +124,8 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
     "/v1/incidents",
     {
       onRequest: allow("incidents.write"),
+      // 5,000 characters of description, 100 destinations of 4,000 and 1,000 batch names.
+      bodyLimit: 1024 * 1024,
       schema: {
         tags,
         security,
@@ -237,6 +239,8 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
     "/v1/incidents/:id/notices",
     {
       onRequest: allow("incidents.write"),
+      // A notice of 5,000 characters, each up to 6 bytes when escaped.
+      bodyLimit: 64 * 1024,
       schema: {
         tags,
         security,

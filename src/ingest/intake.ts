@@ -48,6 +48,8 @@ export interface IntakeContext {
   pseudonymSecret: Buffer;
   policy: Config["policy"];
   maxClockSkewSeconds: number;
+  /** Largest body an envelope route reads, in bytes (`ingest.maxBodyBytes`). */
+  maxBodyBytes: number;
   dictionary: Dictionary;
   directory: DeviceDirectory;
   writer: GroupCommitter<WriteItem, WriteResult>;

@@ -1,8 +1,15 @@
-/** Read-only views of the ingest ledger and misrouting alerts. They hold no personal data. */
+/**
+ * Read-only views of the ingest ledger and misrouting alerts, for the control
+ * plane (service token): counts per minute by batch and build name no device,
+ * but a batch can be one device, whose activity over time they would show —
+ * operators read them through the control plane's `GET /v1/ledger`
+ * (`ledger.read`), the incident report through its own calls.
+ */
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App } from "../http/service.ts";
+import { serviceTokenCheck } from "../http/service-token.ts";
 import { ledgerTotals, listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
 
 /** One row of a region's ledger: a minute's count for one outcome, reason, collection, batch, build and market. */
@@ -28,18 +35,28 @@ const Alert = T.Object({
   count: T.Integer(),
 });
 
+const FOR_THE_CONTROL_PLANE =
+  "Requires the service token: counts over time by batch would show one device's activity where a batch is " +
+  "one device. Operators read every region's ledger through the control plane's `GET /v1/ledger` (`ledger.read`).";
+
 const NameList = T.String({
   pattern: "^([A-Za-z0-9][A-Za-z0-9._-]{0,63}(,[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,99})?$",
   description: "comma-separated, at most 100; empty or absent: every one",
 });
 
-/** Registers `GET /v1/ledger`, `GET /v1/ledger/totals` and `GET /v1/alerts/misrouting`. */
-export function registerLedgerRoutes(app: App, db: Db): void {
+/** Registers `GET /v1/ledger`, `GET /v1/ledger/totals` and `GET /v1/alerts/misrouting`, for the service token. */
+export function registerLedgerRoutes(app: App, deps: { db: Db; serviceToken: string }): void {
+  const { db } = deps;
+  const onRequest = serviceTokenCheck(deps.serviceToken);
+  const security = [{ serviceToken: [] }];
   app.get(
     "/v1/ledger",
     {
+      onRequest,
       schema: {
+        security,
         summary: "Counts of stored and refused messages, by reason, batch and build",
+        description: FOR_THE_CONTROL_PLANE,
         tags: ["ledger"],
         querystring: T.Object(
           {
@@ -52,7 +69,11 @@ export function registerLedgerRoutes(app: App, db: Db): void {
           },
           { additionalProperties: false },
         ),
-        response: { 200: T.Object({ rows: T.Array(LedgerRow) }), 400: T.Ref("ErrorResponse") },
+        response: {
+          200: T.Object({ rows: T.Array(LedgerRow) }),
+          400: T.Ref("ErrorResponse"),
+          401: T.Ref("ErrorResponse"),
+        },
       },
     },
     async (request) => {
@@ -67,9 +88,12 @@ export function registerLedgerRoutes(app: App, db: Db): void {
   app.get(
     "/v1/ledger/totals",
     {
+      onRequest,
       schema: {
+        security,
         summary:
           "Counts of stored, replayed and refused messages in a time window, summed, for some batches and builds",
+        description: FOR_THE_CONTROL_PLANE,
         tags: ["ledger"],
         querystring: T.Object(
           {
@@ -97,6 +121,7 @@ export function registerLedgerRoutes(app: App, db: Db): void {
             ),
           }),
           400: T.Ref("ErrorResponse"),
+          401: T.Ref("ErrorResponse"),
         },
       },
     },
@@ -120,10 +145,13 @@ export function registerLedgerRoutes(app: App, db: Db): void {
   app.get(
     "/v1/alerts/misrouting",
     {
+      onRequest,
       schema: {
         summary: "Misrouting alerts: devices of another region's market that reached this collector",
+        description: FOR_THE_CONTROL_PLANE,
         tags: ["ledger"],
-        response: { 200: T.Object({ alerts: T.Array(Alert) }) },
+        security,
+        response: { 200: T.Object({ alerts: T.Array(Alert) }), 401: T.Ref("ErrorResponse") },
       },
     },
     async () => {

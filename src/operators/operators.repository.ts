@@ -71,3 +71,67 @@ export async function revokeSession(q: Queryable, tokenSha256: string, now: Date
   );
   return rows.length === 1;
 }
+
+/** A sign-in attempt as the throttle counts it: whose username (its SHA-256), from where, when. */
+export interface SignInAttempt {
+  accountSha256: string;
+  address: string;
+  at: Date;
+}
+
+/**
+ * The attempts within the window that share the username or the address of
+ * `attempt`, newest first, each saying which it shares; at most `limit` rows.
+ */
+export async function recentSignInAttempts(
+  q: Queryable,
+  attempt: Omit<SignInAttempt, "at">,
+  since: Date,
+  limit: number,
+): Promise<{ sameAccount: boolean; sameAddress: boolean; at: Date }[]> {
+  const { rows } = await q.query<{ sameAccount: boolean; sameAddress: boolean; at: Date | string }>(
+    `SELECT account_sha256 = $1 AS "sameAccount", address = $2 AS "sameAddress", at
+       FROM sign_in_attempts
+      WHERE (account_sha256 = $1 OR address = $2) AND at > $3
+      ORDER BY at DESC LIMIT $4`,
+    [attempt.accountSha256, attempt.address, since.toISOString(), limit],
+  );
+  return rows.map((r) => ({ ...r, at: new Date(r.at) }));
+}
+
+/**
+ * Serialises the admission of sign-in attempts across the control plane's
+ * replicas until the transaction ends: counted and recorded as one step.
+ */
+export async function lockSignInAdmission(tx: Queryable): Promise<void> {
+  await tx.query("SELECT pg_advisory_xact_lock(hashtext('phonehome.sign_in.' || current_schema()))");
+}
+
+/** Records an attempt (a failure until it is deleted) and forgets those that left the window; its id. */
+export async function insertSignInAttempt(
+  tx: Queryable,
+  attempt: SignInAttempt,
+  forgetBefore: Date,
+): Promise<number> {
+  await tx.query("DELETE FROM sign_in_attempts WHERE at <= $1", [forgetBefore.toISOString()]);
+  const { rows } = await tx.query<{ id: number }>(
+    `INSERT INTO sign_in_attempts (account_sha256, address, at) VALUES ($1, $2, $3) RETURNING id::integer AS id`,
+    [attempt.accountSha256, attempt.address, attempt.at.toISOString()],
+  );
+  const id = rows[0]?.id;
+  if (id === undefined) throw new Error("a sign-in attempt was not recorded");
+  return id;
+}
+
+/** Forgets an attempt that succeeded, and the earlier failures of the same username from the same address. */
+export async function clearSignInAttempts(
+  q: Queryable,
+  id: number,
+  attempt: Omit<SignInAttempt, "at">,
+): Promise<void> {
+  await q.query("DELETE FROM sign_in_attempts WHERE id = $1 OR (account_sha256 = $2 AND address = $3)", [
+    id,
+    attempt.accountSha256,
+    attempt.address,
+  ]);
+}

@@ -7,6 +7,7 @@ import type { FastifyRequest } from "fastify";
 import { bearerToken } from "../http/service-token.ts";
 import { authorize, permissionsOf } from "./permissions.ts";
 import { Type as T } from "@sinclair/typebox";
+import type { SignInConfig } from "../config/index.ts";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
@@ -26,7 +27,10 @@ function bearer(request: FastifyRequest): string {
 }
 
 /** Registers `POST /v1/operators`, `POST /v1/sessions`, `GET` and `DELETE /v1/sessions/current`. */
-export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: string }): void {
+export function registerOperatorRoutes(
+  app: App,
+  deps: { db: Db; serviceToken: string; signIn: SignInConfig },
+): void {
   const tags = ["operators"];
   app.post(
     "/v1/operators",
@@ -56,6 +60,11 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
       schema: {
         tags,
         summary: `Sign in: a session token for ${SESSION_HOURS} hours`,
+        description:
+          `Failed sign-ins are throttled: after ${deps.signIn.perAccountAndAddress} for one username from one address, ` +
+          `${deps.signIn.perAddress} from one address or ${deps.signIn.perAccount} for one username from every address ` +
+          `within ${deps.signIn.windowSeconds} s, further attempts are refused with 429 \`auth.sign_in_throttled\` ` +
+          "and `Retry-After`, without their password being checked, until the oldest of those failures is that old.",
         body: T.Object(
           { username: T.String({ maxLength: 64 }), password: T.String({ maxLength: 1000 }) },
           { additionalProperties: false },
@@ -68,10 +77,11 @@ export function registerOperatorRoutes(app: App, deps: { db: Db; serviceToken: s
           }),
           400: Problem,
           401: Problem,
+          429: Problem,
         },
       },
     },
-    async (request) => signIn(deps.db, request.body),
+    async (request) => signIn(deps.db, deps.signIn, { ...request.body, address: request.ip }),
   );
   app.get(
     "/v1/sessions/current",

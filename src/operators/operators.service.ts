@@ -10,7 +10,10 @@ import { hash, verify } from "@node-rs/argon2";
 import { appendAudit } from "../audit/index.ts";
 import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
+import type { SignInConfig } from "../config/index.ts";
+import { admitSignIn } from "./sign-in-throttle.ts";
 import {
+  clearSignInAttempts,
   findOperator,
   insertOperator,
   insertSession,
@@ -83,20 +86,56 @@ export async function addOperator(
   return { username: request.username, name: request.name, role };
 }
 
-/** Signs an operator in: a new session token, or `auth.sign_in_failed` (the same for any wrong part). */
+/** Who is signing in, and from where (the client's address, as the throttle counts it). */
+export interface SignInRequest {
+  username: string;
+  password: string;
+  address: string;
+}
+
+/**
+ * Signs an operator in: a new session token, or `auth.sign_in_failed` (the
+ * same for any wrong part). An attempt past the throttle's limits is refused
+ * with `auth.sign_in_throttled` before the password is verified; the failure
+ * that reaches a limit is in the audit log (`sign_in.locked`).
+ */
 export async function signIn(
   db: Db,
-  credentials: { username: string; password: string },
+  limits: SignInConfig,
+  credentials: SignInRequest,
   now = new Date(),
 ): Promise<{ token: string; expiresAt: string; operator: OperatorView }> {
-  const operator = await findOperator(db, credentials.username);
+  const admitted = await admitSignIn(db, limits, credentials, now);
+  // A name no operator can have is not looked up: it may hold bytes the store refuses.
+  const operator = USERNAME.test(credentials.username) ? await findOperator(db, credentials.username) : null;
   const matches = await verify(operator?.passwordHash ?? (await decoyHash()), credentials.password);
   if (operator === null || operator.disabledAt !== null || !matches) {
+    if (admitted.locks.length > 0) {
+      await db.transaction((tx) =>
+        appendAudit(
+          tx,
+          {
+            actor: "system:sign-in",
+            action: "sign_in.locked",
+            subject: USERNAME.test(credentials.username) ? credentials.username : "(not a username)",
+            reason: null,
+            detail: {
+              address: admitted.attempt.address,
+              windowSeconds: limits.windowSeconds,
+              locks: admitted.locks,
+            },
+          },
+          now,
+        ),
+      );
+    }
     throw new PhoneHomeError("auth.sign_in_failed", "the username or the password is wrong");
   }
   const token = randomBytes(32).toString("base64url");
   const expiresAt = new Date(now.getTime() + SESSION_HOURS * 3_600_000);
   await db.transaction(async (tx) => {
+    // These failures were the operator's own: they count no further.
+    await clearSignInAttempts(tx, admitted.id, admitted.attempt);
     await insertSession(tx, {
       tokenSha256: digest(token),
       username: operator.username,

@@ -15,10 +15,15 @@ import { callControlPlane, startTestSystem, type TestSystem } from "../../test/h
 import { allAuditEntries } from "../audit/audit.repository.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
+import { buildConfig } from "../config/index.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { addOperator, operatorOfSession, SESSION_HOURS, signIn, signOut } from "./operators.service.ts";
 
 const PASSWORD = "correct horse battery staple";
+const HOME = "192.0.2.10";
+const kari = { username: "kari", password: PASSWORD, address: HOME };
+/** The defaults: no test of accounts and sessions comes near them. */
+const LIMITS = buildConfig({}, tmpdir()).signIn;
 
 for (const backend of BACKENDS) {
   describe(`operators on ${backend.name}`, { skip: backend.skip }, () => {
@@ -75,7 +80,7 @@ for (const backend of BACKENDS) {
 
     test("signing in opens a session; a wrong username or password fails the same way", async () => {
       const now = new Date("2030-05-01T08:00:00Z");
-      const session = await signIn(db, { username: "kari", password: PASSWORD }, now);
+      const session = await signIn(db, LIMITS, kari, now);
       assert.deepEqual(session.operator, { username: "kari", name: "Kari Nordmann", role: "auditor" });
       assert.equal(session.expiresAt, new Date(now.getTime() + SESSION_HOURS * 3_600_000).toISOString());
       const { rows } = await db.query<{ token_sha256: string }>("SELECT token_sha256 FROM operator_sessions");
@@ -88,7 +93,7 @@ for (const backend of BACKENDS) {
         { username: "kari", password: `${PASSWORD}!` },
         { username: "nobody", password: PASSWORD },
       ]) {
-        await assert.rejects(signIn(db, credentials, now), (e) => {
+        await assert.rejects(signIn(db, LIMITS, { ...credentials, address: HOME }, now), (e) => {
           assert.ok(isPhoneHomeError(e, "auth.sign_in_failed"));
           failures.push(e.message);
           return true;
@@ -99,20 +104,20 @@ for (const backend of BACKENDS) {
 
     test("a session ends with its time, by signing out, and when its operator is disabled", async () => {
       const now = new Date("2030-05-02T08:00:00Z");
-      const { token } = await signIn(db, { username: "kari", password: PASSWORD }, now);
+      const { token } = await signIn(db, LIMITS, kari, now);
       const later = (ms: number) => new Date(now.getTime() + ms);
       assert.equal((await operatorOfSession(db, token, later(3_600_000)))?.username, "kari");
       assert.equal(await operatorOfSession(db, token, later(SESSION_HOURS * 3_600_000)), null, "expired");
-      const second = await signIn(db, { username: "kari", password: PASSWORD }, now);
+      const second = await signIn(db, LIMITS, kari, now);
       assert.equal(await signOut(db, second.token, later(1000)), true);
       assert.equal(await operatorOfSession(db, second.token, later(2000)), null, "signed out");
       assert.equal(await signOut(db, second.token, later(3000)), false);
-      const third = await signIn(db, { username: "kari", password: PASSWORD }, now);
+      const third = await signIn(db, LIMITS, kari, now);
       await db.query("UPDATE operators SET disabled_at = $1 WHERE username = 'kari'", [
         later(1000).toISOString(),
       ]);
       assert.equal(await operatorOfSession(db, third.token, later(2000)), null, "disabled");
-      await assert.rejects(signIn(db, { username: "kari", password: PASSWORD }, later(3000)), (e) =>
+      await assert.rejects(signIn(db, LIMITS, kari, later(3000)), (e) =>
         isPhoneHomeError(e, "auth.sign_in_failed"),
       );
       await db.query("UPDATE operators SET disabled_at = NULL WHERE username = 'kari'");
@@ -148,7 +153,7 @@ describe("operators over HTTP and the CLI", { skip: pgliteBackend.skip }, () => 
     assert.deepEqual([current.status, current.body.username, current.body.role], [200, "ola", "support"]);
     assert.deepEqual(
       current.body.permissions,
-      ["fleet.read", "incidents.read", "device.data.open", "ledger.read"],
+      ["fleet.read", "rollouts.read", "incidents.read", "device.data.open", "ledger.read"],
       "what the support role holds, as the table says",
     );
     assert.equal(
@@ -168,6 +173,57 @@ describe("operators over HTTP and the CLI", { skip: pgliteBackend.skip }, () => 
       password: "not the password",
     });
     assert.deepEqual([wrong.status, wrong.body.error.code], [401, "auth.sign_in_failed"]);
+  });
+
+  test("guessing is answered 429 with Retry-After, in words the console shows as they are", async () => {
+    const guess = () =>
+      callControlPlane<{ error: { code: string; message: string } }>(t, "POST", "/v1/sessions", {
+        username: "per",
+        password: "a guess at the password",
+      });
+    for (let i = 0; i < t.config.signIn.perAccountAndAddress; i += 1) {
+      assert.equal((await guess()).status, 401);
+    }
+    const response = await fetch(`${t.system.controlPlane.url}/v1/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "per", password: "a guess at the password" }),
+    });
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    assert.deepEqual([response.status, body.error.code], [429, "auth.sign_in_throttled"]);
+    const wait = Number(response.headers.get("retry-after"));
+    assert.ok(wait > 0 && wait <= t.config.signIn.windowSeconds, `Retry-After ${wait}`);
+    assert.equal(
+      body.error.message,
+      "too many failed sign-ins for this username from your address: try again in 15 minutes",
+    );
+  });
+
+  test("a client cannot pose as many addresses with X-Forwarded-For to dodge its count", async () => {
+    const guess = (forwardedFor: string) =>
+      fetch(`${t.system.controlPlane.url}/v1/sessions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": forwardedFor },
+        body: JSON.stringify({ username: "eva", password: "a guess at the password" }),
+      });
+    // Not named: a client cannot pose as many addresses to dodge its own count.
+    for (let i = 0; i < t.config.signIn.perAccountAndAddress; i += 1) {
+      assert.equal((await guess(`203.0.113.${i}`)).status, 401);
+    }
+    assert.equal((await guess("203.0.113.200")).status, 429);
+  });
+
+  test("an unauthenticated body larger than the route reads is refused 413 before it is read", async () => {
+    const big = JSON.stringify({ username: "ola", password: "x".repeat(1024 * 1024) });
+    for (const path of ["/v1/sessions", "/v1/subject-requests/erasure", "/v1/subject-requests/access"]) {
+      const response = await fetch(`${t.system.controlPlane.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: big,
+      });
+      const body = (await response.json()) as { error: { code: string } };
+      assert.deepEqual([response.status, body.error.code], [413, "request.too_large"], path);
+    }
   });
 });
 

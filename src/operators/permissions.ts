@@ -19,6 +19,7 @@ export const PERMISSIONS = {
   "fleet.import": ["operator", "admin"],
   "release.check": ["operator", "privacy-reviewer", "auditor", "admin"],
   "release.write": ["operator", "admin"],
+  "rollouts.read": ["operator", "support", "auditor", "admin"],
   "rollouts.write": ["operator", "admin"],
   "advisories.write": ["operator", "privacy-reviewer", "admin"],
   "adoption.read": ["operator", "privacy-reviewer", "auditor", "admin"],

@@ -1,2 +1,13 @@
 /** Owners: proving who holds a device, without accounts. */
-export { authenticateOwner, type OwnerContext } from "./owner-auth.ts";
+export {
+  authenticateOwner,
+  type ErasureEpoch,
+  type ErasureEpochs,
+  type ErasureRow,
+  erasureEpochOf,
+  type OwnerAuthenticator,
+  type OwnerContext,
+  ownerAuthenticator,
+  recordedErasure,
+  type RecordedErasure,
+} from "./owner-auth.ts";

@@ -27,7 +27,12 @@ import {
 } from "../keys/index.ts";
 import type { Logger } from "../log/index.ts";
 import { registerPurgeRoutes, startRetention } from "../retention/index.ts";
-import { registerSubjectRequestRoutes, registerSupportAccessRoute } from "../subject-requests/index.ts";
+import {
+  erasureEpoch,
+  registerSubjectRequestRoutes,
+  registerSupportAccessRoute,
+} from "../subject-requests/index.ts";
+import { ownerAuthenticator } from "../owners/index.ts";
 import { peersFromConfig, registerPortal, type WebPeers } from "../web/portal.ts";
 import type { UpdateSource } from "../updates/source.ts";
 import { registerAdoptionRoutes } from "../updates/adoption.routes.ts";
@@ -87,6 +92,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     pseudonymSecret: loadPseudonymSecret(config.dataDir, region.id),
     policy: config.policy,
     maxClockSkewSeconds: config.ingest.maxClockSkewSeconds,
+    maxBodyBytes: config.ingest.maxBodyBytes,
     dictionary: deps.dictionary,
     directory: deps.directory,
     writer,
@@ -99,7 +105,8 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     name: `collector-${region.id}`,
     description: `Collector of region ${region.id} (data stored in ${region.storedIn})`,
     logger: logger.child({ region: region.id }),
-    bodyLimit: config.ingest.maxBodyBytes,
+    http: config.http,
+    metricsToken: loadServiceToken(config.dataDir),
     tls: region.tls,
     ready: async () => {
       if (!ready) return false;
@@ -174,7 +181,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   registerDiagnosticsRoutes(app, intake);
   registerUpdateCheckRoutes(app, intake, deps.updates, db);
   registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
-  registerLedgerRoutes(app, db);
+  registerLedgerRoutes(app, { db, serviceToken: loadServiceToken(config.dataDir) });
   registerAuditRoutes(app, { db, store: region.id, serviceToken: loadServiceToken(config.dataDir) });
   registerDeviceNoticeRoutes(app, {
     db,
@@ -182,11 +189,13 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     serviceToken: loadServiceToken(config.dataDir),
     recordsRetention: config.retention.records,
   });
+  // Owner tokens are checked against the directory, and refused once an erasure here postdates them.
+  const owners = ownerAuthenticator(deps.directory, (deviceKey) => erasureEpoch(db, deviceKey));
   const ownerDeps = {
     db,
     region: intake.region,
     dictionary: deps.dictionary,
-    directory: deps.directory,
+    owners,
     pseudonymSecret: intake.pseudonymSecret,
     notices,
     signingKey: loadRegionSigningKey(config.dataDir, region.id),
@@ -194,7 +203,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   };
   registerSubjectRequestRoutes(app, ownerDeps);
   registerSupportAccessRoute(app, { ...ownerDeps, serviceToken: loadServiceToken(config.dataDir) });
-  registerConsentRoutes(app, { config, db, intake, notices });
+  registerConsentRoutes(app, { config, db, intake, notices, owners });
   const shutdown = new AbortController();
   registerPurgeRoutes(app, {
     region: region.id,

@@ -69,6 +69,8 @@ export function registerReviewRoutes(app: App, deps: ReviewContext & { db: Db; s
     "/v1/proposals",
     {
       onRequest: allow("dictionary.propose"),
+      // A collection version (a dictionary file is at most 1 MiB) with the questionnaire's answers.
+      bodyLimit: 2 * 1024 * 1024,
       schema: {
         tags,
         security,
@@ -117,6 +119,8 @@ export function registerReviewRoutes(app: App, deps: ReviewContext & { db: Db; s
     "/v1/proposals/:id/approval",
     {
       onRequest: allow("dictionary.review"),
+      // A comment of 4,000 characters, each up to 6 bytes when escaped.
+      bodyLimit: 32 * 1024,
       schema: {
         tags,
         security,
@@ -136,6 +140,7 @@ export function registerReviewRoutes(app: App, deps: ReviewContext & { db: Db; s
     "/v1/proposals/:id/rejection",
     {
       onRequest: allow("dictionary.review"),
+      bodyLimit: 32 * 1024,
       schema: {
         tags,
         security,

@@ -26,6 +26,7 @@ import {
   insertAccessReceipt,
   lockAccessRequest,
 } from "./access-receipt.repository.ts";
+import { findErasure } from "./erasure.repository.ts";
 import { signReceipt } from "./erasure.service.ts";
 
 /** One stored record and the dictionary version that declares it. */
@@ -118,9 +119,11 @@ export async function issueAccessReceipt(
 ): Promise<SignedAccessReceipt> {
   const deviceKey = owner.device.keyId;
   return ctx.db.transaction(async (tx) => {
+    // An erasure of the same id takes this lock too: a request id is one device's, whatever its kind.
     await lockAccessRequest(tx, requestId);
-    const first = await findAccessRequestDevice(tx, requestId);
-    if (first !== null && first !== deviceKey) {
+    const first =
+      (await findAccessRequestDevice(tx, requestId)) ?? (await findErasure(tx, requestId))?.deviceKey;
+    if (first !== undefined && first !== deviceKey) {
       throw new PhoneHomeError(
         "subject_request.conflict",
         `request id ${requestId} was used for another device; use a new request id`,

@@ -3,6 +3,7 @@
  * caller passes the transaction the whole erasure runs in.
  */
 import type { Queryable } from "../db/index.ts";
+import { type ErasureRow, type RecordedErasure, recordedErasure } from "../owners/index.ts";
 
 /** The key of a deleted diagnostics event, as the owner's access export shows it. */
 export interface DeletedEventKey {
@@ -76,13 +77,16 @@ export interface ErasureRecord {
   jws: string;
   /** When the record must be gone (`retention.records` after the erasure). */
   expiresAt: Date;
+  /** The owner token the erasure was asked with: its id and when it was minted. */
+  ownerToken: { id: string; issuedAt: Date };
 }
 
 /** Records an erasure. */
 export async function insertErasure(tx: Queryable, record: ErasureRecord): Promise<void> {
   await tx.query(
-    `INSERT INTO erasures (request_id, device_key, erased_at, deleted, kept, jws, expires_at)
-     VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)`,
+    `INSERT INTO erasures (request_id, device_key, erased_at, deleted, kept, jws, expires_at,
+                           owner_token_id, owner_token_issued_at)
+     VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9)`,
     [
       record.requestId,
       record.deviceKey,
@@ -91,8 +95,21 @@ export async function insertErasure(tx: Queryable, record: ErasureRecord): Promi
       JSON.stringify(record.kept),
       record.jws,
       record.expiresAt.toISOString(),
+      record.ownerToken.id,
+      record.ownerToken.issuedAt.toISOString(),
     ],
   );
+}
+
+/** A device's erasures in this region: when, and the owner token each was asked with. */
+export async function findDeviceErasures(q: Queryable, deviceKey: string): Promise<RecordedErasure[]> {
+  const { rows } = await q.query<ErasureRow>(
+    `SELECT request_id::text AS "requestId", erased_at AS at, owner_token_id AS "tokenId",
+            owner_token_issued_at AS "tokenIssuedAt"
+       FROM erasures WHERE device_key = $1`,
+    [deviceKey],
+  );
+  return rows.map(recordedErasure);
 }
 
 /** The erasure recorded under a request id, or null. */

@@ -61,7 +61,7 @@ for (const backend of BACKENDS) {
     it("deletes a warranty record whose retention has run out, with its key in the digest", async () => {
       const { receipt } = await eraseHeldData(
         ctx,
-        { device: { keyId: OLD }, tokenId: "t1" },
+        { device: { keyId: OLD }, tokenId: "t1", issuedAt: NOW },
         REQUEST,
         () => NOW,
       );
@@ -80,7 +80,7 @@ for (const backend of BACKENDS) {
     it("keeps a running warranty record until its retention ends", async () => {
       const { receipt } = await eraseHeldData(
         ctx,
-        { device: { keyId: CURRENT }, tokenId: "t2" },
+        { device: { keyId: CURRENT }, tokenId: "t2", issuedAt: NOW },
         undefined,
         () => NOW,
       );
@@ -96,11 +96,16 @@ for (const backend of BACKENDS) {
       const first = (
         await db.query<{ jws: string }>("SELECT jws FROM erasures WHERE request_id = $1", [REQUEST])
       ).rows[0]?.jws;
-      const again = await eraseHeldData(ctx, { device: { keyId: OLD }, tokenId: "t3" }, REQUEST, () => NOW);
+      const again = await eraseHeldData(
+        ctx,
+        { device: { keyId: OLD }, tokenId: "t3", issuedAt: NOW },
+        REQUEST,
+        () => NOW,
+      );
       assert.equal(again.jws, first);
       assert.equal(again.receipt.ownerTokenId, "t1", "the receipt of the first attempt");
       await assert.rejects(
-        eraseHeldData(ctx, { device: { keyId: CURRENT }, tokenId: "t4" }, REQUEST, () => NOW),
+        eraseHeldData(ctx, { device: { keyId: CURRENT }, tokenId: "t4", issuedAt: NOW }, REQUEST, () => NOW),
         (e) => isPhoneHomeError(e, "subject_request.conflict"),
       );
     });

@@ -13,7 +13,7 @@ import type { Retention } from "../dictionary/retention.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { CompactSign } from "jose";
 import { findActivations } from "../activation/activation.repository.ts";
-import type { Db } from "../db/index.ts";
+import type { Db, Queryable } from "../db/index.ts";
 import { eraseDeviceBuild } from "../updates/device-builds.repository.ts";
 import { deviceRef } from "../diagnostics/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
@@ -27,8 +27,11 @@ import {
   presentErasureReceipt,
   type SignedErasureReceipt,
 } from "./erasure.presenter.ts";
+import { type ErasureEpoch, erasureEpochOf } from "../owners/index.ts";
+import { findAccessRequestDevice, lockAccessRequest } from "./access-receipt.repository.ts";
 import {
   countConsentRecords,
+  findDeviceErasures,
   eraseDiagnosticsEventKeys,
   eraseExpiredActivations,
   findErasure,
@@ -98,24 +101,25 @@ function payloadOf(jws: string): ErasureReceipt {
  */
 export async function eraseHeldData(
   ctx: ErasureContext,
-  owner: { device: { keyId: string }; tokenId: string },
+  owner: { device: { keyId: string }; tokenId: string; issuedAt: Date },
   requestId: string = randomUUID(),
   clock: () => Date = () => new Date(),
 ): Promise<SignedErasureReceipt> {
   const deviceKey = owner.device.keyId;
   return ctx.db.transaction(async (tx) => {
+    // A request id is one device's, whichever kind of request first used it here: both are held.
     await lockErasureRequest(tx, requestId);
+    await lockAccessRequest(tx, requestId);
     const earlier = await findErasure(tx, requestId);
-    if (earlier) {
-      if (earlier.deviceKey !== deviceKey) {
-        throw new PhoneHomeError(
-          "subject_request.conflict",
-          `request id ${requestId} was used for another device; use a new request id`,
-          { path: "/querystring/requestId" },
-        );
-      }
-      return { receipt: payloadOf(earlier.jws), jws: earlier.jws };
+    const accessedFor = await findAccessRequestDevice(tx, requestId);
+    if ((earlier !== null && earlier.deviceKey !== deviceKey) || (accessedFor ?? deviceKey) !== deviceKey) {
+      throw new PhoneHomeError(
+        "subject_request.conflict",
+        `request id ${requestId} was used for another device; use a new request id`,
+        { path: "/querystring/requestId" },
+      );
     }
+    if (earlier) return { receipt: payloadOf(earlier.jws), jws: earlier.jws };
     const now = clock();
     const events = await eraseDiagnosticsEventKeys(tx, deviceRef(ctx.pseudonymSecret, deviceKey));
     const expired = await eraseExpiredActivations(tx, deviceKey, now);
@@ -223,9 +227,15 @@ export async function eraseHeldData(
       kept,
       jws,
       expiresAt: ctx.recordsRetention.expiresAt(now),
+      ownerToken: { id: owner.tokenId, issuedAt: owner.issuedAt },
     });
     return { receipt, jws };
   });
+}
+
+/** The erasure epoch of a device in this region: owner tokens minted before its last erasure are refused. */
+export async function erasureEpoch(db: Queryable, deviceKey: string): Promise<ErasureEpoch | null> {
+  return erasureEpochOf(await findDeviceErasures(db, deviceKey));
 }
 
 /** Signs a subject-request receipt as a compact JWS (EdDSA) of type `typ` whose payload is the receipt's JSON. */

@@ -22,7 +22,7 @@ export {
   type ErasureReceipt,
   type SignedErasureReceipt,
 } from "./erasure.presenter.ts";
-export { type ErasureContext, eraseHeldData, keysDigest } from "./erasure.service.ts";
+export { type ErasureContext, eraseHeldData, erasureEpoch, keysDigest } from "./erasure.service.ts";
 export { type OrchestrationRouteDeps, registerOrchestrationRoutes } from "./orchestration.routes.ts";
 export {
   allSubjectRequests,

@@ -9,11 +9,12 @@ import type { Db } from "../db/index.ts";
 import type { DeviceDirectory } from "../directory/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { App } from "../http/service.ts";
-import { authenticateOwner, type OwnerContext } from "../owners/index.ts";
+import { type OwnerContext, ownerAuthenticator } from "../owners/index.ts";
 import { REQUEST_ID_PATTERN } from "./erasure.presenter.ts";
 import {
   findSubjectRequestState,
   type RegionEndpoint,
+  requestedErasureEpoch,
   requestAccess,
   requestErasure,
 } from "./orchestration.service.ts";
@@ -32,10 +33,15 @@ const RequestId = T.String({ pattern: REQUEST_ID_PATTERN, description: "a UUID n
 
 /** Registers the subject-request routes of the control plane. */
 export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDeps): void {
+  // Tokens are checked against the control plane's fleet records, and refused once an erasure
+  // request here postdates them.
+  const owners = ownerAuthenticator(deps.directory, (deviceKey) => requestedErasureEpoch(deps.db, deviceKey));
   // Access and erasure differ only in what each region is asked and how the answer is shown.
   const kinds = [
     {
       path: "/v1/subject-requests/erasure",
+      // The token an erasure was asked with may ask it again, to complete it.
+      repeats: true,
       summary: "Erase the device's data in every region; answers each region's signed receipt",
       description:
         "Authenticated with an owner token, which is passed on to every configured region's " +
@@ -48,6 +54,7 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
     },
     {
       path: "/v1/subject-requests/access",
+      repeats: false,
       summary: "Ask every region what it holds about the device; answers each region's signed access receipt",
       description:
         "Authenticated with an owner token, which is passed on to every configured region's " +
@@ -82,8 +89,9 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
       },
       async (request) => {
         const authorization = request.headers.authorization;
-        const owner = await authenticateOwner(deps.directory, authorization);
-        return kind.run(owner, authorization ?? "", request.body.requestId?.toLowerCase());
+        const requestId = request.body.requestId?.toLowerCase();
+        const owner = await owners(authorization, kind.repeats ? { repeating: requestId } : {});
+        return kind.run(owner, authorization ?? "", requestId);
       },
     );
   }
@@ -103,12 +111,10 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
       },
     },
     async (request) => {
-      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
-      const state = await findSubjectRequestState(
-        deps.db,
-        request.params.id.toLowerCase(),
-        owner.device.keyId,
-      );
+      const id = request.params.id.toLowerCase();
+      // The token an erasure was asked with may still read that request's receipts.
+      const owner = await owners(request.headers.authorization, { repeating: id });
+      const state = await findSubjectRequestState(deps.db, id, owner.device.keyId);
       if (!state) {
         throw new PhoneHomeError(
           "subject_request.not_found",

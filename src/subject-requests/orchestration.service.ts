@@ -13,7 +13,9 @@ import type { Db } from "../db/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import { ACCESS_RECEIPT_JWS_TYPE, ACCESS_RECEIPT_VERSION } from "./access-receipt.presenter.ts";
 import { ERASURE_RECEIPT_JWS_TYPE, ERASURE_RECEIPT_VERSION } from "./erasure.presenter.ts";
+import { type ErasureEpoch, erasureEpochOf, type OwnerContext } from "../owners/index.ts";
 import {
+  findDeviceErasureRequests,
   findSubjectRequest,
   findSubjectRequestReceipts,
   insertSubjectRequest,
@@ -24,6 +26,17 @@ import {
   type SubjectRequestRow,
   updateSubjectRequestOutcome,
 } from "./subject-requests.repository.ts";
+
+/** The owner asking: the device their token proved, and the token (its id and when it was minted). */
+export type RequestingOwner = Pick<OwnerContext, "tokenId" | "issuedAt"> & { device: { keyId: string } };
+
+/**
+ * The erasure epoch of a device on the control plane: owner tokens minted
+ * before its last erasure request are refused here, as in each region.
+ */
+export async function requestedErasureEpoch(db: Db, deviceKey: string): Promise<ErasureEpoch | null> {
+  return erasureEpochOf(await findDeviceErasureRequests(db, deviceKey));
+}
 
 /** A region the control plane carries requests out in. */
 export interface RegionEndpoint {
@@ -162,7 +175,7 @@ async function carryOutInRegion(
  */
 export async function requestErasure(
   ctx: OrchestrationContext,
-  owner: { device: { keyId: string } },
+  owner: RequestingOwner,
   authorization: string,
   requestId: string = randomUUID(),
   clock: () => Date = () => new Date(),
@@ -179,7 +192,7 @@ export async function requestErasure(
  */
 export async function requestAccess(
   ctx: OrchestrationContext,
-  owner: { device: { keyId: string } },
+  owner: RequestingOwner,
   authorization: string,
   requestId: string = randomUUID(),
   clock: () => Date = () => new Date(),
@@ -190,13 +203,19 @@ export async function requestAccess(
 async function carryOut(
   ctx: OrchestrationContext,
   kind: SubjectRequestKind,
-  owner: { device: { keyId: string } },
+  owner: RequestingOwner,
   authorization: string,
   requestId: string,
   clock: () => Date,
 ): Promise<SubjectRequestState> {
   const deviceKey = owner.device.keyId;
-  await insertSubjectRequest(ctx.db, { id: requestId, kind, deviceKey, requestedAt: clock() });
+  await insertSubjectRequest(ctx.db, {
+    id: requestId,
+    kind,
+    deviceKey,
+    requestedAt: clock(),
+    ownerToken: { id: owner.tokenId, issuedAt: owner.issuedAt },
+  });
   const request = await findSubjectRequest(ctx.db, requestId);
   if (!request || request.deviceKey !== deviceKey || request.kind !== kind) {
     throw new PhoneHomeError(

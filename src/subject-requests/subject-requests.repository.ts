@@ -4,6 +4,7 @@
  * function per query; the caller passes the database or a transaction.
  */
 import type { Queryable } from "../db/index.ts";
+import { type ErasureRow, type RecordedErasure, recordedErasure } from "../owners/index.ts";
 
 /** The kinds of subject request the control plane carries out across regions. */
 export type SubjectRequestKind = "erasure" | "access";
@@ -43,16 +44,40 @@ function withDates(row: SubjectRequestRow): SubjectRequestRow {
   };
 }
 
-/** Records a new request; a request id already recorded is left as it is. */
+/** Records a new request and the owner token it was asked with; a request id already recorded is left as it is. */
 export async function insertSubjectRequest(
   q: Queryable,
-  request: { id: string; kind: SubjectRequestKind; deviceKey: string; requestedAt: Date },
+  request: {
+    id: string;
+    kind: SubjectRequestKind;
+    deviceKey: string;
+    requestedAt: Date;
+    ownerToken?: { id: string; issuedAt: Date };
+  },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO subject_requests (id, kind, device_key, requested_at, updated_at)
-     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING`,
-    [request.id, request.kind, request.deviceKey, request.requestedAt.toISOString()],
+    `INSERT INTO subject_requests (id, kind, device_key, requested_at, updated_at, owner_token_id, owner_token_issued_at)
+     VALUES ($1, $2, $3, $4, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+    [
+      request.id,
+      request.kind,
+      request.deviceKey,
+      request.requestedAt.toISOString(),
+      request.ownerToken?.id ?? null,
+      request.ownerToken?.issuedAt.toISOString() ?? null,
+    ],
   );
+}
+
+/** A device's erasure requests: when each was asked, and the owner token it was asked with. */
+export async function findDeviceErasureRequests(q: Queryable, deviceKey: string): Promise<RecordedErasure[]> {
+  const { rows } = await q.query<ErasureRow>(
+    `SELECT id::text AS "requestId", requested_at AS at, owner_token_id AS "tokenId",
+            owner_token_issued_at AS "tokenIssuedAt"
+       FROM subject_requests WHERE device_key = $1 AND kind = 'erasure'`,
+    [deviceKey],
+  );
+  return rows.map(recordedErasure);
 }
 
 /** The request of that id, or null. */

@@ -16,10 +16,9 @@ import { Type as T } from "@sinclair/typebox";
 import { findHeldConsents, type Notices, receiptKeySet } from "../consent/index.ts";
 import type { Db } from "../db/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
-import type { DeviceDirectory } from "../directory/index.ts";
 import type { App } from "../http/service.ts";
 import type { RegionSigningKey } from "../keys/index.ts";
-import { authenticateOwner } from "../owners/index.ts";
+import type { OwnerAuthenticator } from "../owners/index.ts";
 import { AccessExport, presentAccessExport } from "./access.presenter.ts";
 import { presentSummary } from "./summary.presenter.ts";
 import { type SignedAccessReceipt, SignedAccessReceiptView } from "./access-receipt.presenter.ts";
@@ -32,7 +31,6 @@ export interface OwnerRouteDeps {
   db: Db;
   region: { id: string; storedIn: string };
   dictionary: Dictionary;
-  directory: DeviceDirectory;
   /** The region's pseudonymisation secret: diagnostics are stored under a pseudonym keyed with it. */
   pseudonymSecret: Uint8Array;
   notices: Notices;
@@ -40,6 +38,8 @@ export interface OwnerRouteDeps {
   signingKey: RegionSigningKey;
   /** How long the receipts and records this writes are kept (`retention.records`). */
   recordsRetention: Retention;
+  /** Checks owner tokens against the directory and this region's erasures (`erasureEpoch`). */
+  owners: OwnerAuthenticator;
 }
 
 /** The region's receipt-signing key as a JWK Set: what `GET /v1/consent/receipt-key` answers too. */
@@ -120,7 +120,7 @@ async function accessExport(
   authorization: string | undefined,
   requestId?: string,
 ): Promise<{ data: AccessExport; signed: SignedAccessReceipt | null }> {
-  const owner = await authenticateOwner(deps.directory, authorization);
+  const owner = await deps.owners(authorization);
   const [records, consents, notices] = await Promise.all([
     findHeldRecords(deps.db, deps.dictionary, owner.device.keyId, deps.pseudonymSecret),
     findHeldConsents(deps, owner.device.keyId),
@@ -266,8 +266,10 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
       },
     },
     async (request) => {
-      const owner = await authenticateOwner(deps.directory, request.headers.authorization);
-      return eraseHeldData(deps, owner, request.query.requestId?.toLowerCase());
+      const requestId = request.query.requestId?.toLowerCase();
+      // The token an erasure was asked with may ask it again (a retry answers the same receipt).
+      const owner = await deps.owners(request.headers.authorization, { repeating: requestId });
+      return eraseHeldData(deps, owner, requestId);
     },
   );
 

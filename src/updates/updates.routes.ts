@@ -127,13 +127,21 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
     },
   );
 
+  // Outcomes are counts of devices' install reports: a small variant's stage can be one device.
   app.get(
     "/v1/rollouts",
     {
+      onRequest: allow("rollouts.read"),
       schema: {
         tags,
+        security,
         summary: "The latest 200 rollouts, newest first: stage, state and outcomes",
-        response: { 200: T.Object({ rollouts: T.Array(RolloutView) }), 500: Problem },
+        response: {
+          200: T.Object({ rollouts: T.Array(RolloutView) }),
+          401: Problem,
+          403: Problem,
+          500: Problem,
+        },
       },
     },
     async () => ({ rollouts: await rollouts(ctx) }),
@@ -142,11 +150,13 @@ export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: st
   app.get(
     "/v1/rollouts/:id",
     {
+      onRequest: allow("rollouts.read"),
       schema: {
         tags,
+        security,
         summary: "A rollout: its stage, state and the outcomes reported in each stage",
         params: T.Object({ id: T.String({ pattern: "^[1-9][0-9]{0,15}$" }) }),
-        response: { 200: RolloutView, 400: Problem, 404: Problem, 500: Problem },
+        response: { 200: RolloutView, 400: Problem, 401: Problem, 403: Problem, 404: Problem, 500: Problem },
       },
     },
     async (request) => getRollout(ctx, Number(request.params.id)),
@@ -249,6 +259,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
     "/v1/updates/check",
     {
       ...ENVELOPE_ROUTE,
+      bodyLimit: ctx.maxBodyBytes,
       schema: {
         summary: "Ask for a software update",
         description:
@@ -293,6 +304,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
     "/v1/updates/report",
     {
       ...ENVELOPE_ROUTE,
+      bodyLimit: ctx.maxBodyBytes,
       schema: {
         summary: "Report whether an offered build installed",
         description:

@@ -105,6 +105,17 @@ describe("the operator console in Chromium", { skip: browserSkip }, () => {
     await p.getByLabel("Password").fill("not the password");
     await p.getByRole("button", { name: "Sign in" }).click();
     await p.getByRole("alert").getByText("the username or the password is wrong").waitFor();
+    // Guessing is throttled, and the form says for how long.
+    for (let i = 0; i < t.config.signIn.perAccountAndAddress; i += 1) {
+      await callControlPlane(t, "POST", "/v1/sessions", { username: "mallory", password: "a guess" }, null);
+    }
+    await p.getByLabel("Username").fill("mallory");
+    await p.getByLabel("Password").fill("another guess");
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p
+      .getByRole("alert")
+      .getByText("too many failed sign-ins for this username from your address: try again in 15 minutes")
+      .waitFor();
     await p.context().close();
   });
 

@@ -68,7 +68,8 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
     await p.goto(portal);
     await expectAccessible(p, "the portal's first page");
     await screenshot(p, "portal-open");
-    await p.getByLabel("Device token").fill(await mintOwnerToken(device));
+    const openedWith = await mintOwnerToken(device);
+    await p.getByLabel("Device token").fill(openedWith);
     await p.getByRole("button", { name: "Open my data" }).click();
 
     // What every region holds, grouped by purpose.
@@ -144,6 +145,14 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
       /Warranty activation\s+0\s+1\s+.*contract/,
     );
     await erasure.getByRole("table", { name: /^Region cn \(stored in CN\)/ }).waitFor();
+    // The token was used up: the page shows nothing more it read with it, and says why.
+    await p.getByText(/The token was used up by the erasure: it opens nothing more/).waitFor();
+    assert.equal(await p.getByRole("button", { name: "Erase my data…" }).count(), 0, "nothing more to erase");
+    assert.equal(await p.getByRole("region", { name: "Region global — stored in SG" }).count(), 0);
+    const reused = await fetch(`${regionUrl("global")}/v1/owner/data`, {
+      headers: { authorization: `Bearer ${openedWith}` },
+    });
+    assert.equal(reused.status, 401, "the token the portal was opened with is refused after the erasure");
     await expectAccessible(p, "the erasure's receipts");
     await screenshot(p, "portal-erased");
     // The control plane keeps the request with every region's receipt.
@@ -281,6 +290,13 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
       .getByRole("region", { name: "Where data is stored" })
       .getByText(/Region cn, stored in CN: devices sold in CN/)
       .waitFor();
+    // What anyone can read, and why; the ledger that counts by batch is not among it.
+    const open = p.getByRole("region", { name: "What anyone can read without signing in" });
+    assert.match(
+      await open.getByRole("row", { name: /GET \/v1\/lookup\/\{build\}/ }).innerText(),
+      /is my device fixed\?/,
+    );
+    assert.doesNotMatch(await open.innerText(), /\/v1\/ledger|\/v1\/fleet\/batches|\/v1\/rollouts/);
     await expectAccessible(p, "the transparency page");
     await screenshot(p, "portal-transparency");
     await p.context().close();

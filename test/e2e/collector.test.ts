@@ -42,7 +42,9 @@ for (const backend of BACKENDS) {
       return r.url;
     };
     const ledger = async (region: string): Promise<LedgerRow[]> => {
-      const response = await fetch(`${url(region)}/v1/ledger`);
+      const response = await fetch(`${url(region)}/v1/ledger`, {
+        headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+      });
       return ((await response.json()) as { rows: LedgerRow[] }).rows;
     };
     const refusals = async (region: string, reason: string) =>
@@ -131,12 +133,20 @@ for (const backend of BACKENDS) {
           (r) => r.market === "NO" && /^B[0-9A-Z]{6}NO$/.test(r.batch) && r.build === "00WW_3_39B_SP03",
         ),
       );
-      const alerts = (await (await fetch(`${url("cn")}/v1/alerts/misrouting`)).json()) as {
+      const alerts = (await (
+        await fetch(`${url("cn")}/v1/alerts/misrouting`, {
+          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+        })
+      ).json()) as {
         alerts: { batch: string; build: string; expectedRegion: string; count: number }[];
       };
       assert.equal(alerts.alerts.length >= 1, true);
       assert.ok(alerts.alerts.every((a) => a.expectedRegion === "global" && a.batch.endsWith("NO")));
-      const metrics = await (await fetch(`${url("cn")}/metrics`)).text();
+      const metrics = await (
+        await fetch(`${url("cn")}/metrics`, {
+          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+        })
+      ).text();
       assert.match(metrics, /phonehome_misrouting_total\{[^}]*batch="B[0-9A-Z]{6}NO"[^}]*\} 2/);
     });
 
@@ -213,7 +223,9 @@ for (const backend of BACKENDS) {
           "request.unsupported_media_type",
         );
         await expectError(await post(`${url("global")}/v1/nothing`, {}), 404, "route.not_found");
-        const bad = await fetch(`${url("global")}/v1/ledger?limit=abc`);
+        const bad = await fetch(`${url("global")}/v1/ledger?limit=abc`, {
+          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+        });
         assert.equal(bad.status, 400);
         assert.equal(((await bad.json()) as { error: { code: string } }).error.code, "request.invalid");
       });

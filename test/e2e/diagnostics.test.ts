@@ -152,7 +152,11 @@ for (const backend of BACKENDS) {
       const answer = await send(a, diagnosticsBatch(a, 2));
       assert.equal(answer.status, 403);
       assert.equal(answer.body.error?.code, "consent.required");
-      const refusals = (await (await fetch(`${region().url}/v1/ledger`)).json()) as {
+      const refusals = (await (
+        await fetch(`${region().url}/v1/ledger`, {
+          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+        })
+      ).json()) as {
         rows: { reason: string; collection: string; count: number }[];
       };
       const counted = refusals.rows

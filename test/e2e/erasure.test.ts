@@ -370,5 +370,144 @@ for (const backend of BACKENDS) {
       );
       assert.equal(receiptOf(retry.body, "cn").receipt.found, 0);
     });
+
+    test("a request id is one device's in a region, whichever kind of request first used it", async () => {
+      const accessOfC = randomUUID();
+      const asked = await fetch(`${t.system.controlPlane.url}/v1/subject-requests/access`, {
+        method: "POST",
+        headers: { ...(await bearer(c)), "content-type": "application/json" },
+        body: JSON.stringify({ requestId: accessOfC }),
+      });
+      assert.equal(asked.status, 200);
+      for (const id of ["global", "cn"]) {
+        const erasing = await fetch(`${region(id).url}/v1/owner/data?requestId=${accessOfC}`, {
+          method: "DELETE",
+          headers: await bearer(b),
+        });
+        assert.equal(erasing.status, 409, `${id}: C's access request id, erased with B's token`);
+        assert.equal(((await erasing.json()) as ErrorBody).error?.code, "subject_request.conflict");
+      }
+      // And the other way round: A's erasure request id, read with B's token.
+      const reading = await fetch(`${region("global").url}/v1/owner/data?requestId=${requestOfA}`, {
+        headers: await bearer(b),
+      });
+      assert.equal(reading.status, 409);
+      assert.equal(((await reading.json()) as ErrorBody).error?.code, "subject_request.conflict");
+    });
+
+    test("a token minted before an erasure cannot act after it, on the control plane or in any region", async () => {
+      const [d] = (await t.provision([{ market: "NO" }])) as [DeviceIdentity];
+      await onboard(d, 2);
+      const before = await mintOwnerToken(d, { now: new Date(Date.now() - 60_000) });
+      const used = await mintOwnerToken(d);
+      const requestId = randomUUID();
+      const call = async (token: string, method: string, url: string, body?: unknown) => {
+        const response = await fetch(url, {
+          method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: response.status, body: (await response.json()) as RequestView & { jws?: string } };
+      };
+      const cp = t.system.controlPlane.url;
+      const erased = await call(used, "POST", `${cp}/v1/subject-requests/erasure`, { requestId });
+      assert.equal(erased.status, 200, JSON.stringify(erased.body));
+
+      const doors = (id: string): [string, string, unknown?][] => [
+        ["GET", `${region(id).url}/v1/owner/data`],
+        ["GET", `${region(id).url}/v1/owner/summary`],
+        ["POST", `${region(id).url}/v1/owner/access-receipts?requestId=${randomUUID()}`],
+        ["GET", `${region(id).url}/v1/owner/consents`],
+        [
+          "PUT",
+          `${region(id).url}/v1/owner/consents/uep.diagnostics`,
+          { granted: true, noticeVersion: 1, language: "en", method: "portal" },
+        ],
+        ["DELETE", `${region(id).url}/v1/owner/data?requestId=${randomUUID()}`],
+      ];
+      for (const token of [used, before]) {
+        for (const [method, url, body] of [
+          ...doors("global"),
+          ...doors("cn"),
+          ["POST", `${cp}/v1/subject-requests/erasure`, { requestId: randomUUID() }] as [
+            string,
+            string,
+            unknown,
+          ],
+          ["POST", `${cp}/v1/subject-requests/access`, {}] as [string, string, unknown],
+        ]) {
+          const answer = await call(token, method, url, body);
+          const where = `${token === used ? "the erasure's token" : "an earlier token"}: ${method} ${url}`;
+          assert.equal(answer.status, 401, where);
+          assert.equal(answer.body.error?.code, "auth.owner_token_invalid", where);
+          assert.match(
+            answer.body.error?.message ?? "",
+            /^owner token refused: the token was minted before this device's data was last erased \(.+\); ask the device for a new one$/,
+            where,
+          );
+        }
+      }
+      const { history } = await held(d);
+      assert.equal(history.length, 1, "no consent decision was taken with the old tokens");
+
+      // The erasure's own token may ask that erasure again, and read it; an earlier token may not.
+      const again = await call(used, "POST", `${cp}/v1/subject-requests/erasure`, { requestId });
+      assert.equal(again.status, 200);
+      assert.deepEqual(
+        again.body.receipts.map((r) => r.jws).sort(),
+        erased.body.receipts.map((r) => r.jws).sort(),
+      );
+      assert.equal((await call(used, "GET", `${cp}/v1/subject-requests/${requestId}`)).status, 200);
+      const direct = await call(
+        used,
+        "DELETE",
+        `${region("global").url}/v1/owner/data?requestId=${requestId}`,
+      );
+      assert.equal(direct.status, 200);
+      assert.equal(
+        direct.body.jws,
+        receiptOf(erased.body, "global").jws,
+        "the same receipt, nothing more erased",
+      );
+      assert.equal(
+        (await call(before, "POST", `${cp}/v1/subject-requests/erasure`, { requestId })).status,
+        401,
+      );
+
+      // A token minted since opens what is left.
+      const fresh = await mintOwnerToken(d);
+      const left = await call(fresh, "GET", `${region("global").url}/v1/owner/data`);
+      assert.equal(left.status, 200);
+      assert.deepEqual(
+        (left.body as unknown as AccessExport).records.map((r) => r.collection),
+        ["activation"],
+      );
+    });
+
+    test("an erasure asked of one region directly ends the tokens minted before it there", async () => {
+      const [e] = (await t.provision([{ market: "NO" }])) as [DeviceIdentity];
+      await onboard(e, 1);
+      const token = await mintOwnerToken(e);
+      const headers = { authorization: `Bearer ${token}` };
+      const requestId = randomUUID();
+      const url = `${region("global").url}/v1/owner/data`;
+      const erased = await fetch(`${url}?requestId=${requestId}`, { method: "DELETE", headers });
+      assert.equal(erased.status, 200);
+      const reopened = await fetch(url, { headers });
+      assert.equal(reopened.status, 401);
+      assert.match(
+        ((await reopened.json()) as ErrorBody).error?.message ?? "",
+        /minted before this device's data was last erased/,
+      );
+      const retried = await fetch(`${url}?requestId=${requestId}`, { method: "DELETE", headers });
+      assert.equal(retried.status, 200, "a retry of the same request with the same token");
+      assert.equal(
+        ((await retried.json()) as { jws: string }).jws,
+        ((await erased.json()) as { jws: string }).jws,
+      );
+    });
   });
 }

@@ -54,7 +54,9 @@ for (const backend of BACKENDS) {
       return answer.body as { notices: { id: string; incident: string }[] };
     };
     const ledgerOf = async (region: string, batch: string) => {
-      const answer = await fetch(`${url(region)}/v1/ledger?since=2000-01-01T00:00:00Z&limit=5000`);
+      const answer = await fetch(`${url(region)}/v1/ledger?since=2000-01-01T00:00:00Z&limit=5000`, {
+        headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+      });
       const rows = ((await answer.json()) as { rows: LedgerRow[] }).rows.filter((r) => r.batch === batch);
       const sum = (outcome: string) =>
         rows.filter((r) => r.outcome === outcome).reduce((n, r) => n + r.count, 0);

@@ -107,73 +107,151 @@ for (const backend of BACKENDS) {
       assert.ok(!JSON.stringify(exportB.body).includes(a.keyId));
     });
 
-    const refusals: [string, () => Promise<string | undefined>, RegExp][] = [
-      ["no token", async () => undefined, /Bearer/],
+    /** A token signed by `key` (A's by default) with A's header and claims, changed as given. */
+    const tokenOf = async (
+      change: {
+        header?: Record<string, unknown>;
+        claims?: Record<string, unknown>;
+        key?: DeviceIdentity;
+      } = {},
+    ) => {
+      const now = Math.floor(Date.now() / 1000);
+      const claims: Record<string, unknown> = {
+        sub: a.keyId,
+        aud: OWNER_TOKEN_AUDIENCE,
+        iat: now,
+        exp: now + 300,
+        jti: "a-token",
+        ...change.claims,
+      };
+      for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name];
+      const signer = change.key ?? a;
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: "EdDSA", typ: OWNER_TOKEN_TYPE, kid: a.keyId, ...change.header })
+        .sign(ed25519PrivateKey(signer.privateKey, signer.publicKey));
+    };
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const in10Minutes = Math.floor(Date.now() / 1000) + 600;
+    const anHourAgo = Math.floor(Date.now() / 1000) - 3600;
+
+    /** What is wrong, the Authorization header that carries it, and what the refusal must say. */
+    const refusals: [string, () => Promise<string | undefined>, string | RegExp][] = [
       [
-        "a token with A's key id signed by B's key (forged)",
+        "no token",
+        async () => undefined,
+        "no token was sent: send it as Authorization: Bearer <owner token>",
+      ],
+      [
+        "another scheme",
+        async () => "Basic a2FyaTpzZWNyZXQ=",
+        "the Authorization header is not Bearer <owner token>",
+      ],
+      [
+        "a token that is not three parts",
+        async () => "Bearer not-a-token",
+        "the token is malformed: an owner token is three base64url parts joined by dots",
+      ],
+      [
+        "a header that is not JSON",
+        async () => `Bearer ${Buffer.from("not json").toString("base64url")}.${part({})}.c2ln`,
+        "the token is malformed: its header is not JSON",
+      ],
+      [
+        "alg none with an empty signature",
         async () =>
-          new SignJWT({})
-            .setProtectedHeader({ alg: "EdDSA", typ: OWNER_TOKEN_TYPE, kid: a.keyId })
-            .setSubject(a.keyId)
-            .setAudience(OWNER_TOKEN_AUDIENCE)
-            .setIssuedAt()
-            .setExpirationTime("5m")
-            .setJti("forged")
-            .sign(ed25519PrivateKey(b.privateKey, b.publicKey)),
-        /signature/,
+          `Bearer ${part({ alg: "none", typ: OWNER_TOKEN_TYPE, kid: a.keyId })}.${part({ sub: a.keyId, aud: "phonehome" })}.`,
+        "the token is signed with alg none; owner tokens are signed with EdDSA (Ed25519)",
+      ],
+      [
+        "another algorithm (HS256)",
+        async () =>
+          `Bearer ${await new SignJWT({ sub: a.keyId })
+            .setProtectedHeader({ alg: "HS256", typ: OWNER_TOKEN_TYPE, kid: a.keyId })
+            .sign(new TextEncoder().encode("a shared secret of enough length"))}`,
+        "the token is signed with alg HS256; owner tokens are signed with EdDSA (Ed25519)",
+      ],
+      [
+        "another type of token",
+        async () => `Bearer ${await tokenOf({ header: { typ: "JWT" } })}`,
+        'the token is not an owner token (typ must be "phonehome-owner+jwt")',
+      ],
+      [
+        "no device key",
+        async () => `Bearer ${await tokenOf({ header: { kid: "me" } })}`,
+        "the token names no device key (kid must be a dk_… key id)",
+      ],
+      [
+        "EdDSA without a signature",
+        async () => `Bearer ${(await tokenOf()).replace(/\.[^.]+$/, ".")}`,
+        "the token is not signed",
+      ],
+      [
+        "an unknown device",
+        async () =>
+          `Bearer ${await tokenOf({ header: { kid: `dk_${"Z".repeat(27)}` }, claims: { sub: `dk_${"Z".repeat(27)}` } })}`,
+        "no device was provisioned with the key the token names",
+      ],
+      [
+        "A's key id signed by B's key (a bad signature)",
+        async () => `Bearer ${await tokenOf({ key: b })}`,
+        "the signature does not verify against the device's key",
       ],
       [
         "an expired token",
-        async () => mintOwnerToken(a, { now: new Date(Date.now() - 3_600_000), ttlSeconds: 600 }),
-        /expired/,
+        async () => `Bearer ${await mintOwnerToken(a, { now: new Date(anHourAgo * 1000), ttlSeconds: 600 })}`,
+        `the token expired at ${new Date((anHourAgo + 600) * 1000).toISOString()}; ask the device for a new one`,
+      ],
+      [
+        "a token not valid yet",
+        async () => `Bearer ${await tokenOf({ claims: { iat: in10Minutes, exp: in10Minutes + 300 } })}`,
+        `the token is not valid yet: it was issued for ${new Date(in10Minutes * 1000).toISOString()}, later than now (check the device's clock)`,
       ],
       [
         "a token living longer than an hour",
-        async () =>
-          new SignJWT({})
-            .setProtectedHeader({ alg: "EdDSA", typ: OWNER_TOKEN_TYPE, kid: a.keyId })
-            .setSubject(a.keyId)
-            .setAudience(OWNER_TOKEN_AUDIENCE)
-            .setIssuedAt()
-            .setExpirationTime("1d")
-            .setJti("long")
-            .sign(ed25519PrivateKey(a.privateKey, a.publicKey)),
-        /3600 s at most/,
+        async () => `Bearer ${await tokenOf({ claims: { exp: Math.floor(Date.now() / 1000) + 86_400 } })}`,
+        /^the token lives 864\d\d s; an owner token may live 3600 s at most$/,
       ],
       [
-        "a token whose subject is another device",
-        async () =>
-          new SignJWT({})
-            .setProtectedHeader({ alg: "EdDSA", typ: OWNER_TOKEN_TYPE, kid: a.keyId })
-            .setSubject(b.keyId)
-            .setAudience(OWNER_TOKEN_AUDIENCE)
-            .setIssuedAt()
-            .setExpirationTime("5m")
-            .setJti("swap")
-            .sign(ed25519PrivateKey(a.privateKey, a.publicKey)),
-        /sub/,
+        "a subject other than the signing device",
+        async () => `Bearer ${await tokenOf({ claims: { sub: b.keyId } })}`,
+        "the token is about another device than the key that signed it (sub)",
       ],
       [
-        "a token for an unknown device",
-        async () =>
-          new SignJWT({})
-            .setProtectedHeader({ alg: "EdDSA", typ: OWNER_TOKEN_TYPE, kid: `dk_${"Z".repeat(27)}` })
-            .setSubject(`dk_${"Z".repeat(27)}`)
-            .setAudience(OWNER_TOKEN_AUDIENCE)
-            .setIssuedAt()
-            .setExpirationTime("5m")
-            .setJti("nobody")
-            .sign(ed25519PrivateKey(a.privateKey, a.publicKey)),
-        /no device/,
+        "another audience",
+        async () => `Bearer ${await tokenOf({ claims: { aud: "someone-else" } })}`,
+        'the token is not meant for phonehome (aud must be "phonehome")',
       ],
-      ["garbage", async () => "not.a.token", /malformed|not an owner token/],
+      [
+        "no id",
+        async () => `Bearer ${await tokenOf({ claims: { jti: undefined } })}`,
+        "the token has no id (jti)",
+      ],
+      [
+        "no expiry",
+        async () => `Bearer ${await tokenOf({ claims: { exp: undefined } })}`,
+        "the token says no expiry time (exp)",
+      ],
     ];
-    for (const [what, token, reason] of refusals) {
-      test(`refuses ${what}`, async () => {
-        const answer = await access("global", await token());
-        assert.equal(answer.status, 401);
-        assert.equal(answer.body.error?.code, "auth.owner_token_invalid");
-        assert.match(answer.body.error?.message ?? "", reason);
+    for (const [what, authorization, reason] of refusals) {
+      test(`refuses ${what}, saying so in plain words, in a region and on the control plane`, async () => {
+        const header = await authorization();
+        const headers = header === undefined ? {} : { authorization: header };
+        const answers = await Promise.all([
+          fetch(`${url("global")}/v1/owner/data`, { headers }),
+          fetch(`${t.system.controlPlane.url}/v1/subject-requests/${crypto.randomUUID()}`, { headers }),
+        ]);
+        for (const answer of answers) {
+          const body = (await answer.json()) as { error?: { code: string; message: string; path?: string } };
+          assert.equal(answer.status, 401);
+          assert.equal(body.error?.code, "auth.owner_token_invalid");
+          assert.equal(body.error?.path, "/headers/authorization");
+          const message = body.error?.message ?? "";
+          assert.ok(message.startsWith("owner token refused: "), message);
+          const said = message.slice("owner token refused: ".length);
+          if (typeof reason === "string") assert.equal(said, reason);
+          else assert.match(said, reason);
+          assert.doesNotMatch(said, /check_failed|claim |JWS|JWT|ERR_|jose/, "no library internals");
+        }
       });
     }
   });

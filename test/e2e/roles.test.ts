@@ -3,11 +3,14 @@
  * holds the route's permission gets past authorisation (whatever the body
  * then says), any other gets 403 auth.forbidden, naming the permission; the
  * routes only phonehome's own services call refuse every session; nobody
- * gets in without a session or the service token.
+ * gets in without a session or the service token. Every route that answers
+ * without a token is in the data map's list of public routes, saying why,
+ * and a collector's counts need the service token.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ROLES, type Role } from "../../src/operators/operators.repository.ts";
+import { PUBLIC_ROUTES } from "../../src/datamap/public-routes.ts";
 import { PERMISSIONS, type Permission } from "../../src/operators/permissions.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import {
@@ -20,6 +23,7 @@ import {
 
 /** Every guarded route of the control plane: method, path, and the permission it needs ("service": services only). */
 const ROUTES: [string, string, Permission | "service"][] = [
+  ["GET", "/v1/fleet/batches", "fleet.read"],
   ["GET", "/v1/fleet/devices", "fleet.read"],
   ["GET", "/v1/fleet/devices/ABCD1234", "fleet.read"],
   ["POST", "/v1/fleet/imports", "fleet.import"],
@@ -27,6 +31,8 @@ const ROUTES: [string, string, Permission | "service"][] = [
   ["POST", "/v1/release-checks", "release.check"],
   ["PUT", "/v1/builds/00WW_1_1A_SP01", "release.write"],
   ["POST", "/v1/builds/00WW_1_1A_SP01/release", "release.write"],
+  ["GET", "/v1/rollouts", "rollouts.read"],
+  ["GET", "/v1/rollouts/1", "rollouts.read"],
   ["POST", "/v1/rollouts", "rollouts.write"],
   ["POST", "/v1/rollouts/1/pause", "rollouts.write"],
   ["POST", "/v1/builds/00WW_1_1A_SP01/withdraw", "rollouts.write"],
@@ -82,6 +88,81 @@ for (const backend of BACKENDS) {
           );
           assert.ok(covered, `${method.toUpperCase()} ${template} is in the table`);
         }
+      }
+    });
+
+    test("every route that answers without a token is in the data map's public routes, saying why", async () => {
+      const collectorUrl = t.system.regions[0]?.url ?? "";
+      const services = [
+        { name: "control plane", url: t.system.controlPlane.url },
+        { name: "collector", url: collectorUrl },
+      ] as const;
+      const listed = (service: string) =>
+        PUBLIC_ROUTES.filter((r) => r.service === service || r.service === "every service");
+      for (const service of services) {
+        const doc = (await (await fetch(`${service.url}/openapi.json`)).json()) as {
+          paths: Record<string, Record<string, { security?: unknown[] }>>;
+        };
+        const open = Object.entries(doc.paths).flatMap(([path, operations]) =>
+          Object.entries(operations)
+            .filter(([, operation]) => operation.security === undefined)
+            .map(([method]) => `${method.toUpperCase()} ${path}`),
+        );
+        const documented = listed(service.name)
+          .filter((r) => !r.path.endsWith("*") && !["/healthz", "/readyz", "/openapi.json"].includes(r.path))
+          .map((r) => `${r.method} ${r.path}`);
+        assert.deepEqual(open.sort(), documented.sort(), `${service.name}: open routes = listed routes`);
+        for (const route of listed(service.name)) {
+          assert.ok(route.why.length > 10, `${route.path} says why`);
+          // Each answers without credentials: not 401, whatever else it says.
+          const path = route.path.replace("*", "").replace(/\{[^}]+\}/g, "x");
+          const answer = await fetch(`${service.url}${path}`, {
+            method: route.method,
+            ...(route.method === "POST"
+              ? { headers: { "content-type": "application/json" }, body: "{}" }
+              : {}),
+          });
+          if (route.path !== "/v1/sessions/current") {
+            assert.notEqual(answer.status, 401, `${service.name} ${route.method} ${route.path}`);
+          }
+        }
+      }
+      const map = (await (await fetch(`${t.system.controlPlane.url}/v1/data-map`)).json()) as {
+        publicRoutes: unknown;
+      };
+      assert.deepEqual(
+        map.publicRoutes,
+        JSON.parse(JSON.stringify(PUBLIC_ROUTES)),
+        "the data map states them",
+      );
+    });
+
+    test("a collector's ledger, alerts and every service's metrics need the service token", async () => {
+      const collectorUrl = t.system.regions[0]?.url ?? "";
+      const guarded = [
+        `${collectorUrl}/v1/ledger`,
+        `${collectorUrl}/v1/ledger/totals?since=2026-01-01T00:00:00Z`,
+        `${collectorUrl}/v1/alerts/misrouting`,
+        `${collectorUrl}/metrics`,
+        `${t.system.controlPlane.url}/metrics`,
+      ];
+      const admin = sessions.get("admin") as string;
+      for (const url of guarded) {
+        for (const token of [undefined, admin]) {
+          const answer = await fetch(
+            url,
+            token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } },
+          );
+          assert.equal(
+            answer.status,
+            401,
+            `${url} ${token === undefined ? "without a token" : "with a session"}`,
+          );
+        }
+        const served = await fetch(url, {
+          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+        });
+        assert.equal(served.status, 200, url);
       }
     });
 

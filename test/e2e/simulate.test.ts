@@ -52,7 +52,11 @@ for (const backend of BACKENDS) {
       const s = await simulate({ devices: 20, wrongRegion: 3, legacyClient: true });
       assert.deepEqual(s.refused, { "region.misrouted": 3 });
       const cn = t.system.regions.find((r) => r.id === "cn");
-      const alerts = (await (await fetch(`${cn?.url}/v1/alerts/misrouting`)).json()) as {
+      const alerts = (await (
+        await fetch(`${cn?.url}/v1/alerts/misrouting`, {
+          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+        })
+      ).json()) as {
         alerts: { batch: string; build: string; count: number }[];
       };
       const ofThisRun = alerts.alerts.filter((a) => s.batches.some((b) => b.id === a.batch));

@@ -236,14 +236,10 @@ for (const backend of BACKENDS) {
         [halted.body.state, halted.body.haltedReason],
         ["halted", "withdrawn: a bad modem driver"],
       );
-      const listed = await callControlPlane<{ rollouts: Rollout[] }>(
-        t,
-        "GET",
-        "/v1/rollouts",
-        undefined,
-        null,
-      );
-      assert.equal(listed.status, 200, "the list is public, as each rollout is");
+      const unsigned = await callControlPlane(t, "GET", "/v1/rollouts", undefined, null);
+      assert.equal(unsigned.status, 401, "outcome counts can be one device's: not public");
+      const listed = await callControlPlane<{ rollouts: Rollout[] }>(t, "GET", "/v1/rollouts");
+      assert.equal(listed.status, 200);
       assert.deepEqual(
         listed.body.rollouts[0],
         halted.body,

@@ -2,8 +2,8 @@
  * The data map in the console: every approved collection with its purpose,
  * legal basis, retention, regions and approval, each field with its category,
  * sensitivity and minimisation, and the exports (the record of processing
- * activities as CSV and Markdown, fideslang YAML) to download. The map is
- * public (`GET /v1/data-map`); every role sees it.
+ * activities as CSV and Markdown, fideslang YAML) to download, and the routes
+ * anyone may call with why. The map is public (`GET /v1/data-map`); every role sees it.
  */
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError, apiText, download } from "../shared/api.ts";
@@ -28,6 +28,7 @@ interface DataMap {
       retention: string;
     }[];
   }[];
+  publicRoutes: { service: string; method: string; path: string; why: string }[];
 }
 
 const EXPORTS = [
@@ -110,6 +111,13 @@ export function DataMapView() {
             />
           </details>
         ))}
+      </Card>
+      <Card title="Public routes">
+        <Table
+          caption="What answers without a token, and why"
+          columns={["Service", "Route", "Why"]}
+          rows={map.publicRoutes.map((r) => [r.service, `${r.method} ${r.path}`, r.why])}
+        />
       </Card>
     </>
   );

@@ -52,6 +52,7 @@ export function FleetView(props: { token: string; canReadAdoption: boolean }) {
   const more = async (after: string | null) => {
     const page = await api<{ batches: Fleet["batches"]; next: string | null }>(
       `/v1/fleet/batches?limit=100${after === null ? "" : `&after=${encodeURIComponent(after)}`}`,
+      { token: props.token },
     );
     return page;
   };

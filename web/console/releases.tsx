@@ -48,7 +48,7 @@ export function Releases(props: { token: string; permissions: readonly string[] 
       ),
     );
     setBuilds(full);
-    setRollouts((await api<{ rollouts: Rollout[] }>("/v1/rollouts")).rollouts);
+    setRollouts((await api<{ rollouts: Rollout[] }>("/v1/rollouts", { token: props.token })).rollouts);
   };
   useEffect(() => {
     load().catch((e: ApiError) => setProblem(e.message));

@@ -143,6 +143,7 @@ interface DataMap {
       retention: string;
     }[];
   }[];
+  publicRoutes: { service: string; method: string; path: string; why: string }[];
 }
 
 /** The public transparency page: the data map, in plain language. */
@@ -205,6 +206,18 @@ function Transparency(props: { config: PortalConfig }) {
           />
         </Card>
       ))}
+      <Card title="What anyone can read without signing in">
+        <p>
+          These are the only addresses of phonehome that answer without a device's token or an operator's
+          sign-in. None of them names a device or counts what devices do: counts are for the maker's
+          operators, with a permission.
+        </p>
+        <Table
+          caption="Public addresses, and why each may be public"
+          columns={["Where", "Address", "Why"]}
+          rows={map.publicRoutes.map((r) => [r.service, `${r.method} ${r.path}`, r.why])}
+        />
+      </Card>
     </>
   );
 }
@@ -250,8 +263,10 @@ function OpenForm(props: { token: string; onToken: (t: string) => void; onOpen: 
 function DeviceData(props: { config: PortalConfig; token: string; onClose: () => void }) {
   const [held, setHeld] = useState<Held[] | null>(null);
   const [failure, setFailure] = useState<ApiError | null>(null);
-  // Bumped after a change (a decision, an erasure), to read what the regions hold again.
+  // Bumped after a decision, to read what the regions hold again.
   const [reads, setReads] = useState(0);
+  // After an erasure the token opens nothing more (docs/owners.md): what was held is no longer shown.
+  const [erased, setErased] = useState(false);
   useEffect(() => {
     let live = true;
     (async () => {
@@ -298,23 +313,32 @@ function DeviceData(props: { config: PortalConfig; token: string; onClose: () =>
   return (
     <>
       <Card title="What is held about your device">
-        <p>
-          Device <code>{device}</code>. Every region that stores data for phonehome answered below, including
-          those that hold nothing about your device.
-        </p>
+        {erased ? (
+          <p>
+            Device <code>{device}</code>. The token was used up by the erasure: it opens nothing more, so that
+            nobody who copied it can. To see what is still held, and why, ask your device for a new token.
+          </p>
+        ) : (
+          <p>
+            Device <code>{device}</code>. Every region that stores data for phonehome answered below,
+            including those that hold nothing about your device.
+          </p>
+        )}
         <div class="actions">
-          <Button
-            onClick={() =>
-              download(`phonehome-export-${device.slice(0, 16) || "device"}.json`, {
-                device,
-                exportedAt: new Date().toISOString(),
-                regions: answered.map((h) => h.data),
-                unanswered: refused.map((h) => ({ region: h.region.id, error: h.error.message })),
-              })
-            }
-          >
-            Download everything (JSON)
-          </Button>
+          {erased ? null : (
+            <Button
+              onClick={() =>
+                download(`phonehome-export-${device.slice(0, 16) || "device"}.json`, {
+                  device,
+                  exportedAt: new Date().toISOString(),
+                  regions: answered.map((h) => h.data),
+                  unanswered: refused.map((h) => ({ region: h.region.id, error: h.error.message })),
+                })
+              }
+            >
+              Download everything (JSON)
+            </Button>
+          )}
           <Button kind="secondary" onClick={() => props.onClose()}>
             Close
           </Button>
@@ -325,15 +349,15 @@ function DeviceData(props: { config: PortalConfig; token: string; onClose: () =>
           </Notice>
         ))}
       </Card>
-      {answered.map((h) => (
-        <RegionHeld key={h.region.id} held={h.data} />
-      ))}
-      <Program
-        regions={answered.map((h) => h.region)}
-        token={props.token}
-        onChange={() => setReads((n) => n + 1)}
-      />
-      <Erasure config={props.config} token={props.token} onErased={() => setReads((n) => n + 1)} />
+      {erased ? null : answered.map((h) => <RegionHeld key={h.region.id} held={h.data} />)}
+      {erased ? null : (
+        <Program
+          regions={answered.map((h) => h.region)}
+          token={props.token}
+          onChange={() => setReads((n) => n + 1)}
+        />
+      )}
+      <Erasure config={props.config} token={props.token} onErased={() => setErased(true)} />
     </>
   );
 }
@@ -517,6 +541,9 @@ function Erasure(props: { config: PortalConfig; token: string; onErased: () => v
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<ErasureState | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  // One request id for this page: a retry after a region did not answer repeats the same request,
+  // which the token may still ask once it has started an erasure (docs/owners.md).
+  const [requestId] = useState(() => crypto.randomUUID());
   const erase = async () => {
     setBusy(true);
     setProblem(null);
@@ -525,7 +552,7 @@ function Erasure(props: { config: PortalConfig; token: string; onErased: () => v
         await api<ErasureState>(`${props.config.controlPlane}/v1/subject-requests/erasure`, {
           method: "POST",
           token: props.token,
-          body: {},
+          body: { requestId },
         }),
       );
       setAsking(false);
@@ -542,7 +569,7 @@ function Erasure(props: { config: PortalConfig; token: string; onErased: () => v
         Every region deletes what it may about your device and signs a receipt that says what it deleted, and
         what it must keep and why (your warranty, proof of your decisions).
       </p>
-      {asking ? (
+      {done !== null ? null : asking ? (
         <div class="actions" role="group" aria-label="Confirm the erasure">
           <Button kind="danger" disabled={busy} onClick={erase}>
             Yes, erase my data
