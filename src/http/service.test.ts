@@ -3,7 +3,9 @@
  * unless it says otherwise) and the OpenAPI document states each limit; a
  * request whose headers or body never finish is answered `408
  * request.timeout` and closed within its time; 200 of them do not keep the
- * service from answering others.
+ * service from answering others. Headers beyond 16 KiB or bytes that are not
+ * HTTP are answered with the error shape, also on a kept-alive connection and
+ * while the client is still sending, and the connection closes soon after.
  */
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
@@ -11,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { Type as T } from "@sinclair/typebox";
 import { pino } from "pino";
 import { DEFAULT_HTTP, type HttpConfig } from "../config/index.ts";
-import { type App, createService, DEFAULT_BODY_LIMIT } from "./service.ts";
+import { type App, CLIENT_ERROR_LINGER_MS, createService, DEFAULT_BODY_LIMIT } from "./service.ts";
 
 const HTTP: HttpConfig = {
   ...DEFAULT_HTTP,
@@ -135,6 +137,48 @@ describe("the HTTP shell's limits", () => {
     const late = outcomes.filter((o) => o.closedAfterMs >= 800 + 100 + 1000);
     assert.deepEqual(late, [], "every one closed within the request's time and a beat");
     assert.equal(outcomes.filter((o) => /request\.timeout/.test(o.answer)).length, 200);
+  });
+
+  test("headers beyond 16 KiB on a kept-alive connection are answered 413 request.too_large, after the answers before", async () => {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on("error", () => undefined);
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+    socket.write("GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n");
+    while (!answer.includes("\r\n\r\n")) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Far more than the limit, in one write: the service refuses it while the client is still sending.
+    socket.write(`GET /healthz?q=${"a".repeat(256 * 1024)} HTTP/1.1\r\nhost: test\r\n\r\n`);
+    await closed;
+    const answers = answer.split(/(?=HTTP\/1\.1 )/);
+    assert.equal(answers.length, 2, answer);
+    assert.match(answers[0] ?? "", /^HTTP\/1\.1 200 /);
+    assert.match(answers[1] ?? "", /^HTTP\/1\.1 413 /);
+    assert.match(answers[1] ?? "", /"code":"request\.too_large"/);
+  });
+
+  test("a refused connection whose client keeps sending is closed within the linger time", async () => {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on("error", () => undefined);
+    const started = performance.now();
+    const closed = new Promise<number>((resolve) =>
+      socket.on("close", () => resolve(performance.now() - started)),
+    );
+    socket.write("NOT HTTP AT ALL\r\n\r\n");
+    const trickle = setInterval(() => socket.writable && socket.write("more"), 50);
+    const closedAfterMs = await closed;
+    clearInterval(trickle);
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /"code":"request\.malformed"/);
+    assert.ok(closedAfterMs < CLIENT_ERROR_LINGER_MS + 1000, `closed after ${closedAfterMs} ms`);
   });
 
   test("a kept-alive connection that sits idle is closed after the keep-alive time", async () => {

@@ -324,16 +324,33 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
 }
 
 /**
+ * How long a connection refused at the HTTP layer keeps reading, and dropping,
+ * what its client still sends once the refusal is written. Closed at once, the
+ * kernel would answer that unread input with a reset, and a reset can reach the
+ * client before it has read the refusal, which it then never sees.
+ */
+export const CLIENT_ERROR_LINGER_MS = 2000;
+
+/**
  * Fastify's `clientErrorHandler`: what a client whose request never became one
  * is told before its connection is closed — `408 request.timeout` when its
  * headers or body did not arrive in time, `request.too_large` for headers
  * beyond Node's 16 KiB, `request.malformed` for anything else that is not
- * HTTP — in the error shape every route answers.
+ * HTTP — in the error shape every route answers. The connection is closed
+ * after the refusal is sent and the rest of the client's input is drained
+ * (lingering close, `CLIENT_ERROR_LINGER_MS`), so that the refusal arrives.
  */
 function answerClientError(http: HttpConfig) {
+  // Node calls again for each further piece of input on a connection whose parser failed.
+  const answered = new WeakSet<Socket>();
   return (error: NodeJS.ErrnoException, socket: Socket): void => {
+    if (answered.has(socket)) return;
+    answered.add(socket);
     // A reset connection has no one to answer.
-    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    if (error.code === "ECONNRESET" || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
     const refusal =
       error.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? new PhoneHomeError(
@@ -344,15 +361,21 @@ function answerClientError(http: HttpConfig) {
         : error.code === "HPE_HEADER_OVERFLOW"
           ? new PhoneHomeError("request.too_large", "the request's headers are larger than 16 KiB")
           : new PhoneHomeError("request.malformed", "the request is not well-formed HTTP/1.1");
-    // Nothing may be written into an answer already under way.
-    if (socket.writable && socket.bytesWritten === 0) {
-      const body = JSON.stringify(refusal.toBody());
-      socket.write(
-        `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+    // Nothing may be written into an answer already under way (on a kept-alive connection, earlier
+    // answers were written whole and are no obstacle).
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (!socket.writable || inFlight?.headersSent === true) {
+      socket.destroy();
+      return;
     }
-    socket.destroy();
+    const body = JSON.stringify(refusal.toBody());
+    socket.end(
+      `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
+    linger.unref();
+    socket.once("close", () => clearTimeout(linger));
   };
 }
 

@@ -400,7 +400,9 @@ for (const [index, backend] of BACKENDS.entries()) {
           "/querystring/since",
         ],
         [
-          await send(url("/v1/ledger?since=2026-02-30T00:00:00Z"), "GET", {}),
+          await send(url("/v1/ledger?since=2026-02-30T00:00:00Z"), "GET", {
+            token: credentials.serviceToken,
+          }),
           "request.invalid",
           "/querystring/since",
         ],
@@ -489,16 +491,29 @@ for (const [index, backend] of BACKENDS.entries()) {
       };
       // Built once per device: arbitraries cost far more to build than to draw from.
       const perDevice = home.map((device) => {
-        const diagnostics = fc.record({
-          events: fc.array(
-            fc.record({
+        const fineData = diagnosticsBatch(device, 1).events[0]?.data ?? {};
+        // A batch is refused whole if one event is bad: most events are fine, so that batches get stored.
+        const event = fc.oneof(
+          {
+            weight: 3,
+            arbitrary: fc.record({
+              id: fc.uuid({ version: 4 }),
+              at: fc
+                .date({ min: new Date(Date.now() - 86_400_000), max: new Date(), noInvalidDate: true })
+                .map((d) => d.toISOString()),
+              data: fc.constant(fineData),
+            }),
+          },
+          {
+            weight: 2,
+            arbitrary: fc.record({
               id: fc.oneof(fc.uuid({ version: 4 }), fc.constantFrom(...HOSTILE_STRINGS)),
               at: instants,
-              data: record("uep.diagnostics", diagnosticsBatch(device, 1).events[0]?.data ?? {}),
+              data: record("uep.diagnostics", fineData),
             }),
-            { minLength: 1, maxLength: 4 },
-          ),
-        });
+          },
+        );
+        const diagnostics = fc.record({ events: fc.array(event, { minLength: 1, maxLength: 4 }) });
         return fc.record({
           device: fc.constant(device),
           case: fc.oneof(

@@ -26,7 +26,13 @@ for (const backend of BACKENDS) {
       return r;
     };
     const ledger = async (): Promise<LedgerRow[]> =>
-      ((await (await fetch(`${region().url}/v1/ledger`)).json()) as { rows: LedgerRow[] }).rows;
+      (
+        (await (
+          await fetch(`${region().url}/v1/ledger`, {
+            headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+          })
+        ).json()) as { rows: LedgerRow[] }
+      ).rows;
     const counted = async (reason: string, collection: string) =>
       (await ledger())
         .filter((r) => r.outcome === "refused" && r.reason === reason && r.collection === collection)

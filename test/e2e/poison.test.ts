@@ -37,7 +37,13 @@ for (const backend of BACKENDS) {
       return r;
     };
     const ledger = async (): Promise<LedgerRow[]> =>
-      ((await (await fetch(`${global().url}/v1/ledger`)).json()) as { rows: LedgerRow[] }).rows;
+      (
+        (await (
+          await fetch(`${global().url}/v1/ledger`, {
+            headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+          })
+        ).json()) as { rows: LedgerRow[] }
+      ).rows;
 
     before(async () => {
       // Batches wait for company (40 ms), so that poison and real records share transactions.
@@ -144,18 +150,22 @@ for (const backend of BACKENDS) {
         "ALTER TABLE ingest_ledger ADD CONSTRAINT poison_load CHECK (build <> 'POISON_BUILD')",
       );
 
-      // Poison at ~20 requests a second until the devices are done.
+      // Poison at ~20 requests a second until the devices are done, and at least POISON_AT_LEAST of them.
+      const POISON_AT_LEAST = 30;
       const kinds = poisons(attacker);
       const poisonAnswers: { kind: number; status: number; code: string | undefined }[] = [];
+      const pending: Promise<void>[] = [];
       let done = false;
       const poisoning = (async () => {
-        for (let n = 0; !done; n++) {
+        for (let n = 0; !done || n < POISON_AT_LEAST; n++) {
           const kind = n % kinds.length;
           const make = kinds[kind];
           if (!make) continue;
           const { path, body } = await make(n);
-          void post(`${global().url}${path}`, body).then((a) =>
-            poisonAnswers.push({ kind, status: a.status, code: a.body.error?.code }),
+          pending.push(
+            post(`${global().url}${path}`, body).then((a) => {
+              poisonAnswers.push({ kind, status: a.status, code: a.body.error?.code });
+            }),
           );
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
@@ -195,13 +205,13 @@ for (const backend of BACKENDS) {
       );
       done = true;
       await poisoning;
-      // Let the last poison requests be answered.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await Promise.all(pending);
       await global().db.query("ALTER TABLE ingest_ledger DROP CONSTRAINT poison_load");
 
       const failed = statuses.filter((s) => s.status >= 400);
       assert.deepEqual(failed, [], "a real device's request failed");
-      assert.ok(poisonAnswers.length >= 20, `only ${poisonAnswers.length} poison requests were answered`);
+      assert.equal(poisonAnswers.length, pending.length, "every poison request was answered");
+      assert.ok(pending.length >= POISON_AT_LEAST);
       const badPoison = poisonAnswers.filter((a) => a.status >= 500 || a.status < 400);
       assert.deepEqual(badPoison, [], "a poison request was answered other than 4xx");
 
