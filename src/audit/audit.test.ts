@@ -4,14 +4,16 @@
  * concurrently; the database refuses changes; and a change, deletion or
  * reordering made past the database's refusal (as the store's owner could) is
  * found by `verifyChain`, naming the entry. A cut-off tail shows against a
- * published head.
+ * published head. Every read the log makes is along an index (no sort of the
+ * whole log), and stores that share a PostgreSQL database by schema append
+ * without waiting for each other.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { BACKENDS } from "../../test/helpers/stores.ts";
+import { BACKENDS, postgresBackend } from "../../test/helpers/stores.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
-import { allAuditEntries, appendAudit, auditHead, auditPage } from "./audit.repository.ts";
+import { AUDIT_QUERIES, allAuditEntries, appendAudit, auditHead, auditPage } from "./audit.repository.ts";
 import { entryHash, GENESIS, verifyChain } from "./chain.ts";
 
 const entry = (n: number) => ({
@@ -124,6 +126,33 @@ for (const backend of BACKENDS) {
         assert.equal((await verdict()).broken?.seq, 2);
       });
 
+      test("the head, a page and the last anchor are read along an index, never by sorting the log", async () => {
+        // 20,000 entries (as the store's owner could write them: the chain does not matter here).
+        await tamper(
+          "TRUNCATE audit_log",
+          `INSERT INTO audit_log (seq, at, actor, action, subject, reason, detail, prev_hash, hash)
+             SELECT n, now(), 'service-token', CASE WHEN n % 100 = 0 THEN 'audit.anchored' ELSE 'release.checked' END,
+                    'cn', NULL, '{}'::jsonb, repeat('0', 64), lpad(to_hex(n), 64, '0')
+               FROM generate_series(1, 20000) AS n`,
+          "ANALYZE audit_log",
+        );
+        const plans: Record<string, string> = {};
+        for (const [name, sql, params] of [
+          ["appendHead", AUDIT_QUERIES.appendHead, []],
+          ["head", AUDIT_QUERIES.head, []],
+          ["page", AUDIT_QUERIES.page.replace("$1", "100").replace("$2", "50"), []],
+          ["lastAnchor", AUDIT_QUERIES.lastAnchor.replace("$1", "'cn'"), []],
+        ] as const) {
+          const { rows } = await db.query<Record<string, string>>(`EXPLAIN ${sql}`, [...params]);
+          plans[name] = rows.map((r) => Object.values(r).join("")).join("\n");
+        }
+        for (const [name, plan] of Object.entries(plans)) {
+          assert.doesNotMatch(plan, /Sort|Seq Scan/, `${name} sorts or scans the log:\n${plan}`);
+          assert.match(plan, /Index (Only )?Scan/, `${name}:\n${plan}`);
+        }
+        await fresh(0);
+      });
+
       test("a cut-off tail shows against a head published before", async () => {
         await fresh(5);
         const published = await auditHead(db);
@@ -139,3 +168,46 @@ for (const backend of BACKENDS) {
     });
   }
 }
+
+describe("stores that share a PostgreSQL database", { skip: postgresBackend.skip }, () => {
+  test("append to their audit logs without waiting for each other", async () => {
+    const stores = await Promise.all([postgresBackend.fresh("audit-a"), postgresBackend.fresh("audit-b")]);
+    const [a, b] = await Promise.all(stores.map((s) => openDb(s.store, "audit lock test")));
+    try {
+      await migrate(a as Db, "region");
+      await migrate(b as Db, "region");
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let appended = () => {};
+      const inA = new Promise<void>((resolve) => {
+        appended = resolve;
+      });
+      // A holds its audit lock (an append not yet committed)...
+      const holding = (a as Db).transaction(async (tx) => {
+        await appendAudit(tx, entry(1));
+        appended();
+        await held;
+      });
+      await inA;
+      try {
+        // ...and B, another store in the same database, appends at once.
+        const started = performance.now();
+        await (b as Db).transaction(async (tx) => {
+          await tx.query("SET LOCAL lock_timeout = '2s'");
+          await appendAudit(tx, entry(2));
+        });
+        assert.ok(performance.now() - started < 2000);
+      } finally {
+        release();
+        await holding;
+      }
+      assert.equal((await auditHead(a as Db)).seq, 1);
+      assert.equal((await auditHead(b as Db)).seq, 1);
+    } finally {
+      await Promise.all([a?.close(), b?.close()]);
+      await Promise.all(stores.map((s) => s.cleanup()));
+    }
+  });
+});

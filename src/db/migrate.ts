@@ -44,7 +44,9 @@ export async function migrate(
   const migrations = readMigrations(set, root);
   return db.transaction(
     async (tx) => {
-      await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`phonehome.migrations.${set}`]);
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))", [
+        `phonehome.migrations.${set}.`,
+      ]);
       await tx.query(
         `CREATE TABLE IF NOT EXISTS schema_migrations (
          id integer PRIMARY KEY,

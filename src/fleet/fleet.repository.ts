@@ -71,7 +71,9 @@ const DEVICE_COLUMNS = `serial, key_id AS "keyId", public_key AS "publicKey", mo
 
 /** Serialises fleet imports, so that two imports cannot both pass validation and then collide. */
 export async function lockFleetImport(tx: Queryable): Promise<void> {
-  await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", ["phonehome.fleet.import"]);
+  await tx.query("SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))", [
+    "phonehome.fleet.import.",
+  ]);
 }
 
 /** Inserts models, or updates the name and warranty of those already registered. */

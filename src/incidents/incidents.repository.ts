@@ -74,7 +74,7 @@ export async function nextIncidentId(tx: Queryable): Promise<string> {
 
 /** Serialises the opening of incidents from alerts, so that one alert opens one incident. */
 export async function lockAlertOpening(tx: Queryable): Promise<void> {
-  await tx.query("SELECT pg_advisory_xact_lock(hashtext('phonehome.incidents.alerts'))");
+  await tx.query("SELECT pg_advisory_xact_lock(hashtext('phonehome.incidents.alerts.' || current_schema()))");
 }
 
 /** Stores a new incident. */

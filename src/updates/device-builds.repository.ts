@@ -26,7 +26,10 @@ export async function recordDeviceBuild(
   tx: Queryable,
   r: Omit<DeviceBuildRecord, "receivedAt"> & { at: Date },
 ): Promise<void> {
-  await tx.query("SELECT pg_advisory_xact_lock(hashtext('phonehome.device_builds.' || $1))", [r.deviceKey]);
+  await tx.query(
+    "SELECT pg_advisory_xact_lock(hashtext('phonehome.device_builds.' || current_schema() || '.' || $1))",
+    [r.deviceKey],
+  );
   const { rows } = await tx.query<{ day: string; build: string; batch: string; market: string }>(
     `SELECT to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, data->>'build' AS build, batch, market
        FROM device_builds WHERE device_key = $1`,
