@@ -90,7 +90,7 @@ describe("readMigrations", () => {
         migrations.map((m) => m.id),
         migrations.map((_, i) => i + 1),
       );
-      for (const m of migrations) assert.match(m.sql, /CREATE TABLE|ALTER TABLE/);
+      for (const m of migrations) assert.match(m.sql, /CREATE TABLE|CREATE INDEX|ALTER TABLE/);
     }
   });
 
