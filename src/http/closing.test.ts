@@ -1,10 +1,11 @@
 /**
  * A service that shuts down answers the requests that still reach it `503
  * service.unavailable` with Retry-After, in the error shape of every route,
- * while what is in flight finishes.
+ * while what is in flight finishes. Connections with nothing being answered
+ * (kept alive between requests, silent, half-sent) do not hold its exit up.
  */
 import assert from "node:assert/strict";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { describe, it } from "node:test";
 import { Pool } from "undici";
 import { createLogger } from "../log/index.ts";
@@ -57,5 +58,41 @@ describe("a service shutting down", () => {
     } finally {
       await pool.destroy();
     }
+  });
+
+  it("closes connections that answer nothing at once: kept alive, silent or half-sent, and exits when the last answer is written", async () => {
+    const { app } = await createService({
+      name: "closing-test",
+      description: "test",
+      logger: createLogger("silent"),
+      ready: async () => true,
+    });
+    app.get("/slow", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return { done: true };
+    });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const open = (text: string) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      if (text) socket.write(text);
+      return new Promise<void>((resolve) => socket.on("close", () => resolve()));
+    };
+    // Without draining, each of these holds the close for the idle timeout (5 minutes by default).
+    const silent = open("");
+    const halfSent = open("GET /healthz HTTP/1.1\r\nhost: test\r\n");
+    const keptAlive = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
+    const idle = await keptAlive.request({ path: "/healthz", method: "GET" });
+    await idle.body.text();
+    const slow = fetch(`http://127.0.0.1:${port}/slow`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = performance.now();
+    await app.close();
+    const tookMs = performance.now() - started;
+    assert.equal((await slow).status, 200, "the answer under way was written");
+    await Promise.all([silent, halfSent]);
+    assert.ok(tookMs < 2000, `closed after ${Math.round(tookMs)} ms`);
+    await keptAlive.destroy();
   });
 });

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from "node:http";
+import { Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
@@ -265,8 +266,10 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
   // A request that arrives while the service shuts down is told to come back (another replica, or this
   // one restarted) rather than started on a store that is about to close.
   let closing = false;
+  const drain = drainConnectionsOnClose(app.server);
   app.addHook("preClose", async () => {
     closing = true;
+    drain();
   });
   app.addHook("onRequest", async (_request, reply) => {
     if (!closing) return;
@@ -321,6 +324,68 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     );
   }
   return { app, metrics };
+}
+
+/**
+ * How long a service that is shutting down waits for the answers it is
+ * writing before it closes their connections too: longer than a store
+ * statement's timeout, so that a write under way is answered.
+ */
+export const SHUTDOWN_GRACE_MS = 15_000;
+
+/**
+ * How long a closing service's connection must have answered nothing and
+ * read nothing before it is closed: a request already on its way is still
+ * read and answered (503, "shutting down") rather than cut off by a reset.
+ */
+const DRAIN_QUIET_MS = 300;
+
+/**
+ * Closes a closing service's connections once nothing is being answered or
+ * read on them for `DRAIN_QUIET_MS`: kept-alive connections between requests,
+ * connections that never sent one, half-sent requests (never acknowledged, so
+ * nothing is lost). Node's own close waits for those until their idle timeout
+ * (minutes); a request being answered is left to finish, up to
+ * `SHUTDOWN_GRACE_MS`. Answers the function that starts the draining.
+ */
+function drainConnectionsOnClose(server: Server): () => void {
+  const sockets = new Set<Socket>();
+  // Over TLS the answers are written on the TLS socket; a connection still in its handshake is closed
+  // by the handshake's own timeout.
+  server.on(server instanceof HttpsServer ? "secureConnection" : "connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  // Node's own mark of the answer under way on a connection, cleared when it is written whole; an
+  // answer written whole may still sit in the socket's buffer.
+  const busy = (socket: Socket) =>
+    ((socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? null) !== null ||
+    socket.writableLength > 0;
+  return () => {
+    const seen = new Map<Socket, { read: number; quietSince: number }>();
+    const sweep = () => {
+      const now = performance.now();
+      for (const socket of sockets) {
+        const last = seen.get(socket);
+        if (busy(socket) || last === undefined || last.read !== socket.bytesRead) {
+          seen.set(socket, { read: socket.bytesRead, quietSince: now });
+        } else if (now - last.quietSince >= DRAIN_QUIET_MS) {
+          socket.destroy();
+        }
+      }
+    };
+    sweep();
+    const beat = setInterval(sweep, 50);
+    const deadline = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, SHUTDOWN_GRACE_MS);
+    beat.unref();
+    deadline.unref();
+    server.once("close", () => {
+      clearInterval(beat);
+      clearTimeout(deadline);
+    });
+  };
 }
 
 /**
