@@ -1,5 +1,6 @@
 /** The access export: the shape in which an owner receives what a region holds about the device. */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { parseInstant } from "../calendar/index.ts";
 import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
 import { DeviceNoticeView } from "../incidents/device-notices.routes.ts";
 import { AccessReceiptView } from "./access-receipt.presenter.ts";
@@ -101,6 +102,16 @@ export function presentAccessExport(
   };
 }
 
+/**
+ * A stored timestamp as every instant of the export is written (ISO 8601, UTC,
+ * milliseconds): rows stored before coarsened days were written so carry
+ * `…T00:00:00Z`. A value that is no instant is shown as stored.
+ */
+function instantText(value: unknown): unknown {
+  const instant = typeof value === "string" ? parseInstant(value) : undefined;
+  return instant === undefined ? value : instant.toISOString();
+}
+
 /** Shapes held records as the export shows them: each field with what it is for and how long it is kept. */
 export function presentRecords(records: readonly HeldRecord[]): AccessExport["records"] {
   return records.map((r) => {
@@ -118,7 +129,7 @@ export function presentRecords(records: readonly HeldRecord[]): AccessExport["re
         const f = declared.get(name);
         return {
           name,
-          value,
+          value: f?.type === "timestamp" ? instantText(value) : value,
           description: f?.description ?? "",
           dataCategory: f?.dataCategory ?? "",
           purpose: f?.purpose ?? "",

@@ -1,7 +1,7 @@
 /**
  * The owner's export pages: the first answer carries the small collections and
  * the first diagnostics events, a cursor bound to the device leads through the
- * rest, each event exactly once.
+ * rest, each event exactly once; instants are written in one format.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -25,6 +25,7 @@ interface Page {
 }
 
 const EVENTS = 2500;
+const ISO_MS = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$/;
 
 for (const backend of BACKENDS) {
   describe(`the owner's export, paged, on ${backend.name}`, { skip: backend.skip }, () => {
@@ -142,6 +143,27 @@ for (const backend of BACKENDS) {
         assert.equal(answer.status, 400, path);
         assert.equal(answer.body.error?.code, "request.invalid", path);
       }
+    });
+
+    test("the activation's instants are written in one format, ISO 8601 UTC with milliseconds", async () => {
+      const first = await get("/v1/owner/data?limit=1", await mintOwnerToken(a));
+      const activation = first.body.records.find((r) => r.collection === "activation");
+      const fact = activation?.facts.activatedAt ?? "";
+      const field = String(activation?.fields.find((f) => f.name === "activatedAt")?.value);
+      assert.match(fact, ISO_MS);
+      assert.match(field, ISO_MS);
+      assert.equal(field, fact, "the stored day and the warranty's start are the same day");
+
+      // A day stored before days were written with milliseconds is shown as every other instant is.
+      const day = fact.slice(0, 10);
+      await global().db.query(
+        `UPDATE activations SET data = jsonb_set(data, '{activatedAt}', to_jsonb($2::text)) WHERE device_key = $1`,
+        [b.keyId, `${day}T00:00:00Z`],
+      );
+      const older = await get("/v1/owner/data?limit=1", await mintOwnerToken(b));
+      const record = older.body.records.find((r) => r.collection === "activation");
+      assert.equal(record?.fields.find((f) => f.name === "activatedAt")?.value, `${day}T00:00:00.000Z`);
+      assert.equal(record?.facts.activatedAt, `${day}T00:00:00.000Z`);
     });
   });
 }
