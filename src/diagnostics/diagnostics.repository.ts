@@ -121,6 +121,68 @@ export async function findDiagnosticsEvents(q: Queryable, ref: string): Promise<
   return rows;
 }
 
+/**
+ * Where a walk of one device's events stands: the last event read, by its key
+ * after `device_ref` in the primary key. `expiresAt` keeps the stored
+ * microseconds (RFC 3339, UTC), so the next page starts exactly after it.
+ */
+export interface EventPosition {
+  eventId: string;
+  expiresAt: string;
+}
+
+const EVENT_COLUMNS = `device_ref AS "deviceRef", event_id AS "eventId", collection, schema_version AS "schemaVersion",
+  occurred_at AS "occurredAt", expires_at AS "expiresAt", consent_receipt AS "consentReceipt", data,
+  received_at AS "receivedAt",
+  to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "expiresAtKey"`;
+
+/**
+ * Up to `limit` events of a device after `after` (from the first when null),
+ * in key order (event id, then expiry): a keyset walk along the primary key,
+ * so every page costs the same however deep it is. `next` is where the
+ * following page starts, null after the last.
+ */
+export async function findDiagnosticsEventsPage(
+  q: Queryable,
+  ref: string,
+  after: EventPosition | null,
+  limit: number,
+): Promise<{ events: StoredDiagnosticsEvent[]; next: EventPosition | null }> {
+  // One more than asked: whether a next page exists, without counting.
+  const params: unknown[] = [ref, limit + 1];
+  let from = "";
+  if (after !== null) {
+    params.push(after.eventId, after.expiresAt);
+    from = "AND (event_id, expires_at) > ($3::uuid, $4::timestamptz)";
+  }
+  const { rows } = await q.query<StoredDiagnosticsEvent & { expiresAtKey: string }>(
+    `SELECT ${EVENT_COLUMNS} FROM diagnostics_events
+      WHERE device_ref = $1 ${from}
+      ORDER BY event_id, expires_at LIMIT $2`,
+    params,
+  );
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  const next =
+    rows.length > limit && last !== undefined
+      ? { eventId: last.eventId, expiresAt: last.expiresAtKey }
+      : null;
+  return { events: page.map(({ expiresAtKey: _key, ...event }) => event), next };
+}
+
+/** The keys (event id, expiry) of every event of a device: what an access receipt counts and digests. */
+export async function findDiagnosticsEventKeys(
+  q: Queryable,
+  ref: string,
+): Promise<{ eventId: string; expiresAt: Date }[]> {
+  const { rows } = await q.query<{ eventId: string; expiresAt: Date }>(
+    `SELECT event_id AS "eventId", expires_at AS "expiresAt" FROM diagnostics_events
+      WHERE device_ref = $1 ORDER BY event_id, expires_at`,
+    [ref],
+  );
+  return rows;
+}
+
 /** Deletes every diagnostics event of a device (withdrawal, erasure); returns how many. */
 export async function eraseDiagnosticsEvents(tx: Queryable, ref: string): Promise<number> {
   const { rows } = await tx.query<{ n: number }>(

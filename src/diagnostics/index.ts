@@ -7,7 +7,10 @@ export {
   type DiagnosticsRow,
   eraseDiagnosticsEvents,
   eventKey,
+  type EventPosition,
+  findDiagnosticsEventKeys,
   findDiagnosticsEvents,
+  findDiagnosticsEventsPage,
   insertDiagnosticsEvents,
   type StoredDiagnosticsEvent,
 } from "./diagnostics.repository.ts";

@@ -177,7 +177,7 @@ describe("transform", () => {
       region: "global",
       pseudonymSecret: secretGlobal,
     });
-    assert.equal(stored.activatedAt, "2019-02-22T00:00:00Z", "23:30 at -02:00 is the next day in UTC");
+    assert.equal(stored.activatedAt, "2019-02-22T00:00:00.000Z", "23:30 at -02:00 is the next day in UTC");
     assert.equal(stored.model, "TA-1046");
     assert.equal(stored.build, "00WW_3_39B_SP03");
   });
@@ -186,7 +186,7 @@ describe("transform", () => {
     const payload = validated(sample, validSample());
     const global = sample.transform(payload, { region: "global", pseudonymSecret: secretGlobal });
     assert.equal(global.battery, 80);
-    assert.equal(global.seenAt, "2026-02-28T00:00:00Z", "00:30 at +01:00 is the day before in UTC");
+    assert.equal(global.seenAt, "2026-02-28T00:00:00.000Z", "00:30 at +01:00 is the day before in UTC");
     assert.ok(!("charging" in global), "drop: not stored");
     assert.match(String(global.cell), /^ps_/);
     const cn = sample.transform(payload, { region: "cn", pseudonymSecret: secretCn });

@@ -25,11 +25,14 @@ export function pseudonymise(secret: Uint8Array, dataCategory: string, value: st
   return `${PSEUDONYM_PREFIX}${mac}`;
 }
 
-/** A timestamp coarsened to its day in UTC, still an RFC 3339 timestamp (`2019-02-21T00:00:00Z`). */
+/**
+ * A timestamp coarsened to its day in UTC, written as every instant the
+ * system shows is (ISO 8601, UTC, milliseconds: `2019-02-21T00:00:00.000Z`).
+ */
 export function coarsenTimestamp(value: string): string {
   const instant = parseInstant(value);
   if (instant === undefined) throw new RangeError(`not a timestamp: ${value}`);
-  return `${instant.toISOString().slice(0, 10)}T00:00:00Z`;
+  return `${instant.toISOString().slice(0, 10)}T00:00:00.000Z`;
 }
 
 /** A number rounded down to a multiple of `step` (the bucket `[k*step, (k+1)*step)` it falls in). */

@@ -137,6 +137,10 @@ export const ERRORS = {
     status: 409,
     doc: "The `requestId` already names a request of another device (or of another kind). Nothing was changed; use a new request id.",
   },
+  "owner.cursor_invalid": {
+    status: 400,
+    doc: "The `cursor` of `GET /v1/owner/data/records` is not one this region gave for this device's export: malformed, changed, made by another region, or given to another device (a cursor is bound to the device whose token asked for the export). Nothing was read; start again from `GET /v1/owner/data`.",
+  },
   "config.invalid": {
     status: 500,
     doc: "The configuration file has problems; each is listed. Printed at start, never served.",

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { allEvents, freshRegionStore, putEvents, retentionDictionary } from "../../test/helpers/retention.ts";
 import { BACKENDS } from "../../test/helpers/stores.ts";
-import type { Db } from "../db/index.ts";
+import pg from "pg";
+import type { Db, StoreConfig } from "../db/index.ts";
 import {
+  detachDiagnosticsPartition,
   ensureDiagnosticsPartitions,
   listDiagnosticsPartitions,
   partitionMonthsAhead,
@@ -35,9 +37,10 @@ describe("partition names and months ahead", () => {
 for (const backend of BACKENDS) {
   describe(`diagnostics partitions on ${backend.name}`, { skip: backend.skip }, () => {
     let db: Db;
+    let store: StoreConfig;
     let cleanup: () => Promise<void>;
     before(async () => {
-      ({ db, cleanup } = await freshRegionStore(backend, "partitions"));
+      ({ db, store, cleanup } = await freshRegionStore(backend, "partitions"));
     });
     after(async () => cleanup());
 
@@ -102,6 +105,63 @@ for (const backend of BACKENDS) {
       );
       assert.ok(rows.some((r) => /\(expires_at, device_ref COLLATE "C", event_id\)/.test(r.indexdef)));
       assert.ok(rows.some((r) => /UNIQUE/.test(r.indexdef)));
+    });
+
+    it("never holds ingest up while it waits to detach behind a reader, and detaches once the reader ends", async () => {
+      await ensureDiagnosticsPartitions(db, new Date("2032-01-01T00:00:00Z"), 2);
+      await putEvents(db, [{ deviceRef: "dr_old", expiresAt: new Date("2032-01-10T00:00:00Z") }]);
+      const patience = { attemptMs: 50, pauseMs: 200, budgetMs: 2000 };
+      if (store.kind === "pglite") {
+        // One connection: nothing else can hold the table, the first attempt detaches.
+        const outcome = await detachDiagnosticsPartition(db, "diagnostics_events_203201", patience);
+        assert.deepEqual([outcome.detached, outcome.attempts], [true, 1]);
+        const listed = await listDiagnosticsPartitions(db);
+        assert.equal(listed.find((p) => p.name === "diagnostics_events_203201")?.attached, false);
+        return;
+      }
+      // A report: a read transaction left open on another connection holds the parent table.
+      const reader = new pg.Client({ connectionString: store.url });
+      reader.on("error", () => {});
+      await reader.connect();
+      try {
+        await reader.query(`SET search_path = "${store.schema ?? "public"}"`);
+        await reader.query("BEGIN");
+        await reader.query("SELECT count(*) FROM diagnostics_events");
+        // Ingest goes on throughout: one insert at a time into the current month, each one timed.
+        let detaching = true;
+        const waits: number[] = [];
+        const ingest = (async () => {
+          while (detaching) {
+            const started = performance.now();
+            await putEvents(db, [{ deviceRef: "dr_new", expiresAt: new Date("2032-02-10T00:00:00Z") }]);
+            waits.push(performance.now() - started);
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        })();
+        const outcome = await detachDiagnosticsPartition(db, "diagnostics_events_203201", patience).finally(
+          () => {
+            detaching = false;
+          },
+        );
+        await ingest;
+        assert.equal(outcome.detached, false, "the reader holds the table: the partition is left for later");
+        assert.ok(outcome.attempts > 3, `attempts: ${outcome.attempts}`);
+        assert.ok(outcome.elapsedMs >= 1500 && outcome.elapsedMs < 4000, `elapsed: ${outcome.elapsedMs} ms`);
+        assert.ok(waits.length > 10, `inserts: ${waits.length}`);
+        const longest = Math.max(...waits);
+        assert.ok(longest < 500, `the longest insert waited ${Math.round(longest)} ms`);
+        const listed = await listDiagnosticsPartitions(db);
+        assert.equal(listed.find((p) => p.name === "diagnostics_events_203201")?.attached, true);
+
+        await reader.query("COMMIT");
+        const again = await detachDiagnosticsPartition(db, "diagnostics_events_203201", patience);
+        assert.deepEqual([again.detached, again.attempts], [true, 1]);
+        const after = await listDiagnosticsPartitions(db);
+        assert.equal(after.find((p) => p.name === "diagnostics_events_203201")?.attached, false);
+      } finally {
+        await reader.query("ROLLBACK").catch(() => {});
+        await reader.end();
+      }
     });
 
     it("refuses a count of months out of range", async () => {

@@ -174,21 +174,75 @@ async function createPartition(
 }
 
 /**
- * Detaches a partition before it is dropped, so that no row can enter it
- * while its keys are read for the run's digest. Returns false when the parent
- * stayed busy past the lock timeout (the partition is then left for the next run).
+ * How long a detach may wait for the parent table. A plain DETACH needs an
+ * ACCESS EXCLUSIVE lock on `diagnostics_events`, and while it waits in the
+ * lock queue (behind any open reader: a report, a dump) every ingest INSERT
+ * queues behind it. So each attempt waits at most `attemptMs`, then gives up
+ * and lets the queue drain for `pauseMs`; after `budgetMs` in all the
+ * partition is left for the next run. (DETACH … CONCURRENTLY, which would not
+ * block writers, is refused on a table with a default partition, which
+ * `diagnostics_events` has.)
  */
-export async function detachDiagnosticsPartition(db: Db, name: string): Promise<boolean> {
+export interface DetachPatience {
+  /** Longest one attempt waits for its locks, in milliseconds: the longest an insert can queue behind it. */
+  attemptMs: number;
+  /** Pause between attempts, in milliseconds, in which queued inserts go through. */
+  pauseMs: number;
+  /** Time from the first attempt after which no further attempt starts, in milliseconds. */
+  budgetMs: number;
+}
+
+/** The purge's patience: attempts of 50 ms, 200 ms apart, for 10 seconds. */
+export const DETACH_PATIENCE: Readonly<DetachPatience> = { attemptMs: 50, pauseMs: 200, budgetMs: 10_000 };
+
+/** What a detach did: whether the partition is detached, after how many attempts and how long. */
+export interface DetachOutcome {
+  detached: boolean;
+  attempts: number;
+  /** From the first attempt to the last one's end, in milliseconds. */
+  elapsedMs: number;
+}
+
+/**
+ * Detaches a partition before it is dropped, so that no row can enter it
+ * while its keys are read for the run's digest. Tries with short lock waits
+ * (`patience`); `detached` is false when the parent stayed busy for the whole
+ * budget (the partition is then left for the next run). `signal` stops it
+ * between attempts.
+ */
+export async function detachDiagnosticsPartition(
+  db: Db,
+  name: string,
+  patience: Readonly<DetachPatience> = DETACH_PATIENCE,
+  signal?: AbortSignal,
+): Promise<DetachOutcome> {
   const checked = checkedName(name);
-  try {
-    await db.transaction(async (tx) => {
-      await tx.query("SET LOCAL lock_timeout = '10s'");
-      await tx.query(`ALTER TABLE diagnostics_events DETACH PARTITION ${checked}`);
-    });
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === TIMEOUT_CODE) return false;
-    throw error;
+  const { attemptMs, pauseMs, budgetMs } = patience;
+  for (const [key, value] of Object.entries(patience)) {
+    if (!Number.isInteger(value) || value < (key === "attemptMs" ? 1 : 0)) {
+      throw new RangeError(`${key} must be a whole number of milliseconds`);
+    }
+  }
+  const started = performance.now();
+  let attempts = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    attempts += 1;
+    try {
+      await db.transaction(async (tx) => {
+        // A whole number checked above: SET cannot take a bound parameter.
+        await tx.query(`SET LOCAL lock_timeout = '${attemptMs}ms'`);
+        await tx.query(`ALTER TABLE diagnostics_events DETACH PARTITION ${checked}`);
+      });
+      return { detached: true, attempts, elapsedMs: Math.round(performance.now() - started) };
+    } catch (error) {
+      if ((error as { code?: string }).code !== TIMEOUT_CODE) throw error;
+    }
+    const elapsed = performance.now() - started;
+    if (elapsed + pauseMs >= budgetMs) {
+      return { detached: false, attempts, elapsedMs: Math.round(elapsed) };
+    }
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
 }
 

@@ -51,7 +51,9 @@ export function formatResult(result: PurgeResult): string[] {
   const fields = result.steps.filter((s) => s.removed > 0).flatMap((s) => stepLine(s) ?? []);
   const skipped = result.steps
     .filter((s) => s.skipped)
-    .map((s) => `  ${s.partition ?? ""} was busy (lock timeout) and is left for the next run`);
+    .map(
+      (s) => `  ${s.partition ?? ""} was skipped: ${s.skippedBecause ?? "busy; it is left for the next run"}`,
+    );
   return [
     result.dryRun ? "would remove (dry run):" : "removed:",
     ...tableLines(result.tables),

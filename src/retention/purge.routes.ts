@@ -80,7 +80,18 @@ const PurgeReport = T.Object(
       kind: T.String(),
       dryRun: T.Boolean(),
       asOf: T.String({ format: "date-time" }),
-      steps: T.Array(T.Object({ ...Step, removed: T.Integer(), skipped: T.Boolean() })),
+      steps: T.Array(
+        T.Object({
+          ...Step,
+          removed: T.Integer(),
+          skipped: T.Boolean(),
+          skippedBecause: T.Optional(
+            T.String({
+              description: "why a skipped step was skipped (a partition the purge could not detach)",
+            }),
+          ),
+        }),
+      ),
       tables: Tables,
       removed: T.Integer(),
       sha256: T.String({ description: "SHA-256 over the removed rows' keys (docs/retention.md)" }),

@@ -17,6 +17,7 @@ import { isPhoneHomeError } from "../errors/index.ts";
 import { createLogger } from "../log/index.ts";
 import { ensureDiagnosticsPartitions, listDiagnosticsPartitions } from "./partitions.ts";
 import { listPurgeRuns, withPurgeLock } from "./purge.repository.ts";
+import { formatResult } from "./purge.presenter.ts";
 import { planPurge, runPurge } from "./purge.service.ts";
 import { startRetention } from "./schedule.ts";
 
@@ -354,6 +355,52 @@ for (const backend of BACKENDS) {
           assert.equal((await runPurge(db, NOW, { dictionary })).removed, 0);
         } finally {
           await other.end();
+        }
+      });
+
+      it("skips a partition a reader keeps busy, says so in the result, and drops it at the next run", async () => {
+        if (store.kind !== "postgres") throw new Error("expected a PostgreSQL store");
+        await reset(db);
+        await scenario(db);
+        const reader = new pg.Client({ connectionString: store.url });
+        await reader.connect();
+        const detachPatience = { attemptMs: 50, pauseMs: 100, budgetMs: 600 };
+        try {
+          await reader.query(`SET search_path = ${store.schema ?? "public"}`);
+          await reader.query("BEGIN");
+          await reader.query("SELECT count(*) FROM diagnostics_events");
+          const busy = await runPurge(db, NOW, { dictionary, detachPatience });
+          const drops = busy.steps.filter((s) => s.action === "drop-partition");
+          assert.deepEqual(
+            drops.map((s) => [s.partition, s.skipped]),
+            [
+              ["diagnostics_events_203101", true],
+              ["diagnostics_events_203102", true],
+            ],
+          );
+          for (const s of drops)
+            assert.match(s.skippedBecause ?? "", /stayed locked .* left for the next run/);
+          assert.deepEqual(busy.tables.diagnostics_events.partitions, []);
+          const lines = formatResult(busy).filter((l) => l.includes("was skipped"));
+          assert.equal(lines.length, 2);
+          assert.match(lines[0] ?? "", /diagnostics_events_203101 was skipped: .*attempts of at most 50 ms/);
+          // The run still ended and was recorded; the partitions are still there, attached.
+          const [record] = await listPurgeRuns(db, 1);
+          assert.equal(record?.id, busy.runId);
+          assert.notEqual(record?.finishedAt, null);
+          const attached = (await listDiagnosticsPartitions(db)).filter((p) => p.attached).map((p) => p.name);
+          assert.ok(attached.includes("diagnostics_events_203101"));
+
+          await reader.query("COMMIT");
+          const next = await runPurge(db, NOW, { dictionary, detachPatience });
+          assert.deepEqual(next.tables.diagnostics_events.partitions, [
+            "diagnostics_events_203101",
+            "diagnostics_events_203102",
+          ]);
+          assert.ok(next.steps.every((s) => !s.skipped));
+        } finally {
+          await reader.query("ROLLBACK").catch(() => {});
+          await reader.end();
         }
       });
     }

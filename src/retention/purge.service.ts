@@ -13,6 +13,8 @@ import type { Db } from "../db/index.ts";
 import type { Dictionary } from "../dictionary/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import {
+  DETACH_PATIENCE,
+  type DetachPatience,
   detachDiagnosticsPartition,
   dropDiagnosticsPartition,
   listDiagnosticsPartitions,
@@ -74,6 +76,8 @@ export interface StepOutcome extends PurgeStep {
   removed: number;
   /** True when a partition stayed busy past the lock timeout and was left for the next run. */
   skipped: boolean;
+  /** Why a skipped step was skipped, in words (how long and how often the detach tried). */
+  skippedBecause?: string;
 }
 
 /** What a purge did, as recorded in `purge_runs`. */
@@ -102,6 +106,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Who asked, for the audit log (default `system:retention`, the schedule). */
   actor?: string;
+  /** How long detaching an expired partition may wait for the table, and how (default `DETACH_PATIENCE`). */
+  detachPatience?: Readonly<DetachPatience>;
 }
 
 /** A surgical purge: one collection (one version, or all), optionally one field, received in [from, to). */
@@ -382,7 +388,14 @@ async function execute(
         done += rows.length;
         options.onProgress?.(done, Math.max(total, done));
       };
-      await runStep(db, step, { dryRun, chunk, take, signal: options.signal, outcome });
+      await runStep(db, step, {
+        dryRun,
+        chunk,
+        take,
+        signal: options.signal,
+        outcome,
+        patience: options.detachPatience ?? DETACH_PATIENCE,
+      });
       await updatePurgeRun(db, runId, { counts: summary().counts, removed: done });
     }
   } catch (error) {
@@ -417,9 +430,10 @@ async function runStep(
     take: (rows: RowKey[]) => void;
     signal: AbortSignal | undefined;
     outcome: StepOutcome;
+    patience: Readonly<DetachPatience>;
   },
 ): Promise<void> {
-  const { dryRun, chunk, take, signal } = ctx;
+  const { dryRun, chunk, take, signal, patience } = ctx;
   // Reads end at a short page; removals end at an empty chunk (rows removed meanwhile by
   // someone else, e.g. an owner's erasure, can make a chunk short without it being the last).
   const walk = async (next: (after: RowKey) => Promise<RowKey[]>, reads: boolean) => {
@@ -437,9 +451,16 @@ async function runStep(
   switch (step.action) {
     case "drop-partition": {
       const name = step.partition ?? "";
-      if (!dryRun && step.attached !== false && !(await detachDiagnosticsPartition(db, name))) {
-        ctx.outcome.skipped = true;
-        return;
+      if (!dryRun && step.attached !== false) {
+        const detach = await detachDiagnosticsPartition(db, name, patience, signal);
+        if (!detach.detached) {
+          ctx.outcome.skipped = true;
+          ctx.outcome.skippedBecause =
+            `diagnostics_events stayed locked by other transactions for ${(detach.elapsedMs / 1000).toFixed(1)} s ` +
+            `(${detach.attempts} attempts of at most ${patience.attemptMs} ms each, so that ingest never ` +
+            "waited behind them longer); the partition is left for the next run";
+          return;
+        }
       }
       // Detached, the partition takes no new rows: its keys are read for the digest, then it goes whole.
       await walk((after) => readSelectedKeys(db, step.table, step.selection, after, chunk), true);

@@ -65,6 +65,12 @@ export async function startRetention(db: Db, options: RetentionOptions): Promise
           { purgeRun: result.runId, removed: result.removed, tables: result.tables, sha256: result.sha256 },
           "retention purge",
         );
+        for (const step of result.steps.filter((s) => s.skipped)) {
+          logger.warn(
+            { purgeRun: result.runId, partition: step.partition, reason: step.skippedBecause },
+            "retention purge skipped a partition; it is tried again at the next purge",
+          );
+        }
         await ensure(now);
       } catch (error) {
         if (abort.signal.aborted) return;

@@ -60,21 +60,20 @@ export type SignedAccessReceipt = Static<typeof SignedAccessReceiptView>;
  * id, expiry), `consents` (purpose, receipt id), `consent_history` (receipt id),
  * `notice_deliveries` (notice id, expiry).
  * `generatedAt` is not part of it: two exports of the same rows agree.
+ * `eventKeys` (event id, expiry) stands for the diagnostics events of `data`
+ * when the export shows one page of them: the receipt counts every event held.
  */
-export function heldInExport(data: AccessExport): HeldEntry[] {
+export function heldInExport(data: AccessExport, eventKeys?: readonly (readonly string[])[]): HeldEntry[] {
   const events = data.records.filter((r) => r.facts.eventId !== undefined);
   const activations = data.records.filter((r) => r.collection === "activation");
   const builds = data.records.filter((r) => r.collection === "update.check");
-  const entry = (collection: string, keys: string[][]): HeldEntry => ({
+  const entry = (collection: string, keys: readonly (readonly string[])[]): HeldEntry => ({
     collection,
     count: keys.length,
     sha256: keysDigest(collection, keys),
   });
   return [
-    entry(
-      "diagnostics_events",
-      events.map((r) => [String(r.facts.eventId), r.expiresAt]),
-    ),
+    entry("diagnostics_events", eventKeys ?? events.map((r) => [String(r.facts.eventId), r.expiresAt])),
     entry(
       "activations",
       activations.map((r) => [data.device, r.expiresAt]),

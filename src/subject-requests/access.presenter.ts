@@ -1,5 +1,6 @@
 /** The access export: the shape in which an owner receives what a region holds about the device. */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { parseInstant } from "../calendar/index.ts";
 import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
 import { DeviceNoticeView } from "../incidents/device-notices.routes.ts";
 import { AccessReceiptView } from "./access-receipt.presenter.ts";
@@ -61,6 +62,25 @@ export const AccessExport = T.Object({
 });
 export type AccessExport = Static<typeof AccessExport>;
 
+const Next = T.Union([T.String(), T.Null()], {
+  description:
+    "the cursor of the next page of diagnostics events (`GET /v1/owner/data/records?cursor=…`); null when this page ends the export",
+});
+
+/** The first page of an owner's export: every record but the diagnostics events past `limit`, and the cursor of the rest. */
+export const OwnerExportPage = T.Object({ ...AccessExport.properties, next: Next });
+export type OwnerExportPage = Static<typeof OwnerExportPage>;
+
+/** A following page of an owner's export: the next diagnostics events. */
+export const OwnerRecordsPage = T.Object({
+  region: T.String(),
+  device: T.String({ description: "the device's key id" }),
+  generatedAt: T.String({ format: "date-time" }),
+  records: T.Array(RecordView),
+  next: Next,
+});
+export type OwnerRecordsPage = Static<typeof OwnerRecordsPage>;
+
 /** Shapes what a region holds about a device for its owner. */
 export function presentAccessExport(
   region: { id: string; storedIn: string },
@@ -78,31 +98,46 @@ export function presentAccessExport(
     generatedAt: now.toISOString(),
     consents: { consents: decisions, history },
     notices: [...notices],
-    records: records.map((r) => {
-      const declared = new Map((r.collection?.fields ?? []).map((f) => [f.name, f]));
-      return {
-        collection: r.collectionName,
-        schemaVersion: r.schemaVersion,
-        description: r.collection?.description ?? "",
-        purpose: r.collection?.purpose ?? "",
-        legalBasis: r.collection?.legalBasis ?? "",
-        storedAt: r.storedAt.toISOString(),
-        expiresAt: r.expiresAt.toISOString(),
-        facts: r.facts,
-        fields: Object.entries(r.data).map(([name, value]) => {
-          const f = declared.get(name);
-          return {
-            name,
-            value,
-            description: f?.description ?? "",
-            dataCategory: f?.dataCategory ?? "",
-            purpose: f?.purpose ?? "",
-            legalBasis: f?.legalBasis ?? "",
-            retention: f?.retention.duration ?? "",
-            transform: f?.transform ?? "",
-          };
-        }),
-      };
-    }),
+    records: presentRecords(records),
   };
+}
+
+/**
+ * A stored timestamp as every instant of the export is written (ISO 8601, UTC,
+ * milliseconds): rows stored before coarsened days were written so carry
+ * `…T00:00:00Z`. A value that is no instant is shown as stored.
+ */
+function instantText(value: unknown): unknown {
+  const instant = typeof value === "string" ? parseInstant(value) : undefined;
+  return instant === undefined ? value : instant.toISOString();
+}
+
+/** Shapes held records as the export shows them: each field with what it is for and how long it is kept. */
+export function presentRecords(records: readonly HeldRecord[]): AccessExport["records"] {
+  return records.map((r) => {
+    const declared = new Map((r.collection?.fields ?? []).map((f) => [f.name, f]));
+    return {
+      collection: r.collectionName,
+      schemaVersion: r.schemaVersion,
+      description: r.collection?.description ?? "",
+      purpose: r.collection?.purpose ?? "",
+      legalBasis: r.collection?.legalBasis ?? "",
+      storedAt: r.storedAt.toISOString(),
+      expiresAt: r.expiresAt.toISOString(),
+      facts: r.facts,
+      fields: Object.entries(r.data).map(([name, value]) => {
+        const f = declared.get(name);
+        return {
+          name,
+          value: f?.type === "timestamp" ? instantText(value) : value,
+          description: f?.description ?? "",
+          dataCategory: f?.dataCategory ?? "",
+          purpose: f?.purpose ?? "",
+          legalBasis: f?.legalBasis ?? "",
+          retention: f?.retention.duration ?? "",
+          transform: f?.transform ?? "",
+        };
+      }),
+    };
+  });
 }

@@ -10,7 +10,14 @@ import type { Retention } from "../dictionary/retention.ts";
 import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { findDeviceBuild } from "../updates/device-builds.repository.ts";
-import { deviceRef, findDiagnosticsEvents } from "../diagnostics/index.ts";
+import {
+  deviceRef,
+  type EventPosition,
+  findDiagnosticsEventKeys,
+  findDiagnosticsEvents,
+  findDiagnosticsEventsPage,
+  type StoredDiagnosticsEvent,
+} from "../diagnostics/index.ts";
 import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { RegionSigningKey } from "../keys/index.ts";
@@ -41,16 +48,8 @@ export interface HeldRecord {
   facts: Record<string, string>;
 }
 
-/** Every record this region's store holds about the device: its activation and its diagnostics events. */
-export async function findHeldRecords(
-  q: Queryable,
-  dictionary: Dictionary,
-  deviceKey: string,
-  pseudonymSecret: Uint8Array,
-): Promise<HeldRecord[]> {
-  const activations: StoredActivation[] = await findActivations(q, [deviceKey]);
-  const events = await findDiagnosticsEvents(q, deviceRef(pseudonymSecret, deviceKey));
-  const activationRecords = activations.map((a) => ({
+function activationRecords(dictionary: Dictionary, activations: readonly StoredActivation[]): HeldRecord[] {
+  return activations.map((a) => ({
     collection: dictionary.get("activation", a.schemaVersion),
     collectionName: "activation",
     schemaVersion: a.schemaVersion,
@@ -62,7 +61,10 @@ export async function findHeldRecords(
       warrantyUntil: new Date(a.warrantyUntil).toISOString(),
     },
   }));
-  const eventRecords = events.map((e) => ({
+}
+
+function eventRecords(dictionary: Dictionary, events: readonly StoredDiagnosticsEvent[]): HeldRecord[] {
+  return events.map((e) => ({
     collection: dictionary.get(e.collection, e.schemaVersion),
     collectionName: e.collection,
     schemaVersion: e.schemaVersion,
@@ -75,22 +77,101 @@ export async function findHeldRecords(
       consentReceipt: e.consentReceipt,
     },
   }));
+}
+
+async function buildRecords(q: Queryable, dictionary: Dictionary, deviceKey: string): Promise<HeldRecord[]> {
   const reported = await findDeviceBuild(q, deviceKey);
-  const buildRecords =
-    reported === null
-      ? []
-      : [
-          {
-            collection: dictionary.get("update.check", reported.schemaVersion),
-            collectionName: "update.check",
-            schemaVersion: reported.schemaVersion,
-            data: { build: reported.build },
-            storedAt: reported.receivedAt,
-            expiresAt: reported.expiresAt,
-            facts: { batch: reported.batch, market: reported.market },
-          },
-        ];
-  return [...activationRecords, ...eventRecords, ...buildRecords];
+  return reported === null
+    ? []
+    : [
+        {
+          collection: dictionary.get("update.check", reported.schemaVersion),
+          collectionName: "update.check",
+          schemaVersion: reported.schemaVersion,
+          data: { build: reported.build },
+          storedAt: reported.receivedAt,
+          expiresAt: reported.expiresAt,
+          facts: { batch: reported.batch, market: reported.market },
+        },
+      ];
+}
+
+/**
+ * Every record this region's store holds about the device, in one answer: its
+ * activation, its diagnostics events (oldest first) and its last reported
+ * build. For support's view and the owner's summary; the owner's export pages
+ * instead (`findHeldRecordsPage`).
+ */
+export async function findHeldRecords(
+  q: Queryable,
+  dictionary: Dictionary,
+  deviceKey: string,
+  pseudonymSecret: Uint8Array,
+): Promise<HeldRecord[]> {
+  const activations = await findActivations(q, [deviceKey]);
+  const events = await findDiagnosticsEvents(q, deviceRef(pseudonymSecret, deviceKey));
+  return [
+    ...activationRecords(dictionary, activations),
+    ...eventRecords(dictionary, events),
+    ...(await buildRecords(q, dictionary, deviceKey)),
+  ];
+}
+
+/** A page of an owner's export: its records, and where the next page of diagnostics events starts (null: none). */
+export interface HeldPage {
+  records: HeldRecord[];
+  next: EventPosition | null;
+}
+
+/**
+ * The first page of an owner's export: the device's activation and last
+ * reported build (one record each at most), and its first `limit` diagnostics
+ * events in key order (event id, then expiry).
+ */
+export async function findHeldRecordsPage(
+  q: Queryable,
+  dictionary: Dictionary,
+  deviceKey: string,
+  pseudonymSecret: Uint8Array,
+  limit: number,
+): Promise<HeldPage> {
+  const activations = await findActivations(q, [deviceKey]);
+  const page = await findDiagnosticsEventsPage(q, deviceRef(pseudonymSecret, deviceKey), null, limit);
+  return {
+    records: [
+      ...activationRecords(dictionary, activations),
+      ...eventRecords(dictionary, page.events),
+      ...(await buildRecords(q, dictionary, deviceKey)),
+    ],
+    next: page.next,
+  };
+}
+
+/** The device's next `limit` diagnostics events after `after`, for the export's following pages. */
+export async function findHeldEventsPage(
+  q: Queryable,
+  dictionary: Dictionary,
+  deviceKey: string,
+  pseudonymSecret: Uint8Array,
+  after: EventPosition,
+  limit: number,
+): Promise<HeldPage> {
+  const page = await findDiagnosticsEventsPage(q, deviceRef(pseudonymSecret, deviceKey), after, limit);
+  return { records: eventRecords(dictionary, page.events), next: page.next };
+}
+
+/**
+ * The keys of every diagnostics event of the device as the export shows them
+ * (event id, expiry): what an access receipt counts and digests, whichever
+ * pages the owner reads.
+ */
+export async function findHeldEventKeys(
+  q: Queryable,
+  deviceKey: string,
+  pseudonymSecret: Uint8Array,
+): Promise<string[][]> {
+  const keys = await findDiagnosticsEventKeys(q, deviceRef(pseudonymSecret, deviceKey));
+  return keys.map((k) => [k.eventId, new Date(k.expiresAt).toISOString()]);
 }
 
 /** What issuing an access receipt needs from its region. */
@@ -108,7 +189,9 @@ export interface AccessReceiptContext {
  * export shows, and when. Each call issues a new receipt over what is held
  * then (an export fetched again with the same request id gets its own). A
  * request id already used for another device is refused with
- * `subject_request.conflict`.
+ * `subject_request.conflict`. `eventKeys`, the keys of every diagnostics event
+ * held (`findHeldEventKeys`), replaces the events of `data` when it shows one
+ * page of them only.
  */
 export async function issueAccessReceipt(
   ctx: AccessReceiptContext,
@@ -116,6 +199,7 @@ export async function issueAccessReceipt(
   data: AccessExport,
   requestId: string,
   clock: () => Date = () => new Date(),
+  eventKeys?: readonly (readonly string[])[],
 ): Promise<SignedAccessReceipt> {
   const deviceKey = owner.device.keyId;
   return ctx.db.transaction(async (tx) => {
@@ -131,7 +215,7 @@ export async function issueAccessReceipt(
       );
     }
     const now = clock();
-    const held = heldInExport(data);
+    const held = heldInExport(data, eventKeys);
     const receipt = presentAccessReceipt({
       requestId,
       region: ctx.region,

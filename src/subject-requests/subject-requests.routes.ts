@@ -1,6 +1,7 @@
 /**
- * Owners' rights, per region: `GET /v1/owner/data` (access export, with a
- * signed access receipt when it names a request id), `POST
+ * Owners' rights, per region: `GET /v1/owner/data` (access export, paged:
+ * its first page, with a signed access receipt when it names a request id),
+ * `GET /v1/owner/data/records` (its following pages), `POST
  * /v1/owner/access-receipts` (the receipt alone, for the control plane),
  * `DELETE /v1/owner/data` (erasure, with a signed receipt) and
  * `GET /v1/receipt-key` (the key every receipt of the region verifies with);
@@ -19,10 +20,24 @@ import type { Dictionary } from "../dictionary/index.ts";
 import type { App } from "../http/service.ts";
 import type { RegionSigningKey } from "../keys/index.ts";
 import type { OwnerAuthenticator } from "../owners/index.ts";
-import { AccessExport, presentAccessExport } from "./access.presenter.ts";
+import {
+  AccessExport,
+  OwnerExportPage,
+  OwnerRecordsPage,
+  presentAccessExport,
+  presentRecords,
+} from "./access.presenter.ts";
+import { decodeExportCursor, encodeExportCursor } from "./export-cursor.ts";
+import { PhoneHomeError } from "../errors/index.ts";
 import { presentSummary } from "./summary.presenter.ts";
 import { type SignedAccessReceipt, SignedAccessReceiptView } from "./access-receipt.presenter.ts";
-import { findHeldRecords, issueAccessReceipt } from "./access.service.ts";
+import {
+  findHeldEventKeys,
+  findHeldEventsPage,
+  findHeldRecords,
+  findHeldRecordsPage,
+  issueAccessReceipt,
+} from "./access.service.ts";
 import { REQUEST_ID_PATTERN, SignedErasureReceiptView } from "./erasure.presenter.ts";
 import { eraseHeldData } from "./erasure.service.ts";
 
@@ -111,23 +126,54 @@ export function registerSupportAccessRoute(app: App, deps: OwnerRouteDeps & { se
   );
 }
 
+/** Diagnostics events per page of an owner's export: when the request names no `limit`, and at most. */
+export const EXPORT_PAGE = { defaultEvents: 1000, maxEvents: 5000 } as const;
+
+const LimitQuery = T.Optional(
+  T.String({
+    pattern: "^[1-9][0-9]{0,3}$",
+    description: `diagnostics events in this page, 1-${EXPORT_PAGE.maxEvents} (default ${EXPORT_PAGE.defaultEvents})`,
+  }),
+);
+
+function pageLimit(limit: string | undefined): number {
+  if (limit === undefined) return EXPORT_PAGE.defaultEvents;
+  const n = Number(limit);
+  if (n > EXPORT_PAGE.maxEvents) {
+    throw new PhoneHomeError(
+      "request.invalid",
+      `limit is at most ${EXPORT_PAGE.maxEvents} diagnostics events a page`,
+      { path: "/querystring/limit" },
+    );
+  }
+  return n;
+}
+
 /**
- * Everything this region holds about the device an owner token proves; with a
- * request id, also the signed access receipt of it, recorded.
+ * The first page of everything this region holds about the device an owner
+ * token proves (at most `limit` diagnostics events, and the cursor of the
+ * rest); with a request id, also the signed access receipt of the whole
+ * export, recorded: it counts every event held, not only this page's.
  */
 async function accessExport(
   deps: OwnerRouteDeps,
   authorization: string | undefined,
-  requestId?: string,
-): Promise<{ data: AccessExport; signed: SignedAccessReceipt | null }> {
+  options: { requestId?: string | undefined; limit: number },
+): Promise<{ data: OwnerExportPage; signed: SignedAccessReceipt | null }> {
   const owner = await deps.owners(authorization);
-  const [records, consents, notices] = await Promise.all([
-    findHeldRecords(deps.db, deps.dictionary, owner.device.keyId, deps.pseudonymSecret),
-    findHeldConsents(deps, owner.device.keyId),
-    findDeviceNotices(deps.db, owner.device.keyId),
+  const device = owner.device.keyId;
+  const [page, consents, notices] = await Promise.all([
+    findHeldRecordsPage(deps.db, deps.dictionary, device, deps.pseudonymSecret, options.limit),
+    findHeldConsents(deps, device),
+    findDeviceNotices(deps.db, device),
   ]);
-  const data = presentAccessExport(deps.region, owner.device.keyId, records, consents, notices, new Date());
-  const signed = requestId === undefined ? null : await issueAccessReceipt(deps, owner, data, requestId);
+  const data = {
+    ...presentAccessExport(deps.region, device, page.records, consents, notices, new Date()),
+    next: page.next === null ? null : encodeExportCursor(deps.pseudonymSecret, device, page.next),
+  };
+  if (options.requestId === undefined) return { data, signed: null };
+  const eventKeys = await findHeldEventKeys(deps.db, device, deps.pseudonymSecret);
+  const signed = await issueAccessReceipt(deps, owner, data, options.requestId, undefined, eventKeys);
   return { data, signed };
 }
 
@@ -151,13 +197,25 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
           "device: an empty `records` there is the proof. The export comes straight from the region that holds the data. " +
           "With `requestId` (the one `POST /v1/subject-requests/access` answered, or your own), the region also records " +
           "an access receipt — per collection the count and a SHA-256 over the keys of the records shown, and when — " +
-          "and returns it signed in `receipt` and `jws`.",
+          "and returns it signed in `receipt` and `jws`. The export pages: this answer holds the activation, the last " +
+          "reported build, the consents, the notices and the first `limit` diagnostics events (in event-id order); " +
+          "`next` is the cursor of the following events (`GET /v1/owner/data/records`), null when there are no more.",
         security: [{ ownerToken: [] }],
-        querystring: RequestIdQuery(
-          "a UUID naming the access request: the export then carries its signed receipt",
+        querystring: T.Object(
+          {
+            requestId: T.Optional(
+              T.String({
+                pattern: REQUEST_ID_PATTERN,
+                description:
+                  "a UUID naming the access request: the first page then carries the signed receipt of the whole export",
+              }),
+            ),
+            limit: LimitQuery,
+          },
+          { additionalProperties: false },
         ),
         response: {
-          200: AccessExport,
+          200: OwnerExportPage,
           400: T.Ref("ErrorResponse"),
           401: T.Ref("ErrorResponse"),
           409: T.Ref("ErrorResponse"),
@@ -165,12 +223,63 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
       },
     },
     async (request) => {
-      const { data, signed } = await accessExport(
-        deps,
-        request.headers.authorization,
-        request.query.requestId?.toLowerCase(),
-      );
+      const { data, signed } = await accessExport(deps, request.headers.authorization, {
+        requestId: request.query.requestId?.toLowerCase(),
+        limit: pageLimit(request.query.limit),
+      });
       return signed ? { ...data, receipt: signed.receipt, jws: signed.jws } : data;
+    },
+  );
+
+  app.get(
+    "/v1/owner/data/records",
+    {
+      schema: {
+        tags: ["owner"],
+        summary: "The next page of the device's diagnostics events in its owner's export",
+        description:
+          "Authenticated with an owner token, checked as for `GET /v1/owner/data`. `cursor` is the `next` of the " +
+          "previous page; it is bound to the device (and the region) it was given for, so another device's token " +
+          "cannot use it, and a changed or foreign cursor is refused with `owner.cursor_invalid`. Events come in " +
+          "event-id order, each exactly once; `next` is null on the last page.",
+        security: [{ ownerToken: [] }],
+        querystring: T.Object(
+          {
+            cursor: T.String({
+              minLength: 1,
+              maxLength: 512,
+              description: "the `next` of the previous page",
+            }),
+            limit: LimitQuery,
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: OwnerRecordsPage,
+          400: T.Ref("ErrorResponse"),
+          401: T.Ref("ErrorResponse"),
+        },
+      },
+    },
+    async (request) => {
+      const owner = await deps.owners(request.headers.authorization);
+      const device = owner.device.keyId;
+      const after = decodeExportCursor(deps.pseudonymSecret, device, request.query.cursor);
+      const page = await findHeldEventsPage(
+        deps.db,
+        deps.dictionary,
+        device,
+        deps.pseudonymSecret,
+        after,
+        pageLimit(request.query.limit),
+      );
+      return {
+        region: deps.region.id,
+        device,
+        generatedAt: new Date().toISOString(),
+        records: presentRecords(page.records),
+        next: page.next === null ? null : encodeExportCursor(deps.pseudonymSecret, device, page.next),
+      };
     },
   );
 
@@ -196,11 +305,11 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
       },
     },
     async (request) => {
-      const { signed } = await accessExport(
-        deps,
-        request.headers.authorization,
-        request.query.requestId?.toLowerCase() ?? randomUUID(),
-      );
+      // The receipt counts every event from their keys: the export itself needs none of them.
+      const { signed } = await accessExport(deps, request.headers.authorization, {
+        requestId: request.query.requestId?.toLowerCase() ?? randomUUID(),
+        limit: 1,
+      });
       if (!signed) throw new Error("an access receipt was asked for and not issued");
       return signed;
     },
@@ -227,7 +336,14 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
       },
     },
     async (request) => {
-      const { data } = await accessExport(deps, request.headers.authorization);
+      const owner = await deps.owners(request.headers.authorization);
+      const device = owner.device.keyId;
+      const [records, consents, notices] = await Promise.all([
+        findHeldRecords(deps.db, deps.dictionary, device, deps.pseudonymSecret),
+        findHeldConsents(deps, device),
+        findDeviceNotices(deps.db, device),
+      ]);
+      const data = presentAccessExport(deps.region, device, records, consents, notices, new Date());
       return { region: data.region, storedIn: data.storedIn, summary: presentSummary(data) };
     },
   );

@@ -53,6 +53,27 @@ interface RegionExport {
 }
 type Held = { region: Region; data: RegionExport } | { region: Region; error: ApiError };
 
+/**
+ * A region's whole export: the region answers it in pages (the first with the
+ * cursor of the rest, `next`), read here one after the other and joined, so
+ * what is shown and downloaded holds every record.
+ */
+async function readExport(region: Region, token: string): Promise<RegionExport> {
+  const first = await api<RegionExport & { next: string | null }>(`${region.url}/v1/owner/data`, { token });
+  const { next: firstNext, ...data } = first;
+  const records = [...data.records];
+  let next = firstNext;
+  while (next !== null) {
+    const page = await api<{ records: RecordView[]; next: string | null }>(
+      `${region.url}/v1/owner/data/records?cursor=${encodeURIComponent(next)}`,
+      { token },
+    );
+    records.push(...page.records);
+    next = page.next;
+  }
+  return { ...data, records };
+}
+
 /** The token a QR code link carries in the fragment (never sent to a server), or "". */
 function tokenFromLink(): string {
   const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
@@ -276,7 +297,7 @@ function DeviceData(props: { config: PortalConfig; token: string; onClose: () =>
           try {
             return {
               region,
-              data: await api<RegionExport>(`${region.url}/v1/owner/data`, { token: props.token }),
+              data: await readExport(region, props.token),
             };
           } catch (error) {
             return { region, error: error as ApiError };
