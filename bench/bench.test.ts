@@ -117,3 +117,92 @@ test(
     );
   },
 );
+
+test(
+  "npm run bench --suite audit at a small size: appends and head reads on a short and a long log, with their ratios",
+  { skip: postgresBackend.skip, timeout: 120_000 },
+  async () => {
+    const { code, stdout, stderr } = await runBench([
+      "--quick",
+      "--no-pin",
+      "--suite",
+      "audit",
+      "--audit-entries",
+      "20000",
+    ]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(
+      stdout,
+      /^ratio big \/ small: append p50 \d+\.\d{3}, p99 \d+\.\d{3}; head p50 \d+\.\d{3}, p99 \d+\.\d{3}$/m,
+    );
+    // The head is read along the primary key, not by sorting the log.
+    assert.match(
+      stdout,
+      /^plan of the head read at 20,000 entries: .*Index Scan Backward using audit_log_pkey/m,
+    );
+    // Columns: operation (two words), entries, samples, p50, ms, p99, ms.
+    for (const op of ["append small", "append big", "head small", "head big"]) {
+      assert.ok(Number(tableRow(stdout, op)[3]) > 0, `${op} has no samples`);
+    }
+    assert.match(stdout, /^valid: \d+ appends on each store/m);
+  },
+);
+
+test(
+  "npm run bench --suite owner at a small size: owners' access and erasure on a full and an empty region",
+  { skip: postgresBackend.skip, timeout: 180_000 },
+  async () => {
+    const { code, stdout, stderr } = await runBench([
+      "--quick",
+      "--no-pin",
+      "--suite",
+      "owner",
+      "--owner-rows",
+      "20000",
+      "--owner-audit",
+      "2000",
+      "--owner-events",
+      "20",
+    ]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(
+      stdout,
+      /^ratio full \/ empty: access p50 \d+\.\d{3}, p99 \d+\.\d{3}; erasure p50 \d+\.\d{3}, p99 \d+\.\d{3}$/m,
+    );
+    // Columns: operation (two words), samples, p50, ms, p99, ms, max, ms.
+    for (const op of ["access full", "access empty", "erasure full", "erasure empty"]) {
+      assert.equal(tableRow(stdout, op)[2], "16", `${op}: one round of 16 owners`);
+    }
+    // An erasure's delete and an access's read go along the primary key of each partition.
+    assert.match(stdout, /Index Scan (using|on) diagnostics_events_\d{6}_pkey/);
+    assert.match(stdout, /^valid: every access showed the owner's events and every erasure deleted all 20$/m);
+  },
+);
+
+test(
+  "npm run bench --suite memory at a small size: every service's resident memory against its budget and the floor",
+  { skip: postgresBackend.skip, timeout: 180_000 },
+  async () => {
+    const { code, stdout, stderr } = await runBench([
+      "--quick",
+      "--no-pin",
+      "--suite",
+      "memory",
+      "--memory-load",
+      "2",
+    ]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    for (const figure of [
+      "floor idle",
+      "control plane idle",
+      "collector peak",
+      "up after start",
+      "up peak",
+    ]) {
+      const line = stdout.split("\n").find((l) => l.startsWith(`${figure} `));
+      assert.ok(line, `no ${figure} in:\n${stdout}`);
+      assert.match(line, / \d+ MiB +\d+\.\d{2} /, `${figure} has a size and a ratio to the floor`);
+    }
+    assert.match(stdout, /^memory: (every figure within its budget|OVER BUDGET)/m);
+  },
+);

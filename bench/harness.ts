@@ -19,11 +19,31 @@ const DEVICES_PER_SECOND = 4000;
 /** Diagnostics envelopes sealed per second of warm-up and measurement when --envelopes is not given. */
 const ENVELOPES_PER_SECOND = 600;
 
-/** The suites `--suite` chooses from; `all` runs them in this order. */
-export const SUITES = ["activations", "diagnostics", "isolation", "auditor"] as const;
+/** The suites `--suite` chooses from, in the order they run. */
+export const SUITES = [
+  "activations",
+  "diagnostics",
+  "isolation",
+  "auditor",
+  "audit",
+  "owner",
+  "memory",
+] as const;
 export type Suite = (typeof SUITES)[number];
+/**
+ * What `all` runs: every suite but `owner`, which fills a store with ten million rows first
+ * (minutes of work) and runs only when named (docs/decisions/0043).
+ */
+export const ALL_SUITES: readonly Suite[] = SUITES.filter((s) => s !== "owner");
 /** The suites that need PostgreSQL (the auditor suite does not). */
-export const POSTGRES_SUITES: ReadonlySet<Suite> = new Set(["activations", "diagnostics", "isolation"]);
+export const POSTGRES_SUITES: ReadonlySet<Suite> = new Set([
+  "activations",
+  "diagnostics",
+  "isolation",
+  "audit",
+  "owner",
+  "memory",
+]);
 
 /** What the command line asked for. */
 export interface Settings {
@@ -43,6 +63,16 @@ export interface Settings {
   cpuProf: string | undefined;
   /** Size of the capture the auditor suite generates, in MB (10^6 bytes). */
   captureMb: number;
+  /** Entries in the audit suite's big store (its small one holds 10). */
+  auditEntries: number;
+  /** Diagnostics rows in the owner suite's full region. */
+  ownerRows: number;
+  /** Audit entries in the owner suite's full region. */
+  ownerAudit: number;
+  /** Diagnostics events of each device whose owner the owner suite measures. */
+  ownerEvents: number;
+  /** Seconds of load the memory suite puts on each service it measures under load. */
+  memoryLoadS: number;
 }
 
 /** Parses the bench's options (see docs/benchmarks.md); throws on a bad one. */
@@ -62,6 +92,11 @@ export function settingsFromArgv(argv: string[]): Settings {
       "no-pin": { type: "boolean", default: false },
       "cpu-prof": { type: "string" },
       "capture-mb": { type: "string" },
+      "audit-entries": { type: "string" },
+      "owner-rows": { type: "string" },
+      "owner-audit": { type: "string" },
+      "owner-events": { type: "string" },
+      "memory-load": { type: "string" },
     },
     strict: true,
   });
@@ -72,7 +107,7 @@ export function settingsFromArgv(argv: string[]): Settings {
     return n;
   };
   // One suite, several separated by commas (run in the order of SUITES), or all.
-  const asked = values.suite === "all" ? [...SUITES] : values.suite.split(",").map((s) => s.trim());
+  const asked = values.suite === "all" ? [...ALL_SUITES] : values.suite.split(",").map((s) => s.trim());
   const unknown = asked.filter((s) => !(SUITES as readonly string[]).includes(s));
   if (asked.length === 0 || unknown.length > 0) {
     throw new Error(`--suite must be one or more of ${SUITES.join(", ")} (comma-separated), or all`);
@@ -97,6 +132,11 @@ export function settingsFromArgv(argv: string[]): Settings {
     pin: values["no-pin"] !== true,
     cpuProf: values["cpu-prof"],
     captureMb: number("capture-mb", values["capture-mb"], quick ? 20 : 200, 1),
+    auditEntries: Math.round(number("audit-entries", values["audit-entries"], 1_000_000, 10)),
+    ownerRows: Math.round(number("owner-rows", values["owner-rows"], 10_000_000, 0)),
+    ownerAudit: Math.round(number("owner-audit", values["owner-audit"], 1_000_000, 0)),
+    ownerEvents: Math.round(number("owner-events", values["owner-events"], 300, 1)),
+    memoryLoadS: number("memory-load", values["memory-load"], quick ? 3 : 20, 1),
   };
 }
 
@@ -210,6 +250,9 @@ export interface RegionAnswer {
 export async function regionOf(server: RunningServer): Promise<RegionAnswer> {
   return (await (await fetch(new URL("/v1/region", server.ready.url))).json()) as RegionAnswer;
 }
+
+/** Timeouts for the bench's own connections that fill stores: a chunk of a million rows may take a minute. */
+export const FILL_TIMEOUTS = { statementMs: 15 * 60_000, idleInTransactionMs: 15 * 60_000 };
 
 /** Runs `fn` with a fresh connection to `url`, closed afterwards. */
 export async function withPg<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: phonehome measured against a baseline measured in the
- * same run, on the same machine. Four suites (`--suite`, default all):
+ * same run, on the same machine. Seven suites (`--suite`, default all but owner):
  *
  * - `activations` (`bench/activations.ts`): activations per second through the
  *   collector's real HTTP stack, as a ratio against a bare Fastify route
@@ -13,7 +13,14 @@
  *   retried one by one, as ratios against the same batch without it;
  * - `auditor` (`bench/auditor.ts`): MB/s of `phonehome audit` over a generated
  *   capture of mixed traffic, as a ratio against `tshark` listing the same
- *   capture's HTTP requests. It needs tshark, not PostgreSQL.
+ *   capture's HTTP requests. It needs tshark, not PostgreSQL;
+ * - `audit` (`bench/audit.ts`): appends and head reads of the audit log at a
+ *   million entries, as a ratio against the same at ten;
+ * - `owner` (`bench/owner.ts`, only when named: it fills ten million rows
+ *   first): 16 owners' access and erasure on a full region, as a ratio against
+ *   an empty one, and against the 100 ms target;
+ * - `memory` (`bench/memory.ts`): resident memory of each service against its
+ *   budget, as a ratio against a bare Fastify process.
  *
  * Each server under test runs in its own child process (`bench/server.ts`),
  * pinned to one core with `taskset` where available, with this process (which
@@ -22,14 +29,16 @@
  * measured side and its baseline, so that a burst of other work on the
  * machine falls on both.
  *
- * Only the suites that need it (activations, diagnostics) ask for PostgreSQL.
+ * Only the suites that need it (all but auditor) ask for PostgreSQL.
  *
- * Options: --suite activations|diagnostics|isolation|auditor (comma-separated for
+ * Options: --suite activations|diagnostics|isolation|auditor|audit|owner|memory (comma-separated for
  * several)|all, --duration S (measured seconds per side, default 10), --warmup
  * S (default 2), --rounds N (default 3), --concurrency N (default 32),
  * --devices N (activations sealed), --envelopes N (diagnostics envelopes
  * sealed), --capture-mb N (the auditor's capture, default 200), --quick (2 s,
- * one round, a 20 MB capture: a smoke run), --postgres URL, --no-pin,
+ * one round, a 20 MB capture: a smoke run), --audit-entries N (default
+ * 1,000,000), --owner-rows N (10,000,000), --owner-audit N (1,000,000),
+ * --owner-events N (300), --memory-load S (20), --postgres URL, --no-pin,
  * --cpu-prof DIR (profile the phonehome servers and `phonehome audit`).
  * See docs/benchmarks.md.
  */
@@ -39,9 +48,12 @@ import { createRequire } from "node:module";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runActivations } from "./activations.ts";
+import { runAudit } from "./audit.ts";
 import { runAuditor } from "./auditor.ts";
 import { runDiagnostics } from "./diagnostics.ts";
 import { runIsolation } from "./isolation.ts";
+import { runMemory } from "./memory.ts";
+import { runOwner } from "./owner.ts";
 import {
   POSTGRES_SUITES,
   pinnedCpu,
@@ -111,8 +123,8 @@ async function main(): Promise<number> {
           .map((l) => l.toFixed(2))
           .join(" ")} before the run`,
     );
-    if (pgSuites.length > 0) {
-      // The server suites' settings; the auditor suite prints its own.
+    if (settings.suites.some((s) => s === "activations" || s === "diagnostics")) {
+      // The load suites' settings; the others print their own.
       console.log(
         `settings: ${duration} s measured per side in ${settings.rounds} alternating round(s), after ` +
           `${settings.warmupMs / 1000} s warm-up each; ${settings.concurrency} keep-alive connections, ` +
@@ -127,6 +139,9 @@ async function main(): Promise<number> {
       diagnostics: runDiagnostics,
       isolation: runIsolation,
       auditor: runAuditor,
+      audit: runAudit,
+      owner: runOwner,
+      memory: runMemory,
     };
     let valid = true;
     for (const suite of settings.suites) {

@@ -100,13 +100,29 @@ export async function openDb(config: StoreConfig, holder = `phonehome process ${
   return openPostgres(config);
 }
 
+/**
+ * PGlite's start parameters with smaller memory settings than PostgreSQL's
+ * defaults (docs/decisions/0044): an embedded store is small, and `up` opens
+ * three, each in its own WebAssembly memory that never shrinks. shared_buffers
+ * 128MB → 16MB is most of what `up` saves; the others bound what one query
+ * or one migration may take.
+ */
+export const PGLITE_START_PARAMS: readonly string[] = [
+  ...PGlite.defaultStartParams,
+  ...["-c", "shared_buffers=16MB"],
+  ...["-c", "wal_buffers=512kB"],
+  ...["-c", "work_mem=2MB"],
+  ...["-c", "temp_buffers=2MB"],
+  ...["-c", "maintenance_work_mem=16MB"],
+];
+
 async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: string): Promise<Db> {
   const { dataDir } = config;
   if (dataDir !== "memory://") mkdirSync(dataDir, { recursive: true });
   const lock = lockStore(config, holder);
   let lite: PGlite;
   try {
-    lite = await PGlite.create(dataDir);
+    lite = await PGlite.create(dataDir, { startParams: [...PGLITE_START_PARAMS] });
   } catch (error) {
     lock.release();
     throw error;
