@@ -226,6 +226,15 @@ export async function issueAccessReceipt(
       held,
     });
     const jws = await signReceipt(receipt, ctx.signingKey, ACCESS_RECEIPT_JWS_TYPE);
+    await insertAccessReceipt(tx, {
+      requestId,
+      deviceKey,
+      accessedAt: now,
+      held,
+      jws,
+      expiresAt: ctx.recordsRetention.expiresAt(now),
+    });
+    // Last before the commit: the audit lock (one per store) is held only for the append and the commit.
     await appendAudit(
       tx,
       {
@@ -237,14 +246,6 @@ export async function issueAccessReceipt(
       },
       now,
     );
-    await insertAccessReceipt(tx, {
-      requestId,
-      deviceKey,
-      accessedAt: now,
-      held,
-      jws,
-      expiresAt: ctx.recordsRetention.expiresAt(now),
-    });
     return { receipt, jws };
   });
 }

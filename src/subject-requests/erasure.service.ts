@@ -205,6 +205,17 @@ export async function eraseHeldData(
       kept,
     });
     const jws = await signErasureReceipt(receipt, ctx.signingKey);
+    await insertErasure(tx, {
+      requestId,
+      deviceKey,
+      erasedAt: now,
+      deleted,
+      kept,
+      jws,
+      expiresAt: ctx.recordsRetention.expiresAt(now),
+      ownerToken: { id: owner.tokenId, issuedAt: owner.issuedAt },
+    });
+    // Last before the commit: the audit lock (one per store) is held only for the append and the commit.
     await appendAudit(
       tx,
       {
@@ -219,16 +230,6 @@ export async function eraseHeldData(
       },
       now,
     );
-    await insertErasure(tx, {
-      requestId,
-      deviceKey,
-      erasedAt: now,
-      deleted,
-      kept,
-      jws,
-      expiresAt: ctx.recordsRetention.expiresAt(now),
-      ownerToken: { id: owner.tokenId, issuedAt: owner.issuedAt },
-    });
     return { receipt, jws };
   });
 }
