@@ -95,4 +95,33 @@ describe("a service shutting down", () => {
     assert.ok(tookMs < 2000, `closed after ${Math.round(tookMs)} ms`);
     await keptAlive.destroy();
   });
+
+  it("answers a request that arrives on a kept-alive connection just after close began 503, not with a reset", async () => {
+    const { app } = await createService({
+      name: "closing-test",
+      description: "test",
+      logger: createLogger("silent"),
+      ready: async () => true,
+    });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
+    try {
+      const first = await pool.request({ path: "/healthz", method: "GET" });
+      assert.equal(first.statusCode, 200);
+      await first.body.text();
+      const closed = app.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The same kept-alive connection (the pool has one), 100 ms into the close.
+      const late = await pool.request({ path: "/healthz", method: "GET" });
+      assert.equal(late.statusCode, 503);
+      assert.equal(
+        ((await late.body.json()) as { error: { code: string } }).error.code,
+        "service.unavailable",
+      );
+      await closed;
+    } finally {
+      await pool.destroy();
+    }
+  });
 });

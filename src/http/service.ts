@@ -269,6 +269,9 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
   const drain = drainConnectionsOnClose(app.server);
   app.addHook("preClose", async () => {
     closing = true;
+    // Node's close() would destroy idle kept-alive connections at once, racing a request already on its
+    // way on one; the drain closes them once they are quiet instead.
+    app.server.closeIdleConnections = () => {};
     drain();
   });
   app.addHook("onRequest", async (_request, reply) => {
@@ -426,8 +429,9 @@ function answerClientError(http: HttpConfig) {
         : error.code === "HPE_HEADER_OVERFLOW"
           ? new PhoneHomeError("request.too_large", "the request's headers are larger than 16 KiB")
           : new PhoneHomeError("request.malformed", "the request is not well-formed HTTP/1.1");
-    // Nothing may be written into an answer already under way (on a kept-alive connection, earlier
-    // answers were written whole and are no obstacle).
+    // Nothing may be written into an answer already under way (Node's own rule: the request that timed
+    // out mid-body has an answer object, not yet begun, and is told 408). On a kept-alive connection,
+    // earlier answers written whole are no obstacle.
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (!socket.writable || inFlight?.headersSent === true) {
       socket.destroy();
