@@ -1,5 +1,6 @@
 /** Queries of the audit log. One function per query; the caller passes the database or a transaction. */
 import type { Queryable } from "../db/index.ts";
+import { PhoneHomeError } from "../errors/index.ts";
 import { type AuditEntry, type AuditFacts, type ChainHead, entryHash, GENESIS } from "./chain.ts";
 
 const COLUMNS = `seq::integer AS seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor,
@@ -44,21 +45,35 @@ export async function appendAudit(
     prevHash: previous?.hash ?? GENESIS,
   };
   const entry: AuditEntry = { ...unsigned, hash: entryHash(unsigned) };
-  await tx.query(
-    `INSERT INTO audit_log (seq, at, actor, action, subject, reason, detail, prev_hash, hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
-    [
-      entry.seq,
-      entry.at,
-      entry.actor,
-      entry.action,
-      entry.subject,
-      entry.reason,
-      JSON.stringify(entry.detail),
-      entry.prevHash,
-      entry.hash,
-    ],
-  );
+  try {
+    await tx.query(
+      `INSERT INTO audit_log (seq, at, actor, action, subject, reason, detail, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
+      [
+        entry.seq,
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.subject,
+        entry.reason,
+        JSON.stringify(entry.detail),
+        entry.prevHash,
+        entry.hash,
+      ],
+    );
+  } catch (error) {
+    // Only a process that does not take this lock can take the same number: one of an older version,
+    // whose lock was one for every store, while a deployment is upgraded. Nothing is done; try again.
+    const e = error as { code?: string; constraint?: string };
+    if (e.code === "23505" && e.constraint === "audit_log_pkey") {
+      throw new PhoneHomeError(
+        "service.unavailable",
+        `another process appended audit entry ${entry.seq} at the same moment; nothing was done: try again`,
+        { cause: error, retryAfterSeconds: 1 },
+      );
+    }
+    throw error;
+  }
   return entry;
 }
 

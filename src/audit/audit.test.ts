@@ -10,7 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { BACKENDS, postgresBackend } from "../../test/helpers/stores.ts";
+import pg from "pg";
+import { BACKENDS, POSTGRES_URL, postgresBackend } from "../../test/helpers/stores.ts";
+import { PhoneHomeError } from "../errors/index.ts";
 import { type Db, openDb } from "../db/index.ts";
 import { migrate } from "../db/migrate.ts";
 import { AUDIT_QUERIES, allAuditEntries, appendAudit, auditHead, auditPage } from "./audit.repository.ts";
@@ -208,6 +210,39 @@ describe("stores that share a PostgreSQL database", { skip: postgresBackend.skip
     } finally {
       await Promise.all([a?.close(), b?.close()]);
       await Promise.all(stores.map((s) => s.cleanup()));
+    }
+  });
+
+  test("an entry numbered at the same moment by a process that does not take the lock is answered service.unavailable", async () => {
+    const fresh = await postgresBackend.fresh("audit-race");
+    const db = await openDb(fresh.store, "audit race test");
+    const other = new pg.Client({ connectionString: POSTGRES_URL });
+    try {
+      await migrate(db, "region");
+      await db.transaction((tx) => appendAudit(tx, entry(1)));
+      // As a process of an older version would: entry 2, without this version's lock, not yet committed.
+      await other.connect();
+      await other.query(`SET search_path TO "${(fresh.store as { schema: string }).schema}"`);
+      await other.query("BEGIN");
+      await other.query(
+        `INSERT INTO audit_log (seq, at, actor, action, subject, reason, detail, prev_hash, hash)
+         VALUES (2, now(), 'service-token', 'release.checked', 'x', NULL, '{}', $1, $2)`,
+        [(await auditHead(db)).hash, "f".repeat(64)],
+      );
+      const appending = db.transaction((tx) => appendAudit(tx, entry(2)));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await other.query("COMMIT");
+      await assert.rejects(appending, (error: unknown) => {
+        assert.ok(error instanceof PhoneHomeError);
+        assert.equal(error.code, "service.unavailable");
+        assert.equal(error.retryAfterSeconds, 1);
+        return true;
+      });
+      assert.equal((await auditHead(db)).seq, 2);
+    } finally {
+      await other.end();
+      await db.close();
+      await fresh.cleanup();
     }
   });
 });
