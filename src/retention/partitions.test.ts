@@ -149,7 +149,7 @@ for (const backend of BACKENDS) {
         assert.ok(outcome.elapsedMs >= 1500 && outcome.elapsedMs < 4000, `elapsed: ${outcome.elapsedMs} ms`);
         assert.ok(waits.length > 10, `inserts: ${waits.length}`);
         const longest = Math.max(...waits);
-        assert.ok(longest < 500, `the longest insert waited ${Math.round(longest)} ms`);
+        assert.ok(longest < 1500, `the longest insert waited ${Math.round(longest)} ms`);
         const listed = await listDiagnosticsPartitions(db);
         assert.equal(listed.find((p) => p.name === "diagnostics_events_203201")?.attached, true);
 

@@ -103,12 +103,13 @@ export function presentAccessExport(
 }
 
 /**
- * A stored timestamp as every instant of the export is written (ISO 8601, UTC,
- * milliseconds): rows stored before coarsened days were written so carry
- * `…T00:00:00Z`. A value that is no instant is shown as stored.
+ * A coarsened day stored by an earlier version (`…T00:00:00Z`) as every
+ * instant of the export is written (ISO 8601, UTC, milliseconds); any other
+ * value, an instant with its own offset or precision included, as stored.
  */
 function instantText(value: unknown): unknown {
-  const instant = typeof value === "string" ? parseInstant(value) : undefined;
+  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}T00:00:00Z$/.test(value)) return value;
+  const instant = parseInstant(value);
   return instant === undefined ? value : instant.toISOString();
 }
 
