@@ -24,6 +24,7 @@ import { type DiagnosticsRow, deviceRef, insertDiagnosticsEvents } from "../src/
 import { type DemoFleet, generateDemoFleet } from "../src/fleet/index.ts";
 import { loadPseudonymSecret } from "../src/keys/index.ts";
 import { ensureDiagnosticsPartitions } from "../src/retention/index.ts";
+import { EXPORT_PAGE } from "../src/subject-requests/subject-requests.routes.ts";
 import { fillAuditLog, percentile } from "./audit.ts";
 import { FILL_TIMEOUTS, type RunningServer, type SuiteContext, startPhonehome, table } from "./harness.ts";
 
@@ -183,8 +184,8 @@ async function ownerAsks(ctx: SuiteContext, side: OwnerSide, device: DeviceIdent
   const shown = exported.records?.filter((r) => r.collection === "uep.diagnostics").length ?? 0;
   const deleted = erased.receipt?.deleted?.find((d) => d.collection === "diagnostics_events")?.count ?? -1;
   const { ownerEvents } = ctx.settings;
-  // The export may be paged (a first page of at most ~1000 events): its first answer shows some, never more.
-  if (access.status !== 200 || shown < Math.min(ownerEvents, 1) || shown > ownerEvents) {
+  // The export pages: its first answer shows the first EXPORT_PAGE.defaultEvents events.
+  if (access.status !== 200 || shown !== Math.min(ownerEvents, EXPORT_PAGE.defaultEvents)) {
     side.problems.push(`access ${access.status}: ${shown} events shown of ${ownerEvents}`);
   }
   if (erasure.status !== 200 || deleted !== ownerEvents) {
@@ -222,8 +223,12 @@ async function plans(db: Db): Promise<string[]> {
     out.push(`${label}:`, ...shown.map((l) => `  ${l.trim()}`));
   };
   await explain(
-    "access read (findDiagnosticsEvents) of a filler device",
-    "SELECT * FROM diagnostics_events WHERE device_ref = $1 ORDER BY occurred_at, event_id",
+    "access first page (findDiagnosticsEventsPage) of a filler device",
+    "SELECT * FROM diagnostics_events WHERE device_ref = $1 ORDER BY event_id, expires_at LIMIT 1001",
+  );
+  await explain(
+    "access receipt's keys (findDiagnosticsEventKeys) of a filler device",
+    "SELECT event_id, expires_at FROM diagnostics_events WHERE device_ref = $1 ORDER BY event_id, expires_at",
   );
   await explain(
     "erasure delete (eraseDiagnosticsEventKeys) of a filler device, rolled back",
