@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, isSdkError, PhoneHomeClient } from "@phonehome/sdk";
 import { activationPayload, buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { startTestSystem, type TestSystem } from "../helpers/system.ts";
+import { collectorLedger, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 function client(device: DeviceIdentity): PhoneHomeClient {
   return new PhoneHomeClient({
@@ -19,15 +19,6 @@ function client(device: DeviceIdentity): PhoneHomeClient {
     queueDir: mkdtempSync(join(tmpdir(), "phonehome-queue-")),
     retry: { baseMs: 5, maxMs: 20, maxAttempts: 2 },
   });
-}
-
-interface LedgerRow {
-  outcome: string;
-  reason: string;
-  batch: string;
-  build: string;
-  market: string;
-  count: number;
 }
 
 for (const backend of BACKENDS) {
@@ -41,12 +32,7 @@ for (const backend of BACKENDS) {
       if (!r) throw new Error(region);
       return r.url;
     };
-    const ledger = async (region: string): Promise<LedgerRow[]> => {
-      const response = await fetch(`${url(region)}/v1/ledger`, {
-        headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
-      });
-      return ((await response.json()) as { rows: LedgerRow[] }).rows;
-    };
+    const ledger = (region: string) => collectorLedger(t, region);
     const refusals = async (region: string, reason: string) =>
       (await ledger(region)).filter((r) => r.outcome === "refused" && r.reason === reason);
     const storedKeys = async () => {

@@ -11,7 +11,7 @@ import type { Db } from "../../src/db/index.ts";
 import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
 import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { startTestSystem, type TestSystem } from "../helpers/system.ts";
+import { collectorLedger, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 /** The owner's decision, through the consent route; resolves with the receipt id. */
 async function decide(regionUrl: string, device: DeviceIdentity, granted: boolean): Promise<string> {
@@ -152,14 +152,7 @@ for (const backend of BACKENDS) {
       const answer = await send(a, diagnosticsBatch(a, 2));
       assert.equal(answer.status, 403);
       assert.equal(answer.body.error?.code, "consent.required");
-      const refusals = (await (
-        await fetch(`${region().url}/v1/ledger`, {
-          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
-        })
-      ).json()) as {
-        rows: { reason: string; collection: string; count: number }[];
-      };
-      const counted = refusals.rows
+      const counted = (await collectorLedger(t, "global"))
         .filter((r) => r.reason === "consent.required" && r.collection === "uep.diagnostics")
         .reduce((n, r) => n + r.count, 0);
       assert.equal(counted, 3, "every consent refusal is in the ledger");

@@ -7,12 +7,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { DeviceIdentity } from "@phonehome/sdk";
-import type { LedgerEntry } from "../../src/ingest/ledger.repository.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { startTestSystem, type TestSystem } from "../helpers/system.ts";
-
-type LedgerRow = LedgerEntry & { count: number };
+import { collectorLedger, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
 
@@ -25,14 +22,7 @@ for (const backend of BACKENDS) {
       if (!r) throw new Error("no global region");
       return r;
     };
-    const ledger = async (): Promise<LedgerRow[]> =>
-      (
-        (await (
-          await fetch(`${region().url}/v1/ledger`, {
-            headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
-          })
-        ).json()) as { rows: LedgerRow[] }
-      ).rows;
+    const ledger = () => collectorLedger(t, "global");
     const counted = async (reason: string, collection: string) =>
       (await ledger())
         .filter((r) => r.outcome === "refused" && r.reason === reason && r.collection === collection)

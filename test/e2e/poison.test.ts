@@ -16,16 +16,7 @@ import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { poisons, tampered } from "../helpers/poison.ts";
 import { BACKENDS } from "../helpers/stores.ts";
-import { startTestSystem, type TestSystem } from "../helpers/system.ts";
-
-interface LedgerRow {
-  outcome: string;
-  reason: string;
-  collection: string;
-  schemaVersion: number;
-  build: string;
-  count: number;
-}
+import { collectorLedger, startTestSystem, type TestSystem } from "../helpers/system.ts";
 
 for (const backend of BACKENDS) {
   describe(`poison requests on ${backend.name}`, { skip: backend.skip }, () => {
@@ -36,14 +27,7 @@ for (const backend of BACKENDS) {
       if (!r) throw new Error("no global region");
       return r;
     };
-    const ledger = async (): Promise<LedgerRow[]> =>
-      (
-        (await (
-          await fetch(`${global().url}/v1/ledger`, {
-            headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
-          })
-        ).json()) as { rows: LedgerRow[] }
-      ).rows;
+    const ledger = () => collectorLedger(t, "global");
 
     before(async () => {
       // Batches wait for company (40 ms), so that poison and real records share transactions.

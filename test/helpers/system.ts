@@ -10,6 +10,7 @@ import { createDeviceIdentity, type DeviceIdentity, type RegionDescriptor } from
 import { listActivations, type StoredActivation } from "../../src/activation/activation.repository.ts";
 import { buildConfig, type Config, regionOfMarket } from "../../src/config/index.ts";
 import { importFleet } from "../../src/fleet/index.ts";
+import type { LedgerEntry } from "../../src/ingest/ledger.repository.ts";
 import { createLogger } from "../../src/log/index.ts";
 import { addOperator } from "../../src/operators/operators.service.ts";
 import { descriptorOf } from "../../src/system/demo.ts";
@@ -188,6 +189,20 @@ export async function callControlPlane<T>(
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, body: (response.status === 204 ? null : await response.json()) as T };
+}
+
+/** A row of a collector's ingest ledger, as `GET /v1/ledger` answers it. */
+export type LedgerRow = LedgerEntry & { count: number };
+
+/** The ingest ledger of region `region`'s collector (with the service token, which it asks for). */
+export async function collectorLedger(t: TestSystem, region: string): Promise<LedgerRow[]> {
+  const r = t.system.regions.find((x) => x.id === region);
+  if (!r) throw new Error(`no region ${region}`);
+  const response = await fetch(`${r.url}/v1/ledger`, {
+    headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+  });
+  if (response.status !== 200) throw new Error(`GET /v1/ledger answered ${response.status}`);
+  return ((await response.json()) as { rows: LedgerRow[] }).rows;
 }
 
 /**
