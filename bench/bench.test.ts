@@ -173,6 +173,17 @@ test(
     for (const op of ["access full", "access empty", "erasure full", "erasure empty"]) {
       assert.equal(tableRow(stdout, op)[2], "16", `${op}: one round of 16 owners`);
     }
+    // Where the rounds' CPU went, per owner, and the floor it sets on a round of 16.
+    for (const side of ["full", "empty"]) {
+      const line = new RegExp(
+        `^cpu ${side}, per owner: server (\\d+\\.\\d) ms, PostgreSQL (\\d+\\.\\d) ms, load generator (\\d+\\.\\d) ms; ` +
+          `a round of 16 needs at least (\\d+) ms of this machine`,
+        "m",
+      ).exec(stdout);
+      assert.ok(line, `no cpu line for ${side}\n${stdout}`);
+      assert.ok(Number(line[1]) > 0 && Number(line[2]) > 0, `${side}: the server and PostgreSQL did work`);
+      assert.ok(Number(line[4]) > 0, `${side}: a floor`);
+    }
     // An erasure's delete and an access's read go along the primary key of each partition.
     assert.match(stdout, /Index Scan (using|on) diagnostics_events_\d{6}_pkey/);
     assert.match(stdout, /^valid: every access showed the owner's events and every erasure deleted all 20$/m);

@@ -15,7 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomInt, randomUUID } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENVELOPE_FORMAT, type EnvelopeHeader, ed25519PrivateKey, sealEnvelope } from "@phonehome/sdk";
 import type pg from "pg";
@@ -37,7 +37,7 @@ import {
   warmUp,
   withPg,
 } from "./harness.ts";
-import { processCpuMs } from "./load.ts";
+import { postgresCpuMs } from "./load.ts";
 
 /** Events per envelope (the issue's batch size). */
 export const EVENTS_PER_ENVELOPE = 100;
@@ -93,27 +93,6 @@ async function sealBatches(fleet: DemoFleet, region: RegionAnswer, parallel = 64
   };
   await Promise.all(Array.from({ length: parallel }, worker));
   return out;
-}
-
-/** CPU time used so far by every PostgreSQL process of this machine, in milliseconds; null without /proc. */
-function postgresCpuMs(): number | null {
-  let total = 0;
-  try {
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      let comm: string;
-      try {
-        comm = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
-      } catch {
-        continue; // gone meanwhile
-      }
-      if (comm !== "postgres") continue;
-      total += processCpuMs(Number(entry)) ?? 0;
-    }
-  } catch {
-    return null;
-  }
-  return total;
 }
 
 /** Runs `psql` on `url` with `search_path` set to `schema`; resolves with its stdout, rejects on failure. */

@@ -5,7 +5,7 @@
  * bodies run out. Every request carries the next body the caller hands out,
  * so the phonehome side never sends the same envelope twice.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import autocannon from "autocannon";
 
 /**
@@ -215,4 +215,25 @@ export function processCpuMs(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** CPU time used so far by every PostgreSQL process of this machine, in milliseconds; null without /proc. */
+export function postgresCpuMs(): number | null {
+  let total = 0;
+  try {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      let comm: string;
+      try {
+        comm = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (comm !== "postgres") continue;
+      total += processCpuMs(Number(entry)) ?? 0;
+    }
+  } catch {
+    return null;
+  }
+  return total;
 }

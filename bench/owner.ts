@@ -17,6 +17,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { type Db, openDb } from "../src/db/index.ts";
@@ -27,6 +28,7 @@ import { ensureDiagnosticsPartitions } from "../src/retention/index.ts";
 import { EXPORT_PAGE } from "../src/subject-requests/subject-requests.routes.ts";
 import { fillAuditLog, percentile } from "./audit.ts";
 import { FILL_TIMEOUTS, type RunningServer, type SuiteContext, startPhonehome, table } from "./harness.ts";
+import { postgresCpuMs, processCpuMs } from "./load.ts";
 
 /** Owners asking at once: the issue's figure. */
 const CONCURRENT_OWNERS = 16;
@@ -48,6 +50,30 @@ interface OwnerSide {
   access: number[];
   erasure: number[];
   problems: string[];
+  /** CPU time used over the measured rounds: the server's process, PostgreSQL's, this load generator's (null: no /proc). */
+  cpu: { server: number | null; postgres: number | null; load: number };
+}
+
+/** CPU time (ms) used so far by the server, by PostgreSQL and by this process. */
+function cpuNow(side: OwnerSide): { server: number | null; postgres: number | null; load: number } {
+  const own = process.cpuUsage();
+  return {
+    server: processCpuMs(side.server.ready.pid),
+    postgres: postgresCpuMs(),
+    load: (own.user + own.system) / 1000,
+  };
+}
+
+/** Adds the CPU used between `before` and now to the side's measured total. */
+function addCpu(side: OwnerSide, before: ReturnType<typeof cpuNow>): void {
+  const after = cpuNow(side);
+  const add = (total: number | null, a: number | null, b: number | null) =>
+    total === null || a === null || b === null ? null : total + b - a;
+  side.cpu = {
+    server: add(side.cpu.server, before.server, after.server),
+    postgres: add(side.cpu.postgres, before.postgres, after.postgres),
+    load: side.cpu.load + after.load - before.load,
+  };
 }
 
 /** What mintOwnerToken needs of a device: its key pair (the demo fleet's). */
@@ -237,6 +263,36 @@ async function plans(db: Db): Promise<string[]> {
   return out;
 }
 
+/**
+ * Where the CPU of the measured rounds went, per owner (a token, an access and
+ * an erasure), and the least time a round of CONCURRENT_OWNERS owners can take
+ * on this machine: the server's share on its one core, the rest (PostgreSQL and
+ * the load generator) on the others. While that floor is above the target, no
+ * scheduling meets it here; only less work per request, or more cores, can.
+ */
+function cpuLines(sides: readonly OwnerSide[]): string[] {
+  const cores = availableParallelism();
+  const lines: string[] = [];
+  for (const side of sides) {
+    const owners = side.access.length;
+    const { server, postgres, load } = side.cpu;
+    if (owners === 0 || server === null || postgres === null) {
+      lines.push(`cpu ${side.name}: not measured (no /proc)`);
+      continue;
+    }
+    const per = (ms: number) => `${(ms / owners).toFixed(1)} ms`;
+    const serverFloor = (CONCURRENT_OWNERS * server) / owners;
+    const othersFloor = (CONCURRENT_OWNERS * (postgres + load)) / owners / Math.max(1, cores - 1);
+    lines.push(
+      `cpu ${side.name}, per owner: server ${per(server)}, PostgreSQL ${per(postgres)}, load generator ` +
+        `${per(load)}; a round of ${CONCURRENT_OWNERS} needs at least ${Math.max(serverFloor, othersFloor).toFixed(0)} ms ` +
+        `of this machine (server ${serverFloor.toFixed(0)} ms on its core, the rest ${othersFloor.toFixed(0)} ms on ` +
+        `${Math.max(1, cores - 1)} other core(s))`,
+    );
+  }
+  return lines;
+}
+
 /** Runs the suite; answers whether it is valid (every access and erasure answered what was stored). */
 export async function runOwner(ctx: SuiteContext): Promise<boolean> {
   const { settings } = ctx;
@@ -277,6 +333,7 @@ export async function runOwner(ctx: SuiteContext): Promise<boolean> {
         access: [],
         erasure: [],
         problems: [],
+        cpu: { server: 0, postgres: 0, load: 0 },
       });
       const secret = loadPseudonymSecret(join(ctx.workDir, `${prefix}data`), "global");
       const sideNow = sides[i];
@@ -292,7 +349,9 @@ export async function runOwner(ctx: SuiteContext): Promise<boolean> {
     for (let round = 0; round <= rounds; round++) {
       const order = round % 2 === 0 ? sides : [...sides].reverse();
       for (const side of order) {
+        const before = cpuNow(side);
         await Promise.all((side.rounds[round] ?? []).map((d) => ownerAsks(ctx, side, d, round > 0)));
+        if (round > 0) addCpu(side, before);
       }
     }
 
@@ -341,6 +400,7 @@ export async function runOwner(ctx: SuiteContext): Promise<boolean> {
       `target (p99 under ${TARGET_P99_MS} ms on the full region, ${full.access.length} samples each, so p99 is ` +
         `about the slowest): access ${f(p99.access)}, erasure ${f(p99.erasure)}: ${met ? "met" : "NOT MET"}`,
     );
+    for (const line of cpuLines(sides)) console.log(line);
     for (const line of await plans(full.db)) console.log(line);
     const problems = sides.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`));
     if (problems.length > 0) {
