@@ -23,9 +23,8 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { gzipSync } from "node:zlib";
 import dnsPacket from "dns-packet";
-import { type CaptureWriter, pcapngWriter, type TcpSegmentSpec } from "../src/auditor/capture/index.ts";
-import { redact } from "../src/auditor/identifiers/index.ts";
-import type { Endpoint, Finding, IdentifierKind } from "../src/auditor/types.ts";
+import { type Endpoint, type Finding, type IdentifierKind, redact } from "@phonehome/auditor";
+import { type CaptureWriter, pcapngWriter, type TcpSegmentSpec } from "@phonehome/auditor/testing";
 import { type SuiteContext, table } from "./harness.ts";
 
 const TSHARK = "/usr/bin/tshark";

@@ -8,6 +8,7 @@ import { globSync } from "node:fs";
 const patterns = [
   "src/**/*.test.ts",
   "packages/*/src/**/*.test.ts",
+  "packages/*/test/**/*.test.ts",
   "test/**/*.test.ts",
   "bench/**/*.test.ts",
 ];

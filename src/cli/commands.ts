@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { register as registerAudit } from "../audit/audit.command.ts";
-import { register as registerTrafficAudit } from "../auditor/audit.command.ts";
+import { register as registerTrafficAudit } from "../traffic-audit/traffic-audit.command.ts";
 import { register as registerDataMap } from "../datamap/datamap.command.ts";
 import { register as registerDemo } from "../demo/demo.command.ts";
 import { register as registerRegistry } from "../dictionary/registry.command.ts";

@@ -11,8 +11,11 @@ import { PGlite, type Transaction } from "@electric-sql/pglite";
 import pg from "pg";
 import { from as copyFromStdin } from "pg-copy-streams";
 import { PhoneHomeError } from "../errors/index.ts";
+import type { StoreConfig, StoreTimeouts } from "./store-config.ts";
 import { lockStore } from "./store-lock.ts";
 import { asStoreError, isStoreUnavailable } from "./store-errors.ts";
+
+export type { StoreConfig, StoreTimeouts } from "./store-config.ts";
 
 export { asStoreError, isStoreUnavailable } from "./store-errors.ts";
 
@@ -77,18 +80,6 @@ export interface Db extends Queryable {
   exec(script: string): Promise<void>;
   close(): Promise<void>;
 }
-
-/** Where a store lives: a PGlite data directory, or a PostgreSQL URL with an optional schema. */
-export type StoreConfig =
-  | { kind: "pglite"; dataDir: string }
-  | {
-      kind: "postgres";
-      url: string;
-      schema?: string | undefined;
-      poolSize?: number | undefined;
-      /** Connect, statement and idle-in-transaction timeouts; `DEFAULT_STORE_TIMEOUTS` fills what is absent. */
-      timeouts?: Partial<StoreTimeouts> | undefined;
-    };
 
 /**
  * Opens the store described by `config`. The schema, if named, is created
@@ -155,13 +146,6 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
       }
     },
   };
-}
-
-/** Timeouts of a PostgreSQL store, in milliseconds (see `StoreConfig`). */
-export interface StoreTimeouts {
-  connectMs: number;
-  statementMs: number;
-  idleInTransactionMs: number;
 }
 
 /** The timeouts a store gets when its configuration names none. */

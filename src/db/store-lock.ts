@@ -10,7 +10,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { StoreConfig } from "./index.ts";
+import type { StoreConfig } from "./store-config.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 
 /** The lock file's name inside a PGlite data directory. */

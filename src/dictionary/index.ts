@@ -18,7 +18,7 @@ export type {
 export { compileDictionary } from "./compile.ts";
 export type { CheckedFile, LintOptions, LintReport } from "./lint.ts";
 export { lintFiles } from "./lint.ts";
-export type { ReadResult, SourceFile } from "./load.ts";
+export type { ReadResult, SourceFile } from "./source.ts";
 export { lintDictionary, loadDictionary, readDictionaryFiles } from "./load.ts";
 export type { Retention } from "./retention.ts";
 export { parseRetention } from "./retention.ts";

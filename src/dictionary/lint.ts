@@ -17,7 +17,7 @@ import {
   type ReviewersFile,
   ReviewersFileSchema,
 } from "./approval.ts";
-import type { ReadResult, SourceFile } from "./load.ts";
+import type { ReadResult, SourceFile } from "./source.ts";
 import { isPositive, outlasts, parseRetention } from "./retention.ts";
 import {
   type CollectionFile,

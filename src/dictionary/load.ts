@@ -9,27 +9,9 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { PhoneHomeError, type Problem } from "../errors/index.ts";
 import { compileDictionary, type Dictionary } from "./compile.ts";
 import { type LintOptions, type LintReport, lintFiles } from "./lint.ts";
+import type { ReadResult, SourceFile } from "./source.ts";
 
-/** One file that parsed as YAML, before its contents are checked. */
-export interface SourceFile {
-  /** Absolute path. */
-  file: string;
-  /** How problems name the file: relative to the working directory when inside it, else absolute. */
-  label: string;
-  /** The folder (the collection the file is filed under). */
-  folder: string;
-  /** The file's own name, e.g. `v1.yaml`. */
-  name: string;
-  document: unknown;
-}
-
-/** The files read, and what could not be read. */
-export interface ReadResult {
-  files: SourceFile[];
-  /** `reviewers.yaml` at the top of the folder: whose approval signatures count. */
-  reviewers?: SourceFile;
-  problems: Problem[];
-}
+export type { ReadResult, SourceFile } from "./source.ts";
 
 /** The one YAML file at the top of the dictionary: the reviewers and their public keys. */
 export const REVIEWERS_FILE = "reviewers.yaml";

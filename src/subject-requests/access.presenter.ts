@@ -3,8 +3,9 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import { parseInstant } from "../calendar/index.ts";
 import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
 import { DeviceNoticeView } from "../incidents/device-notices.routes.ts";
-import { AccessReceiptView } from "./access-receipt.presenter.ts";
-import type { HeldRecord } from "./access.service.ts";
+import { AccessReceiptView, type HeldEntry } from "./access-receipt.presenter.ts";
+import { keysDigest } from "./erasure.service.ts";
+import type { HeldRecord } from "./held-record.ts";
 
 const FieldView = T.Object({
   name: T.String(),
@@ -141,4 +142,48 @@ export function presentRecords(records: readonly HeldRecord[]): AccessExport["re
       }),
     };
   });
+}
+
+/**
+ * What an export holds, per store table, with the digest of its keys — the
+ * same keys (and so the same digests) an erasure receipt uses for what it
+ * deletes: `diagnostics_events` (event id, expiry), `activations` (device key
+ * id, expiry), `consents` (purpose, receipt id), `consent_history` (receipt id),
+ * `notice_deliveries` (notice id, expiry).
+ * `generatedAt` is not part of it: two exports of the same rows agree.
+ * `eventKeys` (event id, expiry) stands for the diagnostics events of `data`
+ * when the export shows one page of them: the receipt counts every event held.
+ */
+export function heldInExport(data: AccessExport, eventKeys?: readonly (readonly string[])[]): HeldEntry[] {
+  const events = data.records.filter((r) => r.facts.eventId !== undefined);
+  const activations = data.records.filter((r) => r.collection === "activation");
+  const builds = data.records.filter((r) => r.collection === "update.check");
+  const entry = (collection: string, keys: readonly (readonly string[])[]): HeldEntry => ({
+    collection,
+    count: keys.length,
+    sha256: keysDigest(collection, keys),
+  });
+  return [
+    entry("diagnostics_events", eventKeys ?? events.map((r) => [String(r.facts.eventId), r.expiresAt])),
+    entry(
+      "activations",
+      activations.map((r) => [data.device, r.expiresAt]),
+    ),
+    entry(
+      "device_builds",
+      builds.map((r) => [data.device, r.expiresAt]),
+    ),
+    entry(
+      "consents",
+      data.consents.consents.map((c) => [c.purpose, c.receiptId]),
+    ),
+    entry(
+      "consent_history",
+      data.consents.history.map((h) => [h.receipt.receiptId]),
+    ),
+    entry(
+      "notice_deliveries",
+      data.notices.map((n) => [n.id, n.expiresAt]),
+    ),
+  ];
 }

@@ -18,16 +18,18 @@ import {
   findDiagnosticsEventsPage,
   type StoredDiagnosticsEvent,
 } from "../diagnostics/index.ts";
-import type { CompiledCollection, Dictionary } from "../dictionary/index.ts";
+import type { Dictionary } from "../dictionary/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { RegionSigningKey } from "../keys/index.ts";
-import type { AccessExport } from "./access.presenter.ts";
+import { type AccessExport, heldInExport } from "./access.presenter.ts";
 import {
   ACCESS_RECEIPT_JWS_TYPE,
-  heldInExport,
   presentAccessReceipt,
   type SignedAccessReceipt,
 } from "./access-receipt.presenter.ts";
+import type { HeldRecord } from "./held-record.ts";
+
+export type { HeldRecord } from "./held-record.ts";
 import {
   findAccessRequestDevice,
   insertAccessReceipt,
@@ -35,18 +37,6 @@ import {
 } from "./access-receipt.repository.ts";
 import { findErasure } from "./erasure.repository.ts";
 import { signReceipt } from "./erasure.service.ts";
-
-/** One stored record and the dictionary version that declares it. */
-export interface HeldRecord {
-  collection: CompiledCollection | undefined;
-  collectionName: string;
-  schemaVersion: number;
-  data: Record<string, unknown>;
-  storedAt: Date;
-  expiresAt: Date;
-  /** What the record is for, beyond its fields (e.g. the warranty an activation started). */
-  facts: Record<string, string>;
-}
 
 function activationRecords(dictionary: Dictionary, activations: readonly StoredActivation[]): HeldRecord[] {
   return activations.map((a) => ({

@@ -13,9 +13,9 @@ export {
   ACCESS_RECEIPT_JWS_TYPE,
   ACCESS_RECEIPT_VERSION,
   type AccessReceipt,
-  heldInExport,
   type SignedAccessReceipt,
 } from "./access-receipt.presenter.ts";
+export { heldInExport } from "./access.presenter.ts";
 export {
   ERASURE_RECEIPT_JWS_TYPE,
   ERASURE_RECEIPT_VERSION,

@@ -14,12 +14,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ConsentDecision, type DeviceIdentity, PhoneHomeClient } from "@phonehome/sdk";
-import { pcapWriter } from "../../src/auditor/capture/index.ts";
 import { captureSkip, startCapture } from "../helpers/capture.ts";
 import { phonehomeAsync } from "../helpers/cli.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem, writeCliConfig } from "../helpers/system.ts";
-import { withLuhn } from "../../src/auditor/identifiers/luhn.ts";
+import { pcapWriter, withLuhn } from "@phonehome/auditor/testing";
 
 const pglite = BACKENDS[0];
 assert.ok(pglite);

@@ -10,8 +10,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readPackets } from "./read.ts";
-import { CLIENT, collect, httpRequest, httpResponse, SERVER, T0, tempDir } from "./testing.ts";
-import { pcapngWriter, pcapWriter } from "./writer.ts";
+import { CLIENT, collect, httpRequest, httpResponse, SERVER, T0, tempDir } from "../../test/testing.ts";
+import { pcapngWriter, pcapWriter } from "../../test/writer.ts";
 
 const TSHARK = "/usr/bin/tshark";
 const missing = !existsSync(TSHARK) && process.env.CI !== "true";

@@ -5,14 +5,14 @@
  * it, and, with --tshark, `tshark -r FILE -Y http` over the same file as the
  * baseline measured in the same run.
  *
- *   node src/auditor/capture/bench.ts [--mb 100] [--format pcap|pcapng] [--tshark] [--keep FILE]
+ *   node packages/auditor/test/capture-bench.ts [--mb 100] [--format pcap|pcapng] [--tshark] [--keep FILE]
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readFlows } from "./read.ts";
+import { readFlows } from "../src/capture/read.ts";
 import { pcapngWriter, pcapWriter, type TcpSessionSpec } from "./writer.ts";
 
 const { values } = parseArgs({

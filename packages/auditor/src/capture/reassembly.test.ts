@@ -10,8 +10,17 @@ import { test } from "node:test";
 import { readFlows, readPackets } from "./read.ts";
 import { FlowAssembler } from "./reassembly.ts";
 import { TcpDirection } from "./tcp-direction.ts";
-import { bytes, CLIENT, collect, httpRequest, httpResponse, SERVER, T0, tempDir } from "./testing.ts";
-import { pcapWriter, type TcpSessionSpec } from "./writer.ts";
+import {
+  bytes,
+  CLIENT,
+  collect,
+  httpRequest,
+  httpResponse,
+  SERVER,
+  T0,
+  tempDir,
+} from "../../test/testing.ts";
+import { pcapWriter, type TcpSessionSpec } from "../../test/writer.ts";
 import type { Flow, Packet } from "../types.ts";
 
 const dir = tempDir();

@@ -8,10 +8,19 @@ import assert from "node:assert/strict";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ipFragments, ipPacket, type LinkKind, tcpSegment, udpDatagram } from "./frames.ts";
+import { ipFragments, ipPacket, type LinkKind, tcpSegment, udpDatagram } from "../../test/frames.ts";
 import { readPackets } from "./read.ts";
-import { CLIENT, collect, comparable, httpRequest, httpResponse, SERVER, T0, tempDir } from "./testing.ts";
-import { type CaptureWriter, pcapngWriter, pcapWriter, type WriterOptions } from "./writer.ts";
+import {
+  CLIENT,
+  collect,
+  comparable,
+  httpRequest,
+  httpResponse,
+  SERVER,
+  T0,
+  tempDir,
+} from "../../test/testing.ts";
+import { type CaptureWriter, pcapngWriter, pcapWriter, type WriterOptions } from "../../test/writer.ts";
 import type { Packet } from "../types.ts";
 
 const dir = tempDir();

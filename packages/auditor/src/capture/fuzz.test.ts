@@ -14,11 +14,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isCaptureError } from "./errors.ts";
-import { ipFragments, udpDatagram } from "./frames.ts";
+import { ipFragments, udpDatagram } from "../../test/frames.ts";
 import { readFlows } from "./read.ts";
 import { isValidTime } from "./records.ts";
-import { CLIENT, httpRequest, httpResponse, SERVER, T0, tempDir } from "./testing.ts";
-import { type CaptureWriter, pcapngWriter, pcapWriter } from "./writer.ts";
+import { CLIENT, httpRequest, httpResponse, SERVER, T0, tempDir } from "../../test/testing.ts";
+import { type CaptureWriter, pcapngWriter, pcapWriter } from "../../test/writer.ts";
 
 const dir = tempDir();
 const MUTANTS_PER_FORMAT = 1000;

@@ -9,8 +9,16 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { CaptureError, type CaptureErrorCode } from "./errors.ts";
 import { readFlows, readPackets } from "./read.ts";
-import { CLIENT, collectUntilError, httpRequest, httpResponse, SERVER, T0, tempDir } from "./testing.ts";
-import { type CaptureWriter, pcapngWriter, pcapWriter } from "./writer.ts";
+import {
+  CLIENT,
+  collectUntilError,
+  httpRequest,
+  httpResponse,
+  SERVER,
+  T0,
+  tempDir,
+} from "../../test/testing.ts";
+import { type CaptureWriter, pcapngWriter, pcapWriter } from "../../test/writer.ts";
 
 const dir = tempDir();
 

@@ -6,8 +6,8 @@
  * is "no checksum" for UDP over IPv4 and is left unchecked by Wireshark's
  * defaults for the rest) and correct lengths throughout.
  */
-import { parseIp } from "./address.ts";
-import type { Endpoint } from "../types.ts";
+import { parseIp } from "../src/capture/address.ts";
+import type { Endpoint } from "../src/types.ts";
 
 /** Link layers the writers can produce. */
 export type LinkKind = "ethernet" | "raw" | "ipv4" | "ipv6" | "sll" | "sll2" | "null";

@@ -26,7 +26,7 @@ import {
   type TcpSegmentSpec,
   udpDatagram,
 } from "./frames.ts";
-import type { Endpoint } from "../types.ts";
+import type { Endpoint } from "../src/types.ts";
 
 /** How to write. */
 export interface WriterOptions {

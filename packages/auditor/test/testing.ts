@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
-import type { Packet } from "../types.ts";
+import type { Packet } from "../src/types.ts";
 
 /** A fresh directory under the system's temporary one, removed when the test file's tests end. */
 export function tempDir(): string {

@@ -12,8 +12,8 @@ import { harEntries } from "./har-scan.ts";
 import { readFlows, readPackets } from "./read.ts";
 import { FlowAssembler } from "./reassembly.ts";
 import { openSource } from "./source.ts";
-import { bytes, collect, collectUntilError, tempDir } from "./testing.ts";
-import { pcapWriter } from "./writer.ts";
+import { bytes, collect, collectUntilError, tempDir } from "../../test/testing.ts";
+import { pcapWriter } from "../../test/writer.ts";
 
 const dir = tempDir();
 let files = 0;

@@ -1,5 +1,6 @@
 /**
- * `phonehome audit CAPTURE`: what a device sent, flow by flow — the
+ * `phonehome audit CAPTURE`, the traffic auditor's command (the auditor itself
+ * is the `@phonehome/auditor` package): what a device sent, flow by flow — the
  * identifiers that left it, in what form, to whom, in which country, over
  * what transport — from a pcap, pcapng or HAR file. `--capture` records one
  * first with tcpdump (or dumpcap). Exit codes for CI: 0 clean, 1 a finding at
@@ -23,13 +24,22 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { progressReporter } from "../cli/progress.ts";
 import { type Config, loadConfig } from "../config/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
-import { type AuditPolicy, type AuditResult, Auditor, SERVER_BYTES } from "./analyse.ts";
-import { isCaptureError, readFlows } from "./capture/index.ts";
-import { openGeoIp } from "./geoip.ts";
-import { normaliseIp } from "./protocols/index.ts";
-import { knownIdentifiers, parseKnownIdentifiers } from "./identifiers/index.ts";
-import { renderReport, type ReportFormat } from "./report.ts";
-import { SEVERITY_ORDER, type Severity } from "./types.ts";
+import {
+  type AuditPolicy,
+  type AuditResult,
+  Auditor,
+  isCaptureError,
+  knownIdentifiers,
+  normaliseIp,
+  openGeoIp,
+  parseKnownIdentifiers,
+  readFlows,
+  renderReport,
+  type ReportFormat,
+  SERVER_BYTES,
+  SEVERITY_ORDER,
+  type Severity,
+} from "@phonehome/auditor";
 
 interface AuditOptions {
   region?: string;

@@ -1,0 +1,52 @@
+// The boundaries of the tree (docs/ARCHITECTURE.md, decision 46), checked by
+// `npm run deps` and by `npm run lint`. Type-only imports count: a type that
+// crosses a boundary couples the two sides as much as a value does.
+/** A package that imports nothing outside itself: not the server, the apps, the tests or another package. */
+function standsAlone(name, why) {
+  return {
+    name: `${name}-stands-alone`,
+    severity: "error",
+    comment: `${why}: it imports nothing of the server, the apps or another package`,
+    from: { path: `^packages/${name}/` },
+    to: { path: `^(src|bin|web|test|bench|scripts|packages/(?!${name}/))` },
+  };
+}
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+export default {
+  forbidden: [
+    {
+      name: "no-cycle",
+      severity: "error",
+      comment: "no import cycle between files: each file can be read after the files it imports",
+      from: {},
+      to: { circular: true },
+    },
+    standsAlone("auditor", "the traffic auditor is its own package"),
+    standsAlone("sdk", "the device SDK runs on devices"),
+    {
+      name: "server-uses-packages-by-name",
+      severity: "error",
+      comment:
+        "the server reaches a package through its public surface (@phonehome/...), never into its files",
+      from: { path: "^(src|bin)/" },
+      to: { path: "^packages/[^/]+/(?!src/index\\.ts$)" },
+    },
+    {
+      name: "no-folder-cycle",
+      severity: "warn",
+      comment:
+        "no cycle between folders (issue 15 turns this into an error once the layout by what runs lands)",
+      scope: "folder",
+      from: { path: "^src/" },
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(node_modules|web/dist|docs)/" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    combinedDependencies: false,
+  },
+};

@@ -1,0 +1,141 @@
+/**
+ * `npm run deps` and the boundary rules of .dependency-cruiser.mjs: the cycle
+ * finder and the folder map on their own, and the real dependency-cruiser
+ * with the repository's configuration over small trees written for the test,
+ * each breaking one rule.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, test } from "node:test";
+import { cycles, folderOf } from "../../scripts/deps.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+test("cycles finds every strongly connected component of more than one node, and nothing in a DAG", () => {
+  const edges = new Map<string, Set<string>>([
+    ["a", new Set(["b"])],
+    ["b", new Set(["c"])],
+    ["c", new Set(["a", "d"])],
+    ["d", new Set(["e"])],
+    ["e", new Set(["d"])],
+    ["f", new Set(["a"])],
+  ]);
+  assert.deepEqual(cycles(edges), [
+    ["a", "b", "c"],
+    ["d", "e"],
+  ]);
+  assert.deepEqual(
+    cycles(
+      new Map([
+        ["x", new Set(["y"])],
+        ["y", new Set(["z"])],
+      ]),
+    ),
+    [],
+  );
+  // A chain far deeper than the call stack would allow a recursive walk.
+  const chain = new Map<string, Set<string>>();
+  for (let i = 0; i < 200_000; i++) chain.set(`n${i}`, new Set([`n${i + 1}`]));
+  chain.set("n200000", new Set(["n0"]));
+  assert.equal(cycles(chain)[0]?.length, 200_001);
+});
+
+test("folderOf names a module's folder: a feature, a grouped feature, a package, a web app", () => {
+  assert.equal(folderOf("src/ingest/intake.ts"), "src/ingest");
+  assert.equal(folderOf("src/collector/ingest/intake.ts"), "src/collector/ingest");
+  assert.equal(folderOf("src/core/db/index.ts"), "src/core/db");
+  assert.equal(folderOf("packages/auditor/src/capture/read.ts"), "packages/auditor");
+  assert.equal(folderOf("web/portal/main.tsx"), "web/portal");
+  assert.equal(folderOf("bin/phonehome.ts"), "bin");
+  assert.equal(folderOf("test/helpers/system.ts"), null);
+});
+
+/** Runs dependency-cruiser with the repository's configuration over `files` (path → source) in a fresh tree. */
+function cruiseTree(files: Record<string, string>): { status: number | null; out: string } {
+  const dir = mkdtempSync(join(tmpdir(), "phonehome-deps-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync(join(ROOT, ".dependency-cruiser.mjs"), join(dir, ".dependency-cruiser.mjs"));
+  writeFileSync(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: { module: "nodenext", allowImportingTsExtensions: true, noEmit: true },
+    }),
+  );
+  for (const [path, source] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), source);
+  }
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, "node_modules/dependency-cruiser/bin/dependency-cruiser.mjs"),
+      "--config",
+      ".dependency-cruiser.mjs",
+      ...new Set(Object.keys(files).map((path) => path.split("/")[0] as string)),
+    ],
+    { cwd: dir, encoding: "utf8" },
+  );
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+test("the boundary rules pass a tree that keeps them", () => {
+  const r = cruiseTree({
+    "src/a/index.ts": 'export { b } from "../b/index.ts";\n',
+    "src/b/index.ts": "export const b = 1;\n",
+    "packages/auditor/src/index.ts": 'export { x } from "./x.ts";\n',
+    "packages/auditor/src/x.ts": "export const x = 1;\n",
+  });
+  assert.equal(r.status, 0, r.out);
+});
+
+test("an import cycle between files is an error", () => {
+  const r = cruiseTree({
+    "src/a/one.ts": 'import { two } from "./two.ts";\nexport const one = two;\n',
+    "src/a/two.ts": 'import type { one } from "./one.ts";\nexport const two: typeof one | 1 = 1;\n',
+  });
+  assert.notEqual(r.status, 0);
+  assert.match(r.out, /error no-cycle: src\/a\/one\.ts → \s*src\/a\/two\.ts/);
+});
+
+test("the auditor importing anything of the server is an error", () => {
+  const r = cruiseTree({
+    "packages/auditor/src/index.ts":
+      'import { config } from "../../../src/config/index.ts";\nexport const c = config;\n',
+    "src/config/index.ts": "export const config = 1;\n",
+  });
+  assert.notEqual(r.status, 0);
+  assert.match(
+    r.out,
+    /error auditor-stands-alone: packages\/auditor\/src\/index\.ts → \s*src\/config\/index\.ts/,
+  );
+});
+
+test("the SDK importing anything of the server is an error", () => {
+  const r = cruiseTree({
+    "packages/sdk/src/index.ts": 'import { e } from "../../../src/errors/index.ts";\nexport const x = e;\n',
+    "src/errors/index.ts": "export const e = 1;\n",
+  });
+  assert.notEqual(r.status, 0);
+  assert.match(r.out, /error sdk-stands-alone/);
+});
+
+test("the server reaching into a package's files rather than its surface is an error", () => {
+  const r = cruiseTree({
+    "src/cmd/index.ts": 'import { x } from "../../packages/auditor/src/x.ts";\nexport const y = x;\n',
+    "packages/auditor/src/x.ts": "export const x = 1;\n",
+    "packages/auditor/src/index.ts": 'export { x } from "./x.ts";\n',
+  });
+  assert.notEqual(r.status, 0);
+  assert.match(r.out, /error server-uses-packages-by-name/);
+});
+
+test("npm run deps on the repository: no file cycle and no broken boundary rule", () => {
+  const r = spawnSync(process.execPath, [join(ROOT, "scripts/deps.ts")], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /^file cycles: 0$/m);
+  assert.match(r.stdout, /^boundary rules broken: 0$/m);
+  assert.match(r.stdout, /^imports across folders: \d+, of which around the folder's index\.ts: \d+$/m);
+});
