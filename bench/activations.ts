@@ -17,7 +17,7 @@ import {
   ed25519PrivateKey,
   sealEnvelope,
 } from "@phonehome/sdk";
-import { type DemoFleet, generateDemoFleet } from "../src/fleet/index.ts";
+import { type DemoFleet, generateDemoFleet } from "../src/control-plane/fleet/index.ts";
 import {
   describeCommits,
   ms,

@@ -11,9 +11,9 @@
  * on the machine falls on both. Printed as p50/p99 per store and operation
  * and the ratio big / small (the target: about 1.0, within 1.5).
  */
-import { type Db, openDb, type Queryable } from "../src/db/index.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { AUDIT_QUERIES, appendAudit, auditHead } from "../src/audit/audit.repository.ts";
+import { type Db, openDb, type Queryable } from "../src/core/db/index.ts";
+import { migrate } from "../src/core/db/migrate.ts";
+import { AUDIT_QUERIES, appendAudit, auditHead } from "../src/core/audit-log/audit.repository.ts";
 import { FILL_TIMEOUTS, type SuiteContext, table } from "./harness.ts";
 
 /** Entries in the small store. */

@@ -19,7 +19,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENVELOPE_FORMAT, type EnvelopeHeader, ed25519PrivateKey, sealEnvelope } from "@phonehome/sdk";
 import type pg from "pg";
-import { type DemoFleet, generateDemoFleet } from "../src/fleet/index.ts";
+import { type DemoFleet, generateDemoFleet } from "../src/control-plane/fleet/index.ts";
 import {
   describeCommits,
   measureRound,

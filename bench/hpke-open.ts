@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
-import { importRecipientKey, openBase } from "../src/crypto/index.ts";
+import { importRecipientKey, openBase } from "../src/core/crypto/index.ts";
 
 const { values } = parseArgs({
   options: {

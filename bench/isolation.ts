@@ -16,10 +16,10 @@
  * baseline of the same round.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { type Db, openDb } from "../src/db/index.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { GroupCommitter } from "../src/ingest/group-commit.ts";
-import { flushRegionBatch, type WriteItem, type WriteResult } from "../src/ingest/region-writer.ts";
+import { type Db, openDb } from "../src/core/db/index.ts";
+import { migrate } from "../src/core/db/migrate.ts";
+import { GroupCommitter } from "../src/collector/ingest/group-commit.ts";
+import { flushRegionBatch, type WriteItem, type WriteResult } from "../src/collector/ingest/region-writer.ts";
 import { type SuiteContext, table } from "./harness.ts";
 
 /** Items of one group commit: the collector's default batch size. */

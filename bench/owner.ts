@@ -20,12 +20,16 @@ import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
-import { type Db, openDb } from "../src/db/index.ts";
-import { type DiagnosticsRow, deviceRef, insertDiagnosticsEvents } from "../src/diagnostics/index.ts";
-import { type DemoFleet, generateDemoFleet } from "../src/fleet/index.ts";
-import { loadPseudonymSecret } from "../src/keys/index.ts";
-import { ensureDiagnosticsPartitions } from "../src/retention/index.ts";
-import { EXPORT_PAGE } from "../src/subject-requests/subject-requests.routes.ts";
+import { type Db, openDb } from "../src/core/db/index.ts";
+import {
+  type DiagnosticsRow,
+  deviceRef,
+  insertDiagnosticsEvents,
+} from "../src/collector/diagnostics/index.ts";
+import { type DemoFleet, generateDemoFleet } from "../src/control-plane/fleet/index.ts";
+import { loadPseudonymSecret } from "../src/core/keys/index.ts";
+import { ensureDiagnosticsPartitions } from "../src/collector/retention/index.ts";
+import { EXPORT_PAGE } from "../src/collector/subject-requests/subject-requests.routes.ts";
 import { fillAuditLog, percentile } from "./audit.ts";
 import { FILL_TIMEOUTS, type RunningServer, type SuiteContext, startPhonehome, table } from "./harness.ts";
 import { postgresCpuMs, processCpuMs } from "./load.ts";

@@ -3,7 +3,7 @@
  * under test) agree on: the spec the parent passes as the child's argument,
  * and the line the child prints when it listens.
  */
-import type { StoreConfig } from "../src/db/index.ts";
+import type { StoreConfig } from "../src/core/db/index.ts";
 
 /** What the parent asks the child to run. */
 export type ServerSpec =

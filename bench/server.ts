@@ -19,11 +19,11 @@
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
-import { buildConfig } from "../src/config/index.ts";
-import type { StoreConfig } from "../src/db/index.ts";
-import { importFleet } from "../src/fleet/index.ts";
-import { createLogger } from "../src/log/index.ts";
-import { startSystem } from "../src/system/system.ts";
+import { buildConfig } from "../src/core/config/index.ts";
+import type { StoreConfig } from "../src/core/db/index.ts";
+import { importFleet } from "../src/control-plane/fleet/index.ts";
+import { createLogger } from "../src/core/log/index.ts";
+import { startSystem } from "../src/compose/system/system.ts";
 import type { ReadyLine, ServerSpec } from "./protocol.ts";
 
 /** A started server: its base URL, the devices it provisioned, and how to stop it. */

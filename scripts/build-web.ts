@@ -1,6 +1,6 @@
 /**
  * `npm run build`: builds the web apps with Vite into `web/dist/<app>/`, which
- * the services serve (src/web/). `npm start` and `npm test` run it first.
+ * the services serve (src/core/web-apps/). `npm start` and `npm test` run it first.
  */
 import { fileURLToPath } from "node:url";
 import { build } from "vite";

@@ -1,7 +1,7 @@
 /** `npm run docs`: regenerates the documents derived from the code (error catalogue, OpenAPI). */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { renderErrorCatalogue } from "../src/errors/errors-doc.ts";
-import { renderOpenApi } from "../src/system/openapi.ts";
+import { renderErrorCatalogue } from "../src/core/errors/errors-doc.ts";
+import { renderOpenApi } from "../src/compose/system/openapi.ts";
 
 writeFileSync(new URL("../docs/errors.md", import.meta.url), renderErrorCatalogue());
 console.log("wrote docs/errors.md");

@@ -3,31 +3,36 @@
  * (receipts only), builds and the release gate, rollouts, advisories,
  * incidents and (in later issues) reviews and the audit log. It never holds owner or usage data.
  */
-import { anchorRegionHeads } from "../audit/anchors.ts";
-import { registerAuditRoutes } from "../audit/audit.routes.ts";
-import { registerDataMapRoutes } from "../datamap/datamap.routes.ts";
-import { registerAdvisoryRoutes } from "../advisories/advisories.routes.ts";
-import { type Config, regionOfMarket } from "../config/index.ts";
-import { type Db, openDb } from "../db/index.ts";
-import { migrate } from "../db/migrate.ts";
-import { cachedDirectory } from "../directory/index.ts";
-import { findDevicesByKeyIds, registerFleetRoutes } from "../fleet/index.ts";
-import { type App, createService } from "../http/service.ts";
-import { loadServiceToken } from "../keys/index.ts";
-import type { Logger } from "../log/index.ts";
-import { loadDictionary } from "../dictionary/index.ts";
-import { urlOf } from "../regions/region.ts";
-import type { IncidentContext } from "../incidents/incidents.service.ts";
-import { registerIncidentRoutes, scheduleSweeps } from "../incidents/incidents.routes.ts";
-import { registerOperatorRoutes } from "../operators/operators.routes.ts";
-import { registerReviewRoutes } from "../reviews/reviews.routes.ts";
-import { registerSupportRoutes } from "../support/support.routes.ts";
-import { peersFromConfig, registerConsole, registerPortal, type WebPeers } from "../web/portal.ts";
-import { actorHook } from "../operators/permissions.ts";
-import { loadPackagePolicy } from "../release/policy.ts";
-import { registerReleaseRoutes } from "../release/release.routes.ts";
-import { registerRolloutRoutes } from "../updates/updates.routes.ts";
-import { registerOrchestrationRoutes } from "../subject-requests/index.ts";
+import { anchorRegionHeads } from "./anchors/anchors.ts";
+import { registerAuditRoutes } from "../core/audit-log/audit.routes.ts";
+import { registerDataMapRoutes } from "./datamap/datamap.routes.ts";
+import { registerAdvisoryRoutes } from "./advisories/advisories.routes.ts";
+import { type Config, regionOfMarket } from "../core/config/index.ts";
+import { type Db, openDb } from "../core/db/index.ts";
+import { migrate } from "../core/db/migrate.ts";
+import { cachedDirectory } from "../core/directory/index.ts";
+import { findDevicesByKeyIds, registerFleetRoutes } from "./fleet/index.ts";
+import { type App, createService } from "../core/http/service.ts";
+import { loadServiceToken } from "../core/keys/index.ts";
+import type { Logger } from "../core/log/index.ts";
+import { loadDictionary } from "../core/dictionary/index.ts";
+import { urlOf } from "../collector/region.ts";
+import type { IncidentContext } from "./incidents/incidents.service.ts";
+import { registerIncidentRoutes, scheduleSweeps } from "./incidents/incidents.routes.ts";
+import { registerOperatorRoutes } from "./operators/operators.routes.ts";
+import { registerReviewRoutes } from "./reviews/reviews.routes.ts";
+import { registerSupportRoutes } from "./support/support.routes.ts";
+import {
+  peersFromConfig,
+  registerConsole,
+  registerPortal,
+  type WebPeers,
+} from "../core/web-apps/web-apps.ts";
+import { actorHook } from "./operators/permissions.ts";
+import { loadPackagePolicy } from "./release/policy.ts";
+import { registerReleaseRoutes } from "./release/release.routes.ts";
+import { registerRolloutRoutes } from "./rollouts/rollouts.routes.ts";
+import { registerOrchestrationRoutes } from "../collector/subject-requests/index.ts";
 import { every } from "./every.ts";
 import { registerRegionListRoute } from "./regions.routes.ts";
 import { registerLedgerRoute } from "./ledger.routes.ts";

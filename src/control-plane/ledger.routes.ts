@@ -5,11 +5,11 @@
  * A region that does not answer is named, never counted as zero.
  */
 import { type Static, Type as T } from "@sinclair/typebox";
-import type { Db } from "../db/index.ts";
-import { PhoneHomeError } from "../errors/index.ts";
-import { LedgerRow } from "../ingest/ledger.routes.ts";
-import type { App, ErrorResponseBody } from "../http/service.ts";
-import { authorize } from "../operators/permissions.ts";
+import type { Db } from "../core/db/index.ts";
+import { PhoneHomeError } from "../core/errors/index.ts";
+import { LedgerRow } from "../collector/ingest/ledger.routes.ts";
+import type { App, ErrorResponseBody } from "../core/http/service.ts";
+import { authorize } from "./operators/permissions.ts";
 import { callRegion, fromEveryRegion, type RegionRef } from "./region-calls.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });

@@ -13,9 +13,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { publicKeyText } from "../../src/dictionary/approval.ts";
-import { buildSbom } from "../../src/release/build-sbom.ts";
-import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
+import { publicKeyText } from "../../src/core/dictionary/approval.ts";
+import { buildSbom } from "../../src/control-plane/release/build-sbom.ts";
+import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/control-plane/release/examples.ts";
 import {
   browserSkip,
   expectAccessible,

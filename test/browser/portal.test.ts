@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken, ownerPortalLink, saveIdentity } from "@phonehome/sdk";
 import type { Browser, Page } from "playwright-core";
-import { buildSbom } from "../../src/release/build-sbom.ts";
-import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
+import { buildSbom } from "../../src/control-plane/release/build-sbom.ts";
+import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/control-plane/release/examples.ts";
 import { phonehomeAsync } from "../helpers/cli.ts";
 import {
   browserSkip,

@@ -12,14 +12,14 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from "jose";
-import { type RunningRegion } from "../../src/regions/region.ts";
+import { type RunningRegion } from "../../src/collector/region.ts";
 import {
   ACCESS_RECEIPT_JWS_TYPE,
   type AccessReceipt,
   heldInExport,
   keysDigest,
-} from "../../src/subject-requests/index.ts";
-import type { AccessExport as AccessExportShape } from "../../src/subject-requests/access.presenter.ts";
+} from "../../src/collector/subject-requests/index.ts";
+import type { AccessExport as AccessExportShape } from "../../src/collector/subject-requests/access.presenter.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";

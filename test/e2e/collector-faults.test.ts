@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { DeviceIdentity } from "@phonehome/sdk";
-import { PACKAGE_ROOT } from "../../src/config/index.ts";
+import { PACKAGE_ROOT } from "../../src/core/config/index.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { pgliteBackend } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";

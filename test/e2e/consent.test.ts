@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { compactVerify, createLocalJWKSet } from "jose";
-import { PACKAGE_ROOT } from "../../src/config/index.ts";
+import { PACKAGE_ROOT } from "../../src/core/config/index.ts";
 import {
   type ConsentReceipt,
   findConsent,
@@ -21,14 +21,14 @@ import {
   loadNotices,
   RECEIPT_JWS_TYPE,
   RECEIPT_VERSION,
-} from "../../src/consent/index.ts";
+} from "../../src/collector/consent/index.ts";
 import {
   deviceRef,
   findDiagnosticsEvents,
   insertDiagnosticsEvents,
-} from "../../src/diagnostics/diagnostics.repository.ts";
-import { parseRetention } from "../../src/dictionary/retention.ts";
-import type { RunningRegion } from "../../src/regions/region.ts";
+} from "../../src/collector/diagnostics/diagnostics.repository.ts";
+import { parseRetention } from "../../src/core/dictionary/retention.ts";
+import type { RunningRegion } from "../../src/collector/region.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 
@@ -312,7 +312,7 @@ for (const backend of BACKENDS) {
         decidedAt: new Date(r.decidedAt),
         expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt),
       }));
-      // Calendar arithmetic as src/dictionary/retention.ts does it (tested there).
+      // Calendar arithmetic as src/core/dictionary/retention.ts does it (tested there).
       const threeYearsAfter = (t: Date) => parseRetention("P3Y")?.expiresAt(t);
       assert.equal(rows.length, 3);
       // The owner sees the same in their consents (and access export): `keptUntil` per decision.

@@ -13,20 +13,20 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from "jose";
-import { findActivations } from "../../src/activation/activation.repository.ts";
-import { findConsentHistory } from "../../src/consent/index.ts";
-import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
-import { cachedDirectory } from "../../src/directory/index.ts";
-import { findDevicesByKeyIds } from "../../src/fleet/index.ts";
-import { createLogger } from "../../src/log/index.ts";
-import { type RunningRegion, startRegion } from "../../src/regions/region.ts";
+import { findActivations } from "../../src/collector/activation/activation.repository.ts";
+import { findConsentHistory } from "../../src/collector/consent/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { cachedDirectory } from "../../src/core/directory/index.ts";
+import { findDevicesByKeyIds } from "../../src/control-plane/fleet/index.ts";
+import { createLogger } from "../../src/core/log/index.ts";
+import { type RunningRegion, startRegion } from "../../src/collector/region.ts";
 import {
   ERASURE_RECEIPT_JWS_TYPE,
   type ErasureReceipt,
   keysDigest,
-} from "../../src/subject-requests/index.ts";
+} from "../../src/collector/subject-requests/index.ts";
 import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
-import { inProcessUpdates } from "../../src/updates/source.ts";
+import { inProcessUpdates } from "../../src/collector/update-check/source.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 

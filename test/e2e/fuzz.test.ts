@@ -27,7 +27,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken, PhoneHomeClient } from "@phonehome/sdk";
 import fc from "fast-check";
-import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
 import { activationPayload, buildEnvelope, diagnosticsBatch } from "../helpers/envelopes.ts";
 import { type Credentials, type FuzzRequest, HOSTILE_STRINGS, requestOf, valueOf } from "../helpers/fuzz.ts";
 import { type Operation, operationsOf, takesEnvelope } from "../helpers/routes.ts";

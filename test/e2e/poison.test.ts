@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, PhoneHomeClient } from "@phonehome/sdk";
-import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { poisons, tampered } from "../helpers/poison.ts";
 import { BACKENDS } from "../helpers/stores.ts";

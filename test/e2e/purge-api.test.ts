@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
-import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
-import { loadServiceToken } from "../../src/keys/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { loadServiceToken } from "../../src/core/keys/index.ts";
 import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { buildSbom } from "../../src/release/build-sbom.ts";
-import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/release/examples.ts";
+import { buildSbom } from "../../src/control-plane/release/build-sbom.ts";
+import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/control-plane/release/examples.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { callControlPlane, startTestSystem, type TestSystem } from "../helpers/system.ts";
 

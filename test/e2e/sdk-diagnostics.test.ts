@@ -23,8 +23,8 @@ import {
   PhoneHomeClient,
   type PhoneHomeClientOptions,
 } from "@phonehome/sdk";
-import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
-import { listLedger } from "../../src/ingest/ledger.repository.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { listLedger } from "../../src/collector/ingest/ledger.repository.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 

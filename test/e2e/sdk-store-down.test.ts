@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ClientEvent, type DeviceIdentity, isSdkError, PhoneHomeClient } from "@phonehome/sdk";
 import { Agent } from "undici";
-import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
 import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
 import { pgliteBackend } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";

@@ -9,8 +9,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { regionOfMarket } from "../../src/config/index.ts";
-import { runSimulation, type SimulationSummary } from "../../src/simulate/simulate.ts";
+import { regionOfMarket } from "../../src/core/config/index.ts";
+import { runSimulation, type SimulationSummary } from "../../src/compose/simulate/simulate.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 

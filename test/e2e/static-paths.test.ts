@@ -33,7 +33,7 @@ function rawGet(base: string, path: string): Promise<{ status: number; body: str
 const TRAVERSALS = [
   "../../package.json",
   "../../../../../../etc/passwd",
-  "../src/config/index.ts",
+  "../src/core/config/index.ts",
   "/etc/passwd",
   "//etc/passwd",
   "%2e%2e/%2e%2e/package.json",

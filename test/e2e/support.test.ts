@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { AuditEntry } from "../../src/audit/chain.ts";
+import type { AuditEntry } from "../../src/core/audit-log/chain.ts";
 import type { DeviceIdentity } from "../../packages/sdk/src/identity.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";

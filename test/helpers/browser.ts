@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { PACKAGE_ROOT } from "../../src/config/index.ts";
+import { PACKAGE_ROOT } from "../../src/core/config/index.ts";
 import { IN_CI } from "./stores.ts";
 
 /** Where Debian installs Chromium (`apt-get install chromium`). */

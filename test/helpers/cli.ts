@@ -1,7 +1,7 @@
 /** Runs the real `phonehome` binary with Node 24 in a child process, as a user would. */
 import { execFile, spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { PACKAGE_ROOT } from "../../src/config/index.ts";
+import { PACKAGE_ROOT } from "../../src/core/config/index.ts";
 
 /** What a run of the command printed and how it ended. */
 export interface CliRun {

@@ -8,9 +8,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
-import { approvalStatement, publicKeyText, signStatement } from "../../src/dictionary/approval.ts";
-import { versionDigest } from "../../src/dictionary/lint.ts";
-import type { CollectionFile } from "../../src/dictionary/index.ts";
+import { approvalStatement, publicKeyText, signStatement } from "../../src/core/dictionary/approval.ts";
+import { versionDigest } from "../../src/core/dictionary/lint.ts";
+import type { CollectionFile } from "../../src/core/dictionary/index.ts";
 
 /** The repository's shipped dictionary folder. */
 export const SHIPPED_DICTIONARY = new URL("../../dictionary/", import.meta.url).pathname;

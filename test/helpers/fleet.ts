@@ -5,11 +5,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildConfig, type Config } from "../../src/config/index.ts";
-import { type Db, openDb, type Queryable, type StoreConfig } from "../../src/db/index.ts";
-import { migrate } from "../../src/db/migrate.ts";
-import { type DemoFleet, generateDemoFleet } from "../../src/fleet/fleet.demo.ts";
-import { CSV_COLUMNS, type FactoryDevice } from "../../src/fleet/fleet.schema.ts";
+import { buildConfig, type Config } from "../../src/core/config/index.ts";
+import { type Db, openDb, type Queryable, type StoreConfig } from "../../src/core/db/index.ts";
+import { migrate } from "../../src/core/db/migrate.ts";
+import { type DemoFleet, generateDemoFleet } from "../../src/control-plane/fleet/fleet.demo.ts";
+import { CSV_COLUMNS, type FactoryDevice } from "../../src/control-plane/fleet/fleet.schema.ts";
 import type { Backend } from "./stores.ts";
 
 /** The default configuration: CN to region `cn`, every other market to `global`. */

@@ -6,9 +6,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { type Db, openDb, type Queryable, type StoreConfig } from "../../src/db/index.ts";
-import { migrate } from "../../src/db/migrate.ts";
-import { type Dictionary, loadDictionary } from "../../src/dictionary/index.ts";
+import { type Db, openDb, type Queryable, type StoreConfig } from "../../src/core/db/index.ts";
+import { migrate } from "../../src/core/db/migrate.ts";
+import { type Dictionary, loadDictionary } from "../../src/core/dictionary/index.ts";
 import { SHIPPED_DICTIONARY, sampleDoc, tempDictionary } from "./dictionary.ts";
 import type { Backend } from "./stores.ts";
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import type { StoreConfig } from "../../src/db/index.ts";
+import type { StoreConfig } from "../../src/core/db/index.ts";
 
 /** The PostgreSQL the tests use: `$PHONEHOME_TEST_POSTGRES_URL`, else the local server's `test` database. */
 export const POSTGRES_URL =

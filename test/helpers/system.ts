@@ -7,14 +7,17 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDeviceIdentity, type DeviceIdentity, type RegionDescriptor } from "@phonehome/sdk";
-import { listActivations, type StoredActivation } from "../../src/activation/activation.repository.ts";
-import { buildConfig, type Config, regionOfMarket } from "../../src/config/index.ts";
-import { importFleet } from "../../src/fleet/index.ts";
-import type { LedgerEntry } from "../../src/ingest/ledger.repository.ts";
-import { createLogger } from "../../src/log/index.ts";
-import { addOperator } from "../../src/operators/operators.service.ts";
-import { descriptorOf } from "../../src/system/demo.ts";
-import { type RunningSystem, startSystem } from "../../src/system/system.ts";
+import {
+  listActivations,
+  type StoredActivation,
+} from "../../src/collector/activation/activation.repository.ts";
+import { buildConfig, type Config, regionOfMarket } from "../../src/core/config/index.ts";
+import { importFleet } from "../../src/control-plane/fleet/index.ts";
+import type { LedgerEntry } from "../../src/collector/ingest/ledger.repository.ts";
+import { createLogger } from "../../src/core/log/index.ts";
+import { addOperator } from "../../src/control-plane/operators/operators.service.ts";
+import { descriptorOf } from "../../src/compose/system/demo.ts";
+import { type RunningSystem, startSystem } from "../../src/compose/system/system.ts";
 import type { Backend } from "./stores.ts";
 
 /** A running test system and what the test needs around it. */

@@ -31,12 +31,12 @@ import {
   isSdkError,
   PhoneHomeClient,
 } from "@phonehome/sdk";
-import { listActivations } from "../../src/activation/activation.repository.ts";
-import { buildConfig, type Config } from "../../src/config/index.ts";
-import { openDb, type StoreConfig } from "../../src/db/index.ts";
-import { deviceRef, findDiagnosticsEvents } from "../../src/diagnostics/index.ts";
-import { importFleet } from "../../src/fleet/index.ts";
-import { loadPseudonymSecret } from "../../src/keys/index.ts";
+import { listActivations } from "../../src/collector/activation/activation.repository.ts";
+import { buildConfig, type Config } from "../../src/core/config/index.ts";
+import { openDb, type StoreConfig } from "../../src/core/db/index.ts";
+import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { importFleet } from "../../src/control-plane/fleet/index.ts";
+import { loadPseudonymSecret } from "../../src/core/keys/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
 import { exited, freePort, type ServiceProcess, startService } from "../helpers/processes.ts";

@@ -3,13 +3,13 @@
  * approval signed with the reviewer's own key (the PKCS #8 PEM file `phonehome
  * review key` made, never sent anywhere), and the audit log's chain checked.
  * The bytes signed and the text hashed come from the same pure modules the
- * control plane uses (src/dictionary/statement.ts, src/audit/entry.ts).
+ * control plane uses (src/core/dictionary/statement.ts, src/core/audit-log/entry.ts).
  */
-import { type AuditEntry, entryText, GENESIS } from "../../src/audit/entry.ts";
-import { type ApprovalStatement, statementBytes } from "../../src/dictionary/statement.ts";
+import { type AuditEntry, entryText, GENESIS } from "../../src/core/audit-log/entry.ts";
+import { type ApprovalStatement, statementBytes } from "../../src/core/dictionary/statement.ts";
 
-export type { AuditEntry } from "../../src/audit/entry.ts";
-export { approvalStatement } from "../../src/dictionary/statement.ts";
+export type { AuditEntry } from "../../src/core/audit-log/entry.ts";
+export { approvalStatement } from "../../src/core/dictionary/statement.ts";
 
 /** The signature (base64url) of `statement` with the Ed25519 private key in `pem`. */
 export async function signStatement(statement: ApprovalStatement, pem: string): Promise<string> {
@@ -38,7 +38,7 @@ async function sha256Hex(text: string): Promise<string> {
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Walks the chain as `src/audit/chain.ts` does; answers the first entry that does not fit, or null. */
+/** Walks the chain as `src/core/audit-log/chain.ts` does; answers the first entry that does not fit, or null. */
 export async function firstBroken(
   entries: readonly AuditEntry[],
 ): Promise<{ seq: number; problem: string } | null> {

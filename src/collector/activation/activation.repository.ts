@@ -1,0 +1,75 @@
+/** Queries on a region's activations. One function per query; the caller passes the database or a transaction. */
+import type { Queryable } from "../../core/db/index.ts";
+
+/** An activation about to be stored: only declared fields, already transformed. */
+export interface ActivationRow {
+  deviceKey: string;
+  eventId: string;
+  schemaVersion: number;
+  data: Record<string, unknown>;
+  activatedAt: Date;
+  warrantyUntil: Date;
+  expiresAt: Date;
+}
+
+/** An activation as stored. */
+export interface StoredActivation extends ActivationRow {
+  receivedAt: Date;
+}
+
+/**
+ * Inserts the activations of devices that have none yet, in one statement;
+ * a device that already activated keeps its first activation. Returns the keys
+ * of the devices whose activation this call stored. Rows go in key order, so
+ * that concurrent group commits wait on each other's keys in the same order.
+ */
+export async function insertActivations(tx: Queryable, rows: readonly ActivationRow[]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const { rows: inserted } = await tx.query<{ device_key: string }>(
+    `INSERT INTO activations (device_key, event_id, schema_version, data, activated_at, warranty_until, expires_at)
+     SELECT r."deviceKey", r."eventId", r."schemaVersion", r.data, r."activatedAt", r."warrantyUntil", r."expiresAt"
+       FROM jsonb_to_recordset($1::jsonb) AS r("deviceKey" text, "eventId" uuid, "schemaVersion" integer, data jsonb,
+                                              "activatedAt" timestamptz, "warrantyUntil" timestamptz,
+                                              "expiresAt" timestamptz)
+      ORDER BY r."deviceKey"
+     ON CONFLICT (device_key) DO NOTHING
+     RETURNING device_key`,
+    [JSON.stringify(rows)],
+  );
+  return new Set(inserted.map((r) => r.device_key));
+}
+
+const COLUMNS = `device_key AS "deviceKey", event_id AS "eventId", schema_version AS "schemaVersion", data,
+  activated_at AS "activatedAt", warranty_until AS "warrantyUntil", expires_at AS "expiresAt", received_at AS "receivedAt"`;
+
+/** The stored activations of the given devices. */
+export async function findActivations(
+  q: Queryable,
+  deviceKeys: readonly string[],
+): Promise<StoredActivation[]> {
+  if (deviceKeys.length === 0) return [];
+  const { rows } = await q.query<StoredActivation>(
+    `SELECT ${COLUMNS} FROM activations WHERE device_key IN (SELECT jsonb_array_elements_text($1::jsonb))`,
+    [JSON.stringify(deviceKeys)],
+  );
+  return rows;
+}
+
+/** Every activation, in key order, `limit` at a time after `after` (for audits and tests). */
+export async function listActivations(
+  q: Queryable,
+  after: string,
+  limit: number,
+): Promise<StoredActivation[]> {
+  const { rows } = await q.query<StoredActivation>(
+    `SELECT ${COLUMNS} FROM activations WHERE device_key > $1 ORDER BY device_key LIMIT $2`,
+    [after, limit],
+  );
+  return rows;
+}
+
+/** How many activations the region holds. */
+export async function countActivations(q: Queryable): Promise<number> {
+  const { rows } = await q.query<{ n: number }>("SELECT count(*)::int AS n FROM activations");
+  return rows[0]?.n ?? 0;
+}

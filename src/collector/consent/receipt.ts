@@ -1,0 +1,132 @@
+/**
+ * Consent receipts, shaped after ISO/IEC TS 27560 (consent record information
+ * structure) and the Kantara consent receipt: who the controller is, whose
+ * consent, to which purposes and data, under which notice text, when, how,
+ * where the data is stored and how to withdraw. The region signs each one
+ * (JWS compact, EdDSA) with its signing key, whose public half anyone can
+ * fetch at `GET /v1/consent/receipt-key`.
+ */
+import { CompactSign } from "jose";
+import type { RegionSigningKey } from "../../core/keys/index.ts";
+import type { Notice } from "./notices.ts";
+
+/** The receipt format this code writes; a verifier checks it before reading further. */
+export const RECEIPT_VERSION = "phonehome.consent-receipt.v1";
+/** The JWS `typ` of a signed receipt. */
+export const RECEIPT_JWS_TYPE = "phonehome-consent-receipt+jws";
+
+/** What happened (ISO/IEC TS 27560 consent states). */
+export type ConsentState = "given" | "refused" | "withdrawn";
+
+/** A consent receipt. Every field is set; `erased` only on a no. */
+export interface ConsentReceipt {
+  version: typeof RECEIPT_VERSION;
+  receiptId: string;
+  issuedAt: string;
+  issuer: { region: string; kid: string; alg: "EdDSA" };
+  controller: { name: string; contact: string };
+  /** The PII principal, named by the device the owner holds (no account, no name). */
+  principal: { deviceKeyId: string };
+  notice: { purpose: string; version: number; language: string; title: string; sha256: string };
+  purposes: {
+    purpose: string;
+    title: string;
+    legalBasis: "consent";
+    collections: string[];
+    dataCategories: string[];
+    dataUses: string[];
+    retention: string;
+  }[];
+  decision: {
+    state: ConsentState;
+    granted: boolean;
+    method: string;
+    decidedAt: string;
+    /** The owner token's id: which authenticated request carried the decision. */
+    ownerTokenId: string;
+  };
+  storage: { region: string; country: string };
+  withdraw: string;
+  /** What the decision erased (on a no): events the withdrawn consent had allowed. */
+  erased?: { diagnosticsEvents: number };
+}
+
+/** A receipt and its signed form. */
+export interface SignedReceipt {
+  receipt: ConsentReceipt;
+  jws: string;
+}
+
+/** What a receipt is built from. */
+export interface ReceiptFacts {
+  receiptId: string;
+  notice: Notice;
+  deviceKey: string;
+  state: ConsentState;
+  granted: boolean;
+  method: string;
+  decidedAt: Date;
+  ownerTokenId: string;
+  region: { id: string; storedIn: string };
+  signingKid: string;
+  erasedDiagnosticsEvents: number | undefined;
+}
+
+/** Builds the receipt of a decision. */
+export function buildReceipt(facts: ReceiptFacts): ConsentReceipt {
+  const { notice } = facts;
+  const receipt: ConsentReceipt = {
+    version: RECEIPT_VERSION,
+    receiptId: facts.receiptId,
+    issuedAt: facts.decidedAt.toISOString(),
+    issuer: { region: facts.region.id, kid: facts.signingKid, alg: "EdDSA" },
+    controller: { name: notice.controller.name, contact: notice.controller.contact },
+    principal: { deviceKeyId: facts.deviceKey },
+    notice: {
+      purpose: notice.purpose,
+      version: notice.version,
+      language: notice.language,
+      title: notice.title,
+      sha256: notice.sha256,
+    },
+    purposes: [
+      {
+        purpose: notice.purpose,
+        title: notice.title,
+        legalBasis: "consent",
+        collections: [...notice.scope.collections],
+        dataCategories: [...notice.scope.dataCategories],
+        dataUses: [...notice.scope.dataUses],
+        retention: notice.scope.retention,
+      },
+    ],
+    decision: {
+      state: facts.state,
+      granted: facts.granted,
+      method: facts.method,
+      decidedAt: facts.decidedAt.toISOString(),
+      ownerTokenId: facts.ownerTokenId,
+    },
+    storage: { region: facts.region.id, country: facts.region.storedIn },
+    withdraw: notice.withdraw,
+  };
+  if (facts.erasedDiagnosticsEvents !== undefined) {
+    receipt.erased = { diagnosticsEvents: facts.erasedDiagnosticsEvents };
+  }
+  return receipt;
+}
+
+/** Signs a receipt as a compact JWS (EdDSA) whose payload is the receipt's JSON. */
+export async function signReceipt(receipt: ConsentReceipt, key: RegionSigningKey): Promise<SignedReceipt> {
+  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(receipt)))
+    .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: RECEIPT_JWS_TYPE })
+    .sign(key.privateKey);
+  return { receipt, jws };
+}
+
+/** The region's receipt-signing public key as a JWK Set (RFC 7517), for anyone verifying a receipt. */
+export function receiptKeySet(key: RegionSigningKey): {
+  keys: { kty: "OKP"; crv: "Ed25519"; x: string; kid: string; alg: "EdDSA"; use: "sig" }[];
+} {
+  return { keys: [{ kty: "OKP", crv: "Ed25519", x: key.publicKey, kid: key.kid, alg: "EdDSA", use: "sig" }] };
+}

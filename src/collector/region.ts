@@ -1,0 +1,241 @@
+/**
+ * One region's collector: its store, its keys, its write path and its HTTP
+ * service. `phonehome up` runs every region in one process; `phonehome serve
+ * --region R` runs one.
+ */
+import type { AddressInfo } from "node:net";
+import { Counter, Histogram } from "prom-client";
+import { registerActivationRoutes } from "./activation/activation.routes.ts";
+import { loadNotices, type Notices, registerConsentRoutes } from "./consent/index.ts";
+import { MAX_EVENTS_PER_BATCH, registerDiagnosticsRoutes } from "./diagnostics/index.ts";
+import type { Config, RegionConfig } from "../core/config/index.ts";
+import { type Db, openDb } from "../core/db/index.ts";
+import { migrate } from "../core/db/migrate.ts";
+import type { Dictionary } from "../core/dictionary/index.ts";
+import type { DeviceDirectory } from "../core/directory/index.ts";
+import { type App, createService } from "../core/http/service.ts";
+import type { IntakeContext } from "./ingest/intake.ts";
+import { registerAuditRoutes } from "../core/audit-log/audit.routes.ts";
+import { registerDeviceNoticeRoutes } from "./device-notices/device-notices.routes.ts";
+import { registerLedgerRoutes } from "./ingest/ledger.routes.ts";
+import { createRegionWriter } from "./ingest/region-writer.ts";
+import {
+  loadPseudonymSecret,
+  loadRegionKeys,
+  loadRegionSigningKey,
+  loadServiceToken,
+} from "../core/keys/index.ts";
+import type { Logger } from "../core/log/index.ts";
+import { registerPurgeRoutes, startRetention } from "./retention/index.ts";
+import {
+  erasureEpoch,
+  registerSubjectRequestRoutes,
+  registerSupportAccessRoute,
+} from "./subject-requests/index.ts";
+import { ownerAuthenticator } from "../core/owners/index.ts";
+import { peersFromConfig, registerPortal, type WebPeers } from "../core/web-apps/web-apps.ts";
+import type { UpdateSource } from "./update-check/source.ts";
+import { registerAdoptionRoutes } from "./update-check/adoption.routes.ts";
+import { registerUpdateCheckRoutes } from "../control-plane/rollouts/rollouts.routes.ts";
+import { countHttpRefusals } from "./http-refusals.ts";
+import { registerRegionRoutes } from "./region.routes.ts";
+
+/** A started region. */
+export interface RunningRegion {
+  id: string;
+  /** Base URL devices reach it at. */
+  url: string;
+  app: App;
+  db: Db;
+  intake: IntakeContext;
+  /** Stops taking requests, flushes the write path and closes the store. */
+  close(): Promise<void>;
+}
+
+/** What a region needs from outside itself. */
+export interface RegionDeps {
+  config: Config;
+  region: RegionConfig;
+  dictionary: Dictionary;
+  directory: DeviceDirectory;
+  logger: Logger;
+  /** The consent notices, loaded and checked against the dictionary (loaded from the config when absent). */
+  notices?: Notices;
+  /** The control plane's update plan and outcome counts. */
+  updates: UpdateSource;
+  /** This deployment's services, for the web apps (from the configuration when absent). */
+  peers?: WebPeers;
+}
+
+/** Opens the region's store (migrating it), loads its keys, and starts its collector. */
+export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
+  const { config, region, logger } = deps;
+  const peers = deps.peers ?? peersFromConfig(config);
+  const db = await openDb(region.store, `collector of region ${region.id}`);
+  await migrate(db, "region");
+  const retention = await startRetention(db, {
+    dictionary: deps.dictionary,
+    intervalMs: config.retention.purgeIntervalMinutes * 60_000,
+    logger: logger.child({ region: region.id }),
+  });
+  const keys = await loadRegionKeys(config.dataDir, region.id);
+  const notices = deps.notices ?? loadNotices(config.noticesDir, deps.dictionary);
+  const writer = createRegionWriter(db, {
+    maxBatch: config.ingest.batchSize,
+    maxDelayMs: config.ingest.batchDelayMs,
+    // PGlite runs one statement at a time anyway; PostgreSQL overlaps a commit with the next batch.
+    maxInFlight: config.ingest.commitsInFlight ?? (region.store.kind === "postgres" ? 2 : 1),
+  });
+  const intake: IntakeContext = {
+    region: { id: region.id, storedIn: region.storedIn },
+    keys,
+    pseudonymSecret: loadPseudonymSecret(config.dataDir, region.id),
+    policy: config.policy,
+    maxClockSkewSeconds: config.ingest.maxClockSkewSeconds,
+    maxBodyBytes: config.ingest.maxBodyBytes,
+    dictionary: deps.dictionary,
+    directory: deps.directory,
+    writer,
+    // A "yes" counts when given under a notice version that covers the current notice.
+    consentPolicy: (purpose) => notices.coveringVersions(purpose),
+  };
+
+  let ready = false;
+  const { app, metrics } = await createService({
+    name: `collector-${region.id}`,
+    description: `Collector of region ${region.id} (data stored in ${region.storedIn})`,
+    logger: logger.child({ region: region.id }),
+    http: config.http,
+    metricsToken: loadServiceToken(config.dataDir),
+    tls: region.tls,
+    ready: async () => {
+      if (!ready) return false;
+      await db.query("SELECT 1");
+      return true;
+    },
+    corsOrigins: () => peers.origins(),
+  });
+  // Before the routes, so that every route it counts has the hook.
+  countHttpRefusals(app, writer);
+  await registerPortal(app, peers);
+  const outcomes = new Counter({
+    name: "phonehome_ingest_total",
+    help: "Messages counted by the ingest ledger, by outcome and reason",
+    labelNames: ["outcome", "reason", "collection"] as const,
+    registers: [metrics],
+  });
+  const misrouted = new Counter({
+    name: "phonehome_misrouting_total",
+    help: "Devices of another region's market that reached this collector, by batch and build",
+    labelNames: ["batch", "build", "market", "expected_region"] as const,
+    registers: [metrics],
+  });
+  const batches = new Histogram({
+    name: "phonehome_group_commit_size",
+    help: "Messages per group-committed transaction",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [metrics],
+  });
+  writer.onCommit = (items, results) => {
+    batches.observe(items.length);
+    for (const [i, item] of items.entries()) {
+      const counted = results[i]?.counted;
+      if (counted)
+        outcomes.inc({ outcome: counted.outcome, reason: counted.reason, collection: counted.collection });
+      if (item.kind === "refusal" && item.misrouting) {
+        misrouted.inc({
+          batch: item.misrouting.batch,
+          build: item.misrouting.build,
+          market: item.misrouting.market,
+          expected_region: item.misrouting.expectedRegion,
+        });
+        logger.warn(
+          { alert: "misrouting", region: region.id, ...item.misrouting },
+          "misrouted device refused",
+        );
+      }
+    }
+  };
+
+  const failedAlone = new Counter({
+    name: "phonehome_write_failed_alone_total",
+    help: "Writes that failed on their own after the rest of their group commit was stored, by kind",
+    labelNames: ["kind"] as const,
+    registers: [metrics],
+  });
+  writer.onItemFailed = (item, error) => {
+    failedAlone.inc({ kind: item.kind });
+    logger.error(
+      { err: error, region: region.id, kind: item.kind, ledger: item.ledger },
+      "a write failed on its own; the rest of its group commit was stored",
+    );
+  };
+
+  registerRegionRoutes(
+    app,
+    { id: region.id, storedIn: region.storedIn, kid: keys.kid, publicKey: keys.publicKey },
+    config.policy,
+    { maxBodyBytes: config.ingest.maxBodyBytes, maxDiagnosticsEvents: MAX_EVENTS_PER_BATCH },
+  );
+  registerActivationRoutes(app, intake);
+  registerDiagnosticsRoutes(app, intake);
+  registerUpdateCheckRoutes(app, intake, deps.updates, db);
+  registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
+  registerLedgerRoutes(app, { db, serviceToken: loadServiceToken(config.dataDir) });
+  registerAuditRoutes(app, { db, store: region.id, serviceToken: loadServiceToken(config.dataDir) });
+  registerDeviceNoticeRoutes(app, {
+    db,
+    region: region.id,
+    serviceToken: loadServiceToken(config.dataDir),
+    recordsRetention: config.retention.records,
+  });
+  // Owner tokens are checked against the directory, and refused once an erasure here postdates them.
+  const owners = ownerAuthenticator(deps.directory, (deviceKey) => erasureEpoch(db, deviceKey));
+  const ownerDeps = {
+    db,
+    region: intake.region,
+    dictionary: deps.dictionary,
+    owners,
+    pseudonymSecret: intake.pseudonymSecret,
+    notices,
+    signingKey: loadRegionSigningKey(config.dataDir, region.id),
+    recordsRetention: config.retention.records,
+  };
+  registerSubjectRequestRoutes(app, ownerDeps);
+  registerSupportAccessRoute(app, { ...ownerDeps, serviceToken: loadServiceToken(config.dataDir) });
+  registerConsentRoutes(app, { config, db, intake, notices, owners });
+  const shutdown = new AbortController();
+  registerPurgeRoutes(app, {
+    region: region.id,
+    db,
+    dictionary: deps.dictionary,
+    serviceToken: loadServiceToken(config.dataDir),
+    logger: logger.child({ region: region.id }),
+    signal: shutdown.signal,
+  });
+  await app.listen({ host: region.listen.host, port: region.listen.port });
+  ready = true;
+  const url = region.listen.port === 0 ? urlOf(app, region) : region.url;
+  return {
+    id: region.id,
+    url,
+    app,
+    db,
+    intake,
+    close: async () => {
+      ready = false;
+      shutdown.abort();
+      await retention.stop();
+      await app.close();
+      await writer.close();
+      await db.close();
+    },
+  };
+}
+
+/** The URL of a service that listened on port 0. */
+export function urlOf(app: App, service: { listen: { host: string }; tls?: unknown }): string {
+  const address = app.server.address() as AddressInfo;
+  const host = service.listen.host.includes(":") ? `[${service.listen.host}]` : service.listen.host;
+  return `${service.tls ? "https" : "http"}://${host}:${address.port}`;
+}

@@ -1,0 +1,54 @@
+/**
+ * Anchors: the control plane writes each region's audit head into its own
+ * chain, on a timer and on request. A region's log rewritten or cut short
+ * after an anchor then no longer holds the anchored entry with that hash —
+ * `audit-log verify --region R --anchored` checks exactly that — and the
+ * anchor itself cannot be removed without breaking the control plane's chain.
+ */
+import { fromEveryRegion, type RegionRef } from "../region-calls.ts";
+import type { Db } from "../../core/db/index.ts";
+import { appendAudit, lastAnchor } from "../../core/audit-log/audit.repository.ts";
+import type { ChainHead } from "../../core/audit-log/chain.ts";
+
+/** What an anchoring round did. */
+export interface AnchorResult {
+  anchored: { region: string; seq: number; hash: string }[];
+  /** Regions whose head is what was anchored last, or empty. */
+  unchanged: string[];
+  missing: { region: string; reason: string }[];
+}
+
+/** Reads every region's head (public) and anchors each that moved since its last anchor. */
+export async function anchorRegionHeads(
+  db: Db,
+  regions: readonly RegionRef[],
+  now = new Date(),
+): Promise<AnchorResult> {
+  const heads = await fromEveryRegion(regions, async (region) => {
+    const response = await fetch(`${region.url}/v1/audit-log/head`, { signal: AbortSignal.timeout(30_000) });
+    if (!response.ok) throw new Error(`answered ${response.status}`);
+    return (await response.json()) as ChainHead;
+  });
+  const result: AnchorResult = { anchored: [], unchanged: [], missing: heads.missing };
+  for (const { region, value: head } of heads.answers) {
+    const moved = await db.transaction(async (tx) => {
+      const last = await lastAnchor(tx, region);
+      if (head.seq === 0 || (last !== null && last.seq === head.seq && last.hash === head.hash)) return false;
+      await appendAudit(
+        tx,
+        {
+          actor: "system:audit",
+          action: "audit.anchored",
+          subject: region,
+          reason: null,
+          detail: { seq: head.seq, hash: head.hash, at: head.at },
+        },
+        now,
+      );
+      return true;
+    });
+    if (moved) result.anchored.push({ region, seq: head.seq, hash: head.hash });
+    else result.unchanged.push(region);
+  }
+  return result;
+}
