@@ -12,6 +12,11 @@ function standsAlone(name, why) {
   };
 }
 
+/** Code under `from` imports nothing under `to`. */
+function apart(name, from, to, comment) {
+  return { name, severity: "error", comment, from: { path: from }, to: { path: to } };
+}
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
   forbidden: [
@@ -24,6 +29,14 @@ export default {
     },
     standsAlone("auditor", "the traffic auditor is its own package"),
     standsAlone("sdk", "the device SDK runs on devices"),
+    standsAlone("shared", "the shapes both sides of a process boundary use are pure"),
+    {
+      name: "shared-is-pure",
+      severity: "error",
+      comment: "the shared package runs in the browser too: no Node.js module",
+      from: { path: "^packages/shared/" },
+      to: { dependencyTypes: ["core"] },
+    },
     {
       name: "server-uses-packages-by-name",
       severity: "error",
@@ -32,6 +45,30 @@ export default {
       from: { path: "^(src|bin)/" },
       to: { path: "^packages/[^/]+/(?!src/index\\.ts$)" },
     },
+    apart(
+      "core-serves-both",
+      "^src/core/",
+      "^src/(collector|control-plane|compose)/",
+      "the core both services use imports neither",
+    ),
+    apart(
+      "collector-apart",
+      "^src/collector/",
+      "^src/(control-plane|compose)/",
+      "a region's collector imports nothing of the control plane: what crosses is a shape of the shared package",
+    ),
+    apart(
+      "control-plane-apart",
+      "^src/control-plane/",
+      "^src/(collector|compose)/",
+      "the control plane imports nothing of the collector, so it cannot hold a device payload",
+    ),
+    apart(
+      "web-apps-apart",
+      "^web/",
+      "^src/",
+      "the web apps import only the shared package and their own code",
+    ),
     {
       name: "no-folder-cycle",
       severity: "warn",

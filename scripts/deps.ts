@@ -5,7 +5,7 @@
  * the boundary rules of .dependency-cruiser.mjs. Exits 1 when a rule marked
  * `error` is broken (`npm run lint` checks the same rules).
  *
- *   npm run deps [-- --json]
+ *   npm run deps [-- --json | --verbose]
  */
 import { spawnSync } from "node:child_process";
 
@@ -140,6 +140,13 @@ function main(): number {
   const fileCycles = cycles(files);
   const folderCycles = cycles(folders);
   const errors = result.summary.violations.filter((v) => v.rule.severity === "error");
+  const warnings = new Map<string, string[]>();
+  for (const v of result.summary.violations) {
+    if (v.rule.severity !== "warn" || v.rule.name === "no-folder-cycle") continue;
+    (warnings.get(v.rule.name) ?? warnings.set(v.rule.name, []).get(v.rule.name))?.push(
+      `${v.from} → ${v.to}`,
+    );
+  }
   const figures = {
     modules: result.modules.length,
     fileCycles,
@@ -147,6 +154,7 @@ function main(): number {
     importsAcrossFolders: across,
     aroundIndex: aroundIndex.length,
     ruleErrors: errors.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`),
+    ruleWarnings: Object.fromEntries(warnings),
   };
   if (asJson) {
     console.log(JSON.stringify(figures, null, 2));
@@ -161,6 +169,10 @@ function main(): number {
     );
     console.log(`boundary rules broken: ${errors.length}`);
     for (const e of figures.ruleErrors) console.log(`  ${e}`);
+    for (const [rule, imports] of warnings) {
+      console.log(`warning, ${rule}: ${imports.length} imports`);
+      if (process.argv.includes("--verbose")) for (const i of imports) console.log(`  ${i}`);
+    }
   }
   return errors.length > 0 ? 1 : 0;
 }

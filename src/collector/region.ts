@@ -3,7 +3,6 @@
  * service. `phonehome up` runs every region in one process; `phonehome serve
  * --region R` runs one.
  */
-import type { AddressInfo } from "node:net";
 import { Counter, Histogram } from "prom-client";
 import { registerActivationRoutes } from "./activation/activation.routes.ts";
 import { loadNotices, type Notices, registerConsentRoutes } from "./consent/index.ts";
@@ -13,7 +12,8 @@ import { type Db, openDb } from "../core/db/index.ts";
 import { migrate } from "../core/db/migrate.ts";
 import type { Dictionary } from "../core/dictionary/index.ts";
 import type { DeviceDirectory } from "../core/directory/index.ts";
-import { type App, createService } from "../core/http/service.ts";
+import { type App, createService, urlOf } from "../core/http/service.ts";
+import { serviceTokenCheck } from "../core/http/service-token.ts";
 import type { IntakeContext } from "./ingest/intake.ts";
 import { registerAuditRoutes } from "../core/audit-log/audit.routes.ts";
 import { registerDeviceNoticeRoutes } from "./device-notices/device-notices.routes.ts";
@@ -36,7 +36,7 @@ import { ownerAuthenticator } from "../core/owners/index.ts";
 import { peersFromConfig, registerPortal, type WebPeers } from "../core/web-apps/web-apps.ts";
 import type { UpdateSource } from "./update-check/source.ts";
 import { registerAdoptionRoutes } from "./update-check/adoption.routes.ts";
-import { registerUpdateCheckRoutes } from "../control-plane/rollouts/rollouts.routes.ts";
+import { registerUpdateCheckRoutes } from "./update-check/update-check.routes.ts";
 import { countHttpRefusals } from "./http-refusals.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 
@@ -182,7 +182,11 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   registerUpdateCheckRoutes(app, intake, deps.updates, db);
   registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
   registerLedgerRoutes(app, { db, serviceToken: loadServiceToken(config.dataDir) });
-  registerAuditRoutes(app, { db, store: region.id, serviceToken: loadServiceToken(config.dataDir) });
+  registerAuditRoutes(app, {
+    db,
+    store: region.id,
+    readEntries: serviceTokenCheck(loadServiceToken(config.dataDir)),
+  });
   registerDeviceNoticeRoutes(app, {
     db,
     region: region.id,
@@ -231,11 +235,4 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
       await db.close();
     },
   };
-}
-
-/** The URL of a service that listened on port 0. */
-export function urlOf(app: App, service: { listen: { host: string }; tls?: unknown }): string {
-  const address = app.server.address() as AddressInfo;
-  const host = service.listen.host.includes(":") ? `[${service.listen.host}]` : service.listen.host;
-  return `${service.tls ? "https" : "http"}://${host}:${address.port}`;
 }

@@ -5,6 +5,8 @@
  */
 import { anchorRegionHeads } from "./anchors/anchors.ts";
 import { registerAuditRoutes } from "../core/audit-log/audit.routes.ts";
+import { registerAnchorRoutes } from "./anchors/anchors.routes.ts";
+import { authorize } from "./operators/permissions.ts";
 import { registerDataMapRoutes } from "./datamap/datamap.routes.ts";
 import { registerAdvisoryRoutes } from "./advisories/advisories.routes.ts";
 import { type Config, regionOfMarket } from "../core/config/index.ts";
@@ -12,11 +14,10 @@ import { type Db, openDb } from "../core/db/index.ts";
 import { migrate } from "../core/db/migrate.ts";
 import { cachedDirectory } from "../core/directory/index.ts";
 import { findDevicesByKeyIds, registerFleetRoutes } from "./fleet/index.ts";
-import { type App, createService } from "../core/http/service.ts";
+import { type App, createService, urlOf } from "../core/http/service.ts";
 import { loadServiceToken } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { loadDictionary } from "../core/dictionary/index.ts";
-import { urlOf } from "../collector/region.ts";
 import type { IncidentContext } from "./incidents/incidents.service.ts";
 import { registerIncidentRoutes, scheduleSweeps } from "./incidents/incidents.routes.ts";
 import { registerOperatorRoutes } from "./operators/operators.routes.ts";
@@ -32,10 +33,10 @@ import { actorHook } from "./operators/permissions.ts";
 import { loadPackagePolicy } from "./release/policy.ts";
 import { registerReleaseRoutes } from "./release/release.routes.ts";
 import { registerRolloutRoutes } from "./rollouts/rollouts.routes.ts";
-import { registerOrchestrationRoutes } from "../collector/subject-requests/index.ts";
-import { every } from "./every.ts";
-import { registerRegionListRoute } from "./regions.routes.ts";
-import { registerLedgerRoute } from "./ledger.routes.ts";
+import { registerOrchestrationRoutes } from "./subject-requests/index.ts";
+import { every } from "./tasks/every.ts";
+import { registerRegionListRoute } from "./regions/regions.routes.ts";
+import { registerLedgerRoute } from "./regions/ledger.routes.ts";
 
 /** A started control plane. */
 export interface RunningControlPlane {
@@ -115,7 +116,12 @@ export async function startControlPlane(
   };
   registerIncidentRoutes(app, incidents);
   const regionRefs = () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url }));
-  registerAuditRoutes(app, { db, store: "control-plane", serviceToken, regions: regionRefs });
+  registerAnchorRoutes(app, { db, serviceToken, regions: regionRefs });
+  registerAuditRoutes(app, {
+    db,
+    store: "control-plane",
+    readEntries: authorize({ db, serviceToken }, "audit.read"),
+  });
   registerDataMapRoutes(app, { db, config, dictionary });
   registerOperatorRoutes(app, { db, serviceToken, signIn: config.signIn });
   registerLedgerRoute(app, {

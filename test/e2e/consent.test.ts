@@ -27,7 +27,7 @@ import {
   findDiagnosticsEvents,
   insertDiagnosticsEvents,
 } from "../../src/collector/diagnostics/diagnostics.repository.ts";
-import { parseRetention } from "../../src/core/dictionary/retention.ts";
+import { parseRetention } from "../../src/core/calendar/retention.ts";
 import type { RunningRegion } from "../../src/collector/region.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";

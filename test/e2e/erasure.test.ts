@@ -26,7 +26,7 @@ import {
   keysDigest,
 } from "../../src/collector/subject-requests/index.ts";
 import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
-import { inProcessUpdates } from "../../src/collector/update-check/source.ts";
+import { inProcessUpdates } from "../../src/compose/system/in-process-updates.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
 

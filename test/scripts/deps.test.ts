@@ -132,6 +132,33 @@ test("the server reaching into a package's files rather than its surface is an e
   assert.match(r.out, /error server-uses-packages-by-name/);
 });
 
+test("the services stay apart: collector and control plane never import each other, the core neither", () => {
+  const cases: [string, string, RegExp][] = [
+    ["src/collector/ingest/index.ts", "src/control-plane/fleet/index.ts", /error collector-apart/],
+    ["src/control-plane/fleet/index.ts", "src/collector/ingest/index.ts", /error control-plane-apart/],
+    ["src/core/db/index.ts", "src/collector/ingest/index.ts", /error core-serves-both/],
+    ["web/console/main.ts", "src/core/db/index.ts", /error web-apps-apart/],
+  ];
+  for (const [from, to, rule] of cases) {
+    const depth = from.split("/").length - 1;
+    const r = cruiseTree({
+      [from]: `import { x } from "${"../".repeat(depth)}${to}";\nexport const y = x;\n`,
+      [to]: "export const x = 1;\n",
+    });
+    assert.notEqual(r.status, 0, `${from} → ${to}`);
+    assert.match(r.out, rule);
+  }
+});
+
+test("the shared package imports no Node.js module", () => {
+  const r = cruiseTree({
+    "packages/shared/src/index.ts":
+      'import { createHash } from "node:crypto";\nexport const h = createHash;\n',
+  });
+  assert.notEqual(r.status, 0);
+  assert.match(r.out, /error shared-is-pure/);
+});
+
 test("npm run deps on the repository: no file cycle and no broken boundary rule", () => {
   const r = spawnSync(process.execPath, [join(ROOT, "scripts/deps.ts")], { cwd: ROOT, encoding: "utf8" });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);

@@ -11,8 +11,7 @@ import { api, type ApiError, apiText, download } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Page, Table } from "../shared/ui.tsx";
 import "../shared/ui.css";
 // The questionnaire's one source, shared with the control plane that checks the answers.
-import type { Proposal } from "../../src/control-plane/reviews/proposal.ts";
-import { QUESTION_LIST } from "../../src/control-plane/reviews/questionnaire.ts";
+import { type Proposal, QUESTION_LIST } from "@phonehome/shared";
 import { DataMapView } from "./datamap.tsx";
 import { FleetView } from "./fleet.tsx";
 import { IngestLedger } from "./ledger.tsx";

@@ -5,11 +5,9 @@
  * The bytes signed and the text hashed come from the same pure modules the
  * control plane uses (src/core/dictionary/statement.ts, src/core/audit-log/entry.ts).
  */
-import { type AuditEntry, entryText, GENESIS } from "../../src/core/audit-log/entry.ts";
-import { type ApprovalStatement, statementBytes } from "../../src/core/dictionary/statement.ts";
+import { type ApprovalStatement, type AuditEntry, entryText, GENESIS, statementBytes } from "@phonehome/shared";
 
-export type { AuditEntry } from "../../src/core/audit-log/entry.ts";
-export { approvalStatement } from "../../src/core/dictionary/statement.ts";
+export { approvalStatement, type AuditEntry } from "@phonehome/shared";
 
 /** The signature (base64url) of `statement` with the Ed25519 private key in `pem`. */
 export async function signStatement(statement: ApprovalStatement, pem: string): Promise<string> {

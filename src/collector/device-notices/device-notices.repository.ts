@@ -3,6 +3,7 @@
  * per query; the caller passes the database or a transaction. Device lists
  * travel as one JSON parameter.
  */
+import type { NoticeDelivery } from "@phonehome/shared";
 import type { Queryable } from "../../core/db/index.ts";
 
 /** How long a delivered notice is still given again at check-ins: an answer lost on the way is made good. */
@@ -15,15 +16,6 @@ export interface DeviceNotice {
   title: string;
   body: string;
   sentAt: string;
-}
-
-/** What a region knows of one notice's delivery: counts only. */
-export interface NoticeDelivery {
-  notice: string;
-  devices: number;
-  delivered: number;
-  firstDeliveredAt: string | null;
-  lastDeliveredAt: string | null;
 }
 
 /**

@@ -2,30 +2,19 @@
  * A region's side of incident notices (service token): the control plane
  * hands a notice over with the devices of this region it is for, and reads
  * back how many were delivered. Devices get their notices in the answer to
- * their update checks (src/control-plane/rollouts/rollouts.routes.ts).
+ * their update checks (../update-check/update-check.routes.ts).
  */
 import { Type as T } from "@sinclair/typebox";
+import { INCIDENT_ID, NOTICE_DEVICES_PER_CALL, NOTICE_ID, NoticeDeliveryView } from "@phonehome/shared";
+
+export { DeviceNoticeView, INCIDENT_ID, NOTICE_DEVICES_PER_CALL, NOTICE_ID } from "@phonehome/shared";
 import type { Db } from "../../core/db/index.ts";
-import type { Retention } from "../../core/dictionary/retention.ts";
+import type { Retention } from "../../core/calendar/retention.ts";
 import type { App, ErrorResponseBody } from "../../core/http/service.ts";
 import { serviceTokenCheck } from "../../core/http/service-token.ts";
 import { noticeDeliveries, saveNotice } from "./device-notices.repository.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
-/** An incident's id, `INC-<n>`, and a notice's, `INC-<n>-N<m>`. */
-export const INCIDENT_ID = "^INC-[1-9][0-9]{0,9}$";
-export const NOTICE_ID = "^INC-[1-9][0-9]{0,9}-N[1-9][0-9]{0,3}$";
-/** A notice as devices and owners see it. */
-export const DeviceNoticeView = T.Object({
-  id: T.String(),
-  incident: T.String(),
-  title: T.String(),
-  body: T.String(),
-  sentAt: T.String({ format: "date-time" }),
-});
-/** Devices per hand-over; the control plane splits a longer list. */
-export const NOTICE_DEVICES_PER_CALL = 1000;
-
 /** Registers `PUT /v1/incident-notices/{id}` and `GET /v1/incident-notices`. */
 export function registerDeviceNoticeRoutes(
   app: App,
@@ -93,15 +82,7 @@ export function registerDeviceNoticeRoutes(
         response: {
           200: T.Object({
             region: T.String(),
-            notices: T.Array(
-              T.Object({
-                notice: T.String(),
-                devices: T.Integer(),
-                delivered: T.Integer(),
-                firstDeliveredAt: T.Union([T.String(), T.Null()]),
-                lastDeliveredAt: T.Union([T.String(), T.Null()]),
-              }),
-            ),
+            notices: T.Array(NoticeDeliveryView),
           }),
           400: Problem,
           401: Problem,

@@ -3,6 +3,7 @@
  * refused, by reason, collection, batch, build and market, per minute. It holds
  * no payload and no device identity, so it can show that nothing was kept.
  */
+import type { LedgerTotal } from "@phonehome/shared";
 import type { Queryable } from "../../core/db/index.ts";
 
 /** One counted outcome. Unknown parts are ''. */
@@ -106,9 +107,6 @@ export async function listLedger(q: Queryable, since: Date, limit: number): Prom
   );
   return rows;
 }
-
-/** What the ledger counted for some batches and builds in a time window, summed over the minutes. */
-export type LedgerTotal = Omit<LedgerEntry, "schemaVersion"> & { count: number };
 
 /**
  * Ledger counts in [since, until), summed by outcome, reason, collection,

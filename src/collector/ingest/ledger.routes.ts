@@ -6,34 +6,12 @@
  * (`ledger.read`), the incident report through its own calls.
  */
 import { Type as T } from "@sinclair/typebox";
+import { LedgerRowView, LedgerTotalView, MisroutingAlertView } from "@phonehome/shared";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { App } from "../../core/http/service.ts";
 import { serviceTokenCheck } from "../../core/http/service-token.ts";
 import { ledgerTotals, listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
-
-/** One row of a region's ledger: a minute's count for one outcome, reason, collection, batch, build and market. */
-export const LedgerRow = T.Object({
-  minute: T.String({ format: "date-time" }),
-  outcome: T.String({ description: "stored, replayed or refused" }),
-  reason: T.String(),
-  collection: T.String(),
-  schemaVersion: T.Integer(),
-  batch: T.String(),
-  build: T.String(),
-  market: T.String(),
-  count: T.Integer(),
-});
-const Alert = T.Object({
-  batch: T.String(),
-  build: T.String(),
-  market: T.String(),
-  expectedRegion: T.String(),
-  claimedRegion: T.String(),
-  firstSeen: T.String({ format: "date-time" }),
-  lastSeen: T.String({ format: "date-time" }),
-  count: T.Integer(),
-});
 
 const FOR_THE_CONTROL_PLANE =
   "Requires the service token: counts over time by batch would show one device's activity where a batch is " +
@@ -70,7 +48,7 @@ export function registerLedgerRoutes(app: App, deps: { db: Db; serviceToken: str
           { additionalProperties: false },
         ),
         response: {
-          200: T.Object({ rows: T.Array(LedgerRow) }),
+          200: T.Object({ rows: T.Array(LedgerRowView) }),
           400: T.Ref("ErrorResponse"),
           401: T.Ref("ErrorResponse"),
         },
@@ -108,17 +86,7 @@ export function registerLedgerRoutes(app: App, deps: { db: Db; serviceToken: str
         ),
         response: {
           200: T.Object({
-            rows: T.Array(
-              T.Object({
-                outcome: T.String(),
-                reason: T.String(),
-                collection: T.String(),
-                batch: T.String(),
-                build: T.String(),
-                market: T.String(),
-                count: T.Integer(),
-              }),
-            ),
+            rows: T.Array(LedgerTotalView),
           }),
           400: T.Ref("ErrorResponse"),
           401: T.Ref("ErrorResponse"),
@@ -151,7 +119,7 @@ export function registerLedgerRoutes(app: App, deps: { db: Db; serviceToken: str
         description: FOR_THE_CONTROL_PLANE,
         tags: ["ledger"],
         security,
-        response: { 200: T.Object({ alerts: T.Array(Alert) }), 401: T.Ref("ErrorResponse") },
+        response: { 200: T.Object({ alerts: T.Array(MisroutingAlertView) }), 401: T.Ref("ErrorResponse") },
       },
     },
     async () => {

@@ -6,7 +6,7 @@
  * counts and digests of what the export holds, never the values.
  */
 import { appendAudit } from "../../core/audit-log/index.ts";
-import type { Retention } from "../../core/dictionary/retention.ts";
+import type { Retention } from "../../core/calendar/retention.ts";
 import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import { findDeviceBuild } from "../update-check/device-builds.repository.ts";
@@ -22,11 +22,8 @@ import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { RegionSigningKey } from "../../core/keys/index.ts";
 import { type AccessExport, heldInExport } from "./access.presenter.ts";
-import {
-  ACCESS_RECEIPT_JWS_TYPE,
-  presentAccessReceipt,
-  type SignedAccessReceipt,
-} from "./access-receipt.presenter.ts";
+import { presentAccessReceipt } from "./access-receipt.presenter.ts";
+import { ACCESS_RECEIPT_JWS_TYPE, type SignedAccessReceipt } from "@phonehome/shared";
 import type { HeldRecord } from "./held-record.ts";
 
 export type { HeldRecord } from "./held-record.ts";

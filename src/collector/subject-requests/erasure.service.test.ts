@@ -16,7 +16,7 @@ import { BACKENDS } from "../../../test/helpers/stores.ts";
 import type { Db } from "../../core/db/index.ts";
 import { deviceRef } from "../diagnostics/index.ts";
 import { loadDictionary } from "../../core/dictionary/index.ts";
-import { parseRetention } from "../../core/dictionary/retention.ts";
+import { parseRetention } from "../../core/calendar/retention.ts";
 import { isPhoneHomeError } from "../../core/errors/index.ts";
 import { loadRegionSigningKey } from "../../core/keys/index.ts";
 import { type ErasureContext, eraseHeldData, keysDigest } from "./erasure.service.ts";

@@ -9,7 +9,7 @@
  */
 import { appendAudit } from "../../core/audit-log/index.ts";
 import { findDeviceNotices } from "../device-notices/device-notices.repository.ts";
-import type { Retention } from "../../core/dictionary/retention.ts";
+import type { Retention } from "../../core/calendar/retention.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { CompactSign } from "jose";
 import { findActivations } from "../activation/activation.repository.ts";
@@ -19,14 +19,14 @@ import { deviceRef } from "../diagnostics/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { RegionSigningKey } from "../../core/keys/index.ts";
+import { presentErasureReceipt } from "./erasure.presenter.ts";
 import {
   type DeletedEntry,
   ERASURE_RECEIPT_JWS_TYPE,
   type ErasureReceipt,
   type KeptEntry,
-  presentErasureReceipt,
   type SignedErasureReceipt,
-} from "./erasure.presenter.ts";
+} from "@phonehome/shared";
 import { type ErasureEpoch, erasureEpochOf } from "../../core/owners/index.ts";
 import { findAccessRequestDevice, lockAccessRequest } from "./access-receipt.repository.ts";
 import {

@@ -1,7 +1,8 @@
 /**
- * Subject requests: owners' access to and erasure of what each region holds
- * about their device, and the control plane's orchestration of access and
- * erasure across regions (receipts only). This file is the feature's only public surface.
+ * Subject requests, a region's side: owners' access to and erasure of what
+ * the region holds about their device, with signed receipts. The control
+ * plane's orchestration across regions is src/control-plane/subject-requests/.
+ * This file is the feature's only public surface.
  */
 export {
   registerSubjectRequestRoutes,
@@ -13,27 +14,11 @@ export {
   ACCESS_RECEIPT_JWS_TYPE,
   ACCESS_RECEIPT_VERSION,
   type AccessReceipt,
-  type SignedAccessReceipt,
-} from "./access-receipt.presenter.ts";
-export { heldInExport } from "./access.presenter.ts";
-export {
   ERASURE_RECEIPT_JWS_TYPE,
   ERASURE_RECEIPT_VERSION,
   type ErasureReceipt,
+  type SignedAccessReceipt,
   type SignedErasureReceipt,
-} from "./erasure.presenter.ts";
+} from "@phonehome/shared";
+export { heldInExport } from "./access.presenter.ts";
 export { type ErasureContext, eraseHeldData, erasureEpoch, keysDigest } from "./erasure.service.ts";
-export {
-  type OrchestrationRouteDeps,
-  registerOrchestrationRoutes,
-} from "../../control-plane/subject-requests/orchestration.routes.ts";
-export {
-  allSubjectRequests,
-  findSubjectRequestState,
-  exportUrl,
-  type RegionEndpoint,
-  requestAccess,
-  requestErasure,
-  type SubjectRequestState,
-} from "../../control-plane/subject-requests/orchestration.service.ts";
-export { register as registerSubjectRequestCommands } from "../../control-plane/subject-requests/subject-requests.command.ts";

@@ -11,7 +11,7 @@
 import { appendAudit } from "../../core/audit-log/index.ts";
 import { serviceTokenCheck } from "../../core/http/service-token.ts";
 import { findDeviceNotices } from "../device-notices/device-notices.repository.ts";
-import type { Retention } from "../../core/dictionary/retention.ts";
+import type { Retention } from "../../core/calendar/retention.ts";
 import { randomUUID } from "node:crypto";
 import { Type as T } from "@sinclair/typebox";
 import { findHeldConsents, type Notices, receiptKeySet } from "../consent/index.ts";
@@ -30,7 +30,12 @@ import {
 import { decodeExportCursor, encodeExportCursor } from "./export-cursor.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { presentSummary } from "./summary.presenter.ts";
-import { type SignedAccessReceipt, SignedAccessReceiptView } from "./access-receipt.presenter.ts";
+import {
+  REQUEST_ID_PATTERN,
+  type SignedAccessReceipt,
+  SignedAccessReceiptView,
+  SignedErasureReceiptView,
+} from "@phonehome/shared";
 import {
   findHeldEventKeys,
   findHeldEventsPage,
@@ -38,7 +43,6 @@ import {
   findHeldRecordsPage,
   issueAccessReceipt,
 } from "./access.service.ts";
-import { REQUEST_ID_PATTERN, SignedErasureReceiptView } from "./erasure.presenter.ts";
 import { eraseHeldData } from "./erasure.service.ts";
 
 /** What the owner routes of a region need. */

@@ -4,39 +4,14 @@
  * gathers them from every region (service token).
  */
 import { Type as T } from "@sinclair/typebox";
+import { AdoptionRows, DAY } from "@phonehome/shared";
+import { checkedDay } from "../../core/calendar/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import { parseDay } from "../../core/calendar/index.ts";
-import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/service.ts";
 import { serviceTokenCheck } from "../../core/http/service-token.ts";
 import { adoptionSince } from "./device-builds.repository.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
-
-/** A date, `YYYY-MM-DD`. */
-export const DAY = "^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$";
-
-/**
- * Throws `request.invalid` unless `day` is a date that exists (src/calendar): the pattern
- * admits 31 February, which JavaScript rolls over, and year 0000, which PostgreSQL refuses.
- */
-export function checkedDay(day: string): string {
-  if (parseDay(day) === undefined) {
-    throw new PhoneHomeError("request.invalid", `since ${day} is not a date`, { path: "/querystring/since" });
-  }
-  return day;
-}
-
-/** The rows a region answers. */
-export const AdoptionRows = T.Array(
-  T.Object({
-    day: T.String({ description: "UTC date" }),
-    batch: T.String(),
-    market: T.String(),
-    build: T.String(),
-    devices: T.Integer({ description: "devices whose update checks that day reported this build" }),
-  }),
-);
 
 /** Registers the region's adoption route. */
 export function registerAdoptionRoutes(

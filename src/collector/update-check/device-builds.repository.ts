@@ -3,6 +3,7 @@
  * each day by batch, market and build (counts only). One function per query;
  * the caller passes the database or a transaction.
  */
+import type { AdoptionRow } from "@phonehome/shared";
 import type { Queryable } from "../../core/db/index.ts";
 
 /** A device's last reported build, as stored. */
@@ -101,15 +102,6 @@ export async function eraseDeviceBuild(
   );
   const [row] = rows;
   return row === undefined ? null : { expiresAt: new Date(row.expiresAt) };
-}
-
-/** One day's count of active devices on one build, in one batch and market. */
-export interface AdoptionRow {
-  day: string;
-  batch: string;
-  market: string;
-  build: string;
-  devices: number;
 }
 
 /** The day counts from `since` (a UTC date, inclusive), oldest first. */

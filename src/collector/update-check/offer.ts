@@ -5,31 +5,9 @@
  * A pure function of the update plan, so every region answers alike.
  */
 import { createHash } from "node:crypto";
+import type { PlanBuild, UpdatePlan } from "@phonehome/shared";
 
-/** A rollout's state as the plan shows it. */
-export interface PlanRollout {
-  id: number;
-  state: "active" | "paused" | "halted" | "complete";
-  /** The share of the variant's devices the current stage reaches, 0-100. */
-  percentage: number;
-  stage: number;
-}
-
-/** A build as the update plan knows it. */
-export interface PlanBuild {
-  number: string;
-  model: string;
-  variant: string;
-  lineage: string | null;
-  releasedAt: string | null;
-  withdrawn: boolean;
-  rollout: PlanRollout | null;
-}
-
-/** Everything a region needs to answer update checks. */
-export interface UpdatePlan {
-  builds: PlanBuild[];
-}
+export type { PlanBuild, PlanRollout, UpdatePlan } from "@phonehome/shared";
 
 /** The device asking, as the fleet registry knows it. */
 export interface AskingDevice {

@@ -1,13 +1,12 @@
 /**
  * How a region reaches the control plane's update plan and hands it outcome
- * reports: in-process when both run in one process (`phonehome up`), over
- * HTTP with the service token otherwise (`serve --region`). The plan is
- * cached for a moment, so a burst of checks costs one read.
+ * reports: over HTTP with the service token (`serve --region`), or in-process
+ * when both run in one process (`phonehome up`, in
+ * src/compose/system/in-process-updates.ts). The plan is cached for a moment,
+ * so a burst of checks costs one read.
  */
-import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { UpdatePlan } from "./offer.ts";
-import { recordOutcome, updatePlan } from "../../control-plane/rollouts/rollouts.service.ts";
 
 /** An outcome report, as a region forwards it. */
 export interface OutcomeReport {
@@ -25,7 +24,8 @@ export interface UpdateSource {
 /** How long a region answers from a plan it read. */
 export const PLAN_CACHE_MS = 1000;
 
-function cachedPlan(read: () => Promise<UpdatePlan>, ttlMs: number): () => Promise<UpdatePlan> {
+/** `read`, answered from its last result for `ttlMs`; a failed read is not kept. */
+export function cachedPlan(read: () => Promise<UpdatePlan>, ttlMs: number): () => Promise<UpdatePlan> {
   let cached: { at: number; plan: Promise<UpdatePlan> } | undefined;
   return () => {
     const now = Date.now();
@@ -38,16 +38,6 @@ function cachedPlan(read: () => Promise<UpdatePlan>, ttlMs: number): () => Promi
       });
     }
     return cached.plan;
-  };
-}
-
-/** The control plane's store, in this process. */
-export function inProcessUpdates(db: Db, ttlMs = PLAN_CACHE_MS): UpdateSource {
-  return {
-    plan: cachedPlan(() => updatePlan({ db }), ttlMs),
-    report: async (report) => {
-      await recordOutcome({ db }, report);
-    },
   };
 }
 

@@ -15,7 +15,7 @@ import { buildConfig, type Config } from "../../core/config/index.ts";
 import { importFleet } from "../../control-plane/fleet/index.ts";
 import type { IncidentView } from "../../control-plane/incidents/incidents.service.ts";
 import { type IncidentReport, reportMarkdown } from "../../control-plane/incidents/report.ts";
-import type { LedgerTotal } from "../../collector/ingest/ledger.repository.ts";
+import type { LedgerTotal } from "@phonehome/shared";
 import { createLogger } from "../../core/log/index.ts";
 import { buildSbom } from "../../control-plane/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../control-plane/release/examples.ts";

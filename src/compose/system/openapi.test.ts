@@ -7,7 +7,7 @@ test("docs/openapi/*.json are the documents the services publish (run `npm run d
   const docs = await renderOpenApi();
   assert.deepEqual(Object.keys(docs).sort(), ["collector.json", "control-plane.json"]);
   for (const [name, text] of Object.entries(docs)) {
-    const onDisk = readFileSync(new URL(`../../docs/openapi/${name}`, import.meta.url), "utf8");
+    const onDisk = readFileSync(new URL(`../../../docs/openapi/${name}`, import.meta.url), "utf8");
     assert.equal(onDisk, text, `docs/openapi/${name} is stale`);
   }
   const collector = JSON.parse(docs["collector.json"] ?? "{}") as { paths: Record<string, unknown> };

@@ -7,7 +7,7 @@ import type { Config } from "../../core/config/index.ts";
 import { type RunningControlPlane, startControlPlane } from "../../control-plane/control-plane.ts";
 import { loadNotices } from "../../collector/consent/index.ts";
 import { type Dictionary, loadDictionary } from "../../core/dictionary/index.ts";
-import { inProcessUpdates } from "../../collector/update-check/source.ts";
+import { inProcessUpdates } from "./in-process-updates.ts";
 import { cachedDirectory, type DeviceDirectory } from "../../core/directory/index.ts";
 import { findDevicesByKeyIds } from "../../control-plane/fleet/index.ts";
 import type { Logger } from "../../core/log/index.ts";

@@ -4,10 +4,10 @@
  * from every region (they name no device) and classifies each build with the
  * advisory; a region that does not answer is named, not guessed.
  */
-import { callRegion, fromEveryRegion, type RegionRef } from "../region-calls.ts";
+import { callRegion, fromEveryRegion, type RegionRef } from "../regions/region-calls.ts";
 import type { Db } from "../../core/db/index.ts";
-import { checkedDay } from "../../collector/update-check/adoption.routes.ts";
-import type { AdoptionRow } from "../../collector/update-check/device-builds.repository.ts";
+import type { AdoptionRow } from "@phonehome/shared";
+import { checkedDay } from "../../core/calendar/index.ts";
 import { findBuildManifest } from "../release/builds.repository.ts";
 import { getAdvisory, statusUnder } from "./advisories.service.ts";
 

@@ -7,7 +7,7 @@ import { authorize } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { DAY } from "../../collector/update-check/adoption.routes.ts";
+import { DAY } from "@phonehome/shared";
 import { adoptionOf } from "./adoption.service.ts";
 import { getAdvisory, listAdvisories, lookupBuild, publishAdvisory } from "./advisories.service.ts";
 

@@ -5,9 +5,9 @@
  */
 import { authorize, type Permission } from "../operators/permissions.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
-import { every } from "../every.ts";
+import { every } from "../tasks/every.ts";
 import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { INCIDENT_ID, NOTICE_ID } from "../../collector/device-notices/device-notices.routes.ts";
+import { INCIDENT_ID, NOTICE_ID } from "@phonehome/shared";
 import {
   changeIncident,
   getIncident,

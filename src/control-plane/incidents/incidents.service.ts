@@ -7,17 +7,15 @@
  * counts, alerts, deliveries) is asked of them when it is needed, never copied.
  */
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
-import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../region-calls.ts";
+import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../regions/region-calls.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { isDataCategory } from "../../core/dictionary/taxonomy.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
-import type { LedgerTotal, MisroutingAlert } from "../../collector/ingest/ledger.repository.ts";
+import { type LedgerTotal, type MisroutingAlert, NOTICE_DEVICES_PER_CALL, type NoticeDelivery } from "@phonehome/shared";
 import { findBuildManifest } from "../release/builds.repository.ts";
 import type { PackagePolicy } from "../release/policy.ts";
 import { getAdvisory } from "../advisories/advisories.service.ts";
-import type { NoticeDelivery } from "../../collector/device-notices/device-notices.repository.ts";
-import { NOTICE_DEVICES_PER_CALL } from "../../collector/device-notices/device-notices.routes.ts";
 import {
   addIncidentEvent,
   buildsOfBatches,
@@ -468,12 +466,7 @@ export interface SweepResult {
  */
 export async function sweepAlerts(ctx: IncidentContext, now = new Date()): Promise<SweepResult> {
   const gathered = await fromEveryRegion(ctx.regions(), (region) =>
-    callRegion<{ alerts: (Omit<MisroutingAlert, "firstSeen"> & { firstSeen: string })[] }>(
-      region,
-      ctx.serviceToken,
-      "GET",
-      "/v1/alerts/misrouting",
-    ),
+    callRegion<{ alerts: MisroutingAlert[] }>(region, ctx.serviceToken, "GET", "/v1/alerts/misrouting"),
   );
   const groups = new Map<
     string,

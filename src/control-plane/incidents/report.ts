@@ -8,9 +8,9 @@
  */
 import { adoptionOf } from "../advisories/adoption.service.ts";
 import { getAdvisory } from "../advisories/advisories.service.ts";
-import { callRegion, fromEveryRegion } from "../region-calls.ts";
+import { callRegion, fromEveryRegion } from "../regions/region-calls.ts";
 import { DATA_CATEGORIES } from "../../core/dictionary/taxonomy.ts";
-import type { LedgerTotal } from "../../collector/ingest/ledger.repository.ts";
+import type { LedgerTotal } from "@phonehome/shared";
 import { findBuildManifest } from "../release/builds.repository.ts";
 import { incidentDeviceCounts, incidentEvents } from "./incidents.repository.ts";
 import {

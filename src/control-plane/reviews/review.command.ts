@@ -28,8 +28,7 @@ import { PhoneHomeError } from "../../core/errors/index.ts";
 import { readSession } from "../operators/operator.command.ts";
 import { writeApproval } from "./apply.ts";
 import type { VersionContent } from "./diff.ts";
-import type { Proposal as ProposalAnswer } from "./proposal.ts";
-import { QUESTION_LIST, QUESTIONS } from "./questionnaire.ts";
+import { type Proposal as ProposalAnswer, QUESTION_LIST, QUESTIONS } from "@phonehome/shared";
 
 /** Where `review key` keeps a reviewer's private key by default. */
 const DEFAULT_KEY_FILE = join(homedir(), ".phonehome", "reviewer-key.pem");

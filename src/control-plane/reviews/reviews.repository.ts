@@ -2,7 +2,7 @@
 import type { Queryable } from "../../core/db/index.ts";
 import type { Approval } from "../../core/dictionary/index.ts";
 import type { VersionContent } from "./diff.ts";
-import type { Answers } from "./questionnaire.ts";
+import type { Answers } from "@phonehome/shared";
 
 export type ProposalStatus = "open" | "approved" | "rejected";
 

@@ -8,8 +8,7 @@ import { currentActor } from "../../core/audit-log/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/service.ts";
 import { authorize, type Permission } from "../operators/permissions.ts";
-import { ProposalView } from "./proposal.ts";
-import { AnswersSchema } from "./questionnaire.ts";
+import { AnswersSchema, ProposalView } from "@phonehome/shared";
 import {
   addReviewerKey,
   approve,

@@ -14,7 +14,7 @@ import { lintDictionary } from "../../core/dictionary/load.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { operatorOf } from "../operators/permissions.ts";
 import { type Change, changesBetween, unifiedDiff, type VersionContent } from "./diff.ts";
-import type { Answers } from "./questionnaire.ts";
+import type { Answers } from "@phonehome/shared";
 import {
   approvedProposalsOf,
   decideProposal,

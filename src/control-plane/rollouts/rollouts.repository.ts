@@ -1,6 +1,6 @@
 /** Queries on rollouts, their outcome counts, withdrawn builds and the update plan. One function per query. */
 import type { Queryable } from "../../core/db/index.ts";
-import type { PlanBuild, PlanRollout } from "../../collector/update-check/offer.ts";
+import type { PlanBuild, PlanRollout } from "@phonehome/shared";
 
 /** A rollout as stored. */
 export interface RolloutRecord {

@@ -10,7 +10,7 @@ import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { findBuildManifest } from "../release/builds.repository.ts";
-import type { UpdatePlan } from "../../collector/update-check/offer.ts";
+import type { UpdatePlan } from "@phonehome/shared";
 import {
   countReport,
   findOpenRollout,

@@ -10,7 +10,7 @@ import type { DeviceDirectory } from "../../core/directory/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { App } from "../../core/http/service.ts";
 import { type OwnerContext, ownerAuthenticator } from "../../core/owners/index.ts";
-import { REQUEST_ID_PATTERN } from "../../collector/subject-requests/erasure.presenter.ts";
+import { REQUEST_ID_PATTERN } from "@phonehome/shared";
 import {
   findSubjectRequestState,
   type RegionEndpoint,

@@ -4,14 +4,7 @@
  * dates; no device, no signature to parse).
  */
 import { type Static, Type as T } from "@sinclair/typebox";
-import {
-  type AccessReceipt,
-  AccessReceiptView,
-} from "../../collector/subject-requests/access-receipt.presenter.ts";
-import {
-  type ErasureReceipt,
-  ErasureReceiptView,
-} from "../../collector/subject-requests/erasure.presenter.ts";
+import { type AccessReceipt, AccessReceiptView, type ErasureReceipt, ErasureReceiptView } from "@phonehome/shared";
 import { exportUrl, type RegionEndpoint, type SubjectRequestState } from "./orchestration.service.ts";
 
 /** A subject request and the receipts the regions signed for it. */

@@ -7,7 +7,7 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
-import { callRegion, type RegionRef } from "../region-calls.ts";
+import { callRegion, type RegionRef } from "../regions/region-calls.ts";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { getDevice } from "../fleet/index.ts";

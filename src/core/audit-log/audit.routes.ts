@@ -2,17 +2,14 @@
  * The audit log over HTTP, on the control plane and on every collector: the
  * chain's head, public (its number and hash, nothing of what the entries
  * say), so that anyone can keep it and later show a rewrite; and the entries,
- * for operators' tools (service token).
+ * for operators' tools. The control plane's anchors of regions' heads are
+ * src/control-plane/anchors/anchors.routes.ts.
  */
-import { authorize } from "../../control-plane/operators/permissions.ts";
 import { Type as T } from "@sinclair/typebox";
+import type { onRequestHookHandler } from "fastify";
 import type { Db } from "../db/index.ts";
 import type { App, ErrorResponseBody } from "../http/service.ts";
-import { serviceTokenCheck } from "../http/service-token.ts";
-import type { RegionRef } from "../../control-plane/region-calls.ts";
-import { PhoneHomeError } from "../errors/index.ts";
-import { anchorRegionHeads } from "../../control-plane/anchors/anchors.ts";
-import { auditHead, auditPage, lastAnchor } from "./audit.repository.ts";
+import { auditHead, auditPage } from "./audit.repository.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Head = T.Object({
@@ -33,67 +30,16 @@ const Entry = T.Object({
   hash: T.String(),
 });
 
-/** Registers `GET /v1/audit-log/head` and `GET /v1/audit-log`; on the control plane, also the anchors of regions' heads. */
+/**
+ * Registers `GET /v1/audit-log/head` and `GET /v1/audit-log`. Who may read the
+ * entries is the service's to say (`readEntries`): on a collector phonehome's
+ * tools with the service token, on the control plane operators whose role may.
+ */
 export function registerAuditRoutes(
   app: App,
-  deps: { db: Db; store: string; serviceToken: string; regions?: () => RegionRef[] },
+  deps: { db: Db; store: string; readEntries: onRequestHookHandler },
 ): void {
   const tags = ["audit"];
-  const regions = deps.regions;
-  if (regions !== undefined) {
-    app.post(
-      "/v1/audit-log/anchors",
-      {
-        onRequest: authorize(deps, "audit.anchor"),
-        schema: {
-          tags,
-          security: [{ serviceToken: [] }],
-          summary:
-            "Write every region's audit head into the control plane's chain now (also done on a timer)",
-          response: {
-            200: T.Object({
-              anchored: T.Array(T.Object({ region: T.String(), seq: T.Integer(), hash: T.String() })),
-              unchanged: T.Array(T.String()),
-              missing: T.Array(T.Object({ region: T.String(), reason: T.String() })),
-            }),
-            401: Problem,
-          },
-        },
-      },
-      async () => anchorRegionHeads(deps.db, regions()),
-    );
-    app.get(
-      "/v1/audit-log/anchors/:region",
-      {
-        schema: {
-          tags,
-          summary: "The last head of a region's audit log the control plane anchored (public)",
-          params: T.Object({ region: T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" }) }),
-          response: {
-            200: T.Object({
-              region: T.String(),
-              seq: T.Integer(),
-              hash: T.String(),
-              anchoredAt: T.String({ format: "date-time" }),
-              entry: T.Integer({ description: "the control plane's audit entry that anchored it" }),
-            }),
-            400: Problem,
-            404: Problem,
-          },
-        },
-      },
-      async (request) => {
-        const anchor = await lastAnchor(deps.db, request.params.region);
-        if (anchor === null) {
-          throw new PhoneHomeError(
-            "audit.not_anchored",
-            `no head of region ${request.params.region} is anchored yet`,
-          );
-        }
-        return { region: request.params.region, ...anchor };
-      },
-    );
-  }
   app.get(
     "/v1/audit-log/head",
     {
@@ -109,8 +55,7 @@ export function registerAuditRoutes(
   app.get(
     "/v1/audit-log",
     {
-      // On the control plane, operators whose role may read it; on a collector, phonehome's tools.
-      onRequest: regions === undefined ? serviceTokenCheck(deps.serviceToken) : authorize(deps, "audit.read"),
+      onRequest: deps.readEntries,
       schema: {
         tags,
         security: [{ serviceToken: [] }],

@@ -5,9 +5,9 @@
  * Verifying walks the entries in order and names the first that does not fit.
  */
 import { createHash } from "node:crypto";
-import { type AuditEntry, entryText, GENESIS } from "./entry.ts";
+import { type AuditEntry, entryText, GENESIS } from "@phonehome/shared";
 
-export { type AuditEntry, type AuditFacts, entryText, GENESIS } from "./entry.ts";
+export { type AuditEntry, type AuditFacts, entryText, GENESIS } from "@phonehome/shared";
 
 /** The hash of an entry with these contents. */
 export function entryHash(entry: Omit<AuditEntry, "hash">): string {

@@ -14,6 +14,7 @@
  * - `T` and `Z` in capitals, an offset as `±hh:mm` (hh ≤ 23, mm ≤ 59), up to
  *   nine digits of a second (instants are kept to the millisecond).
  */
+import { PhoneHomeError } from "../errors/index.ts";
 import type { Ajv } from "ajv";
 
 const INSTANT =
@@ -75,4 +76,15 @@ export function addCalendarFormats(ajv: Ajv): Ajv {
   ajv.addFormat("date-time", { type: "string", validate: (text) => parseInstant(text) !== undefined });
   ajv.addFormat("date", { type: "string", validate: (text) => parseDay(text) !== undefined });
   return ajv;
+}
+
+/**
+ * Throws `request.invalid` unless `day` is a date that exists (this module): the pattern
+ * admits 31 February, which JavaScript rolls over, and year 0000, which PostgreSQL refuses.
+ */
+export function checkedDay(day: string): string {
+  if (parseDay(day) === undefined) {
+    throw new PhoneHomeError("request.invalid", `since ${day} is not a date`, { path: "/querystring/since" });
+  }
+  return day;
 }

@@ -10,9 +10,9 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Approval } from "./schema.ts";
-import { type ApprovalStatement, approvalStatement, statementBytes } from "./statement.ts";
+import { type ApprovalStatement, approvalStatement, statementBytes } from "@phonehome/shared";
 
-export { type ApprovalStatement, approvalStatement, statementBytes } from "./statement.ts";
+export { type ApprovalStatement, approvalStatement, statementBytes } from "@phonehome/shared";
 
 /** Signs a statement with a reviewer's private key (PEM, PKCS #8); the signature as base64url. */
 export function signStatement(statement: ApprovalStatement, privateKeyPem: string): string {

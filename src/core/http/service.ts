@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from "node:http";
 import { Server as HttpsServer } from "node:https";
-import type { Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import cors from "@fastify/cors";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
@@ -496,4 +496,11 @@ interface ValidationIssue {
   instancePath?: string;
   message?: string;
   params?: { additionalProperty?: string; missingProperty?: string };
+}
+
+/** The URL of a service that listened on port 0. */
+export function urlOf(app: App, service: { listen: { host: string }; tls?: unknown }): string {
+  const address = app.server.address() as AddressInfo;
+  const host = service.listen.host.includes(":") ? `[${service.listen.host}]` : service.listen.host;
+  return `${service.tls ? "https" : "http"}://${host}:${address.port}`;
 }

@@ -1,10 +1,10 @@
 /**
  * What a reviewer signs when approving a collection version, and its bytes:
  * the RFC 8785 canonical JSON of the statement. Pure (no Node.js modules), so
- * that the console signs in the browser exactly what `approval.ts` verifies.
+ * that the console signs in the browser exactly what the dictionary's
+ * `approval.ts` verifies.
  */
 import canonicalize from "canonicalize";
-import type { Approval } from "./schema.ts";
 
 /** What a reviewer signs. */
 export interface ApprovalStatement {
@@ -23,7 +23,11 @@ export interface ApprovalStatement {
 export function approvalStatement(
   collection: string,
   version: number,
-  approval: Pick<Approval, "reviewer" | "date" | "reference" | "expires"> & {
+  approval: {
+    reviewer: string;
+    date: string;
+    reference: string;
+    expires?: string | null | undefined;
     sha256: string;
     author: string;
   },

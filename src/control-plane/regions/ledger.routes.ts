@@ -4,17 +4,16 @@
  * build and market, never a payload — gathered in one answer for the console.
  * A region that does not answer is named, never counted as zero.
  */
-import { type Static, Type as T } from "@sinclair/typebox";
-import type { Db } from "../core/db/index.ts";
-import { PhoneHomeError } from "../core/errors/index.ts";
-import { LedgerRow } from "../collector/ingest/ledger.routes.ts";
-import type { App, ErrorResponseBody } from "../core/http/service.ts";
-import { authorize } from "./operators/permissions.ts";
+import { Type as T } from "@sinclair/typebox";
+import type { Db } from "../../core/db/index.ts";
+import { PhoneHomeError } from "../../core/errors/index.ts";
+import { type LedgerMinute, LedgerRowView } from "@phonehome/shared";
+import type { App, ErrorResponseBody } from "../../core/http/service.ts";
+import { authorize } from "../operators/permissions.ts";
 import { callRegion, fromEveryRegion, type RegionRef } from "./region-calls.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
-const Row = T.Object({ region: T.String(), ...LedgerRow.properties });
-type LedgerRowView = Static<typeof LedgerRow>;
+const Row = T.Object({ region: T.String(), ...LedgerRowView.properties });
 
 // Each region answers at most this many rows; the console asks for a day or a week.
 const ROWS_PER_REGION = 5000;
@@ -69,7 +68,7 @@ export function registerLedgerRoute(
       const gathered = await fromEveryRegion(
         deps.regions(),
         async (region) =>
-          (await callRegion<{ rows: LedgerRowView[] }>(region, deps.serviceToken, "GET", path)).rows,
+          (await callRegion<{ rows: LedgerMinute[] }>(region, deps.serviceToken, "GET", path)).rows,
       );
       return {
         since: since.toISOString(),

@@ -4,7 +4,7 @@
  * console). Pure, so that the browser build can import it.
  */
 import { type Static, Type as T } from "@sinclair/typebox";
-import { AnswersSchema } from "./questionnaire.ts";
+import { AnswersSchema } from "./review-questionnaire.ts";
 
 export const ProposalView = T.Object({
   id: T.String({ description: "PROP-<n>; also the approval's reference" }),

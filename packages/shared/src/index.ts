@@ -1,0 +1,60 @@
+/**
+ * `@phonehome/shared`: the shapes that cross a process boundary — control
+ * plane ↔ region, server ↔ web apps — as TypeBox schemas with the types
+ * derived from them (`Static<>`), so that no shape is declared twice and no
+ * database row is a wire format; and the pure functions both sides compute
+ * alike (an audit entry's text, an approval's signed bytes). It imports
+ * nothing of the server and no Node.js module, so the web apps use it as it
+ * is. This file is the package's only public surface.
+ */
+export { type AdoptionRow, AdoptionRows, DAY } from "./adoption.ts";
+export { type ApprovalStatement, approvalStatement, statementBytes } from "./approval-statement.ts";
+export { type AuditEntry, type AuditFacts, entryText, GENESIS } from "./audit-entry.ts";
+export {
+  type DeviceNotice,
+  DeviceNoticeView,
+  INCIDENT_ID,
+  NOTICE_DEVICES_PER_CALL,
+  NOTICE_ID,
+  type NoticeDelivery,
+  NoticeDeliveryView,
+} from "./device-notices.ts";
+export {
+  type LedgerMinute,
+  LedgerRowView,
+  type LedgerTotal,
+  LedgerTotalView,
+  type MisroutingAlert,
+  MisroutingAlertView,
+} from "./ledger.ts";
+export {
+  ACCESS_RECEIPT_JWS_TYPE,
+  ACCESS_RECEIPT_VERSION,
+  type AccessReceipt,
+  AccessReceiptView,
+  type DeletedEntry,
+  DeletedView,
+  ERASURE_RECEIPT_JWS_TYPE,
+  ERASURE_RECEIPT_VERSION,
+  type ErasureReceipt,
+  ErasureReceiptView,
+  type HeldEntry,
+  HeldView,
+  type KeptEntry,
+  KeptView,
+  REQUEST_ID_PATTERN,
+  type SignedAccessReceipt,
+  SignedAccessReceiptView,
+  type SignedErasureReceipt,
+  SignedErasureReceiptView,
+} from "./receipts.ts";
+export { type Proposal, ProposalView } from "./review-proposal.ts";
+export { type Answers, AnswersSchema, QUESTION_LIST, QUESTIONS } from "./review-questionnaire.ts";
+export {
+  type PlanBuild,
+  PlanBuildView,
+  type PlanRollout,
+  PlanRolloutView,
+  type UpdatePlan,
+  UpdatePlanView,
+} from "./update-plan.ts";
