@@ -5,7 +5,13 @@
  * The bytes signed and the text hashed come from the same pure modules the
  * control plane uses (src/core/dictionary/statement.ts, src/core/audit-log/entry.ts).
  */
-import { type ApprovalStatement, type AuditEntry, entryText, GENESIS, statementBytes } from "@phonehome/shared";
+import {
+  type ApprovalStatement,
+  type AuditEntry,
+  entryText,
+  GENESIS,
+  statementBytes,
+} from "@phonehome/shared";
 
 export { approvalStatement, type AuditEntry } from "@phonehome/shared";
 

@@ -12,7 +12,12 @@ import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { isDataCategory } from "../../core/dictionary/taxonomy.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
-import { type LedgerTotal, type MisroutingAlert, NOTICE_DEVICES_PER_CALL, type NoticeDelivery } from "@phonehome/shared";
+import {
+  type LedgerTotal,
+  type MisroutingAlert,
+  NOTICE_DEVICES_PER_CALL,
+  type NoticeDelivery,
+} from "@phonehome/shared";
 import { findBuildManifest } from "../release/builds.repository.ts";
 import type { PackagePolicy } from "../release/policy.ts";
 import { getAdvisory } from "../advisories/advisories.service.ts";

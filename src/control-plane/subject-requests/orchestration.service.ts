@@ -11,7 +11,12 @@ import { randomUUID } from "node:crypto";
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from "jose";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { ACCESS_RECEIPT_JWS_TYPE, ACCESS_RECEIPT_VERSION, ERASURE_RECEIPT_JWS_TYPE, ERASURE_RECEIPT_VERSION } from "@phonehome/shared";
+import {
+  ACCESS_RECEIPT_JWS_TYPE,
+  ACCESS_RECEIPT_VERSION,
+  ERASURE_RECEIPT_JWS_TYPE,
+  ERASURE_RECEIPT_VERSION,
+} from "@phonehome/shared";
 import { type ErasureEpoch, erasureEpochOf, type OwnerContext } from "../../core/owners/index.ts";
 import {
   findDeviceErasureRequests,

@@ -13,7 +13,12 @@ import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { PACKAGE_ROOT } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
 import { migrate } from "../../core/db/migrate.ts";
-import { ACCESS_RECEIPT_VERSION, type AccessReceipt, ERASURE_RECEIPT_VERSION, type ErasureReceipt } from "@phonehome/shared";
+import {
+  ACCESS_RECEIPT_VERSION,
+  type AccessReceipt,
+  ERASURE_RECEIPT_VERSION,
+  type ErasureReceipt,
+} from "@phonehome/shared";
 import { keysDigest } from "../../collector/subject-requests/erasure.service.ts";
 import {
   insertSubjectRequest,

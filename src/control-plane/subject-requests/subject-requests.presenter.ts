@@ -4,7 +4,12 @@
  * dates; no device, no signature to parse).
  */
 import { type Static, Type as T } from "@sinclair/typebox";
-import { type AccessReceipt, AccessReceiptView, type ErasureReceipt, ErasureReceiptView } from "@phonehome/shared";
+import {
+  type AccessReceipt,
+  AccessReceiptView,
+  type ErasureReceipt,
+  ErasureReceiptView,
+} from "@phonehome/shared";
 import { exportUrl, type RegionEndpoint, type SubjectRequestState } from "./orchestration.service.ts";
 
 /** A subject request and the receipts the regions signed for it. */
