@@ -17,6 +17,41 @@ function apart(name, from, to, comment) {
   return { name, severity: "error", comment, from: { path: from }, to: { path: to } };
 }
 
+/**
+ * A folder of src/ is entered through its index.ts: code in another folder
+ * imports nothing else of it (a module's own tests may). The collector's
+ * ingest, activation and diagnostics still reach into each other's files
+ * (decision 46): through their index files the cycle between the three
+ * folders would become a cycle of files.
+ */
+function throughIndex() {
+  const trio = "src/collector/(ingest|activation|diagnostics)/";
+  const comment = "a folder is entered through its index.ts";
+  return [
+    {
+      name: "through-index",
+      severity: "error",
+      comment,
+      from: { path: "^(src/[^/]+/[^/]+)/", pathNot: ["\\.test\\.ts$", `^${trio}`] },
+      to: { path: "^src/", pathNot: ["^$1/", "/index\\.ts$"] },
+    },
+    {
+      name: "through-index",
+      severity: "error",
+      comment,
+      from: { path: `^(${trio})`, pathNot: "\\.test\\.ts$" },
+      to: { path: "^src/", pathNot: ["^$1", "/index\\.ts$", `^${trio}`] },
+    },
+    {
+      name: "through-index",
+      severity: "error",
+      comment: `${comment} (the services' own files, e.g. src/collector/region.ts)`,
+      from: { path: "^(src/[^/]+)/[^/]+$", pathNot: "\\.test\\.ts$" },
+      to: { path: "^src/", pathNot: ["^$1/[^/]+$", "/index\\.ts$"] },
+    },
+  ];
+}
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
   forbidden: [
@@ -37,6 +72,7 @@ export default {
       from: { path: "^packages/shared/" },
       to: { dependencyTypes: ["core"] },
     },
+    ...throughIndex(),
     {
       name: "server-uses-packages-by-name",
       severity: "error",

@@ -8,9 +8,9 @@
  * what fails the transaction it shares with devices' records.
  */
 import type { ErrorCode } from "../core/errors/index.ts";
-import { type App, toPhoneHomeError } from "../core/http/service.ts";
-import type { GroupCommitter } from "./ingest/group-commit.ts";
-import type { WriteItem, WriteResult } from "./ingest/region-writer.ts";
+import { type App, toPhoneHomeError } from "../core/http/index.ts";
+import type { GroupCommitter } from "./ingest/index.ts";
+import type { WriteItem, WriteResult } from "./ingest/index.ts";
 
 /**
  * The device-facing routes whose HTTP-layer refusals are counted, by method and

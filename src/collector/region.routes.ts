@@ -4,7 +4,7 @@
  * messages to fit instead of learning them from a refusal.
  */
 import { Type as T } from "@sinclair/typebox";
-import type { App } from "../core/http/service.ts";
+import type { App } from "../core/http/index.ts";
 
 /** The suite every region key uses (RFC 9180 names). */
 export const HPKE_SUITE = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM";

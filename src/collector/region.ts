@@ -4,21 +4,21 @@
  * --region R` runs one.
  */
 import { Counter, Histogram } from "prom-client";
-import { registerActivationRoutes } from "./activation/activation.routes.ts";
+import { registerActivationRoutes } from "./activation/index.ts";
 import { loadNotices, type Notices, registerConsentRoutes } from "./consent/index.ts";
 import { MAX_EVENTS_PER_BATCH, registerDiagnosticsRoutes } from "./diagnostics/index.ts";
 import type { Config, RegionConfig } from "../core/config/index.ts";
 import { type Db, openDb } from "../core/db/index.ts";
-import { migrate } from "../core/db/migrate.ts";
+import { migrate } from "../core/db/index.ts";
 import type { Dictionary } from "../core/dictionary/index.ts";
 import type { DeviceDirectory } from "../core/directory/index.ts";
-import { type App, createService, urlOf } from "../core/http/service.ts";
-import { serviceTokenCheck } from "../core/http/service-token.ts";
-import type { IntakeContext } from "./ingest/intake.ts";
-import { registerAuditRoutes } from "../core/audit-log/audit.routes.ts";
-import { registerDeviceNoticeRoutes } from "./device-notices/device-notices.routes.ts";
-import { registerLedgerRoutes } from "./ingest/ledger.routes.ts";
-import { createRegionWriter } from "./ingest/region-writer.ts";
+import { type App, createService, urlOf } from "../core/http/index.ts";
+import { serviceTokenCheck } from "../core/http/index.ts";
+import type { IntakeContext } from "./ingest/index.ts";
+import { registerAuditRoutes } from "../core/audit-log/index.ts";
+import { registerDeviceNoticeRoutes } from "./device-notices/index.ts";
+import { registerLedgerRoutes } from "./ingest/index.ts";
+import { createRegionWriter } from "./ingest/index.ts";
 import {
   loadPseudonymSecret,
   loadRegionKeys,
@@ -33,10 +33,10 @@ import {
   registerSupportAccessRoute,
 } from "./subject-requests/index.ts";
 import { ownerAuthenticator } from "../core/owners/index.ts";
-import { peersFromConfig, registerPortal, type WebPeers } from "../core/web-apps/web-apps.ts";
-import type { UpdateSource } from "./update-check/source.ts";
-import { registerAdoptionRoutes } from "./update-check/adoption.routes.ts";
-import { registerUpdateCheckRoutes } from "./update-check/update-check.routes.ts";
+import { peersFromConfig, registerPortal, type WebPeers } from "../core/web-apps/index.ts";
+import type { UpdateSource } from "./update-check/index.ts";
+import { registerAdoptionRoutes } from "./update-check/index.ts";
+import { registerUpdateCheckRoutes } from "./update-check/index.ts";
 import { countHttpRefusals } from "./http-refusals.ts";
 import { registerRegionRoutes } from "./region.routes.ts";
 

@@ -3,40 +3,35 @@
  * (receipts only), builds and the release gate, rollouts, advisories,
  * incidents and (in later issues) reviews and the audit log. It never holds owner or usage data.
  */
-import { anchorRegionHeads } from "./anchors/anchors.ts";
-import { registerAuditRoutes } from "../core/audit-log/audit.routes.ts";
-import { registerAnchorRoutes } from "./anchors/anchors.routes.ts";
-import { authorize } from "./operators/permissions.ts";
-import { registerDataMapRoutes } from "./datamap/datamap.routes.ts";
-import { registerAdvisoryRoutes } from "./advisories/advisories.routes.ts";
+import { anchorRegionHeads } from "./anchors/index.ts";
+import { registerAuditRoutes } from "../core/audit-log/index.ts";
+import { registerAnchorRoutes } from "./anchors/index.ts";
+import { authorize } from "./operators/index.ts";
+import { registerDataMapRoutes } from "./datamap/index.ts";
+import { registerAdvisoryRoutes } from "./advisories/index.ts";
 import { type Config, regionOfMarket } from "../core/config/index.ts";
 import { type Db, openDb } from "../core/db/index.ts";
-import { migrate } from "../core/db/migrate.ts";
+import { migrate } from "../core/db/index.ts";
 import { cachedDirectory } from "../core/directory/index.ts";
 import { findDevicesByKeyIds, registerFleetRoutes } from "./fleet/index.ts";
-import { type App, createService, urlOf } from "../core/http/service.ts";
+import { type App, createService, urlOf } from "../core/http/index.ts";
 import { loadServiceToken } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { loadDictionary } from "../core/dictionary/index.ts";
-import type { IncidentContext } from "./incidents/incidents.service.ts";
-import { registerIncidentRoutes, scheduleSweeps } from "./incidents/incidents.routes.ts";
-import { registerOperatorRoutes } from "./operators/operators.routes.ts";
-import { registerReviewRoutes } from "./reviews/reviews.routes.ts";
-import { registerSupportRoutes } from "./support/support.routes.ts";
-import {
-  peersFromConfig,
-  registerConsole,
-  registerPortal,
-  type WebPeers,
-} from "../core/web-apps/web-apps.ts";
-import { actorHook } from "./operators/permissions.ts";
-import { loadPackagePolicy } from "./release/policy.ts";
-import { registerReleaseRoutes } from "./release/release.routes.ts";
-import { registerRolloutRoutes } from "./rollouts/rollouts.routes.ts";
+import type { IncidentContext } from "./incidents/index.ts";
+import { registerIncidentRoutes, scheduleSweeps } from "./incidents/index.ts";
+import { registerOperatorRoutes } from "./operators/index.ts";
+import { registerReviewRoutes } from "./reviews/index.ts";
+import { registerSupportRoutes } from "./support/index.ts";
+import { peersFromConfig, registerConsole, registerPortal, type WebPeers } from "../core/web-apps/index.ts";
+import { actorHook } from "./operators/index.ts";
+import { loadPackagePolicy } from "./release/index.ts";
+import { registerReleaseRoutes } from "./release/index.ts";
+import { registerRolloutRoutes } from "./rollouts/index.ts";
 import { registerOrchestrationRoutes } from "./subject-requests/index.ts";
-import { every } from "./tasks/every.ts";
-import { registerRegionListRoute } from "./regions/regions.routes.ts";
-import { registerLedgerRoute } from "./regions/ledger.routes.ts";
+import { every } from "./tasks/index.ts";
+import { registerRegionListRoute } from "./regions/index.ts";
+import { registerLedgerRoute } from "./regions/index.ts";
 
 /** A started control plane. */
 export interface RunningControlPlane {

@@ -150,6 +150,35 @@ test("the services stay apart: collector and control plane never import each oth
   }
 });
 
+test("a folder of src/ is entered through its index.ts; its own files and tests may reach further", () => {
+  const ok = cruiseTree({
+    "src/core/db/index.ts": 'export { x } from "./x.ts";\n',
+    "src/core/db/x.ts": 'import { y } from "./y.ts";\nexport const x = y;\n',
+    "src/core/db/y.ts": "export const y = 1;\n",
+    "src/core/errors/index.ts": 'import { x } from "../db/index.ts";\nexport const e = x;\n',
+    "src/core/errors/errors.test.ts": 'import { y } from "../db/y.ts";\nexport const t = y;\n',
+    "src/collector/ingest/intake.ts":
+      'import { a } from "../activation/activation.repository.ts";\nexport const i = a;\n',
+    "src/collector/activation/activation.repository.ts": "export const a = 1;\n",
+  });
+  assert.equal(ok.status, 0, ok.out);
+  const cases: [string, string][] = [
+    ["src/core/errors/index.ts", "src/core/db/y.ts"],
+    ["src/collector/region.ts", "src/collector/ingest/intake.ts"],
+    ["src/collector/ingest/intake.ts", "src/core/db/y.ts"],
+    ["src/control-plane/fleet/fleet.service.ts", "src/control-plane/region-calls.ts"],
+  ];
+  for (const [from, to] of cases) {
+    const depth = from.split("/").length - 1;
+    const r = cruiseTree({
+      [from]: `import { x } from "${"../".repeat(depth)}${to}";\nexport const y = x;\n`,
+      [to]: "export const x = 1;\n",
+    });
+    assert.notEqual(r.status, 0, `${from} → ${to}`);
+    assert.match(r.out, /error through-index/, `${from} → ${to}`);
+  }
+});
+
 test("the shared package imports no Node.js module", () => {
   const r = cruiseTree({
     "packages/shared/src/index.ts":

@@ -1,7 +1,7 @@
 /** `POST /v1/activations`: thin edge over `activate`. */
 
 import { Type as T } from "@sinclair/typebox";
-import type { App } from "../../core/http/service.ts";
+import type { App } from "../../core/http/index.ts";
 import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
 import { envelopeOf, type IntakeContext } from "../ingest/intake.ts";
 import { presentActivation } from "./activation.presenter.ts";

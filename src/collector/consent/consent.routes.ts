@@ -6,8 +6,8 @@
 import { Type as T } from "@sinclair/typebox";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import type { IntakeContext } from "../ingest/intake.ts";
-import type { App } from "../../core/http/service.ts";
+import type { IntakeContext } from "../ingest/index.ts";
+import type { App } from "../../core/http/index.ts";
 import { loadRegionSigningKey } from "../../core/keys/index.ts";
 import type { OwnerAuthenticator } from "../../core/owners/index.ts";
 import {

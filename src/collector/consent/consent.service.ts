@@ -8,8 +8,8 @@
 import { randomUUID } from "node:crypto";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import { deviceRef, eraseDiagnosticsEvents } from "../diagnostics/diagnostics.repository.ts";
-import type { Retention } from "../../core/calendar/retention.ts";
+import { deviceRef, eraseDiagnosticsEvents } from "../diagnostics/index.ts";
+import type { Retention } from "../../core/calendar/index.ts";
 import type { DirectoryRecord } from "../../core/directory/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { RegionSigningKey } from "../../core/keys/index.ts";

@@ -6,12 +6,10 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import { INCIDENT_ID, NOTICE_DEVICES_PER_CALL, NOTICE_ID, NoticeDeliveryView } from "@phonehome/shared";
-
-export { DeviceNoticeView, INCIDENT_ID, NOTICE_DEVICES_PER_CALL, NOTICE_ID } from "@phonehome/shared";
 import type { Db } from "../../core/db/index.ts";
-import type { Retention } from "../../core/calendar/retention.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { serviceTokenCheck } from "../../core/http/service-token.ts";
+import type { Retention } from "../../core/calendar/index.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { serviceTokenCheck } from "../../core/http/index.ts";
 import { noticeDeliveries, saveNotice } from "./device-notices.repository.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });

@@ -1,6 +1,6 @@
 /** Queries on a region's diagnostics events. One function per query; the caller passes the database or a transaction. */
 import { createHmac } from "node:crypto";
-import { copyTextLine } from "../../core/db/copy-text.ts";
+import { copyTextLine } from "../../core/db/index.ts";
 import type { Queryable } from "../../core/db/index.ts";
 
 /** PostgreSQL's SQLSTATE for a unique violation. */

@@ -9,8 +9,8 @@ import { Type as T } from "@sinclair/typebox";
 import { LedgerRowView, LedgerTotalView, MisroutingAlertView } from "@phonehome/shared";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { App } from "../../core/http/service.ts";
-import { serviceTokenCheck } from "../../core/http/service-token.ts";
+import type { App } from "../../core/http/index.ts";
+import { serviceTokenCheck } from "../../core/http/index.ts";
 import { ledgerTotals, listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
 
 const FOR_THE_CONTROL_PLANE =

@@ -7,11 +7,11 @@
  */
 import { userInfo } from "node:os";
 import { type Command, InvalidArgumentError } from "commander";
-import { wholeNumber } from "../../core/cli/args.ts";
-import { progressReporter } from "../../core/cli/progress.ts";
+import { wholeNumber } from "../../core/cli/index.ts";
+import { progressReporter } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
-import { migrate } from "../../core/db/migrate.ts";
+import { migrate } from "../../core/db/index.ts";
 import { loadDictionary } from "../../core/dictionary/index.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
 import { formatHeading, formatPlan, formatResult, toJson } from "./purge.presenter.ts";

@@ -11,8 +11,8 @@ import type { Db } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { Logger } from "../../core/log/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { serviceTokenCheck } from "../../core/http/service-token.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { serviceTokenCheck } from "../../core/http/index.ts";
 import { toJson } from "./purge.presenter.ts";
 import { listPurgeRuns, type PurgeRunRecord } from "./purge.repository.ts";
 import {

@@ -2,8 +2,7 @@
 import { type Static, Type as T } from "@sinclair/typebox";
 import { parseInstant } from "../../core/calendar/index.ts";
 import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
-import { DeviceNoticeView } from "../device-notices/device-notices.routes.ts";
-import { AccessReceiptView, type HeldEntry } from "@phonehome/shared";
+import { AccessReceiptView, DeviceNoticeView, type HeldEntry } from "@phonehome/shared";
 import { keysDigest } from "./erasure.service.ts";
 import type { HeldRecord } from "./held-record.ts";
 

@@ -6,10 +6,10 @@
  * counts and digests of what the export holds, never the values.
  */
 import { appendAudit } from "../../core/audit-log/index.ts";
-import type { Retention } from "../../core/calendar/retention.ts";
-import { findActivations, type StoredActivation } from "../activation/activation.repository.ts";
+import type { Retention } from "../../core/calendar/index.ts";
+import { findActivations, type StoredActivation } from "../activation/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
-import { findDeviceBuild } from "../update-check/device-builds.repository.ts";
+import { findDeviceBuild } from "../update-check/index.ts";
 import {
   deviceRef,
   type EventPosition,

@@ -8,13 +8,13 @@
  * receipt that found nothing there is the check.
  */
 import { appendAudit } from "../../core/audit-log/index.ts";
-import { findDeviceNotices } from "../device-notices/device-notices.repository.ts";
-import type { Retention } from "../../core/calendar/retention.ts";
+import { findDeviceNotices } from "../device-notices/index.ts";
+import type { Retention } from "../../core/calendar/index.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { CompactSign } from "jose";
-import { findActivations } from "../activation/activation.repository.ts";
+import { findActivations } from "../activation/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
-import { eraseDeviceBuild } from "../update-check/device-builds.repository.ts";
+import { eraseDeviceBuild } from "../update-check/index.ts";
 import { deviceRef } from "../diagnostics/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";

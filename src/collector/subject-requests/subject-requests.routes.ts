@@ -9,15 +9,15 @@
  * control plane.
  */
 import { appendAudit } from "../../core/audit-log/index.ts";
-import { serviceTokenCheck } from "../../core/http/service-token.ts";
-import { findDeviceNotices } from "../device-notices/device-notices.repository.ts";
-import type { Retention } from "../../core/calendar/retention.ts";
+import { serviceTokenCheck } from "../../core/http/index.ts";
+import { findDeviceNotices } from "../device-notices/index.ts";
+import type { Retention } from "../../core/calendar/index.ts";
 import { randomUUID } from "node:crypto";
 import { Type as T } from "@sinclair/typebox";
 import { findHeldConsents, type Notices, receiptKeySet } from "../consent/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
-import type { App } from "../../core/http/service.ts";
+import type { App } from "../../core/http/index.ts";
 import type { RegionSigningKey } from "../../core/keys/index.ts";
 import type { OwnerAuthenticator } from "../../core/owners/index.ts";
 import {

@@ -7,8 +7,8 @@ import { Type as T } from "@sinclair/typebox";
 import { AdoptionRows, DAY } from "@phonehome/shared";
 import { checkedDay } from "../../core/calendar/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { serviceTokenCheck } from "../../core/http/service-token.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { serviceTokenCheck } from "../../core/http/index.ts";
 import { adoptionSince } from "./device-builds.repository.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });

@@ -7,11 +7,11 @@
 import { Type as T } from "@sinclair/typebox";
 import type { Envelope } from "@phonehome/sdk";
 import type { Db } from "../../core/db/index.ts";
-import type { App } from "../../core/http/service.ts";
-import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
-import { admitEnvelope, envelopeOf, type IntakeContext } from "../ingest/intake.ts";
-import { REDELIVER_FOR_MS, takeNotices } from "../device-notices/device-notices.repository.ts";
-import { DeviceNoticeView } from "../device-notices/device-notices.routes.ts";
+import type { App } from "../../core/http/index.ts";
+import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/index.ts";
+import { admitEnvelope, envelopeOf, type IntakeContext } from "../ingest/index.ts";
+import { REDELIVER_FOR_MS, takeNotices } from "../device-notices/index.ts";
+import { DeviceNoticeView } from "@phonehome/shared";
 import { recordDeviceBuild } from "./device-builds.repository.ts";
 import { chooseUpdate } from "./offer.ts";
 import type { UpdateSource } from "./source.ts";

@@ -3,24 +3,21 @@
  * (`src/<feature>/<feature>.command.ts`) and exports a `register` function.
  */
 import type { Command } from "commander";
-import { register as registerAudit } from "../../core/audit-log/audit.command.ts";
-import { register as registerTrafficAudit } from "../traffic-audit/traffic-audit.command.ts";
-import { register as registerDataMap } from "../../control-plane/datamap/datamap.command.ts";
-import { register as registerDemo } from "../demo/demo.command.ts";
-import { register as registerRegistry } from "../../core/dictionary/registry.command.ts";
-import {
-  register as registerOperator,
-  registerSession,
-} from "../../control-plane/operators/operator.command.ts";
-import { register as registerReview } from "../../control-plane/reviews/review.command.ts";
-import { register as registerOwner } from "../../core/owners/owner.command.ts";
-import { register as registerIncident } from "../../control-plane/incidents/incident.command.ts";
-import { register as registerFleet } from "../../control-plane/fleet/fleet.command.ts";
-import { register as registerRelease } from "../../control-plane/release/release.command.ts";
-import { register as registerPurge } from "../../collector/retention/purge.command.ts";
-import { register as registerSimulate } from "../simulate/simulate.command.ts";
-import { register as registerSubjectRequests } from "../../control-plane/subject-requests/subject-requests.command.ts";
-import { register as registerSystem } from "../system/system.command.ts";
+import { register as registerAudit } from "../../core/audit-log/index.ts";
+import { register as registerTrafficAudit } from "../traffic-audit/index.ts";
+import { register as registerDataMap } from "../../control-plane/datamap/index.ts";
+import { register as registerDemo } from "../demo/index.ts";
+import { register as registerRegistry } from "../../core/dictionary/index.ts";
+import { register as registerOperator, registerSession } from "../../control-plane/operators/index.ts";
+import { register as registerReview } from "../../control-plane/reviews/index.ts";
+import { register as registerOwner } from "../../core/owners/index.ts";
+import { register as registerIncident } from "../../control-plane/incidents/index.ts";
+import { registerFleetCommands as registerFleet } from "../../control-plane/fleet/index.ts";
+import { register as registerRelease } from "../../control-plane/release/index.ts";
+import { register as registerPurge } from "../../collector/retention/index.ts";
+import { register as registerSimulate } from "../simulate/index.ts";
+import { registerSubjectRequestCommands as registerSubjectRequests } from "../../control-plane/subject-requests/index.ts";
+import { register as registerSystem } from "../system/index.ts";
 
 /** Adds every command to the program. */
 export function registerAll(program: Command): void {

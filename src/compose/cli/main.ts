@@ -5,7 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { isPhoneHomeError } from "../../core/errors/index.ts";
 import { registerAll } from "./commands.ts";
-import { printFailure } from "../../core/cli/failure.ts";
+import { printFailure } from "../../core/cli/index.ts";
 
 /** Builds the program with every feature's commands. */
 export function buildProgram(): Command {

@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync,
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
-import { wholeNumber } from "../../core/cli/args.ts";
+import { wholeNumber } from "../../core/cli/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { runDemo } from "./story.ts";
 

@@ -13,16 +13,16 @@ import { join } from "node:path";
 import { createDeviceIdentity, type DeviceIdentity, isSdkError, PhoneHomeClient } from "@phonehome/sdk";
 import { buildConfig, type Config } from "../../core/config/index.ts";
 import { importFleet } from "../../control-plane/fleet/index.ts";
-import type { IncidentView } from "../../control-plane/incidents/incidents.service.ts";
-import { type IncidentReport, reportMarkdown } from "../../control-plane/incidents/report.ts";
+import type { IncidentView } from "../../control-plane/incidents/index.ts";
+import { type IncidentReport, reportMarkdown } from "../../control-plane/incidents/index.ts";
 import type { LedgerTotal } from "@phonehome/shared";
 import { createLogger } from "../../core/log/index.ts";
-import { buildSbom } from "../../control-plane/release/build-sbom.ts";
-import { FIXED_BUILD, INCIDENT_BUILD } from "../../control-plane/release/examples.ts";
-import { legacyActivate } from "../simulate/simulate.ts";
-import { descriptorOf } from "../system/demo.ts";
-import { type RunningSystem, startSystem } from "../system/system.ts";
-import { PLAN_CACHE_MS } from "../../collector/update-check/source.ts";
+import { buildSbom } from "../../control-plane/release/index.ts";
+import { FIXED_BUILD, INCIDENT_BUILD } from "../../control-plane/release/index.ts";
+import { legacyActivate } from "../simulate/index.ts";
+import { descriptorOf } from "../system/index.ts";
+import { type RunningSystem, startSystem } from "../system/index.ts";
+import { PLAN_CACHE_MS } from "../../collector/update-check/index.ts";
 
 /** What the story showed, every figure as the system answered it. */
 export interface DemoFacts {

@@ -1,8 +1,8 @@
 /** `phonehome simulate`: switch on a simulated fleet against a running system. */
 import { join } from "node:path";
 import { type Command, Option } from "commander";
-import { marketList, wholeNumber } from "../../core/cli/args.ts";
-import { progressReporter } from "../../core/cli/progress.ts";
+import { marketList, wholeNumber } from "../../core/cli/index.ts";
+import { progressReporter } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
 import { loadServiceToken } from "../../core/keys/index.ts";
 import { runSimulation, type SimulationSummary } from "./simulate.ts";

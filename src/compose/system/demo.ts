@@ -14,7 +14,7 @@ import {
   generateDemoFleet,
   importFleet,
 } from "../../control-plane/fleet/index.ts";
-import type { RunningRegion } from "../../collector/region.ts";
+import type { RunningRegion } from "../../collector/index.ts";
 import type { RunningSystem } from "./system.ts";
 
 /** What the demo provisioning did. */

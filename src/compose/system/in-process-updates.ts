@@ -4,8 +4,8 @@
  * over HTTP, and outcome reports recorded there directly.
  */
 import type { Db } from "../../core/db/index.ts";
-import { cachedPlan, PLAN_CACHE_MS, type UpdateSource } from "../../collector/update-check/source.ts";
-import { recordOutcome, updatePlan } from "../../control-plane/rollouts/rollouts.service.ts";
+import { cachedPlan, PLAN_CACHE_MS, type UpdateSource } from "../../collector/update-check/index.ts";
+import { recordOutcome, updatePlan } from "../../control-plane/rollouts/index.ts";
 
 /** The control plane's store, in this process. */
 export function inProcessUpdates(db: Db, ttlMs = PLAN_CACHE_MS): UpdateSource {

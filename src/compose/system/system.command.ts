@@ -1,13 +1,13 @@
 /** `phonehome up` and `phonehome serve`: the thin CLI edges of the runtimes. */
 import type { Command } from "commander";
 import { loadConfig } from "../../core/config/index.ts";
-import { startControlPlane } from "../../control-plane/control-plane.ts";
+import { startControlPlane } from "../../control-plane/index.ts";
 import { cachedDirectory, httpLookup } from "../../core/directory/index.ts";
-import { httpUpdates } from "../../collector/update-check/source.ts";
+import { httpUpdates } from "../../collector/update-check/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { loadServiceToken } from "../../core/keys/index.ts";
 import { createLogger } from "../../core/log/index.ts";
-import { startRegion } from "../../collector/region.ts";
+import { startRegion } from "../../collector/index.ts";
 import { provisionDemoFleet } from "./demo.ts";
 import { dictionaryOf, startSystem } from "./system.ts";
 

@@ -4,15 +4,15 @@
  * and the benchmarks.
  */
 import type { Config } from "../../core/config/index.ts";
-import { type RunningControlPlane, startControlPlane } from "../../control-plane/control-plane.ts";
+import { type RunningControlPlane, startControlPlane } from "../../control-plane/index.ts";
 import { loadNotices } from "../../collector/consent/index.ts";
 import { type Dictionary, loadDictionary } from "../../core/dictionary/index.ts";
 import { inProcessUpdates } from "./in-process-updates.ts";
 import { cachedDirectory, type DeviceDirectory } from "../../core/directory/index.ts";
 import { findDevicesByKeyIds } from "../../control-plane/fleet/index.ts";
 import type { Logger } from "../../core/log/index.ts";
-import { type RunningRegion, startRegion } from "../../collector/region.ts";
-import { livePeers } from "../../core/web-apps/web-apps.ts";
+import { type RunningRegion, startRegion } from "../../collector/index.ts";
+import { livePeers } from "../../core/web-apps/index.ts";
 
 /** A running system. */
 export interface RunningSystem {

@@ -21,7 +21,7 @@ import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { progressReporter } from "../../core/cli/progress.ts";
+import { progressReporter } from "../../core/cli/index.ts";
 import { type Config, loadConfig } from "../../core/config/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import {

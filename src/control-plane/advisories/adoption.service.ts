@@ -4,11 +4,11 @@
  * from every region (they name no device) and classifies each build with the
  * advisory; a region that does not answer is named, not guessed.
  */
-import { callRegion, fromEveryRegion, type RegionRef } from "../regions/region-calls.ts";
+import { callRegion, fromEveryRegion, type RegionRef } from "../regions/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { AdoptionRow } from "@phonehome/shared";
 import { checkedDay } from "../../core/calendar/index.ts";
-import { findBuildManifest } from "../release/builds.repository.ts";
+import { findBuildManifest } from "../release/index.ts";
 import { getAdvisory, statusUnder } from "./advisories.service.ts";
 
 /** Where the control plane reaches each region. */

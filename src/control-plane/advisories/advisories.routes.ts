@@ -3,10 +3,10 @@
  * reading them, and "is my device fixed?" by build number, are public — they
  * describe software, not people.
  */
-import { authorize } from "../operators/permissions.ts";
+import { authorize } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { DAY } from "@phonehome/shared";
 import { adoptionOf } from "./adoption.service.ts";
 import { getAdvisory, listAdvisories, lookupBuild, publishAdvisory } from "./advisories.service.ts";

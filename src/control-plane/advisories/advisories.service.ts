@@ -9,7 +9,7 @@
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { type BuildManifestRecord, findBuildManifest } from "../release/builds.repository.ts";
+import { type BuildManifestRecord, findBuildManifest } from "../release/index.ts";
 
 /** An advisory as the API shows it. */
 export interface AdvisoryView {

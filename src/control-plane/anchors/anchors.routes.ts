@@ -5,11 +5,11 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
-import { lastAnchor } from "../../core/audit-log/audit.repository.ts";
+import { lastAnchor } from "../../core/audit-log/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { authorize } from "../operators/permissions.ts";
-import type { RegionRef } from "../regions/region-calls.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { authorize } from "../operators/index.ts";
+import type { RegionRef } from "../regions/index.ts";
 import { anchorRegionHeads } from "./anchors.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });

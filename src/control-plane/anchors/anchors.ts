@@ -5,10 +5,10 @@
  * `audit-log verify --region R --anchored` checks exactly that — and the
  * anchor itself cannot be removed without breaking the control plane's chain.
  */
-import { fromEveryRegion, type RegionRef } from "../regions/region-calls.ts";
+import { fromEveryRegion, type RegionRef } from "../regions/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import { appendAudit, lastAnchor } from "../../core/audit-log/audit.repository.ts";
-import type { ChainHead } from "../../core/audit-log/chain.ts";
+import { appendAudit, lastAnchor } from "../../core/audit-log/index.ts";
+import type { ChainHead } from "../../core/audit-log/index.ts";
 
 /** What an anchoring round did. */
 export interface AnchorResult {

@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
 import { loadConfig } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
-import { migrate } from "../../core/db/migrate.ts";
+import { migrate } from "../../core/db/index.ts";
 import { loadDictionary } from "../../core/dictionary/index.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
 import { currentDataMap, type DataMapFormat, FORMATS, render } from "./datamap.service.ts";

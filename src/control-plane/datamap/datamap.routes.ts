@@ -8,7 +8,7 @@ import { Type as T } from "@sinclair/typebox";
 import type { Config } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
-import type { App } from "../../core/http/service.ts";
+import type { App } from "../../core/http/index.ts";
 import { currentDataMap, type DataMapFormat, FORMATS, render } from "./datamap.service.ts";
 
 /** Registers `GET /v1/data-map`. */

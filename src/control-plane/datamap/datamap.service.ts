@@ -2,7 +2,7 @@
 import type { Config } from "../../core/config/index.ts";
 import type { Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
-import { listBatchMarkets, listVariants } from "../fleet/fleet.repository.ts";
+import { listBatchMarkets, listVariants } from "../fleet/index.ts";
 import { buildDataMap, type DataMap } from "./datamap.ts";
 import { fidesYaml, ropaCsv, ropaMarkdown } from "./exports.ts";
 

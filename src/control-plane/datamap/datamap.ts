@@ -7,7 +7,7 @@
  * (exports.ts).
  */
 import type { Dictionary } from "../../core/dictionary/index.ts";
-import { DATA_CATEGORIES, DATA_USES, type LegalBasis } from "../../core/dictionary/taxonomy.ts";
+import { DATA_CATEGORIES, DATA_USES, type LegalBasis } from "../../core/dictionary/index.ts";
 import { PUBLIC_ROUTES, type PublicRoute } from "./public-routes.ts";
 
 /** A region as the map shows it. */

@@ -7,7 +7,7 @@
  */
 import { stringify as csv } from "csv-stringify/sync";
 import { stringify as yaml } from "yaml";
-import { DATA_CATEGORIES, DATA_USES, type LegalBasis } from "../../core/dictionary/taxonomy.ts";
+import { DATA_CATEGORIES, DATA_USES, type LegalBasis } from "../../core/dictionary/index.ts";
 import type { DataMap, MapCollection, MapRegion } from "./datamap.ts";
 
 const ARTICLE_6: Readonly<Record<LegalBasis, string>> = {

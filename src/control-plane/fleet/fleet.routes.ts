@@ -7,12 +7,12 @@
  * declared as strings with a pattern that admits only valid values, then parsed.
  */
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
-import { authorize } from "../operators/permissions.ts";
+import { authorize } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Config } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { serviceTokenCheck } from "../../core/http/service-token.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { serviceTokenCheck } from "../../core/http/index.ts";
 import {
   BatchView,
   BuildView,

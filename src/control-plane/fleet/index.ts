@@ -45,3 +45,4 @@ export {
   importFleet,
   lookupDirectory,
 } from "./fleet.service.ts";
+export { listBatchMarkets, listVariants } from "./fleet.repository.ts";

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { callControlPlane } from "../../core/cli/control-plane-client.ts";
+import { callControlPlane } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { SweepResult } from "./incidents.service.ts";

@@ -3,10 +3,10 @@
  * link the fix or close, sweep the collectors' misrouting alerts, send and
  * resend notices, and the regulator report as JSON or Markdown.
  */
-import { authorize, type Permission } from "../operators/permissions.ts";
+import { authorize, type Permission } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
-import { every } from "../tasks/every.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
+import { every } from "../tasks/index.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { INCIDENT_ID, NOTICE_ID } from "@phonehome/shared";
 import {
   changeIncident,

@@ -7,10 +7,10 @@
  * counts, alerts, deliveries) is asked of them when it is needed, never copied.
  */
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
-import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../regions/region-calls.ts";
+import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../regions/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
-import { isDataCategory } from "../../core/dictionary/taxonomy.ts";
+import { isDataCategory } from "../../core/dictionary/index.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
 import {
   type LedgerTotal,
@@ -18,9 +18,9 @@ import {
   NOTICE_DEVICES_PER_CALL,
   type NoticeDelivery,
 } from "@phonehome/shared";
-import { findBuildManifest } from "../release/builds.repository.ts";
-import type { PackagePolicy } from "../release/policy.ts";
-import { getAdvisory } from "../advisories/advisories.service.ts";
+import { findBuildManifest } from "../release/index.ts";
+import type { PackagePolicy } from "../release/index.ts";
+import { getAdvisory } from "../advisories/index.ts";
 import {
   addIncidentEvent,
   buildsOfBatches,

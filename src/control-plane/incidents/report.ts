@@ -6,12 +6,12 @@
  * the regions' day counts, deliveries from the regions' notice records. A
  * region that does not answer is named in the report, never guessed.
  */
-import { adoptionOf } from "../advisories/adoption.service.ts";
-import { getAdvisory } from "../advisories/advisories.service.ts";
-import { callRegion, fromEveryRegion } from "../regions/region-calls.ts";
-import { DATA_CATEGORIES } from "../../core/dictionary/taxonomy.ts";
+import { adoptionOf } from "../advisories/index.ts";
+import { getAdvisory } from "../advisories/index.ts";
+import { callRegion, fromEveryRegion } from "../regions/index.ts";
+import { DATA_CATEGORIES } from "../../core/dictionary/index.ts";
 import type { LedgerTotal } from "@phonehome/shared";
-import { findBuildManifest } from "../release/builds.repository.ts";
+import { findBuildManifest } from "../release/index.ts";
 import { incidentDeviceCounts, incidentEvents } from "./incidents.repository.ts";
 import {
   type Destination,

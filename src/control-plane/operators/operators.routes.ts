@@ -4,13 +4,13 @@
  * routes each role may use is the next step (docs/operators.md).
  */
 import type { FastifyRequest } from "fastify";
-import { bearerToken } from "../../core/http/service-token.ts";
+import { bearerToken } from "../../core/http/index.ts";
 import { authorize, permissionsOf } from "./permissions.ts";
 import { Type as T } from "@sinclair/typebox";
 import type { SignInConfig } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { currentActor } from "../../core/audit-log/index.ts";
 import { ROLES } from "./operators.repository.ts";
 import { addOperator, operatorOfSession, SESSION_HOURS, signIn, signOut } from "./operators.service.ts";

@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { runAs, SERVICE_TOKEN_ACTOR } from "../../core/audit-log/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import { bearerToken, serviceTokenMatcher } from "../../core/http/service-token.ts";
+import { bearerToken, serviceTokenMatcher } from "../../core/http/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { Role } from "./operators.repository.ts";
 import { operatorOfSession } from "./operators.service.ts";

@@ -8,8 +8,8 @@ import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { type LedgerMinute, LedgerRowView } from "@phonehome/shared";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { authorize } from "../operators/permissions.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { authorize } from "../operators/index.ts";
 import { callRegion, fromEveryRegion, type RegionRef } from "./region-calls.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });

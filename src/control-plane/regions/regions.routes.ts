@@ -1,7 +1,7 @@
 /** `GET /v1/regions`: the regions, where each stores its data, its collector URL and the market policy. */
 import { Type as T } from "@sinclair/typebox";
 import type { Config } from "../../core/config/index.ts";
-import type { App } from "../../core/http/service.ts";
+import type { App } from "../../core/http/index.ts";
 
 const RegionsView = T.Object({
   regions: T.Array(

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { type Static, Type as T } from "@sinclair/typebox";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
-import { isDataCategory } from "../../core/dictionary/taxonomy.ts";
+import { isDataCategory } from "../../core/dictionary/index.ts";
 import { PhoneHomeError, type Problem } from "../../core/errors/index.ts";
 
 const Name = T.String({

@@ -9,13 +9,13 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { printFailure } from "../../core/cli/failure.ts";
+import { printFailure } from "../../core/cli/index.ts";
 import { type Config, loadConfig } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
-import { migrate } from "../../core/db/migrate.ts";
+import { migrate } from "../../core/db/index.ts";
 import { loadDictionary } from "../../core/dictionary/index.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
-import { listVariants } from "../fleet/fleet.repository.ts";
+import { listVariants } from "../fleet/index.ts";
 import { checkRelease } from "./gate.ts";
 import { loadPackagePolicy } from "./policy.ts";
 import { formatVerdict, verdictJson, verdictSarif } from "./release.presenter.ts";

@@ -4,9 +4,9 @@
  * it (refused while the gate blocks it, unless forced with a reason), and read
  * a build's manifest. Changing routes need the service token.
  */
-import { authorize, type Permission } from "../operators/permissions.ts";
+import { authorize, type Permission } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { findBuildManifest } from "./builds.repository.ts";
 import { verdictJson } from "./release.presenter.ts";

@@ -8,7 +8,7 @@ import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
 import { createHash } from "node:crypto";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { listVariants } from "../fleet/fleet.repository.ts";
+import { listVariants } from "../fleet/index.ts";
 import {
   type BuildManifestRecord,
   findBuildManifest,

@@ -17,8 +17,8 @@ import {
   stringify,
 } from "yaml";
 import type { Approval, CollectionFile } from "../../core/dictionary/index.ts";
-import { versionDigest } from "../../core/dictionary/lint.ts";
-import { REVIEWERS_FILE } from "../../core/dictionary/load.ts";
+import { versionDigest } from "../../core/dictionary/index.ts";
+import { REVIEWERS_FILE } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { inFormatOrder, type VersionContent } from "./diff.ts";
 

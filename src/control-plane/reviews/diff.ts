@@ -7,8 +7,8 @@
 import { createTwoFilesPatch } from "diff";
 import { stringify } from "yaml";
 import type { CollectionFile, FieldDeclaration } from "../../core/dictionary/index.ts";
-import { CollectionFileSchema, FieldSchema } from "../../core/dictionary/schema.ts";
-import { outlasts, parseRetention } from "../../core/calendar/retention.ts";
+import { CollectionFileSchema, FieldSchema } from "../../core/dictionary/index.ts";
+import { outlasts, parseRetention } from "../../core/calendar/index.ts";
 
 /** A version without its approval record: what is proposed and reviewed. */
 export type VersionContent = Omit<CollectionFile, "approval">;

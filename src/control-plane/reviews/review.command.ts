@@ -13,7 +13,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
-import { callControlPlane } from "../../core/cli/control-plane-client.ts";
+import { callControlPlane } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
 import type { Approval } from "../../core/dictionary/index.ts";
 import {
@@ -22,10 +22,10 @@ import {
   publicKeyText,
   signStatement,
   verifyStatement,
-} from "../../core/dictionary/approval.ts";
-import { labelOf, lintDictionary } from "../../core/dictionary/load.ts";
+} from "../../core/dictionary/index.ts";
+import { labelOf, lintDictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { readSession } from "../operators/operator.command.ts";
+import { readSession } from "../operators/index.ts";
 import { writeApproval } from "./apply.ts";
 import type { VersionContent } from "./diff.ts";
 import { type Proposal as ProposalAnswer, QUESTION_LIST, QUESTIONS } from "@phonehome/shared";

@@ -6,8 +6,8 @@
 import { type Static, Type as T } from "@sinclair/typebox";
 import { currentActor } from "../../core/audit-log/index.ts";
 import type { Db } from "../../core/db/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { authorize, type Permission } from "../operators/permissions.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { authorize, type Permission } from "../operators/index.ts";
 import { AnswersSchema, ProposalView } from "@phonehome/shared";
 import {
   addReviewerKey,

@@ -8,11 +8,11 @@
 import type { Db } from "../../core/db/index.ts";
 import { appendAudit } from "../../core/audit-log/index.ts";
 import { type Approval, type CollectionFile, lintFiles } from "../../core/dictionary/index.ts";
-import { approvalStatement, publicKeyOf, verifyStatement } from "../../core/dictionary/approval.ts";
-import { versionDigest } from "../../core/dictionary/lint.ts";
-import { lintDictionary } from "../../core/dictionary/load.ts";
+import { approvalStatement, publicKeyOf, verifyStatement } from "../../core/dictionary/index.ts";
+import { versionDigest } from "../../core/dictionary/index.ts";
+import { lintDictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { operatorOf } from "../operators/permissions.ts";
+import { operatorOf } from "../operators/index.ts";
 import { type Change, changesBetween, unifiedDiff, type VersionContent } from "./diff.ts";
 import type { Answers } from "@phonehome/shared";
 import {

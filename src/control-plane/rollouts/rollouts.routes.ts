@@ -4,12 +4,12 @@
  * outcome reports. The device-facing update check is the collector's
  * (src/collector/update-check/update-check.routes.ts).
  */
-import { authorize, type Permission } from "../operators/permissions.ts";
+import { authorize, type Permission } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import { UpdatePlanView } from "@phonehome/shared";
 import type { Db } from "../../core/db/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { serviceTokenCheck } from "../../core/http/service-token.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { serviceTokenCheck } from "../../core/http/index.ts";
 import {
   getRollout,
   rollouts,

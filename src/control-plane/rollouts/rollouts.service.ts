@@ -9,7 +9,7 @@
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { findBuildManifest } from "../release/builds.repository.ts";
+import { findBuildManifest } from "../release/index.ts";
 import type { UpdatePlan } from "@phonehome/shared";
 import {
   countReport,

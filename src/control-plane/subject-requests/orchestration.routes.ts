@@ -8,7 +8,7 @@ import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
 import type { DeviceDirectory } from "../../core/directory/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { App } from "../../core/http/service.ts";
+import type { App } from "../../core/http/index.ts";
 import { type OwnerContext, ownerAuthenticator } from "../../core/owners/index.ts";
 import { REQUEST_ID_PATTERN } from "@phonehome/shared";
 import {

@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
-import { migrate } from "../../core/db/migrate.ts";
+import { migrate } from "../../core/db/index.ts";
 import { allSubjectRequests } from "./orchestration.service.ts";
 import {
   formatSubjectRequests,

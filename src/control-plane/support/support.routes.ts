@@ -7,12 +7,12 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
-import { callRegion, type RegionRef } from "../regions/region-calls.ts";
+import { callRegion, type RegionRef } from "../regions/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { getDevice } from "../fleet/index.ts";
-import type { App, ErrorResponseBody } from "../../core/http/service.ts";
-import { authorize, operatorOf } from "../operators/permissions.ts";
+import type { App, ErrorResponseBody } from "../../core/http/index.ts";
+import { authorize, operatorOf } from "../operators/index.ts";
 
 /** What support's view needs: the store, the regions, and which region a market's devices belong to. */
 export interface SupportContext {

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { type Config, loadConfig } from "../config/index.ts";
 import { openDb } from "../db/index.ts";
-import { migrate } from "../db/migrate.ts";
+import { migrate } from "../db/index.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../errors/index.ts";
 import { loadServiceToken } from "../keys/index.ts";
 import { allAuditEntries, lastAnchor } from "./audit.repository.ts";

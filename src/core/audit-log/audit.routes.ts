@@ -8,7 +8,7 @@
 import { Type as T } from "@sinclair/typebox";
 import type { onRequestHookHandler } from "fastify";
 import type { Db } from "../db/index.ts";
-import type { App, ErrorResponseBody } from "../http/service.ts";
+import type { App, ErrorResponseBody } from "../http/index.ts";
 import { auditHead, auditPage } from "./audit.repository.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });

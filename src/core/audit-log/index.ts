@@ -3,3 +3,6 @@ export { appendAudit, auditHead } from "./audit.repository.ts";
 export type { AuditEntry, AuditFacts, ChainHead } from "./chain.ts";
 
 export { currentActor, runAs, SERVICE_TOKEN_ACTOR } from "./actor.ts";
+export { register } from "./audit.command.ts";
+export { lastAnchor } from "./audit.repository.ts";
+export { registerAuditRoutes } from "./audit.routes.ts";

@@ -88,3 +88,4 @@ export function checkedDay(day: string): string {
   }
   return day;
 }
+export { DURATION_PATTERN, isPositive, outlasts, parseRetention, type Retention } from "./retention.ts";

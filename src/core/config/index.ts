@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import type { StoreConfig } from "../db/index.ts";
-import { parseRetention, type Retention } from "../calendar/retention.ts";
+import { parseRetention, type Retention } from "../calendar/index.ts";
 import { PhoneHomeError, type Problem } from "../errors/index.ts";
 import { type ConfigFile, ConfigFileSchema } from "./schema.ts";
 

@@ -1,5 +1,5 @@
 import { type Static, Type as T } from "@sinclair/typebox";
-import { DURATION_PATTERN } from "../calendar/retention.ts";
+import { DURATION_PATTERN } from "../calendar/index.ts";
 
 const Country = T.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2 country code" });
 const RegionId = T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$", description: "region id, e.g. global or cn" });

@@ -12,24 +12,14 @@ import pg from "pg";
 import { from as copyFromStdin } from "pg-copy-streams";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { StoreConfig, StoreTimeouts } from "./store-config.ts";
+import type { Db, Queryable } from "./store.ts";
 import { lockStore } from "./store-lock.ts";
 import { asStoreError, isStoreUnavailable } from "./store-errors.ts";
 
 export type { StoreConfig, StoreTimeouts } from "./store-config.ts";
+export type { Db, Queryable } from "./store.ts";
 
 export { asStoreError, isStoreUnavailable } from "./store-errors.ts";
-
-/** Anything that runs a bound query: the database itself or an open transaction. */
-export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: R[] }>;
-  /**
-   * Loads rows into `table (columns)` with `COPY ... FROM` in PostgreSQL's text
-   * format (`data`: lines made by `copyTextLine`); resolves with the number of
-   * rows. Names must be plain lower-case identifiers; they are checked, as
-   * they cannot be bound.
-   */
-  copyIn(table: string, columns: readonly string[], data: string): Promise<number>;
-}
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -65,20 +55,6 @@ async function postgresCopyIn(
   const stream = client.query(copyFromStdin(`COPY ${copyTarget(table, columns)} FROM STDIN`));
   await pipeline(Readable.from([data]), stream);
   return stream.rowCount;
-}
-
-/** A database: queries, explicit transactions, and a way to close it. */
-export interface Db extends Queryable {
-  readonly kind: "pglite" | "postgres";
-  /**
-   * Runs `fn` in one transaction; commits when it resolves, rolls back when it throws.
-   * `timeoutMs` replaces the store's statement timeout for this transaction's
-   * statements (0: none; for migrations, whose statements may be long).
-   */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
-  /** Runs a script of several statements without parameters (migrations only). */
-  exec(script: string): Promise<void>;
-  close(): Promise<void>;
 }
 
 /**
@@ -315,3 +291,5 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
     close: () => pool.end(),
   };
 }
+export { copyTextLine } from "./copy-text.ts";
+export { migrate } from "./migrate.ts";

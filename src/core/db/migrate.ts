@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Db } from "./index.ts";
+import type { Db } from "./store.ts";
 
 /** The folders of forward-only migrations, one per kind of store. */
 export const MIGRATIONS_DIR = new URL("../../../migrations/", import.meta.url).pathname;

@@ -8,7 +8,7 @@ import { addCalendarFormats } from "../calendar/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 import type { CheckedFile } from "./lint.ts";
 import { escapePointer } from "./lint.ts";
-import { outlasts, parseRetention, type Retention } from "../calendar/retention.ts";
+import { outlasts, parseRetention, type Retention } from "../calendar/index.ts";
 import type { Approval, FieldType, Transform } from "./schema.ts";
 import type { LegalBasis } from "./taxonomy.ts";
 import { coarsenNumber, coarsenTimestamp, pseudonymise } from "./transform.ts";

@@ -20,8 +20,8 @@ export type { CheckedFile, LintOptions, LintReport } from "./lint.ts";
 export { lintFiles } from "./lint.ts";
 export type { ReadResult, SourceFile } from "./source.ts";
 export { lintDictionary, loadDictionary, readDictionaryFiles } from "./load.ts";
-export type { Retention } from "../calendar/retention.ts";
-export { parseRetention } from "../calendar/retention.ts";
+export type { Retention } from "../calendar/index.ts";
+export { parseRetention } from "../calendar/index.ts";
 export type { Approval, CollectionFile, FieldDeclaration, FieldType, Transform } from "./schema.ts";
 export { FIELD_TYPES, TRANSFORMS } from "./schema.ts";
 export type { LegalBasis, TaxonomyEntry } from "./taxonomy.ts";
@@ -34,3 +34,8 @@ export {
   SENSITIVITY,
 } from "./taxonomy.ts";
 export { PSEUDONYM_PREFIX, pseudonymise } from "./transform.ts";
+export { approvalStatement, publicKeyOf, publicKeyText, signStatement, verifyStatement } from "./approval.ts";
+export { versionDigest } from "./lint.ts";
+export { labelOf, REVIEWERS_FILE } from "./load.ts";
+export { register } from "./registry.command.ts";
+export { CollectionFileSchema, FieldSchema } from "./schema.ts";

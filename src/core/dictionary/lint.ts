@@ -18,7 +18,7 @@ import {
   ReviewersFileSchema,
 } from "./approval.ts";
 import type { ReadResult, SourceFile } from "./source.ts";
-import { isPositive, outlasts, parseRetention } from "../calendar/retention.ts";
+import { isPositive, outlasts, parseRetention } from "../calendar/index.ts";
 import {
   type CollectionFile,
   CollectionFileSchema,

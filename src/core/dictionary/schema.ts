@@ -4,7 +4,7 @@
  * files and the configuration are in `lint.ts`.
  */
 import { type Static, Type as T } from "@sinclair/typebox";
-import { DURATION_PATTERN } from "../calendar/retention.ts";
+import { DURATION_PATTERN } from "../calendar/index.ts";
 import { LEGAL_BASES } from "./taxonomy.ts";
 
 /** Field types a collection can declare. `timestamp` is an RFC 3339 date-time with an offset. */

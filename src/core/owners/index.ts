@@ -11,3 +11,4 @@ export {
   recordedErasure,
   type RecordedErasure,
 } from "./owner-auth.ts";
+export { register } from "./owner.command.ts";

@@ -13,7 +13,7 @@ import fastifyStatic from "@fastify/static";
 import type { Config } from "../config/index.ts";
 import { PACKAGE_ROOT } from "../config/index.ts";
 import { PhoneHomeError } from "../errors/index.ts";
-import type { App } from "../http/service.ts";
+import type { App } from "../http/index.ts";
 
 /** Where the built apps are. */
 export const WEB_DIST = join(PACKAGE_ROOT, "web", "dist");

@@ -1,0 +1,2 @@
+/** A region's collector: its runtime (`startRegion`), what `up` and `serve --region` start. This file is the folder's only public surface. */
+export { type RunningRegion, startRegion } from "./region.ts";

@@ -1,0 +1,11 @@
+/** The HTTP shell every service shares, and the service token's check. This file is the folder's only public surface. */
+export { bearerToken, serviceTokenCheck, serviceTokenMatcher } from "./service-token.ts";
+export {
+  type App,
+  createService,
+  type ErrorResponseBody,
+  toPhoneHomeError,
+  urlOf,
+  validationProblem,
+} from "./service.ts";
+export { findUnstorableText } from "./text.ts";
