@@ -37,7 +37,7 @@ import {
   warmUp,
   withPg,
 } from "./harness.ts";
-import { postgresCpuMs } from "./load.ts";
+import { postgresCpu, postgresCpuBetween } from "./load.ts";
 
 /** Events per envelope (the issue's batch size). */
 export const EVENTS_PER_ENVELOPE = 100;
@@ -240,13 +240,13 @@ export async function runDiagnostics(ctx: SuiteContext): Promise<boolean> {
       const mark = (await c.query<{ t: string }>("SELECT clock_timestamp()::text AS t")).rows[0]?.t ?? "";
       if (!/^[0-9: .+-]+$/.test(mark)) throw new Error(`unexpected timestamp ${mark}`);
       const from = taken;
-      const pg0 = postgresCpuMs();
+      const pg0 = postgresCpu();
       const c0 = performance.now();
       await measureRound(collector, settings);
-      const pg1 = postgresCpuMs();
+      const pg1 = postgresCpu();
       collectorMs += performance.now() - c0;
-      collectorPgCpuMs =
-        collectorPgCpuMs === null || pg0 === null || pg1 === null ? null : collectorPgCpuMs + pg1 - pg0;
+      const pgUsed = postgresCpuBetween(pg0, pg1);
+      collectorPgCpuMs = collectorPgCpuMs === null || pgUsed === null ? null : collectorPgCpuMs + pgUsed;
       const expected = taken * EVENTS_PER_ENVELOPE;
       const stored = await waitForRows(c, schema, expected);
       if (stored !== expected) {
@@ -272,15 +272,15 @@ export async function runDiagnostics(ctx: SuiteContext): Promise<boolean> {
       }
       await c.query(`DELETE FROM "${schema}".diagnostics_events WHERE ${where}`);
       await c.query(`VACUUM "${schema}".diagnostics_events`);
-      const cpu0 = postgresCpuMs();
+      const cpu0 = postgresCpu();
       const t = performance.now();
       const rows = copied(await psql(settings.postgres, schema, copyIn));
       const elapsedMs = performance.now() - t;
-      const cpu1 = postgresCpuMs();
+      const cpu1 = postgresCpu();
       copyRounds.push({
         rows,
         elapsedMs,
-        postgresCpuMs: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0,
+        postgresCpuMs: postgresCpuBetween(cpu0, cpu1),
       });
       if (rows !== dumped) problems.push(`round ${round + 1}: COPY stored ${rows} rows of ${dumped}`);
     }

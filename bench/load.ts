@@ -217,9 +217,9 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
-/** CPU time used so far by every PostgreSQL process of this machine, in milliseconds; null without /proc. */
-export function postgresCpuMs(): number | null {
-  let total = 0;
+/** CPU time (ms) each PostgreSQL process of this machine has used so far, by pid; null without /proc. */
+export function postgresCpu(): Map<number, number> | null {
+  const used = new Map<number, number>();
   try {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
@@ -230,10 +230,27 @@ export function postgresCpuMs(): number | null {
         continue; // gone meanwhile
       }
       if (comm !== "postgres") continue;
-      total += processCpuMs(Number(entry)) ?? 0;
+      const ms = processCpuMs(Number(entry));
+      if (ms !== null) used.set(Number(entry), ms);
     }
   } catch {
     return null;
   }
+  return used;
+}
+
+/**
+ * The CPU time (ms) PostgreSQL used between two `postgresCpu()` readings:
+ * each process's growth, a process started meanwhile counted whole. A
+ * process that ended meanwhile (a closed connection's backend) took its last
+ * moments with it, so this can fall short, never below zero.
+ */
+export function postgresCpuBetween(
+  before: ReadonlyMap<number, number> | null,
+  after: ReadonlyMap<number, number> | null,
+): number | null {
+  if (before === null || after === null) return null;
+  let total = 0;
+  for (const [pid, ms] of after) total += Math.max(0, ms - (before.get(pid) ?? 0));
   return total;
 }

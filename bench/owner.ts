@@ -32,7 +32,7 @@ import { ensureDiagnosticsPartitions } from "../src/collector/retention/index.ts
 import { EXPORT_PAGE } from "../src/collector/subject-requests/subject-requests.routes.ts";
 import { fillAuditLog, percentile } from "./audit.ts";
 import { FILL_TIMEOUTS, type RunningServer, type SuiteContext, startPhonehome, table } from "./harness.ts";
-import { postgresCpuMs, processCpuMs } from "./load.ts";
+import { postgresCpu, postgresCpuBetween, processCpuMs } from "./load.ts";
 
 /** Owners asking at once: the issue's figure. */
 const CONCURRENT_OWNERS = 16;
@@ -58,12 +58,16 @@ interface OwnerSide {
   cpu: { server: number | null; postgres: number | null; load: number };
 }
 
-/** CPU time (ms) used so far by the server, by PostgreSQL and by this process. */
-function cpuNow(side: OwnerSide): { server: number | null; postgres: number | null; load: number } {
+/** CPU time (ms) used so far by the server, by each PostgreSQL process and by this process. */
+function cpuNow(side: OwnerSide): {
+  server: number | null;
+  postgres: Map<number, number> | null;
+  load: number;
+} {
   const own = process.cpuUsage();
   return {
     server: processCpuMs(side.server.ready.pid),
-    postgres: postgresCpuMs(),
+    postgres: postgresCpu(),
     load: (own.user + own.system) / 1000,
   };
 }
@@ -75,7 +79,7 @@ function addCpu(side: OwnerSide, before: ReturnType<typeof cpuNow>): void {
     total === null || a === null || b === null ? null : total + b - a;
   side.cpu = {
     server: add(side.cpu.server, before.server, after.server),
-    postgres: add(side.cpu.postgres, before.postgres, after.postgres),
+    postgres: add(side.cpu.postgres, 0, postgresCpuBetween(before.postgres, after.postgres)),
     load: side.cpu.load + after.load - before.load,
   };
 }
