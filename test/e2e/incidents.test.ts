@@ -4,13 +4,13 @@
  * their next check-in, is delivered (and shown) once; the regulator report's
  * counts are the ingest ledgers' counts.
  */
+import type { Incident } from "@phonehome/shared";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken, PhoneHomeClient } from "@phonehome/sdk";
-import type { IncidentView } from "../../src/control-plane/incidents/incidents.service.ts";
 import type { IncidentReport } from "../../src/control-plane/incidents/report.ts";
 import { buildSbom } from "../../src/control-plane/release/build-sbom.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../src/control-plane/release/examples.ts";
@@ -20,7 +20,7 @@ import { BACKENDS, pgliteBackend } from "../helpers/stores.ts";
 import { callControlPlane, startTestSystem, type TestSystem, writeCliConfig } from "../helpers/system.ts";
 
 interface Sweep {
-  opened: IncidentView[];
+  opened: Incident[];
   known: string[];
   skipped: unknown[];
 }
@@ -36,7 +36,7 @@ for (const backend of BACKENDS) {
     let t: TestSystem;
     let affected: DeviceIdentity[]; // batch A: Norway, the incident's build, flashed with the cn descriptor
     let other: DeviceIdentity[]; // batch B: Norway, the fixed build
-    let incident: IncidentView;
+    let incident: Incident;
     const control = <T>(method: string, path: string, body?: unknown, token?: string | null) =>
       callControlPlane<T>(t, method, path, body, token);
     const url = (region: string) => t.system.regions.find((r) => r.id === region)?.url ?? "";
@@ -104,7 +104,7 @@ for (const backend of BACKENDS) {
       const sweep = await control<Sweep>("POST", "/v1/incidents/sweep");
       assert.equal(sweep.status, 200, JSON.stringify(sweep.body));
       assert.equal(sweep.body.opened.length, 1);
-      incident = sweep.body.opened[0] as IncidentView;
+      incident = sweep.body.opened[0] as Incident;
       const batchA = await batchOf(affected[0] as DeviceIdentity);
       assert.equal(incident.source, "misrouting");
       assert.deepEqual(incident.scope.batches, [batchA]);
@@ -159,7 +159,7 @@ for (const backend of BACKENDS) {
     });
 
     test("an operator opens an incident by market and build; the gate adds nothing for a build it passed", async () => {
-      const opened = await control<IncidentView>("POST", "/v1/incidents", {
+      const opened = await control<Incident>("POST", "/v1/incidents", {
         title: "Service manuals printed with serial numbers",
         description:
           "An operator's report: a print run listed the serials of the Norway phones on the fixed build.",
@@ -231,7 +231,7 @@ for (const backend of BACKENDS) {
       for (const d of other.filter((x) => x.market === "NO"))
         assert.deepEqual((await checkIn(d)).notices, []);
 
-      const read = await control<IncidentView>("GET", `/v1/incidents/${incident.id}`);
+      const read = await control<Incident>("GET", `/v1/incidents/${incident.id}`);
       assert.deepEqual(read.body.notices[0]?.delivery, {
         devices: affected.length,
         delivered: 2,
@@ -261,7 +261,7 @@ for (const backend of BACKENDS) {
       const resent = await control("POST", `/v1/incidents/${incident.id}/notices/${sent.body.id}/send`);
       assert.equal(resent.status, 200);
       assert.deepEqual(
-        (await control<IncidentView>("GET", `/v1/incidents/${incident.id}`)).body.notices[0]?.delivery,
+        (await control<Incident>("GET", `/v1/incidents/${incident.id}`)).body.notices[0]?.delivery,
         {
           devices: affected.length,
           delivered: 2,

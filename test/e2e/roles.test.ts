@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ROLES, type Role } from "../../src/control-plane/operators/operators.repository.ts";
+import { type Role, ROLES } from "@phonehome/shared";
 import { PUBLIC_ROUTES } from "../../src/control-plane/datamap/public-routes.ts";
 import { PERMISSIONS, type Permission } from "../../src/control-plane/operators/permissions.ts";
 import { BACKENDS } from "../helpers/stores.ts";

@@ -5,13 +5,13 @@
  * shown (the API refuses it anyway). It calls only the documented API, with
  * the session's bearer token, kept for this tab only (sessionStorage).
  */
+import { type Incident, type IncidentSummary, type Proposal, QUESTION_LIST } from "@phonehome/shared";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError, apiText, download } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Page, Table } from "../shared/ui.tsx";
 import "../shared/ui.css";
 // The questionnaire's one source, shared with the control plane that checks the answers.
-import { type Proposal, QUESTION_LIST } from "@phonehome/shared";
 import { DataMapView } from "./datamap.tsx";
 import { FleetView } from "./fleet.tsx";
 import { IngestLedger } from "./ledger.tsx";
@@ -379,25 +379,6 @@ function ProposalView(props: { proposal: Proposal; session: Session; onDecided: 
       ) : null}
     </Card>
   );
-}
-
-interface IncidentSummary {
-  id: string;
-  title: string;
-  source: string;
-  status: string;
-  openedAt: string;
-  devices: number;
-}
-interface Incident extends Omit<IncidentSummary, "devices"> {
-  description: string;
-  dataCategories: string[];
-  destinations: { kind: string; name: string }[];
-  devices: {
-    total: number;
-    batches: { batch: string; build: string; market: string; region: string; devices: number }[];
-  };
-  notices: { id: string; title: string; sentAt: string; delivery?: { devices: number; delivered: number } }[];
 }
 
 function Incidents(props: { session: Session }) {

@@ -6,30 +6,9 @@
  * reads.
  */
 import { useEffect, useState } from "preact/hooks";
+import type { ReleaseBuild as Build, Rollout } from "@phonehome/shared";
 import { api, type ApiError } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Table } from "../shared/ui.tsx";
-
-interface Build {
-  number: string;
-  model: string;
-  variant: string;
-  releasedAt: string | null;
-  manifest: {
-    checkedAt: string;
-    passed: boolean;
-    findings: { code: string; component: string; message: string }[];
-  } | null;
-  releaseForced: { reason: string; findings: number } | null;
-}
-interface Rollout {
-  id: number;
-  build: string;
-  stages: number[];
-  percentage: number;
-  state: string;
-  haltedReason: string | null;
-  outcomes: { stage: number; installed: number; failed: number }[];
-}
 
 export function Releases(props: { token: string; permissions: readonly string[] }) {
   const canRelease = props.permissions.includes("release.write");

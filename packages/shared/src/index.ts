@@ -7,7 +7,9 @@
  * nothing of the server and no Node.js module, so the web apps use it as it
  * is. This file is the package's only public surface.
  */
+export { type Activation, ActivationResponse, ActivationView } from "./activation.ts";
 export { type AdoptionRow, AdoptionRows, DAY } from "./adoption.ts";
+export { type Advisory, AdvisoryView } from "./advisories.ts";
 export { type ApprovalStatement, approvalStatement, statementBytes } from "./approval-statement.ts";
 export { type AuditEntry, type AuditFacts, entryText, GENESIS } from "./audit-entry.ts";
 export {
@@ -19,6 +21,22 @@ export {
   type NoticeDelivery,
   NoticeDeliveryView,
 } from "./device-notices.ts";
+export {
+  type AffectedDevices,
+  AffectedDevicesView,
+  type Destination,
+  DestinationView,
+  type Incident,
+  type IncidentNotice,
+  IncidentNoticeView,
+  type IncidentScope,
+  IncidentScopeView,
+  type IncidentSummary,
+  IncidentSummaryView,
+  IncidentView,
+  type NoticeRegions,
+  NoticeRegionsView,
+} from "./incidents.ts";
 export {
   type LedgerMinute,
   LedgerRowView,
@@ -48,6 +66,8 @@ export {
   type SignedErasureReceipt,
   SignedErasureReceiptView,
 } from "./receipts.ts";
+export { type Operator, OperatorView, type Role, ROLES } from "./operators.ts";
+export { type GateFinding, GateFindingView, type ReleaseBuild, ReleaseBuildView } from "./release.ts";
 export { type Proposal, ProposalView } from "./review-proposal.ts";
 export { type Answers, AnswersSchema, QUESTION_LIST, QUESTIONS } from "./review-questionnaire.ts";
 export {
@@ -55,6 +75,8 @@ export {
   PlanBuildView,
   type PlanRollout,
   PlanRolloutView,
+  type Rollout,
+  RolloutView,
   type UpdatePlan,
   UpdatePlanView,
 } from "./update-plan.ts";

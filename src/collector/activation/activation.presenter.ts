@@ -1,21 +1,11 @@
+import type { Activation } from "@phonehome/shared";
 import type { StoredActivation } from "./activation.repository.ts";
-
-/** What a device is told about its activation: when it began, where it is kept, and the warranty. */
-export interface ActivationView {
-  device: string;
-  eventId: string;
-  region: string;
-  storedIn: string;
-  schemaVersion: number;
-  activatedAt: string;
-  warrantyUntil: string;
-}
 
 /** Shapes a stored activation for the device; the stored fields themselves are not echoed. */
 export function presentActivation(
   row: StoredActivation,
   region: { id: string; storedIn: string },
-): ActivationView {
+): Activation {
   return {
     device: row.deviceKey,
     eventId: row.eventId,

@@ -1,5 +1,6 @@
 /** `POST /v1/activations`: thin edge over `activate`. */
 
+import { ActivationResponse } from "@phonehome/shared";
 import { Type as T } from "@sinclair/typebox";
 import type { App } from "../../core/http/index.ts";
 import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
@@ -7,19 +8,6 @@ import { envelopeOf, type IntakeContext } from "../ingest/intake.ts";
 import { presentActivation } from "./activation.presenter.ts";
 import { activate } from "./activation.service.ts";
 
-const ActivationView = T.Object({
-  device: T.String(),
-  eventId: T.String(),
-  region: T.String(),
-  storedIn: T.String({ description: "country where the activation is stored" }),
-  schemaVersion: T.Integer(),
-  activatedAt: T.String({ format: "date-time" }),
-  warrantyUntil: T.String({ format: "date-time" }),
-});
-const ActivationResponse = T.Object({
-  activation: ActivationView,
-  replayed: T.Boolean({ description: "true when the device had activated before; nothing new was stored" }),
-});
 const error = T.Ref("ErrorResponse");
 
 /** Registers the activation endpoint of a region's collector. */

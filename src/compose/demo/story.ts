@@ -8,14 +8,13 @@
  * lookup answers; the regulator report is written. Every figure the story
  * tells is read back from the running system, and returned as `DemoFacts`.
  */
+import type { Incident, LedgerTotal } from "@phonehome/shared";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDeviceIdentity, type DeviceIdentity, isSdkError, PhoneHomeClient } from "@phonehome/sdk";
 import { buildConfig, type Config } from "../../core/config/index.ts";
 import { importFleet } from "../../control-plane/fleet/index.ts";
-import type { IncidentView } from "../../control-plane/incidents/index.ts";
 import { type IncidentReport, reportMarkdown } from "../../control-plane/incidents/index.ts";
-import type { LedgerTotal } from "@phonehome/shared";
 import { createLogger } from "../../core/log/index.ts";
 import { buildSbom } from "../../control-plane/release/index.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../control-plane/release/index.ts";
@@ -248,7 +247,7 @@ async function story(
 
   // 4. The incident.
   step(4, "The collectors' misrouting alert opens an incident");
-  const sweep = await api<{ opened: IncidentView[] }>("POST", "/v1/incidents/sweep");
+  const sweep = await api<{ opened: Incident[] }>("POST", "/v1/incidents/sweep");
   const incident = sweep.opened[0];
   if (incident === undefined) throw new Error("the sweep opened no incident");
   say(`   ${incident.id}: ${incident.title}`);
@@ -332,7 +331,7 @@ async function story(
         `${(share * 100).toFixed(0)} % of ${BATCH}'s active devices now run a fixed build`,
     );
   }
-  const read = await api<IncidentView>("GET", `/v1/incidents/${incident.id}`);
+  const read = await api<Incident>("GET", `/v1/incidents/${incident.id}`);
   const delivered = read.notices[0]?.delivery?.delivered ?? 0;
   say(
     `   notices: ${delivered} of ${noticesSent} delivered at check-in; ${shownOnDevices} shown to owners through the SDK`,

@@ -3,11 +3,11 @@
  * reading them, and "is my device fixed?" by build number, are public — they
  * describe software, not people.
  */
+import { AdvisoryView, DAY } from "@phonehome/shared";
 import { authorize } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
-import { DAY } from "@phonehome/shared";
 import { adoptionOf } from "./adoption.service.ts";
 import { getAdvisory, listAdvisories, lookupBuild, publishAdvisory } from "./advisories.service.ts";
 
@@ -15,17 +15,6 @@ const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Id = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
 const AdvisoryId = T.String({ pattern: "^[A-Z][A-Z0-9-]{2,40}$", description: "e.g. PH-2019-0001" });
 const Affected = T.Object({ model: Id, variant: Id }, { additionalProperties: false });
-const AdvisoryView = T.Object({
-  id: T.String(),
-  title: T.String(),
-  description: T.String(),
-  affects: T.Array(T.Object({ model: T.String(), variant: T.String() })),
-  fixes: T.Array(
-    T.Object({ lineage: T.String(), build: T.String(), releasedAt: T.String({ format: "date-time" }) }),
-    { description: "per lineage, the build that fixes the problem" },
-  ),
-  publishedAt: T.String({ format: "date-time" }),
-});
 const PublishBody = T.Object(
   {
     id: AdvisoryId,

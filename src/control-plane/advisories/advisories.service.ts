@@ -7,23 +7,14 @@
  * not affected when it is of another variant.
  */
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
+import type { Advisory } from "@phonehome/shared";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { type BuildManifestRecord, findBuildManifest } from "../release/index.ts";
 
-/** An advisory as the API shows it. */
-export interface AdvisoryView {
-  id: string;
-  title: string;
-  description: string;
-  affects: { model: string; variant: string }[];
-  fixes: { lineage: string; build: string; releasedAt: string }[];
-  publishedAt: string;
-}
-
 /** What a lookup answers for one advisory. */
 export interface AdvisoryStatus {
-  advisory: AdvisoryView;
+  advisory: Advisory;
   status: "fixed" | "not fixed" | "not affected";
   /** The build that fixes it in the looked-up build's lineage, when there is one. */
   fixedIn: string | null;
@@ -46,7 +37,7 @@ interface AdvisoryRow {
   fixes: { lineage: string; build: string; releasedAt: string }[] | null;
 }
 
-async function readAdvisories(q: Queryable, id?: string): Promise<AdvisoryView[]> {
+async function readAdvisories(q: Queryable, id?: string): Promise<Advisory[]> {
   const { rows } = await q.query<AdvisoryRow>(
     `SELECT a.id, a.title, a.description, a.affects, a.published_at AS "publishedAt",
             (SELECT json_agg(json_build_object('lineage', f.lineage, 'build', f.build,
@@ -67,12 +58,12 @@ async function readAdvisories(q: Queryable, id?: string): Promise<AdvisoryView[]
 }
 
 /** Every advisory, oldest first. */
-export function listAdvisories(db: Db): Promise<AdvisoryView[]> {
+export function listAdvisories(db: Db): Promise<Advisory[]> {
   return readAdvisories(db);
 }
 
 /** One advisory; `fleet.not_found` when there is none. */
-export async function getAdvisory(db: Db, id: string): Promise<AdvisoryView> {
+export async function getAdvisory(db: Db, id: string): Promise<Advisory> {
   const [advisory] = await readAdvisories(db, id);
   if (advisory === undefined) throw new PhoneHomeError("fleet.not_found", `no advisory ${id}`);
   return advisory;
@@ -92,7 +83,7 @@ export async function publishAdvisory(
     fixes: string[];
   },
   now = new Date(),
-): Promise<AdvisoryView> {
+): Promise<Advisory> {
   const invalid = (path: string, message: string) =>
     new PhoneHomeError("advisory.invalid", message, { path });
   await db.transaction(async (tx) => {
@@ -151,7 +142,7 @@ export type AdvisedBuild = Pick<
 >;
 
 /** A build's status under one advisory. */
-export function statusUnder(advisory: AdvisoryView, build: AdvisedBuild): AdvisoryStatus {
+export function statusUnder(advisory: Advisory, build: AdvisedBuild): AdvisoryStatus {
   if (!advisory.affects.some((a) => a.model === build.model && a.variant === build.variant)) {
     return { advisory, status: "not affected", fixedIn: null };
   }

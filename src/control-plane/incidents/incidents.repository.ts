@@ -3,23 +3,12 @@
  * caller passes the database or a transaction; lists travel as one JSON
  * parameter.
  */
+import type { Destination, IncidentScope as Scope, NoticeRegions } from "@phonehome/shared";
+
+export type { Destination, IncidentScope as Scope } from "@phonehome/shared";
 import type { Queryable } from "../../core/db/index.ts";
 
 /** Which devices an incident is about: each list narrows (empty: any); the window is when they were provisioned. */
-export interface Scope {
-  batches: string[];
-  builds: string[];
-  markets: string[];
-  from: string | null;
-  to: string | null;
-}
-
-/** Where data went: a collector of a region, an endpoint a build talks to, or what an operator names. */
-export interface Destination {
-  kind: "collector" | "endpoint" | "other";
-  name: string;
-  note: string;
-}
 
 /** An incident row. */
 export interface IncidentRecord {
@@ -43,7 +32,7 @@ export interface NoticeRecord {
   title: string;
   body: string;
   sentAt: Date;
-  regions: Record<string, { devices: number; at: string } | { error: string; at: string }>;
+  regions: NoticeRegions;
 }
 
 /** An entry of an incident's own timeline. */

@@ -7,7 +7,14 @@ import { authorize, type Permission } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import { every } from "../tasks/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
-import { INCIDENT_ID, NOTICE_ID } from "@phonehome/shared";
+import {
+  DestinationView,
+  INCIDENT_ID,
+  IncidentNoticeView,
+  IncidentSummaryView,
+  IncidentView,
+  NOTICE_ID,
+} from "@phonehome/shared";
 import {
   changeIncident,
   getIncident,
@@ -22,14 +29,6 @@ import { incidentReport, reportMarkdown } from "./report.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Name = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
-const Destination = T.Object(
-  {
-    kind: T.Union([T.Literal("collector"), T.Literal("endpoint"), T.Literal("other")]),
-    name: T.String({ minLength: 1, maxLength: 2048 }),
-    note: T.String({ maxLength: 2000 }),
-  },
-  { additionalProperties: false },
-);
 const Scope = T.Object(
   {
     batches: T.Optional(T.Array(Name, { maxItems: 1000 })),
@@ -50,60 +49,11 @@ const OpenBody = T.Object(
     description: T.String({ minLength: 1, maxLength: 5000 }),
     scope: Scope,
     dataCategories: T.Optional(T.Array(T.String({ minLength: 1, maxLength: 100 }), { maxItems: 100 })),
-    destinations: T.Optional(T.Array(Destination, { maxItems: 100 })),
+    destinations: T.Optional(T.Array(DestinationView, { maxItems: 100 })),
     advisory: T.Optional(T.String({ pattern: "^[A-Z][A-Z0-9-]{2,40}$" })),
   },
   { additionalProperties: false },
 );
-const NoticeView = T.Object({
-  id: T.String(),
-  title: T.String(),
-  body: T.String(),
-  sentAt: T.String({ format: "date-time" }),
-  regions: T.Record(T.String(), T.Unknown(), {
-    description:
-      "per region: the devices it took the notice for and when, or the error that kept it from being reached",
-  }),
-  delivery: T.Optional(
-    T.Object({
-      devices: T.Integer(),
-      delivered: T.Integer(),
-      missing: T.Array(T.Object({ region: T.String(), reason: T.String() })),
-    }),
-  ),
-});
-const IncidentView = T.Object({
-  id: T.String(),
-  title: T.String(),
-  description: T.String(),
-  source: T.String({ description: "misrouting (opened from collectors' alerts) or operator" }),
-  status: T.String({ description: "open or closed" }),
-  scope: T.Object({
-    batches: T.Array(T.String()),
-    builds: T.Array(T.String()),
-    markets: T.Array(T.String()),
-    from: T.Union([T.String(), T.Null()]),
-    to: T.Union([T.String(), T.Null()]),
-  }),
-  dataCategories: T.Array(T.String()),
-  destinations: T.Array(Destination),
-  advisory: T.Union([T.String(), T.Null()]),
-  openedAt: T.String({ format: "date-time" }),
-  closedAt: T.Union([T.String({ format: "date-time" }), T.Null()]),
-  devices: T.Object({
-    total: T.Integer(),
-    batches: T.Array(
-      T.Object({
-        batch: T.String(),
-        build: T.String(),
-        market: T.String(),
-        region: T.String(),
-        devices: T.Integer(),
-      }),
-    ),
-  }),
-  notices: T.Array(NoticeView),
-});
 const IdParams = T.Object({ id: T.String({ pattern: INCIDENT_ID }) });
 const NoticeText = T.Object(
   {
@@ -151,16 +101,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
         summary: "Every incident, newest first",
         response: {
           200: T.Object({
-            incidents: T.Array(
-              T.Object({
-                id: T.String(),
-                title: T.String(),
-                source: T.String(),
-                status: T.String(),
-                openedAt: T.String({ format: "date-time" }),
-                devices: T.Integer(),
-              }),
-            ),
+            incidents: T.Array(IncidentSummaryView),
           }),
           401: Problem,
         },
@@ -248,7 +189,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
           "Send a notice to every affected device: each home region gives it at the device's next check-in",
         params: IdParams,
         body: NoticeText,
-        response: { 200: NoticeView, ...errors },
+        response: { 200: IncidentNoticeView, ...errors },
       },
     },
     async (request) => sendNotice(ctx, request.params.id, request.body),
@@ -267,7 +208,7 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
           id: T.String({ pattern: INCIDENT_ID }),
           notice: T.String({ pattern: NOTICE_ID }),
         }),
-        response: { 200: NoticeView, ...errors },
+        response: { 200: IncidentNoticeView, ...errors },
       },
     },
     async (request) => resendNotice(ctx, request.params.id, request.params.notice),

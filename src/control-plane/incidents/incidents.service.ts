@@ -6,18 +6,22 @@
  * to the device at its next check-in. What happened in the regions (ledger
  * counts, alerts, deliveries) is asked of them when it is needed, never copied.
  */
+import {
+  type AffectedDevices,
+  type Incident,
+  type IncidentNotice,
+  type IncidentSummary,
+  type LedgerTotal,
+  type MisroutingAlert,
+  NOTICE_DEVICES_PER_CALL,
+  type NoticeDelivery,
+} from "@phonehome/shared";
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
 import { callRegion, fromEveryRegion, type Gathered, type RegionRef } from "../regions/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { isDataCategory } from "../../core/dictionary/index.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
-import {
-  type LedgerTotal,
-  type MisroutingAlert,
-  NOTICE_DEVICES_PER_CALL,
-  type NoticeDelivery,
-} from "@phonehome/shared";
 import { findBuildManifest } from "../release/index.ts";
 import type { PackagePolicy } from "../release/index.ts";
 import { getAdvisory } from "../advisories/index.ts";
@@ -72,37 +76,6 @@ export interface OpenRequest {
 }
 
 /** The affected devices, counted by batch. */
-export interface AffectedDevices {
-  total: number;
-  batches: { batch: string; build: string; market: string; region: string; devices: number }[];
-}
-
-/** An incident as the API shows it. */
-export interface IncidentView {
-  id: string;
-  title: string;
-  description: string;
-  source: "misrouting" | "operator";
-  status: "open" | "closed";
-  scope: Scope;
-  dataCategories: string[];
-  destinations: Destination[];
-  advisory: string | null;
-  openedAt: string;
-  closedAt: string | null;
-  devices: AffectedDevices;
-  notices: NoticeView[];
-}
-
-/** A notice, what each region took it for, and (when asked) how many got it. */
-export interface NoticeView {
-  id: string;
-  title: string;
-  body: string;
-  sentAt: string;
-  regions: NoticeRecord["regions"];
-  delivery?: { devices: number; delivered: number; missing: { region: string; reason: string }[] };
-}
 
 const invalid = (path: string, message: string) => new PhoneHomeError("incident.invalid", message, { path });
 
@@ -197,7 +170,7 @@ export async function openIncident(
   ctx: IncidentContext,
   request: OpenRequest,
   now = new Date(),
-): Promise<IncidentView> {
+): Promise<Incident> {
   return getIncident(ctx, (await opened(ctx, request, now)).id);
 }
 
@@ -261,7 +234,7 @@ async function affectedDevices(ctx: IncidentContext, incident: string): Promise<
   };
 }
 
-function presentNotice(n: NoticeRecord): NoticeView {
+function presentNotice(n: NoticeRecord): IncidentNotice {
   return { id: n.id, title: n.title, body: n.body, sentAt: n.sentAt.toISOString(), regions: n.regions };
 }
 
@@ -294,7 +267,7 @@ export async function getIncident(
   ctx: IncidentContext,
   id: string,
   options: { deliveries?: boolean } = {},
-): Promise<IncidentView> {
+): Promise<Incident> {
   const incident = await mustFind(ctx.db, id);
   const notices = (await incidentNotices(ctx.db, id)).map(presentNotice);
   if (options.deliveries === true && notices.length > 0) {
@@ -326,11 +299,7 @@ export async function getIncident(
 }
 
 /** Every incident, newest first, with its device count. */
-export async function listIncidents(
-  db: Db,
-): Promise<
-  { id: string; title: string; source: string; status: string; openedAt: string; devices: number }[]
-> {
+export async function listIncidents(db: Db): Promise<IncidentSummary[]> {
   return (await listIncidentRecords(db)).map((r) => ({
     id: r.id,
     title: r.title,
@@ -347,7 +316,7 @@ export async function changeIncident(
   id: string,
   change: { advisory?: string; status?: "closed" },
   now = new Date(),
-): Promise<IncidentView> {
+): Promise<Incident> {
   if (change.advisory !== undefined) await advisoryOrInvalid(ctx.db, change.advisory);
   await ctx.db.transaction(async (tx) => {
     const incident = await mustFind(tx, id, true);
@@ -378,7 +347,7 @@ async function handOver(
   ctx: IncidentContext,
   incident: IncidentRecord,
   notice: NoticeRecord,
-): Promise<NoticeView> {
+): Promise<IncidentNotice> {
   const byRegion = new Map<string, string[]>();
   for (const d of await incidentDeviceKeys(ctx.db, incident.id)) {
     const region = ctx.regionOfMarket(d.market);
@@ -428,7 +397,7 @@ export async function sendNotice(
   id: string,
   text: { title: string; body: string },
   now = new Date(),
-): Promise<NoticeView> {
+): Promise<IncidentNotice> {
   const { incident, notice } = await ctx.db.transaction(async (tx) => {
     const incident = await mustFind(tx, id, true);
     if (incident.closedAt !== null) throw invalid("/", `incident ${id} is closed; open a new one`);
@@ -445,7 +414,11 @@ export async function sendNotice(
 }
 
 /** Hands a notice over again (after a region could not be reached); devices that hold it are not told twice. */
-export async function resendNotice(ctx: IncidentContext, id: string, noticeId: string): Promise<NoticeView> {
+export async function resendNotice(
+  ctx: IncidentContext,
+  id: string,
+  noticeId: string,
+): Promise<IncidentNotice> {
   const incident = await mustFind(ctx.db, id);
   const notice = (await incidentNotices(ctx.db, id)).find((n) => n.id === noticeId);
   if (notice === undefined)
@@ -455,7 +428,7 @@ export async function resendNotice(ctx: IncidentContext, id: string, noticeId: s
 
 /** What a sweep of the alerts did. */
 export interface SweepResult {
-  opened: IncidentView[];
+  opened: Incident[];
   /** Incidents already open for the alerts seen (by batch and build). */
   known: string[];
   /** Alerts no incident could be opened for (e.g. their batch is no longer registered), with why. */
@@ -502,7 +475,7 @@ export async function sweepAlerts(ctx: IncidentContext, now = new Date()): Promi
       groups.set(key, g);
     }
   }
-  const created: IncidentView[] = [];
+  const created: Incident[] = [];
   const known: string[] = [];
   const skipped: SweepResult["skipped"] = [];
   for (const [key, g] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {

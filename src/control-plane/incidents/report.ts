@@ -6,18 +6,17 @@
  * the regions' day counts, deliveries from the regions' notice records. A
  * region that does not answer is named in the report, never guessed.
  */
+import type { Incident, LedgerTotal } from "@phonehome/shared";
 import { adoptionOf } from "../advisories/index.ts";
 import { getAdvisory } from "../advisories/index.ts";
 import { callRegion, fromEveryRegion } from "../regions/index.ts";
 import { DATA_CATEGORIES } from "../../core/dictionary/index.ts";
-import type { LedgerTotal } from "@phonehome/shared";
 import { findBuildManifest } from "../release/index.ts";
 import { incidentDeviceCounts, incidentEvents } from "./incidents.repository.ts";
 import {
   type Destination,
   getIncident,
   type IncidentContext,
-  type IncidentView,
   noticeDeliveries,
 } from "./incidents.service.ts";
 
@@ -42,7 +41,7 @@ export interface IncidentReport {
   format: typeof REPORT_FORMAT;
   generatedAt: string;
   incident: Pick<
-    IncidentView,
+    Incident,
     "id" | "title" | "description" | "source" | "status" | "openedAt" | "closedAt" | "advisory" | "scope"
   >;
   /** The time the ledgers and alerts were read over: from the scope's start (or the first affected device's provisioning) to now. */
@@ -50,7 +49,7 @@ export interface IncidentReport {
   /** Regions that did not answer one of the report's questions, and which. */
   unanswered: { region: string; question: string; reason: string }[];
   timeline: { at: string; event: string }[];
-  devices: IncidentView["devices"] & { markets: { market: string; region: string; devices: number }[] };
+  devices: Incident["devices"] & { markets: { market: string; region: string; devices: number }[] };
   dataCategories: { name: string; description: string }[];
   destinations: Destination[];
   storage: {

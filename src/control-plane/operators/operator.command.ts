@@ -15,7 +15,7 @@ import { loadConfig } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
 import { migrate } from "../../core/db/index.ts";
 import { isPhoneHomeError, PhoneHomeError } from "../../core/errors/index.ts";
-import { ROLES } from "./operators.repository.ts";
+import { ROLES } from "@phonehome/shared";
 import { addOperator } from "./operators.service.ts";
 
 /** Adds the `operator` commands to the program. */

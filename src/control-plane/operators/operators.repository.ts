@@ -1,9 +1,8 @@
 /** Queries of operators and their sessions. One function per query; the caller passes the database or a transaction. */
+import type { Role } from "@phonehome/shared";
 import type { Queryable } from "../../core/db/index.ts";
 
 /** The roles an operator can have. */
-export const ROLES = ["operator", "privacy-reviewer", "support", "auditor", "admin"] as const;
-export type Role = (typeof ROLES)[number];
 
 /** An operator as stored. */
 export interface OperatorRecord {

@@ -6,17 +6,16 @@
 import type { FastifyRequest } from "fastify";
 import { bearerToken } from "../../core/http/index.ts";
 import { authorize, permissionsOf } from "./permissions.ts";
+import { OperatorView, ROLES } from "@phonehome/shared";
 import { Type as T } from "@sinclair/typebox";
 import type { SignInConfig } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { currentActor } from "../../core/audit-log/index.ts";
-import { ROLES } from "./operators.repository.ts";
 import { addOperator, operatorOfSession, SESSION_HOURS, signIn, signOut } from "./operators.service.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
-const OperatorView = T.Object({ username: T.String(), name: T.String(), role: T.String() });
 
 /** The session token of `Authorization: Bearer <token>`; `auth.session_invalid` without one. */
 function bearer(request: FastifyRequest): string {

@@ -6,6 +6,7 @@
  * password was wrong, and costs the same (a hash is verified either way).
  */
 import { createHash, randomBytes } from "node:crypto";
+import { type Operator, type Role, ROLES } from "@phonehome/shared";
 import { hash, verify } from "@node-rs/argon2";
 import { appendAudit } from "../../core/audit-log/index.ts";
 import type { Db } from "../../core/db/index.ts";
@@ -18,8 +19,6 @@ import {
   insertOperator,
   insertSession,
   revokeSession,
-  type Role,
-  ROLES,
   sessionOperator,
 } from "./operators.repository.ts";
 
@@ -35,11 +34,6 @@ const decoyHash = () =>
   (decoy ??= hash("a password no operator has, verified so that a miss costs as a hit"));
 
 /** An operator as the API shows it. */
-export interface OperatorView {
-  username: string;
-  name: string;
-  role: Role;
-}
 
 const digest = (token: string) => createHash("sha256").update(token).digest("hex");
 
@@ -49,7 +43,7 @@ export async function addOperator(
   request: { username: string; name: string; role: string; password: string },
   actor: string,
   now = new Date(),
-): Promise<OperatorView> {
+): Promise<Operator> {
   const invalid = (path: string, message: string) =>
     new PhoneHomeError("operator.invalid", message, { path });
   if (!USERNAME.test(request.username)) {
@@ -104,7 +98,7 @@ export async function signIn(
   limits: SignInConfig,
   credentials: SignInRequest,
   now = new Date(),
-): Promise<{ token: string; expiresAt: string; operator: OperatorView }> {
+): Promise<{ token: string; expiresAt: string; operator: Operator }> {
   const admitted = await admitSignIn(db, limits, credentials, now);
   // A name no operator can have is not looked up: it may hold bytes the store refuses.
   const operator = USERNAME.test(credentials.username) ? await findOperator(db, credentials.username) : null;
@@ -166,7 +160,7 @@ export async function operatorOfSession(
   db: Db,
   token: string,
   now = new Date(),
-): Promise<(OperatorView & { expiresAt: string }) | null> {
+): Promise<(Operator & { expiresAt: string }) | null> {
   const found = await sessionOperator(db, digest(token), now);
   return found === null
     ? null

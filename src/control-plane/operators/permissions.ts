@@ -10,7 +10,7 @@ import { runAs, SERVICE_TOKEN_ACTOR } from "../../core/audit-log/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import { bearerToken, serviceTokenMatcher } from "../../core/http/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { Role } from "./operators.repository.ts";
+import type { Role } from "@phonehome/shared";
 import { operatorOfSession } from "./operators.service.ts";
 
 /** The permissions of operator routes, each with the roles that hold it. */

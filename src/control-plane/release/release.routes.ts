@@ -4,6 +4,7 @@
  * it (refused while the gate blocks it, unless forced with a reason), and read
  * a build's manifest. Changing routes need the service token.
  */
+import { GateFindingView, ReleaseBuildView } from "@phonehome/shared";
 import { authorize, type Permission } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
@@ -23,18 +24,6 @@ const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Id = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
 const Sbom = T.Object({}, { additionalProperties: true, description: "a CycloneDX JSON SBOM (1.4 to 1.7)" });
 
-const Finding = T.Object({
-  code: T.String({
-    description:
-      "component.not_allowed, endpoint.unapproved, endpoint.plaintext, collection.unapproved or collection.not_allowed",
-  }),
-  component: T.String(),
-  version: T.Union([T.String(), T.Null()]),
-  pointer: T.String({ description: "where the component is in the SBOM (JSON pointer)" }),
-  message: T.String(),
-  endpoint: T.Union([T.String(), T.Null()]),
-  collection: T.Union([T.String(), T.Null()]),
-});
 const VerdictView = T.Object(
   {
     passed: T.Boolean(),
@@ -43,29 +32,10 @@ const VerdictView = T.Object(
       description: "what the SBOM's metadata.component names",
     }),
     components: T.Integer(),
-    findings: T.Array(Finding),
+    findings: T.Array(GateFindingView),
   },
   { description: "The release gate's verdict: every reason the build is blocked, none when it passes" },
 );
-const BuildView = T.Object({
-  number: T.String(),
-  model: T.String(),
-  variant: T.String(),
-  lineage: T.Union([T.String(), T.Null()], { description: "the branch this build's updates follow" }),
-  releasedAt: T.Union([T.String({ format: "date-time" }), T.Null()]),
-  manifest: T.Union([
-    T.Object({
-      sbomSha256: T.String(),
-      checkedAt: T.String({ format: "date-time" }),
-      passed: T.Boolean(),
-      findings: T.Array(Finding),
-    }),
-    T.Null(),
-  ]),
-  releaseForced: T.Union([T.Object({ reason: T.String(), findings: T.Integer() }), T.Null()], {
-    description: "set when the build was released although the gate blocked it",
-  }),
-});
 
 const CheckBody = T.Object(
   {
@@ -149,7 +119,7 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
         params: NumberParams,
         body: RegisterBody,
         response: {
-          200: T.Object({ build: BuildView, verdict: VerdictView }),
+          200: T.Object({ build: ReleaseBuildView, verdict: VerdictView }),
           400: Problem,
           401: Problem,
           404: Problem,
@@ -177,7 +147,7 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
         params: NumberParams,
         body: ReleaseBody,
         response: {
-          200: T.Object({ build: BuildView }),
+          200: T.Object({ build: ReleaseBuildView }),
           400: Problem,
           401: Problem,
           404: Problem,
@@ -196,7 +166,7 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
         tags,
         summary: "A build: its variant, lineage, release and the gate's verdict on its manifest",
         params: NumberParams,
-        response: { 200: T.Object({ build: BuildView }), 400: Problem, 404: Problem, 500: Problem },
+        response: { 200: T.Object({ build: ReleaseBuildView }), 400: Problem, 404: Problem, 500: Problem },
       },
     },
     async (request) => {

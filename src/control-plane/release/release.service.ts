@@ -4,6 +4,7 @@
  * verdict is kept); releasing it only when the gate passed it, or forced with
  * a reason.
  */
+import type { GateFinding, ReleaseBuild } from "@phonehome/shared";
 import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
 import { createHash } from "node:crypto";
 import type { Db } from "../../core/db/index.ts";
@@ -78,19 +79,8 @@ export interface BuildContext {
   clock?: () => Date;
 }
 
-/** A build's manifest as the API shows it. */
-export interface BuildView {
-  number: string;
-  model: string;
-  variant: string;
-  lineage: string | null;
-  releasedAt: string | null;
-  manifest: { sbomSha256: string; checkedAt: string; passed: boolean; findings: unknown[] } | null;
-  releaseForced: { reason: string; findings: number } | null;
-}
-
 /** Shapes a build for the API. */
-export function presentBuildManifest(b: BuildManifestRecord): BuildView {
+export function presentBuildManifest(b: BuildManifestRecord): ReleaseBuild {
   return {
     number: b.number,
     model: b.model,
@@ -104,7 +94,8 @@ export function presentBuildManifest(b: BuildManifestRecord): BuildView {
             sbomSha256: b.sbomSha256,
             checkedAt: b.checkedAt.toISOString(),
             passed: b.verdict.passed,
-            findings: b.verdict.findings,
+            // Stored as the gate's JSON report wrote them (`verdictJson`).
+            findings: b.verdict.findings as GateFinding[],
           },
     releaseForced: b.releaseForced,
   };
@@ -132,7 +123,7 @@ export async function registerBuild(
   ctx: BuildContext,
   number: string,
   body: { model: string; variant: string; lineage: string; sbom: unknown },
-): Promise<{ build: BuildView; verdict: Verdict }> {
+): Promise<{ build: ReleaseBuild; verdict: Verdict }> {
   const text = JSON.stringify(body.sbom);
   const verdict = await checkSbom(ctx, text, `${body.model}/${body.variant}`);
   const now = (ctx.clock ?? (() => new Date()))();
@@ -192,7 +183,7 @@ export async function releaseBuild(
   ctx: BuildContext,
   number: string,
   force?: { reason: string },
-): Promise<BuildView> {
+): Promise<ReleaseBuild> {
   const now = (ctx.clock ?? (() => new Date()))();
   return ctx.db.transaction(async (tx) => {
     const build = await findBuildManifest(tx, number, true);
@@ -204,7 +195,7 @@ export async function releaseBuild(
         `build ${number} has no manifest: register its SBOM (PUT /v1/builds/${number}) so the gate can check it`,
       );
     }
-    const findings = build.verdict.findings as { code: string; message: string; pointer: string }[];
+    const findings = build.verdict.findings as GateFinding[];
     if (!build.verdict.passed && force === undefined) {
       throw new PhoneHomeError(
         "release.blocked",

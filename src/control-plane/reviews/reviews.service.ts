@@ -14,7 +14,7 @@ import { lintDictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { operatorOf } from "../operators/index.ts";
 import { type Change, changesBetween, unifiedDiff, type VersionContent } from "./diff.ts";
-import type { Answers } from "@phonehome/shared";
+import type { Answers, Proposal } from "@phonehome/shared";
 import {
   approvedProposalsOf,
   decideProposal,
@@ -34,12 +34,15 @@ export interface ReviewContext {
   regions: readonly string[];
 }
 
-/** A proposal as the API shows it: the record, what it changes, and the statement a reviewer signs. */
-export interface ProposalView extends Omit<ProposalRecord, "baseDocument"> {
-  reference: string;
+/**
+ * A proposal as the API shows it (@phonehome/shared's `Proposal`), with the
+ * fields the wire leaves open typed as the service holds them.
+ */
+export type ProposalView = Omit<Proposal, "document" | "approval" | "changes"> & {
+  document: ProposalRecord["document"];
+  approval: ProposalRecord["approval"];
   changes: Change[];
-  diff: string;
-}
+};
 
 const invalid = (path: string, message: string) => new PhoneHomeError("review.invalid", message, { path });
 

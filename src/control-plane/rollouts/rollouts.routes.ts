@@ -6,7 +6,7 @@
  */
 import { authorize, type Permission } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
-import { UpdatePlanView } from "@phonehome/shared";
+import { RolloutView, UpdatePlanView } from "@phonehome/shared";
 import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
@@ -22,20 +22,6 @@ import {
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const BuildNumber = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
-const RolloutView = T.Object({
-  id: T.Integer(),
-  build: T.String(),
-  stages: T.Array(T.Integer()),
-  stage: T.Integer({ description: "index of the current stage in `stages`" }),
-  percentage: T.Integer({ description: "share of the variant's devices the current stage reaches" }),
-  state: T.String({ description: "active, paused, halted or complete" }),
-  failureThreshold: T.Number(),
-  minReports: T.Integer(),
-  haltedReason: T.Union([T.String(), T.Null()]),
-  outcomes: T.Array(T.Object({ stage: T.Integer(), installed: T.Integer(), failed: T.Integer() })),
-  createdAt: T.String({ format: "date-time" }),
-  updatedAt: T.String({ format: "date-time" }),
-});
 const StartBody = T.Object(
   {
     build: BuildNumber,

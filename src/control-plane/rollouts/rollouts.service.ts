@@ -10,7 +10,7 @@ import { appendAudit, currentActor } from "../../core/audit-log/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { findBuildManifest } from "../release/index.ts";
-import type { UpdatePlan } from "@phonehome/shared";
+import type { Rollout, UpdatePlan } from "@phonehome/shared";
 import {
   countReport,
   findOpenRollout,
@@ -31,25 +31,9 @@ export interface RolloutContext {
   clock?: () => Date;
 }
 
-/** A rollout as the API shows it. */
-export interface RolloutView {
-  id: number;
-  build: string;
-  stages: number[];
-  stage: number;
-  percentage: number;
-  state: RolloutRecord["state"];
-  failureThreshold: number;
-  minReports: number;
-  haltedReason: string | null;
-  outcomes: { stage: number; installed: number; failed: number }[];
-  createdAt: string;
-  updatedAt: string;
-}
-
 const now = (ctx: RolloutContext) => (ctx.clock ?? (() => new Date()))();
 
-async function view(ctx: RolloutContext, r: RolloutRecord): Promise<RolloutView> {
+async function view(ctx: RolloutContext, r: RolloutRecord): Promise<Rollout> {
   return {
     id: r.id,
     build: r.build,
@@ -67,14 +51,14 @@ async function view(ctx: RolloutContext, r: RolloutRecord): Promise<RolloutView>
 }
 
 /** One rollout; `fleet.not_found` when there is none. */
-export async function getRollout(ctx: RolloutContext, id: number): Promise<RolloutView> {
+export async function getRollout(ctx: RolloutContext, id: number): Promise<Rollout> {
   const r = await findRollout(ctx.db, id);
   if (r === null) throw new PhoneHomeError("fleet.not_found", `no rollout ${id}`);
   return view(ctx, r);
 }
 
 /** The latest rollouts, newest first. */
-export async function rollouts(ctx: RolloutContext, limit = 200): Promise<RolloutView[]> {
+export async function rollouts(ctx: RolloutContext, limit = 200): Promise<Rollout[]> {
   return Promise.all((await listRollouts(ctx.db, limit)).map((r) => view(ctx, r)));
 }
 
@@ -82,7 +66,7 @@ export async function rollouts(ctx: RolloutContext, limit = 200): Promise<Rollou
 export async function startRollout(
   ctx: RolloutContext,
   request: { build: string; stages: number[]; failureThreshold: number; minReports: number },
-): Promise<RolloutView> {
+): Promise<Rollout> {
   const { stages } = request;
   const rising = stages.every((p, i) => i === 0 || p > (stages[i - 1] ?? 0));
   if (stages.length === 0 || !rising || stages.at(-1) !== 100) {
@@ -141,7 +125,7 @@ export async function stepRollout(
   ctx: RolloutContext,
   id: number,
   action: "advance" | "pause" | "resume",
-): Promise<RolloutView> {
+): Promise<Rollout> {
   const r = await ctx.db.transaction(async (tx) => {
     const r = await findRollout(tx, id, true);
     if (r === null) throw new PhoneHomeError("fleet.not_found", `no rollout ${id}`);
