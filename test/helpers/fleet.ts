@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { buildConfig, type Config } from "../../src/core/config/index.ts";
 import { type Db, openDb, type Queryable, type StoreConfig } from "../../src/core/db/index.ts";
 import { migrate } from "../../src/core/db/migrate.ts";
-import { type DemoFleet, generateDemoFleet } from "../../src/control-plane/fleet/fleet.demo.ts";
+import { type DemoFleet, generateDemoFleet } from "../../src/control-plane/fleet/fleet.generate.ts";
 import { CSV_COLUMNS, type FactoryDevice } from "../../src/control-plane/fleet/fleet.schema.ts";
 import type { Backend } from "./stores.ts";
 

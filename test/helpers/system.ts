@@ -16,7 +16,7 @@ import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import type { LedgerEntry } from "../../src/collector/ingest/ledger.repository.ts";
 import { createLogger } from "../../src/core/log/index.ts";
 import { addOperator } from "../../src/control-plane/operators/operators.service.ts";
-import { descriptorOf } from "../../src/compose/system/demo.ts";
+import { descriptorOf } from "../../src/compose/system/sample-fleet.ts";
 import { type RunningSystem, startSystem } from "../../src/compose/system/system.ts";
 import type { Backend } from "./stores.ts";
 

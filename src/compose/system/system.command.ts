@@ -8,7 +8,7 @@ import { PhoneHomeError } from "../../core/errors/index.ts";
 import { loadServiceToken } from "../../core/keys/index.ts";
 import { createLogger } from "../../core/log/index.ts";
 import { startRegion } from "../../collector/index.ts";
-import { provisionDemoFleet } from "./demo.ts";
+import { provisionDemoFleet } from "./sample-fleet.ts";
 import { dictionaryOf, startSystem } from "./system.ts";
 
 /** Registers `up` and `serve`. */

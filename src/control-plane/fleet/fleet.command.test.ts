@@ -6,7 +6,7 @@ import { phonehome } from "../../../test/helpers/cli.ts";
 import { tableCounts, tempDir, writeFile } from "../../../test/helpers/fleet.ts";
 import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { type Db, openDb, type StoreConfig } from "../../core/db/index.ts";
-import type { DemoFactoryDocument } from "./fleet.demo.ts";
+import type { DemoFactoryDocument } from "./fleet.generate.ts";
 
 /** The configuration file's form of a store. */
 function storeSetting(store: StoreConfig): object {

@@ -12,7 +12,7 @@ import { progressReporter } from "../../core/cli/index.ts";
 import { loadConfig, regionOfMarket } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
 import { migrate } from "../../core/db/index.ts";
-import { DEMO_MARKETS, generateDemoFleet } from "./fleet.demo.ts";
+import { DEMO_MARKETS, generateDemoFleet } from "./fleet.generate.ts";
 import { formatImportSummary } from "./fleet.presenter.ts";
 import { importFleet } from "./fleet.service.ts";
 

@@ -5,7 +5,7 @@ import { demoFleet, freshRegistry, TEST_CONFIG, type TestRegistry } from "../../
 import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { openDb } from "../../core/db/index.ts";
 import { type App, createService } from "../../core/http/service.ts";
-import type { DemoFleet } from "./fleet.demo.ts";
+import type { DemoFleet } from "./fleet.generate.ts";
 import { registerFleetRoutes } from "./fleet.routes.ts";
 import { importFleet } from "./fleet.service.ts";
 

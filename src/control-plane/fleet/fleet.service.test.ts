@@ -14,7 +14,7 @@ import {
 } from "../../../test/helpers/fleet.ts";
 import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { isPhoneHomeError, type Problem } from "../../core/errors/index.ts";
-import type { DemoFactoryDocument } from "./fleet.demo.ts";
+import type { DemoFactoryDocument } from "./fleet.generate.ts";
 import { countDevices, listBatches, listDevices, listModels } from "./fleet.repository.ts";
 import { importFleet, lookupDirectory } from "./fleet.service.ts";
 

@@ -14,7 +14,7 @@ export {
   type DeviceKeyPair,
   demoIdentities,
   generateDemoFleet,
-} from "./fleet.demo.ts";
+} from "./fleet.generate.ts";
 export { type FactoryFormat, parseFactory } from "./fleet.import.ts";
 export type {
   BatchView,

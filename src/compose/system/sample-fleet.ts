@@ -1,5 +1,5 @@
 /**
- * The demo fleet `phonehome up` provisions on first start: factory records in
+ * The sample fleet `phonehome up` provisions on first start: factory records in
  * the control plane, and for each device an identity file (its keys and its
  * home region's descriptor) as the factory would flash it, so that `simulate`
  * and the SDK examples have devices to switch on.

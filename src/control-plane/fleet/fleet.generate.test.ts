@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { sign, verify } from "node:crypto";
 import { describe, it } from "node:test";
 import { deviceKeyId, ed25519PrivateKey, ed25519PublicKey } from "@phonehome/sdk";
-import { generateDemoFleet } from "./fleet.demo.ts";
+import { generateDemoFleet } from "./fleet.generate.ts";
 import { parseFactory } from "./fleet.import.ts";
 
 describe("demo fleet", () => {
