@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { callControlPlane } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { SweepResult } from "./incidents.service.ts";
+import type { SweepResult } from "./sweep.service.ts";
 
 interface Listed {
   id: string;

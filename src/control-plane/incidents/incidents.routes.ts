@@ -15,17 +15,12 @@ import {
   IncidentView,
   NOTICE_ID,
 } from "@phonehome/shared";
-import {
-  changeIncident,
-  getIncident,
-  type IncidentContext,
-  listIncidents,
-  openIncident,
-  resendNotice,
-  sendNotice,
-  sweepAlerts,
-} from "./incidents.service.ts";
-import { incidentReport, reportMarkdown } from "./report.ts";
+import { changeIncident, getIncident, listIncidents, openIncident } from "./incidents.service.ts";
+import { type IncidentContext } from "./incident-steps.ts";
+import { resendNotice, sendNotice } from "./notices.service.ts";
+import { sweepAlerts } from "./sweep.service.ts";
+import { incidentReport } from "./report.ts";
+import { reportMarkdown } from "./report.markdown.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Name = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
