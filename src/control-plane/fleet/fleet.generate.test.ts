@@ -3,7 +3,7 @@ import { sign, verify } from "node:crypto";
 import { describe, it } from "node:test";
 import { deviceKeyId, ed25519PrivateKey, ed25519PublicKey } from "@phonehome/sdk";
 import { generateDemoFleet } from "./fleet.generate.ts";
-import { parseFactory } from "./fleet.import.ts";
+import { parseFactory } from "./fleet.parse.ts";
 
 describe("demo fleet", () => {
   it("gives every device its own Ed25519 key pair, and keeps the private halves out of the factory file", () => {

@@ -3,13 +3,8 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { demoFleet, TEST_CONFIG, toCsv } from "../../../test/helpers/fleet.ts";
 import { isPhoneHomeError, type Problem } from "../../core/errors/index.ts";
-import {
-  detectFormat,
-  isRealTimestamp,
-  parseFactory,
-  planImport,
-  type RegisteredFleet,
-} from "./fleet.import.ts";
+import { detectFormat, parseFactory } from "./fleet.parse.ts";
+import { isRealTimestamp, planImport, type RegisteredFleet } from "./fleet.plan.ts";
 
 function thrownProblems(fn: () => unknown): Problem[] {
   try {

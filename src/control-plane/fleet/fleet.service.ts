@@ -9,16 +9,13 @@ import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError, type Problem } from "../../core/errors/index.ts";
 import {
   type FactoryFormat,
-  type ImportPlan,
   importInvalid,
   inFileOrder,
   type ParsedFactory,
   parseFactory,
-  planImport,
-  type RegisteredFleet,
-  referencedIds,
   variantKey,
-} from "./fleet.import.ts";
+} from "./fleet.parse.ts";
+import { type ImportPlan, planImport, type RegisteredFleet, referencedIds } from "./fleet.plan.ts";
 import {
   type BatchRecord,
   batchExists,

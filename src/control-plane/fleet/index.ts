@@ -15,7 +15,7 @@ export {
   demoIdentities,
   generateDemoFleet,
 } from "./fleet.generate.ts";
-export { type FactoryFormat, parseFactory } from "./fleet.import.ts";
+export { type FactoryFormat, parseFactory } from "./fleet.parse.ts";
 export type {
   BatchView,
   BuildView,
