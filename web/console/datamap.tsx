@@ -3,7 +3,8 @@
  * legal basis, retention, regions and approval, each field with its category,
  * sensitivity and minimisation, and the exports (the record of processing
  * activities as CSV and Markdown, fideslang YAML) to download, and the routes
- * anyone may call with why. The map is public (`GET /v1/data-map`); every role sees it.
+ * anyone may call with why. The map is public (`GET /v1/data-map`); every role
+ * sees it.
  */
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError, apiText, download } from "../shared/api.ts";
