@@ -19,28 +19,17 @@ function apart(name, from, to, comment) {
 
 /**
  * A folder of src/ is entered through its index.ts: code in another folder
- * imports nothing else of it (a module's own tests may). The collector's
- * ingest, activation and diagnostics still reach into each other's files
- * (decision 46): through their index files the cycle between the three
- * folders would become a cycle of files.
+ * imports nothing else of it (a module's own tests may).
  */
 function throughIndex() {
-  const trio = "src/collector/(ingest|activation|diagnostics)/";
   const comment = "a folder is entered through its index.ts";
   return [
     {
       name: "through-index",
       severity: "error",
       comment,
-      from: { path: "^(src/[^/]+/[^/]+)/", pathNot: ["\\.test\\.ts$", `^${trio}`] },
+      from: { path: "^(src/[^/]+/[^/]+)/", pathNot: "\\.test\\.ts$" },
       to: { path: "^src/", pathNot: ["^$1/", "/index\\.ts$"] },
-    },
-    {
-      name: "through-index",
-      severity: "error",
-      comment,
-      from: { path: `^(${trio})`, pathNot: "\\.test\\.ts$" },
-      to: { path: "^src/", pathNot: ["^$1", "/index\\.ts$", `^${trio}`] },
     },
     {
       name: "through-index",
@@ -107,9 +96,8 @@ export default {
     ),
     {
       name: "no-folder-cycle",
-      severity: "warn",
-      comment:
-        "no cycle between folders (issue 15 turns this into an error once the layout by what runs lands)",
+      severity: "error",
+      comment: "no cycle between folders: each folder can be read after the folders it imports",
       scope: "folder",
       from: { path: "^src/" },
       to: { circular: true },

@@ -19,7 +19,16 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { type Db, openDb } from "../src/core/db/index.ts";
 import { migrate } from "../src/core/db/migrate.ts";
 import { GroupCommitter } from "../src/collector/ingest/group-commit.ts";
-import { flushRegionBatch, type WriteItem, type WriteResult } from "../src/collector/ingest/region-writer.ts";
+import {
+  regionFlush,
+  stepItem,
+  type WriteItem,
+  type WriteResult,
+} from "../src/collector/ingest/region-writer.ts";
+import { DEVICE_TABLES, writeSteps } from "../src/collector/device-tables.ts";
+import { activationWrites } from "../src/collector/activation/index.ts";
+
+const flushRegionBatch = regionFlush(writeSteps(DEVICE_TABLES));
 import { type SuiteContext, table } from "./harness.ts";
 
 /** Items of one group commit: the collector's default batch size. */
@@ -28,9 +37,9 @@ const POISON_BUILD = "POISON_BUILD";
 
 function activation(): WriteItem {
   const now = new Date();
-  return {
-    kind: "activation",
-    row: {
+  return stepItem(
+    activationWrites,
+    {
       deviceKey: `dk_${randomBytes(20).toString("base64url")}`,
       eventId: randomUUID(),
       schemaVersion: 1,
@@ -39,14 +48,14 @@ function activation(): WriteItem {
       warrantyUntil: new Date(now.getTime() + 730 * 86_400_000),
       expiresAt: new Date(now.getTime() + 3650 * 86_400_000),
     },
-    ledger: {
+    {
       collection: "activation",
       schemaVersion: 1,
       batch: "B-BENCH",
       build: "00WW_3_39B_SP03",
       market: "NO",
     },
-  };
+  );
 }
 
 const poison: () => WriteItem = () => ({

@@ -21,11 +21,8 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { type Db, openDb } from "../src/core/db/index.ts";
-import {
-  type DiagnosticsRow,
-  deviceRef,
-  insertDiagnosticsEvents,
-} from "../src/collector/diagnostics/index.ts";
+import { type DiagnosticsRow, insertDiagnosticsEvents } from "../src/collector/diagnostics/index.ts";
+import { deviceRef } from "../src/collector/device-data/index.ts";
 import { type DemoFleet, generateDemoFleet } from "../src/control-plane/fleet/index.ts";
 import { loadPseudonymSecret } from "../src/core/keys/index.ts";
 import { ensureDiagnosticsPartitions } from "../src/collector/retention/index.ts";

@@ -167,6 +167,7 @@ function main(): number {
     console.log(
       `imports across folders: ${across}, of which around the folder's index.ts: ${aroundIndex.length}`,
     );
+    if (process.argv.includes("--verbose")) for (const i of aroundIndex) console.log(`  ${i}`);
     console.log(`boundary rules broken: ${errors.length}`);
     for (const e of figures.ruleErrors) console.log(`  ${e}`);
     for (const [rule, imports] of warnings) {

@@ -9,8 +9,7 @@
  */
 import type { ErrorCode } from "../core/errors/index.ts";
 import { type App, toPhoneHomeError } from "../core/http/index.ts";
-import type { GroupCommitter } from "./ingest/index.ts";
-import type { WriteItem, WriteResult } from "./ingest/index.ts";
+import type { RegionWriter } from "./ingest/index.ts";
 
 /**
  * The device-facing routes whose HTTP-layer refusals are counted, by method and
@@ -38,7 +37,7 @@ const HTTP_LAYER_CODES: ReadonlySet<ErrorCode> = new Set([
  * answered. A count that fails (the store is down) is logged and the refusal
  * is answered all the same, with its structured error.
  */
-export function countHttpRefusals(app: App, writer: GroupCommitter<WriteItem, WriteResult>): void {
+export function countHttpRefusals(app: App, writer: RegionWriter): void {
   app.addHook("onError", async (request, _reply, error) => {
     // Fastify's own body errors carry FST_ERR_CTP_* codes; a route's refusals are counted by the intake.
     if (!String((error as { code?: unknown }).code).startsWith("FST_ERR_CTP_")) return;

@@ -19,6 +19,7 @@ import { registerAuditRoutes } from "../core/audit-log/index.ts";
 import { registerDeviceNoticeRoutes } from "./device-notices/index.ts";
 import { registerLedgerRoutes } from "./ingest/index.ts";
 import { createRegionWriter } from "./ingest/index.ts";
+import { DEVICE_TABLES, writeSteps } from "./device-tables.ts";
 import {
   loadPseudonymSecret,
   loadRegionKeys,
@@ -75,12 +76,13 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   await migrate(db, "region");
   const retention = await startRetention(db, {
     dictionary: deps.dictionary,
+    tables: DEVICE_TABLES,
     intervalMs: config.retention.purgeIntervalMinutes * 60_000,
     logger: logger.child({ region: region.id }),
   });
   const keys = await loadRegionKeys(config.dataDir, region.id);
   const notices = deps.notices ?? loadNotices(config.noticesDir, deps.dictionary);
-  const writer = createRegionWriter(db, {
+  const writer = createRegionWriter(db, writeSteps(DEVICE_TABLES), {
     maxBatch: config.ingest.batchSize,
     maxDelayMs: config.ingest.batchDelayMs,
     // PGlite runs one statement at a time anyway; PostgreSQL overlaps a commit with the next batch.
@@ -142,7 +144,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
       const counted = results[i]?.counted;
       if (counted)
         outcomes.inc({ outcome: counted.outcome, reason: counted.reason, collection: counted.collection });
-      if (item.kind === "refusal" && item.misrouting) {
+      if ("misrouting" in item && item.misrouting) {
         misrouted.inc({
           batch: item.misrouting.batch,
           build: item.misrouting.build,
@@ -199,6 +201,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     db,
     region: intake.region,
     dictionary: deps.dictionary,
+    tables: DEVICE_TABLES,
     owners,
     pseudonymSecret: intake.pseudonymSecret,
     notices,
@@ -207,12 +210,13 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   };
   registerSubjectRequestRoutes(app, ownerDeps);
   registerSupportAccessRoute(app, { ...ownerDeps, serviceToken: loadServiceToken(config.dataDir) });
-  registerConsentRoutes(app, { config, db, intake, notices, owners });
+  registerConsentRoutes(app, { config, db, intake, notices, owners, tables: DEVICE_TABLES });
   const shutdown = new AbortController();
   registerPurgeRoutes(app, {
     region: region.id,
     db,
     dictionary: deps.dictionary,
+    tables: DEVICE_TABLES,
     serviceToken: loadServiceToken(config.dataDir),
     logger: logger.child({ region: region.id }),
     signal: shutdown.signal,

@@ -23,10 +23,10 @@ import {
   RECEIPT_VERSION,
 } from "../../src/collector/consent/index.ts";
 import {
-  deviceRef,
   findDiagnosticsEvents,
   insertDiagnosticsEvents,
 } from "../../src/collector/diagnostics/diagnostics.repository.ts";
+import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { parseRetention } from "../../src/core/calendar/retention.ts";
 import type { RunningRegion } from "../../src/collector/region.ts";
 import { BACKENDS } from "../helpers/stores.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
-import { deviceRef } from "../../src/collector/diagnostics/index.ts";
+import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { putEvents } from "../helpers/retention.ts";
 import { BACKENDS } from "../helpers/stores.ts";

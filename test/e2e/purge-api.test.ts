@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
-import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { loadServiceToken } from "../../src/core/keys/index.ts";
 import { buildEnvelope, diagnosticsBatch, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";

@@ -23,7 +23,8 @@ import {
   PhoneHomeClient,
   type PhoneHomeClientOptions,
 } from "@phonehome/sdk";
-import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { listLedger } from "../../src/collector/ingest/ledger.repository.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";

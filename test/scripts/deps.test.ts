@@ -157,19 +157,37 @@ test("a folder of src/ is entered through its index.ts; its own files and tests 
     "src/core/db/y.ts": "export const y = 1;\n",
     "src/core/errors/index.ts": 'import { x } from "../db/index.ts";\nexport const e = x;\n',
     "src/core/errors/errors.test.ts": 'import { y } from "../db/y.ts";\nexport const t = y;\n',
-    "src/collector/ingest/intake.ts":
-      'import { a } from "../activation/activation.repository.ts";\nexport const i = a;\n',
-    "src/collector/activation/activation.repository.ts": "export const a = 1;\n",
+    "src/collector/ingest/intake.ts": 'import { a } from "../activation/index.ts";\nexport const i = a;\n',
+    "src/collector/activation/index.ts": "export const a = 1;\n",
   });
   assert.equal(ok.status, 0, ok.out);
   assertBreaks("src/core/errors/index.ts", "src/core/db/y.ts", "through-index");
   assertBreaks("src/collector/region.ts", "src/collector/ingest/intake.ts", "through-index");
   assertBreaks("src/collector/ingest/intake.ts", "src/core/db/y.ts", "through-index");
+  // No folder is excepted: the collector's ingest reaches activation through its index too.
+  assertBreaks(
+    "src/collector/ingest/intake.ts",
+    "src/collector/activation/activation.repository.ts",
+    "through-index",
+  );
   assertBreaks(
     "src/control-plane/fleet/fleet.service.ts",
     "src/control-plane/region-calls.ts",
     "through-index",
   );
+});
+
+test("a cycle between folders is an error of its own", () => {
+  const r = cruiseTree({
+    "src/collector/ingest/index.ts": 'export { w } from "./writer.ts";\n',
+    "src/collector/ingest/writer.ts": 'import { a } from "../activation/index.ts";\nexport const w = a;\n',
+    "src/collector/activation/index.ts":
+      'export { a } from "./table.ts";\nexport { s } from "./service.ts";\n',
+    "src/collector/activation/table.ts": "export const a = 1;\n",
+    "src/collector/activation/service.ts": 'import { w } from "../ingest/index.ts";\nexport const s = w;\n',
+  });
+  assert.notEqual(r.status, 0, r.out);
+  assert.match(r.out, /error no-folder-cycle: src\/collector\/ingest → \s+src\/collector\/activation/);
 });
 
 test("the shared package imports no Node.js module", () => {

@@ -34,7 +34,8 @@ import {
 import { listActivations } from "../../src/collector/activation/activation.repository.ts";
 import { buildConfig, type Config } from "../../src/core/config/index.ts";
 import { openDb, type StoreConfig } from "../../src/core/db/index.ts";
-import { deviceRef, findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
+import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import { loadPseudonymSecret } from "../../src/core/keys/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";

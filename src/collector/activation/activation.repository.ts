@@ -73,3 +73,21 @@ export async function countActivations(q: Queryable): Promise<number> {
   const { rows } = await q.query<{ n: number }>("SELECT count(*)::int AS n FROM activations");
   return rows[0]?.n ?? 0;
 }
+
+/**
+ * Deletes the device's activation when its retention has run out by `now`
+ * (the warranty record is kept only while it must be); returns the keys of
+ * what went. A running warranty record is left in place.
+ */
+export async function eraseExpiredActivations(
+  tx: Queryable,
+  deviceKey: string,
+  now: Date,
+): Promise<{ deviceKey: string; expiresAt: Date }[]> {
+  const { rows } = await tx.query<{ deviceKey: string; expiresAt: Date | string }>(
+    `DELETE FROM activations WHERE device_key = $1 AND expires_at <= $2::timestamptz
+     RETURNING device_key AS "deviceKey", expires_at AS "expiresAt"`,
+    [deviceKey, now.toISOString()],
+  );
+  return rows.map((r) => ({ deviceKey: r.deviceKey, expiresAt: new Date(r.expiresAt) }));
+}

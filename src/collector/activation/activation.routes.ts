@@ -3,8 +3,7 @@
 import { ActivationResponse } from "@phonehome/shared";
 import { Type as T } from "@sinclair/typebox";
 import type { App } from "../../core/http/index.ts";
-import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
-import { envelopeOf, type IntakeContext } from "../ingest/intake.ts";
+import { ENVELOPE_ROUTE, EnvelopeSchema, envelopeOf, type IntakeContext } from "../ingest/index.ts";
 import { presentActivation } from "./activation.presenter.ts";
 import { activate } from "./activation.service.ts";
 

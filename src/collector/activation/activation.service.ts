@@ -1,6 +1,7 @@
 /** Activation: the first accepted activation of a device starts its warranty; repeats return it unchanged. */
 import type { Envelope } from "@phonehome/sdk";
-import { admitEnvelope, type IntakeContext } from "../ingest/intake.ts";
+import { admitEnvelope, type IntakeContext, writeThrough } from "../ingest/index.ts";
+import { activationWrites } from "./activation.table.ts";
 import type { StoredActivation } from "./activation.repository.ts";
 
 /** The outcome of an activation request. */
@@ -20,9 +21,10 @@ export async function activate(
   // The warranty starts on the day the region first accepted the activation, by
   // the collector's clock, which a device cannot set back. Only the day is kept.
   const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-  const result = await ctx.writer.submit({
-    kind: "activation",
-    row: {
+  const { result } = await writeThrough(
+    ctx.writer,
+    activationWrites,
+    {
       deviceKey: envelope.device,
       eventId: envelope.eventId,
       schemaVersion: envelope.schemaVersion,
@@ -31,9 +33,8 @@ export async function activate(
       warrantyUntil: addMonths(day, accepted.device.warrantyMonths),
       expiresAt: accepted.collection.expiresAt(now),
     },
-    ledger: accepted.ledger,
-  });
-  if (result.kind !== "activation") throw new Error("the writer answered an activation with a refusal");
+    accepted.ledger,
+  );
   return { activation: result.stored, replayed: result.replayed };
 }
 

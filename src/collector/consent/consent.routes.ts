@@ -3,6 +3,7 @@
  * its signed receipt, an owner's decisions and history, and the key receipts
  * verify with.
  */
+import type { DeviceTable } from "../device-data/index.ts";
 import { Type as T } from "@sinclair/typebox";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
@@ -39,6 +40,8 @@ export interface ConsentRouteDeps {
   owners: OwnerAuthenticator;
   /** Notices already loaded (e.g. for the collector's consent policy); loaded from `config.noticesDir` when absent. */
   notices?: Notices;
+  /** The region's device tables: a "no" erases from them what the "yes" allowed. */
+  tables: readonly DeviceTable[];
 }
 
 const Purpose = T.String({ pattern: PURPOSE_PATTERN, maxLength: 131, description: "e.g. uep.diagnostics" });
@@ -76,6 +79,7 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
     region: intake.region,
     policy: config.policy,
     pseudonymSecret: intake.pseudonymSecret,
+    tables: deps.tables,
     signingKey,
     recordsRetention: config.retention.records,
   };

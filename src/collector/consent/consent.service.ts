@@ -7,8 +7,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
-import type { Db } from "../../core/db/index.ts";
-import { deviceRef, eraseDiagnosticsEvents } from "../diagnostics/index.ts";
+import type { Db, Queryable } from "../../core/db/index.ts";
+import { type DeviceTable, deviceRef } from "../device-data/index.ts";
 import type { Retention } from "../../core/calendar/index.ts";
 import type { DirectoryRecord } from "../../core/directory/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
@@ -34,9 +34,28 @@ export interface ConsentContext {
   policy: Config["policy"];
   /** The region's pseudonymisation secret: diagnostics are stored under `deviceRef(secret, key)`. */
   pseudonymSecret: Uint8Array;
+  /** The region's device tables: a "no" erases, from each table storing a collection the notice covers, the device's rows. */
+  tables: readonly DeviceTable[];
   signingKey: RegionSigningKey;
   /** How long a decision is kept as proof once a later one replaces it (`retention.records`). */
   recordsRetention: Retention;
+}
+
+/** Deletes the device's rows of `collections` from every table that stores one of them; answers how many went. */
+async function withdrawCollections(
+  ctx: ConsentContext,
+  tx: Queryable,
+  deviceKey: string,
+  collections: readonly string[],
+): Promise<number> {
+  const device = { key: deviceKey, ref: deviceRef(ctx.pseudonymSecret, deviceKey) };
+  let erased = 0;
+  for (const table of ctx.tables) {
+    if (table.withdraw && table.holds === "collected" && collections.some((c) => table.stores(c))) {
+      erased += await table.withdraw(tx, device, collections);
+    }
+  }
+  return erased;
 }
 
 /** An owner's decision as the route received it. */
@@ -125,12 +144,9 @@ export async function decideConsent(
     const state: ConsentState = request.granted ? "given" : previous?.granted ? "withdrawn" : "refused";
     let erased: number | undefined;
     if (!request.granted) {
-      // Only a purpose that allows collections can have stored anything; today every diagnostics
-      // collection belongs to one purpose, so its no erases the device's diagnostics in this region.
-      erased =
-        notice.scope.collections.length > 0
-          ? await eraseDiagnosticsEvents(tx, deviceRef(ctx.pseudonymSecret, deviceKey))
-          : 0;
+      // Only a purpose that allows collections can have stored anything: its "no" erases, from each
+      // table that stores one of them, the device's rows.
+      erased = await withdrawCollections(ctx, tx, deviceKey, notice.scope.collections);
     }
     const receiptId = randomUUID();
     const signed = await signReceipt(

@@ -6,11 +6,13 @@
 export {
   type ConsentDecision,
   type ConsentHistoryEntry,
+  type ConsentInForce,
   type ConsentMethod,
   findConsent,
   findConsentHistory,
   findConsents,
   findValidConsent,
+  lockConsentsInForce,
   recordConsentDecision,
 } from "./consent.repository.ts";
 export { OwnerConsentsView, presentOwnerConsents } from "./consent.presenter.ts";
@@ -42,3 +44,4 @@ export {
   receiptKeySet,
   type SignedReceipt,
 } from "./receipt.ts";
+export { consentHistoryTable, consentsTable } from "./consent.table.ts";

@@ -6,8 +6,7 @@
  * (JWS compact, EdDSA) with its signing key, whose public half anyone can
  * fetch at `GET /v1/consent/receipt-key`.
  */
-import { CompactSign } from "jose";
-import type { RegionSigningKey } from "../../core/keys/index.ts";
+import { type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
 import type { Notice } from "./notices.ts";
 
 /** The receipt format this code writes; a verifier checks it before reading further. */
@@ -118,10 +117,7 @@ export function buildReceipt(facts: ReceiptFacts): ConsentReceipt {
 
 /** Signs a receipt as a compact JWS (EdDSA) whose payload is the receipt's JSON. */
 export async function signReceipt(receipt: ConsentReceipt, key: RegionSigningKey): Promise<SignedReceipt> {
-  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(receipt)))
-    .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: RECEIPT_JWS_TYPE })
-    .sign(key.privateKey);
-  return { receipt, jws };
+  return { receipt, jws: await signAsRegion(receipt, key, RECEIPT_JWS_TYPE) };
 }
 
 /** The region's receipt-signing public key as a JWK Set (RFC 7517), for anyone verifying a receipt. */

@@ -1,19 +1,9 @@
 /** Queries on a region's diagnostics events. One function per query; the caller passes the database or a transaction. */
-import { createHmac } from "node:crypto";
 import { copyTextLine } from "../../core/db/index.ts";
 import type { Queryable } from "../../core/db/index.ts";
 
 /** PostgreSQL's SQLSTATE for a unique violation. */
 const UNIQUE_VIOLATION = "23505";
-
-/**
- * The region-keyed pseudonym diagnostics are stored under: HMAC-SHA256 of the
- * device's key id with the region's pseudonymisation secret. Only the region
- * can compute it, so its rows cannot be joined to a serial or across regions.
- */
-export function deviceRef(pseudonymSecret: Uint8Array, deviceKey: string): string {
-  return `dr_${createHmac("sha256", pseudonymSecret).update(`device\u0000${deviceKey}`).digest("base64url")}`;
-}
 
 /** A diagnostics event about to be stored: declared fields only, already transformed. */
 export interface DiagnosticsRow {
@@ -183,11 +173,19 @@ export async function findDiagnosticsEventKeys(
   return rows;
 }
 
-/** Deletes every diagnostics event of a device (withdrawal, erasure); returns how many. */
-export async function eraseDiagnosticsEvents(tx: Queryable, ref: string): Promise<number> {
-  const { rows } = await tx.query<{ n: number }>(
-    `WITH gone AS (DELETE FROM diagnostics_events WHERE device_ref = $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+/**
+ * Deletes every diagnostics event stored under the device's pseudonym
+ * (erasure, withdrawal) and returns their keys: one statement, so the keys
+ * are exactly the rows that went.
+ */
+export async function eraseDiagnosticsEvents(
+  tx: Queryable,
+  ref: string,
+): Promise<{ eventId: string; expiresAt: Date }[]> {
+  const { rows } = await tx.query<{ eventId: string; expiresAt: Date | string }>(
+    `DELETE FROM diagnostics_events WHERE device_ref = $1
+     RETURNING event_id::text AS "eventId", expires_at AS "expiresAt"`,
     [ref],
   );
-  return rows[0]?.n ?? 0;
+  return rows.map((r) => ({ eventId: r.eventId, expiresAt: new Date(r.expiresAt) }));
 }

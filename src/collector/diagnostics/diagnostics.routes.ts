@@ -1,8 +1,7 @@
 /** `POST /v1/diagnostics`: thin edge over `receiveDiagnostics`. */
 import { Type as T } from "@sinclair/typebox";
 import type { App } from "../../core/http/index.ts";
-import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/envelope.schema.ts";
-import { envelopeOf, type IntakeContext } from "../ingest/intake.ts";
+import { ENVELOPE_ROUTE, EnvelopeSchema, envelopeOf, type IntakeContext } from "../ingest/index.ts";
 import { MAX_EVENTS_PER_BATCH } from "./diagnostics.schema.ts";
 import { receiveDiagnostics } from "./diagnostics.service.ts";
 

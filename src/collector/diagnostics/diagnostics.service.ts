@@ -9,9 +9,11 @@ import type { Envelope } from "@phonehome/sdk";
 import { Ajv } from "ajv";
 import { addCalendarFormats } from "../../core/calendar/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { admitRecord, type IntakeContext, openEnvelope } from "../ingest/intake.ts";
+import { admitRecord, type IntakeContext, openEnvelope, writeThrough } from "../ingest/index.ts";
 import { DiagnosticsBatch } from "./diagnostics.schema.ts";
-import { type DiagnosticsRow, deviceRef } from "./diagnostics.repository.ts";
+import { deviceRef } from "../device-data/index.ts";
+import type { DiagnosticsRow } from "./diagnostics.repository.ts";
+import { diagnosticsWrites } from "./diagnostics.table.ts";
 
 const checkBatch = addCalendarFormats(new Ajv({ allErrors: false, strict: false })).compile<DiagnosticsBatch>(
   DiagnosticsBatch,
@@ -83,15 +85,12 @@ export async function receiveDiagnostics(
       data,
     });
   }
-  const result = await ctx.writer.submit({
-    kind: "diagnostics",
-    deviceKey: opened.device.keyId,
-    purpose: opened.collection.name,
-    noticeVersions: purposes,
-    rows,
-    ledger: opened.ledger,
-  });
-  if (result.kind !== "diagnostics") throw new Error("the writer answered diagnostics with another kind");
+  const { result } = await writeThrough(
+    ctx.writer,
+    diagnosticsWrites,
+    { deviceKey: opened.device.keyId, purpose: opened.collection.name, noticeVersions: purposes, rows },
+    opened.ledger,
+  );
   if (!result.consented) {
     throw new PhoneHomeError(
       "consent.required",

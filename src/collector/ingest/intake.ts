@@ -37,9 +37,8 @@ import { validationProblem } from "../../core/http/index.ts";
 import { findUnstorableText } from "../../core/http/index.ts";
 import type { RegionKeys } from "../../core/keys/index.ts";
 import { countableHeader } from "./envelope.schema.ts";
-import type { GroupCommitter } from "./group-commit.ts";
 import type { MisroutingSighting } from "./ledger.repository.ts";
-import type { LedgerContext, WriteItem, WriteResult } from "./region-writer.ts";
+import type { LedgerContext, RefusalItem, RegionWriter } from "./region-writer.ts";
 
 /** Everything a region's collector needs to take envelopes in. */
 export interface IntakeContext {
@@ -52,7 +51,7 @@ export interface IntakeContext {
   maxBodyBytes: number;
   dictionary: Dictionary;
   directory: DeviceDirectory;
-  writer: GroupCommitter<WriteItem, WriteResult>;
+  writer: RegionWriter;
   /**
    * For a consent purpose: the notice versions whose "yes" still covers the
    * current notice (a wider new notice needs a new yes), or null when no notice
@@ -109,7 +108,7 @@ function devicePublicKey(record: DirectoryRecord): KeyObject {
  * still told why it was refused. Only a store that cannot be reached answers
  * instead (503), so that the device sends it again and it is counted then.
  */
-async function countRefusal(ctx: IntakeContext, item: WriteItem): Promise<void> {
+async function countRefusal(ctx: IntakeContext, item: RefusalItem): Promise<void> {
   try {
     await ctx.writer.submit(item);
   } catch (error) {
@@ -183,7 +182,7 @@ export async function openEnvelope(
     path?: string,
     misrouting?: MisroutingSighting,
   ): Promise<never> => {
-    const item: WriteItem = { kind: "refusal", ledger: { ...ledger, outcome: "refused", reason: code } };
+    const item: RefusalItem = { kind: "refusal", ledger: { ...ledger, outcome: "refused", reason: code } };
     if (misrouting) item.misrouting = misrouting;
     await countRefusal(ctx, item);
     throw new PhoneHomeError(code, message, path === undefined ? {} : { path });

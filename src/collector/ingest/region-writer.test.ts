@@ -4,7 +4,10 @@ import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { type Db, openDb } from "../../core/db/index.ts";
 import { migrate } from "../../core/db/migrate.ts";
 import { listLedger } from "./ledger.repository.ts";
-import { flushRegionBatch, type WriteItem } from "./region-writer.ts";
+import { regionFlush, type WriteItem } from "./region-writer.ts";
+
+/** A writer over no steps: these items are refusals only. */
+const flushRegionBatch = regionFlush([]);
 
 /** A refusal counted under one of `keys` distinct ledger rows. */
 function refusal(key: number): WriteItem {

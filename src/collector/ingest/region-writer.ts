@@ -3,19 +3,8 @@
  * through one group committer, so a busy collector writes a few large
  * transactions instead of many small ones, and answers only after commit.
  */
-import {
-  type ActivationRow,
-  findActivations,
-  insertActivations,
-  type StoredActivation,
-} from "../activation/activation.repository.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
-import {
-  type DiagnosticsRow,
-  eventKey,
-  insertDiagnosticsEvents,
-} from "../diagnostics/diagnostics.repository.ts";
-import { lockConsentsInForce } from "../diagnostics/consent-check.repository.ts";
+import type { WriteStep } from "../device-data/index.ts";
 import { type GroupCommitOptions, GroupCommitter } from "./group-commit.ts";
 import {
   addLedgerCounts,
@@ -27,99 +16,96 @@ import {
 /** Where a counted message came from, for the ledger. */
 export type LedgerContext = Omit<LedgerEntry, "outcome" | "reason">;
 
-/** A diagnostics batch, stored only if its device's consent holds inside the storing transaction. */
-export interface DiagnosticsItem {
-  kind: "diagnostics";
-  deviceKey: string;
-  /** The consent purpose the batch needs. */
-  purpose: string;
-  /** Notice versions whose "yes" is valid for the current notice. */
-  noticeVersions: number[];
-  rows: Omit<DiagnosticsRow, "consentReceipt">[];
+/** A record for one of the writer's steps (an activation, a diagnostics batch), and where it came from. */
+export interface StepItem {
+  kind: string;
+  step: WriteStep<unknown, unknown>;
+  value: unknown;
   ledger: LedgerContext;
 }
 
-/** One piece of work for the region's writer. */
-export type WriteItem =
-  | { kind: "activation"; row: ActivationRow; ledger: LedgerContext }
-  | DiagnosticsItem
-  | { kind: "refusal"; ledger: LedgerEntry; misrouting?: MisroutingSighting };
-
-/** What the writer answers, after commit; `counted` is the ledger entry the item was counted under. */
-export type WriteResult = { counted: LedgerEntry } & (
-  | { kind: "activation"; stored: StoredActivation; replayed: boolean }
-  | { kind: "diagnostics"; consented: boolean; stored: number }
-  | { kind: "refusal" }
-);
-
-/** Builds the group committer of a region's store. */
-export function createRegionWriter(
-  db: Db,
-  options: GroupCommitOptions,
-): GroupCommitter<WriteItem, WriteResult> {
-  return new GroupCommitter(db, flushRegionBatch, options);
+/** A refusal, counted in the ledger (and, when misrouted, in the misrouting alerts). */
+export interface RefusalItem {
+  kind: "refusal";
+  ledger: LedgerEntry;
+  misrouting?: MisroutingSighting;
 }
 
-/** Writes one batch of mixed work in the caller's transaction. */
-export async function flushRegionBatch(tx: Queryable, items: readonly WriteItem[]): Promise<WriteResult[]> {
-  const now = new Date();
-  const activations = items.flatMap((i) => (i.kind === "activation" ? [i.row] : []));
-  const inserted = await insertActivations(tx, activations);
-  const stored = new Map(
-    (await findActivations(tx, [...new Set(activations.map((a) => a.deviceKey))])).map((a) => [
-      a.deviceKey,
-      a,
-    ]),
-  );
-  const ledger: LedgerEntry[] = [];
-  const sightings: MisroutingSighting[] = [];
+/** One piece of work for the region's writer. */
+export type WriteItem = StepItem | RefusalItem;
 
-  // Diagnostics: the consent in force is read (and share-locked) in this transaction,
-  // so a withdrawal either commits first (and the batch is refused) or waits and erases it.
-  const batches = items.filter((i): i is DiagnosticsItem => i.kind === "diagnostics");
-  const consents = await lockConsentsInForce(
-    tx,
-    batches.map((b) => ({ deviceKey: b.deviceKey, purpose: b.purpose })),
-  );
-  const diagnosticsRows: DiagnosticsRow[] = [];
-  const consentedBatches = new Set<DiagnosticsItem>();
-  for (const b of batches) {
-    const consent = consents.get(`${b.deviceKey}\u0000${b.purpose}`);
-    if (!consent || !b.noticeVersions.includes(consent.noticeVersion)) continue;
-    consentedBatches.add(b);
-    for (const row of b.rows) diagnosticsRows.push({ ...row, consentReceipt: consent.receiptId });
-  }
-  const newEvents = await insertDiagnosticsEvents(tx, diagnosticsRows);
-  // A device may appear twice in one batch: only its first item is "stored".
-  const firstSeen = new Set<string>();
-  const count = (entry: LedgerEntry): LedgerEntry => {
-    ledger.push(entry);
-    return entry;
-  };
-  const counted = (item: { ledger: LedgerContext }, fresh: boolean) =>
-    count({ ...item.ledger, outcome: fresh ? "stored" : "replayed", reason: fresh ? "stored" : "replayed" });
-  const results = items.map((item): WriteResult => {
-    if (item.kind === "refusal") {
-      if (item.misrouting) sightings.push(item.misrouting);
-      return { kind: "refusal", counted: count(item.ledger) };
-    }
-    if (item.kind === "diagnostics") {
-      if (!consentedBatches.has(item)) {
-        const refused = count({ ...item.ledger, outcome: "refused", reason: "consent.required" });
-        return { kind: "diagnostics", consented: false, stored: 0, counted: refused };
+/** What the writer answers, after commit: the step's result (none for a refusal) and the ledger entry it was counted under. */
+export interface WriteResult {
+  result: unknown;
+  counted: LedgerEntry;
+}
+
+/** The group committer of a region's store. */
+export type RegionWriter = GroupCommitter<WriteItem, WriteResult>;
+
+/**
+ * Builds the group committer of a region's store over the steps of the
+ * collector's list of tables; each flush runs the steps in that order.
+ */
+export function createRegionWriter(
+  db: Db,
+  steps: readonly WriteStep<unknown, unknown>[],
+  options: GroupCommitOptions,
+): RegionWriter {
+  return new GroupCommitter(db, regionFlush(steps), options);
+}
+
+/** Writes `value` through `step` in the next group commit; answers after commit. */
+export async function writeThrough<I, R>(
+  writer: RegionWriter,
+  step: WriteStep<I, R>,
+  value: I,
+  ledger: LedgerContext,
+): Promise<{ result: R; counted: LedgerEntry }> {
+  const written = await writer.submit(stepItem(step, value, ledger));
+  return written as { result: R; counted: LedgerEntry };
+}
+
+/** The writer's item for `value`, written through `step`. */
+export function stepItem<I, R>(step: WriteStep<I, R>, value: I, ledger: LedgerContext): StepItem {
+  return { kind: step.kind, step: step as WriteStep<unknown, unknown>, value, ledger };
+}
+
+/** Writes one batch of mixed work in the caller's transaction: each step's items, then the ledger. */
+export function regionFlush(
+  steps: readonly WriteStep<unknown, unknown>[],
+): (tx: Queryable, items: readonly WriteItem[]) => Promise<WriteResult[]> {
+  return async (tx, items) => {
+    const now = new Date();
+    const results: (WriteResult | undefined)[] = new Array(items.length);
+    const ledger: LedgerEntry[] = [];
+    const sightings: MisroutingSighting[] = [];
+    for (const step of steps) {
+      const mine = items.flatMap((item, at) => ("step" in item && item.step === step ? [{ item, at }] : []));
+      if (mine.length === 0) continue;
+      const written = await step.write(
+        tx,
+        mine.map((m) => m.item.value),
+      );
+      for (const [i, { item, at }] of mine.entries()) {
+        const w = written[i];
+        if (w === undefined) throw new Error(`the ${step.kind} step answered fewer items than it was given`);
+        const counted = { ...item.ledger, outcome: w.outcome, reason: w.reason };
+        ledger.push(counted);
+        results[at] = { result: w.result, counted };
       }
-      // An event two batches of one flush both carry counts for the first.
-      let stored = 0;
-      for (const row of item.rows) if (newEvents.delete(eventKey(row))) stored += 1;
-      return { kind: "diagnostics", consented: true, stored, counted: counted(item, stored > 0) };
     }
-    const row = stored.get(item.row.deviceKey);
-    if (!row) throw new Error(`activation of ${item.row.deviceKey} is neither inserted nor found`);
-    const fresh = inserted.has(item.row.deviceKey) && !firstSeen.has(item.row.deviceKey);
-    firstSeen.add(item.row.deviceKey);
-    return { kind: "activation", stored: row, replayed: !fresh, counted: counted(item, fresh) };
-  });
-  await addLedgerCounts(tx, ledger, now);
-  await recordMisrouting(tx, sightings, now);
-  return results;
+    for (const [at, item] of items.entries()) {
+      if ("step" in item) {
+        if (results[at] === undefined) throw new Error(`no step of this writer writes ${item.kind}`);
+        continue;
+      }
+      if (item.misrouting) sightings.push(item.misrouting);
+      ledger.push(item.ledger);
+      results[at] = { result: undefined, counted: item.ledger };
+    }
+    await addLedgerCounts(tx, ledger, now);
+    await recordMisrouting(tx, sightings, now);
+    return results as WriteResult[];
+  };
 }

@@ -25,6 +25,7 @@ export {
   type PurgeStep,
   planPurge,
   planSurgicalPurge,
+  type PurgeScope,
   type RunOptions,
   runPurge,
   runSurgicalPurge,
@@ -33,4 +34,3 @@ export {
   type TableTotals,
 } from "./purge.service.ts";
 export { type RetentionOptions, type RunningRetention, startRetention } from "./schedule.ts";
-export { PURGE_TABLES, type PurgeTable, tableOf } from "./tables.ts";

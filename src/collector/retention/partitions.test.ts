@@ -1,3 +1,4 @@
+import { DEVICE_TABLES } from "../device-tables.ts";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
@@ -32,7 +33,7 @@ describe("partition names and months ahead", () => {
     const { dictionary, cleanup } = retentionDictionary();
     try {
       // test.diag v1 keeps P1Y: stored 15 January 2027, it expires 15 January 2028, 13 months on.
-      assert.equal(partitionMonthsAhead(dictionary, new Date("2027-01-15T00:00:00Z")), 13);
+      assert.equal(partitionMonthsAhead(DEVICE_TABLES, dictionary, new Date("2027-01-15T00:00:00Z")), 13);
     } finally {
       cleanup();
     }

@@ -7,7 +7,7 @@
  */
 import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
-import { tableOf } from "./tables.ts";
+import { type DeviceTable, tableStoring } from "../device-data/index.ts";
 
 /** A monthly partition (or a detached one a purge had not finished dropping). */
 export interface DiagnosticsPartition {
@@ -25,6 +25,9 @@ export interface CreatedPartition {
   name: string;
   moved: number;
 }
+
+/** The one table stored in monthly partitions by expiry: its description says `partitioned`. */
+export const PARTITIONED_TABLE = "diagnostics_events";
 
 const NAME = /^diagnostics_events_([0-9]{4})([0-9]{2})$/;
 // Partitions are created at most this far ahead: ten years of monthly tables.
@@ -90,10 +93,14 @@ export async function listDiagnosticsPartitions(q: Queryable): Promise<Diagnosti
  * which an event of the longest-kept diagnostics collection, stored at
  * `from`, expires. At least 1 (the current month), at most 120.
  */
-export function partitionMonthsAhead(dictionary: Dictionary, from: Date): number {
+export function partitionMonthsAhead(
+  tables: readonly DeviceTable[],
+  dictionary: Dictionary,
+  from: Date,
+): number {
   let months = 1;
   for (const collection of dictionary.collections) {
-    if (tableOf(collection.name) !== "diagnostics_events") continue;
+    if (!tableStoring(tables, collection.name).expiry?.partitioned) continue;
     const expiry = collection.expiresAt(from);
     const span =
       (expiry.getUTCFullYear() - from.getUTCFullYear()) * 12 +

@@ -5,6 +5,7 @@
  * region's store directly; an embedded (PGlite) store must not be open in a
  * running collector, which the store lock reports.
  */
+import type { DeviceTable } from "../device-data/index.ts";
 import { userInfo } from "node:os";
 import { type Command, InvalidArgumentError } from "commander";
 import { wholeNumber } from "../../core/cli/index.ts";
@@ -58,7 +59,8 @@ interface Options {
 }
 
 /** Adds the `purge` command to the program. */
-export function register(program: Command): void {
+/** Registers `phonehome purge`; `tables` are the region's device tables (how each one's rows expire). */
+export function register(program: Command, tables: readonly DeviceTable[]): void {
   program
     .command("purge")
     .description(
@@ -113,11 +115,12 @@ export function register(program: Command): void {
         await migrate(db, "region");
         const plan: PurgePlan =
           surgical === undefined
-            ? await planPurge(db, now, { dictionary })
-            : await planSurgicalPurge(db, now, surgical, { dictionary });
+            ? await planPurge(db, now, { dictionary, tables })
+            : await planSurgicalPurge(db, now, surgical, { dictionary, tables });
         out([...formatHeading(region.id, plan, dryRun, surgical), ...formatPlan(plan)]);
         const run = {
           dictionary,
+          tables,
           dryRun,
           actor: `cli:${userInfo().username}`,
           onProgress: progress.update,

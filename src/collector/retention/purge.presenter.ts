@@ -1,14 +1,13 @@
 /** How `phonehome purge` shows a plan and a result: plain lines for people, JSON for scripts. */
 import type { PurgePlan, PurgeResult, PurgeStep, SurgicalRequest, TableTotals } from "./purge.service.ts";
-import { PURGE_TABLES, type PurgeTable } from "./tables.ts";
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-function tableLines(tables: Record<PurgeTable, TableTotals>): string[] {
-  return PURGE_TABLES.map((name) => {
-    const t = tables[name];
+/** A line per table the region's list says expires, in the list's order. */
+function tableLines(tables: Record<string, TableTotals>): string[] {
+  return Object.entries(tables).map(([name, t]) => {
     const partitions = t.partitions.length === 0 ? "" : `; whole partitions: ${t.partitions.join(", ")}`;
     return `  ${name.padEnd(19)} ${plural(t.rows, "row")}; a field removed from ${plural(t.fields, "row")}${partitions}`;
   });

@@ -1,28 +1,23 @@
 /**
- * Queries of the purges. Tables and columns come from the fixed list below
- * (identifiers cannot be bound); every value is a bound parameter. Purges walk
+ * Queries of the purges. Tables and columns come from the region's device
+ * tables, each described beside its collection (identifiers cannot be bound;
+ * the descriptions are code, and names are checked); every value is a bound
+ * parameter. Purges walk
  * rows in (expiry, key) order, keys compared byte-wise, with keyset
  * pagination, so a dry run reads exactly the rows a real run removes, in the
  * same order, on PGlite and PostgreSQL alike.
  */
 import type { Db, Queryable } from "../../core/db/index.ts";
 import { checkedName } from "./partitions.ts";
-import type { PurgeTable } from "./tables.ts";
+import type { Expiry, KeyColumn } from "../device-data/index.ts";
 
-type KeyType = "text" | "uuid" | "bigint";
-
-interface TableSpec {
-  /** Key columns, in order; text columns compare byte-wise. */
-  keys: readonly { column: string; type: KeyType }[];
-  /** SQL for the collection a row belongs to; null for proof records, which hold no collection. */
-  collection: string | null;
-  /**
-   * The column a field's own retention counts from: the same instant the
-   * row's `expires_at` was computed from (an activation: when it was
-   * received; a diagnostics event: when it happened). Null without fields.
-   */
-  fieldClock: string | null;
+/** A table purges walk: its name and how its rows expire. */
+export interface ExpiringTable {
+  name: string;
+  expiry: Expiry;
 }
+
+type KeyType = KeyColumn["type"];
 
 /** The least value of each key type: where a walk starts. */
 const LEAST: Readonly<Record<KeyType, string>> = {
@@ -31,37 +26,15 @@ const LEAST: Readonly<Record<KeyType, string>> = {
   bigint: "-9223372036854775808",
 };
 
-const TABLES: Readonly<Record<PurgeTable, TableSpec>> = {
-  activations: {
-    keys: [{ column: "device_key", type: "text" }],
-    collection: "'activation'",
-    fieldClock: "received_at",
-  },
-  diagnostics_events: {
-    keys: [
-      { column: "device_ref", type: "text" },
-      { column: "event_id", type: "uuid" },
-    ],
-    collection: "collection",
-    fieldClock: "occurred_at",
-  },
-  device_builds: {
-    keys: [{ column: "device_key", type: "text" }],
-    collection: "'update.check'",
-    fieldClock: "received_at",
-  },
-  consent_history: { keys: [{ column: "receipt_id", type: "uuid" }], collection: null, fieldClock: null },
-  erasures: { keys: [{ column: "request_id", type: "uuid" }], collection: null, fieldClock: null },
-  access_receipts: { keys: [{ column: "id", type: "bigint" }], collection: null, fieldClock: null },
-  notice_deliveries: {
-    keys: [
-      { column: "device_key", type: "text" },
-      { column: "notice", type: "text" },
-    ],
-    collection: null,
-    fieldClock: null,
-  },
-};
+const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
+
+/** The table's name and key columns, checked to be plain identifiers before they reach SQL. */
+function specOf(table: ExpiringTable): Expiry {
+  for (const name of [table.name, ...table.expiry.keys.map((k) => k.column)]) {
+    if (!IDENTIFIER.test(name)) throw new Error(`${JSON.stringify(name)} is not a plain SQL identifier`);
+  }
+  return table.expiry;
+}
 
 /** The SQL for a collection-only part of a table's spec; a selection about collections never reaches proof records. */
 function collectionSql(sql: string | null): string {
@@ -101,8 +74,8 @@ export interface RowKey {
 }
 
 /** Where a walk of `table` starts: before every row. */
-export function startOf(table: PurgeTable): RowKey {
-  return { expiresAt: "-infinity", key: TABLES[table].keys.map((k) => LEAST[k.type]) };
+export function startOf(table: ExpiringTable): RowKey {
+  return { expiresAt: "-infinity", key: specOf(table).keys.map((k) => LEAST[k.type]) };
 }
 
 class Params {
@@ -113,21 +86,21 @@ class Params {
   }
 }
 
-function orderOf(spec: TableSpec, alias = ""): string {
+function orderOf(spec: Expiry, alias = ""): string {
   const cols = spec.keys.map((k) => `${alias}${k.column}${k.type === "text" ? ' COLLATE "C"' : ""}`);
   return [`${alias}expires_at`, ...cols].join(", ");
 }
 
-function keyColumns(spec: TableSpec, alias = ""): string {
+function keyColumns(spec: Expiry, alias = ""): string {
   return [`${alias}expires_at`, ...spec.keys.map((k) => `${alias}${k.column}`)].join(", ");
 }
 
-function keyOutput(spec: TableSpec): string {
+function keyOutput(spec: Expiry): string {
   const keys = spec.keys.map((k, i) => `${k.column}::text AS k${i}`);
   return [`to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS e`, ...keys].join(", ");
 }
 
-function afterClause(spec: TableSpec, after: RowKey, p: Params): string {
+function afterClause(spec: Expiry, after: RowKey, p: Params): string {
   const left = orderOf(spec);
   const right = [
     `${p.add(after.expiresAt)}::timestamptz`,
@@ -136,7 +109,7 @@ function afterClause(spec: TableSpec, after: RowKey, p: Params): string {
   return `ROW(${left}) > ROW(${right.join(", ")})`;
 }
 
-function whereClause(spec: TableSpec, selection: Selection, p: Params): string {
+function whereClause(spec: Expiry, selection: Selection, p: Params): string {
   switch (selection.kind) {
     case "expired": {
       const parts = [`expires_at <= ${p.add(selection.now)}`];
@@ -176,11 +149,11 @@ function whereClause(spec: TableSpec, selection: Selection, p: Params): string {
   }
 }
 
-function sourceOf(table: PurgeTable, selection: Selection): string {
-  return selection.kind === "partition" ? checkedName(selection.name) : table;
+function sourceOf(table: ExpiringTable, selection: Selection): string {
+  return selection.kind === "partition" ? checkedName(selection.name) : table.name;
 }
 
-function toRowKeys(rows: readonly Record<string, unknown>[], spec: TableSpec): RowKey[] {
+function toRowKeys(rows: readonly Record<string, unknown>[], spec: Expiry): RowKey[] {
   return rows.map((r) => ({
     expiresAt: String(r.e),
     key: spec.keys.map((_, i) => String(r[`k${i}`])),
@@ -188,8 +161,12 @@ function toRowKeys(rows: readonly Record<string, unknown>[], spec: TableSpec): R
 }
 
 /** How many rows `selection` touches in `table`. */
-export async function countSelected(q: Queryable, table: PurgeTable, selection: Selection): Promise<number> {
-  const spec = TABLES[table];
+export async function countSelected(
+  q: Queryable,
+  table: ExpiringTable,
+  selection: Selection,
+): Promise<number> {
+  const spec = specOf(table);
   const p = new Params();
   const { rows } = await q.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM ${sourceOf(table, selection)} WHERE ${whereClause(spec, selection, p)}`,
@@ -201,12 +178,12 @@ export async function countSelected(q: Queryable, table: PurgeTable, selection: 
 /** Reads the keys of up to `limit` selected rows after `after`, in walk order; removes nothing (dry runs, partitions). */
 export async function readSelectedKeys(
   q: Queryable,
-  table: PurgeTable,
+  table: ExpiringTable,
   selection: Selection,
   after: RowKey,
   limit: number,
 ): Promise<RowKey[]> {
-  const spec = TABLES[table];
+  const spec = specOf(table);
   const p = new Params();
   const where = whereClause(spec, selection, p);
   const { rows } = await q.query(
@@ -221,22 +198,22 @@ export async function readSelectedKeys(
 /** Deletes up to `limit` selected rows after `after`, in one statement; returns their keys in walk order. */
 export async function deleteSelectedChunk(
   q: Queryable,
-  table: PurgeTable,
+  table: ExpiringTable,
   selection: Selection,
   after: RowKey,
   limit: number,
 ): Promise<RowKey[]> {
-  const spec = TABLES[table];
+  const spec = specOf(table);
   const p = new Params();
   const where = whereClause(spec, selection, p);
   const match = ["expires_at", ...spec.keys.map((k) => k.column)].map((c) => `t.${c} = d.${c}`).join(" AND ");
   const { rows } = await q.query(
     `WITH doomed AS (
-       SELECT ${keyColumns(spec)} FROM ${table}
+       SELECT ${keyColumns(spec)} FROM ${table.name}
         WHERE ${where} AND ${afterClause(spec, after, p)}
         ORDER BY ${orderOf(spec)} LIMIT ${p.add(limit)}),
      gone AS (
-       DELETE FROM ${table} t USING doomed d WHERE ${match}
+       DELETE FROM ${table.name} t USING doomed d WHERE ${match}
        RETURNING ${keyColumns(spec, "t.")})
      SELECT ${keyOutput(spec)} FROM gone ORDER BY ${orderOf(spec)}`,
     p.values,
@@ -247,24 +224,24 @@ export async function deleteSelectedChunk(
 /** Removes `field` from up to `limit` selected rows after `after`, in one statement; returns their keys in walk order. */
 export async function removeFieldChunk(
   q: Queryable,
-  table: PurgeTable,
+  table: ExpiringTable,
   selection: Selection,
   field: string,
   after: RowKey,
   limit: number,
 ): Promise<RowKey[]> {
-  const spec = TABLES[table];
+  const spec = specOf(table);
   const p = new Params();
   const where = whereClause(spec, selection, p);
   const name = p.add(field);
   const match = ["expires_at", ...spec.keys.map((k) => k.column)].map((c) => `t.${c} = d.${c}`).join(" AND ");
   const { rows } = await q.query(
     `WITH doomed AS (
-       SELECT ${keyColumns(spec)} FROM ${table}
+       SELECT ${keyColumns(spec)} FROM ${table.name}
         WHERE ${where} AND ${afterClause(spec, after, p)}
         ORDER BY ${orderOf(spec)} LIMIT ${p.add(limit)}),
      changed AS (
-       UPDATE ${table} t SET data = t.data - ${name} FROM doomed d WHERE ${match} AND t.data ? ${name}
+       UPDATE ${table.name} t SET data = t.data - ${name} FROM doomed d WHERE ${match} AND t.data ? ${name}
        RETURNING ${keyColumns(spec, "t.")})
      SELECT ${keyOutput(spec)} FROM changed ORDER BY ${orderOf(spec)}`,
     p.values,

@@ -5,6 +5,7 @@
  * (whose embedded store no other process may open). Every route needs the
  * service token: a purge destroys data and its records name what went.
  */
+import type { DeviceTable } from "../device-data/index.ts";
 import { SERVICE_TOKEN_ACTOR } from "../../core/audit-log/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
@@ -126,6 +127,8 @@ export interface PurgeRouteDeps {
   region: string;
   db: Db;
   dictionary: Dictionary;
+  /** The region's device tables: how each one's rows expire. */
+  tables: readonly DeviceTable[];
   serviceToken: string;
   logger: Logger;
   /** Aborted when the collector shuts down: a purge under way stops between chunks. */
@@ -134,7 +137,7 @@ export interface PurgeRouteDeps {
 
 /** Registers `GET /v1/purges`, `POST /v1/purges/retention` and `POST /v1/purges/surgical`. */
 export function registerPurgeRoutes(app: App, deps: PurgeRouteDeps): void {
-  const { db, dictionary, region, logger, signal } = deps;
+  const { db, dictionary, tables, region, logger, signal } = deps;
   const onRequest = serviceTokenCheck(deps.serviceToken);
   const tags = ["retention"];
   const security = [{ serviceToken: [] }];
@@ -189,9 +192,9 @@ export function registerPurgeRoutes(app: App, deps: PurgeRouteDeps): void {
     async (request) => {
       const now = new Date();
       const dryRun = request.body.dryRun ?? false;
-      const plan = await planPurge(db, now, { dictionary });
+      const plan = await planPurge(db, now, { dictionary, tables });
       const result = await carryOut(() =>
-        runPurge(db, now, { dictionary, dryRun, signal, actor: SERVICE_TOKEN_ACTOR }),
+        runPurge(db, now, { dictionary, tables, dryRun, signal, actor: SERVICE_TOKEN_ACTOR }),
       );
       logger.info({ runId: result.runId, dryRun, removed: result.removed }, "retention purge requested");
       return toJson(region, plan, result);
@@ -224,9 +227,15 @@ export function registerPurgeRoutes(app: App, deps: PurgeRouteDeps): void {
         to: new Date(body.to),
         reason: body.reason,
       });
-      const plan = await planSurgicalPurge(db, now, checked, { dictionary });
+      const plan = await planSurgicalPurge(db, now, checked, { dictionary, tables });
       const result = await carryOut(() =>
-        runSurgicalPurge(db, now, checked, { dictionary, dryRun, signal, actor: SERVICE_TOKEN_ACTOR }),
+        runSurgicalPurge(db, now, checked, {
+          dictionary,
+          tables,
+          dryRun,
+          signal,
+          actor: SERVICE_TOKEN_ACTOR,
+        }),
       );
       logger.warn(
         {

@@ -1,3 +1,4 @@
+import { DEVICE_TABLES } from "../device-tables.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, beforeEach, describe, it } from "node:test";
@@ -84,7 +85,7 @@ for (const backend of BACKENDS) {
 
     it("plans per table: months that go whole, rows that go one by one, and nothing else", async () => {
       await scenario(db);
-      const plan = await planPurge(db, NOW, { dictionary });
+      const plan = await planPurge(db, NOW, { dictionary, tables: DEVICE_TABLES });
       assert.deepEqual(plan.tables, {
         activations: { rows: 2, fields: 0, partitions: [] },
         diagnostics_events: {
@@ -162,15 +163,15 @@ for (const backend of BACKENDS) {
           [device, expires],
         );
       }
-      const dry = await runPurge(db, NOW, { dictionary, dryRun: true });
-      const result = await runPurge(db, NOW, { dictionary });
+      const dry = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES, dryRun: true });
+      const result = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES });
       for (const r of [dry, result]) {
         assert.deepEqual(
           [
-            r.tables.consent_history.rows,
-            r.tables.erasures.rows,
-            r.tables.access_receipts.rows,
-            r.tables.notice_deliveries.rows,
+            r.tables.consent_history?.rows,
+            r.tables.erasures?.rows,
+            r.tables.access_receipts?.rows,
+            r.tables.notice_deliveries?.rows,
           ],
           [1, 1, 1, 1],
         );
@@ -192,13 +193,13 @@ for (const backend of BACKENDS) {
       await scenario(db);
       const before = { activations: await allActivations(db), events: await allEvents(db) };
 
-      const dry = await runPurge(db, NOW, { dictionary, dryRun: true });
+      const dry = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES, dryRun: true });
       assert.equal(dry.removed, 10);
       assert.deepEqual(await allActivations(db), before.activations, "a dry run removes nothing");
       assert.deepEqual(await allEvents(db), before.events);
       assert.equal((await listDiagnosticsPartitions(db)).length, 4);
 
-      const real = await runPurge(db, NOW, { dictionary });
+      const real = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES });
       assert.equal(real.removed, 10);
       assert.deepEqual(real.tables, dry.tables);
       assert.equal(real.sha256, dry.sha256, "the dry run walked the very rows the real run removed");
@@ -238,7 +239,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual((runs[0]?.counts as { tables: unknown }).tables, real.tables);
       assert.equal(runs[0]?.reason, null);
 
-      const again = await runPurge(db, NOW, { dictionary });
+      const again = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES });
       assert.equal(again.removed, 0, "a second run finds nothing due");
       assert.equal(again.sha256, EMPTY_SHA256);
     });
@@ -251,7 +252,7 @@ for (const backend of BACKENDS) {
         keys.map((deviceKey) => ({ deviceKey, expiresAt: at("2031-03-01T12:00:00.123Z") })),
       );
       await putActivations(db, [{ deviceKey: "0-later", expiresAt: at("2031-03-02T00:00:00Z") }]);
-      const result = await runPurge(db, NOW, { dictionary });
+      const result = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES });
       const lines = ["A-device", "B-device", "a-device", "b-device"]
         .map((k) => `activations\t2031-03-01T12:00:00.123000Z\t${k}\n`)
         .concat("activations\t2031-03-02T00:00:00.000000Z\t0-later\n");
@@ -276,6 +277,7 @@ for (const backend of BACKENDS) {
       const seen: [number, number][] = [];
       const result = await runPurge(db, NOW, {
         dictionary,
+        tables: DEVICE_TABLES,
         chunkSize: 2,
         onProgress: (done, total) => seen.push([done, total]),
       });
@@ -306,9 +308,9 @@ for (const backend of BACKENDS) {
         // Past its own retention: the row goes, and is not counted as a field removal too.
         { deviceRef: "dr_5", occurredAt: at("2030-01-01T00:00:00Z"), expiresAt: at("2031-01-01T00:00:00Z") },
       ]);
-      const plan = await planPurge(db, NOW, { dictionary });
+      const plan = await planPurge(db, NOW, { dictionary, tables: DEVICE_TABLES });
       assert.deepEqual(plan.tables.diagnostics_events, { rows: 1, fields: 2, partitions: [] });
-      const result = await runPurge(db, NOW, { dictionary });
+      const result = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES });
       const step = result.steps.find((s) => s.action === "remove-field" && s.removed > 0);
       assert.deepEqual(step && [step.collection, step.version, step.field, step.removed], [
         "test.diag",
@@ -332,13 +334,16 @@ for (const backend of BACKENDS) {
 
     it("refuses a second purge in the same process while one runs (the schedule and an operator's request)", async () => {
       const outcome = await withPurgeLock(db, () =>
-        runPurge(db, NOW, { dictionary, dryRun: true }).then(
+        runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES, dryRun: true }).then(
           () => "ran",
           (e: unknown) => (isPhoneHomeError(e, "store.locked") ? "locked" : e),
         ),
       );
       assert.deepEqual(outcome, { value: "locked" });
-      assert.equal((await runPurge(db, NOW, { dictionary, dryRun: true })).dryRun, true);
+      assert.equal(
+        (await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES, dryRun: true })).dryRun,
+        true,
+      );
     });
 
     if (backend.name === "postgres") {
@@ -350,9 +355,11 @@ for (const backend of BACKENDS) {
           await other.query(`SET search_path = ${store.schema ?? "public"}`);
           await other.query("BEGIN");
           await other.query("SELECT pg_advisory_xact_lock(hashtext('phonehome.purge.' || current_schema()))");
-          await assert.rejects(runPurge(db, NOW, { dictionary }), (e) => isPhoneHomeError(e, "store.locked"));
+          await assert.rejects(runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES }), (e) =>
+            isPhoneHomeError(e, "store.locked"),
+          );
           await other.query("COMMIT");
-          assert.equal((await runPurge(db, NOW, { dictionary })).removed, 0);
+          assert.equal((await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES })).removed, 0);
         } finally {
           await other.end();
         }
@@ -369,7 +376,7 @@ for (const backend of BACKENDS) {
           await reader.query(`SET search_path = ${store.schema ?? "public"}`);
           await reader.query("BEGIN");
           await reader.query("SELECT count(*) FROM diagnostics_events");
-          const busy = await runPurge(db, NOW, { dictionary, detachPatience });
+          const busy = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES, detachPatience });
           const drops = busy.steps.filter((s) => s.action === "drop-partition");
           assert.deepEqual(
             drops.map((s) => [s.partition, s.skipped]),
@@ -380,7 +387,7 @@ for (const backend of BACKENDS) {
           );
           for (const s of drops)
             assert.match(s.skippedBecause ?? "", /stayed locked .* left for the next run/);
-          assert.deepEqual(busy.tables.diagnostics_events.partitions, []);
+          assert.deepEqual(busy.tables.diagnostics_events?.partitions, []);
           const lines = formatResult(busy).filter((l) => l.includes("was skipped"));
           assert.equal(lines.length, 2);
           assert.match(lines[0] ?? "", /diagnostics_events_203101 was skipped: .*attempts of at most 50 ms/);
@@ -392,8 +399,8 @@ for (const backend of BACKENDS) {
           assert.ok(attached.includes("diagnostics_events_203101"));
 
           await reader.query("COMMIT");
-          const next = await runPurge(db, NOW, { dictionary, detachPatience });
-          assert.deepEqual(next.tables.diagnostics_events.partitions, [
+          const next = await runPurge(db, NOW, { dictionary, tables: DEVICE_TABLES, detachPatience });
+          assert.deepEqual(next.tables.diagnostics_events?.partitions, [
             "diagnostics_events_203101",
             "diagnostics_events_203102",
           ]);
@@ -427,6 +434,7 @@ for (const backend of BACKENDS) {
       ]);
       const retention = await startRetention(db, {
         dictionary,
+        tables: DEVICE_TABLES,
         intervalMs: 10,
         logger: createLogger("silent"),
         clock: () => NOW,

@@ -18,6 +18,7 @@ import {
   detachDiagnosticsPartition,
   dropDiagnosticsPartition,
   listDiagnosticsPartitions,
+  PARTITIONED_TABLE,
 } from "./partitions.ts";
 import {
   countSelected,
@@ -30,15 +31,17 @@ import {
   type Selection,
   updatePurgeRun,
   withPurgeLock,
+  type ExpiringTable,
 } from "./purge.repository.ts";
-import { PURGE_TABLES, type PurgeTable, RECORD_TABLES, tableOf } from "./tables.ts";
+import { type DeviceTable, expiringTables, tableStoring } from "../device-data/index.ts";
 
 /** Rows per statement: small enough that a chunk's locks and WAL stay short, large enough to be quick. */
 export const DEFAULT_CHUNK_SIZE = 5000;
 
 /** One thing a purge does to one table. */
 export interface PurgeStep {
-  table: PurgeTable;
+  /** The table's name. */
+  table: string;
   /** `drop-partition`: a whole month of expired diagnostics; `delete-rows`: rows one by one; `remove-field`: one field out of `data`. */
   action: "drop-partition" | "delete-rows" | "remove-field";
   /** The partition a `drop-partition` step drops. */
@@ -65,7 +68,7 @@ export interface PurgePlan {
   /** The instant the purge is computed against. */
   asOf: Date;
   steps: PurgeStep[];
-  tables: Record<PurgeTable, TableTotals>;
+  tables: Record<string, TableTotals>;
   /** Rows touched over all steps. */
   total: number;
 }
@@ -87,15 +90,14 @@ export interface PurgeResult {
   dryRun: boolean;
   asOf: Date;
   steps: StepOutcome[];
-  tables: Record<PurgeTable, TableTotals>;
+  tables: Record<string, TableTotals>;
   removed: number;
   /** SHA-256 (hex) over the removed rows' keys, one line each, in the order removed (docs/retention.md). */
   sha256: string;
 }
 
 /** How a purge runs. */
-export interface RunOptions {
-  dictionary: Dictionary;
+export interface RunOptions extends PurgeScope {
   /** Count and record what would go, remove nothing. */
   dryRun?: boolean;
   /** Rows per statement (default 5,000). */
@@ -110,6 +112,12 @@ export interface RunOptions {
   detachPatience?: Readonly<DetachPatience>;
 }
 
+/** What a purge works from: the dictionary, and the region's device tables (each says how its rows expire). */
+export interface PurgeScope {
+  dictionary: Dictionary;
+  tables: readonly DeviceTable[];
+}
+
 /** A surgical purge: one collection (one version, or all), optionally one field, received in [from, to). */
 export interface SurgicalRequest {
   collection: string;
@@ -122,14 +130,16 @@ export interface SurgicalRequest {
 }
 
 interface Planned extends PurgeStep {
+  /** The table the step walks. */
+  walks: ExpiringTable;
   selection: Selection;
   /** `drop-partition` only: false when a run detached it and stopped before dropping it. */
   attached?: boolean;
 }
 
 /** Counts what retention would remove at `now`: per table, partitions that can go whole, rows, and fields past their own retention. */
-export async function planPurge(db: Db, now: Date, options: { dictionary: Dictionary }): Promise<PurgePlan> {
-  return toPlan("retention", now, await retentionSteps(db, now, options.dictionary));
+export async function planPurge(db: Db, now: Date, options: PurgeScope): Promise<PurgePlan> {
+  return toPlan("retention", now, await retentionSteps(db, now, options), options.tables);
 }
 
 /**
@@ -139,7 +149,7 @@ export async function planPurge(db: Db, now: Date, options: { dictionary: Dictio
  */
 export async function runPurge(db: Db, now: Date, options: RunOptions): Promise<PurgeResult> {
   return locked(db, async () => {
-    const steps = await retentionSteps(db, now, options.dictionary);
+    const steps = await retentionSteps(db, now, options);
     return execute(db, { kind: "retention", asOf: now, reason: null, scope: null }, steps, options);
   });
 }
@@ -149,9 +159,10 @@ export async function planSurgicalPurge(
   db: Db,
   now: Date,
   request: SurgicalRequest,
-  options: { dictionary: Dictionary },
+  options: PurgeScope,
 ): Promise<PurgePlan> {
-  return toPlan("surgical", now, await surgicalSteps(db, checkSurgicalRequest(options.dictionary, request)));
+  const checked = checkSurgicalRequest(options.dictionary, request);
+  return toPlan("surgical", now, await surgicalSteps(db, options.tables, checked), options.tables);
 }
 
 /**
@@ -167,7 +178,7 @@ export async function runSurgicalPurge(
 ): Promise<PurgeResult> {
   const checked = checkSurgicalRequest(options.dictionary, request);
   return locked(db, async () => {
-    const steps = await surgicalSteps(db, checked);
+    const steps = await surgicalSteps(db, options.tables, checked);
     const scope = {
       collection: checked.collection,
       version: checked.version ?? null,
@@ -190,35 +201,64 @@ async function locked<T>(db: Db, fn: () => Promise<T>): Promise<T> {
   return held.value;
 }
 
-async function retentionSteps(db: Db, now: Date, dictionary: Dictionary): Promise<Planned[]> {
+/** A table of the list as purges walk it. */
+function walked(table: DeviceTable): ExpiringTable {
+  if (table.expiry === null) throw new Error(`table ${table.name} does not expire`);
+  return { name: table.name, expiry: table.expiry };
+}
+
+async function retentionSteps(db: Db, now: Date, scope: PurgeScope): Promise<Planned[]> {
   const steps: Planned[] = [];
   const expired = (exceptRanges: { from: Date; to: Date }[]): Selection => ({
     kind: "expired",
     now,
     exceptRanges,
   });
-  steps.push({ table: "activations", action: "delete-rows", selection: expired([]), due: 0 });
-  // A partition whose whole month lies before `now` goes whole; a detached one was already on its way out.
-  const droppable = (await listDiagnosticsPartitions(db)).filter((p) => !p.attached || p.to <= now);
-  for (const p of droppable) {
+  const deleteExpired = (table: DeviceTable): Planned => ({
+    table: table.name,
+    walks: walked(table),
+    action: "delete-rows",
+    selection: expired([]),
+    due: 0,
+  });
+  const expiring = expiringTables(scope.tables);
+  // Collected records first, each table in the list's order.
+  for (const table of expiring.filter((t) => t.holds === "collected")) {
+    if (!table.expiry?.partitioned) {
+      steps.push(deleteExpired(table));
+      continue;
+    }
+    if (table.name !== PARTITIONED_TABLE) throw new Error(`only ${PARTITIONED_TABLE} is kept in partitions`);
+    // A partition whose whole month lies before `now` goes whole; a detached one was already on its way out.
+    const droppable = (await listDiagnosticsPartitions(db)).filter((p) => !p.attached || p.to <= now);
+    for (const p of droppable) {
+      steps.push({
+        table: table.name,
+        walks: walked(table),
+        action: "drop-partition",
+        partition: p.name,
+        attached: p.attached,
+        selection: { kind: "partition", name: p.name },
+        due: 0,
+      });
+    }
+    const ranges = droppable.filter((p) => p.attached).map((p) => ({ from: p.from, to: p.to }));
     steps.push({
-      table: "diagnostics_events",
-      action: "drop-partition",
-      partition: p.name,
-      attached: p.attached,
-      selection: { kind: "partition", name: p.name },
+      table: table.name,
+      walks: walked(table),
+      action: "delete-rows",
+      selection: expired(ranges),
       due: 0,
     });
   }
-  const ranges = droppable.filter((p) => p.attached).map((p) => ({ from: p.from, to: p.to }));
-  steps.push({ table: "diagnostics_events", action: "delete-rows", selection: expired(ranges), due: 0 });
-  steps.push({ table: "device_builds", action: "delete-rows", selection: expired([]), due: 0 });
   // Fields kept shorter than their record: removed from `data` when their own retention ends.
-  for (const collection of dictionary.collections) {
+  for (const collection of scope.dictionary.collections) {
     for (const field of collection.fields) {
       if (field.transform === "drop" || field.retention.duration === collection.retention.duration) continue;
+      const table = tableStoring(scope.tables, collection.name);
       steps.push({
-        table: tableOf(collection.name),
+        table: table.name,
+        walks: walked(table),
         action: "remove-field",
         collection: collection.name,
         version: collection.version,
@@ -236,10 +276,10 @@ async function retentionSteps(db: Db, now: Date, dictionary: Dictionary): Promis
     }
   }
   // Proof records whose retention (stamped when they stopped being current) has run out.
-  for (const table of RECORD_TABLES) {
-    steps.push({ table, action: "delete-rows", selection: expired([]), due: 0 });
+  for (const table of expiring.filter((t) => t.holds === "proof")) {
+    steps.push(deleteExpired(table));
   }
-  for (const step of steps) step.due = await countSelected(db, step.table, step.selection);
+  for (const step of steps) step.due = await countSelected(db, step.walks, step.selection);
   return steps;
 }
 
@@ -288,8 +328,12 @@ export function checkSurgicalRequest(dictionary: Dictionary, request: SurgicalRe
   return { collection, version, field, from, to, reason };
 }
 
-async function surgicalSteps(db: Db, request: SurgicalRequest): Promise<Planned[]> {
-  const table = tableOf(request.collection);
+async function surgicalSteps(
+  db: Db,
+  tables: readonly DeviceTable[],
+  request: SurgicalRequest,
+): Promise<Planned[]> {
+  const table = tableStoring(tables, request.collection);
   const selection: Selection = {
     kind: "window",
     collection: request.collection,
@@ -299,36 +343,43 @@ async function surgicalSteps(db: Db, request: SurgicalRequest): Promise<Planned[
     to: request.to,
   };
   const step: Planned = {
-    table,
+    table: table.name,
+    walks: walked(table),
     action: request.field === undefined ? "delete-rows" : "remove-field",
     collection: request.collection,
     ...(request.version === undefined ? {} : { version: request.version }),
     ...(request.field === undefined ? {} : { field: request.field }),
     selection,
-    due: await countSelected(db, table, selection),
+    due: await countSelected(db, walked(table), selection),
   };
   return [step];
 }
 
 function publicStep(step: Planned): PurgeStep {
-  const { selection: _selection, attached: _attached, ...rest } = step;
+  const { selection: _selection, attached: _attached, walks: _walks, ...rest } = step;
   return rest;
 }
 
-function emptyTotals(): Record<PurgeTable, TableTotals> {
+function emptyTotals(tables: readonly DeviceTable[]): Record<string, TableTotals> {
   const empty = (): TableTotals => ({ rows: 0, fields: 0, partitions: [] });
-  return Object.fromEntries(PURGE_TABLES.map((t) => [t, empty()])) as Record<PurgeTable, TableTotals>;
+  return Object.fromEntries(expiringTables(tables).map((t) => [t.name, empty()]));
 }
 
-function addTo(totals: Record<PurgeTable, TableTotals>, step: PurgeStep, count: number): void {
+function addTo(totals: Record<string, TableTotals>, step: PurgeStep, count: number): void {
   const t = totals[step.table];
+  if (t === undefined) throw new Error(`a purge step walks ${step.table}, which the list does not hold`);
   if (step.action === "remove-field") t.fields += count;
   else t.rows += count;
   if (step.action === "drop-partition" && step.partition !== undefined) t.partitions.push(step.partition);
 }
 
-function toPlan(kind: PurgePlan["kind"], asOf: Date, steps: Planned[]): PurgePlan {
-  const tables = emptyTotals();
+function toPlan(
+  kind: PurgePlan["kind"],
+  asOf: Date,
+  steps: Planned[],
+  list: readonly DeviceTable[],
+): PurgePlan {
+  const tables = emptyTotals(list);
   for (const step of steps) addTo(tables, step, step.due);
   return {
     kind,
@@ -373,7 +424,7 @@ async function execute(
   const outcomes: StepOutcome[] = [];
   let done = 0;
   const summary = () => {
-    const tables = emptyTotals();
+    const tables = emptyTotals(options.tables);
     for (const o of outcomes) if (!o.skipped) addTo(tables, o, o.removed);
     return { tables, counts: { tables, steps: outcomes } };
   };
@@ -437,7 +488,7 @@ async function runStep(
   // Reads end at a short page; removals end at an empty chunk (rows removed meanwhile by
   // someone else, e.g. an owner's erasure, can make a chunk short without it being the last).
   const walk = async (next: (after: RowKey) => Promise<RowKey[]>, reads: boolean) => {
-    let after = startOf(step.table);
+    let after = startOf(step.walks);
     for (;;) {
       signal?.throwIfAborted();
       const rows = await next(after);
@@ -463,7 +514,7 @@ async function runStep(
         }
       }
       // Detached, the partition takes no new rows: its keys are read for the digest, then it goes whole.
-      await walk((after) => readSelectedKeys(db, step.table, step.selection, after, chunk), true);
+      await walk((after) => readSelectedKeys(db, step.walks, step.selection, after, chunk), true);
       if (!dryRun) await dropDiagnosticsPartition(db, name);
       return;
     }
@@ -471,8 +522,8 @@ async function runStep(
       await walk(
         (after) =>
           dryRun
-            ? readSelectedKeys(db, step.table, step.selection, after, chunk)
-            : deleteSelectedChunk(db, step.table, step.selection, after, chunk),
+            ? readSelectedKeys(db, step.walks, step.selection, after, chunk)
+            : deleteSelectedChunk(db, step.walks, step.selection, after, chunk),
         dryRun,
       );
       return;
@@ -481,8 +532,8 @@ async function runStep(
       await walk(
         (after) =>
           dryRun
-            ? readSelectedKeys(db, step.table, step.selection, after, chunk)
-            : removeFieldChunk(db, step.table, step.selection, field, after, chunk),
+            ? readSelectedKeys(db, step.walks, step.selection, after, chunk)
+            : removeFieldChunk(db, step.walks, step.selection, field, after, chunk),
         dryRun,
       );
       return;

@@ -5,6 +5,7 @@
  * come into reach. The timer never keeps the process alive, and stopping
  * waits for a purge under way to reach its next chunk.
  */
+import type { DeviceTable } from "../device-data/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { isPhoneHomeError } from "../../core/errors/index.ts";
@@ -15,6 +16,8 @@ import { runPurge } from "./purge.service.ts";
 /** What the region's retention needs. */
 export interface RetentionOptions {
   dictionary: Dictionary;
+  /** The region's device tables: how each one's rows expire. */
+  tables: readonly DeviceTable[];
   /** Time between purges, in milliseconds. */
   intervalMs: number;
   logger: Logger;
@@ -34,10 +37,10 @@ export interface RunningRetention {
  * retried at the next interval: it never stops the collector.
  */
 export async function startRetention(db: Db, options: RetentionOptions): Promise<RunningRetention> {
-  const { dictionary, logger } = options;
+  const { dictionary, tables, logger } = options;
   const clock = options.clock ?? (() => new Date());
   const ensure = async (now: Date) => {
-    const created = await ensureDiagnosticsPartitions(db, now, partitionMonthsAhead(dictionary, now));
+    const created = await ensureDiagnosticsPartitions(db, now, partitionMonthsAhead(tables, dictionary, now));
     for (const p of created) {
       logger.info({ partition: p.name, moved: p.moved }, "diagnostics partition created");
     }
@@ -59,7 +62,7 @@ export async function startRetention(db: Db, options: RetentionOptions): Promise
     running = (async () => {
       const now = clock();
       try {
-        const result = await runPurge(db, now, { dictionary, signal: abort.signal });
+        const result = await runPurge(db, now, { dictionary, tables, signal: abort.signal });
         const log = result.removed > 0 ? logger.info.bind(logger) : logger.debug.bind(logger);
         log(
           { purgeRun: result.runId, removed: result.removed, tables: result.tables, sha256: result.sha256 },

@@ -1,3 +1,4 @@
+import { DEVICE_TABLES } from "../device-tables.ts";
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import {
@@ -71,13 +72,17 @@ for (const backend of BACKENDS) {
 
     it("removes one field of one version inside the window only; the dry run says the same first", async () => {
       const ids = await scenario(db);
-      const plan = await planSurgicalPurge(db, NOW, request(), { dictionary });
+      const plan = await planSurgicalPurge(db, NOW, request(), { dictionary, tables: DEVICE_TABLES });
       assert.deepEqual(plan.tables.diagnostics_events, { rows: 0, fields: 2, partitions: [] });
 
       const untouched = await allEvents(db);
-      const dry = await runSurgicalPurge(db, NOW, request(), { dictionary, dryRun: true });
+      const dry = await runSurgicalPurge(db, NOW, request(), {
+        dictionary,
+        tables: DEVICE_TABLES,
+        dryRun: true,
+      });
       assert.deepEqual(await allEvents(db), untouched, "a dry run changes nothing");
-      const real = await runSurgicalPurge(db, NOW, request(), { dictionary });
+      const real = await runSurgicalPurge(db, NOW, request(), { dictionary, tables: DEVICE_TABLES });
       assert.equal(dry.removed, 2);
       assert.equal(real.removed, dry.removed);
       assert.deepEqual(real.tables, dry.tables);
@@ -114,15 +119,15 @@ for (const backend of BACKENDS) {
     it("removes whole rows of one version, or of every version, inside the window", async () => {
       const ids = await scenario(db);
       const v2 = request({ version: 2, field: undefined });
-      const dry = await runSurgicalPurge(db, NOW, v2, { dictionary, dryRun: true });
-      const real = await runSurgicalPurge(db, NOW, v2, { dictionary });
-      assert.deepEqual([dry.tables.diagnostics_events.rows, real.tables.diagnostics_events.rows], [1, 1]);
+      const dry = await runSurgicalPurge(db, NOW, v2, { dictionary, tables: DEVICE_TABLES, dryRun: true });
+      const real = await runSurgicalPurge(db, NOW, v2, { dictionary, tables: DEVICE_TABLES });
+      assert.deepEqual([dry.tables.diagnostics_events?.rows, real.tables.diagnostics_events?.rows], [1, 1]);
       assert.equal(real.sha256, dry.sha256);
       assert.ok(!(await allEvents(db)).some((e) => e.eventId === ids.v2));
 
       const every = request({ version: undefined, field: undefined });
-      const plan = await planSurgicalPurge(db, NOW, every, { dictionary });
-      const all = await runSurgicalPurge(db, NOW, every, { dictionary, chunkSize: 1 });
+      const plan = await planSurgicalPurge(db, NOW, every, { dictionary, tables: DEVICE_TABLES });
+      const all = await runSurgicalPurge(db, NOW, every, { dictionary, tables: DEVICE_TABLES, chunkSize: 1 });
       assert.equal(plan.total, 3);
       assert.equal(all.removed, 3);
       assert.deepEqual(
@@ -138,10 +143,10 @@ for (const backend of BACKENDS) {
       ]);
       await scenario(db);
       const ask = request({ collection: "activation", version: 1, field: "build" });
-      const dry = await runSurgicalPurge(db, NOW, ask, { dictionary, dryRun: true });
-      const real = await runSurgicalPurge(db, NOW, ask, { dictionary });
-      assert.deepEqual([dry.tables.activations.fields, real.tables.activations.fields], [1, 1]);
-      assert.equal(real.tables.diagnostics_events.fields, 0);
+      const dry = await runSurgicalPurge(db, NOW, ask, { dictionary, tables: DEVICE_TABLES, dryRun: true });
+      const real = await runSurgicalPurge(db, NOW, ask, { dictionary, tables: DEVICE_TABLES });
+      assert.deepEqual([dry.tables.activations?.fields, real.tables.activations?.fields], [1, 1]);
+      assert.equal(real.tables.diagnostics_events?.fields, 0);
       assert.deepEqual(await allActivations(db), [
         { deviceKey: "act-in", data: { model: "TA-1062" } },
         { deviceKey: "act-out", data: { model: "TA-1062", build: "00WW_3_39B_SP03" } },
@@ -164,7 +169,7 @@ for (const backend of BACKENDS) {
       for (const [extra, path, message] of cases) {
         for (const dryRun of [true, false]) {
           await assert.rejects(
-            runSurgicalPurge(db, NOW, request(extra), { dictionary, dryRun }),
+            runSurgicalPurge(db, NOW, request(extra), { dictionary, tables: DEVICE_TABLES, dryRun }),
             (e) => isPhoneHomeError(e, "purge.invalid") && e.path === path && message.test(e.message),
             JSON.stringify(extra),
           );
@@ -175,6 +180,7 @@ for (const backend of BACKENDS) {
       // A field an earlier version declared is fine without a version.
       const ok = await runSurgicalPurge(db, NOW, request({ version: undefined, field: "cell" }), {
         dictionary,
+        tables: DEVICE_TABLES,
         dryRun: true,
       });
       assert.equal(ok.removed, 0);

@@ -3,8 +3,7 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import { parseInstant } from "../../core/calendar/index.ts";
 import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
 import { AccessReceiptView, DeviceNoticeView, type HeldEntry } from "@phonehome/shared";
-import { keysDigest } from "./erasure.service.ts";
-import type { HeldRecord } from "./held-record.ts";
+import { type HeldRecord, keysDigest } from "../device-data/index.ts";
 
 const FieldView = T.Object({
   name: T.String(),

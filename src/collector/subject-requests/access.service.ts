@@ -7,158 +7,106 @@
  */
 import { appendAudit } from "../../core/audit-log/index.ts";
 import type { Retention } from "../../core/calendar/index.ts";
-import { findActivations, type StoredActivation } from "../activation/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
-import { findDeviceBuild } from "../update-check/index.ts";
-import {
-  deviceRef,
-  type EventPosition,
-  findDiagnosticsEventKeys,
-  findDiagnosticsEvents,
-  findDiagnosticsEventsPage,
-  type StoredDiagnosticsEvent,
-} from "../diagnostics/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { RegionSigningKey } from "../../core/keys/index.ts";
+import { type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
+import {
+  type DeviceTable,
+  type HeldRecord,
+  ownerTables,
+  type PagePosition,
+  type StoredDevice,
+} from "../device-data/index.ts";
 import { type AccessExport, heldInExport } from "./access.presenter.ts";
 import { presentAccessReceipt } from "./access-receipt.presenter.ts";
 import { ACCESS_RECEIPT_JWS_TYPE, type SignedAccessReceipt } from "@phonehome/shared";
-import type { HeldRecord } from "./held-record.ts";
-
-export type { HeldRecord } from "./held-record.ts";
 import {
   findAccessRequestDevice,
   insertAccessReceipt,
   lockAccessRequest,
 } from "./access-receipt.repository.ts";
 import { findErasure } from "./erasure.repository.ts";
-import { signReceipt } from "./erasure.service.ts";
 
-function activationRecords(dictionary: Dictionary, activations: readonly StoredActivation[]): HeldRecord[] {
-  return activations.map((a) => ({
-    collection: dictionary.get("activation", a.schemaVersion),
-    collectionName: "activation",
-    schemaVersion: a.schemaVersion,
-    data: a.data,
-    storedAt: new Date(a.receivedAt),
-    expiresAt: new Date(a.expiresAt),
-    facts: {
-      activatedAt: new Date(a.activatedAt).toISOString(),
-      warrantyUntil: new Date(a.warrantyUntil).toISOString(),
-    },
-  }));
-}
-
-function eventRecords(dictionary: Dictionary, events: readonly StoredDiagnosticsEvent[]): HeldRecord[] {
-  return events.map((e) => ({
-    collection: dictionary.get(e.collection, e.schemaVersion),
-    collectionName: e.collection,
-    schemaVersion: e.schemaVersion,
-    data: e.data,
-    storedAt: new Date(e.receivedAt),
-    expiresAt: new Date(e.expiresAt),
-    facts: {
-      eventId: e.eventId,
-      occurredAt: new Date(e.occurredAt).toISOString(),
-      consentReceipt: e.consentReceipt,
-    },
-  }));
-}
-
-async function buildRecords(q: Queryable, dictionary: Dictionary, deviceKey: string): Promise<HeldRecord[]> {
-  const reported = await findDeviceBuild(q, deviceKey);
-  return reported === null
-    ? []
-    : [
-        {
-          collection: dictionary.get("update.check", reported.schemaVersion),
-          collectionName: "update.check",
-          schemaVersion: reported.schemaVersion,
-          data: { build: reported.build },
-          storedAt: reported.receivedAt,
-          expiresAt: reported.expiresAt,
-          facts: { batch: reported.batch, market: reported.market },
-        },
-      ];
+/** Where an owner's records are found: the region's device tables, and what reading them needs. */
+export interface HeldSource {
+  tables: readonly DeviceTable[];
+  dictionary: Dictionary;
 }
 
 /**
- * Every record this region's store holds about the device, in one answer: its
- * activation, its diagnostics events (oldest first) and its last reported
- * build. For support's view and the owner's summary; the owner's export pages
- * instead (`findHeldRecordsPage`).
+ * Every record this region's store holds about the device, in one answer, in
+ * the order of the collector's list (its activation, its diagnostics events
+ * oldest first, its last reported build). For support's view and the owner's
+ * summary; the owner's export pages instead (`findHeldRecordsPage`).
  */
 export async function findHeldRecords(
   q: Queryable,
-  dictionary: Dictionary,
-  deviceKey: string,
-  pseudonymSecret: Uint8Array,
+  source: HeldSource,
+  device: StoredDevice,
 ): Promise<HeldRecord[]> {
-  const activations = await findActivations(q, [deviceKey]);
-  const events = await findDiagnosticsEvents(q, deviceRef(pseudonymSecret, deviceKey));
-  return [
-    ...activationRecords(dictionary, activations),
-    ...eventRecords(dictionary, events),
-    ...(await buildRecords(q, dictionary, deviceKey)),
-  ];
+  const records: HeldRecord[] = [];
+  for (const table of source.tables) {
+    if (table.owner) records.push(...(await table.owner.all(q, device, source.dictionary)));
+  }
+  return records;
 }
 
-/** A page of an owner's export: its records, and where the next page of diagnostics events starts (null: none). */
+/** A page of an owner's export: its records, and where the next page of the paged table starts (null: none). */
 export interface HeldPage {
   records: HeldRecord[];
-  next: EventPosition | null;
+  next: PagePosition | null;
 }
 
 /**
- * The first page of an owner's export: the device's activation and last
- * reported build (one record each at most), and its first `limit` diagnostics
- * events in key order (event id, then expiry).
+ * The first page of an owner's export: every record of the tables shown
+ * whole (one activation and one last reported build at most), and the first
+ * `limit` records of the paged one (diagnostics events, in key order), in the
+ * order of the list.
  */
 export async function findHeldRecordsPage(
   q: Queryable,
-  dictionary: Dictionary,
-  deviceKey: string,
-  pseudonymSecret: Uint8Array,
+  source: HeldSource,
+  device: StoredDevice,
   limit: number,
 ): Promise<HeldPage> {
-  const activations = await findActivations(q, [deviceKey]);
-  const page = await findDiagnosticsEventsPage(q, deviceRef(pseudonymSecret, deviceKey), null, limit);
-  return {
-    records: [
-      ...activationRecords(dictionary, activations),
-      ...eventRecords(dictionary, page.events),
-      ...(await buildRecords(q, dictionary, deviceKey)),
-    ],
-    next: page.next,
-  };
+  const { paged } = ownerTables(source.tables);
+  const records: HeldRecord[] = [];
+  let next: PagePosition | null = null;
+  for (const table of source.tables) {
+    if (table === paged.table) {
+      const page = await paged.owner.page(q, device, source.dictionary, null, limit);
+      records.push(...page.records);
+      next = page.next;
+    } else if (table.owner) {
+      records.push(...(await table.owner.all(q, device, source.dictionary)));
+    }
+  }
+  return { records, next };
 }
 
-/** The device's next `limit` diagnostics events after `after`, for the export's following pages. */
+/** The device's next `limit` records of the paged table after `after`, for the export's following pages. */
 export async function findHeldEventsPage(
   q: Queryable,
-  dictionary: Dictionary,
-  deviceKey: string,
-  pseudonymSecret: Uint8Array,
-  after: EventPosition,
+  source: HeldSource,
+  device: StoredDevice,
+  after: PagePosition,
   limit: number,
 ): Promise<HeldPage> {
-  const page = await findDiagnosticsEventsPage(q, deviceRef(pseudonymSecret, deviceKey), after, limit);
-  return { records: eventRecords(dictionary, page.events), next: page.next };
+  return ownerTables(source.tables).paged.owner.page(q, device, source.dictionary, after, limit);
 }
 
 /**
- * The keys of every diagnostics event of the device as the export shows them
+ * The keys of every record of the paged table as the export shows them
  * (event id, expiry): what an access receipt counts and digests, whichever
  * pages the owner reads.
  */
 export async function findHeldEventKeys(
   q: Queryable,
-  deviceKey: string,
-  pseudonymSecret: Uint8Array,
+  source: HeldSource,
+  device: StoredDevice,
 ): Promise<string[][]> {
-  const keys = await findDiagnosticsEventKeys(q, deviceRef(pseudonymSecret, deviceKey));
-  return keys.map((k) => [k.eventId, new Date(k.expiresAt).toISOString()]);
+  return ownerTables(source.tables).paged.owner.keys(q, device);
 }
 
 /** What issuing an access receipt needs from its region. */
@@ -212,7 +160,7 @@ export async function issueAccessReceipt(
       ownerTokenId: owner.tokenId,
       held,
     });
-    const jws = await signReceipt(receipt, ctx.signingKey, ACCESS_RECEIPT_JWS_TYPE);
+    const jws = await signAsRegion(receipt, ctx.signingKey, ACCESS_RECEIPT_JWS_TYPE);
     await insertAccessReceipt(tx, {
       requestId,
       deviceKey,

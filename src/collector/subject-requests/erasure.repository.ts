@@ -5,56 +5,6 @@
 import type { Queryable } from "../../core/db/index.ts";
 import { type ErasureRow, type RecordedErasure, recordedErasure } from "../../core/owners/index.ts";
 
-/** The key of a deleted diagnostics event, as the owner's access export shows it. */
-export interface DeletedEventKey {
-  eventId: string;
-  expiresAt: Date;
-}
-
-/**
- * Deletes every diagnostics event stored under the device's pseudonym and
- * returns their keys (one statement, so the keys are exactly the rows that went).
- */
-export async function eraseDiagnosticsEventKeys(tx: Queryable, ref: string): Promise<DeletedEventKey[]> {
-  const { rows } = await tx.query<{ eventId: string; expiresAt: Date | string }>(
-    `DELETE FROM diagnostics_events WHERE device_ref = $1
-     RETURNING event_id::text AS "eventId", expires_at AS "expiresAt"`,
-    [ref],
-  );
-  return rows.map((r) => ({ eventId: r.eventId, expiresAt: new Date(r.expiresAt) }));
-}
-
-/**
- * Deletes the device's activation when its retention has run out by `now`
- * (the warranty record is kept only while it must be); returns the keys of
- * what went. A running warranty record is left in place.
- */
-export async function eraseExpiredActivations(
-  tx: Queryable,
-  deviceKey: string,
-  now: Date,
-): Promise<{ deviceKey: string; expiresAt: Date }[]> {
-  const { rows } = await tx.query<{ deviceKey: string; expiresAt: Date | string }>(
-    `DELETE FROM activations WHERE device_key = $1 AND expires_at <= $2::timestamptz
-     RETURNING device_key AS "deviceKey", expires_at AS "expiresAt"`,
-    [deviceKey, now.toISOString()],
-  );
-  return rows.map((r) => ({ deviceKey: r.deviceKey, expiresAt: new Date(r.expiresAt) }));
-}
-
-/** How many consent decisions in force, and how many history entries, the region holds about a device. */
-export async function countConsentRecords(
-  q: Queryable,
-  deviceKey: string,
-): Promise<{ consents: number; history: number }> {
-  const { rows } = await q.query<{ consents: number; history: number }>(
-    `SELECT (SELECT count(*)::int FROM consents WHERE device_key = $1) AS consents,
-            (SELECT count(*)::int FROM consent_history WHERE device_key = $1) AS history`,
-    [deviceKey],
-  );
-  return { consents: rows[0]?.consents ?? 0, history: rows[0]?.history ?? 0 };
-}
-
 /**
  * Serialises erasures carrying the same request id until the transaction
  * ends, so that a retry racing the first attempt waits for it and then finds

@@ -14,12 +14,14 @@ import { SHIPPED_DICTIONARY } from "../../../test/helpers/dictionary.ts";
 import { freshRegionStore, putActivations, putEvents } from "../../../test/helpers/retention.ts";
 import { BACKENDS } from "../../../test/helpers/stores.ts";
 import type { Db } from "../../core/db/index.ts";
-import { deviceRef } from "../diagnostics/index.ts";
+import { deviceRef } from "../device-data/index.ts";
 import { loadDictionary } from "../../core/dictionary/index.ts";
 import { parseRetention } from "../../core/calendar/retention.ts";
 import { isPhoneHomeError } from "../../core/errors/index.ts";
 import { loadRegionSigningKey } from "../../core/keys/index.ts";
-import { type ErasureContext, eraseHeldData, keysDigest } from "./erasure.service.ts";
+import { type ErasureContext, eraseHeldData } from "./erasure.service.ts";
+import { keysDigest } from "../device-data/index.ts";
+import { DEVICE_TABLES } from "../device-tables.ts";
 
 const NOW = new Date("2031-06-01T00:00:00Z");
 const OLD = `dk_${"O".repeat(27)}`;
@@ -40,6 +42,7 @@ for (const backend of BACKENDS) {
         db,
         region: { id: "global", storedIn: "SG" },
         dictionary: loadDictionary(SHIPPED_DICTIONARY, { regions: ["global", "cn"] }).dictionary,
+        tables: DEVICE_TABLES,
         pseudonymSecret: new Uint8Array(32).fill(7),
         signingKey: loadRegionSigningKey(dataDir, "global"),
         recordsRetention: parseRetention("P3Y") ?? assert.fail("P3Y parses"),

@@ -8,7 +8,7 @@
  * It names an event id and an expiry of the owner's own data, nothing more.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { EventPosition } from "../diagnostics/index.ts";
+import type { PagePosition as EventPosition } from "../device-data/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 
 const VERSION = "c1";

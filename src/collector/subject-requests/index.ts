@@ -9,7 +9,8 @@ export {
   registerSupportAccessRoute,
   type OwnerRouteDeps,
 } from "./subject-requests.routes.ts";
-export { findHeldRecords, type HeldRecord, issueAccessReceipt } from "./access.service.ts";
+export { findHeldRecords, issueAccessReceipt } from "./access.service.ts";
+export { type HeldRecord, keysDigest } from "../device-data/index.ts";
 export {
   ACCESS_RECEIPT_JWS_TYPE,
   ACCESS_RECEIPT_VERSION,
@@ -21,4 +22,5 @@ export {
   type SignedErasureReceipt,
 } from "@phonehome/shared";
 export { heldInExport } from "./access.presenter.ts";
-export { type ErasureContext, eraseHeldData, erasureEpoch, keysDigest } from "./erasure.service.ts";
+export { accessReceiptsTable, erasuresTable } from "./receipts.table.ts";
+export { type ErasureContext, eraseHeldData, erasureEpoch } from "./erasure.service.ts";

@@ -8,6 +8,7 @@
  * and support's view of one device, `POST /v1/support/device-data`, for the
  * control plane.
  */
+import { type DeviceTable, deviceRef, type StoredDevice } from "../device-data/index.ts";
 import { appendAudit } from "../../core/audit-log/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
 import { findDeviceNotices } from "../device-notices/index.ts";
@@ -50,6 +51,8 @@ export interface OwnerRouteDeps {
   db: Db;
   region: { id: string; storedIn: string };
   dictionary: Dictionary;
+  /** The region's device tables: where an owner's records are found, and what an erasure does to each. */
+  tables: readonly DeviceTable[];
   /** The region's pseudonymisation secret: diagnostics are stored under a pseudonym keyed with it. */
   pseudonymSecret: Uint8Array;
   notices: Notices;
@@ -59,6 +62,11 @@ export interface OwnerRouteDeps {
   recordsRetention: Retention;
   /** Checks owner tokens against the directory and this region's erasures (`erasureEpoch`). */
   owners: OwnerAuthenticator;
+}
+
+/** The device as the region's tables know it: its key, and the pseudonym its diagnostics are stored under. */
+function storedDevice(deps: OwnerRouteDeps, deviceKey: string): StoredDevice {
+  return { key: deviceKey, ref: deviceRef(deps.pseudonymSecret, deviceKey) };
 }
 
 /** The region's receipt-signing key as a JWK Set: what `GET /v1/consent/receipt-key` answers too. */
@@ -107,7 +115,7 @@ export function registerSupportAccessRoute(app: App, deps: OwnerRouteDeps & { se
     async (request) => {
       const { device, operator, reason } = request.body;
       const [records, consents, notices] = await Promise.all([
-        findHeldRecords(deps.db, deps.dictionary, device, deps.pseudonymSecret),
+        findHeldRecords(deps.db, deps, storedDevice(deps, device)),
         findHeldConsents(deps, device),
         findDeviceNotices(deps.db, device),
       ]);
@@ -167,7 +175,7 @@ async function accessExport(
   const owner = await deps.owners(authorization);
   const device = owner.device.keyId;
   const [page, consents, notices] = await Promise.all([
-    findHeldRecordsPage(deps.db, deps.dictionary, device, deps.pseudonymSecret, options.limit),
+    findHeldRecordsPage(deps.db, deps, storedDevice(deps, device), options.limit),
     findHeldConsents(deps, device),
     findDeviceNotices(deps.db, device),
   ]);
@@ -176,7 +184,7 @@ async function accessExport(
     next: page.next === null ? null : encodeExportCursor(deps.pseudonymSecret, device, page.next),
   };
   if (options.requestId === undefined) return { data, signed: null };
-  const eventKeys = await findHeldEventKeys(deps.db, device, deps.pseudonymSecret);
+  const eventKeys = await findHeldEventKeys(deps.db, deps, storedDevice(deps, device));
   const signed = await issueAccessReceipt(deps, owner, data, options.requestId, undefined, eventKeys);
   return { data, signed };
 }
@@ -271,9 +279,8 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
       const after = decodeExportCursor(deps.pseudonymSecret, device, request.query.cursor);
       const page = await findHeldEventsPage(
         deps.db,
-        deps.dictionary,
-        device,
-        deps.pseudonymSecret,
+        deps,
+        storedDevice(deps, device),
         after,
         pageLimit(request.query.limit),
       );
@@ -343,7 +350,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
       const owner = await deps.owners(request.headers.authorization);
       const device = owner.device.keyId;
       const [records, consents, notices] = await Promise.all([
-        findHeldRecords(deps.db, deps.dictionary, device, deps.pseudonymSecret),
+        findHeldRecords(deps.db, deps, storedDevice(deps, device)),
         findHeldConsents(deps, device),
         findDeviceNotices(deps.db, device),
       ]);

@@ -19,7 +19,7 @@ import {
   ERASURE_RECEIPT_VERSION,
   type ErasureReceipt,
 } from "@phonehome/shared";
-import { keysDigest } from "../../collector/subject-requests/erasure.service.ts";
+import { keysDigest } from "../../collector/subject-requests/index.ts";
 import {
   insertSubjectRequest,
   insertSubjectRequestReceipts,

@@ -3,7 +3,7 @@
  * committed: each region's HPKE key pair (devices seal payloads to its public
  * half), each region's Ed25519 signing key (consent receipts), each region's
  * pseudonymisation secret, and the service token that collectors present to
- * the control plane.
+ * the control plane; and how a region signs what it vouches for.
  */
 import {
   createHash,
@@ -27,6 +27,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { hpke, regionKeyId, toArrayBuffer } from "@phonehome/sdk";
+import { CompactSign } from "jose";
 import { importRecipientKey, type RecipientKey } from "../crypto/index.ts";
 
 /** A region's HPKE key pair, raw X25519 keys as base64url. */
@@ -209,4 +210,15 @@ export function loadServiceToken(dataDir: string): string {
   return readOrCreate(join(dataDir, "secrets", "service-token"), () =>
     randomBytes(32).toString("base64url"),
   ).trim();
+}
+
+/**
+ * Signs `payload` as a compact JWS (EdDSA) of type `typ` whose payload is its
+ * JSON, under the region's signing key: the one way consent, access and
+ * erasure receipts are signed.
+ */
+export async function signAsRegion(payload: object, key: RegionSigningKey, typ: string): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ })
+    .sign(key.privateKey);
 }
