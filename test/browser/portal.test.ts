@@ -79,7 +79,7 @@ describe("the owner portal in Chromium", { skip: browserSkip }, () => {
     assert.match(await serial.innerText(), /ps_[A-Za-z0-9_-]{43}\s+The device's serial number/);
     assert.match(
       await global.innerText(),
-      /Why it is held\s+needed to give you what you bought \(contract\)/,
+      /Why it is held\s+the sales contract and its warranty \(contract\)/,
     );
     assert.match(await global.innerText(), /Deleted by\s+\w+ \d+, \d{4}/);
     const cn = p.getByRole("region", { name: "Region cn — stored in CN" });

@@ -9,28 +9,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError, apiText, download } from "../shared/api.ts";
 import { Button, Card, Notice, Table } from "../shared/ui.tsx";
-
-interface DataMap {
-  generatedAt: string;
-  regions: { id: string; storedIn: string; markets: string[]; isDefault: boolean; variants: string[] }[];
-  collections: {
-    name: string;
-    version: number;
-    purpose: string;
-    legalBasis: string;
-    retention: string;
-    regions: { id: string; storedIn: string }[];
-    approval: { reviewer: string; date: string; reference: string } | null;
-    fields: {
-      name: string;
-      dataCategory: string;
-      sensitivity: number;
-      transform: string;
-      retention: string;
-    }[];
-  }[];
-  publicRoutes: { service: string; method: string; path: string; why: string }[];
-}
+import type { DataMap } from "@phonehome/shared";
 
 const EXPORTS = [
   { format: "ropa-csv", file: "ropa.csv", label: "Record of processing (CSV)" },

@@ -10,29 +10,14 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, type ApiError } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Table } from "../shared/ui.tsx";
+import type { AdoptionReport, Batch, Build, Device, Model, Variant } from "@phonehome/shared";
 
 interface Fleet {
-  models: { id: string; name: string; warrantyMonths: number }[];
-  variants: { model: string; id: string; region: string; description: string }[];
-  builds: { number: string; model: string; variant: string; releasedAt: string | null }[];
-  batches: {
-    id: string;
-    model: string;
-    variant: string;
-    market: string;
-    build: string;
-    producedAt: string;
-    size: number;
-  }[];
+  models: Model[];
+  variants: Variant[];
+  builds: Build[];
+  batches: Batch[];
   next: string | null;
-}
-interface Device {
-  serial: string;
-  model: string;
-  variant: string;
-  market: string;
-  batch: string;
-  provisionedAt: string;
 }
 /** What the devices card shows: one device, or a page or more of a batch's (`batch`, with its cursor). */
 interface Shown {
@@ -40,10 +25,6 @@ interface Shown {
   devices: Device[];
   batch: string | null;
   next: string | null;
-}
-interface Adoption {
-  days: { day: string; batch: string; market: string; devices: number; fixed: number; share: number }[];
-  regions: { missing: { region: string; reason: string }[] };
 }
 
 export function FleetView(props: { token: string; canReadAdoption: boolean }) {
@@ -244,7 +225,7 @@ function DevicesView(props: { token: string; batches: Fleet["batches"] }) {
 function AdoptionView(props: { token: string }) {
   const [advisories, setAdvisories] = useState<{ id: string; title: string }[] | null>(null);
   const [chosen, setChosen] = useState<string>("");
-  const [adoption, setAdoption] = useState<Adoption | null>(null);
+  const [adoption, setAdoption] = useState<AdoptionReport | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   useEffect(() => {
     api<{ advisories: { id: string; title: string }[] }>("/v1/advisories")
@@ -257,7 +238,7 @@ function AdoptionView(props: { token: string }) {
   useEffect(() => {
     if (chosen === "") return;
     const from = new Date(since() * 1000).toISOString().slice(0, 10);
-    api<Adoption>(`/v1/adoption?advisory=${encodeURIComponent(chosen)}&since=${from}`, {
+    api<AdoptionReport>(`/v1/adoption?advisory=${encodeURIComponent(chosen)}&since=${from}`, {
       token: props.token,
     })
       .then(setAdoption)
@@ -317,7 +298,7 @@ function since(): number {
   return Math.floor((Date.now() - 30 * 86_400_000) / 86_400_000) * 86_400;
 }
 
-function AdoptionChart(props: { days: Adoption["days"] }) {
+function AdoptionChart(props: { days: AdoptionReport["days"] }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = box.current;
@@ -358,6 +339,10 @@ function AdoptionChart(props: { days: Adoption["days"] }) {
   return props.days.length === 0 ? (
     <p>No device of the affected variants has checked for an update in the last 30 days.</p>
   ) : (
-    <div ref={box} role="img" aria-label="Adoption over time by batch and market; the table below lists it" />
+    <div
+      ref={box}
+      role="img"
+      aria-label="Adoption over time by batch and market; the table below lists it"
+    />
   );
 }

@@ -10,24 +10,10 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, Notice, Table } from "../shared/ui.tsx";
+import type { GatheredLedger } from "@phonehome/shared";
 
-interface Row {
-  region: string;
-  minute: string;
-  outcome: string;
-  reason: string;
-  collection: string;
-  batch: string;
-  build: string;
-  market: string;
-  count: number;
-}
-interface Ledger {
-  since: string;
-  rows: Row[];
-  truncated: string[];
-  missing: { region: string; reason: string }[];
-}
+type Ledger = GatheredLedger;
+type Row = GatheredLedger["rows"][number];
 
 const WINDOWS = [
   { label: "Last hour", hours: 1 },

@@ -1,15 +1,11 @@
+import type { SessionOperator } from "@phonehome/shared";
 /**
  * An operator's session in the console: who signed in, with which permissions,
  * kept for the visit.
  */
 
-export interface Me {
-  username: string;
-  name: string;
-  role: string;
-  permissions: string[];
-  expiresAt: string;
-}
+/** The operator of the session, as `GET /v1/sessions/current` answers. */
+export type Me = SessionOperator;
 
 export interface Session {
   token: string;

@@ -5,6 +5,7 @@ import { useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, Field, Notice } from "../shared/ui.tsx";
 import { type Me, type Session } from "./session.ts";
+import type { NewSession } from "@phonehome/shared";
 
 export function SignIn(props: { onSignedIn: (s: Session) => void }) {
   const [username, setUsername] = useState("");
@@ -17,7 +18,7 @@ export function SignIn(props: { onSignedIn: (s: Session) => void }) {
           e.preventDefault();
           setProblem(null);
           try {
-            const { token } = await api<{ token: string }>("/v1/sessions", {
+            const { token } = await api<NewSession>("/v1/sessions", {
               method: "POST",
               body: { username, password },
             });

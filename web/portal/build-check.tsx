@@ -4,17 +4,7 @@
 import { useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, Field, Notice } from "../shared/ui.tsx";
-import type { PortalConfig } from "./types.ts";
-
-export interface Lookup {
-  build: string;
-  status: string;
-  advisories: {
-    advisory: { id: string; title: string; description: string };
-    status: string;
-    fixedIn: string | null;
-  }[];
-}
+import type { Lookup, PortalConfig } from "@phonehome/shared";
 
 export function BuildCheck(props: { config: PortalConfig }) {
   const [build, setBuild] = useState("");

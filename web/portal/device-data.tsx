@@ -5,25 +5,33 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError, download } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Table } from "../shared/ui.tsx";
-import { basisWords, purposeWords, transformWords } from "./words.ts";
-import type { PortalConfig, Region, RecordView, RegionExport } from "./types.ts";
+import { basisWords, purposeWords, transformWords } from "@phonehome/shared";
+import type {
+  AccessExport,
+  ExportRecord,
+  OwnerExportPage,
+  OwnerRecordsPage,
+  PortalConfig,
+  Region,
+  RegionList,
+} from "@phonehome/shared";
 import { Program } from "./program.tsx";
 import { Erasure } from "./erasure.tsx";
 
-export type Held = { region: Region; data: RegionExport } | { region: Region; error: ApiError };
+export type Held = { region: Region; data: AccessExport } | { region: Region; error: ApiError };
 
 /**
  * A region's whole export: the region answers it in pages (the first with the
  * cursor of the rest, `next`), read here one after the other and joined, so
  * what is shown and downloaded holds every record.
  */
-export async function readExport(region: Region, token: string): Promise<RegionExport> {
-  const first = await api<RegionExport & { next: string | null }>(`${region.url}/v1/owner/data`, { token });
+export async function readExport(region: Region, token: string): Promise<AccessExport> {
+  const first = await api<OwnerExportPage>(`${region.url}/v1/owner/data`, { token });
   const { next: firstNext, ...data } = first;
   const records = [...data.records];
   let next = firstNext;
   while (next !== null) {
-    const page = await api<{ records: RecordView[]; next: string | null }>(
+    const page = await api<OwnerRecordsPage>(
       `${region.url}/v1/owner/data/records?cursor=${encodeURIComponent(next)}`,
       { token },
     );
@@ -81,7 +89,7 @@ export function DeviceData(props: { config: PortalConfig; token: string; onClose
   useEffect(() => {
     let live = true;
     (async () => {
-      const { regions } = await api<{ regions: Region[] }>(`${props.config.controlPlane}/v1/regions`);
+      const { regions } = await api<RegionList>(`${props.config.controlPlane}/v1/regions`);
       const answers = await Promise.all(
         regions.map(async (region): Promise<Held> => {
           try {
@@ -119,7 +127,7 @@ export function DeviceData(props: { config: PortalConfig; token: string; onClose
       </>
     );
   }
-  const answered = held.filter((h): h is { region: Region; data: RegionExport } => "data" in h);
+  const answered = held.filter((h): h is { region: Region; data: AccessExport } => "data" in h);
   const device = answered[0]?.data.device ?? "";
   return (
     <>
@@ -173,9 +181,9 @@ export function DeviceData(props: { config: PortalConfig; token: string; onClose
   );
 }
 
-export function RegionHeld(props: { held: RegionExport }) {
+export function RegionHeld(props: { held: AccessExport }) {
   const { held } = props;
-  const byPurpose = new Map<string, RecordView[]>();
+  const byPurpose = new Map<string, ExportRecord[]>();
   for (const r of held.records) byPurpose.set(r.purpose, [...(byPurpose.get(r.purpose) ?? []), r]);
   return (
     <Card title={`Region ${held.region} — stored in ${held.storedIn}`}>

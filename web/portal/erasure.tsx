@@ -5,30 +5,14 @@
 import { useState } from "preact/hooks";
 import { api, type ApiError, download } from "../shared/api.ts";
 import { Button, Card, day, Notice, Table } from "../shared/ui.tsx";
-import { basisWords, recordWords } from "./words.ts";
-import type { PortalConfig } from "./types.ts";
-
-export interface ErasureState {
-  requestId: string;
-  status: string;
-  receipts: {
-    region: string;
-    receipt: {
-      storedIn: string;
-      erasedAt: string;
-      deleted: { collection: string; count: number }[];
-      kept: { collection: string; count: number; reason: string; legalBasis: string; until: string | null }[];
-    };
-    jws: string;
-  }[];
-  missing: { region: string; reason: string }[];
-}
+import { basisWords, recordWords } from "@phonehome/shared";
+import type { ErasureReceipt, PortalConfig, SubjectRequest } from "@phonehome/shared";
 
 /** Erasure in every region at once, with each region's signed receipt: what was deleted, what is kept and why. */
 export function Erasure(props: { config: PortalConfig; token: string; onErased: () => void }) {
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
-  const [done, setDone] = useState<ErasureState | null>(null);
+  const [done, setDone] = useState<SubjectRequest | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   // One request id for this page: a retry after a region did not answer repeats the same request,
   // which the token may still ask once it has started an erasure (docs/owners.md).
@@ -38,7 +22,7 @@ export function Erasure(props: { config: PortalConfig; token: string; onErased: 
     setProblem(null);
     try {
       setDone(
-        await api<ErasureState>(`${props.config.controlPlane}/v1/subject-requests/erasure`, {
+        await api<SubjectRequest>(`${props.config.controlPlane}/v1/subject-requests/erasure`, {
           method: "POST",
           token: props.token,
           body: { requestId },
@@ -81,7 +65,7 @@ export function Erasure(props: { config: PortalConfig; token: string; onErased: 
             {done.status === "complete" ? "Erased in every region." : "Not every region answered; try again."}{" "}
             Request <code>{done.requestId}</code>.
           </p>
-          {done.receipts.map((r) => (
+          {erasureReceipts(done).map((r) => (
             <Table
               key={r.region}
               caption={`Region ${r.region} (stored in ${r.receipt.storedIn}), ${day(r.receipt.erasedAt)}`}
@@ -103,8 +87,15 @@ export function Erasure(props: { config: PortalConfig; token: string; onErased: 
   );
 }
 
+/** The receipts of an erasure request: each region's erasure receipt (an access receipt is never among them). */
+function erasureReceipts(request: SubjectRequest): { region: string; receipt: ErasureReceipt }[] {
+  return request.receipts.flatMap((r) =>
+    "deleted" in r.receipt ? [{ region: r.region, receipt: r.receipt }] : [],
+  );
+}
+
 /** One row per kind of record in an erasure receipt: how many went, how many stay, and why. */
-export function receiptRows(receipt: ErasureState["receipts"][number]["receipt"]): string[][] {
+export function receiptRows(receipt: ErasureReceipt): string[][] {
   const kinds = [
     ...new Set([...receipt.deleted.map((d) => d.collection), ...receipt.kept.map((k) => k.collection)]),
   ];

@@ -11,7 +11,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Notice, Page } from "../shared/ui.tsx";
 import "../shared/ui.css";
-import type { PortalConfig } from "./types.ts";
+import type { PortalConfig } from "@phonehome/shared";
 import { Transparency } from "./transparency.tsx";
 import { BuildCheck } from "./build-check.tsx";
 import { OpenForm, DeviceData } from "./device-data.tsx";

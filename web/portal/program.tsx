@@ -2,12 +2,12 @@
  * The User Experience Program: its notice, the owner's decision in every
  * region, and the receipts of each.
  */
+import type { ConsentReceipt, CurrentNotice, DeviceConsents, Region } from "@phonehome/shared";
 import DOMPurify from "dompurify";
 import { marked } from "marked";
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError, download } from "../shared/api.ts";
 import { Button, Card, day, Notice } from "../shared/ui.tsx";
-import type { Region } from "./types.ts";
 
 // A notice's headings sit inside the program's card (an h2): its own levels start at h3.
 marked.use({
@@ -21,37 +21,11 @@ marked.use({
 
 export const PROGRAM = "uep.diagnostics";
 
-export interface PurposeNotice {
-  purpose: string;
-  currentVersion: number;
-  notice: {
-    version: number;
-    language: string;
-    title: string;
-    text: string;
-    scope: { collections: string[]; retention: string };
-    controller: { name: string; contact: string };
-    withdraw: string;
-  };
-}
-
-export interface ConsentReceipt {
-  receiptId: string;
-  issuedAt: string;
-  decision?: { granted?: boolean };
-}
-
-export interface Consents {
-  homeRegion: string;
-  consents: { purpose: string; granted: boolean; noticeVersion: number; receiptId: string }[];
-  history: { receipt: ConsentReceipt; jws: string }[];
-}
-
 /** The User Experience Program: the notice, the decision in force, joining or leaving, the receipt. */
 export function Program(props: { regions: Region[]; token: string; onChange: () => void }) {
   const [home, setHome] = useState<Region | null>(null);
-  const [notice, setNotice] = useState<PurposeNotice | null>(null);
-  const [consents, setConsents] = useState<Consents | null>(null);
+  const [notice, setNotice] = useState<CurrentNotice | null>(null);
+  const [consents, setConsents] = useState<DeviceConsents | null>(null);
   const [receipt, setReceipt] = useState<{ receipt: ConsentReceipt; jws: string } | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -59,12 +33,12 @@ export function Program(props: { regions: Region[]; token: string; onChange: () 
   useEffect(() => {
     if (first === undefined) return;
     (async () => {
-      const anywhere = await api<Consents>(`${first.url}/v1/owner/consents`, { token: props.token });
+      const anywhere = await api<DeviceConsents>(`${first.url}/v1/owner/consents`, { token: props.token });
       const region = props.regions.find((r) => r.id === anywhere.homeRegion) ?? first;
       const lang = navigator.language.split("-")[0] ?? "en";
       const [n, c] = await Promise.all([
-        api<PurposeNotice>(`${region.url}/v1/notices/${PROGRAM}?lang=${encodeURIComponent(lang)}`),
-        api<Consents>(`${region.url}/v1/owner/consents`, { token: props.token }),
+        api<CurrentNotice>(`${region.url}/v1/notices/${PROGRAM}?lang=${encodeURIComponent(lang)}`),
+        api<DeviceConsents>(`${region.url}/v1/owner/consents`, { token: props.token }),
       ]);
       setHome(region);
       setNotice(n);
@@ -100,7 +74,7 @@ export function Program(props: { regions: Region[]; token: string; onChange: () 
         },
       );
       setReceipt(signed);
-      setConsents(await api<Consents>(`${home.url}/v1/owner/consents`, { token: props.token }));
+      setConsents(await api<DeviceConsents>(`${home.url}/v1/owner/consents`, { token: props.token }));
       props.onChange();
     } catch (error) {
       setProblem((error as ApiError).message);

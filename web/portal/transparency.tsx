@@ -4,32 +4,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, day, Notice, Table } from "../shared/ui.tsx";
-import { basisWords, purposeWords, transformWords } from "./words.ts";
-import type { PortalConfig } from "./types.ts";
-
-export interface DataMap {
-  generatedAt: string;
-  regions: { id: string; storedIn: string; markets: string[]; isDefault: boolean }[];
-  collections: {
-    name: string;
-    version: number;
-    description: string;
-    purpose: string;
-    purposeDescription: string;
-    legalBasis: string;
-    retention: string;
-    regions: { id: string; storedIn: string }[];
-    recipients: string[];
-    fields: {
-      name: string;
-      description: string;
-      categoryDescription: string;
-      transform: string;
-      retention: string;
-    }[];
-  }[];
-  publicRoutes: { service: string; method: string; path: string; why: string }[];
-}
+import { basisWords, purposeWords, transformWords } from "@phonehome/shared";
+import type { DataMap, PortalConfig } from "@phonehome/shared";
 
 /** The public transparency page: the data map, in plain language. */
 export function Transparency(props: { config: PortalConfig }) {

@@ -9,7 +9,35 @@
  */
 export { type Activation, ActivationResponse, ActivationView } from "./activation.ts";
 export { type AdoptionRow, AdoptionRows, DAY } from "./adoption.ts";
-export { type Advisory, AdvisoryView } from "./advisories.ts";
+export {
+  type AdoptionReport,
+  AdoptionReportView,
+  type Advisory,
+  AdvisoryView,
+  type Lookup,
+  LookupView,
+} from "./advisories.ts";
+export {
+  type ConsentReceipt,
+  ConsentReceiptView,
+  type ConsentState,
+  ConsentStateView,
+  type CurrentNotice,
+  CurrentNoticeView,
+  DecisionView,
+  type DeviceConsents,
+  DeviceConsentsView,
+  type Notice,
+  NoticeView,
+  type OwnerConsents,
+  OwnerConsentsView,
+  RECEIPT_JWS_TYPE,
+  RECEIPT_VERSION,
+  type ReceiptKeySet,
+  ReceiptKeyView,
+  type SignedReceipt,
+  SignedReceiptView,
+} from "./consent.ts";
 export { type ApprovalStatement, approvalStatement, statementBytes } from "./approval-statement.ts";
 export { type AuditEntry, type AuditFacts, entryText, GENESIS } from "./audit-entry.ts";
 export {
@@ -38,6 +66,34 @@ export {
   NoticeRegionsView,
 } from "./incidents.ts";
 export {
+  type DataMap,
+  DataMapView,
+  type MapCollection,
+  MapCollectionView,
+  type MapField,
+  MapFieldView,
+  type MapRegion,
+  MapRegionView,
+  type PublicRoute,
+  PublicRouteView,
+} from "./data-map.ts";
+export {
+  type Batch,
+  BatchView,
+  type Build,
+  BuildView,
+  type Device,
+  DeviceView,
+  type Directory,
+  DirectoryView,
+  type Model,
+  ModelView,
+  type Variant,
+  VariantView,
+} from "./fleet.ts";
+export {
+  type GatheredLedger,
+  GatheredLedgerView,
   type LedgerMinute,
   LedgerRowView,
   type LedgerTotal,
@@ -65,8 +121,45 @@ export {
   SignedAccessReceiptView,
   type SignedErasureReceipt,
   SignedErasureReceiptView,
+  type SubjectRequest,
+  SubjectRequestView,
 } from "./receipts.ts";
-export { type Operator, OperatorView, type Role, ROLES } from "./operators.ts";
+export {
+  basisArticle,
+  basisWords,
+  LEGAL_BASES,
+  type LegalBasis,
+  purposeWords,
+  recordWords,
+  transformWords,
+} from "./owner-words.ts";
+export {
+  AccessExport,
+  ExportFieldView,
+  type ExportField,
+  OwnerExportPage,
+  OwnerRecordsPage,
+  ExportRecordView,
+  type ExportRecord,
+} from "./owner-export.ts";
+export {
+  type PortalConfig,
+  PortalConfigView,
+  type Region,
+  type RegionList,
+  RegionsView,
+  RegionView,
+} from "./regions.ts";
+export {
+  type NewSession,
+  type Operator,
+  OperatorView,
+  type Role,
+  ROLES,
+  type SessionOperator,
+  SessionOperatorView,
+  SessionView,
+} from "./operators.ts";
 export { type GateFinding, GateFindingView, type ReleaseBuild, ReleaseBuildView } from "./release.ts";
 export { type Proposal, ProposalView } from "./review-proposal.ts";
 export { type Answers, AnswersSchema, QUESTION_LIST, QUESTIONS } from "./review-questionnaire.ts";

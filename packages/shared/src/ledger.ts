@@ -50,3 +50,15 @@ export const MisroutingAlertView = T.Object({
 });
 /** A misrouting alert. */
 export type MisroutingAlert = Static<typeof MisroutingAlertView>;
+
+/** A row of every region's ledger gathered on the control plane: a region's row, named by its region. */
+export const GatheredLedgerRowView = T.Object({ region: T.String(), ...LedgerRowView.properties });
+
+/** `GET /v1/ledger` on the control plane: every region's ledger since a time; a region that did not answer is named. */
+export const GatheredLedgerView = T.Object({
+  since: T.String({ format: "date-time" }),
+  rows: T.Array(GatheredLedgerRowView),
+  truncated: T.Array(T.String()),
+  missing: T.Array(T.Object({ region: T.String(), reason: T.String() })),
+});
+export type GatheredLedger = Static<typeof GatheredLedgerView>;

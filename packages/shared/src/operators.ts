@@ -11,3 +11,21 @@ export type Role = (typeof ROLES)[number];
 export const OperatorView = T.Object({ username: T.String(), name: T.String(), role: StringEnum(ROLES) });
 /** An operator's account as the API shows it. */
 export type Operator = Static<typeof OperatorView>;
+
+/** `GET /v1/sessions/current`: the operator of a session, what their role may do, and when it ends. */
+export const SessionOperatorView = T.Object({
+  ...OperatorView.properties,
+  expiresAt: T.String({ format: "date-time" }),
+  permissions: T.Array(T.String(), {
+    description: "the permissions the role holds (docs/operators.md): what the console offers",
+  }),
+});
+export type SessionOperator = Static<typeof SessionOperatorView>;
+
+/** `POST /v1/sessions`: a session token, when it ends, and whose it is. */
+export const SessionView = T.Object({
+  token: T.String(),
+  expiresAt: T.String({ format: "date-time" }),
+  operator: OperatorView,
+});
+export type NewSession = Static<typeof SessionView>;

@@ -109,3 +109,36 @@ export const SignedErasureReceiptView = T.Object({
 });
 /** A receipt and its signed form. */
 export type SignedErasureReceipt = Static<typeof SignedErasureReceiptView>;
+
+/** A subject request and the receipts the regions signed for it. */
+export const SubjectRequestView = T.Object({
+  requestId: T.String({ format: "uuid" }),
+  kind: T.Union([T.Literal("erasure"), T.Literal("access")]),
+  status: T.Union([T.Literal("complete"), T.Literal("incomplete")]),
+  requestedAt: T.String({ format: "date-time" }),
+  completedAt: T.Union([T.String({ format: "date-time" }), T.Null()], {
+    description: "when the last region's receipt arrived",
+  }),
+  receipts: T.Array(
+    T.Object({
+      region: T.String(),
+      receivedAt: T.String({ format: "date-time" }),
+      receipt: T.Union([ErasureReceiptView, AccessReceiptView]),
+      jws: T.String({
+        description: "the region's signed receipt; verify it with that region's `/v1/receipt-key`",
+      }),
+    }),
+  ),
+  missing: T.Array(T.Object({ region: T.String(), reason: T.String() }), {
+    description: "regions whose receipt is still missing, and why (retry the request)",
+  }),
+  exports: T.Optional(
+    T.Array(T.Object({ region: T.String(), url: T.String({ format: "uri" }) }), {
+      description:
+        "access requests: where to fetch each region's export, with the owner token, straight from the region " +
+        "(`GET /v1/owner/data?requestId=…`); the control plane never fetches it",
+    }),
+  ),
+});
+/** A subject request as shown to its owner. */
+export type SubjectRequest = Static<typeof SubjectRequestView>;

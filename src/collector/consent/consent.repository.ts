@@ -1,7 +1,7 @@
 /** Queries on a region's consents. One function per query; the caller passes the database or a transaction. */
 import type { Queryable } from "../../core/db/index.ts";
 import type { Notices } from "./notices.ts";
-import type { ConsentReceipt } from "./receipt.ts";
+import type { ConsentReceipt } from "@phonehome/shared";
 
 /** How the owner said yes or no. */
 export type ConsentMethod = "device-settings" | "setup-wizard" | "portal";

@@ -3,6 +3,7 @@
  * its signed receipt, an owner's decisions and history, and the key receipts
  * verify with.
  */
+import { DeviceConsentsView } from "@phonehome/shared";
 import type { DeviceTable } from "../device-data/index.ts";
 import { Type as T } from "@sinclair/typebox";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
@@ -14,7 +15,6 @@ import type { OwnerAuthenticator } from "../../core/owners/index.ts";
 import {
   CurrentNoticeView,
   NoticeView,
-  OwnerConsentsView,
   ReceiptKeyView,
   SignedReceiptView,
   presentCurrentNotice,
@@ -168,10 +168,7 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
           "`homeRegion` names the region where the device's decisions are recorded (that of its market).",
         security: [{ ownerToken: [] }],
         response: {
-          200: T.Object({
-            ...OwnerConsentsView.properties,
-            homeRegion: T.String({ description: "the region of the device's market: decide there" }),
-          }),
+          200: DeviceConsentsView,
           401: T.Ref("ErrorResponse"),
         },
       },

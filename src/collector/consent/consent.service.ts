@@ -24,7 +24,8 @@ import {
   recordConsentDecision,
 } from "./consent.repository.ts";
 import type { Notice, Notices } from "./notices.ts";
-import { buildReceipt, type ConsentState, type SignedReceipt, signReceipt } from "./receipt.ts";
+import type { ConsentState, SignedReceipt } from "@phonehome/shared";
+import { buildReceipt, signReceipt } from "./receipt.ts";
 
 /** What consent needs from its region. */
 export interface ConsentContext {

@@ -41,7 +41,7 @@ export {
   type ConsentState,
   RECEIPT_JWS_TYPE,
   RECEIPT_VERSION,
-  receiptKeySet,
   type SignedReceipt,
-} from "./receipt.ts";
+} from "@phonehome/shared";
+export { receiptKeySet } from "./receipt.ts";
 export { consentHistoryTable, consentsTable } from "./consent.table.ts";

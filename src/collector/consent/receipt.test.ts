@@ -7,7 +7,8 @@ import { compactVerify, createLocalJWKSet } from "jose";
 import { PACKAGE_ROOT } from "../../core/config/index.ts";
 import { loadRegionSigningKey, type RegionSigningKeyFile } from "../../core/keys/index.ts";
 import { loadNotices } from "./notices.ts";
-import { buildReceipt, RECEIPT_JWS_TYPE, receiptKeySet, signReceipt } from "./receipt.ts";
+import { RECEIPT_JWS_TYPE } from "@phonehome/shared";
+import { buildReceipt, receiptKeySet, signReceipt } from "./receipt.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "phonehome-receipts-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

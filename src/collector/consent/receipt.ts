@@ -7,54 +7,14 @@
  * fetch at `GET /v1/consent/receipt-key`.
  */
 import { type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
+import {
+  type ConsentReceipt,
+  type ConsentState,
+  RECEIPT_JWS_TYPE,
+  RECEIPT_VERSION,
+  type SignedReceipt,
+} from "@phonehome/shared";
 import type { Notice } from "./notices.ts";
-
-/** The receipt format this code writes; a verifier checks it before reading further. */
-export const RECEIPT_VERSION = "phonehome.consent-receipt.v1";
-/** The JWS `typ` of a signed receipt. */
-export const RECEIPT_JWS_TYPE = "phonehome-consent-receipt+jws";
-
-/** What happened (ISO/IEC TS 27560 consent states). */
-export type ConsentState = "given" | "refused" | "withdrawn";
-
-/** A consent receipt. Every field is set; `erased` only on a no. */
-export interface ConsentReceipt {
-  version: typeof RECEIPT_VERSION;
-  receiptId: string;
-  issuedAt: string;
-  issuer: { region: string; kid: string; alg: "EdDSA" };
-  controller: { name: string; contact: string };
-  /** The PII principal, named by the device the owner holds (no account, no name). */
-  principal: { deviceKeyId: string };
-  notice: { purpose: string; version: number; language: string; title: string; sha256: string };
-  purposes: {
-    purpose: string;
-    title: string;
-    legalBasis: "consent";
-    collections: string[];
-    dataCategories: string[];
-    dataUses: string[];
-    retention: string;
-  }[];
-  decision: {
-    state: ConsentState;
-    granted: boolean;
-    method: string;
-    decidedAt: string;
-    /** The owner token's id: which authenticated request carried the decision. */
-    ownerTokenId: string;
-  };
-  storage: { region: string; country: string };
-  withdraw: string;
-  /** What the decision erased (on a no): events the withdrawn consent had allowed. */
-  erased?: { diagnosticsEvents: number };
-}
-
-/** A receipt and its signed form. */
-export interface SignedReceipt {
-  receipt: ConsentReceipt;
-  jws: string;
-}
 
 /** What a receipt is built from. */
 export interface ReceiptFacts {

@@ -1,84 +1,10 @@
 /** The access export: the shape in which an owner receives what a region holds about the device. */
-import { type Static, Type as T } from "@sinclair/typebox";
 import { parseInstant } from "../../core/calendar/index.ts";
-import { type HeldConsents, OwnerConsentsView, presentOwnerConsents } from "../consent/index.ts";
-import { AccessReceiptView, DeviceNoticeView, type HeldEntry } from "@phonehome/shared";
+import { type HeldConsents, presentOwnerConsents } from "../consent/index.ts";
+import { AccessExport, type HeldEntry, OwnerExportPage, OwnerRecordsPage } from "@phonehome/shared";
+
+export { AccessExport, OwnerExportPage, OwnerRecordsPage };
 import { type HeldRecord, keysDigest } from "../device-data/index.ts";
-
-const FieldView = T.Object({
-  name: T.String(),
-  value: T.Unknown({ description: "as stored, after the declared transform" }),
-  description: T.String(),
-  dataCategory: T.String({ description: "fideslang data category" }),
-  purpose: T.String({ description: "fideslang data use" }),
-  legalBasis: T.String({ description: "GDPR Art. 6 basis" }),
-  retention: T.String({ description: "ISO 8601 duration" }),
-  transform: T.String({
-    description: "keep, pseudonymise or coarsen: how the value was minimised before storage",
-  }),
-});
-
-const RecordView = T.Object({
-  collection: T.String(),
-  schemaVersion: T.Integer(),
-  description: T.String(),
-  purpose: T.String(),
-  legalBasis: T.String(),
-  storedAt: T.String({ format: "date-time" }),
-  expiresAt: T.String({ format: "date-time", description: "when the record is deleted at the latest" }),
-  facts: T.Record(T.String(), T.String()),
-  fields: T.Array(FieldView),
-});
-
-/** The export of one region. */
-export const AccessExport = T.Object({
-  region: T.String(),
-  storedIn: T.String({ description: "ISO 3166-1 alpha-2 country where this region stores data" }),
-  device: T.String({ description: "the device's key id" }),
-  generatedAt: T.String({ format: "date-time" }),
-  records: T.Array(RecordView),
-  consents: T.Omit(OwnerConsentsView, ["region", "device"], {
-    description:
-      "consent decisions in force and every receipt; kept as proof of consent (GDPR Art. 7(1)): the decision in force while it is, a replaced one for `retention.records` after the decision that replaced it",
-  }),
-  notices: T.Array(
-    T.Object({
-      ...DeviceNoticeView.properties,
-      deliveredAt: T.Union([T.String({ format: "date-time" }), T.Null()], {
-        description: "when the device first got it at a check-in; null while it waits",
-      }),
-      expiresAt: T.String({ format: "date-time" }),
-    }),
-    {
-      description:
-        "notices of incidents sent to the device, kept with their delivery as proof the owner was told (a legal obligation) for `retention.records` after they were sent",
-    },
-  ),
-  receipt: T.Optional(AccessReceiptView),
-  jws: T.Optional(
-    T.String({ description: "with `?requestId=`: the receipt as a compact JWS (EdDSA); trust its payload" }),
-  ),
-});
-export type AccessExport = Static<typeof AccessExport>;
-
-const Next = T.Union([T.String(), T.Null()], {
-  description:
-    "the cursor of the next page of diagnostics events (`GET /v1/owner/data/records?cursor=…`); null when this page ends the export",
-});
-
-/** The first page of an owner's export: every record but the diagnostics events past `limit`, and the cursor of the rest. */
-export const OwnerExportPage = T.Object({ ...AccessExport.properties, next: Next });
-export type OwnerExportPage = Static<typeof OwnerExportPage>;
-
-/** A following page of an owner's export: the next diagnostics events. */
-export const OwnerRecordsPage = T.Object({
-  region: T.String(),
-  device: T.String({ description: "the device's key id" }),
-  generatedAt: T.String({ format: "date-time" }),
-  records: T.Array(RecordView),
-  next: Next,
-});
-export type OwnerRecordsPage = Static<typeof OwnerRecordsPage>;
 
 /** Shapes what a region holds about a device for its owner. */
 export function presentAccessExport(

@@ -3,22 +3,13 @@
  * in plain language (Markdown), made from the same export the owner can
  * download, so the two cannot disagree.
  */
-import type { AccessExport } from "./access.presenter.ts";
+import { type AccessExport, basisArticle, basisWords, transformWords } from "@phonehome/shared";
 
-const LEGAL_BASES: Record<string, string> = {
-  consent: "your consent (GDPR Art. 6(1)(a))",
-  contract: "the sales contract and its warranty (GDPR Art. 6(1)(b))",
-  legal_obligation: "a legal obligation (GDPR Art. 6(1)(c))",
-  vital_interests: "vital interests (GDPR Art. 6(1)(d))",
-  public_task: "a public task (GDPR Art. 6(1)(e))",
-  legitimate_interests: "legitimate interests (GDPR Art. 6(1)(f))",
-};
-
-const TRANSFORMS: Record<string, string> = {
-  keep: "as sent",
-  pseudonymise: "only as a pseudonym",
-  coarsen: "only coarsened",
-};
+/** A lawful basis as the summary writes it: in the owner's words, with its article. */
+function basisLine(name: string): string {
+  const article = basisArticle(name);
+  return article === null ? basisWords(name) : `${basisWords(name)}, ${article}`;
+}
 
 const day = (iso: string) => iso.slice(0, 10);
 
@@ -55,7 +46,7 @@ export function presentSummary(data: AccessExport): string {
       first.description,
       "",
       `- Why: ${first.purpose}.`,
-      `- Legal basis: ${LEGAL_BASES[first.legalBasis] ?? first.legalBasis}.`,
+      `- Legal basis: ${basisLine(first.legalBasis)}.`,
       `- Deleted by ${day(latest)} at the latest.`,
     );
     for (const [name, value] of Object.entries(first.facts)) {
@@ -63,9 +54,7 @@ export function presentSummary(data: AccessExport): string {
     }
     lines.push("- What is kept:");
     for (const f of first.fields) {
-      lines.push(
-        `  - ${f.name} (${f.dataCategory}), ${TRANSFORMS[f.transform] ?? f.transform}, kept ${f.retention}`,
-      );
+      lines.push(`  - ${f.name} (${f.dataCategory}), ${transformWords(f.transform)}, kept ${f.retention}`);
     }
     lines.push("");
   }

@@ -6,6 +6,7 @@
  * provisioned with another region's descriptor, and, with `legacyClient`, send
  * without the SDK's checks, as the wrong activation client did.
  */
+import type { RegionList } from "@phonehome/shared";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -55,11 +56,6 @@ export interface SimulationSummary {
   wrongRegionSerials: string[];
   /** Every device, for checks after the run: serial, key id, market. */
   fleet: { serial: string; keyId: string; market: string }[];
-}
-
-interface RegionList {
-  regions: { id: string; storedIn: string; url: string }[];
-  policy: { markets: Record<string, string>; default: string };
 }
 
 async function getJson<T>(url: string, init: RequestInit = {}): Promise<T> {

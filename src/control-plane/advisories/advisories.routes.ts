@@ -3,7 +3,7 @@
  * reading them, and "is my device fixed?" by build number, are public — they
  * describe software, not people.
  */
-import { AdvisoryView, DAY } from "@phonehome/shared";
+import { AdoptionReportView, AdvisoryView, DAY, LookupView } from "@phonehome/shared";
 import { authorize } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
@@ -33,38 +33,6 @@ const PublishBody = T.Object(
   },
   { additionalProperties: false },
 );
-const Lookup = T.Object({
-  build: T.String(),
-  status: T.String({ description: "fixed, not fixed, not affected, or unknown build" }),
-  advisories: T.Array(
-    T.Object({
-      advisory: AdvisoryView,
-      status: T.String({ description: "fixed, not fixed or not affected" }),
-      fixedIn: T.Union([T.String(), T.Null()], { description: "the fixing build of this build's lineage" }),
-    }),
-  ),
-});
-
-const AdoptionReportView = T.Object({
-  advisory: T.String(),
-  since: T.String(),
-  regions: T.Object({
-    answered: T.Array(T.String()),
-    missing: T.Array(T.Object({ region: T.String(), reason: T.String() })),
-  }),
-  days: T.Array(
-    T.Object({
-      day: T.String(),
-      batch: T.String(),
-      market: T.String(),
-      devices: T.Integer({ description: "devices active that day (an update check)" }),
-      fixed: T.Integer({ description: "of them, on a build the advisory counts as fixed" }),
-      share: T.Number({ description: "fixed / devices" }),
-    }),
-  ),
-  builds: T.Array(T.Object({ day: T.String(), build: T.String(), devices: T.Integer(), status: T.String() })),
-});
-
 /** Registers the advisory routes on the control plane. */
 export function registerAdvisoryRoutes(
   app: App,
@@ -151,7 +119,7 @@ export function registerAdvisoryRoutes(
         description:
           "Public. For the build number shown under Settings > System > About phone: `fixed`, `not fixed` (with the build that fixes it in its lineage), `not affected`, or `unknown build`.",
         params: T.Object({ build: T.String({ minLength: 1, maxLength: 64 }) }),
-        response: { 200: Lookup, 400: Problem },
+        response: { 200: LookupView, 400: Problem },
       },
     },
     async (request) => lookupBuild(db, request.params.build),

@@ -7,63 +7,11 @@
  * (exports.ts).
  */
 import type { Dictionary } from "../../core/dictionary/index.ts";
-import { DATA_CATEGORIES, DATA_USES, type LegalBasis } from "../../core/dictionary/index.ts";
-import { PUBLIC_ROUTES, type PublicRoute } from "./public-routes.ts";
+import { DATA_CATEGORIES, DATA_USES } from "../../core/dictionary/index.ts";
+import type { DataMap, MapCollection, MapRegion } from "@phonehome/shared";
+import { PUBLIC_ROUTES } from "./public-routes.ts";
 
-/** A region as the map shows it. */
-export interface MapRegion {
-  id: string;
-  /** ISO 3166-1 alpha-2 country its store is in. */
-  storedIn: string;
-  /** Markets the configuration sends to it; the default region also takes every market not named. */
-  markets: string[];
-  isDefault: boolean;
-  /** Markets its registered batches were made for, and its registered variants. */
-  soldIn: string[];
-  variants: string[];
-}
-
-/** One field of a collection. */
-export interface MapField {
-  name: string;
-  description: string;
-  dataCategory: string;
-  categoryDescription: string;
-  sensitivity: number;
-  /** keep, pseudonymise, coarsen or drop: how it is minimised before storage. */
-  transform: string;
-  retention: string;
-  regions: string[];
-}
-
-/** One processing activity: an approved collection version. */
-export interface MapCollection {
-  name: string;
-  version: number;
-  description: string;
-  purpose: string;
-  purposeDescription: string;
-  legalBasis: LegalBasis;
-  retention: string;
-  /** The regions it may be stored in, with their storage countries. */
-  regions: { id: string; storedIn: string }[];
-  /** The devices it comes from: the variants and markets of those regions. */
-  devices: { variants: string[]; markets: string[] };
-  /** Who receives it: the region that stores it, and no one else (no payload leaves its region). */
-  recipients: string[];
-  approval: { reviewer: string; date: string; reference: string } | null;
-  fields: MapField[];
-}
-
-/** The whole map. */
-export interface DataMap {
-  format: "phonehome.data-map/1";
-  generatedAt: string;
-  regions: MapRegion[];
-  collections: MapCollection[];
-  /** The routes anyone may call without a token, and why each may (public-routes.ts). */
-  publicRoutes: readonly PublicRoute[];
-}
+export type { DataMap, MapCollection, MapField, MapRegion } from "@phonehome/shared";
 
 /** The fleet as the map needs it: each registered variant's region, and the markets of its batches. */
 export interface FleetVariants {
@@ -138,6 +86,6 @@ export function buildDataMap(input: {
     generatedAt: (input.now ?? new Date()).toISOString(),
     regions,
     collections,
-    publicRoutes: PUBLIC_ROUTES,
+    publicRoutes: [...PUBLIC_ROUTES],
   };
 }

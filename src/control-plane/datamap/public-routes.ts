@@ -7,18 +7,13 @@
  * none names a device. `roles.test.ts` keeps this list equal to the routes
  * the services serve without a token.
  */
+import type { PublicRoute } from "@phonehome/shared";
 
 /** Where a route is served. */
-export type PublicService = "every service" | "control plane" | "collector";
+export type { PublicRoute } from "@phonehome/shared";
 
-/** A route anyone may call, and why that is safe. */
-export interface PublicRoute {
-  service: PublicService;
-  method: "GET" | "POST" | "DELETE";
-  /** As the OpenAPI document writes it (`{param}`), or a prefix ending in `*` for files. */
-  path: string;
-  why: string;
-}
+/** Who answers a public route. */
+export type PublicService = PublicRoute["service"];
 
 const SOFTWARE = "describes products and software, never a device or its use";
 

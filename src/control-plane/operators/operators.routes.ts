@@ -6,7 +6,7 @@
 import type { FastifyRequest } from "fastify";
 import { bearerToken } from "../../core/http/index.ts";
 import { authorize, permissionsOf } from "./permissions.ts";
-import { OperatorView, ROLES } from "@phonehome/shared";
+import { OperatorView, ROLES, SessionOperatorView, SessionView } from "@phonehome/shared";
 import { Type as T } from "@sinclair/typebox";
 import type { SignInConfig } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
@@ -69,11 +69,7 @@ export function registerOperatorRoutes(
           { additionalProperties: false },
         ),
         response: {
-          200: T.Object({
-            token: T.String(),
-            expiresAt: T.String({ format: "date-time" }),
-            operator: OperatorView,
-          }),
+          200: SessionView,
           400: Problem,
           401: Problem,
           429: Problem,
@@ -89,13 +85,7 @@ export function registerOperatorRoutes(
         tags,
         summary: "The operator of the bearer session, what their role may do, and when the session ends",
         response: {
-          200: T.Object({
-            ...OperatorView.properties,
-            expiresAt: T.String({ format: "date-time" }),
-            permissions: T.Array(T.String(), {
-              description: "the permissions the role holds (docs/operators.md): what the console offers",
-            }),
-          }),
+          200: SessionOperatorView,
           401: Problem,
         },
       },

@@ -7,13 +7,12 @@
 import { Type as T } from "@sinclair/typebox";
 import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { type LedgerMinute, LedgerRowView } from "@phonehome/shared";
+import { GatheredLedgerView, type LedgerMinute } from "@phonehome/shared";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { authorize } from "../operators/index.ts";
 import { callRegion, fromEveryRegion, type RegionRef } from "./region-calls.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
-const Row = T.Object({ region: T.String(), ...LedgerRowView.properties });
 
 // Each region answers at most this many rows; the console asks for a day or a week.
 const ROWS_PER_REGION = 5000;
@@ -41,12 +40,7 @@ export function registerLedgerRoute(
           { additionalProperties: false },
         ),
         response: {
-          200: T.Object({
-            since: T.String({ format: "date-time" }),
-            rows: T.Array(Row),
-            truncated: T.Array(T.String()),
-            missing: T.Array(T.Object({ region: T.String(), reason: T.String() })),
-          }),
+          200: GatheredLedgerView,
           400: Problem,
           401: Problem,
           403: Problem,

@@ -107,18 +107,8 @@ export const DATA_USES: Readonly<Record<string, TaxonomyEntry>> = Object.freeze(
   },
 });
 
-/** The lawful bases of GDPR Art. 6(1)(a)-(f), by their usual short names. */
-export const LEGAL_BASES = [
-  "consent",
-  "contract",
-  "legal_obligation",
-  "vital_interests",
-  "public_task",
-  "legitimate_interests",
-] as const;
-
-/** A lawful basis of GDPR Art. 6(1). */
-export type LegalBasis = (typeof LEGAL_BASES)[number];
+/** The lawful bases of GDPR Art. 6(1)(a)-(f): the one list, in @phonehome/shared's glossary. */
+export { LEGAL_BASES, type LegalBasis } from "@phonehome/shared";
 
 /** What each sensitivity level means; level 4 needs a stated necessity. */
 export const SENSITIVITY: Readonly<Record<1 | 2 | 3 | 4, string>> = Object.freeze({

@@ -4,26 +4,11 @@
  * market, batch and build) stands behind it. The control plane owns those
  * records; a collector asks for them in batches and caches the answers.
  */
+import type { Directory } from "@phonehome/shared";
 import { PhoneHomeError } from "../errors/index.ts";
 
-/** What a collector needs to know of a provisioned device. Factory data only. */
-export interface DirectoryRecord {
-  keyId: string;
-  /** Raw Ed25519 public key, base64url. */
-  publicKey: string;
-  serial: string;
-  model: string;
-  variant: string;
-  /** ISO 3166-1 alpha-2 country the device was sold in. */
-  market: string;
-  batch: string;
-  /** Build the batch was flashed with at the factory. */
-  build: string;
-  /** Region of the device's variant. */
-  variantRegion: string;
-  /** Length of the warranty that activation starts. */
-  warrantyMonths: number;
-}
+/** A device as the control plane's directory describes it to a collector: the shape of `POST /v1/directory/lookup`. */
+export type DirectoryRecord = Directory;
 
 /** Resolves many key ids at once; unknown ids are simply absent from the answer. */
 export type LookupMany = (keyIds: readonly string[]) => Promise<DirectoryRecord[]>;

@@ -7,6 +7,7 @@
  * (Content-Security-Policy `connect-src`), and those services answer them
  * across origins (CORS, `http/service.ts`).
  */
+import type { PortalConfig } from "@phonehome/shared";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
@@ -46,7 +47,7 @@ export function livePeers(config: Config): WebPeers & { set(service: string, url
 
 /** Registers `/portal/` (the built app, or a page saying how to build it) and `/portal/config.json`. */
 export async function registerPortal(app: App, peers: WebPeers): Promise<void> {
-  app.get("/portal/config.json", { schema: { hide: true } }, async () => ({
+  app.get("/portal/config.json", { schema: { hide: true } }, async (): Promise<PortalConfig> => ({
     controlPlane: peers.controlPlane(),
   }));
   await serveApp(app, "portal", "The owner portal", () => peers.origins());
