@@ -1,14 +1,18 @@
 // The boundaries of the tree (docs/ARCHITECTURE.md, decision 46), checked by
 // `npm run deps` and by `npm run lint`. Type-only imports count: a type that
 // crosses a boundary couples the two sides as much as a value does.
-/** A package that imports nothing outside itself: not the server, the apps, the tests or another package. */
-function standsAlone(name, why) {
+/**
+ * A package that imports nothing outside itself: not the server, the apps, the
+ * tests or another package, but for the surface of a package in `uses`.
+ */
+function standsAlone(name, why, uses = []) {
+  const surfaces = uses.map((u) => `^packages/${u}/src/index\\.ts$`);
   return {
     name: `${name}-stands-alone`,
     severity: "error",
     comment: `${why}: it imports nothing of the server, the apps or another package`,
     from: { path: `^packages/${name}/` },
-    to: { path: `^(src|bin|web|test|bench|scripts|packages/(?!${name}/))` },
+    to: { path: `^(src|bin|web|test|bench|scripts|packages/(?!${name}/))`, pathNot: surfaces },
   };
 }
 
@@ -52,7 +56,15 @@ export default {
       to: { circular: true },
     },
     standsAlone("auditor", "the traffic auditor is its own package"),
-    standsAlone("sdk", "the device SDK runs on devices"),
+    standsAlone("sdk", "the device SDK runs on devices", ["shared"]),
+    {
+      name: "sdk-uses-shared-types-only",
+      severity: "error",
+      comment:
+        "the SDK reads the server's answers by the shared package's types; its runtime on a device stays free of the schemas",
+      from: { path: "^packages/sdk/" },
+      to: { path: "^packages/shared/", dependencyTypesNot: ["type-only"] },
+    },
     standsAlone("shared", "the shapes both sides of a process boundary use are pure"),
     {
       name: "shared-is-pure",
@@ -91,7 +103,7 @@ export default {
     apart(
       "web-apps-apart",
       "^web/",
-      "^src/",
+      "^(src|bin|packages/(?!shared/))",
       "the web apps import only the shared package and their own code",
     ),
     {
@@ -108,6 +120,13 @@ export default {
     exclude: { path: "^(node_modules|web/dist|docs)/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
+    // The workspace packages are reached by name (@phonehome/...), through their package.json
+    // `exports`; without these the resolver leaves such an import unresolved and its edge unseen.
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "node", "default"],
+      extensions: [".ts", ".tsx", ".js", ".mjs", ".json"],
+    },
     combinedDependencies: false,
   },
 };

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 
 interface Module {
   source: string;
-  dependencies: { resolved: string; coreModule: boolean; couldNotResolve: boolean }[];
+  dependencies: { module: string; resolved: string; coreModule: boolean; couldNotResolve: boolean }[];
 }
 interface Violation {
   from: string;
@@ -125,8 +125,12 @@ function main(): number {
   const folders = new Map<string, Set<string>>();
   let across = 0;
   const aroundIndex: string[] = [];
+  // An import of a workspace package the resolver could not follow is an edge no rule sees.
+  const unresolved: string[] = [];
   for (const m of result.modules) {
     for (const d of m.dependencies) {
+      if (d.couldNotResolve && d.module.startsWith("@phonehome/"))
+        unresolved.push(`${m.source} → ${d.module}`);
       if (d.coreModule || d.couldNotResolve || d.resolved.includes("node_modules/")) continue;
       (files.get(m.source) ?? files.set(m.source, new Set()).get(m.source))?.add(d.resolved);
       const from = folderOf(m.source);
@@ -153,6 +157,7 @@ function main(): number {
     folderCycles,
     importsAcrossFolders: across,
     aroundIndex: aroundIndex.length,
+    unresolvedPackageImports: unresolved,
     ruleErrors: errors.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`),
     ruleWarnings: Object.fromEntries(warnings),
   };
@@ -168,6 +173,8 @@ function main(): number {
       `imports across folders: ${across}, of which around the folder's index.ts: ${aroundIndex.length}`,
     );
     if (process.argv.includes("--verbose")) for (const i of aroundIndex) console.log(`  ${i}`);
+    console.log(`package imports not resolved: ${unresolved.length}`);
+    for (const u of unresolved) console.log(`  ${u}`);
     console.log(`boundary rules broken: ${errors.length}`);
     for (const e of figures.ruleErrors) console.log(`  ${e}`);
     for (const [rule, imports] of warnings) {
@@ -175,7 +182,7 @@ function main(): number {
       if (process.argv.includes("--verbose")) for (const i of imports) console.log(`  ${i}`);
     }
   }
-  return errors.length > 0 ? 1 : 0;
+  return errors.length > 0 || unresolved.length > 0 ? 1 : 0;
 }
 
 if (import.meta.main) process.exitCode = main();

@@ -133,6 +133,31 @@ test("the SDK importing anything of the server is an error", () => {
   assert.match(r.out, /error sdk-stands-alone/);
 });
 
+test("the SDK takes types from the shared package's surface, and nothing else of it", () => {
+  const shared = {
+    "packages/shared/src/index.ts": 'export { V, type T } from "./v.ts";\n',
+    "packages/shared/src/v.ts": "export const V = 1;\nexport type T = number;\n",
+  };
+  const types = cruiseTree({
+    ...shared,
+    "packages/sdk/src/index.ts":
+      'import type { T } from "../../shared/src/index.ts";\nexport const x: T = 1;\n',
+  });
+  assert.equal(types.status, 0, types.out);
+  const value = cruiseTree({
+    ...shared,
+    "packages/sdk/src/index.ts": 'import { V } from "../../shared/src/index.ts";\nexport const x = V;\n',
+  });
+  assert.notEqual(value.status, 0);
+  assert.match(value.out, /error sdk-uses-shared-types-only/);
+  const inner = cruiseTree({
+    ...shared,
+    "packages/sdk/src/index.ts": 'import type { T } from "../../shared/src/v.ts";\nexport const x: T = 1;\n',
+  });
+  assert.notEqual(inner.status, 0);
+  assert.match(inner.out, /error sdk-stands-alone/);
+});
+
 test("the server reaching into a package's files rather than its surface is an error", () => {
   const r = cruiseTree({
     "src/cmd/index.ts": 'import { x } from "../../packages/auditor/src/x.ts";\nexport const y = x;\n',
@@ -148,6 +173,14 @@ test("the services stay apart: collector and control plane never import each oth
   assertBreaks("src/control-plane/fleet/index.ts", "src/collector/ingest/index.ts", "control-plane-apart");
   assertBreaks("src/core/db/index.ts", "src/collector/ingest/index.ts", "core-serves-both");
   assertBreaks("web/console/main.ts", "src/core/db/index.ts", "web-apps-apart");
+  // A web app takes no package but the shared one: not the SDK, not the traffic auditor.
+  assertBreaks("web/portal/main.ts", "packages/auditor/src/index.ts", "web-apps-apart");
+  assertBreaks("web/console/main.ts", "packages/sdk/src/index.ts", "web-apps-apart");
+  const shared = cruiseTree({
+    "web/portal/main.ts": 'import { x } from "../../packages/shared/src/index.ts";\nexport const y = x;\n',
+    "packages/shared/src/index.ts": "export const x = 1;\n",
+  });
+  assert.equal(shared.status, 0, shared.out);
 });
 
 test("a folder of src/ is entered through its index.ts; its own files and tests may reach further", () => {
@@ -204,5 +237,7 @@ test("npm run deps on the repository: no file cycle and no broken boundary rule"
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /^file cycles: 0$/m);
   assert.match(r.stdout, /^boundary rules broken: 0$/m);
+  // Every import of a workspace package by name is followed, so the rules see its edge.
+  assert.match(r.stdout, /^package imports not resolved: 0$/m);
   assert.match(r.stdout, /^imports across folders: \d+, of which around the folder's index\.ts: \d+$/m);
 });

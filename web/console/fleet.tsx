@@ -339,10 +339,6 @@ function AdoptionChart(props: { days: AdoptionReport["days"] }) {
   return props.days.length === 0 ? (
     <p>No device of the affected variants has checked for an update in the last 30 days.</p>
   ) : (
-    <div
-      ref={box}
-      role="img"
-      aria-label="Adoption over time by batch and market; the table below lists it"
-    />
+    <div ref={box} role="img" aria-label="Adoption over time by batch and market; the table below lists it" />
   );
 }

@@ -6,9 +6,9 @@ import {
   ACTIVATION_MARKER,
   type ClientEvent,
   type FetchLike,
-  PhoneHomeClient,
   type PhoneHomeClientOptions,
-} from "./client.ts";
+} from "./client-types.ts";
+import { PhoneHomeClient } from "./client.ts";
 import type { Envelope } from "./envelope.ts";
 import { isSdkError, SdkError } from "./errors.ts";
 import type { DeviceIdentity } from "./identity.ts";

@@ -26,7 +26,7 @@
  *    and seals fewer events until it fits, so it is not refused for its size.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -53,224 +53,39 @@ import {
   writeConsent,
 } from "./diagnostics.ts";
 import { isSdkError, SdkError, type ServerError } from "./errors.ts";
-import { writeFileAtomic } from "./files.ts";
-import { type HeldCount, HeldEvents } from "./held.ts";
+import { HeldEvents } from "./held.ts";
 import { type DeviceIdentity, validateIdentity } from "./identity.ts";
 import { mintOwnerToken } from "./owner-token.ts";
 import { DiskQueue, type EnqueueOptions, type QueuedMessage } from "./queue.ts";
-import { assertSecureTransport, checkEndpoint, type RegionAnnouncement } from "./region.ts";
+import {
+  ACTIVATIONS_PATH,
+  type ActivationAnswer,
+  type ActivationPayloadV1,
+  type ActivationState,
+  type ClientEvent,
+  type Clock,
+  type ConsentChange,
+  type ConsentDecision,
+  type ConsentReceipt,
+  DEFAULT_BATCH_EVENTS,
+  type DiagnosticsState,
+  type FlushResult,
+  HELD_DIR,
+  type IncidentNotice,
+  type PhoneHomeClientOptions,
+  type RecordResult,
+  type RetryOptions,
+  type UpdateAnswer,
+  UPDATE_CHECK_PATH,
+  UPDATE_REPORT_PATH,
+} from "./client-types.ts";
+import { CollectorLink, type Transient } from "./collector-link.ts";
+import { validateDecision } from "./consent-decision.ts";
+import { asActivationAnswer, readActivationMarker, writeActivationMarker } from "./activation-marker.ts";
+import { keepNewNotices, readNotices } from "./notices-file.ts";
 
-/** The path activations are POSTed to. */
-export const ACTIVATIONS_PATH = "/v1/activations";
-/** The path a collector announces its region at. */
-export const REGION_PATH = "/v1/region";
-/** Where a device asks for an update, and the collection it asks with. */
-export const UPDATE_CHECK_PATH = "/v1/updates/check";
 const UPDATE_CHECK = "update.check";
-/** Where a device reports an install, and the collection it reports with. */
-export const UPDATE_REPORT_PATH = "/v1/updates/report";
 const UPDATE_REPORT = "update.report";
-
-/** The home region's answer to an update check. */
-export interface UpdateAnswer {
-  /** The build to install, or null. */
-  update: { build: string; lineage: string } | null;
-  /** Why: `newer build`, `up to date`, `not in the rollout yet`, `unknown build`, ... */
-  reason: string;
-  /** Notices of incidents this answer brought that the device did not have yet: show them to the owner. */
-  notices: IncidentNotice[];
-}
-
-/** A notice of an incident, from the maker to the owner, kept on the device once received. */
-export interface IncidentNotice {
-  id: string;
-  incident: string;
-  title: string;
-  body: string;
-  sentAt: string;
-  receivedAt: string;
-}
-
-/** Name of the file, in the queue directory, that keeps the notices of incidents the device received. */
-export const NOTICES_FILE = "notices.json";
-/** Name of the marker file, in the queue directory, that records an acknowledged activation. */
-export const ACTIVATION_MARKER = "activated.json";
-/** Subdirectory of the queue directory that holds diagnostics events not yet sealed into a batch. */
-export const HELD_DIR = "held";
-/** Events per diagnostics envelope unless configured otherwise. */
-export const DEFAULT_BATCH_EVENTS = 100;
-
-/** The subset of `fetch` the client uses; the global `fetch` fits. */
-export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
-
-/** Time, injectable so tests need not wait. */
-export interface Clock {
-  /** Epoch milliseconds. */
-  now(): number;
-  /** Resolves after `ms` milliseconds. */
-  sleep(ms: number): Promise<void>;
-}
-
-/** Exponential backoff with full jitter: the n-th retry waits `random() * min(maxMs, baseMs * 2^n)`. */
-export interface RetryOptions {
-  baseMs: number;
-  maxMs: number;
-  /** Attempts per message within one `flush()` before it gives up for now; default 5. */
-  maxAttempts?: number;
-}
-
-/** How to build a client. */
-export interface PhoneHomeClientOptions {
-  identity: DeviceIdentity;
-  /** Directory of the on-disk queue, the activation marker, the consent state and the held events; created if missing. */
-  queueDir: string;
-  retry: RetryOptions;
-  /** Bounds of the queue; see `DiskQueue`. */
-  queue?: { maxMessages?: number; maxBytes?: number };
-  fetch?: FetchLike;
-  clock?: Clock;
-  /** Uniform in [0, 1); the jitter source. Default `Math.random` (jitter needs spread, not secrecy). */
-  random?: () => number;
-  /** Per-request timeout in milliseconds; default 15000. A timeout counts as a network error. */
-  requestTimeoutMs?: number;
-  /** Observer of what the client does; an exception thrown here is ignored. */
-  onEvent?: (event: ClientEvent) => void;
-  /** Diagnostics: bounds of the held events and the events per envelope; see `recordEvent`. */
-  diagnostics?: DiagnosticsOptions;
-}
-
-/** Bounds of the diagnostics events held on the device, and the size of the batches sent. */
-export interface DiagnosticsOptions {
-  /** At most this many held events; when full, the oldest are dropped. Default 2000. */
-  maxEvents?: number;
-  /** At most this many bytes of held event files (about 350 bytes each); default 1 MiB, at least 4096. */
-  maxBytes?: number;
-  /**
-   * Most events per envelope, 1..500; default 100. An upper bound: batches are made smaller to fit the
-   * limits the collector announces (its largest body, its most events per batch).
-   */
-  batchSize?: number;
-}
-
-/** Everything the client reports to `onEvent`. */
-export type ClientEvent =
-  | { type: "endpoint_verified"; url: string; region: string; kid: string }
-  | { type: "endpoint_refused"; url: string; error: SdkError }
-  | { type: "queued"; eventId: string; collection: string; path: string; events: number }
-  | { type: "evicted"; eventId: string; collection: string; path: string; events: number }
-  | { type: "delivered"; eventId: string; collection: string; path: string; status: number; events: number }
-  | { type: "retry"; eventId: string; attempt: number; delayMs: number; reason: string }
-  | { type: "rejected"; eventId: string; collection: string; path: string; error: SdkError }
-  | { type: "deferred"; eventId: string; remaining: number; reason: string }
-  | { type: "corrupt"; file: string; reason: string }
-  /** Held diagnostics events dropped, oldest first, to make room for a new one (the held bounds). */
-  | { type: "dropped"; events: number; bytes: number; reason: "held_full" }
-  /** Diagnostics events (held, and in queued batches) discarded because the owner said no. */
-  | { type: "discarded"; events: number; reason: "refused" | "withdrawn" }
-  /**
-   * The collector answered `consent.required` to a batch while the device believed `granted`: the batch stays
-   * on the device, and the consent state went back to `unknown` until the owner's decision is set again.
-   */
-  | { type: "consent_required"; eventId: string; events: number }
-  /** A notice of an incident arrived with an update check's answer, and is kept (see `notices()`). */
-  | { type: "notice"; id: string; incident: string }
-  /**
-   * A queued diagnostics batch was replaced by `parts` smaller batches carrying the same events (same event
-   * ids), because the collector refused its size (`refused`, a 413) or it exceeds the limits the collector
-   * announces (`limits`).
-   */
-  | { type: "split"; eventId: string; events: number; parts: number; reason: "refused" | "limits" }
-  /**
-   * A message is too large for the collector even on its own (a batch of one event, or a message that cannot
-   * be split): it stays queued, is not sent while it exceeds the announced limits, and is tried again by
-   * later flushes (the collector's limit may rise). `error` is `sdk.too_large`.
-   */
-  | {
-      type: "too_large";
-      eventId: string;
-      collection: string;
-      path: string;
-      events: number;
-      bytes: number;
-      error: SdkError;
-    };
-
-/** What one `flush()` did. */
-export interface FlushResult {
-  /** Messages acknowledged and removed. */
-  delivered: number;
-  /** Messages refused for good and removed. */
-  rejected: number;
-  /** Messages still queued (a later flush retries them). */
-  remaining: number;
-}
-
-/** The collector's answer to an activation; loosely typed because the SDK does not interpret it. */
-export interface ActivationAnswer {
-  activation?: {
-    eventId?: string;
-    activatedAt?: string;
-    warrantyUntil?: string;
-    region?: string;
-    [key: string]: unknown;
-  };
-  [key: string]: unknown;
-}
-
-/** Where the device stands with its activation, as known locally. */
-export type ActivationState =
-  | { state: "activated"; eventId: string; acknowledgedAt: string; answer: ActivationAnswer }
-  | { state: "pending"; eventId: string; enqueuedAt: string }
-  | { state: "not_activated" };
-
-/** The `activation` collection, version 1: what a warranty needs and nothing more. */
-export interface ActivationPayloadV1 {
-  serial: string;
-  model: string;
-  variant: string;
-  market: string;
-  build: string;
-  /** RFC 3339 UTC. */
-  activatedAt: string;
-}
-
-/** What `recordEvent` did with an event. */
-export type RecordResult =
-  /** Kept on the device until consent is granted and a flush sends it; `dropped` older events made room. */
-  | { status: "held"; id: string; at: string; dropped: number }
-  /** The owner said no: nothing was kept. */
-  | { status: "discarded"; reason: "refused" | "withdrawn" };
-
-/** What `setConsent` did. */
-export interface ConsentChange {
-  state: ConsentState;
-  /** Diagnostics events discarded (held ones and those in queued batches); 0 unless the state is a no. */
-  discarded: number;
-}
-
-/** Where diagnostics stand on the device. */
-export interface DiagnosticsState {
-  consent: ConsentRecord;
-  /** Events recorded and not yet sealed into a batch. */
-  held: HeldCount;
-  /** Sealed batches waiting in the queue, and the events in them. */
-  queued: { batches: number; events: number };
-}
-
-/** The owner's decision as the region records it (`PUT /v1/owner/consents/uep.diagnostics`). */
-export interface ConsentDecision {
-  /** Yes (true) or no (false); a no after a yes withdraws, and the region erases what the yes allowed. */
-  granted: boolean;
-  /** Version of the notice shown to the owner. */
-  noticeVersion: number;
-  /** Language of the notice shown, a BCP 47 tag such as `en` or `nb`. */
-  language: string;
-  /** Where the owner decided. */
-  method: "device-settings" | "setup-wizard" | "portal";
-}
-
-/** The region's answer to a consent decision: its signed consent receipt; not interpreted by the SDK. */
-export type ConsentReceipt = Record<string, unknown>;
 
 type Outcome =
   | { kind: "delivered"; answer: unknown }
@@ -278,15 +93,10 @@ type Outcome =
   /** Still queued, for a reason waiting will not change by itself (too large). */
   | { kind: "kept"; error: SdkError };
 
-type Exchange =
-  | { kind: "ok"; status: number; answer: unknown }
-  | { kind: "refused"; server: ServerError }
-  | { kind: "transient"; reason: string; retryAfterMs: number | undefined };
-
 type Attempt =
   | { kind: "delivered"; status: number; answer: unknown }
   | { kind: "rejected"; error: SdkError }
-  | { kind: "transient"; reason: string; retryAfterMs: number | undefined }
+  | Transient
   /** Refused for its size (413), or not sent because it exceeds the limits the collector announces. */
   | { kind: "too_large"; reason: "refused" | "limits"; server?: ServerError };
 
@@ -299,8 +109,6 @@ interface SealedBatch {
 }
 
 const DEFAULT_ATTEMPTS = 5;
-const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/;
-const CONSENT_METHODS: readonly string[] = ["device-settings", "setup-wizard", "portal"];
 const DEFAULT_TIMEOUT_MS = 15_000;
 // Outcomes are remembered so a waiting `activate()` learns what a (possibly concurrent) flush did.
 const OUTCOMES_KEPT = 256;
@@ -316,19 +124,15 @@ export class PhoneHomeClient {
   readonly identity: DeviceIdentity;
   readonly queue: DiskQueue;
   private readonly queueDir: string;
-  private readonly baseUrl: string;
   private readonly signingKey: ReturnType<typeof ed25519PrivateKey>;
   private readonly retry: Required<RetryOptions>;
-  private readonly fetchFn: FetchLike;
   private readonly clock: Clock;
-  private readonly random: () => number;
-  private readonly timeoutMs: number;
   private readonly onEvent: ((event: ClientEvent) => void) | undefined;
+  private readonly link: CollectorLink;
   private readonly outcomes = new Map<string, Outcome>();
   private readonly held: HeldEvents;
   private readonly batchSize: number;
   private readonly batchContents: AtRest;
-  private endpoint: RegionAnnouncement | undefined;
   private lockTail: Promise<unknown> = Promise.resolve();
   // The consent state as persisted; changed only under the events lock. Undefined until first read.
   private consent: ConsentRecord | undefined;
@@ -341,9 +145,6 @@ export class PhoneHomeClient {
 
   constructor(options: PhoneHomeClientOptions) {
     this.identity = Object.freeze({ ...validateIdentity(options.identity) });
-    // Refuse an insecure home before anything else can happen; the descriptor is the only endpoint there is.
-    assertSecureTransport(this.identity.home.url);
-    this.baseUrl = this.identity.home.url.replace(/\/+$/, "");
     this.signingKey = ed25519PrivateKey(this.identity.privateKey, this.identity.publicKey);
     const { baseMs, maxMs } = options.retry;
     const maxAttempts = options.retry.maxAttempts ?? DEFAULT_ATTEMPTS;
@@ -354,18 +155,26 @@ export class PhoneHomeClient {
       throw new SdkError("sdk.options_invalid", "retry.maxAttempts must be a positive integer");
     }
     this.retry = { baseMs, maxMs, maxAttempts };
-    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(Number.isFinite(this.timeoutMs) && this.timeoutMs > 0)) {
+    const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
       throw new SdkError("sdk.options_invalid", "requestTimeoutMs must be a positive number");
     }
     if (typeof options.queueDir !== "string" || options.queueDir === "") {
       throw new SdkError("sdk.options_invalid", "queueDir must be a directory path");
     }
     this.queueDir = options.queueDir;
-    this.fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     this.clock = options.clock ?? systemClock;
-    this.random = options.random ?? Math.random;
     this.onEvent = options.onEvent;
+    this.link = new CollectorLink({
+      home: this.identity.home,
+      market: this.identity.market,
+      fetch: options.fetch ?? ((url, init) => fetch(url, init)),
+      clock: this.clock,
+      random: options.random ?? Math.random,
+      timeoutMs,
+      retry: this.retry,
+      emit: (event) => this.emit(event),
+    });
     this.queue = new DiskQueue({
       dir: options.queueDir,
       maxMessages: options.queue?.maxMessages,
@@ -543,7 +352,8 @@ export class PhoneHomeClient {
         authorization: `Bearer ${await mintOwnerToken(this.identity, { now: new Date(this.clock.now()) })}`,
       },
     }));
-    return asRecord(answer);
+    // Not checked here: the receipt is the region's to sign and the owner's to verify (its `jws`).
+    return asRecord(answer) as ConsentReceipt;
   }
 
   /**
@@ -582,26 +392,9 @@ export class PhoneHomeClient {
 
   /** Keeps the notices of an answer the device does not hold yet, and answers those. */
   private keepNotices(value: unknown): Promise<IncidentNotice[]> {
-    if (!Array.isArray(value) || value.length === 0) return Promise.resolve([]);
     const kept = this.noticesTail.then(async () => {
-      const held = await readNotices(this.queueDir);
-      const ids = new Set(held.map((n) => n.id));
-      const receivedAt = new Date(this.clock.now()).toISOString();
-      const fresh: IncidentNotice[] = [];
-      for (const item of value) {
-        const n = item as Record<string, unknown>;
-        const [id, incident, title, body, sentAt] = [n.id, n.incident, n.title, n.body, n.sentAt];
-        if (typeof id !== "string" || ids.has(id)) continue;
-        if (typeof incident !== "string" || typeof title !== "string" || typeof body !== "string") continue;
-        if (typeof sentAt !== "string") continue;
-        ids.add(id);
-        fresh.push({ id, incident, title, body, sentAt, receivedAt });
-      }
-      if (fresh.length > 0) {
-        const all = [...held, ...fresh];
-        await writeFileAtomic(join(this.queueDir, NOTICES_FILE), `${JSON.stringify(all)}\n`, 0o600);
-        for (const n of fresh) this.emit({ type: "notice", id: n.id, incident: n.incident });
-      }
+      const fresh = await keepNewNotices(this.queueDir, value, new Date(this.clock.now()).toISOString());
+      for (const n of fresh) this.emit({ type: "notice", id: n.id, incident: n.incident });
       return fresh;
     });
     this.noticesTail = kept.catch(() => undefined);
@@ -634,28 +427,28 @@ export class PhoneHomeClient {
   ): Promise<unknown> {
     return this.locked(async () => {
       for (let attempt = 1; ; attempt++) {
-        if (this.endpoint === undefined) {
-          const failed = await this.verifyEndpoint();
+        if (this.link.endpoint === undefined) {
+          const failed = await this.link.verifyEndpoint();
           if (failed !== undefined) {
-            if (attempt >= this.retry.maxAttempts) throw this.offline(path, failed.reason);
-            await this.clock.sleep(this.backoff(attempt - 1, failed.retryAfterMs));
+            if (attempt >= this.retry.maxAttempts) throw this.link.offline(path, failed.reason);
+            await this.clock.sleep(this.link.backoff(attempt - 1, failed.retryAfterMs));
             continue;
           }
         }
         const { body, headers } = await attemptOf();
-        const result = await this.exchange(method, path, body, headers);
+        const result = await this.link.exchange(method, path, body, headers);
         if (result.kind === "ok") return result.answer;
         if (result.kind === "refused") {
           const { server } = result;
           // Nothing of these is queued: the caller learns it now, and a smaller request is its own business.
           throw new SdkError(
             server.status === 413 ? "sdk.too_large" : "sdk.rejected",
-            `${this.urlFor(path)} refused ${what}: ${server.code}: ${server.message}`,
+            `${this.link.urlFor(path)} refused ${what}: ${server.code}: ${server.message}`,
             { server, queued: false },
           );
         }
-        if (attempt >= this.retry.maxAttempts) throw this.offline(path, result.reason);
-        await this.clock.sleep(this.backoff(attempt - 1, result.retryAfterMs));
+        if (attempt >= this.retry.maxAttempts) throw this.link.offline(path, result.reason);
+        await this.clock.sleep(this.link.backoff(attempt - 1, result.retryAfterMs));
       }
     });
   }
@@ -731,7 +524,7 @@ export class PhoneHomeClient {
             this.emit({ type: "deferred", eventId, remaining, reason: result.reason });
             return { delivered, rejected, deferred: true };
           }
-          const delayMs = this.backoff(attempt - 1, result.retryAfterMs);
+          const delayMs = this.link.backoff(attempt - 1, result.retryAfterMs);
           this.emit({ type: "retry", eventId, attempt, delayMs, reason: result.reason });
           await this.clock.sleep(delayMs);
         }
@@ -744,155 +537,31 @@ export class PhoneHomeClient {
    * the limits the collector announces (it would only be refused).
    */
   private async attempt(message: QueuedMessage): Promise<Attempt> {
-    if (this.endpoint === undefined) {
-      const verified = await this.verifyEndpoint();
+    if (this.link.endpoint === undefined) {
+      const verified = await this.link.verifyEndpoint();
       if (verified !== undefined) return verified;
     }
     const body = JSON.stringify(message.envelope);
-    if (!this.fits(Buffer.byteLength(body), message.path === DIAGNOSTICS_PATH ? message.events : 1)) {
+    if (!this.link.fits(Buffer.byteLength(body), message.path === DIAGNOSTICS_PATH ? message.events : 1)) {
       return { kind: "too_large", reason: "limits" };
     }
-    const result = await this.exchange("POST", message.path, body, {});
+    const result = await this.link.exchange("POST", message.path, body, {});
     if (result.kind === "ok") return { kind: "delivered", status: result.status, answer: result.answer };
     if (result.kind === "transient") return result;
     const { server } = result;
     if (server.status === 413) {
       // The announced limits were wrong, have changed or were never announced: ask again before the next POST.
-      this.endpoint = undefined;
+      this.link.forget();
       return { kind: "too_large", reason: "refused", server };
     }
     return {
       kind: "rejected",
       error: new SdkError(
         "sdk.rejected",
-        `${this.urlFor(message.path)} refused ${message.envelope.eventId}: ${server.code}: ${server.message}`,
+        `${this.link.urlFor(message.path)} refused ${message.envelope.eventId}: ${server.code}: ${server.message}`,
         { server, eventId: message.envelope.eventId, queued: false },
       ),
     };
-  }
-
-  /** Whether a body of `bytes` carrying `events` events is within the limits the collector announced. */
-  private fits(bytes: number, events: number): boolean {
-    const limits = this.endpoint?.limits;
-    if (limits?.maxBodyBytes !== undefined && bytes > limits.maxBodyBytes) return false;
-    return limits?.maxDiagnosticsEvents === undefined || events <= limits.maxDiagnosticsEvents;
-  }
-
-  /** One request with a JSON body to the home collector (after the endpoint check); a redirect is refused. */
-  private async exchange(
-    method: "POST" | "PUT",
-    path: string,
-    body: string,
-    headers: Record<string, string>,
-  ): Promise<Exchange> {
-    const url = this.urlFor(path);
-    let response: Response;
-    try {
-      response = await this.fetchFn(url, {
-        method,
-        headers: { "content-type": "application/json", accept: "application/json", ...headers },
-        body,
-        // A redirect could lead anywhere; the home URL is the only place a payload may go.
-        redirect: "manual",
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (err) {
-      return { kind: "transient", reason: describeNetworkError(err), retryAfterMs: undefined };
-    }
-    const text = await response.text().catch(() => "");
-    const status = response.status;
-    if (status >= 200 && status < 300) return { kind: "ok", status, answer: parseJson(text) };
-    if (status >= 300 && status < 400) {
-      throw this.refuse(
-        new SdkError("sdk.redirect_refused", `${url} answered ${status} (redirect); not followed`),
-      );
-    }
-    if (isTransientStatus(status)) {
-      return {
-        kind: "transient",
-        reason: `HTTP ${status}`,
-        retryAfterMs: retryAfterMs(response, this.clock.now()),
-      };
-    }
-    return { kind: "refused", server: serverError(status, text) };
-  }
-
-  /** GETs the region announcement and checks it; a transient failure is returned, a refusal thrown. */
-  private async verifyEndpoint(): Promise<Extract<Attempt, { kind: "transient" }> | undefined> {
-    const url = this.urlFor(REGION_PATH);
-    let response: Response;
-    try {
-      response = await this.fetchFn(url, {
-        method: "GET",
-        headers: { accept: "application/json" },
-        redirect: "manual",
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (err) {
-      return { kind: "transient", reason: describeNetworkError(err), retryAfterMs: undefined };
-    }
-    const text = await response.text().catch(() => "");
-    const status = response.status;
-    if (isTransientStatus(status)) {
-      return {
-        kind: "transient",
-        reason: `HTTP ${status} on ${REGION_PATH}`,
-        retryAfterMs: retryAfterMs(response, this.clock.now()),
-      };
-    }
-    if (status >= 300 && status < 400) {
-      throw this.refuse(
-        new SdkError("sdk.redirect_refused", `${url} answered ${status} (redirect); not followed`),
-      );
-    }
-    if (status < 200 || status >= 300) {
-      throw this.refuse(new SdkError("sdk.endpoint_invalid", `${url} answered HTTP ${status}`));
-    }
-    try {
-      this.endpoint = checkEndpoint(this.identity.home, parseJson(text), this.identity.market);
-    } catch (err) {
-      throw err instanceof SdkError ? this.refuse(err) : err;
-    }
-    this.emit({
-      type: "endpoint_verified",
-      url: this.baseUrl,
-      region: this.endpoint.region,
-      kid: this.endpoint.kid,
-    });
-    return undefined;
-  }
-
-  private offline(path: string, reason: string): SdkError {
-    return new SdkError(
-      "sdk.offline",
-      `${this.urlFor(path)} could not be reached (${reason}); nothing was sent`,
-      {
-        queued: false,
-      },
-    );
-  }
-
-  private refuse(error: SdkError): SdkError {
-    this.emit({ type: "endpoint_refused", url: this.baseUrl, error });
-    return error;
-  }
-
-  /** The only way a URL is made: the provisioned home URL plus a fixed API path. */
-  private urlFor(path: string): string {
-    const url = `${this.baseUrl}${path}`;
-    assertSecureTransport(url);
-    return url;
-  }
-
-  /**
-   * Full jitter (AWS architecture blog, "Exponential Backoff and Jitter"). A server's Retry-After (capped at
-   * `maxMs`) is a floor the jitter is added to: collectors answer every 503 with the same Retry-After, and
-   * devices told the same wait must not all come back in the same instant.
-   */
-  private backoff(retry: number, retryAfter: number | undefined): number {
-    const ceiling = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** retry);
-    const jittered = Math.floor(this.random() * ceiling);
-    return retryAfter === undefined ? jittered : Math.min(retryAfter, this.retry.maxMs) + jittered;
   }
 
   /** Seals `payload` to the home region and signs it, as a device running `build` sends it. */
@@ -951,14 +620,14 @@ export class PhoneHomeClient {
    * endpoint refusal is thrown, as from any delivery.
    */
   private async readyToSeal(): Promise<boolean> {
-    if (this.endpoint !== undefined) return true;
+    if (this.link.endpoint !== undefined) return true;
     if (!this.mayUpload() || (await this.held.stats()).events === 0) return false;
     for (let attempt = 1; ; attempt++) {
-      const failed = await this.verifyEndpoint();
+      const failed = await this.link.verifyEndpoint();
       if (failed === undefined) return true;
       // Unreachable: the events wait where they are, held, for a flush that can send them.
       if (attempt >= this.retry.maxAttempts) return false;
-      await this.clock.sleep(this.backoff(attempt - 1, failed.retryAfterMs));
+      await this.clock.sleep(this.link.backoff(attempt - 1, failed.retryAfterMs));
     }
   }
 
@@ -993,7 +662,7 @@ export class PhoneHomeClient {
    * does not fit alone is sealed all the same, to be kept and reported rather than block the events behind it.
    */
   private async sealFitting(events: readonly DiagnosticsEvent[]): Promise<SealedBatch> {
-    const limit = this.endpoint?.limits?.maxBodyBytes;
+    const limit = this.link.endpoint?.limits?.maxBodyBytes;
     let count = events.length;
     for (let tries = 1; ; tries++) {
       const batch = await this.sealBatch(events.slice(0, count));
@@ -1083,7 +752,7 @@ export class PhoneHomeClient {
   private keepTooLarge(message: QueuedMessage, result: Extract<Attempt, { kind: "too_large" }>): void {
     const { eventId, collection } = message.envelope;
     const bytes = Buffer.byteLength(JSON.stringify(message.envelope));
-    const limit = this.endpoint?.limits?.maxBodyBytes;
+    const limit = this.link.endpoint?.limits?.maxBodyBytes;
     const why =
       result.reason === "refused"
         ? `the collector refused its ${bytes} bytes (${result.server?.code ?? "HTTP 413"})`
@@ -1095,7 +764,7 @@ export class PhoneHomeClient {
     );
     this.remember(eventId, { kind: "kept", error });
     // The collector's limits may rise (a new configuration): the next try asks for them again.
-    this.endpoint = undefined;
+    this.link.forget();
     this.emit({
       type: "too_large",
       eventId,
@@ -1109,7 +778,7 @@ export class PhoneHomeClient {
 
   /** The most events a batch may carry: the app's bound, and the collector's when it announces one. */
   private maxBatchEvents(): number {
-    return Math.min(this.batchSize, this.endpoint?.limits?.maxDiagnosticsEvents ?? this.batchSize);
+    return Math.min(this.batchSize, this.link.endpoint?.limits?.maxDiagnosticsEvents ?? this.batchSize);
   }
 
   /** Removes every held event and every queued diagnostics batch; returns how many events they were. */
@@ -1154,28 +823,12 @@ export class PhoneHomeClient {
     );
   }
 
-  private async writeMarker(eventId: string, answer: unknown): Promise<void> {
-    const marker = { eventId, acknowledgedAt: new Date(this.clock.now()).toISOString(), answer };
-    await writeFileAtomic(join(this.queueDir, ACTIVATION_MARKER), `${JSON.stringify(marker)}\n`, 0o600);
+  private writeMarker(eventId: string, answer: unknown): Promise<void> {
+    return writeActivationMarker(this.queueDir, eventId, new Date(this.clock.now()), answer);
   }
 
-  private async readMarker(): Promise<ActivationState | undefined> {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await readFile(join(this.queueDir, ACTIVATION_MARKER), "utf8"));
-    } catch {
-      // Missing or unreadable: the queue (and the idempotent server) remain the truth.
-      return undefined;
-    }
-    if (typeof parsed !== "object" || parsed === null) return undefined;
-    const m = parsed as Record<string, unknown>;
-    if (typeof m.eventId !== "string" || typeof m.acknowledgedAt !== "string") return undefined;
-    return {
-      state: "activated",
-      eventId: m.eventId,
-      acknowledgedAt: m.acknowledgedAt,
-      answer: asActivationAnswer(m.answer),
-    };
+  private readMarker(): Promise<ActivationState | undefined> {
+    return readActivationMarker(this.queueDir);
   }
 
   private remember(eventId: string, outcome: Outcome): void {
@@ -1211,99 +864,8 @@ export class PhoneHomeClient {
   }
 }
 
-// 408 timeout, 425 too early, 429 too many requests, 5xx: the server may well take it later.
-function isTransientStatus(status: number): boolean {
-  return status === 408 || status === 425 || status === 429 || status >= 500;
-}
-
-/** A `Retry-After` in milliseconds from `now`: delay-seconds or an HTTP date (RFC 9110 §10.2.3); else undefined. */
-function retryAfterMs(response: Response, now: number): number | undefined {
-  const header = response.headers.get("retry-after")?.trim();
-  if (header === undefined || header === "") return undefined;
-  if (/^\d{1,6}$/.test(header)) return Number(header) * 1000;
-  const at = Date.parse(header);
-  return Number.isFinite(at) && /[A-Za-z]{3}, /.test(header) ? Math.max(0, at - now) : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
-
-function serverError(status: number, text: string): ServerError {
-  const body = parseJson(text);
-  const error =
-    typeof body === "object" && body !== null ? (body as Record<string, unknown>).error : undefined;
-  if (typeof error === "object" && error !== null) {
-    const e = error as Record<string, unknown>;
-    return {
-      status,
-      code: typeof e.code === "string" ? e.code : `http.${status}`,
-      message: typeof e.message === "string" ? e.message : `HTTP ${status}`,
-      ...(typeof e.path === "string" ? { path: e.path } : {}),
-    };
-  }
-  return { status, code: `http.${status}`, message: `HTTP ${status}` };
-}
-
-/** The notices kept in `dir`; none when the file is missing or unreadable. */
-async function readNotices(dir: string): Promise<IncidentNotice[]> {
-  try {
-    const parsed: unknown = JSON.parse(await readFile(join(dir, NOTICES_FILE), "utf8"));
-    return Array.isArray(parsed) ? (parsed as IncidentNotice[]) : [];
-  } catch {
-    return [];
-  }
-}
-
 function asRecord(value: unknown): Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : {};
-}
-
-/** Checks a consent decision before it goes anywhere; throws `sdk.options_invalid`. */
-function validateDecision(decision: ConsentDecision): ConsentDecision {
-  const d = decision as unknown as Record<string, unknown>;
-  const bad = (why: string): never => {
-    throw new SdkError("sdk.options_invalid", `consent decision: ${why}`);
-  };
-  if (typeof d !== "object" || d === null) bad("must be an object");
-  if (typeof d.granted !== "boolean") bad("granted must be true or false");
-  const v = d.noticeVersion;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 999_999) {
-    bad("noticeVersion must be a whole number from 1 to 999999");
-  }
-  if (typeof d.language !== "string" || !LANGUAGE.test(d.language))
-    bad("language must be a BCP 47 tag like en");
-  if (typeof d.method !== "string" || !CONSENT_METHODS.includes(d.method)) {
-    bad(`method must be one of ${CONSENT_METHODS.join(", ")}`);
-  }
-  // Only the four fields: the route refuses anything else, and nothing else should leave the device.
-  return {
-    granted: decision.granted,
-    noticeVersion: decision.noticeVersion,
-    language: decision.language,
-    method: decision.method,
-  };
-}
-
-function asActivationAnswer(value: unknown): ActivationAnswer {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as ActivationAnswer)
-    : {};
-}
-
-function describeNetworkError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause;
-  const code =
-    typeof cause === "object" && cause !== null && "code" in cause
-      ? String((cause as { code: unknown }).code)
-      : undefined;
-  if (err.name === "TimeoutError") return "timeout";
-  return code === undefined ? err.message : `${err.message} (${code})`;
 }

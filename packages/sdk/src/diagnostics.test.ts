@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { type ClientEvent, type FetchLike, PhoneHomeClient, type PhoneHomeClientOptions } from "./client.ts";
+import type { ClientEvent, FetchLike, PhoneHomeClientOptions } from "./client-types.ts";
+import { PhoneHomeClient } from "./client.ts";
 import { CONSENT_FILE, type DiagnosticsData } from "./diagnostics.ts";
 import type { Envelope } from "./envelope.ts";
 import { isSdkError, type SdkError } from "./errors.ts";
@@ -417,7 +418,7 @@ describe("diagnostics on the device", () => {
       language: "nb",
       method: "device-settings",
     });
-    assert.equal((receipt.receipt as { device: string }).device, id.keyId);
+    assert.equal(receipt.receipt.principal.deviceKeyId, id.keyId);
     // Local state is the app's separate call.
     assert.equal((await c.diagnosticsState()).consent.state, "unknown");
     await c.recordEvent(figures(0));

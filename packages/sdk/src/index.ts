@@ -21,7 +21,6 @@ export {
   HELD_DIR,
   type IncidentNotice,
   NOTICES_FILE,
-  PhoneHomeClient,
   type PhoneHomeClientOptions,
   type RecordResult,
   REGION_PATH,
@@ -29,7 +28,8 @@ export {
   type UpdateAnswer,
   UPDATE_CHECK_PATH,
   UPDATE_REPORT_PATH,
-} from "./client.ts";
+} from "./client-types.ts";
+export { PhoneHomeClient } from "./client.ts";
 export {
   CONSENT_FILE,
   CONSENT_STATES,

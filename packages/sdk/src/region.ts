@@ -6,6 +6,11 @@
  * checks can run before a single byte leaves the device.
  */
 import { isIPv4 } from "node:net";
+import type {
+  CollectorLimits as AnnouncedLimits,
+  MarketPolicy,
+  RegionAnnouncement as Announcement,
+} from "@phonehome/shared";
 import { regionKeyId } from "./envelope.ts";
 import { SdkError } from "./errors.ts";
 
@@ -23,37 +28,27 @@ export interface RegionDescriptor {
   publicKey: string;
 }
 
-/** What a collector announces at `GET /v1/region`. */
-export interface RegionAnnouncement {
-  region: string;
-  storedIn: string;
-  kid: string;
-  publicKey: string;
-  /** The HPKE suite the collector opens with; informative only (a wrong suite fails the seal on the server). */
+/**
+ * What a collector announces at `GET /v1/region` (the server's
+ * `RegionAnnouncement`), as the SDK reads it: the suite is informative only (a
+ * wrong suite fails the seal on the server), and an older collector may leave
+ * out the policy and the limits.
+ */
+export type RegionAnnouncement = Pick<Announcement, "region" | "storedIn" | "kid" | "publicKey"> & {
   suite?: unknown;
-  /** The market-to-region policy the collectors enforce: `markets` names exceptions, `default` the rest. */
   policy?: MarketPolicy;
-  /** What this collector takes in one request; absent from an older collector. */
   limits?: CollectorLimits;
-}
+};
 
 /**
  * What a collector announces it takes in one request. Not signed and not
  * needed: a value missing (an older collector) or not a positive whole number
  * is left out, and the SDK then learns the limit from a 413.
  */
-export interface CollectorLimits {
-  /** Largest request body, in bytes. */
-  maxBodyBytes?: number;
-  /** Most events one diagnostics envelope may carry. */
-  maxDiagnosticsEvents?: number;
-}
+export type CollectorLimits = Partial<AnnouncedLimits>;
 
 /** Which region holds the data of devices sold in each market (ISO 3166-1 alpha-2). */
-export interface MarketPolicy {
-  markets: Record<string, string>;
-  default: string;
-}
+export type { MarketPolicy };
 
 // Raw 32-byte keys are 43 base64url characters without padding.
 const KEY_32_BASE64URL = /^[A-Za-z0-9_-]{43}$/;

@@ -244,7 +244,15 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
       consented = decision.granted;
       send({
         status: 200,
-        body: { receipt: { purpose: req.url.slice("/v1/owner/consents/".length), device, ...decision } },
+        // The parts of a signed receipt the tests read; the SDK passes the answer on as it came.
+        body: {
+          receipt: {
+            principal: { deviceKeyId: device },
+            notice: { purpose: req.url.slice("/v1/owner/consents/".length), version: decision.noticeVersion },
+            decision: { granted: decision.granted },
+          },
+          jws: "not.signed.here",
+        },
       });
       return;
     }

@@ -19,3 +19,5 @@ export const ActivationResponse = T.Object({
   activation: ActivationView,
   replayed: T.Boolean({ description: "true when the device had activated before; nothing new was stored" }),
 });
+/** The answer to an activation. */
+export type ActivationResponse = Static<typeof ActivationResponse>;

@@ -49,6 +49,28 @@ export const CurrentNoticeView = T.Object(
   { additionalProperties: false },
 );
 
+/** A language tag as notices and decisions name it: BCP 47, e.g. `en`, `nb`, `pt-BR`. */
+export const LANGUAGE_PATTERN = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$";
+
+/** Where an owner decided. */
+export const CONSENT_METHODS = ["device-settings", "setup-wizard", "portal"] as const;
+export type ConsentMethod = (typeof CONSENT_METHODS)[number];
+
+/** An owner's decision as a region records it (`PUT /v1/owner/consents/{purpose}`). */
+export const ConsentDecisionView = T.Object(
+  {
+    granted: T.Boolean({ description: "yes (true) or no (false); a no after a yes withdraws" }),
+    noticeVersion: T.Integer({ minimum: 1, maximum: 999_999, description: "the notice version shown" }),
+    language: T.String({ pattern: LANGUAGE_PATTERN, maxLength: 21, description: "BCP 47 tag, e.g. en, nb" }),
+    method: T.Union(
+      CONSENT_METHODS.map((m) => T.Literal(m)),
+      { description: "where the owner decided" },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ConsentDecisionBody = Static<typeof ConsentDecisionView>;
+
 /** What happened (ISO/IEC TS 27560 consent states). */
 export const ConsentStateView = T.Union([T.Literal("given"), T.Literal("refused"), T.Literal("withdrawn")]);
 export type ConsentState = Static<typeof ConsentStateView>;

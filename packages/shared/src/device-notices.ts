@@ -31,3 +31,17 @@ export const NoticeDeliveryView = T.Object({
 });
 /** What a region knows of one notice's delivery. */
 export type NoticeDelivery = Static<typeof NoticeDeliveryView>;
+
+/** `POST /v1/updates/check`: the build a device should install, why, and the notices of incidents for it. */
+export const UpdateOfferView = T.Object({
+  region: T.String(),
+  update: T.Union([T.Object({ build: T.String(), lineage: T.String() }), T.Null()]),
+  reason: T.String({
+    description: "why this answer: newer build, up to date, not in the rollout yet, unknown build, ...",
+  }),
+  notices: T.Array(DeviceNoticeView, {
+    description:
+      "notices of incidents for this device: those not given before, and those given in the last 7 days (an answer lost on the way is made good); the SDK shows each once",
+  }),
+});
+export type UpdateOffer = Static<typeof UpdateOfferView>;

@@ -18,6 +18,10 @@ export {
   LookupView,
 } from "./advisories.ts";
 export {
+  CONSENT_METHODS,
+  type ConsentDecisionBody,
+  ConsentDecisionView,
+  type ConsentMethod,
   type ConsentReceipt,
   ConsentReceiptView,
   type ConsentState,
@@ -27,6 +31,7 @@ export {
   DecisionView,
   type DeviceConsents,
   DeviceConsentsView,
+  LANGUAGE_PATTERN,
   type Notice,
   NoticeView,
   type OwnerConsents,
@@ -48,6 +53,8 @@ export {
   NOTICE_ID,
   type NoticeDelivery,
   NoticeDeliveryView,
+  type UpdateOffer,
+  UpdateOfferView,
 } from "./device-notices.ts";
 export {
   type AffectedDevices,
@@ -143,9 +150,15 @@ export {
   type ExportRecord,
 } from "./owner-export.ts";
 export {
+  type CollectorLimits,
+  CollectorLimitsView,
+  type MarketPolicy,
+  MarketPolicyView,
   type PortalConfig,
   PortalConfigView,
   type Region,
+  type RegionAnnouncement,
+  RegionAnnouncementView,
   type RegionList,
   RegionsView,
   RegionView,

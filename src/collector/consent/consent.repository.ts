@@ -1,10 +1,10 @@
 /** Queries on a region's consents. One function per query; the caller passes the database or a transaction. */
 import type { Queryable } from "../../core/db/index.ts";
 import type { Notices } from "./notices.ts";
-import type { ConsentReceipt } from "@phonehome/shared";
+import type { ConsentMethod, ConsentReceipt } from "@phonehome/shared";
 
 /** How the owner said yes or no. */
-export type ConsentMethod = "device-settings" | "setup-wizard" | "portal";
+export type { ConsentMethod };
 
 /** A decision: an owner's yes or no to one purpose, with the notice shown. */
 export interface ConsentDecision {

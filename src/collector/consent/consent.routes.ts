@@ -3,7 +3,7 @@
  * its signed receipt, an owner's decisions and history, and the key receipts
  * verify with.
  */
-import { DeviceConsentsView } from "@phonehome/shared";
+import { ConsentDecisionView, DeviceConsentsView, LANGUAGE_PATTERN } from "@phonehome/shared";
 import type { DeviceTable } from "../device-data/index.ts";
 import { Type as T } from "@sinclair/typebox";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
@@ -28,7 +28,7 @@ import {
   findHeldConsents,
   noticeText,
 } from "./consent.service.ts";
-import { LANGUAGE_PATTERN, loadNotices, type Notices, PURPOSE_PATTERN } from "./notices.ts";
+import { loadNotices, type Notices, PURPOSE_PATTERN } from "./notices.ts";
 import { receiptKeySet } from "./receipt.ts";
 
 /** What the consent routes of a region need. */
@@ -51,18 +51,6 @@ const Language = T.String({
   description: "BCP 47 tag, e.g. en, nb",
 });
 const Errors = { 400: T.Ref("ErrorResponse"), 404: T.Ref("ErrorResponse") };
-
-const DecisionBody = T.Object(
-  {
-    granted: T.Boolean({ description: "yes (true) or no (false); a no after a yes withdraws" }),
-    noticeVersion: T.Integer({ minimum: 1, maximum: 999_999, description: "the notice version shown" }),
-    language: Language,
-    method: T.Union([T.Literal("device-settings"), T.Literal("setup-wizard"), T.Literal("portal")], {
-      description: "where the owner decided",
-    }),
-  },
-  { additionalProperties: false },
-);
 
 /**
  * Loads the notices unless given (checked against the dictionary; throws
@@ -141,7 +129,7 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
           "device's diagnostics in this region; the receipt counts them.",
         security: [{ ownerToken: [] }],
         params: T.Object({ purpose: Purpose }, { additionalProperties: false }),
-        body: DecisionBody,
+        body: ConsentDecisionView,
         response: {
           200: SignedReceiptView,
           ...Errors,

@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
+import { LANGUAGE_PATTERN } from "@phonehome/shared";
 import { type Static, Type as T } from "@sinclair/typebox";
 import { Ajv } from "ajv";
 import { parse as parseYaml, YAMLParseError } from "yaml";
@@ -22,7 +23,7 @@ import { PhoneHomeError, type Problem } from "../../core/errors/index.ts";
 /** Purpose names: dotted lower-case words, like collection names (`uep.diagnostics`). */
 export const PURPOSE_PATTERN = "^[a-z][a-z0-9_]{0,31}(\\.[a-z][a-z0-9_]{0,31}){0,3}$";
 /** Language tags (BCP 47, the common subset): `en`, `nb`, `zh-Hans`, `pt-BR`. */
-export const LANGUAGE_PATTERN = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$";
+export { LANGUAGE_PATTERN };
 
 const NOTICE_FILE = /^v([1-9][0-9]{0,5})\.([a-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2})\.md$/;
 // A notice is a page or two of text; anything far larger is a mistake.

@@ -11,22 +11,11 @@ import type { App } from "../../core/http/index.ts";
 import { ENVELOPE_ROUTE, EnvelopeSchema } from "../ingest/index.ts";
 import { admitEnvelope, envelopeOf, type IntakeContext } from "../ingest/index.ts";
 import { REDELIVER_FOR_MS, takeNotices } from "../device-notices/index.ts";
-import { DeviceNoticeView } from "@phonehome/shared";
+import { UpdateOfferView } from "@phonehome/shared";
 import { recordDeviceBuild } from "./device-builds.repository.ts";
 import { chooseUpdate } from "./offer.ts";
 import type { UpdateSource } from "./source.ts";
 
-const Offer = T.Object({
-  region: T.String(),
-  update: T.Union([T.Object({ build: T.String(), lineage: T.String() }), T.Null()]),
-  reason: T.String({
-    description: "why this answer: newer build, up to date, not in the rollout yet, unknown build, ...",
-  }),
-  notices: T.Array(DeviceNoticeView, {
-    description:
-      "notices of incidents for this device: those not given before, and those given in the last 7 days (an answer lost on the way is made good); the SDK shows each once",
-  }),
-});
 const error = T.Ref("ErrorResponse");
 
 /** Registers the device-facing update routes of a region's collector. */
@@ -45,7 +34,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
           "The answer also carries the device's notices of incidents (its check-in is how they reach it); the first answer that carries a notice marks it delivered.",
         tags: ["updates"],
         body: EnvelopeSchema,
-        response: { 200: Offer, 400: error, 403: error, 413: error, 503: error },
+        response: { 200: UpdateOfferView, 400: error, 403: error, 413: error, 503: error },
       },
     },
     async (request) => {
