@@ -24,7 +24,7 @@ import {
   type RegionKeys,
   startCollector,
   tempDir,
-} from "./test-helpers.ts";
+} from "../test/helpers.ts";
 
 const RETRY = { baseMs: 100, maxMs: 1000, maxAttempts: 4 };
 

@@ -20,7 +20,7 @@ import {
   type RegionKeys,
   startCollector,
   tempDir,
-} from "./test-helpers.ts";
+} from "../test/helpers.ts";
 
 const RETRY = { baseMs: 10, maxMs: 100, maxAttempts: 2 };
 const MINUTE = 60_000;

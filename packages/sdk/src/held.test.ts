@@ -7,7 +7,7 @@ import type { DiagnosticsEvent } from "./diagnostics.ts";
 import { isSdkError } from "./errors.ts";
 import { HeldEvents } from "./held.ts";
 import { generateDeviceKeys } from "./identity.ts";
-import { tempDir } from "./test-helpers.ts";
+import { tempDir } from "../test/helpers.ts";
 
 function event(n: number): DiagnosticsEvent {
   return {

@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { deviceKeyId, ed25519PrivateKey, ed25519PublicKey, signBytes, verifyBytes } from "./envelope.ts";
 import { isSdkError } from "./errors.ts";
 import { generateDeviceKeys, loadIdentity, saveIdentity, validateIdentity } from "./identity.ts";
-import { makeHome, makeIdentity, makeRegionKeys, type RegionKeys, tempDir } from "./test-helpers.ts";
+import { makeHome, makeIdentity, makeRegionKeys, type RegionKeys, tempDir } from "../test/helpers.ts";
 
 describe("device identity", () => {
   let keys: RegionKeys;

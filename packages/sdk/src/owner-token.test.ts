@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decodeJwt } from "jose";
 import { mintOwnerToken, ownerPortalLink } from "./owner-token.ts";
-import { makeHome, makeIdentity, makeRegionKeys } from "./test-helpers.ts";
+import { makeHome, makeIdentity, makeRegionKeys } from "../test/helpers.ts";
 
 describe("the owner portal link", () => {
   it("carries the token in the fragment of the home region's portal, or of the portal named", async () => {

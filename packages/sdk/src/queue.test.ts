@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import type { Envelope } from "./envelope.ts";
 import { isSdkError } from "./errors.ts";
 import { DiskQueue } from "./queue.ts";
-import { tempDir } from "./test-helpers.ts";
+import { tempDir } from "../test/helpers.ts";
 
 // The queue never looks inside a seal, so any well-formed envelope will do.
 function envelope(eventId: string, collection = "activation", ct = "Y2lwaGVy"): Envelope {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { isSdkError, type SdkErrorCode } from "./errors.ts";
 import { assertSecureTransport, checkEndpoint, isLoopbackHost, type RegionDescriptor } from "./region.ts";
-import { makeHome, makeRegionKeys, type RegionKeys } from "./test-helpers.ts";
+import { makeHome, makeRegionKeys, type RegionKeys } from "../test/helpers.ts";
 
 describe("region pinning", () => {
   let keys: RegionKeys;

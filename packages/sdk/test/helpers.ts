@@ -20,9 +20,9 @@ import {
   signingInput,
   toArrayBuffer,
   verifyBytes,
-} from "./envelope.ts";
-import { createDeviceIdentity, type DeviceIdentity } from "./identity.ts";
-import type { RegionDescriptor } from "./region.ts";
+} from "../src/envelope.ts";
+import { createDeviceIdentity, type DeviceIdentity } from "../src/identity.ts";
+import type { RegionDescriptor } from "../src/region.ts";
 
 /** A region's X25519 key pair, with its public key raw base64url and its kid. */
 export interface RegionKeys {
