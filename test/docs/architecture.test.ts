@@ -1,7 +1,8 @@
 /**
  * docs/ARCHITECTURE.md stays a true map of the tree: every path its tree
  * names exists, and every folder of the code (the services' folders under
- * src/, each package, each web app, each test folder) is named in it.
+ * src/, each package, each web app, each test folder) and every page of
+ * docs/ is named in it.
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -69,7 +70,7 @@ test("the tree treePaths reads: nesting by indentation, descriptions ignored", (
   ]);
 });
 
-test("every path docs/ARCHITECTURE.md names exists, and it names every folder of the code", () => {
+test("every path docs/ARCHITECTURE.md names exists, and it names every folder of the code and every page of docs/", () => {
   const named = treePaths(readFileSync(join(ROOT, "docs/ARCHITECTURE.md"), "utf8"));
   const missing = named.filter((p) => !existsSync(join(ROOT, p)));
   assert.deepEqual(missing, [], "the map names paths that do not exist");
@@ -77,4 +78,12 @@ test("every path docs/ARCHITECTURE.md names exists, and it names every folder of
   assert.deepEqual(wrongKind, [], "a file named as a folder or the reverse");
   const unnamed = codeFolders().filter((f) => !named.includes(f));
   assert.deepEqual(unnamed, [], "folders the map does not describe");
+  const pages = readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`);
+  assert.deepEqual(
+    pages.filter((p) => !named.includes(p)),
+    [],
+    "documentation pages the map does not list",
+  );
 });
