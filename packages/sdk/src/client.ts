@@ -36,9 +36,7 @@ import {
   ed25519PrivateKey,
   sealEnvelope,
 } from "./envelope.ts";
-import { AtRest, type Encrypted } from "./at-rest.ts";
 import {
-  asDiagnosticsEvent,
   assertConsentState,
   type ConsentRecord,
   type ConsentState,
@@ -46,7 +44,6 @@ import {
   DIAGNOSTICS_PATH,
   DIAGNOSTICS_SCHEMA_VERSION,
   type DiagnosticsData,
-  type DiagnosticsEvent,
   MAX_BATCH_EVENTS,
   readConsent,
   validateDiagnosticsEvent,
@@ -79,6 +76,7 @@ import {
   UPDATE_CHECK_PATH,
   UPDATE_REPORT_PATH,
 } from "./client-types.ts";
+import { DiagnosticsBatches } from "./batches.ts";
 import { CollectorLink, type Transient } from "./collector-link.ts";
 import { validateDecision } from "./consent-decision.ts";
 import { asActivationAnswer, readActivationMarker, writeActivationMarker } from "./activation-marker.ts";
@@ -100,22 +98,10 @@ type Attempt =
   /** Refused for its size (413), or not sent because it exceeds the limits the collector announces. */
   | { kind: "too_large"; reason: "refused" | "limits"; server?: ServerError };
 
-/** A diagnostics batch sealed to fit, with its events encrypted at rest for the queue. */
-interface SealedBatch {
-  envelope: Envelope;
-  /** How many of the events offered it carries (the oldest ones). */
-  count: number;
-  contents: Encrypted;
-}
-
 const DEFAULT_ATTEMPTS = 5;
 const DEFAULT_TIMEOUT_MS = 15_000;
 // Outcomes are remembered so a waiting `activate()` learns what a (possibly concurrent) flush did.
 const OUTCOMES_KEPT = 256;
-// The events of a queued batch, kept to split it: their own key derivation and associated data.
-const BATCH_CONTENTS = { info: "queued diagnostics batches", aad: "phonehome/v1 queued diagnostics batch" };
-// Most seals tried to fit one batch; each try shrinks it in proportion to how far it was over.
-const MAX_FIT_TRIES = 8;
 
 const systemClock: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
 
@@ -131,8 +117,7 @@ export class PhoneHomeClient {
   private readonly link: CollectorLink;
   private readonly outcomes = new Map<string, Outcome>();
   private readonly held: HeldEvents;
-  private readonly batchSize: number;
-  private readonly batchContents: AtRest;
+  private readonly batches: DiagnosticsBatches;
   private lockTail: Promise<unknown> = Promise.resolve();
   // The consent state as persisted; changed only under the events lock. Undefined until first read.
   private consent: ConsentRecord | undefined;
@@ -182,11 +167,16 @@ export class PhoneHomeClient {
       now: () => this.clock.now(),
       onCorrupt: (file, reason) => this.emit({ type: "corrupt", file, reason }),
     });
-    this.batchSize = options.diagnostics?.batchSize ?? DEFAULT_BATCH_EVENTS;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > MAX_BATCH_EVENTS) {
+    const batchSize = options.diagnostics?.batchSize ?? DEFAULT_BATCH_EVENTS;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_EVENTS) {
       throw new SdkError("sdk.options_invalid", `diagnostics.batchSize must be 1..${MAX_BATCH_EVENTS}`);
     }
-    this.batchContents = new AtRest(this.identity.privateKey, BATCH_CONTENTS);
+    this.batches = new DiagnosticsBatches({
+      devicePrivateKey: this.identity.privateKey,
+      batchSize,
+      limits: () => this.link.endpoint?.limits,
+      seal: (payload) => this.seal(DIAGNOSTICS_COLLECTION, DIAGNOSTICS_SCHEMA_VERSION, payload),
+    });
     this.held = new HeldEvents({
       dir: join(options.queueDir, HELD_DIR),
       devicePrivateKey: this.identity.privateKey,
@@ -635,9 +625,9 @@ export class PhoneHomeClient {
   private sealNextBatch(): Promise<boolean> {
     return this.eventsLocked(async () => {
       if (!this.mayUpload()) return false;
-      const held = await this.held.oldest(this.maxBatchEvents());
+      const held = await this.held.oldest(this.batches.maxEvents());
       if (held.length === 0) return false;
-      const batch = await this.sealFitting(held.map((h) => h.event));
+      const batch = await this.batches.sealFitting(held.map((h) => h.event));
       try {
         await this.enqueue(DIAGNOSTICS_PATH, batch.envelope, {
           droppable: true,
@@ -657,30 +647,6 @@ export class PhoneHomeClient {
   }
 
   /**
-   * Seals the oldest of `events` into one diagnostics batch whose envelope, as it would be sent, fits the
-   * collector's largest body: fewer events each try, in proportion to how far over it was. One event that
-   * does not fit alone is sealed all the same, to be kept and reported rather than block the events behind it.
-   */
-  private async sealFitting(events: readonly DiagnosticsEvent[]): Promise<SealedBatch> {
-    const limit = this.link.endpoint?.limits?.maxBodyBytes;
-    let count = events.length;
-    for (let tries = 1; ; tries++) {
-      const batch = await this.sealBatch(events.slice(0, count));
-      const bytes = Buffer.byteLength(JSON.stringify(batch.envelope));
-      if (limit === undefined || bytes <= limit || count === 1) return batch;
-      const proportional = Math.floor((count * limit) / bytes);
-      // Past MAX_FIT_TRIES by halves, which reach one event soon enough.
-      count = Math.max(1, tries < MAX_FIT_TRIES ? Math.min(count - 1, proportional) : Math.floor(count / 2));
-    }
-  }
-
-  /** Seals `events` as one diagnostics batch, and encrypts them at rest for the queue, bound to its event id. */
-  private async sealBatch(events: readonly DiagnosticsEvent[]): Promise<SealedBatch> {
-    const envelope = await this.seal(DIAGNOSTICS_COLLECTION, DIAGNOSTICS_SCHEMA_VERSION, { events });
-    return { envelope, count: events.length, contents: this.batchContents.encrypt(events, envelope.eventId) };
-  }
-
-  /**
    * Replaces a queued diagnostics batch the collector refused for its size (or that exceeds its announced
    * limits) by smaller batches of the same events, with their event ids, in their order; each new batch is
    * its own envelope. After a 413 the events are halved; against known limits they are sealed to fit.
@@ -694,19 +660,9 @@ export class PhoneHomeClient {
     return this.eventsLocked(async () => {
       // A no given since it was listed discarded it (under this lock): nothing to split, nothing to keep.
       if (!(await this.queue.list()).some((m) => m.id === message.id)) return true;
-      const events = this.openContents(contents, message.envelope.eventId);
+      const events = this.batches.open(contents, message.envelope.eventId);
       if (events === undefined || events.length < 2) return false;
-      const parts: SealedBatch[] = [];
-      if (reason === "refused") {
-        const half = Math.ceil(events.length / 2);
-        parts.push(await this.sealBatch(events.slice(0, half)), await this.sealBatch(events.slice(half)));
-      } else {
-        for (let from = 0; from < events.length;) {
-          const part = await this.sealFitting(events.slice(from, from + this.maxBatchEvents()));
-          parts.push(part);
-          from += part.count;
-        }
-      }
+      const parts = await this.batches.split(events, reason);
       try {
         // The parts first, the batch after: a crash in between sends some events twice, under the same event
         // ids, and the collector stores each once.
@@ -735,19 +691,6 @@ export class PhoneHomeClient {
     });
   }
 
-  /** The events a queued batch carries, from its contents kept at rest; undefined when unreadable. */
-  private openContents(contents: Encrypted, eventId: string): DiagnosticsEvent[] | undefined {
-    try {
-      const value = this.batchContents.decrypt(contents, eventId);
-      if (!Array.isArray(value)) return undefined;
-      const events = value.map(asDiagnosticsEvent);
-      return events.every((e) => e !== undefined) ? (events as DiagnosticsEvent[]) : undefined;
-    } catch {
-      // Changed on disk, or written under another device key: the batch goes as it is, or not at all.
-      return undefined;
-    }
-  }
-
   /** A message too large to send even alone stays queued; the app is told, and an `activate()` waiting on it. */
   private keepTooLarge(message: QueuedMessage, result: Extract<Attempt, { kind: "too_large" }>): void {
     const { eventId, collection } = message.envelope;
@@ -774,11 +717,6 @@ export class PhoneHomeClient {
       bytes,
       error,
     });
-  }
-
-  /** The most events a batch may carry: the app's bound, and the collector's when it announces one. */
-  private maxBatchEvents(): number {
-    return Math.min(this.batchSize, this.link.endpoint?.limits?.maxDiagnosticsEvents ?? this.batchSize);
   }
 
   /** Removes every held event and every queued diagnostics batch; returns how many events they were. */
