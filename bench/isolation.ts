@@ -27,9 +27,10 @@ import {
 } from "../src/collector/ingest/region-writer.ts";
 import { DEVICE_TABLES, writeSteps } from "../src/collector/device-tables.ts";
 import { activationWrites } from "../src/collector/activation/index.ts";
-
-const flushRegionBatch = regionFlush(writeSteps(DEVICE_TABLES));
 import { type SuiteContext, table } from "./harness.ts";
+
+/** The region writer's flush, over the collector's tables. */
+const flushRegionBatch = regionFlush(writeSteps(DEVICE_TABLES));
 
 /** Items of one group commit: the collector's default batch size. */
 const BATCH = 256;

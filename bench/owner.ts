@@ -262,7 +262,7 @@ async function plans(db: Db): Promise<string[]> {
     "SELECT event_id, expires_at FROM diagnostics_events WHERE device_ref = $1 ORDER BY event_id, expires_at",
   );
   await explain(
-    "erasure delete (eraseDiagnosticsEventKeys) of a filler device, rolled back",
+    "erasure delete (eraseDiagnosticsEvents) of a filler device, rolled back",
     "DELETE FROM diagnostics_events WHERE device_ref = $1 RETURNING event_id::text, expires_at",
   );
   return out;

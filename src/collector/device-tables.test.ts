@@ -104,5 +104,25 @@ for (const backend of BACKENDS) {
         if (table.expiry?.fieldClock) assert.ok(columns.has(table.expiry.fieldClock), `${table.name} clock`);
       }
     });
+
+    it("walks each table along a unique key: purges page by (expiry, key), so no two rows may share one", async () => {
+      for (const table of expiringTables(DEVICE_TABLES)) {
+        const walk = new Set(["expires_at", ...(table.expiry?.keys ?? []).map((k) => k.column)]);
+        // A unique index (or the primary key) all of whose columns the walk orders by.
+        const { rows } = await db.query<{ columns: string[] }>(
+          `SELECT array_agg(a.attname::text) AS columns
+             FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indrelid AND c.relnamespace = to_regnamespace(current_schema())
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+            WHERE c.relname = $1 AND i.indisunique
+            GROUP BY i.indexrelid`,
+          [table.name],
+        );
+        assert.ok(
+          rows.some((r) => r.columns.every((c) => walk.has(c))),
+          `${table.name}: no unique index within ${[...walk].join(", ")}`,
+        );
+      }
+    });
   });
 }

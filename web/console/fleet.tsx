@@ -10,7 +10,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, type ApiError } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Table } from "../shared/ui.tsx";
-import type { AdoptionReport, Batch, Build, Device, Model, Variant } from "@phonehome/shared";
+import type { AdoptionReport, Advisory, Batch, Build, Device, Model, Variant } from "@phonehome/shared";
 
 interface Fleet {
   models: Model[];
@@ -228,7 +228,7 @@ function AdoptionView(props: { token: string }) {
   const [adoption, setAdoption] = useState<AdoptionReport | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   useEffect(() => {
-    api<{ advisories: { id: string; title: string }[] }>("/v1/advisories")
+    api<{ advisories: Advisory[] }>("/v1/advisories")
       .then((r) => {
         setAdvisories(r.advisories);
         setChosen(r.advisories.at(-1)?.id ?? "");

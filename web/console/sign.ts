@@ -3,8 +3,8 @@
  * approval signed with the reviewer's own key (the PKCS #8 PEM file `phonehome
  * review key` made, never sent anywhere), and the audit log's chain checked.
  * The bytes signed and the text hashed come from the same pure modules the
- * control plane uses (src/core/dictionary/statement.ts, src/core/audit-
- * log/entry.ts).
+ * control plane uses, in @phonehome/shared (approval-statement.ts,
+ * audit-entry.ts).
  */
 import {
   type ApprovalStatement,

@@ -2,7 +2,7 @@
  * The User Experience Program: its notice, the owner's decision in every
  * region, and the receipts of each.
  */
-import type { ConsentReceipt, CurrentNotice, DeviceConsents, Region } from "@phonehome/shared";
+import type { CurrentNotice, DeviceConsents, Region, SignedReceipt } from "@phonehome/shared";
 import DOMPurify from "dompurify";
 import { marked } from "marked";
 import { useEffect, useState } from "preact/hooks";
@@ -26,7 +26,7 @@ export function Program(props: { regions: Region[]; token: string; onChange: () 
   const [home, setHome] = useState<Region | null>(null);
   const [notice, setNotice] = useState<CurrentNotice | null>(null);
   const [consents, setConsents] = useState<DeviceConsents | null>(null);
-  const [receipt, setReceipt] = useState<{ receipt: ConsentReceipt; jws: string } | null>(null);
+  const [receipt, setReceipt] = useState<SignedReceipt | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const first = props.regions[0];
@@ -60,19 +60,16 @@ export function Program(props: { regions: Region[]; token: string; onChange: () 
     setBusy(true);
     setProblem(null);
     try {
-      const signed = await api<{ receipt: ConsentReceipt; jws: string }>(
-        `${home.url}/v1/owner/consents/${PROGRAM}`,
-        {
-          method: "PUT",
-          token: props.token,
-          body: {
-            granted,
-            noticeVersion: notice.currentVersion,
-            language: notice.notice.language,
-            method: "portal",
-          },
+      const signed = await api<SignedReceipt>(`${home.url}/v1/owner/consents/${PROGRAM}`, {
+        method: "PUT",
+        token: props.token,
+        body: {
+          granted,
+          noticeVersion: notice.currentVersion,
+          language: notice.notice.language,
+          method: "portal",
         },
-      );
+      });
       setReceipt(signed);
       setConsents(await api<DeviceConsents>(`${home.url}/v1/owner/consents`, { token: props.token }));
       props.onChange();

@@ -155,7 +155,8 @@ export interface FlushResult {
  * older version may lack fields.
  */
 export type ActivationAnswer = Partial<Omit<ActivationResponse, "activation">> & {
-  activation?: Partial<ActivationResponse["activation"]>;
+  activation?: Partial<ActivationResponse["activation"]> & { [key: string]: unknown };
+  [key: string]: unknown;
 };
 
 /** Where the device stands with its activation, as known locally. */
@@ -208,7 +209,8 @@ export type ConsentDecision = ConsentDecisionBody;
 /**
  * The region's answer to a consent decision: its consent receipt (ISO/IEC TS
  * 27560) and the receipt as a compact JWS, passed on as the region sent it.
- * The SDK does not check the receipt: verify `jws` with the region's receipt
- * key (`GET /v1/consent/receipt-key`) before relying on `receipt`.
+ * The SDK does not check it, so every part is optional here: verify `jws` with
+ * the region's receipt key (`GET /v1/consent/receipt-key`) before relying on
+ * `receipt`.
  */
-export type ConsentReceipt = SignedReceipt;
+export type ConsentReceipt = Partial<SignedReceipt> & { [key: string]: unknown };

@@ -77,6 +77,7 @@ import {
   UPDATE_REPORT_PATH,
 } from "./client-types.ts";
 import { DiagnosticsBatches } from "./batches.ts";
+import { assertSecureTransport } from "./region.ts";
 import { CollectorLink, type Transient } from "./collector-link.ts";
 import { validateDecision } from "./consent-decision.ts";
 import { asActivationAnswer, readActivationMarker, writeActivationMarker } from "./activation-marker.ts";
@@ -130,6 +131,8 @@ export class PhoneHomeClient {
 
   constructor(options: PhoneHomeClientOptions) {
     this.identity = Object.freeze({ ...validateIdentity(options.identity) });
+    // Refuse an insecure home before anything else can happen; the descriptor is the only endpoint there is.
+    assertSecureTransport(this.identity.home.url);
     this.signingKey = ed25519PrivateKey(this.identity.privateKey, this.identity.publicKey);
     const { baseMs, maxMs } = options.retry;
     const maxAttempts = options.retry.maxAttempts ?? DEFAULT_ATTEMPTS;

@@ -51,7 +51,7 @@ export class CollectorLink {
   constructor(options: CollectorLinkOptions) {
     this.home = options.home;
     this.market = options.market;
-    // Refuse an insecure home before anything else can happen; the descriptor is the only endpoint there is.
+    // The client has refused an insecure home already; a link is never made to one all the same.
     assertSecureTransport(options.home.url);
     this.baseUrl = options.home.url.replace(/\/+$/, "");
     this.fetchFn = options.fetch;

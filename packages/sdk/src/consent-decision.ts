@@ -1,9 +1,14 @@
 /** A consent decision, checked on the device before it goes anywhere. */
+import type { ConsentMethod } from "@phonehome/shared";
 import type { ConsentDecision } from "./client-types.ts";
 import { SdkError } from "./errors.ts";
 
-const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/;
-const CONSENT_METHODS: readonly string[] = ["device-settings", "setup-wizard", "portal"];
+// The region's own rules (@phonehome/shared's LANGUAGE_PATTERN and CONSENT_METHODS), restated here
+// because the SDK takes only types from that package; consent-decision.test.ts holds them equal.
+export const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/;
+// Every method the region takes, each once: a method added there fails to compile here.
+const METHODS: Record<ConsentMethod, true> = { "device-settings": true, "setup-wizard": true, portal: true };
+export const CONSENT_METHODS = Object.keys(METHODS) as readonly string[];
 
 /** Checks a consent decision before it goes anywhere; throws `sdk.options_invalid`. */
 export function validateDecision(decision: ConsentDecision): ConsentDecision {

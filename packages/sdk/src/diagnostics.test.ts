@@ -418,7 +418,7 @@ describe("diagnostics on the device", () => {
       language: "nb",
       method: "device-settings",
     });
-    assert.equal(receipt.receipt.principal.deviceKeyId, id.keyId);
+    assert.equal(receipt.receipt?.principal.deviceKeyId, id.keyId);
     // Local state is the app's separate call.
     assert.equal((await c.diagnosticsState()).consent.state, "unknown");
     await c.recordEvent(figures(0));

@@ -85,19 +85,23 @@ export const activationsTable: DeviceTable = {
     const expired = await eraseExpiredActivations(tx, device.key, now);
     const activations = await findActivations(tx, [device.key]);
     return {
-      deleted: deletedEntry(
-        "activations",
-        expired.map((a) => [a.deviceKey, a.expiresAt.toISOString()]),
-      ),
-      kept: {
-        collection: "activations",
-        count: activations.length,
-        reason: WARRANTY_REASON,
-        // The basis the dictionary declares for the record (activation v1: contract).
-        legalBasis:
-          dictionary.get("activation", activations[0]?.schemaVersion ?? 1)?.legalBasis ?? "contract",
-        until: latestExpiry(activations)?.toISOString() ?? null,
-      },
+      deleted: [
+        deletedEntry(
+          "activations",
+          expired.map((a) => [a.deviceKey, a.expiresAt.toISOString()]),
+        ),
+      ],
+      kept: [
+        {
+          collection: "activations",
+          count: activations.length,
+          reason: WARRANTY_REASON,
+          // The basis the dictionary declares for the record (activation v1: contract).
+          legalBasis:
+            dictionary.get("activation", activations[0]?.schemaVersion ?? 1)?.legalBasis ?? "contract",
+          until: latestExpiry(activations)?.toISOString() ?? null,
+        },
+      ],
     };
   },
   expiry: {

@@ -199,20 +199,15 @@ export async function lockConsentsInForce(
   );
 }
 
-/** How many consent decisions in force the region holds about a device. */
-export async function countConsents(q: Queryable, deviceKey: string): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM consents WHERE device_key = $1",
+/** How many consent decisions in force, and how many history entries, the region holds about a device. */
+export async function countConsentRecords(
+  q: Queryable,
+  deviceKey: string,
+): Promise<{ consents: number; history: number }> {
+  const { rows } = await q.query<{ consents: number; history: number }>(
+    `SELECT (SELECT count(*)::int FROM consents WHERE device_key = $1) AS consents,
+            (SELECT count(*)::int FROM consent_history WHERE device_key = $1) AS history`,
     [deviceKey],
   );
-  return rows[0]?.n ?? 0;
-}
-
-/** How many replaced decisions the region keeps in a device's consent history. */
-export async function countConsentHistory(q: Queryable, deviceKey: string): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM consent_history WHERE device_key = $1",
-    [deviceKey],
-  );
-  return rows[0]?.n ?? 0;
+  return { consents: rows[0]?.consents ?? 0, history: rows[0]?.history ?? 0 };
 }

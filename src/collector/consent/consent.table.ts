@@ -5,7 +5,7 @@
  * `retention.records` after that.
  */
 import type { DeviceTable } from "../device-data/index.ts";
-import { countConsentHistory, countConsents } from "./consent.repository.ts";
+import { countConsentRecords } from "./consent.repository.ts";
 
 /** Why the decisions in force survive an erasure request; `records` is `retention.records` (e.g. `P3Y`). */
 export function consentsReason(records: string): string {
@@ -27,35 +27,32 @@ export const consentsTable: DeviceTable = {
   name: "consents",
   holds: "proof",
   stores: () => false,
-  // Proof of consent ends only once a later decision replaces it: no date can be given yet (null).
+  // Both of the folder's tables, counted in one statement so that the two counts agree. Proof of consent
+  // ends only once a later decision replaces it: no date can be given yet (null).
   async erase(tx, { device, recordsRetention }) {
+    const counts = await countConsentRecords(tx, device.key);
+    const kept = (collection: string, count: number, reason: string) => ({
+      collection,
+      count,
+      reason,
+      legalBasis: "legal_obligation",
+      until: null,
+    });
     return {
-      kept: {
-        collection: "consents",
-        count: await countConsents(tx, device.key),
-        reason: consentsReason(recordsRetention.duration),
-        legalBasis: "legal_obligation",
-        until: null,
-      },
+      deleted: [],
+      kept: [
+        kept("consents", counts.consents, consentsReason(recordsRetention.duration)),
+        kept("consent_history", counts.history, consentHistoryReason(recordsRetention.duration)),
+      ],
     };
   },
   expiry: null,
 };
 
+/** Kept by an erasure, and counted with the decisions in force (above). */
 export const consentHistoryTable: DeviceTable = {
   name: "consent_history",
   holds: "proof",
   stores: () => false,
-  async erase(tx, { device, recordsRetention }) {
-    return {
-      kept: {
-        collection: "consent_history",
-        count: await countConsentHistory(tx, device.key),
-        reason: consentHistoryReason(recordsRetention.duration),
-        legalBasis: "legal_obligation",
-        until: null,
-      },
-    };
-  },
   expiry: { keys: [{ column: "receipt_id", type: "uuid" }], collection: null, fieldClock: null },
 };

@@ -91,10 +91,14 @@ export interface ErasureScope {
   recordsRetention: Retention;
 }
 
-/** What erasing a device's rows in one table gives the receipt: what went, and what stays and why. */
+/**
+ * What erasing a device's rows gives the receipt: what went, and what stays
+ * and why (a description may answer for its folder's other tables too, when
+ * one statement must count them together).
+ */
 export interface ErasureOutcome {
-  deleted?: DeletedEntry;
-  kept?: KeptEntry;
+  deleted: DeletedEntry[];
+  kept: KeptEntry[];
 }
 
 /** One table of a region's store that holds device data, described once. */
@@ -115,11 +119,13 @@ export interface DeviceTable {
   readonly owner?: OwnerRecords | PagedOwnerRecords;
   /** What an erasure does to a device's rows. Absent: the table is not part of an erasure's receipt. */
   erase?(tx: Queryable, scope: ErasureScope): Promise<ErasureOutcome>;
-  /** Deletes the device's rows of `collections` (a consent withdrawn); answers how many went. */
+  /**
+   * Deletes the device's rows a withdrawn consent allowed, the consent's notice
+   * naming `collections`; answers how many went. (Diagnostics: every
+   * diagnostics collection belongs to one purpose today, so all of the device's
+   * events go.)
+   */
   withdraw?(tx: Queryable, device: StoredDevice, collections: readonly string[]): Promise<number>;
   /** How its rows expire; null: they do not expire on their own (a decision in force). */
   readonly expiry: Expiry | null;
 }
-
-/** Tables of holds `proof` store no collection. */
-export const NO_COLLECTION = (): boolean => false;

@@ -18,7 +18,6 @@ export type {
   WriteStep,
   Written,
 } from "./device-table.ts";
-export { NO_COLLECTION } from "./device-table.ts";
 export type { HeldRecord } from "./held-record.ts";
 export { deviceRef } from "./pseudonym.ts";
 export { deletedEntry, keysDigest } from "./digest.ts";

@@ -13,16 +13,19 @@ export const noticeDeliveriesTable: DeviceTable = {
   async erase(tx, { device, recordsRetention }) {
     const notices = await findDeviceNotices(tx, device.key);
     return {
-      kept: {
-        collection: "notice_deliveries",
-        count: notices.length,
-        reason: `notices of incidents sent to the device and when it got them: the proof that the owner was told, kept for ${recordsRetention.duration} after each was sent; no payload is kept with it`,
-        legalBasis: "legal_obligation",
-        until: notices.reduce<string | null>(
-          (last, n) => (last === null || n.expiresAt > last ? n.expiresAt : last),
-          null,
-        ),
-      },
+      deleted: [],
+      kept: [
+        {
+          collection: "notice_deliveries",
+          count: notices.length,
+          reason: `notices of incidents sent to the device and when it got them: the proof that the owner was told, kept for ${recordsRetention.duration} after each was sent; no payload is kept with it`,
+          legalBasis: "legal_obligation",
+          until: notices.reduce<string | null>(
+            (last, n) => (last === null || n.expiresAt > last ? n.expiresAt : last),
+            null,
+          ),
+        },
+      ],
     };
   },
   expiry: {

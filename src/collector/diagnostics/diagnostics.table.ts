@@ -115,10 +115,13 @@ export const diagnosticsEventsTable: DeviceTable = {
   async erase(tx, { device }) {
     const events = await eraseDiagnosticsEvents(tx, device.ref);
     return {
-      deleted: deletedEntry(
-        "diagnostics_events",
-        events.map((e) => [e.eventId, e.expiresAt.toISOString()]),
-      ),
+      deleted: [
+        deletedEntry(
+          "diagnostics_events",
+          events.map((e) => [e.eventId, e.expiresAt.toISOString()]),
+        ),
+      ],
+      kept: [],
     };
   },
   // Today every diagnostics collection belongs to one purpose, so a "no" erases the device's diagnostics here.

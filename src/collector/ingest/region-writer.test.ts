@@ -4,7 +4,8 @@ import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { type Db, openDb } from "../../core/db/index.ts";
 import { migrate } from "../../core/db/migrate.ts";
 import { listLedger } from "./ledger.repository.ts";
-import { regionFlush, type WriteItem } from "./region-writer.ts";
+import type { WriteStep } from "../device-data/index.ts";
+import { regionFlush, stepItem, type WriteItem } from "./region-writer.ts";
 
 /** A writer over no steps: these items are refusals only. */
 const flushRegionBatch = regionFlush([]);
@@ -77,6 +78,50 @@ for (const backend of BACKENDS) {
         "SELECT count(*)::int AS n, sum(count)::int AS sum FROM misrouting_alerts",
       );
       assert.deepEqual(alerts.rows[0], { n: keys.length, sum: rounds * perRound * keys.length });
+    });
+
+    it("fails a commit before writing anything when an item has no step, or a step miscounts its answers", async () => {
+      const ledger = refusal(900).ledger;
+      const context = { ...ledger, batch: "B-STEPS" };
+      const written: string[] = [];
+      const step = (kind: string, extra: number): WriteStep<string, string> => ({
+        kind,
+        async write(_tx, values) {
+          written.push(...values);
+          return [...values, ...Array.from({ length: extra }, () => "more")].map((v) => ({
+            result: v,
+            outcome: "stored" as const,
+            reason: "stored",
+          }));
+        },
+      });
+      const known = step("known", 0);
+      const stranger = step("stranger", 0);
+      const countLedger = async () =>
+        (
+          await db.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM ingest_ledger WHERE batch = 'B-STEPS'",
+          )
+        ).rows[0]?.n;
+      await assert.rejects(
+        db.transaction((tx) =>
+          regionFlush([known])(tx, [stepItem(known, "a", context), stepItem(stranger, "b", context)]),
+        ),
+        /no step of this writer writes stranger/,
+      );
+      assert.deepEqual(written, [], "no step ran");
+      const greedy = step("greedy", 1);
+      await assert.rejects(
+        db.transaction((tx) => regionFlush([greedy])(tx, [stepItem(greedy, "c", context)])),
+        /greedy step answered 2 items for the 1/,
+      );
+      assert.equal(await countLedger(), 0, "nothing was counted");
+      const results = await db.transaction((tx) => regionFlush([known])(tx, [stepItem(known, "d", context)]));
+      assert.deepEqual(
+        results.map((r) => [r.result, r.counted.outcome]),
+        [["d", "stored"]],
+      );
+      assert.equal(await countLedger(), 1);
     });
   });
 }

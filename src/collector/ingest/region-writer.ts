@@ -76,6 +76,11 @@ export function regionFlush(
   steps: readonly WriteStep<unknown, unknown>[],
 ): (tx: Queryable, items: readonly WriteItem[]) => Promise<WriteResult[]> {
   return async (tx, items) => {
+    // Before anything is written: an item no step of this writer takes fails its commit, and nothing of it.
+    for (const item of items) {
+      if ("step" in item && !steps.includes(item.step))
+        throw new Error(`no step of this writer writes ${item.kind}`);
+    }
     const now = new Date();
     const results: (WriteResult | undefined)[] = new Array(items.length);
     const ledger: LedgerEntry[] = [];
@@ -87,19 +92,21 @@ export function regionFlush(
         tx,
         mine.map((m) => m.item.value),
       );
+      if (written.length !== mine.length) {
+        throw new Error(
+          `the ${step.kind} step answered ${written.length} items for the ${mine.length} it was given`,
+        );
+      }
       for (const [i, { item, at }] of mine.entries()) {
         const w = written[i];
-        if (w === undefined) throw new Error(`the ${step.kind} step answered fewer items than it was given`);
+        if (w === undefined) throw new Error(`the ${step.kind} step left item ${i} unanswered`);
         const counted = { ...item.ledger, outcome: w.outcome, reason: w.reason };
         ledger.push(counted);
         results[at] = { result: w.result, counted };
       }
     }
     for (const [at, item] of items.entries()) {
-      if ("step" in item) {
-        if (results[at] === undefined) throw new Error(`no step of this writer writes ${item.kind}`);
-        continue;
-      }
+      if ("step" in item) continue;
       if (item.misrouting) sightings.push(item.misrouting);
       ledger.push(item.ledger);
       results[at] = { result: undefined, counted: item.ledger };

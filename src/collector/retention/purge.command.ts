@@ -58,7 +58,6 @@ interface Options {
   json?: boolean;
 }
 
-/** Adds the `purge` command to the program. */
 /** Registers `phonehome purge`; `tables` are the region's device tables (how each one's rows expire). */
 export function register(program: Command, tables: readonly DeviceTable[]): void {
   program

@@ -1,8 +1,8 @@
 /**
  * Queries of the purges. Tables and columns come from the region's device
  * tables, each described beside its collection (identifiers cannot be bound;
- * the descriptions are code, and names are checked); every value is a bound
- * parameter. Purges walk
+ * the descriptions are code, and every name is checked before it is used);
+ * every value is a bound parameter. Purges walk
  * rows in (expiry, key) order, keys compared byte-wise, with keyset
  * pagination, so a dry run reads exactly the rows a real run removes, in the
  * same order, on PGlite and PostgreSQL alike.
@@ -27,11 +27,25 @@ const LEAST: Readonly<Record<KeyType, string>> = {
 };
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
+/** A row's collection: a column, or a fixed name as a string literal (`'activation'`). */
+const COLLECTION_SQL = /^(?:[a-z][a-z0-9_]{0,62}|'[a-z][a-z0-9._]{0,62}')$/;
 
-/** The table's name and key columns, checked to be plain identifiers before they reach SQL. */
+/**
+ * The table's spec, its names checked before they reach SQL: the table, the
+ * key columns and the field clock are plain identifiers, and a row's
+ * collection is a column or a fixed name.
+ */
 function specOf(table: ExpiringTable): Expiry {
-  for (const name of [table.name, ...table.expiry.keys.map((k) => k.column)]) {
+  const { keys, collection, fieldClock } = table.expiry;
+  for (const name of [
+    table.name,
+    ...keys.map((k) => k.column),
+    ...(fieldClock === null ? [] : [fieldClock]),
+  ]) {
     if (!IDENTIFIER.test(name)) throw new Error(`${JSON.stringify(name)} is not a plain SQL identifier`);
+  }
+  if (collection !== null && !COLLECTION_SQL.test(collection)) {
+    throw new Error(`${JSON.stringify(collection)} is neither a column nor a collection's name`);
   }
   return table.expiry;
 }

@@ -82,14 +82,15 @@ export async function eraseHeldData(
       dictionary: ctx.dictionary,
       recordsRetention: ctx.recordsRetention,
     };
-    // Each table, in the list's order, deletes what the owner may have deleted and says what it keeps and why.
+    // Each table, in the list's order (the order the writer takes its locks in), deletes what the owner may
+    // have deleted and says what it keeps and why.
     const deleted: DeletedEntry[] = [];
     const kept: KeptEntry[] = [];
     for (const table of ctx.tables) {
       if (!table.erase) continue;
       const outcome = await table.erase(tx, scope);
-      if (outcome.deleted) deleted.push(outcome.deleted);
-      if (outcome.kept) kept.push(outcome.kept);
+      deleted.push(...outcome.deleted);
+      kept.push(...outcome.kept);
     }
     const receipt = presentErasureReceipt({
       requestId,

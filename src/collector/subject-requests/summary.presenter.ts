@@ -8,7 +8,7 @@ import { type AccessExport, basisArticle, basisWords, transformWords } from "@ph
 /** A lawful basis as the summary writes it: in the owner's words, with its article. */
 function basisLine(name: string): string {
   const article = basisArticle(name);
-  return article === null ? basisWords(name) : `${basisWords(name)}, ${article}`;
+  return article === null ? basisWords(name) : `${basisWords(name)}; ${article}`;
 }
 
 const day = (iso: string) => iso.slice(0, 10);

@@ -31,10 +31,13 @@ export const deviceBuildsTable: DeviceTable = {
   async erase(tx, { device }) {
     const reported = await eraseDeviceBuild(tx, device.key);
     return {
-      deleted: deletedEntry(
-        "device_builds",
-        reported === null ? [] : [[device.key, reported.expiresAt.toISOString()]],
-      ),
+      deleted: [
+        deletedEntry(
+          "device_builds",
+          reported === null ? [] : [[device.key, reported.expiresAt.toISOString()]],
+        ),
+      ],
+      kept: [],
     };
   },
   expiry: {
