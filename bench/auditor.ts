@@ -19,7 +19,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { type Finding } from "@phonehome/auditor";
+import type { Finding } from "@phonehome/auditor";
 import { type SuiteContext, table } from "./harness.ts";
 import { type GeneratedCapture, normalise, writeMixedCapture } from "./auditor-capture.ts";
 

@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from "jose";
-import { type RunningRegion } from "../../src/collector/region.ts";
+import type { RunningRegion } from "../../src/collector/region.ts";
 import {
   ACCESS_RECEIPT_JWS_TYPE,
   type AccessReceipt,

@@ -6,7 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, Field, Notice, Table } from "../shared/ui.tsx";
 import { type AuditEntry, firstBroken } from "./sign.ts";
-import { type Session } from "./session.ts";
+import type { Session } from "./session.ts";
 
 export function AuditLog(props: { session: Session }) {
   const [entries, setEntries] = useState<AuditEntry[] | null>(null);

@@ -2,11 +2,11 @@
  * Incidents in the console: every incident, one incident's devices,
  * destinations and notices, and sending a notice.
  */
-import { type Incident, type IncidentSummary } from "@phonehome/shared";
+import type { Incident, IncidentSummary } from "@phonehome/shared";
 import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError, apiText, download } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Table } from "../shared/ui.tsx";
-import { type Session } from "./session.ts";
+import type { Session } from "./session.ts";
 
 export function Incidents(props: { session: Session }) {
   const token = props.session.token;

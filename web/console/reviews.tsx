@@ -7,7 +7,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Button, Card, day, Field, Notice, Table } from "../shared/ui.tsx";
 import { approvalStatement, signStatement } from "./sign.ts";
-import { type Session } from "./session.ts";
+import type { Session } from "./session.ts";
 
 export function Reviews(props: { session: Session }) {
   const [proposals, setProposals] = useState<Proposal[] | null>(null);

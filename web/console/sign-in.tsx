@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, Field, Notice } from "../shared/ui.tsx";
-import { type Me, type Session } from "./session.ts";
+import type { Me, Session } from "./session.ts";
 import type { NewSession } from "@phonehome/shared";
 
 export function SignIn(props: { onSignedIn: (s: Session) => void }) {

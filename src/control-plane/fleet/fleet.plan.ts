@@ -6,7 +6,7 @@
 import { deviceKeyId } from "@phonehome/sdk";
 import { parseInstant } from "../../core/calendar/index.ts";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
-import { type Problem } from "../../core/errors/index.ts";
+import type { Problem } from "../../core/errors/index.ts";
 import type {
   BatchRecord,
   BuildRecord,

@@ -3,7 +3,7 @@
  * incident is found and a step of it recorded.
  */
 import { appendAudit } from "../../core/audit-log/index.ts";
-import { type RegionRef } from "../regions/index.ts";
+import type { RegionRef } from "../regions/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";

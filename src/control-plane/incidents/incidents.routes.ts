@@ -16,7 +16,7 @@ import {
   NOTICE_ID,
 } from "@phonehome/shared";
 import { changeIncident, getIncident, listIncidents, openIncident } from "./incidents.service.ts";
-import { type IncidentContext } from "./incident-steps.ts";
+import type { IncidentContext } from "./incident-steps.ts";
 import { resendNotice, sendNotice } from "./notices.service.ts";
 import { sweepAlerts } from "./sweep.service.ts";
 import { incidentReport } from "./report.ts";

@@ -8,7 +8,7 @@
  * This file is an incident's life: opening, reading, linking a fix, closing;
  * its notices are notices.service.ts, the sweep of alerts sweep.service.ts.
  */
-import { type AffectedDevices, type Incident, type IncidentSummary } from "@phonehome/shared";
+import type { AffectedDevices, Incident, IncidentSummary } from "@phonehome/shared";
 import { currentActor } from "../../core/audit-log/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import { isDataCategory } from "../../core/dictionary/index.ts";

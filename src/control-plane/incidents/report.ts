@@ -14,7 +14,7 @@ import { DATA_CATEGORIES } from "../../core/dictionary/index.ts";
 import { findBuildManifest } from "../release/index.ts";
 import { incidentDeviceCounts, incidentEvents } from "./incidents.repository.ts";
 import { type Destination, getIncident } from "./incidents.service.ts";
-import { type IncidentContext } from "./incident-steps.ts";
+import type { IncidentContext } from "./incident-steps.ts";
 import { noticeDeliveries } from "./notices.service.ts";
 
 /** The report's format name, for readers of the JSON. */

@@ -3,7 +3,7 @@
  * batch and build that reached a region it does not belong to, with the data
  * categories of what it sent.
  */
-import { type Incident, type LedgerTotal, type MisroutingAlert } from "@phonehome/shared";
+import type { Incident, LedgerTotal, MisroutingAlert } from "@phonehome/shared";
 import { callRegion, fromEveryRegion } from "../regions/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { isPhoneHomeError } from "../../core/errors/index.ts";

@@ -9,7 +9,7 @@
  * more often hash fragments.
  */
 import type { IdentifierMatch } from "../types.ts";
-import { type KeyContext } from "./context.ts";
+import type { KeyContext } from "./context.ts";
 import { isDigits, isOneCharacter } from "./match.ts";
 
 /** The lowest MEID manufacturer code: regional code A0 (0xA0000000). */

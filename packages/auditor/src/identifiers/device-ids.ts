@@ -6,7 +6,7 @@
  * 64 hex), and hardware serial numbers.
  */
 import type { IdentifierMatch } from "../types.ts";
-import { type KeyContext } from "./context.ts";
+import type { KeyContext } from "./context.ts";
 import { eachMatch, isDigits, isOneCharacter } from "./match.ts";
 
 /** The Android 2.2 bug: one ANDROID_ID shared by many devices. */

@@ -10,7 +10,7 @@
  */
 import { BlockList, isIPv4, isIPv6 } from "node:net";
 import type { IdentifierMatch } from "../types.ts";
-import { type KeyContext } from "./context.ts";
+import type { KeyContext } from "./context.ts";
 import { eachMatch, visitIf } from "./match.ts";
 
 const OCTET = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";

@@ -12,7 +12,7 @@
  * or a "lac-ci" pair such as "4601-12345".
  */
 import type { Confidence, IdentifierMatch } from "../types.ts";
-import { type CellField, type KeyContext } from "./context.ts";
+import type { CellField, KeyContext } from "./context.ts";
 import { eachMatch } from "./match.ts";
 
 /**

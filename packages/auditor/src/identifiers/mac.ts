@@ -7,7 +7,7 @@
  * per-network randomised one: still reported, with lower confidence.
  */
 import type { Confidence, IdentifierMatch } from "../types.ts";
-import { type KeyContext } from "./context.ts";
+import type { KeyContext } from "./context.ts";
 import { eachMatch, lower } from "./match.ts";
 
 /**

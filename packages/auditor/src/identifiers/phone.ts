@@ -10,7 +10,7 @@
  */
 import type { Confidence, IdentifierMatch } from "../types.ts";
 import { phoneCallingCode, SERVICE_CODES } from "./country-codes.ts";
-import { type KeyContext } from "./context.ts";
+import type { KeyContext } from "./context.ts";
 import { eachMatch, isJunkDigits } from "./match.ts";
 
 /**

@@ -11,7 +11,7 @@
  */
 import type { Confidence, IdentifierMatch } from "../types.ts";
 import { callingCode } from "./country-codes.ts";
-import { type KeyContext } from "./context.ts";
+import type { KeyContext } from "./context.ts";
 import { luhnValid } from "./luhn.ts";
 import { homeNetwork, isCanadianMnc, type HomeNetwork } from "./mcc.ts";
 import { isJunkDigits, isOneCharacter, longestRepeat } from "./match.ts";

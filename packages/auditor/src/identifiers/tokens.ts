@@ -10,7 +10,7 @@
  */
 import type { IdentifierMatch } from "../types.ts";
 import { recogniseCdmaDecimal, recogniseCdmaHex } from "./cdma.ts";
-import { type KeyContext } from "./context.ts";
+import type { KeyContext } from "./context.ts";
 import { recogniseDeviceHex } from "./device-ids.ts";
 import { recogniseBareMac } from "./mac.ts";
 import { eachMatch, isDigits, visitIf } from "./match.ts";
