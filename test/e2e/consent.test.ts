@@ -14,14 +14,8 @@ import { after, before, describe, test } from "node:test";
 import { type DeviceIdentity, mintOwnerToken } from "@phonehome/sdk";
 import { compactVerify, createLocalJWKSet } from "jose";
 import { PACKAGE_ROOT } from "../../src/core/config/index.ts";
-import {
-  type ConsentReceipt,
-  findConsent,
-  findValidConsent,
-  loadNotices,
-  RECEIPT_JWS_TYPE,
-  RECEIPT_VERSION,
-} from "../../src/collector/consent/index.ts";
+import { type ConsentReceipt, RECEIPT_JWS_TYPE, RECEIPT_VERSION } from "@phonehome/shared";
+import { findConsent, findValidConsent, loadNotices } from "../../src/collector/consent/index.ts";
 import {
   findDiagnosticsEvents,
   insertDiagnosticsEvents,

@@ -1,18 +1,7 @@
 /** The shapes in which consent leaves the region: notices, receipts, an owner's decisions, the receipt key. */
-import {
-  type CurrentNotice,
-  CurrentNoticeView,
-  type Notice as NoticeShape,
-  NoticeView,
-  type OwnerConsents,
-  OwnerConsentsView,
-  ReceiptKeyView,
-  SignedReceiptView,
-} from "@phonehome/shared";
+import type { CurrentNotice, Notice as NoticeShape, OwnerConsents } from "@phonehome/shared";
 import type { Notice, Notices } from "./notices.ts";
 import type { DecisionInForce, HeldConsents } from "./consent.service.ts";
-
-export { CurrentNoticeView, NoticeView, OwnerConsentsView, ReceiptKeyView, SignedReceiptView };
 
 /** Shapes one notice text. */
 export function presentNotice(notice: Notice): NoticeShape {

@@ -3,7 +3,15 @@
  * its signed receipt, an owner's decisions and history, and the key receipts
  * verify with.
  */
-import { ConsentDecisionView, DeviceConsentsView, LANGUAGE_PATTERN } from "@phonehome/shared";
+import {
+  ConsentDecisionView,
+  CurrentNoticeView,
+  DeviceConsentsView,
+  LANGUAGE_PATTERN,
+  NoticeView,
+  ReceiptKeyView,
+  SignedReceiptView,
+} from "@phonehome/shared";
 import type { DeviceTable } from "../device-data/index.ts";
 import { Type as T } from "@sinclair/typebox";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
@@ -12,15 +20,7 @@ import type { IntakeContext } from "../ingest/index.ts";
 import type { App } from "../../core/http/index.ts";
 import { loadRegionSigningKey } from "../../core/keys/index.ts";
 import type { OwnerAuthenticator } from "../../core/owners/index.ts";
-import {
-  CurrentNoticeView,
-  NoticeView,
-  ReceiptKeyView,
-  SignedReceiptView,
-  presentCurrentNotice,
-  presentNotice,
-  presentOwnerConsents,
-} from "./consent.presenter.ts";
+import { presentCurrentNotice, presentNotice, presentOwnerConsents } from "./consent.presenter.ts";
 import {
   type ConsentContext,
   currentNotice,

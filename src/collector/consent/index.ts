@@ -15,7 +15,7 @@ export {
   lockConsentsInForce,
   recordConsentDecision,
 } from "./consent.repository.ts";
-export { OwnerConsentsView, presentOwnerConsents } from "./consent.presenter.ts";
+export { presentOwnerConsents } from "./consent.presenter.ts";
 export { type ConsentRouteDeps, registerConsentRoutes } from "./consent.routes.ts";
 export {
   type ConsentContext,
@@ -36,12 +36,5 @@ export {
   PURPOSE_PATTERN,
   scopeWithin,
 } from "./notices.ts";
-export {
-  type ConsentReceipt,
-  type ConsentState,
-  RECEIPT_JWS_TYPE,
-  RECEIPT_VERSION,
-  type SignedReceipt,
-} from "@phonehome/shared";
 export { receiptKeySet } from "./receipt.ts";
 export { consentHistoryTable, consentsTable } from "./consent.table.ts";

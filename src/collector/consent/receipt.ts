@@ -11,6 +11,7 @@ import {
   type ConsentReceipt,
   type ConsentState,
   RECEIPT_JWS_TYPE,
+  type ReceiptKeySet,
   RECEIPT_VERSION,
   type SignedReceipt,
 } from "@phonehome/shared";
@@ -81,8 +82,6 @@ export async function signReceipt(receipt: ConsentReceipt, key: RegionSigningKey
 }
 
 /** The region's receipt-signing public key as a JWK Set (RFC 7517), for anyone verifying a receipt. */
-export function receiptKeySet(key: RegionSigningKey): {
-  keys: { kty: "OKP"; crv: "Ed25519"; x: string; kid: string; alg: "EdDSA"; use: "sig" }[];
-} {
+export function receiptKeySet(key: RegionSigningKey): Pick<ReceiptKeySet, "keys"> {
   return { keys: [{ kty: "OKP", crv: "Ed25519", x: key.publicKey, kid: key.kid, alg: "EdDSA", use: "sig" }] };
 }

@@ -8,6 +8,7 @@
  * and support's view of one device, `POST /v1/support/device-data`, for the
  * control plane.
  */
+import { ReceiptKeyView } from "@phonehome/shared";
 import { type DeviceTable, deviceRef, type StoredDevice } from "../device-data/index.ts";
 import { appendAudit } from "../../core/audit-log/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
@@ -68,21 +69,6 @@ export interface OwnerRouteDeps {
 function storedDevice(deps: OwnerRouteDeps, deviceKey: string): StoredDevice {
   return { key: deviceKey, ref: deviceRef(deps.pseudonymSecret, deviceKey) };
 }
-
-/** The region's receipt-signing key as a JWK Set: what `GET /v1/consent/receipt-key` answers too. */
-const ReceiptKeySet = T.Object({
-  region: T.String(),
-  keys: T.Array(
-    T.Object({
-      kty: T.Literal("OKP"),
-      crv: T.Literal("Ed25519"),
-      x: T.String(),
-      kid: T.String(),
-      alg: T.Literal("EdDSA"),
-      use: T.Literal("sig"),
-    }),
-  ),
-});
 
 /**
  * Support's view of one device (docs/operators.md): the access export of the
@@ -410,7 +396,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
         description:
           "Public. The region's Ed25519 signing key as a JWK Set; a receipt's JWS names it by `kid`. " +
           "The same key set as `GET /v1/consent/receipt-key`.",
-        response: { 200: ReceiptKeySet },
+        response: { 200: ReceiptKeyView },
       },
     },
     async () => keySet,

@@ -3,22 +3,7 @@
  * picks its fields by name, so a column added to a table is not published by
  * accident. The response schemas sit beside them and feed the OpenAPI document.
  */
-import {
-  type Batch,
-  BatchView,
-  type Build,
-  BuildView,
-  type Device,
-  DeviceView,
-  type Directory,
-  DirectoryView,
-  type Model,
-  ModelView,
-  type Variant,
-  VariantView,
-} from "@phonehome/shared";
-
-export { BatchView, BuildView, DeviceView, DirectoryView, ModelView, VariantView };
+import type { Batch, Build, Device, Directory, Model, Variant } from "@phonehome/shared";
 import type {
   BatchRecord,
   BuildRecord,

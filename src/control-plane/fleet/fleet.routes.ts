@@ -13,19 +13,14 @@ import type { Config } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
+import { BatchView, BuildView, DeviceView, DirectoryView, ModelView, VariantView } from "@phonehome/shared";
 import {
-  BatchView,
-  BuildView,
-  DeviceView,
-  DirectoryView,
-  ModelView,
   presentBatch,
   presentBuild,
   presentDevice,
   presentDirectoryRecord,
   presentModel,
   presentVariant,
-  VariantView,
 } from "./fleet.presenter.ts";
 import { BatchId, KeyId, Serial } from "./fleet.schema.ts";
 import {

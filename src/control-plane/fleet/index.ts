@@ -16,14 +16,6 @@ export {
   generateDemoFleet,
 } from "./fleet.generate.ts";
 export { type FactoryFormat, parseFactory } from "./fleet.parse.ts";
-export type {
-  BatchView,
-  BuildView,
-  DeviceView,
-  DirectoryView,
-  ModelView,
-  VariantView,
-} from "./fleet.presenter.ts";
 export {
   type BatchRecord,
   type BuildRecord,
