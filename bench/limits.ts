@@ -66,10 +66,14 @@ async function main(): Promise<void> {
     file,
     `dataDir: ${dir}\nlogLevel: info\ncontrolPlane:\n  listen: 127.0.0.1:0\n  store: { dataDir: ${join(dir, "control")} }\n${extra}`,
   );
-  const child = spawn(process.execPath, [join(ROOT, "bin/phonehome.ts"), "serve", "--control-plane"], {
-    env: { ...process.env, PHONEHOME_CONFIG: file },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, "bin/phonehome.ts"), "serve", "--workers", "1", "--control-plane"],
+    {
+      env: { ...process.env, PHONEHOME_CONFIG: file },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   const pid = child.pid ?? 0;
   // The service listens on a free port and says which in its log.
   const port = await new Promise<number>((resolve, reject) => {

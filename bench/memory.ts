@@ -294,17 +294,23 @@ export async function runMemory(ctx: SuiteContext): Promise<boolean> {
       global: store("global", 10),
       cn: store("cn", 2),
     });
-    const cp = await startPhonehomeProcess(["--config", file, "serve", "--control-plane"], / listening on /);
+    const cp = await startPhonehomeProcess(
+      ["--config", file, "serve", "--workers", "1", "--control-plane"],
+      / listening on /,
+    );
     let collector: ChildProcess | undefined;
     let cn: ChildProcess | undefined;
     try {
       const cps = sampler(cp.pid ?? 0);
       collector = await startPhonehomeProcess(
-        ["--config", file, "serve", "--region", "global"],
+        ["--config", file, "serve", "--workers", "1", "--region", "global"],
         / listening on /,
       );
       // Region cn's collector runs too (not measured): simulate asks every configured region for its key.
-      cn = await startPhonehomeProcess(["--config", file, "serve", "--region", "cn"], / listening on /);
+      cn = await startPhonehomeProcess(
+        ["--config", file, "serve", "--workers", "1", "--region", "cn"],
+        / listening on /,
+      );
       const cs = sampler(collector.pid ?? 0);
       await sleep(idleMs);
       figures.set("control plane idle", cps.last());

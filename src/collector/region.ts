@@ -27,7 +27,8 @@ import {
   loadServiceToken,
 } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
-import { registerPurgeRoutes, startRetention } from "./retention/index.ts";
+import { prepareRetention, registerPurgeRoutes } from "./retention/index.ts";
+import { type RunningJobs, startLeasedJobs } from "../core/leases/index.ts";
 import {
   erasureEpoch,
   registerSubjectRequestRoutes,
@@ -72,9 +73,12 @@ export interface RegionDeps {
 export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   const { config, region, logger } = deps;
   const peers = deps.peers ?? peersFromConfig(config);
-  const db = await openDb(region.store, `collector of region ${region.id}`);
+  const db = await openDb(region.store, `collector of region ${region.id}`, {
+    onPrimaryChanged: (to, from) =>
+      logger.warn({ region: region.id, from, to }, "the store's primary moved: writing to the new one"),
+  });
   await migrate(db, "region");
-  const retention = await startRetention(db, {
+  const retention = await prepareRetention(db, {
     dictionary: deps.dictionary,
     tables: DEVICE_TABLES,
     intervalMs: config.retention.purgeIntervalMinutes * 60_000,
@@ -112,7 +116,8 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     tls: region.tls,
     ready: async () => {
       if (!ready) return false;
-      await db.query("SELECT 1");
+      // Ready only on a store that takes writes: not while a failover has left no primary.
+      await db.checkWritable();
       return true;
     },
     corsOrigins: () => peers.origins(),
@@ -223,6 +228,13 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   });
   await app.listen({ host: region.listen.host, port: region.listen.port });
   ready = true;
+  // One replica of the region purges per period: the one holding the `retention` lease.
+  const jobs: RunningJobs = startLeasedJobs([retention], {
+    db,
+    ttlMs: config.jobs.leaseSeconds * 1000,
+    logger: logger.child({ region: region.id }),
+    metrics,
+  });
   const url = region.listen.port === 0 ? urlOf(app, region) : region.url;
   return {
     id: region.id,
@@ -233,7 +245,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     close: async () => {
       ready = false;
       shutdown.abort();
-      await retention.stop();
+      await jobs.stop();
       await app.close();
       await writer.close();
       await db.close();

@@ -3,7 +3,7 @@
  * (receipts only), builds and the release gate, rollouts, advisories,
  * incidents and (in later issues) reviews and the audit log. It never holds owner or usage data.
  */
-import { anchorRegionHeads } from "./anchors/index.ts";
+import { anchorJob } from "./anchors/index.ts";
 import { registerAuditRoutes } from "../core/audit-log/index.ts";
 import { registerAnchorRoutes } from "./anchors/index.ts";
 import { authorize } from "./operators/index.ts";
@@ -19,7 +19,7 @@ import { loadServiceToken } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { loadDictionary } from "../core/dictionary/index.ts";
 import type { IncidentContext } from "./incidents/index.ts";
-import { registerIncidentRoutes, scheduleSweeps } from "./incidents/index.ts";
+import { registerIncidentRoutes, sweepJob } from "./incidents/index.ts";
 import { registerOperatorRoutes } from "./operators/index.ts";
 import { registerReviewRoutes } from "./reviews/index.ts";
 import { registerSupportRoutes } from "./support/index.ts";
@@ -29,7 +29,7 @@ import { loadPackagePolicy } from "./release/index.ts";
 import { registerReleaseRoutes } from "./release/index.ts";
 import { registerRolloutRoutes } from "./rollouts/index.ts";
 import { registerOrchestrationRoutes } from "./subject-requests/index.ts";
-import { every } from "./tasks/index.ts";
+import { startLeasedJobs } from "../core/leases/index.ts";
 import { registerRegionListRoute } from "./regions/index.ts";
 import { registerLedgerRoute } from "./regions/index.ts";
 
@@ -53,11 +53,17 @@ export async function startControlPlane(
   // Read before the store is opened: a broken policy or dictionary stops the start, and holds nothing.
   const policy = loadPackagePolicy(config.packagePolicyFile);
   const { dictionary } = loadDictionary(config.dictionaryDir, { regions: config.regions.map((r) => r.id) });
-  const db = await openDb(config.controlPlane.store, "control plane");
+  const db = await openDb(config.controlPlane.store, "control plane", {
+    onPrimaryChanged: (to, from) =>
+      logger.warn(
+        { service: "control-plane", from, to },
+        "the store's primary moved: writing to the new one",
+      ),
+  });
   await migrate(db, "control");
   const serviceToken = loadServiceToken(config.dataDir);
   let ready = false;
-  const { app } = await createService({
+  const { app, metrics } = await createService({
     name: "control-plane",
     description:
       "Fleet registry, data dictionary and subject-request receipts. Holds factory records and receipts only: no owner or usage data.",
@@ -67,7 +73,8 @@ export async function startControlPlane(
     tls: config.controlPlane.tls,
     ready: async () => {
       if (!ready) return false;
-      await db.query("SELECT 1");
+      // Ready only on a store that takes writes: not while a failover has left no primary.
+      await db.checkWritable();
       return true;
     },
     corsOrigins: () => peers.origins(),
@@ -139,14 +146,13 @@ export async function startControlPlane(
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   const log = logger.child({ service: "control-plane" });
-  const sweeps = scheduleSweeps(incidents, config.incidents.sweepIntervalSeconds, log);
-  const anchors = every(
-    config.audit.anchorIntervalSeconds,
-    "anchoring the regions' audit heads",
-    async () => {
-      await anchorRegionHeads(db, regionRefs());
-    },
-    log,
+  // Each timed job runs on one control-plane replica per period: the one holding its lease.
+  const jobs = startLeasedJobs(
+    [
+      sweepJob(incidents, config.incidents.sweepIntervalSeconds, log),
+      anchorJob(db, regionRefs, config.audit.anchorIntervalSeconds),
+    ],
+    { db, ttlMs: config.jobs.leaseSeconds * 1000, logger: log, metrics },
   );
   return {
     url: config.controlPlane.listen.port === 0 ? urlOf(app, config.controlPlane) : config.controlPlane.url,
@@ -156,8 +162,7 @@ export async function startControlPlane(
     regionUrls,
     close: async () => {
       ready = false;
-      sweeps.stop();
-      anchors.stop();
+      await jobs.stop();
       await app.close();
       await db.close();
     },

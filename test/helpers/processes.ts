@@ -27,11 +27,14 @@ export interface ServiceProcess {
 
 /**
  * Starts `phonehome --config FILE serve ARGS` and resolves once it prints that
- * it listens; rejects with its stderr when it exits first.
+ * it listens; rejects with its stderr when it exits first. One worker, in the
+ * process itself (a signal to the child reaches the service), unless ARGS say
+ * `--workers`.
  */
 export function startService(configFile: string, args: readonly string[]): Promise<ServiceProcess> {
+  const workers = args.includes("--workers") ? [] : ["--workers", "1"];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "--config", configFile, "serve", ...args], {
+    const child = spawn(process.execPath, [BIN, "--config", configFile, "serve", ...workers, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

@@ -20,7 +20,8 @@ import { ensureDiagnosticsPartitions, listDiagnosticsPartitions } from "./partit
 import { listPurgeRuns, withPurgeLock } from "./purge.repository.ts";
 import { formatResult } from "./purge.presenter.ts";
 import { planPurge, runPurge } from "./purge.service.ts";
-import { startRetention } from "./schedule.ts";
+import { prepareRetention } from "./schedule.ts";
+import { listJobRuns, startLeasedJobs } from "../../core/leases/index.ts";
 
 const NOW = new Date("2031-03-15T00:00:00Z");
 const at = (iso: string) => new Date(iso);
@@ -427,25 +428,28 @@ for (const backend of BACKENDS) {
       dropDictionary();
     });
 
-    it("makes the months ahead at start, purges on its timer against its clock, and stops", async () => {
+    it("makes the months ahead at start, purges once a period against its clock on the lease holder, and stops", async () => {
       await putActivations(db, [
         { deviceKey: "gone", expiresAt: at("2031-03-01T00:00:00Z") },
         { deviceKey: "kept", expiresAt: at("2031-04-01T00:00:00Z") },
       ]);
-      const retention = await startRetention(db, {
+      const job = await prepareRetention(db, {
         dictionary,
         tables: DEVICE_TABLES,
-        intervalMs: 10,
+        intervalMs: 100,
         logger: createLogger("silent"),
         clock: () => NOW,
       });
+      // Periods on the real clock; the purge itself against the test's.
+      const retention = startLeasedJobs([job], { db, ttlMs: 1000, logger: createLogger("silent") });
       try {
         // test.diag keeps a year at most: March 2031 to March 2032.
         const names = (await listDiagnosticsPartitions(db)).map((p) => p.name);
         assert.equal(names.length, 13);
         assert.equal(names[0], "diagnostics_events_203103");
         assert.equal(names.at(-1), "diagnostics_events_203203");
-        for (let i = 0; i < 500 && (await listPurgeRuns(db, 1)).length === 0; i += 1) {
+        const finished = async () => (await listJobRuns(db, "retention")).some((r) => r.finished);
+        for (let i = 0; i < 500 && !(await finished()); i += 1) {
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
       } finally {
@@ -453,6 +457,10 @@ for (const backend of BACKENDS) {
       }
       const [run] = await listPurgeRuns(db, 1);
       assert.equal(run?.kind, "retention");
+      assert.ok(
+        (await listJobRuns(db, "retention")).some((r) => r.finished),
+        "the period's run is recorded",
+      );
       assert.equal(run?.asOf.toISOString(), NOW.toISOString());
       assert.deepEqual(
         (await allActivations(db)).map((a) => a.deviceKey),

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { isPhoneHomeError } from "../../core/errors/index.ts";
 import { registerAll } from "./commands.ts";
+import { leaveWorkers } from "../system/index.ts";
 import { printFailure } from "../../core/cli/index.ts";
 
 /** Builds the program with every feature's commands. */
@@ -28,6 +29,9 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     return reportFailure(error);
+  } finally {
+    // A worker of `serve --workers N` ends with its command, also when it failed to start.
+    leaveWorkers();
   }
 }
 

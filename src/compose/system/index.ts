@@ -2,3 +2,4 @@
 export { descriptorOf } from "./sample-fleet.ts";
 export { register } from "./system.command.ts";
 export { type RunningSystem, startSystem } from "./system.ts";
+export { leaveWorkers } from "./workers.ts";

@@ -1,5 +1,5 @@
 /** `phonehome up` and `phonehome serve`: the thin CLI edges of the runtimes. */
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { loadConfig } from "../../core/config/index.ts";
 import { startControlPlane } from "../../control-plane/index.ts";
 import { cachedDirectory, httpLookup } from "../../core/directory/index.ts";
@@ -10,6 +10,7 @@ import { createLogger } from "../../core/log/index.ts";
 import { startRegion } from "../../collector/index.ts";
 import { provisionDemoFleet } from "./sample-fleet.ts";
 import { dictionaryOf, startSystem } from "./system.ts";
+import { defaultWorkers, isWorker, leaveWorkers, reportListening, runWorkers } from "./workers.ts";
 
 /** Registers `up` and `serve`. */
 export function register(program: Command): void {
@@ -56,10 +57,17 @@ export function register(program: Command): void {
 
   program
     .command("serve")
-    .description("run one service: a region's collector (--region R) or the control plane (--control-plane)")
+    .description(
+      "run one service: a region's collector (--region R) or the control plane (--control-plane), as N worker processes sharing its port",
+    )
     .option("--region <id>", "the region whose collector to run")
     .option("--control-plane", "run the control plane")
-    .action(async (options: { region?: string; controlPlane?: boolean }) => {
+    .option(
+      "--workers <n>",
+      "worker processes sharing the port, each restarted when it dies (default: one per core on PostgreSQL, 1 on the embedded store; 1 runs the service in this process)",
+      workerCount,
+    )
+    .action(async (options: { region?: string; controlPlane?: boolean; workers?: number }) => {
       const config = loadConfig(program.opts().config);
       const logger = createLogger(config.logLevel);
       if ((options.region === undefined) === (options.controlPlane === undefined)) {
@@ -67,19 +75,43 @@ export function register(program: Command): void {
           path: "serve",
         });
       }
-      if (options.controlPlane) {
-        const cp = await startControlPlane(config, logger);
-        process.stdout.write(`control plane listening on ${cp.url}; owner portal ${cp.url}/portal/\n`);
-        await untilSignal();
-        await cp.close();
-        return;
-      }
-      const region = config.regions.find((r) => r.id === options.region);
-      if (!region) {
+      const region =
+        options.region === undefined ? undefined : config.regions.find((r) => r.id === options.region);
+      if (options.region !== undefined && region === undefined) {
         throw new PhoneHomeError("request.invalid", `no region ${options.region} in the configuration`, {
           path: "--region",
           problems: config.regions.map((r) => ({ path: r.id, message: "is a configured region" })),
         });
+      }
+      const store = region === undefined ? config.controlPlane.store : region.store;
+      const workers = options.workers ?? defaultWorkers(store.kind);
+      if (workers > 1 && store.kind === "pglite") {
+        throw new PhoneHomeError(
+          "request.invalid",
+          `--workers ${workers} needs a PostgreSQL store: an embedded store is opened by one process only`,
+          { path: "--workers" },
+        );
+      }
+      if (workers > 1 && !isWorker()) {
+        // This process only supervises; each worker runs this same command and serves.
+        const code = await runWorkers(workers, logger, (url) => {
+          process.stdout.write(
+            `${region === undefined ? "control plane" : `region ${region.id} collector`} listening on ${url} (${workers} workers)\n`,
+          );
+        });
+        process.exitCode = code;
+        return;
+      }
+      if (region === undefined) {
+        const cp = await startControlPlane(config, logger);
+        reportListening(cp.url);
+        if (!isWorker()) {
+          process.stdout.write(`control plane listening on ${cp.url}; owner portal ${cp.url}/portal/\n`);
+        }
+        await untilSignal();
+        await cp.close();
+        leaveWorkers();
+        return;
       }
       const directory = cachedDirectory(
         httpLookup(config.controlPlane.url, loadServiceToken(config.dataDir)),
@@ -92,12 +124,25 @@ export function register(program: Command): void {
         logger,
         updates: httpUpdates(config.controlPlane.url, loadServiceToken(config.dataDir)),
       });
-      process.stdout.write(
-        `region ${region.id} collector listening on ${running.url} (data stored in ${region.storedIn}); owner portal ${running.url}/portal/\n`,
-      );
+      reportListening(running.url);
+      if (!isWorker()) {
+        process.stdout.write(
+          `region ${region.id} collector listening on ${running.url} (data stored in ${region.storedIn}); owner portal ${running.url}/portal/\n`,
+        );
+      }
       await untilSignal();
       await running.close();
+      leaveWorkers();
     });
+}
+
+/** `--workers`: a whole number from 1 to 256. */
+function workerCount(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < 1 || n > 256) {
+    throw new InvalidArgumentError("must be a whole number from 1 to 256");
+  }
+  return n;
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

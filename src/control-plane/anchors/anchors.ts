@@ -9,6 +9,21 @@ import { fromEveryRegion, type RegionRef } from "../regions/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import { appendAudit, lastAnchor } from "../../core/audit-log/index.ts";
 import type { ChainHead } from "../../core/audit-log/index.ts";
+import type { LeasedJob } from "../../core/leases/index.ts";
+
+/** The name of the anchoring's lease and runs. */
+export const ANCHOR_JOB = "audit-anchors";
+
+/** Anchoring every region's head as a leased job, once every `seconds` (0: only on request). */
+export function anchorJob(db: Db, regions: () => readonly RegionRef[], seconds: number): LeasedJob {
+  return {
+    name: ANCHOR_JOB,
+    periodMs: seconds * 1000,
+    run: async () => {
+      await anchorRegionHeads(db, regions());
+    },
+  };
+}
 
 /** What an anchoring round did. */
 export interface AnchorResult {

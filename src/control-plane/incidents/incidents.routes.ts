@@ -5,7 +5,7 @@
  */
 import { authorize, type Permission } from "../operators/index.ts";
 import { type Static, Type as T } from "@sinclair/typebox";
-import { every } from "../tasks/index.ts";
+import type { LeasedJob } from "../../core/leases/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import {
   DestinationView,
@@ -239,20 +239,22 @@ export function registerIncidentRoutes(app: App, ctx: IncidentContext): void {
   );
 }
 
-/** Sweeps the alerts every `seconds` (0: never) until stopped; a failed sweep is logged and the next one tried. */
-export function scheduleSweeps(
+/** The name of the incident sweep's lease and runs. */
+export const SWEEP_JOB = "incident-sweep";
+
+/** The sweep of the alerts as a leased job, once every `seconds` (0: only on request). */
+export function sweepJob(
   ctx: IncidentContext,
   seconds: number,
-  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void },
-): { stop(): void } {
-  return every(
-    seconds,
-    "incident sweep",
-    async () => {
+  log: { info(obj: object, msg: string): void },
+): LeasedJob {
+  return {
+    name: SWEEP_JOB,
+    periodMs: seconds * 1000,
+    run: async () => {
       for (const i of (await sweepAlerts(ctx)).opened) {
         log.info({ incident: i.id, devices: i.devices.total }, `incident opened: ${i.title}`);
       }
     },
-    log,
-  );
+  };
 }

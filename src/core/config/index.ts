@@ -133,10 +133,14 @@ export interface Config {
     maxClockSkewSeconds: number;
   };
   retention: {
-    /** Minutes between a region's retention purges (the first one interval after the region starts). */
+    /** Minutes between a region's retention purges (periods aligned to the clock; run by the lease holder). */
     purgeIntervalMinutes: number;
     /** How long proof records are kept once they stop being current (a replaced consent decision, a receipt). */
     records: Retention;
+  };
+  jobs: {
+    /** How long a replica's lease on a timed job lasts unless renewed, in seconds. */
+    leaseSeconds: number;
   };
   audit: {
     /** Seconds between the control plane's anchoring of the regions' audit heads; 0: only on request. */
@@ -365,6 +369,7 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60,
       records: recordsRetention(raw.retention?.records ?? DEFAULT_RECORDS_RETENTION),
     },
+    jobs: { leaseSeconds: raw.jobs?.leaseSeconds ?? 15 },
     audit: { anchorIntervalSeconds: raw.audit?.anchorIntervalSeconds ?? 300 },
     incidents: { sweepIntervalSeconds: raw.incidents?.sweepIntervalSeconds ?? 60 },
     auditor: {

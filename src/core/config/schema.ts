@@ -223,6 +223,21 @@ export const ConfigFileSchema = T.Object(
         { additionalProperties: false },
       ),
     ),
+    jobs: T.Optional(
+      T.Object(
+        {
+          leaseSeconds: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 600,
+              description:
+                "how long a replica's lease on a timed job (retention, incident sweep, audit anchors) lasts unless renewed: the longest a dead replica's jobs wait for another to take them (default 15)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     audit: T.Optional(
       T.Object(
         {

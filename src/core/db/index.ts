@@ -15,6 +15,7 @@ import type { StoreConfig, StoreTimeouts } from "./store-config.ts";
 import type { Db, Queryable } from "./store.ts";
 import { lockStore } from "./store-lock.ts";
 import { asStoreError, isStoreUnavailable } from "./store-errors.ts";
+import { findPrimary, hostOf, splitHosts } from "./primary.ts";
 
 export type { StoreConfig, StoreTimeouts } from "./store-config.ts";
 export type { Db, Queryable } from "./store.ts";
@@ -62,9 +63,13 @@ async function postgresCopyIn(
  * when missing. An embedded store is locked to this process until `close`
  * (`store.locked` names the process that holds it); `holder` says who this is.
  */
-export async function openDb(config: StoreConfig, holder = `phonehome process ${process.pid}`): Promise<Db> {
+export async function openDb(
+  config: StoreConfig,
+  holder = `phonehome process ${process.pid}`,
+  events: StoreEvents = {},
+): Promise<Db> {
   if (config.kind === "pglite") return openPglite(config, holder);
-  return openPostgres(config);
+  return openPostgres(config, events);
 }
 
 /**
@@ -114,6 +119,10 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
     exec: async (script) => {
       await lite.exec(script);
     },
+    // An embedded store is its own primary.
+    checkWritable: async () => {
+      await lite.query("SELECT 1");
+    },
     close: async () => {
       try {
         await lite.close();
@@ -159,7 +168,13 @@ function unreachable(url: string, error: unknown): unknown {
   );
 }
 
-async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise<Db> {
+/** What a store tells its opener as it runs. */
+export interface StoreEvents {
+  /** A store of several hosts moved to another primary (host:port, never a password). */
+  onPrimaryChanged?: (to: string, from: string) => void;
+}
+
+async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: StoreEvents): Promise<Db> {
   const { url, schema } = config;
   const timeouts = { ...DEFAULT_STORE_TIMEOUTS, ...config.timeouts };
   if (schema !== undefined && !IDENTIFIER.test(schema)) {
@@ -190,23 +205,68 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
     `-c statement_timeout=${timeouts.statementMs}`,
     `-c idle_in_transaction_session_timeout=${timeouts.idleInTransactionMs}`,
   ];
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: config.poolSize ?? 10,
-    options: settings.join(" "),
-    connectionTimeoutMillis: timeouts.connectMs,
-    query_timeout: timeouts.statementMs + ANSWER_GRACE_MS,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: 10_000,
-  });
-  // An idle client's network error must not crash the process; the next query reports it.
-  pool.on("error", () => {});
+  const poolOn = (hostUrl: string) => {
+    const made = new pg.Pool({
+      connectionString: hostUrl,
+      max: config.poolSize ?? 10,
+      options: settings.join(" "),
+      connectionTimeoutMillis: timeouts.connectMs,
+      query_timeout: timeouts.statementMs + ANSWER_GRACE_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+    // An idle client's network error must not crash the process; the next query reports it.
+    made.on("error", () => {});
+    return made;
+  };
+  // Several hosts: the pool points at the one primary, found now and again after a failure.
+  const hosts = splitHosts(url);
+  let primary: string;
+  try {
+    primary = hosts.length === 1 ? url : await findPrimary(hosts, timeouts.connectMs);
+  } catch (error) {
+    throw unreachable(url, error);
+  }
+  let pool = poolOn(primary);
   try {
     await pool.query("SELECT 1");
   } catch (error) {
     await pool.end().catch(() => {});
     throw unreachable(url, error);
   }
+  let closed = false;
+  let finding: Promise<void> | undefined;
+  let lastFind = 0;
+  /**
+   * After the store failed to answer, asks the hosts again (once at a time, at
+   * most twice a second) and moves the pool to the primary when it changed.
+   * The old pool's clients finish what they hold and are ended.
+   */
+  const refind = () => {
+    if (hosts.length === 1 || closed || finding !== undefined || Date.now() - lastFind < 500) return;
+    lastFind = Date.now();
+    finding = findPrimary(hosts, timeouts.connectMs)
+      .then(async (found) => {
+        if (found === primary || closed) return;
+        const old = pool;
+        pool = poolOn(found);
+        events.onPrimaryChanged?.(hostOf(found), hostOf(primary));
+        primary = found;
+        await old.end().catch(() => {});
+      })
+      .catch(() => {
+        // No primary yet (a failover under way): the next failure asks again.
+      })
+      .finally(() => {
+        finding = undefined;
+      });
+  };
+  /** The store's failure as a 503, and for several hosts a reason to look for the primary again. */
+  const failed = (error: unknown): unknown => {
+    const mapped = asStoreError(error);
+    if (isStoreUnavailable(mapped)) refind();
+    return mapped;
+  };
 
   /**
    * Takes a client for work that spans several statements. While it is out of
@@ -219,7 +279,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
     try {
       client = await pool.connect();
     } catch (error) {
-      throw asStoreError(error);
+      throw failed(error);
     }
     let broken: Error | undefined;
     const onError = (error: Error) => {
@@ -230,7 +290,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
       return await work(client);
     } catch (error) {
       if (isStoreUnavailable(error)) broken ??= error as Error;
-      throw asStoreError(error);
+      throw failed(error);
     } finally {
       client.off("error", onError);
       client.release(broken ?? false);
@@ -258,7 +318,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
         const result = await pool.query(sql, params as unknown[] | undefined);
         return { rows: result.rows };
       } catch (error) {
-        throw asStoreError(error);
+        throw failed(error);
       }
     },
     copyIn: (table, columns, data) => withClient((client) => postgresCopyIn(client, table, columns, data)),
@@ -285,10 +345,30 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
       try {
         await pool.query(script);
       } catch (error) {
-        throw asStoreError(error);
+        throw failed(error);
       }
     },
-    close: () => pool.end(),
+    checkWritable: async () => {
+      let standby: boolean | undefined;
+      try {
+        const { rows } = await pool.query<{ standby: boolean }>("SELECT pg_is_in_recovery() AS standby");
+        standby = rows[0]?.standby;
+      } catch (error) {
+        throw failed(error);
+      }
+      if (standby !== false) {
+        refind();
+        throw new PhoneHomeError(
+          "service.unavailable",
+          `the store at ${hostOf(primary)} is a standby: it takes no writes until it is promoted`,
+        );
+      }
+    },
+    close: async () => {
+      closed = true;
+      await finding;
+      await pool.end();
+    },
   };
 }
 export { copyTextLine } from "./copy-text.ts";

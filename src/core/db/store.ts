@@ -21,6 +21,11 @@ export interface Db extends Queryable {
    * statements (0: none; for migrations, whose statements may be long).
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
+  /**
+   * Resolves when the store takes writes now; `service.unavailable` when it
+   * cannot be reached or is a standby (what `/readyz` asks).
+   */
+  checkWritable(): Promise<void>;
   /** Runs a script of several statements without parameters (migrations only). */
   exec(script: string): Promise<void>;
   close(): Promise<void>;

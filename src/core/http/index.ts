@@ -9,3 +9,4 @@ export {
   validationProblem,
 } from "./service.ts";
 export { findUnstorableText } from "./text.ts";
+export { gatherWorkerMetrics } from "./worker-metrics.ts";

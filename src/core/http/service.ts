@@ -30,6 +30,7 @@ import { asStoreError } from "../db/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
 import { serviceTokenCheck } from "./service-token.ts";
 import { findUnstorableText } from "./text.ts";
+import { workerMetrics } from "./worker-metrics.ts";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -319,11 +320,12 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     return reply.status(error.status).header("retry-after", String(RETRY_AFTER_SECONDS)).send(error.toBody());
   });
   if (options.metricsToken !== undefined) {
+    // One of several workers on the port answers for them all.
+    const read = workerMetrics(metrics) ?? (() => metrics.metrics());
     app.get(
       "/metrics",
       { onRequest: serviceTokenCheck(options.metricsToken), schema: hidden },
-      async (_request, reply) =>
-        reply.header("content-type", metrics.contentType).send(await metrics.metrics()),
+      async (_request, reply) => reply.header("content-type", metrics.contentType).send(await read()),
     );
   }
   return { app, metrics };
