@@ -70,3 +70,64 @@ export async function stopService(service: ServiceProcess | undefined): Promise<
   service.child.kill("SIGTERM");
   await exited(service.child);
 }
+
+/**
+ * A service process kept running: restarted after a kill, and after any other
+ * end too, which is counted as a crash (with the end of its stderr).
+ */
+export class Supervised {
+  readonly name: string;
+  readonly #start: () => Promise<ServiceProcess>;
+  readonly #log: (line: string) => void;
+  #service: ServiceProcess | undefined;
+  #killing = false;
+  #stopped = false;
+  crashes: string[] = [];
+  kills = 0;
+  constructor(name: string, start: () => Promise<ServiceProcess>, log: (line: string) => void = () => {}) {
+    this.name = name;
+    this.#start = start;
+    this.#log = log;
+  }
+  /** The running process, if any. */
+  get service(): ServiceProcess | undefined {
+    return this.#service;
+  }
+  async start(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#service = await this.#start();
+        break;
+      } catch (error) {
+        // Starting while the store is down exits at once (docs/decisions/0020): try again shortly.
+        if (attempt >= 60) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    const service = this.#service;
+    service.child.once("exit", (code, signal) => {
+      if (this.#killing || this.#stopped) return;
+      this.crashes.push(`${this.name} exited (${code ?? signal}): ${service.stderr().slice(-2000)}`);
+      this.#log(`!! ${this.name} exited unexpectedly (${code ?? signal}); restarting`);
+      void this.start();
+    });
+  }
+  /** SIGKILL, and waits for the end. */
+  async kill(): Promise<void> {
+    const service = this.#service;
+    if (!service) return;
+    this.#killing = true;
+    this.kills += 1;
+    service.child.kill("SIGKILL");
+    await exited(service.child);
+    this.#killing = false;
+  }
+  /** SIGTERM (a clean stop), and waits for the end; no restart. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const service = this.#service;
+    if (!service) return;
+    service.child.kill("SIGTERM");
+    await exited(service.child);
+  }
+}

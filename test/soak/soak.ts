@@ -40,7 +40,7 @@ import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import { loadPseudonymSecret } from "../../src/core/keys/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
-import { exited, freePort, type ServiceProcess, startService } from "../helpers/processes.ts";
+import { freePort, startService, Supervised } from "../helpers/processes.ts";
 import { poisonMaker } from "./poison.ts";
 
 const { values: args } = parseArgs({
@@ -85,54 +85,6 @@ const countingFetch: FetchLike = async (url, init) => {
   }
 };
 
-/** A service process the soak keeps running, restarting it after a kill, and counting any other end. */
-class Supervised {
-  readonly name: string;
-  readonly #start: () => Promise<ServiceProcess>;
-  #service: ServiceProcess | undefined;
-  #killing = false;
-  #stopped = false;
-  crashes: string[] = [];
-  constructor(name: string, start: () => Promise<ServiceProcess>) {
-    this.name = name;
-    this.#start = start;
-  }
-  async start(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.#service = await this.#start();
-        break;
-      } catch (error) {
-        // Starting while the store is down exits at once (docs/decisions/0020): try again shortly.
-        if (attempt >= 60) throw error;
-        await sleep(1000);
-      }
-    }
-    const service = this.#service;
-    service.child.once("exit", (code, signal) => {
-      if (this.#killing || this.#stopped) return;
-      this.crashes.push(`${this.name} exited (${code ?? signal}): ${service.stderr().slice(-2000)}`);
-      log(`!! ${this.name} exited unexpectedly (${code ?? signal}); restarting`);
-      void this.start();
-    });
-  }
-  async kill(): Promise<void> {
-    const service = this.#service;
-    if (!service) return;
-    this.#killing = true;
-    service.child.kill("SIGKILL");
-    await exited(service.child);
-    this.#killing = false;
-  }
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    const service = this.#service;
-    if (!service) return;
-    service.child.kill("SIGTERM");
-    await exited(service.child);
-  }
-}
-
 /** One device of the fleet, with what it has been told was stored. */
 interface FleetDevice {
   identity: DeviceIdentity;
@@ -172,9 +124,9 @@ async function main(): Promise<number> {
     };
     const [fileA, fileB] = [configFile(ports.a), configFile(ports.b)];
     const config: Config = buildConfig(raw(ports.a), dataDir);
-    const controlPlane = new Supervised("control plane", () => startService(fileA, ["--control-plane"]));
-    const collectorA = new Supervised("collector A", () => startService(fileA, ["--region", "global"]));
-    const collectorB = new Supervised("collector B", () => startService(fileB, ["--region", "global"]));
+    const controlPlane = new Supervised("control plane", () => startService(fileA, ["--control-plane"]), log);
+    const collectorA = new Supervised("collector A", () => startService(fileA, ["--region", "global"]), log);
+    const collectorB = new Supervised("collector B", () => startService(fileB, ["--region", "global"]), log);
     services.push(controlPlane, collectorA, collectorB);
     await controlPlane.start();
     await collectorA.start();
