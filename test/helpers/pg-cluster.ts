@@ -130,3 +130,123 @@ export async function startPgCluster(settings: Record<string, string> = {}): Pro
     },
   };
 }
+
+/** A primary and its synchronous standby, each a cluster of the test's own. */
+export interface PgPair {
+  readonly primary: PgCluster;
+  readonly standby: PgCluster;
+  /** A URL naming both hosts, primary first, asking for the writable one (libpq's syntax). */
+  readonly url: string;
+  /** `pg_ctl promote` on the standby; resolves once it takes writes. */
+  promote(): Promise<void>;
+  /** Stops and removes both. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Streaming replication set up as an operator would: `initdb` the primary,
+ * `pg_basebackup -R` of it into the standby's folder, the standby started
+ * with its application name, the primary's `synchronous_standby_names` set to
+ * it, and resolved only once the primary reports it as `sync`: from then on a
+ * commit the primary acknowledges is on the standby's disk too.
+ */
+export async function startPgPair(): Promise<PgPair> {
+  // Synchronous once the standby is there: a commit before that (CREATE DATABASE) would wait for ever.
+  const primary = await startPgCluster({
+    wal_level: "replica",
+    max_wal_senders: "5",
+    synchronous_commit: "on",
+    // Promotion leaves the standby on a new timeline; the old primary is not brought back in these tests.
+    wal_keep_size: "64MB",
+  });
+  const dataDir = mkdtempSync(join(tmpdir(), "phonehome-pg-standby-"));
+  if (asRoot) {
+    const pw = execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim();
+    const gid = execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim();
+    chownSync(dataDir, Number(pw), Number(gid));
+  }
+  run("pg_basebackup", [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(primary.port),
+    "-U",
+    "postgres",
+    "-D",
+    dataDir,
+    "-R",
+    "-X",
+    "stream",
+    // A spread checkpoint would take minutes; the primary has nothing else to do.
+    "--checkpoint=fast",
+  ]);
+  const port = await freePort();
+  const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres application_name=standby1`;
+  const options = [
+    `-p ${port}`,
+    `-k ${dataDir}`,
+    "-c listen_addresses=127.0.0.1",
+    "-c fsync=off",
+    "-c max_connections=100",
+    "-c hot_standby=on",
+    `-c "primary_conninfo=${conninfo}"`,
+  ].join(" ");
+  const log = join(dataDir, "server.log");
+  const startStandby = async () => {
+    run("pg_ctl", ["-D", dataDir, "-o", options, "-l", log, "-w", "-t", "60", "start"]);
+  };
+  await startStandby();
+  const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${primary.port}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query("ALTER SYSTEM SET synchronous_standby_names = 'standby1'");
+    await admin.query("SELECT pg_reload_conf()");
+    for (let i = 0; ; i++) {
+      const { rows } = await admin.query<{ sync_state: string }>(
+        "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'",
+      );
+      if (rows[0]?.sync_state === "sync") break;
+      if (i > 300) throw new Error(`the standby did not become synchronous: ${JSON.stringify(rows)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.end();
+  }
+  const standbyUrl = `postgres://postgres@127.0.0.1:${port}/test`;
+  const standby: PgCluster = {
+    url: standbyUrl,
+    port,
+    dataDir,
+    start: startStandby,
+    stop: async (mode) => {
+      run("pg_ctl", ["-D", dataDir, "-m", mode, "-w", "-t", "60", "stop"]);
+    },
+    freeze: () => {
+      for (const pid of serverPids(dataDir)) process.kill(pid, "SIGSTOP");
+    },
+    thaw: () => {
+      for (const pid of serverPids(dataDir)) process.kill(pid, "SIGCONT");
+    },
+    terminateConnections: () => Promise.resolve(0),
+    destroy: async () => {
+      try {
+        run("pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "-t", "60", "stop"]);
+      } catch {
+        // Already stopped.
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return {
+    primary,
+    standby,
+    url: `postgres://postgres@127.0.0.1:${primary.port},127.0.0.1:${port}/test?target_session_attrs=read-write`,
+    promote: async () => {
+      run("pg_ctl", ["-D", dataDir, "-w", "-t", "60", "promote"]);
+    },
+    destroy: async () => {
+      await standby.destroy();
+      await primary.destroy();
+    },
+  };
+}

@@ -35,6 +35,8 @@ export interface FleetDevice {
 /** Answers the devices saw, by status, and the 5xx other than 503 (with method and path). */
 export interface Seen {
   answers: Map<number, number>;
+  /** When each write (POST, PUT) was answered 2xx (performance.now()): a record stored and acknowledged. */
+  acks: number[];
   serverErrors: string[];
   networkErrors: number;
 }
@@ -56,11 +58,13 @@ export function makeFleet(options: {
   queueDir: string;
   eventsPerDevice: number;
 }): { devices: FleetDevice[]; seen: Seen } {
-  const seen: Seen = { answers: new Map(), serverErrors: [], networkErrors: 0 };
+  const seen: Seen = { answers: new Map(), acks: [], serverErrors: [], networkErrors: 0 };
   const counting: FetchLike = async (url, init) => {
     try {
       const response = await fetch(url, init);
       seen.answers.set(response.status, (seen.answers.get(response.status) ?? 0) + 1);
+      if (init.method !== undefined && init.method !== "GET" && response.ok)
+        seen.acks.push(performance.now());
       if (response.status >= 500 && response.status !== 503) {
         seen.serverErrors.push(`${init.method ?? "GET"} ${new URL(url).pathname} ${response.status}`);
       }

@@ -180,10 +180,18 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
   if (schema !== undefined && !IDENTIFIER.test(schema)) {
     throw new Error(`schema name ${JSON.stringify(schema)} must match ${IDENTIFIER}`);
   }
+  // Several hosts: the pool points at the one primary, found now and again after a failure.
+  const hosts = splitHosts(url);
+  let primary: string;
+  try {
+    primary = hosts.length === 1 ? url : await findPrimary(hosts, timeouts.connectMs);
+  } catch (error) {
+    throw unreachable(url, error);
+  }
   if (schema !== undefined) {
     // The schema name is checked above against a fixed pattern; identifiers cannot be bound.
     const admin = new pg.Client({
-      connectionString: url,
+      connectionString: primary,
       connectionTimeoutMillis: timeouts.connectMs,
       query_timeout: timeouts.statementMs + ANSWER_GRACE_MS,
     });
@@ -219,14 +227,6 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
     made.on("error", () => {});
     return made;
   };
-  // Several hosts: the pool points at the one primary, found now and again after a failure.
-  const hosts = splitHosts(url);
-  let primary: string;
-  try {
-    primary = hosts.length === 1 ? url : await findPrimary(hosts, timeouts.connectMs);
-  } catch (error) {
-    throw unreachable(url, error);
-  }
   let pool = poolOn(primary);
   try {
     await pool.query("SELECT 1");
