@@ -15,7 +15,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import pg from "pg";
 import { buildConfig } from "../../src/core/config/index.ts";
 import { openDb, type Queryable, type StoreConfig } from "../../src/core/db/index.ts";
 import { listJobRuns } from "../../src/core/leases/index.ts";
