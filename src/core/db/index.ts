@@ -175,4 +175,6 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }): Promise
   };
 }
 export { copyTextLine } from "./copy-text.ts";
-export { migrate } from "./migrate.ts";
+export { migrate, readMigrations } from "./migrate.ts";
+export type { ArchiveFile, ArchiveFormat, ArchiveInfo } from "./archive.ts";
+export { dumpStore, restoreStore } from "./store-copy.ts";

@@ -1,7 +1,7 @@
 /** PostgreSQL through node-postgres: timeouts, one client's queries as a `Queryable`, and where a store is. */
 import pg from "pg";
 import { PhoneHomeError } from "../errors/index.ts";
-import { postgresCopyIn } from "./copy-in.ts";
+import { IDENTIFIER, postgresCopyIn } from "./copy-in.ts";
 import type { StoreConfig, StoreTimeouts } from "./store-config.ts";
 import { isStoreUnavailable } from "./store-errors.ts";
 import type { Queryable } from "./store.ts";
@@ -53,6 +53,9 @@ export async function connectPostgres(
   options: { schema?: string; answerMs: number },
 ): Promise<pg.Client> {
   const timeouts = { ...DEFAULT_STORE_TIMEOUTS, ...config.timeouts };
+  if (options.schema !== undefined && !IDENTIFIER.test(options.schema)) {
+    throw new Error(`schema name ${JSON.stringify(options.schema)} must match ${IDENTIFIER}`);
+  }
   const client = new pg.Client({
     connectionString: config.url,
     connectionTimeoutMillis: timeouts.connectMs,
