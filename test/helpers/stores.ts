@@ -84,3 +84,27 @@ export const postgresBackend: Backend = {
 
 /** Both backends, PGlite first. */
 export const BACKENDS: readonly Backend[] = [pgliteBackend, postgresBackend];
+
+/**
+ * A fresh PostgreSQL database on the test server, for what must begin with an
+ * empty database (a restore); `drop` removes it, closing what is still
+ * connected to it.
+ */
+export async function freshDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (postgresProblem !== null) throw new Error(postgresProblem);
+  const name = `phonehome_${label.replace(/[^a-z0-9]/g, "_").slice(0, 20)}_${randomBytes(5).toString("hex")}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  // The name is made here of [a-z0-9_]; identifiers cannot be bound.
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}

@@ -34,6 +34,9 @@ export interface TestSystem {
   provision(devices: DeviceSpec[], options?: { build?: string }): Promise<DeviceIdentity[]>;
   /** Every activation stored in each region, by region id. */
   activationsByRegion(): Promise<Map<string, StoredActivation[]>>;
+  /** Stops every service and keeps the stores (closed), for work that needs them to itself; once. */
+  stop(): Promise<void>;
+  /** Stops the services (unless `stop` did) and removes the stores and the data directory. */
   close(): Promise<void>;
 }
 
@@ -75,6 +78,8 @@ export async function startTestSystem(
     dataDir,
   );
   const system = await startSystem(config, createLogger("silent"));
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= system.close());
   const descriptor = (region: string) => {
     const r = system.regions.find((x) => x.id === region);
     if (!r) throw new Error(`no region ${region}`);
@@ -159,8 +164,9 @@ export async function startTestSystem(
       }
       return out;
     },
+    stop,
     close: async () => {
-      await system.close();
+      await stop();
       await Promise.all(stores.map((s) => s.cleanup()));
       rmSync(dataDir, { recursive: true, force: true });
     },

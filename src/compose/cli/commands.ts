@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { register as registerAudit } from "../../core/audit-log/index.ts";
+import { register as registerBackup } from "../backup/index.ts";
 import { register as registerTrafficAudit } from "../traffic-audit/index.ts";
 import { register as registerDataMap } from "../../control-plane/datamap/index.ts";
 import { register as registerDemo } from "../demo/index.ts";
@@ -31,6 +32,7 @@ export function registerAll(program: Command): void {
   registerIncident(program);
   registerDemo(program);
   registerAudit(program);
+  registerBackup(program);
   registerTrafficAudit(program);
   registerDataMap(program);
   registerOperator(program);

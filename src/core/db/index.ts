@@ -4,59 +4,24 @@
  * functions serve both. Query modules export one function per query, taking a
  * `Queryable` (the database or a transaction) as their first argument.
  */
-import { mkdirSync } from "node:fs";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { PGlite, type Transaction } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { from as copyFromStdin } from "pg-copy-streams";
-import { PhoneHomeError } from "../errors/index.ts";
-import type { StoreConfig, StoreTimeouts } from "./store-config.ts";
-import type { Db, Queryable } from "./store.ts";
+import { IDENTIFIER, postgresCopyIn } from "./copy-in.ts";
+import { pgliteQueryable, startPglite } from "./pglite.ts";
+import { ANSWER_GRACE_MS, clientQueryable, DEFAULT_STORE_TIMEOUTS, unreachable } from "./postgres.ts";
+import type { StoreConfig } from "./store-config.ts";
+import type { Db } from "./store.ts";
 import { lockStore } from "./store-lock.ts";
 import { asStoreError, isStoreUnavailable } from "./store-errors.ts";
 import { findPrimary, hostOf, splitHosts } from "./primary.ts";
+import { PhoneHomeError } from "../errors/index.ts";
 
 export type { StoreConfig, StoreTimeouts } from "./store-config.ts";
 export type { Db, Queryable } from "./store.ts";
 
 export { asStoreError, isStoreUnavailable } from "./store-errors.ts";
-
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/** `table (col, ...)` for a COPY statement, after checking every name. */
-function copyTarget(table: string, columns: readonly string[]): string {
-  for (const name of [table, ...columns]) {
-    if (!IDENTIFIER.test(name)) throw new Error(`${JSON.stringify(name)} is not a plain identifier`);
-  }
-  if (columns.length === 0) throw new Error("COPY needs at least one column");
-  return `${table} (${columns.join(", ")})`;
-}
-
-/** PGlite reads COPY data from the `/dev/blob` device, given with the query. */
-async function pgliteCopyIn(
-  on: PGlite | Transaction,
-  table: string,
-  columns: readonly string[],
-  data: string,
-): Promise<number> {
-  const result = await on.query(`COPY ${copyTarget(table, columns)} FROM '/dev/blob'`, [], {
-    blob: new Blob([data]),
-  });
-  return result.affectedRows ?? 0;
-}
-
-/** node-postgres streams COPY data over the connection with `pg-copy-streams`. */
-async function postgresCopyIn(
-  client: pg.ClientBase,
-  table: string,
-  columns: readonly string[],
-  data: string,
-): Promise<number> {
-  const stream = client.query(copyFromStdin(`COPY ${copyTarget(table, columns)} FROM STDIN`));
-  await pipeline(Readable.from([data]), stream);
-  return stream.rowCount;
-}
+export { PGLITE_START_PARAMS } from "./pglite.ts";
+export { DEFAULT_STORE_TIMEOUTS } from "./postgres.ts";
 
 /**
  * Opens the store described by `config`. The schema, if named, is created
@@ -72,50 +37,19 @@ export async function openDb(
   return openPostgres(config, events);
 }
 
-/**
- * PGlite's start parameters with smaller memory settings than PostgreSQL's
- * defaults (docs/decisions/0044): an embedded store is small, and `up` opens
- * three, each in its own WebAssembly memory that never shrinks. shared_buffers
- * 128MB → 16MB is most of what `up` saves; the others bound what one query
- * or one migration may take.
- */
-export const PGLITE_START_PARAMS: readonly string[] = [
-  ...PGlite.defaultStartParams,
-  ...["-c", "shared_buffers=16MB"],
-  ...["-c", "wal_buffers=512kB"],
-  ...["-c", "work_mem=2MB"],
-  ...["-c", "temp_buffers=2MB"],
-  ...["-c", "maintenance_work_mem=16MB"],
-];
-
 async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: string): Promise<Db> {
-  const { dataDir } = config;
-  if (dataDir !== "memory://") mkdirSync(dataDir, { recursive: true });
   const lock = lockStore(config, holder);
   let lite: PGlite;
   try {
-    lite = await PGlite.create(dataDir, { startParams: [...PGLITE_START_PARAMS] });
+    lite = await startPglite(config.dataDir);
   } catch (error) {
     lock.release();
     throw error;
   }
   return {
     kind: "pglite",
-    query: async (sql, params) => {
-      const result = await lite.query(sql, params as unknown[] | undefined);
-      return { rows: result.rows as never[] };
-    },
-    copyIn: (table, columns, data) => pgliteCopyIn(lite, table, columns, data),
-    transaction: (fn) =>
-      lite.transaction((tx) =>
-        fn({
-          query: async (sql, params) => {
-            const result = await tx.query(sql, params as unknown[] | undefined);
-            return { rows: result.rows as never[] };
-          },
-          copyIn: (table, columns, data) => pgliteCopyIn(tx, table, columns, data),
-        }),
-      ),
+    ...pgliteQueryable(lite),
+    transaction: (fn) => lite.transaction((tx) => fn(pgliteQueryable(tx))),
     exec: async (script) => {
       await lite.exec(script);
     },
@@ -131,41 +65,6 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
       }
     },
   };
-}
-
-/** The timeouts a store gets when its configuration names none. */
-export const DEFAULT_STORE_TIMEOUTS: StoreTimeouts = {
-  connectMs: 3000,
-  statementMs: 5000,
-  idleInTransactionMs: 10_000,
-};
-
-/**
- * How much longer than the server's statement timeout the driver waits for an
- * answer before it gives the connection up: a store that is frozen (stopped,
- * partitioned away) never sends the cancellation the server-side timeout would.
- */
-const ANSWER_GRACE_MS = 2000;
-
-/** A store URL as it may be printed: host, port and database, never the password. */
-function whereIs(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}${u.port === "" ? "" : `:${u.port}`}${u.pathname}`;
-  } catch {
-    return "the configured URL";
-  }
-}
-
-/** The store could not be opened at start: where it was looked for, and why (no password). */
-function unreachable(url: string, error: unknown): unknown {
-  if (!isStoreUnavailable(error)) return error;
-  const code = (error as { code?: unknown }).code;
-  return new PhoneHomeError(
-    "service.unavailable",
-    `the store at ${whereIs(url)} cannot be reached${typeof code === "string" ? ` (${code})` : ""}: ${(error as Error).message}`,
-    { cause: error },
-  );
 }
 
 /** What a store tells its opener as it runs. */
@@ -296,21 +195,6 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
       client.release(broken ?? false);
     }
   };
-  const clientQueryable = (client: pg.PoolClient, timeoutMs: number | undefined): Queryable => ({
-    query: async (sql, params) => {
-      const result = await client.query({
-        text: sql,
-        values: params as unknown[] | undefined,
-        // 0 means none to the server; the driver's own wait then has no end either.
-        ...(timeoutMs === undefined
-          ? {}
-          : { query_timeout: timeoutMs === 0 ? 0 : timeoutMs + ANSWER_GRACE_MS }),
-      });
-      return { rows: result.rows };
-    },
-    copyIn: (table, columns, data) => postgresCopyIn(client, table, columns, data),
-  });
-
   return {
     kind: "postgres",
     query: async (sql, params) => {
@@ -372,4 +256,6 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
   };
 }
 export { copyTextLine } from "./copy-text.ts";
-export { migrate } from "./migrate.ts";
+export { migrate, readMigrations } from "./migrate.ts";
+export type { ArchiveFile, ArchiveFormat, ArchiveInfo } from "./archive.ts";
+export { dumpStore, restoreStore } from "./store-copy.ts";

@@ -104,3 +104,13 @@ export async function findPrimary(urls: readonly string[], connectMs: number): P
       : `more than one primary among the store's hosts (${said}); writes wait until one is fenced`,
   );
 }
+
+/**
+ * The URL of the store's one primary: `url` itself when it names one host,
+ * else the host `findPrimary` finds (for work that needs one server: a
+ * backup's snapshot and the pg_dump that shares it, a restore).
+ */
+export async function resolvePrimary(url: string, connectMs: number): Promise<string> {
+  const hosts = splitHosts(url);
+  return hosts.length === 1 ? url : findPrimary(hosts, connectMs);
+}

@@ -254,6 +254,34 @@ export const ERRORS = {
     status: 400,
     doc: "`phonehome audit` cannot run as asked: an unknown region, a malformed country code or `--assume-country`, an unreadable known-identifiers file or country database, no capture named, or `--capture` without tcpdump or dumpcap. `path` names the option. Exit 2.",
   },
+  "backup.invalid": {
+    status: 400,
+    doc: "`phonehome backup` or `restore` cannot run as asked: neither or both of `--region` and `--control-plane`, an unknown region, an `--out` file that exists already, an in-memory store (`memory://`), or a store that holds no phonehome store (never started). Nothing was written or changed.",
+  },
+  "backup.tool_missing": {
+    status: 500,
+    doc: "A PostgreSQL store is copied by PostgreSQL's own `pg_dump` and `pg_restore`, and the one needed is neither on PATH nor under `/usr/lib/postgresql/<version>/bin`. Install PostgreSQL's client programs, of the server's major version or newer. Nothing was written or changed.",
+  },
+  "backup.failed": {
+    status: 500,
+    doc: "`pg_dump`, `pg_restore` or PGlite failed; the message gives the tool's own last words. A backup leaves no file behind; a restore leaves the store as it was (should putting it back fail too, the message names the schema that holds its previous content).",
+  },
+  "backup.unreadable": {
+    status: 422,
+    doc: "The file is not a phonehome backup, is of a format version this phonehome does not read, its manifest does not match its schema, or its copy is cut short or changed (its size or SHA-256 is not the manifest's). Nothing was changed.",
+  },
+  "backup.wrong_store": {
+    status: 409,
+    doc: "The file is a backup of another store than the one named: another region, the control plane's instead of a region's (or the reverse), the other kind of store (an embedded store's copy goes into an embedded store, a PostgreSQL one into PostgreSQL), another PostgreSQL schema, or a store at a migration newer than this phonehome's. Nothing was changed.",
+  },
+  "backup.target_not_empty": {
+    status: 409,
+    doc: "The store to restore into holds data (the message says what: its tables, rows and audit head); `restore --force` replaces it. A folder that holds files but no embedded store is never replaced. Nothing was changed.",
+  },
+  "backup.verify_failed": {
+    status: 500,
+    doc: "The restored copy does not match its backup's manifest: a table's row count, or its audit chain (`problems` lists each difference). The copy was discarded before it replaced anything; the store is as it was.",
+  },
   "store.locked": {
     status: 409,
     doc: "The embedded (PGlite) store is open in another process (a running collector or control plane, or a command such as `phonehome purge` or `fleet import`), or another purge of the region is running. The message names the process. Nothing was changed; stop it, or try again when it ends.",

@@ -1,0 +1,94 @@
+/** PostgreSQL through node-postgres: timeouts, one client's queries as a `Queryable`, and where a store is. */
+import pg from "pg";
+import { PhoneHomeError } from "../errors/index.ts";
+import { IDENTIFIER, postgresCopyIn } from "./copy-in.ts";
+import type { StoreConfig, StoreTimeouts } from "./store-config.ts";
+import { isStoreUnavailable } from "./store-errors.ts";
+import type { Queryable } from "./store.ts";
+
+/** The timeouts a store gets when its configuration names none. */
+export const DEFAULT_STORE_TIMEOUTS: StoreTimeouts = {
+  connectMs: 3000,
+  statementMs: 5000,
+  idleInTransactionMs: 10_000,
+};
+
+/**
+ * How much longer than the server's statement timeout the driver waits for an
+ * answer before it gives the connection up: a store that is frozen (stopped,
+ * partitioned away) never sends the cancellation the server-side timeout would.
+ */
+export const ANSWER_GRACE_MS = 2000;
+
+/** A store URL as it may be printed: host, port and database, never the password. */
+export function whereIs(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}${u.port === "" ? "" : `:${u.port}`}${u.pathname}`;
+  } catch {
+    return "the configured URL";
+  }
+}
+
+/** The store could not be opened at start: where it was looked for, and why (no password). */
+export function unreachable(url: string, error: unknown): unknown {
+  if (!isStoreUnavailable(error)) return error;
+  const code = (error as { code?: unknown }).code;
+  return new PhoneHomeError(
+    "service.unavailable",
+    `the store at ${whereIs(url)} cannot be reached${typeof code === "string" ? ` (${code})` : ""}: ${(error as Error).message}`,
+    { cause: error },
+  );
+}
+
+/**
+ * One connection to a PostgreSQL store with its connect timeout, for work
+ * that is not the services' (a backup's snapshot, a restore's renames); its
+ * statements have no timeout but the driver's wait of `answerMs`. `schema`
+ * becomes the search path. An error listener keeps a cut connection from
+ * ending the process; the next query reports it.
+ */
+export async function connectPostgres(
+  config: StoreConfig & { kind: "postgres" },
+  options: { schema?: string; answerMs: number },
+): Promise<pg.Client> {
+  const timeouts = { ...DEFAULT_STORE_TIMEOUTS, ...config.timeouts };
+  if (options.schema !== undefined && !IDENTIFIER.test(options.schema)) {
+    throw new Error(`schema name ${JSON.stringify(options.schema)} must match ${IDENTIFIER}`);
+  }
+  const client = new pg.Client({
+    connectionString: config.url,
+    connectionTimeoutMillis: timeouts.connectMs,
+    query_timeout: options.answerMs,
+    ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw unreachable(config.url, error);
+  }
+  return client;
+}
+
+/**
+ * Bound queries and COPY on one client. With `timeoutMs`, the driver gives
+ * up on an answer that long (plus grace) in coming; 0 means no end.
+ */
+export function clientQueryable(client: pg.ClientBase, timeoutMs?: number): Queryable {
+  return {
+    query: async (sql, params) => {
+      const result = await client.query({
+        text: sql,
+        values: params as unknown[] | undefined,
+        // 0 means none to the server; the driver's own wait then has no end either.
+        ...(timeoutMs === undefined
+          ? {}
+          : { query_timeout: timeoutMs === 0 ? 0 : timeoutMs + ANSWER_GRACE_MS }),
+      });
+      return { rows: result.rows };
+    },
+    copyIn: (table, columns, data) => postgresCopyIn(client, table, columns, data),
+  };
+}
