@@ -11,6 +11,7 @@
  * twice, and the devices' queues deliver the rest.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,7 @@ import { buildEnvelope } from "../helpers/envelopes.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type PgPair, startPgPair } from "../helpers/pg-cluster.ts";
 import {
+  BIN,
   freePort,
   type ServiceProcess,
   startCollector,
@@ -46,6 +48,7 @@ describe("the store fails over to its synchronous standby under load (PostgreSQL
   let controlPlaneUrl: string;
   let regionStore: StoreConfig;
   let controlStore: StoreConfig;
+  const configFile = join(dataDir, "phonehome.json");
 
   before(async () => {
     pair = await startPgPair();
@@ -69,7 +72,6 @@ describe("the store fails over to its synchronous standby under load (PostgreSQL
       ],
       ingest: { batchDelayMs: 2 },
     };
-    const configFile = join(dataDir, "phonehome.json");
     writeFileSync(configFile, JSON.stringify(raw));
     const config = buildConfig(raw, dataDir);
     regionStore = config.regions[0]?.store as StoreConfig;
@@ -203,5 +205,18 @@ describe("the store fails over to its synchronous standby under load (PostgreSQL
     } finally {
       await region.close();
     }
+
+    // The same URL serves the tools: a backup finds the new primary, the old one still down.
+    const out = join(dataDir, "global.backup");
+    const backup = spawnSync(
+      process.execPath,
+      [BIN, "--config", configFile, "backup", "--region", "global", "--out", out],
+      {
+        encoding: "utf8",
+        timeout: 120_000,
+      },
+    );
+    assert.equal(backup.status, 0, backup.stderr);
+    assert.match(backup.stdout, /activations\s+400\b/);
   });
 });

@@ -5,7 +5,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 
-const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
+/** The CLI, as `npx phonehome` runs it. */
+export const BIN = new URL("../../bin/phonehome.ts", import.meta.url).pathname;
 
 /** A loopback port nobody listens on now. */
 export async function freePort(): Promise<number> {
