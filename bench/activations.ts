@@ -45,7 +45,11 @@ const TARGET_RATIO = 0.25;
 const CLIENT_BUSY = 0.9;
 
 /** Seals one activation per device, as the SDK does, at most `parallel` at a time; JSON request bodies. */
-async function sealActivations(fleet: DemoFleet, region: RegionAnswer, parallel = 64): Promise<Buffer[]> {
+export async function sealActivations(
+  fleet: DemoFleet,
+  region: RegionAnswer,
+  parallel = 64,
+): Promise<Buffer[]> {
   const builds = new Map(fleet.factory.batches.map((b) => [b.id, b.build]));
   const devices = fleet.factory.devices;
   const out: Buffer[] = new Array(devices.length);

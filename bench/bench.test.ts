@@ -119,6 +119,27 @@ test(
 );
 
 test(
+  "npm run bench --suite workers --quick: serve --workers 2 against --workers 1, every activation answered 201 and stored",
+  { skip: postgresBackend.skip, timeout: 180_000 },
+  async () => {
+    const { code, stdout, stderr } = await runBench(["--quick", "--suite", "workers", "--devices", "4000"]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(stdout, /^ratio 2 workers \/ 1 worker: \d+\.\d{3} on \d+ cores/m);
+    for (const side of ["1 worker", "2 workers"]) {
+      const [, , requests, , , , errors] = tableRow(stdout, side);
+      assert.ok(Number(requests) > 0, `${side}: requests answered`);
+      assert.equal(errors, "0", `${side}: no failed request`);
+    }
+    const stored = Number(/^stored: (\d+) activation rows/m.exec(stdout)?.[1]);
+    const answered = ["1 worker", "2 workers"].reduce((n, side) => n + Number(tableRow(stdout, side)[2]), 0);
+    assert.ok(
+      stored >= answered,
+      `every answered activation is stored (${stored} rows, ${answered} answered)`,
+    );
+  },
+);
+
+test(
   "npm run bench --suite audit at a small size: appends and head reads on a short and a long log, with their ratios",
   { skip: postgresBackend.skip, timeout: 120_000 },
   async () => {

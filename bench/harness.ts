@@ -28,6 +28,7 @@ export const SUITES = [
   "audit",
   "owner",
   "memory",
+  "workers",
 ] as const;
 export type Suite = (typeof SUITES)[number];
 /**
@@ -43,6 +44,7 @@ export const POSTGRES_SUITES: ReadonlySet<Suite> = new Set([
   "audit",
   "owner",
   "memory",
+  "workers",
 ]);
 
 /** What the command line asked for. */

@@ -94,3 +94,23 @@ export function placeAroundServer(serverCpu: number, cores: number, postgresUrl:
     },
   };
 }
+
+/**
+ * The opposite, for a suite whose server is several processes (`serve
+ * --workers N`): this process and the local PostgreSQL's on every core, as
+ * a deployment runs them; `restore` puts back the masks they had.
+ */
+export function spreadOverEveryCore(cores: number): Placement {
+  const all = `0-${cores - 1}`;
+  const saved = new Map<number, string>();
+  for (const pid of [process.pid, ...postgresPids()]) {
+    const mask = maskOf(pid);
+    if (mask !== null && taskset(["-p", "-c", all, String(pid)]).ok) saved.set(pid, mask);
+  }
+  return {
+    describe: saved.size > 0 ? `load generator and PostgreSQL on every core (${all})` : "nothing pinned",
+    restore: () => {
+      for (const [pid, mask] of saved) taskset(["-p", mask, String(pid)]);
+    },
+  };
+}

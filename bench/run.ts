@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: phonehome measured against a baseline measured in the
- * same run, on the same machine. Seven suites (`--suite`, default all but owner):
+ * same run, on the same machine. Eight suites (`--suite`, default all but owner):
  *
  * - `activations` (`bench/activations.ts`): activations per second through the
  *   collector's real HTTP stack, as a ratio against a bare Fastify route
@@ -20,7 +20,10 @@
  *   first): 16 owners' access and erasure on a full region, as a ratio against
  *   an empty one, and against the 100 ms target;
  * - `memory` (`bench/memory.ts`): resident memory of each service against its
- *   budget, as a ratio against a bare Fastify process.
+ *   budget, as a ratio against a bare Fastify process;
+ * - `workers` (`bench/workers.ts`): activations per second through `serve
+ *   --workers 2` as a ratio against `serve --workers 1`, side by side on one
+ *   store, neither pinned.
  *
  * Each server under test runs in its own child process (`bench/server.ts`),
  * pinned to one core with `taskset` where available, with this process (which
@@ -31,7 +34,7 @@
  *
  * Only the suites that need it (all but auditor) ask for PostgreSQL.
  *
- * Options: --suite activations|diagnostics|isolation|auditor|audit|owner|memory (comma-separated for
+ * Options: --suite activations|diagnostics|isolation|auditor|audit|owner|memory|workers (comma-separated for
  * several)|all, --duration S (measured seconds per side, default 10), --warmup
  * S (default 2), --rounds N (default 3), --concurrency N (default 32),
  * --devices N (activations sealed), --envelopes N (diagnostics envelopes
@@ -48,6 +51,7 @@ import { createRequire } from "node:module";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runActivations } from "./activations.ts";
+import { runWorkers } from "./workers.ts";
 import { runAudit } from "./audit.ts";
 import { runAuditor } from "./auditor.ts";
 import { runDiagnostics } from "./diagnostics.ts";
@@ -142,6 +146,7 @@ async function main(): Promise<number> {
       audit: runAudit,
       owner: runOwner,
       memory: runMemory,
+      workers: runWorkers,
     };
     let valid = true;
     for (const suite of settings.suites) {
