@@ -3,7 +3,7 @@
  * service. `phonehome up` runs every region in one process; `phonehome serve
  * --region R` runs one.
  */
-import { Counter, Histogram } from "prom-client";
+import { Counter, Gauge, Histogram } from "prom-client";
 import { registerActivationRoutes } from "./activation/index.ts";
 import { loadNotices, type Notices, registerConsentRoutes } from "./consent/index.ts";
 import { MAX_EVENTS_PER_BATCH, registerDiagnosticsRoutes } from "./diagnostics/index.ts";
@@ -21,10 +21,12 @@ import { registerLedgerRoutes } from "./ingest/index.ts";
 import { createRegionWriter } from "./ingest/index.ts";
 import { DEVICE_TABLES, writeSteps } from "./device-tables.ts";
 import {
+  checkKeyFingerprints,
   loadPseudonymSecret,
   loadRegionKeys,
   loadRegionSigningKey,
   loadServiceToken,
+  secretFingerprint,
 } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { prepareRetention, registerPurgeRoutes } from "./retention/index.ts";
@@ -85,6 +87,23 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     logger: logger.child({ region: region.id }),
   });
   const keys = await loadRegionKeys(config.dataDir, region.id);
+  // Every replica of the region holds the same keys; one started on another data directory stops here.
+  await checkKeyFingerprints(
+    db,
+    [
+      { name: "region-hpke-key", fingerprint: keys.kid },
+      { name: "region-signing-key", fingerprint: loadRegionSigningKey(config.dataDir, region.id).kid },
+      {
+        name: "pseudonym-secret",
+        fingerprint: secretFingerprint(loadPseudonymSecret(config.dataDir, region.id)),
+      },
+      { name: "service-token", fingerprint: secretFingerprint(loadServiceToken(config.dataDir)) },
+    ],
+    config.dataDir,
+  ).catch(async (error: unknown) => {
+    await db.close();
+    throw error;
+  });
   const notices = deps.notices ?? loadNotices(config.noticesDir, deps.dictionary);
   const writer = createRegionWriter(db, writeSteps(DEVICE_TABLES), {
     maxBatch: config.ingest.batchSize,
@@ -142,6 +161,14 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     help: "Messages per group-committed transaction",
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
     registers: [metrics],
+  });
+  new Gauge({
+    name: "phonehome_group_commit_waiting",
+    help: "Messages waiting for a group-commit transaction to begin (a backlog grows when the store falls behind)",
+    registers: [metrics],
+    collect() {
+      this.set(writer.waiting);
+    },
   });
   writer.onCommit = (items, results) => {
     batches.observe(items.length);

@@ -15,7 +15,7 @@ import { migrate } from "../core/db/index.ts";
 import { cachedDirectory } from "../core/directory/index.ts";
 import { findDevicesByKeyIds, registerFleetRoutes } from "./fleet/index.ts";
 import { type App, createService, urlOf } from "../core/http/index.ts";
-import { loadServiceToken } from "../core/keys/index.ts";
+import { checkKeyFingerprints, loadServiceToken, secretFingerprint } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { loadDictionary } from "../core/dictionary/index.ts";
 import type { IncidentContext } from "./incidents/index.ts";
@@ -62,6 +62,14 @@ export async function startControlPlane(
   });
   await migrate(db, "control");
   const serviceToken = loadServiceToken(config.dataDir);
+  await checkKeyFingerprints(
+    db,
+    [{ name: "service-token", fingerprint: secretFingerprint(serviceToken) }],
+    config.dataDir,
+  ).catch(async (error: unknown) => {
+    await db.close();
+    throw error;
+  });
   let ready = false;
   const { app, metrics } = await createService({
     name: "control-plane",

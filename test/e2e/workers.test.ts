@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -122,7 +122,7 @@ describe("serve --workers N", { skip: postgresBackend.skip }, () => {
     collector = undefined;
   });
 
-  test("more than one worker on the embedded store, or a count that is not a whole number of at least one, is refused", () => {
+  test("more than one worker on the embedded store, a replica with other keys, or a count that is not a whole number of at least one, is refused", () => {
     const run = (...args: string[]) =>
       spawnSync(process.execPath, [BIN, "--config", configFile, "serve", ...args], {
         encoding: "utf8",
@@ -131,6 +131,30 @@ describe("serve --workers N", { skip: postgresBackend.skip }, () => {
     const embedded = run("--workers", "2", "--region", "cn");
     assert.equal(embedded.status, 1);
     assert.match(embedded.stderr, /--workers 2 needs a PostgreSQL store/);
+    // A replica started on a data directory of its own would seal and sign with other keys: it stops.
+    const otherDir = mkdtempSync(join(tmpdir(), "phonehome-workers-other-"));
+    try {
+      const other = join(otherDir, "phonehome.json");
+      writeFileSync(
+        other,
+        readFileSync(configFile, "utf8").replaceAll(JSON.stringify(dataDir).slice(1, -1), otherDir),
+      );
+      const stranger = spawnSync(
+        process.execPath,
+        [BIN, "--config", other, "serve", "--workers", "1", "--region", "global"],
+        {
+          encoding: "utf8",
+          timeout: 60_000,
+        },
+      );
+      assert.equal(stranger.status, 1, stranger.stderr);
+      assert.match(
+        stranger.stderr,
+        /error \[keys\.differ\]: this replica's keys are not the ones its store was started with \(region-hpke-key, region-signing-key, pseudonym-secret, service-token\)/,
+      );
+    } finally {
+      rmSync(otherDir, { recursive: true, force: true });
+    }
     for (const bad of ["0", "two", "1.5"]) {
       const refused = run("--workers", bad, "--region", "global");
       assert.equal(refused.status, 2, bad);

@@ -55,6 +55,11 @@ export class GroupCommitter<T, R> {
     this.#options = options;
   }
 
+  /** Items queued for a transaction that has not begun yet: grows when the store falls behind. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
   /** Queues one item; resolves with its result once the transaction that carries it has committed. */
   submit(item: T): Promise<R> {
     if (this.#closed) return Promise.reject(new Error("group committer is closed"));

@@ -141,6 +141,10 @@ export const ERRORS = {
     status: 400,
     doc: "The `cursor` of `GET /v1/owner/data/records` is not one this region gave for this device's export: malformed, changed, made by another region, or given to another device (a cursor is bound to the device whose token asked for the export). Nothing was read; start again from `GET /v1/owner/data`.",
   },
+  "keys.differ": {
+    status: 500,
+    doc: "A replica's keys or secrets (the region's sealing and signing keys, its pseudonym secret, the service token) are not the ones its store was started with: its data directory was not copied from the other replicas. `problems` names each that differs, by fingerprint (never the secret). The replica does not start; copy `keys/` and `secrets/` from a running replica of the service. Printed at start, never served.",
+  },
   "config.invalid": {
     status: 500,
     doc: "The configuration file has problems; each is listed. Printed at start, never served.",

@@ -23,7 +23,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { addCalendarFormats } from "../calendar/index.ts";
 import { DEFAULT_HTTP, type HttpConfig, type TlsConfig } from "../config/index.ts";
 import { asStoreError } from "../db/index.ts";
@@ -198,6 +198,16 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     labelNames: ["method", "route"] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [metrics],
+  });
+  new Gauge({
+    name: "phonehome_ready",
+    help: "1 when the service is ready (what /readyz answers: its store takes writes), 0 when not",
+    registers: [metrics],
+    // Over the workers of one `serve`: ready only when every one is.
+    aggregator: "min",
+    async collect() {
+      this.set((await withinDeadline(options.ready(), READY_DEADLINE_MS)) ? 1 : 0);
+    },
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";

@@ -222,3 +222,4 @@ export async function signAsRegion(payload: object, key: RegionSigningKey, typ: 
     .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ })
     .sign(key.privateKey);
 }
+export { checkKeyFingerprints, type KeyFingerprint, secretFingerprint } from "./fingerprints.ts";
