@@ -73,16 +73,20 @@ describe("collector faults (PGlite)", () => {
     const region = t.system.regions.find((r) => r.id === "cn");
     assert.ok(region);
     assert.equal((await fetch(`${region.url}/readyz`)).status, 200);
-    const query = region.db.query;
-    region.db.query = async () => {
+    // Readiness asks whether the store takes writes (checkWritable); here it cannot be reached at all.
+    const { query, checkWritable } = region.db;
+    const unreachable = async () => {
       throw new Error("store unreachable");
     };
+    region.db.query = unreachable;
+    region.db.checkWritable = unreachable;
     try {
       const answer = await fetch(`${region.url}/readyz`);
       assert.equal(answer.status, 503);
       assert.equal(((await answer.json()) as { error: { code: string } }).error.code, "service.unavailable");
     } finally {
       region.db.query = query;
+      region.db.checkWritable = checkWritable;
     }
   });
 });

@@ -162,7 +162,6 @@ describe("replicas of a region and of the control plane behind HAProxy, killed o
       prefix: "RK",
       home: { region: "global", storedIn: "SG", url: collectorUrl, ...announced },
       queueDir: join(dataDir, "queues"),
-      eventsPerDevice: EVENTS_PER_DEVICE,
     });
     const cp = await openDb(stores.control);
     try {

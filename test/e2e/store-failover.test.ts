@@ -97,7 +97,6 @@ describe("the store fails over to its synchronous standby under load (PostgreSQL
       prefix: "FO",
       home: { region: "global", storedIn: "SG", url: collectorUrl, ...announced },
       queueDir: join(dataDir, "queues"),
-      eventsPerDevice: EVENTS_PER_DEVICE,
     });
     const cp = await openDb(controlStore);
     try {

@@ -50,16 +50,9 @@ export interface Home {
   publicKey: string;
 }
 
-/** Makes `count` devices of market NO (serials `<prefix>00000000`…), every other one in the diagnostics programme. */
-export function makeFleet(options: {
-  count: number;
-  prefix: string;
-  home: Home;
-  queueDir: string;
-  eventsPerDevice: number;
-}): { devices: FleetDevice[]; seen: Seen } {
-  const seen: Seen = { answers: new Map(), acks: [], serverErrors: [], networkErrors: 0 };
-  const counting: FetchLike = async (url, init) => {
+/** A `fetch` that counts what it was answered into `seen`. */
+export function countingFetch(seen: Seen): FetchLike {
+  return async (url, init) => {
     try {
       const response = await fetch(url, init);
       seen.answers.set(response.status, (seen.answers.get(response.status) ?? 0) + 1);
@@ -74,6 +67,23 @@ export function makeFleet(options: {
       throw error;
     }
   };
+}
+
+/**
+ * Makes `count` devices of market NO (serials `<prefix>00000000`…), every
+ * other one in the diagnostics programme, each calling home to `home` (or
+ * the home `home(i)` gives device i).
+ */
+export function makeFleet(options: {
+  count: number;
+  prefix: string;
+  home: Home | ((i: number) => Home);
+  queueDir: string;
+  retryMaxMs?: number;
+}): { devices: FleetDevice[]; seen: Seen; fetch: FetchLike } {
+  const seen: Seen = { answers: new Map(), acks: [], serverErrors: [], networkErrors: 0 };
+  const counting = countingFetch(seen);
+  const homeOf = options.home;
   const devices = Array.from({ length: options.count }, (_, i) => {
     const identity = createDeviceIdentity(
       {
@@ -83,7 +93,7 @@ export function makeFleet(options: {
         market: "NO",
         build: "00WW_3_39B_SP03",
       },
-      options.home,
+      typeof homeOf === "function" ? homeOf(i) : homeOf,
     );
     const device: FleetDevice = {
       identity,
@@ -98,7 +108,7 @@ export function makeFleet(options: {
     device.client = new PhoneHomeClient({
       identity,
       queueDir: join(options.queueDir, identity.serial),
-      retry: { baseMs: 50, maxMs: 1000, maxAttempts: 2 },
+      retry: { baseMs: 50, maxMs: options.retryMaxMs ?? 1000, maxAttempts: 2 },
       requestTimeoutMs: 15_000,
       fetch: counting,
       onEvent: (event: ClientEvent) => {
@@ -110,7 +120,7 @@ export function makeFleet(options: {
     });
     return device;
   });
-  return { devices, seen };
+  return { devices, seen, fetch: counting };
 }
 
 /**
@@ -152,7 +162,10 @@ export async function step(device: FleetDevice, eventsPerDevice: number): Promis
   }
 }
 
-/** True when the device has done all it has to: activated and, in the programme, every event delivered. */
+/**
+ * True when the device has done all it has to: activated and, in the
+ * programme, consented and every one of its `eventsPerDevice` events delivered.
+ */
 export async function finished(device: FleetDevice, eventsPerDevice: number): Promise<boolean> {
   return (
     device.activated &&

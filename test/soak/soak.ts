@@ -23,24 +23,22 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  type ClientEvent,
-  createDeviceIdentity,
-  type DeviceIdentity,
-  type FetchLike,
-  isSdkError,
-  PhoneHomeClient,
-} from "@phonehome/sdk";
-import { listActivations } from "../../src/collector/activation/activation.repository.ts";
+import { createDeviceIdentity } from "@phonehome/sdk";
 import { buildConfig, type Config } from "../../src/core/config/index.ts";
 import { openDb, type StoreConfig } from "../../src/core/db/index.ts";
-import { findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
-import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import { loadPseudonymSecret } from "../../src/core/keys/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
 import { freePort, startService, Supervised } from "../helpers/processes.ts";
+import {
+  checkFleet,
+  type FleetCheck,
+  type FleetDevice,
+  finished,
+  makeFleet,
+  step as stepDevice,
+} from "../helpers/sdk-fleet.ts";
 import { poisonMaker } from "./poison.ts";
 
 const { values: args } = parseArgs({
@@ -68,33 +66,6 @@ function random(): number {
 const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-
-/** What the fleet saw, counted by the soak's own `fetch`. */
-const seen = { answers: new Map<number, number>(), serverErrors: [] as string[], networkErrors: 0 };
-const countingFetch: FetchLike = async (url, init) => {
-  try {
-    const response = await fetch(url, init);
-    seen.answers.set(response.status, (seen.answers.get(response.status) ?? 0) + 1);
-    if (response.status >= 500 && response.status !== 503) {
-      seen.serverErrors.push(`${init.method ?? "GET"} ${new URL(url).pathname} ${response.status}`);
-    }
-    return response;
-  } catch (error) {
-    seen.networkErrors += 1;
-    throw error;
-  }
-};
-
-/** One device of the fleet, with what it has been told was stored. */
-interface FleetDevice {
-  identity: DeviceIdentity;
-  client: PhoneHomeClient;
-  diagnostics: boolean;
-  activated: boolean;
-  consentSent: boolean;
-  recorded: number;
-  ackedEvents: number;
-}
 
 async function main(): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), "phonehome-soak-"));
@@ -136,45 +107,22 @@ async function main(): Promise<number> {
       kid: string;
       publicKey: string;
     };
-    const fleet: FleetDevice[] = Array.from({ length: DEVICES }, (_, i) => {
-      const home = {
+    const {
+      devices: fleet,
+      seen,
+      fetch: countingFetch,
+    } = makeFleet({
+      count: DEVICES,
+      prefix: "SK",
+      // Every other device calls home to each collector.
+      home: (i) => ({
         region: "global",
         storedIn: "SG",
         url: url(i % 2 === 0 ? ports.a : ports.b),
         ...announced,
-      };
-      const identity = createDeviceIdentity(
-        {
-          serial: `SK${String(i).padStart(8, "0")}`,
-          model: "TA-1062",
-          variant: "00WW",
-          market: "NO",
-          build: "00WW_3_39B_SP03",
-        },
-        home,
-      );
-      const device: FleetDevice = {
-        identity,
-        diagnostics: i % 2 === 0,
-        activated: false,
-        consentSent: false,
-        recorded: 0,
-        ackedEvents: 0,
-        client: undefined as unknown as PhoneHomeClient,
-      };
-      device.client = new PhoneHomeClient({
-        identity,
-        queueDir: join(dataDir, "queues", identity.serial),
-        retry: { baseMs: 50, maxMs: 2000, maxAttempts: 2 },
-        requestTimeoutMs: 15_000,
-        fetch: countingFetch,
-        onEvent: (event: ClientEvent) => {
-          if (event.type === "delivered" && event.collection === "uep.diagnostics") {
-            device.ackedEvents += event.events;
-          }
-        },
-      });
-      return device;
+      }),
+      queueDir: join(dataDir, "queues"),
+      retryMaxMs: 2000,
     });
     // A provisioned device of its own signs the poison whose payloads the store or the calendar cannot take.
     const attacker = createDeviceIdentity(
@@ -195,52 +143,10 @@ async function main(): Promise<number> {
     const deadline = Date.now() + MINUTES * 60_000;
     let running = true;
 
-    /** Takes a device one step further; an offline collector leaves the step for later. */
-    const step = async (device: FleetDevice): Promise<void> => {
-      const { client } = device;
-      try {
-        if (!device.activated) {
-          await client.activate();
-          device.activated = true;
-          return;
-        }
-        if (!device.diagnostics) return;
-        if (!device.consentSent) {
-          await client.sendConsent({
-            granted: true,
-            noticeVersion: 1,
-            language: "en",
-            method: "device-settings",
-          });
-          await client.setConsent("granted");
-          device.consentSent = true;
-          return;
-        }
-        if (device.recorded < MAX_EVENTS_PER_DEVICE && running) {
-          const n = device.recorded;
-          await client.recordEvent(
-            {
-              batteryHealthPercent: 90,
-              batteryCycles: 100 + n,
-              crashCount: n,
-              anrCount: 0,
-              thermalEvents: 0,
-            },
-            new Date(Date.now() - 60_000),
-          );
-          device.recorded += 1;
-        }
-        await client.flush();
-      } catch (error) {
-        if (!isSdkError(error, "sdk.offline")) throw error;
-      }
-    };
-    const done = async (d: FleetDevice) =>
-      d.activated &&
-      (!d.diagnostics ||
-        (d.consentSent &&
-          (await d.client.pending()) === 0 &&
-          (await d.client.diagnosticsState()).held.events === 0));
+    /** A device records events while the soak runs (up to a bound), then only delivers what it has. */
+    const step = (device: FleetDevice) =>
+      stepDevice(device, running ? MAX_EVENTS_PER_DEVICE : device.recorded);
+    const done = (device: FleetDevice) => finished(device, device.recorded);
 
     // The fleet: 40 devices at a time, in a random order, round after round.
     const fleetLoop = async () => {
@@ -339,24 +245,9 @@ async function main(): Promise<number> {
     const region = config.regions[0];
     if (!region) throw new Error("no region");
     const regionDb = await openDb(region.store as StoreConfig);
-    let lostActivations = 0;
-    let lostEvents = 0;
-    let undelivered = open.length;
-    let duplicated = 0;
+    let check: FleetCheck;
     try {
-      const stored = (await listActivations(regionDb, "", DEVICES * 2)).map((r) => r.deviceKey);
-      duplicated += stored.length - new Set(stored).size;
-      const have = new Set(stored);
-      lostActivations = fleet.filter((d) => d.activated && !have.has(d.identity.keyId)).length;
-      undelivered += fleet.filter((d) => !have.has(d.identity.keyId)).length;
-      const secret = loadPseudonymSecret(dataDir, "global");
-      for (const device of fleet.filter((d) => d.diagnostics)) {
-        const events = await findDiagnosticsEvents(regionDb, deviceRef(secret, device.identity.keyId));
-        const ids = events.map((e) => e.eventId);
-        duplicated += ids.length - new Set(ids).size;
-        lostEvents += Math.max(0, device.ackedEvents - ids.length);
-        undelivered += Math.max(0, device.recorded - ids.length);
-      }
+      check = await checkFleet(regionDb, loadPseudonymSecret(dataDir, "global"), fleet);
     } finally {
       await regionDb.close();
     }
@@ -364,9 +255,10 @@ async function main(): Promise<number> {
     const figures = {
       faults: faults.length,
       "hostile requests": poisonSent,
-      "lost (acknowledged, not stored)": lostActivations + lostEvents,
-      "never delivered": undelivered,
-      duplicated,
+      "lost (acknowledged, not stored)": check.lost,
+      // Devices that did not finish, and what never reached the store.
+      "never delivered": open.length + check.undelivered,
+      duplicated: check.duplicated,
       "5xx (not 503)": seen.serverErrors.length,
       "503 answers": seen.answers.get(503) ?? 0,
       "network errors": seen.networkErrors,
@@ -378,8 +270,8 @@ async function main(): Promise<number> {
     for (const line of [...seen.serverErrors.slice(0, 20), ...crashes]) process.stdout.write(`  ! ${line}\n`);
     const failed =
       figures["lost (acknowledged, not stored)"] +
-      undelivered +
-      duplicated +
+      figures["never delivered"] +
+      figures.duplicated +
       seen.serverErrors.length +
       crashes.length;
     return failed === 0 ? 0 : 1;

@@ -53,22 +53,26 @@ for (const backend of BACKENDS) {
 
     it("runs each period once on one of two replicas, and shows which holds the lease", async () => {
       const ran: { job: string; start: number; by: string }[] = [];
-      const job = (by: string, name = "every-300ms"): LeasedJob => ({
+      const job = (by: string, name = "every-second"): LeasedJob => ({
         name,
-        periodMs: 300,
+        periodMs: 1000,
         run: async ({ start }) => {
           ran.push({ job: name, start: start.getTime(), by });
         },
       });
       const metrics = new Registry();
-      const a = startLeasedJobs([job("a")], { db, ttlMs: 900, logger, holder: "a", metrics });
-      const b = startLeasedJobs([job("b")], { db, ttlMs: 900, logger, holder: "b" });
+      const a = startLeasedJobs([job("a")], { db, ttlMs: 3000, logger, holder: "a", metrics });
+      const b = startLeasedJobs([job("b")], { db, ttlMs: 3000, logger, holder: "b" });
       const sampled: string[][] = [];
       try {
-        await until("six periods run", async () => {
-          sampled.push([...a.held(), ...b.held()]);
-          return ran.length >= 6;
-        });
+        await until(
+          "four periods run",
+          async () => {
+            sampled.push([...a.held(), ...b.held()]);
+            return ran.length >= 4;
+          },
+          15_000,
+        );
       } finally {
         await a.stop();
         await b.stop();
@@ -82,15 +86,15 @@ for (const backend of BACKENDS) {
       assert.equal(new Set(ran.map((r) => r.by)).size, 1, "one replica ran them all");
       assert.deepEqual(
         starts.slice(1).map((s, i) => s - (starts[i] ?? 0)),
-        starts.slice(1).map(() => 300),
+        starts.slice(1).map(() => 1000),
         "no period skipped",
       );
-      const runs = await listJobRuns(db, "every-300ms");
+      const runs = await listJobRuns(db, "every-second");
       assert.ok(runs.length >= starts.length && runs.every((r) => r.finished && r.attempts === 1));
       assert.deepEqual(await listLeases(db), [], "stopping gives the leases up");
       const text = await metrics.metrics();
-      assert.match(text, /phonehome_job_runs_total\{job="every-300ms",outcome="finished"\}/);
-      assert.match(text, /phonehome_lease_held\{lease="every-300ms"\} 0/);
+      assert.match(text, /phonehome_job_runs_total\{job="every-second",outcome="finished"\}/);
+      assert.match(text, /phonehome_lease_held\{lease="every-second"\} 0/);
     });
 
     it("a replica that starts runs nothing at once, and gives its lease up on stop for another to take", async () => {
@@ -148,7 +152,8 @@ for (const backend of BACKENDS) {
         const died = performance.now();
         await until("b holds the lease", () => b.held().length === 1);
         const takeover = performance.now() - died;
-        assert.ok(takeover < 1200 + 1000, `taken over in ${Math.round(takeover)} ms`);
+        // The lease's time, one tick, and room for a busy machine.
+        assert.ok(takeover < 1200 + 2500, `taken over in ${Math.round(takeover)} ms`);
         assert.deepEqual(a.held(), [], "a knows it lost the lease");
         await until("b finished a's period", async () =>
           (await listJobRuns(db, "takeover")).some((r) => r.periodStart.getTime() === period && r.finished),
