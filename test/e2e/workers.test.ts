@@ -88,7 +88,9 @@ describe("serve --workers N", { skip: postgresBackend.skip }, () => {
     const started = performance.now();
     let replaced: number[] = [];
     while (performance.now() - started < 20_000) {
-      const response = await fetch(`${collectorUrl}/v1/region`).catch(() => null);
+      const response = await fetch(`${collectorUrl}/v1/region`, { signal: AbortSignal.timeout(5000) }).catch(
+        () => null,
+      );
       const status = response?.status ?? 0;
       await response?.arrayBuffer();
       statuses.set(status, (statuses.get(status) ?? 0) + 1);

@@ -39,7 +39,8 @@ export async function runWorkers(
   logger: Logger,
   onListening: (url: string) => void,
 ): Promise<number> {
-  gatherWorkerMetrics();
+  const listeningWorkers = new Set<Worker>();
+  gatherWorkerMetrics(() => [...listeningWorkers].filter((w) => w.isConnected()));
   let stopping = false;
   let listened = false;
   let failedAtStart = 0;
@@ -53,6 +54,7 @@ export async function runWorkers(
     started.set(worker, Date.now());
     worker.on("message", (message: { type?: unknown; url?: unknown }) => {
       if (message.type !== LISTENING || typeof message.url !== "string") return;
+      listeningWorkers.add(worker);
       earlyDeaths = 0;
       if (!listened) onListening(message.url);
       listened = true;
@@ -66,6 +68,7 @@ export async function runWorkers(
     cluster.on("exit", (worker, code, signal) => {
       const lived = Date.now() - (started.get(worker) ?? 0);
       started.delete(worker);
+      listeningWorkers.delete(worker);
       if (stopping) return finishIfDone();
       if (!listened) {
         // Nothing listens yet: a worker that fails now would fail again; stop them all and say so.

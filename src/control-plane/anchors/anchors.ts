@@ -19,8 +19,8 @@ export function anchorJob(db: Db, regions: () => readonly RegionRef[], seconds: 
   return {
     name: ANCHOR_JOB,
     periodMs: seconds * 1000,
-    run: async () => {
-      await anchorRegionHeads(db, regions());
+    run: async ({ signal }) => {
+      await anchorRegionHeads(db, regions(), new Date(), signal);
     },
   };
 }
@@ -33,11 +33,12 @@ export interface AnchorResult {
   missing: { region: string; reason: string }[];
 }
 
-/** Reads every region's head (public) and anchors each that moved since its last anchor. */
+/** Reads every region's head (public) and anchors each that moved since its last anchor; stops before a write once `signal` aborts. */
 export async function anchorRegionHeads(
   db: Db,
   regions: readonly RegionRef[],
   now = new Date(),
+  signal?: AbortSignal,
 ): Promise<AnchorResult> {
   const heads = await fromEveryRegion(regions, async (region) => {
     const response = await fetch(`${region.url}/v1/audit-log/head`, { signal: AbortSignal.timeout(30_000) });
@@ -46,6 +47,8 @@ export async function anchorRegionHeads(
   });
   const result: AnchorResult = { anchored: [], unchanged: [], missing: heads.missing };
   for (const { region, value: head } of heads.answers) {
+    // A leased run whose lease ran out while it asked writes nothing more: another replica anchors now.
+    signal?.throwIfAborted();
     const moved = await db.transaction(async (tx) => {
       const last = await lastAnchor(tx, region);
       if (head.seq === 0 || (last !== null && last.seq === head.seq && last.hash === head.hash)) return false;

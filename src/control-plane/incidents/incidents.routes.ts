@@ -251,8 +251,8 @@ export function sweepJob(
   return {
     name: SWEEP_JOB,
     periodMs: seconds * 1000,
-    run: async () => {
-      for (const i of (await sweepAlerts(ctx)).opened) {
+    run: async ({ signal }) => {
+      for (const i of (await sweepAlerts(ctx, new Date(), signal)).opened) {
         log.info({ incident: i.id, devices: i.devices.total }, `incident opened: ${i.title}`);
       }
     },

@@ -27,10 +27,16 @@ export interface SweepResult {
  * market), the collectors they reached as destinations (refused there, and
  * what was stored the report reads from the ledgers).
  */
-export async function sweepAlerts(ctx: IncidentContext, now = new Date()): Promise<SweepResult> {
+export async function sweepAlerts(
+  ctx: IncidentContext,
+  now = new Date(),
+  signal?: AbortSignal,
+): Promise<SweepResult> {
   const gathered = await fromEveryRegion(ctx.regions(), (region) =>
     callRegion<{ alerts: MisroutingAlert[] }>(region, ctx.serviceToken, "GET", "/v1/alerts/misrouting"),
   );
+  // A leased sweep whose lease ran out while it asked writes nothing: another replica sweeps now.
+  signal?.throwIfAborted();
   const groups = new Map<
     string,
     {

@@ -13,7 +13,7 @@ import type { StoreConfig } from "./store-config.ts";
 import type { Db } from "./store.ts";
 import { lockStore } from "./store-lock.ts";
 import { asStoreError, isStoreUnavailable } from "./store-errors.ts";
-import { findPrimary, hostOf, splitHosts } from "./primary.ts";
+import { findPrimary, hostOf, SeveralPrimaries, splitHosts } from "./primary.ts";
 import { PhoneHomeError } from "../errors/index.ts";
 
 export type { StoreConfig, StoreTimeouts } from "./store-config.ts";
@@ -66,6 +66,9 @@ async function openPglite(config: StoreConfig & { kind: "pglite" }, holder: stri
     },
   };
 }
+
+/** How often a store of several hosts asks them which is the primary, besides after a failure. */
+const PRIMARY_WATCH_MS = 5000;
 
 /** What a store tells its opener as it runs. */
 export interface StoreEvents {
@@ -136,16 +139,20 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
   let closed = false;
   let finding: Promise<void> | undefined;
   let lastFind = 0;
+  /** Set while more than one host says it is a primary: every use of the store answers it. */
+  let doubt: SeveralPrimaries | undefined;
   /**
-   * After the store failed to answer, asks the hosts again (once at a time, at
-   * most twice a second) and moves the pool to the primary when it changed.
-   * The old pool's clients finish what they hold and are ended.
+   * Asks the hosts again (once at a time, at most twice a second) after the
+   * store failed to answer, and every few seconds anyway, and moves the pool
+   * to the primary when it changed. The old pool's clients finish what they
+   * hold and are ended.
    */
   const refind = () => {
     if (hosts.length === 1 || closed || finding !== undefined || Date.now() - lastFind < 500) return;
     lastFind = Date.now();
     finding = findPrimary(hosts, timeouts.connectMs)
       .then(async (found) => {
+        doubt = undefined;
         if (found === primary || closed) return;
         const old = pool;
         pool = poolOn(found);
@@ -153,12 +160,21 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
         primary = found;
         await old.end().catch(() => {});
       })
-      .catch(() => {
-        // No primary yet (a failover under way): the next failure asks again.
+      .catch((error: unknown) => {
+        // Two primaries: nothing is written until one is fenced. None yet (a failover under way): ask again.
+        if (error instanceof SeveralPrimaries) doubt = error;
       })
       .finally(() => {
         finding = undefined;
       });
+  };
+  // An old primary started again beside the promoted one causes no failure here: look regularly.
+  const watch = hosts.length > 1 ? setInterval(refind, PRIMARY_WATCH_MS) : undefined;
+  watch?.unref();
+  /** The pool, unless two hosts claim to be the primary. */
+  const current = (): pg.Pool => {
+    if (doubt !== undefined) throw doubt;
+    return pool;
   };
   /** The store's failure as a 503, and for several hosts a reason to look for the primary again. */
   const failed = (error: unknown): unknown => {
@@ -176,7 +192,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
   const withClient = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     let client: pg.PoolClient;
     try {
-      client = await pool.connect();
+      client = await current().connect();
     } catch (error) {
       throw failed(error);
     }
@@ -199,7 +215,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
     kind: "postgres",
     query: async (sql, params) => {
       try {
-        const result = await pool.query(sql, params as unknown[] | undefined);
+        const result = await current().query(sql, params as unknown[] | undefined);
         return { rows: result.rows };
       } catch (error) {
         throw failed(error);
@@ -227,7 +243,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
       }),
     exec: async (script) => {
       try {
-        await pool.query(script);
+        await current().query(script);
       } catch (error) {
         throw failed(error);
       }
@@ -235,7 +251,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
     checkWritable: async () => {
       let standby: boolean | undefined;
       try {
-        const { rows } = await pool.query<{ standby: boolean }>("SELECT pg_is_in_recovery() AS standby");
+        const { rows } = await current().query<{ standby: boolean }>("SELECT pg_is_in_recovery() AS standby");
         standby = rows[0]?.standby;
       } catch (error) {
         throw failed(error);
@@ -250,6 +266,7 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
     },
     close: async () => {
       closed = true;
+      clearInterval(watch);
       await finding;
       await pool.end();
     },

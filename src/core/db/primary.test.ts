@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { findPrimary, hostOf, splitHosts } from "./primary.ts";
-import { POSTGRES_URL } from "../../../test/helpers/stores.ts";
+import { POSTGRES_URL, postgresBackend } from "../../../test/helpers/stores.ts";
+import { startPgCluster } from "../../../test/helpers/pg-cluster.ts";
+import { openDb } from "./index.ts";
 
 describe("a store URL of several hosts", () => {
   it("gives one URL per host, credentials, database and parameters kept, target_session_attrs dropped", () => {
@@ -50,3 +52,53 @@ describe("a store URL of several hosts", () => {
     await assert.rejects(findPrimary([POSTGRES_URL, POSTGRES_URL], 1000), /more than one primary/);
   });
 });
+
+describe("a running store of several hosts (PostgreSQL)", { skip: postgresBackend.skip }, () => {
+  it("takes no writes while a second host says it is a primary, and goes on once it is fenced", async (t) => {
+    // The shared server is the primary; a cluster of the test's own, started later, is an old primary come back.
+    const other = await startPgCluster();
+    await other.stop("fast");
+    const url = `${POSTGRES_URL.replace("127.0.0.1:5432", `127.0.0.1:5432,127.0.0.1:${other.port}`)}`;
+    const db = await openDb({ kind: "postgres", url, timeouts: { connectMs: 1000 } });
+    try {
+      await db.checkWritable();
+      assert.deepEqual((await db.query<{ n: number }>("SELECT 1 AS n")).rows, [{ n: 1 }]);
+      await other.start();
+      const refused = await until(async () => {
+        try {
+          await db.query("SELECT 1");
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      });
+      t.diagnostic(String(refused));
+      assert.ok(isPhoneHomeError(refused, "service.unavailable"));
+      assert.match((refused as Error).message, /more than one primary among the store's hosts/);
+      await assert.rejects(db.checkWritable(), /more than one primary/);
+      await other.stop("fast");
+      await until(async () => {
+        try {
+          await db.query("SELECT 1");
+          return true;
+        } catch {
+          return undefined;
+        }
+      });
+      await db.checkWritable();
+    } finally {
+      await db.close();
+      await other.destroy();
+    }
+  });
+});
+
+/** Polls `probe` every 200 ms for 20 s until it gives something. */
+async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const got = await probe();
+    if (got !== undefined) return got;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return assert.fail("not within 20 s");
+}

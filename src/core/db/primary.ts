@@ -84,6 +84,9 @@ export function hostOf(url: string): string {
   }
 }
 
+/** More than one host says it is a primary: the store takes no writes until one is fenced. */
+export class SeveralPrimaries extends PhoneHomeError {}
+
 /**
  * The one host that is a primary; `service.unavailable` naming what each host
  * answered when none is, or when more than one is: an old primary back up
@@ -97,11 +100,12 @@ export async function findPrimary(urls: readonly string[], connectMs: number): P
   const said = answers
     .map((a) => `${hostOf(a.url)} ${a.state}${a.detail === undefined ? "" : ` (${a.detail})`}`)
     .join(", ");
-  throw new PhoneHomeError(
+  if (primaries.length === 0) {
+    throw new PhoneHomeError("service.unavailable", `no primary among the store's hosts: ${said}`);
+  }
+  throw new SeveralPrimaries(
     "service.unavailable",
-    primaries.length === 0
-      ? `no primary among the store's hosts: ${said}`
-      : `more than one primary among the store's hosts (${said}); writes wait until one is fenced`,
+    `more than one primary among the store's hosts (${said}); writes wait until one is fenced`,
   );
 }
 

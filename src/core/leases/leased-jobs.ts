@@ -131,12 +131,17 @@ export function startLeasedJobs(jobs: readonly LeasedJob[], options: LeaseOption
       running: undefined as Promise<void> | undefined,
       abort: undefined as AbortController | undefined,
       lastPeriod: Number.NaN,
+      /** A period whose job ran to its end here but whose run is not yet recorded finished. */
+      ranPeriod: Number.NaN,
       timer: undefined as NodeJS.Timeout | undefined,
+      /** Fires when the lease runs out unless a renewal came first: a run stops before another may take it. */
+      deadline: undefined as NodeJS.Timeout | undefined,
     }));
 
   const holds = (s: (typeof states)[number]) => performance.now() < s.heldUntil;
 
   const lose = (s: (typeof states)[number], why: string) => {
+    clearTimeout(s.deadline);
     s.heldUntil = 0;
     s.holding = false;
     metrics.held.set({ lease: s.job.name }, 0);
@@ -145,18 +150,29 @@ export function startLeasedJobs(jobs: readonly LeasedJob[], options: LeaseOption
     logger.warn({ lease: s.job.name, holder }, `lease lost (${why}); another replica takes the job over`);
   };
 
-  const runPeriod = async (s: (typeof states)[number], start: Date, end: Date, abort: AbortController) => {
+  const runPeriod = async (
+    s: (typeof states)[number],
+    period: number,
+    start: Date,
+    end: Date,
+    abort: AbortController,
+  ) => {
     const { job } = s;
-    const attempt = await claimRun(db, job.name, start, holder);
-    if (attempt === null) return; // finished already, or the lease moved on
-    if (attempt > 1) logger.info({ job: job.name, period: start, attempt }, "taking over an unfinished run");
-    try {
-      await job.run({ start, end, signal: abort.signal });
-    } catch (error) {
-      metrics.runs.inc({ job: job.name, outcome: abort.signal.aborted ? "aborted" : "failed" });
-      if (!abort.signal.aborted)
-        logger.error({ err: error, job: job.name }, `${job.name} failed; tried again next period`);
-      return;
+    // A run that ended but was not recorded (the store failed at that moment) is only recorded now.
+    if (s.ranPeriod !== period) {
+      const attempt = await claimRun(db, job.name, start, holder);
+      if (attempt === null) return; // finished already, or the lease moved on
+      if (attempt > 1)
+        logger.info({ job: job.name, period: start, attempt }, "taking over an unfinished run");
+      try {
+        await job.run({ start, end, signal: abort.signal });
+      } catch (error) {
+        metrics.runs.inc({ job: job.name, outcome: abort.signal.aborted ? "aborted" : "failed" });
+        if (!abort.signal.aborted)
+          logger.error({ err: error, job: job.name }, `${job.name} failed; tried again next period`);
+        return;
+      }
+      s.ranPeriod = period;
     }
     if (await finishRun(db, job.name, start, holder)) {
       metrics.runs.inc({ job: job.name, outcome: "finished" });
@@ -168,11 +184,20 @@ export function startLeasedJobs(jobs: readonly LeasedJob[], options: LeaseOption
     const { job } = s;
     const began = performance.now();
     try {
-      if (await acquireLease(db, job.name, holder, ttlMs)) {
+      const renewed = await acquireLease(db, job.name, holder, ttlMs);
+      if (renewed && began + ttlMs > performance.now()) {
         s.heldUntil = began + ttlMs;
         if (!s.holding) logger.info({ lease: job.name, holder }, "lease taken: this replica runs the job");
         s.holding = true;
         metrics.held.set({ lease: job.name }, 1);
+        clearTimeout(s.deadline);
+        s.deadline = setTimeout(() => {
+          if (s.holding && !holds(s)) lose(s, "not renewed in time");
+        }, s.heldUntil - performance.now());
+        s.deadline.unref();
+      } else if (renewed) {
+        // Renewed, but the answer came after the lease's time: count it as not held; the next tick tries again.
+        if (s.holding) lose(s, "renewed too late");
       } else if (s.holding) {
         lose(s, "another replica has it");
       }
@@ -187,7 +212,7 @@ export function startLeasedJobs(jobs: readonly LeasedJob[], options: LeaseOption
     if (period === s.lastPeriod || end <= startedAt) return;
     const abort = new AbortController();
     s.abort = abort;
-    s.running = runPeriod(s, new Date(period * job.periodMs), new Date(end), abort)
+    s.running = runPeriod(s, period, new Date(period * job.periodMs), new Date(end), abort)
       .then(() => {
         s.lastPeriod = period;
       })
@@ -222,6 +247,7 @@ export function startLeasedJobs(jobs: readonly LeasedJob[], options: LeaseOption
       stopping.abort();
       for (const s of states) {
         clearInterval(s.timer);
+        clearTimeout(s.deadline);
         s.abort?.abort(new Error("the service is stopping"));
       }
       await Promise.allSettled(states.flatMap((s) => [s.ticking, s.running]));

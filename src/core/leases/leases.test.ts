@@ -10,19 +10,30 @@ import { type LeasedJob, listJobRuns, listLeases, startLeasedJobs } from "./inde
 
 const logger = createLogger("silent");
 
-/** A replica's view of the store that can be cut: every query fails as a reset connection would. */
-function cuttable(db: Db): { db: Db; cut(): void } {
-  let cut = false;
-  const refuse = () =>
-    Promise.reject(Object.assign(new Error("Connection terminated"), { code: "ECONNRESET" }));
+/**
+ * A replica's view of the store that can be cut (every query fails as a reset
+ * connection would) or frozen (every query waits for ever, as on a store that
+ * stopped answering).
+ */
+function cuttable(db: Db): { db: Db; cut(): void; freeze(): void } {
+  let state: "up" | "cut" | "frozen" = "up";
+  const reset = () => Object.assign(new Error("Connection terminated"), { code: "ECONNRESET" });
+  // Queries waiting on a frozen store fail once it is cut (as the driver's own timeout would end them).
+  const waiting: ((error: Error) => void)[] = [];
+  const fail = (): Promise<never> =>
+    state === "cut" ? Promise.reject(reset()) : new Promise<never>((_, reject) => waiting.push(reject));
   return {
     db: {
       ...db,
-      query: (sql, params) => (cut ? refuse() : db.query(sql, params)),
-      transaction: (fn, options) => (cut ? refuse() : db.transaction(fn, options)),
+      query: (sql, params) => (state === "up" ? db.query(sql, params) : fail()),
+      transaction: (fn, options) => (state === "up" ? db.transaction(fn, options) : fail()),
     },
     cut: () => {
-      cut = true;
+      state = "cut";
+      for (const reject of waiting.splice(0)) reject(reset());
+    },
+    freeze: () => {
+      state = "frozen";
     },
   };
 }
@@ -113,13 +124,34 @@ for (const backend of BACKENDS) {
         await sleep(200);
         assert.deepEqual(b.held(), [], "b waits while a holds it");
         await a.stop();
-        // b ticks every 5 s at most (a third of the time to live, capped); far less than the 60 s lease.
-        const waited = await until("b takes the released lease", () => b.held().length === 1, 8000);
-        assert.ok(waited < 8000);
+        // b ticks every 5 s at most (a third of the time to live, capped): far sooner than the 60 s lease's end.
+        await until("b takes the released lease", () => b.held().length === 1, 8000);
       } finally {
         await b.stop();
       }
       assert.deepEqual(ran, [], "the hour that ended before they started is not run");
+    });
+
+    it("a holder whose renewals hang lets the lease go when its time is up", async () => {
+      const job: LeasedJob = {
+        name: "frozen",
+        periodMs: 3_600_000,
+        run: async () => {},
+      };
+      const store = cuttable(db);
+      const a = startLeasedJobs([job], { db: store.db, ttlMs: 900, logger, holder: "frozen-a" });
+      try {
+        await until("a holds the lease", () => a.held().length === 1);
+        store.freeze();
+        const frozenAt = performance.now();
+        await until("a lets the lease go", () => a.held().length === 0, 5000);
+        const after = performance.now() - frozenAt;
+        // At most the lease's time after the last renewal that answered (which began before the freeze).
+        assert.ok(after <= 900 + 300, `let go ${Math.round(after)} ms after the store froze`);
+      } finally {
+        store.cut();
+        await a.stop();
+      }
     });
 
     it("takes the lease over when the holder dies, and runs again the period it left unfinished", async () => {
