@@ -26,6 +26,7 @@ import {
   type RunningServer,
   type Side,
   type SuiteContext,
+  type Summary,
   summarise,
   table,
   warmUp,
@@ -202,33 +203,26 @@ async function measureWorkers(ctx: SuiteContext, placed: string): Promise<boolea
 
   const [s1, s2] = sides.map((s) => summarise(s));
   if (s1 === undefined || s2 === undefined) throw new Error("two sides");
-  const cpuShare = (side: Side, elapsedMs: number) => {
+  /** A side's row: its answers, latency, errors, and the CPU of its processes and of the load generator. */
+  const row = (side: Side, s: Summary): string[] => {
     const used = cpu.get(side);
-    return used === null || used === undefined || elapsedMs === 0 ? "n/a" : percent(used / elapsedMs);
+    const serverCpu =
+      used === null || used === undefined || s.load.elapsedMs === 0
+        ? "n/a"
+        : percent(used / s.load.elapsedMs);
+    return [
+      side.name,
+      String(s.load.requests),
+      s.rate.toFixed(0),
+      ms(s.p50),
+      ms(s.p99),
+      String(s.load.errors),
+      serverCpu,
+      percent(s.clientCpu),
+    ];
   };
   console.log("");
-  for (const line of table(COLUMNS, [
-    [
-      "1 worker",
-      String(s1.load.requests),
-      s1.rate.toFixed(0),
-      ms(s1.p50),
-      ms(s1.p99),
-      String(s1.load.errors),
-      cpuShare(sides[0] as Side, s1.load.elapsedMs),
-      percent(s1.clientCpu),
-    ],
-    [
-      "2 workers",
-      String(s2.load.requests),
-      s2.rate.toFixed(0),
-      ms(s2.p50),
-      ms(s2.p99),
-      String(s2.load.errors),
-      cpuShare(sides[1] as Side, s2.load.elapsedMs),
-      percent(s2.clientCpu),
-    ],
-  ]))
+  for (const line of table(COLUMNS, [row(sides[0] as Side, s1), row(sides[1] as Side, s2)]))
     console.log(line);
   console.log("");
   const ratio = s2.rate / s1.rate;

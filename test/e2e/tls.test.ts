@@ -3,7 +3,6 @@
  * TLS, and a device activates through it with the SDK, trusting that certificate.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,36 +11,7 @@ import { type DeviceIdentity, PhoneHomeClient } from "@phonehome/sdk";
 import { Agent } from "undici";
 import { pgliteBackend } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
-
-/** A self-signed certificate for 127.0.0.1, made with the system's openssl. */
-function selfSigned(dir: string): { cert: string; key: string } {
-  const cert = join(dir, "tls.crt");
-  const key = join(dir, "tls.key");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
-  return { cert, key };
-}
+import { selfSigned } from "../helpers/tls.ts";
 
 describe("TLS (PGlite)", () => {
   let t: TestSystem;

@@ -7,11 +7,12 @@
  * openssl in place of the real ones).
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { selfSigned } from "../helpers/tls.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const OPS = join(ROOT, "ops");
@@ -52,32 +53,10 @@ describe("the operations files", () => {
   });
 
   test("the example HAProxy configuration passes haproxy -c", () => {
+    // HAProxy takes the certificate and its key in one PEM file.
+    const tls = selfSigned(dir);
     const pem = join(dir, "self-signed.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        "/CN=phonehome.test",
-        "-days",
-        "1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    writeFileSync(
-      pem,
-      readFileSync(join(dir, "cert.pem"), "utf8") + readFileSync(join(dir, "key.pem"), "utf8"),
-    );
+    writeFileSync(pem, readFileSync(tls.cert, "utf8") + readFileSync(tls.key, "utf8"));
     const config = readFileSync(join(OPS, "haproxy", "phonehome.cfg"), "utf8").replace(
       /\/etc\/haproxy\/certs\/[a-z-]+\.pem/g,
       pem,
