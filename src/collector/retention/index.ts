@@ -33,4 +33,4 @@ export {
   type SurgicalRequest,
   type TableTotals,
 } from "./purge.service.ts";
-export { prepareRetention, RETENTION_JOB, type RetentionOptions } from "./schedule.ts";
+export { prepareRetention, type RetentionOptions } from "./schedule.ts";

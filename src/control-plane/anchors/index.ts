@@ -1,3 +1,3 @@
 /** The anchors of the regions' audit heads in the control plane's chain. This file is the folder's only public surface. */
 export { registerAnchorRoutes } from "./anchors.routes.ts";
-export { ANCHOR_JOB, anchorJob, anchorRegionHeads } from "./anchors.ts";
+export { anchorJob, anchorRegionHeads } from "./anchors.ts";
