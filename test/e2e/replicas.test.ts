@@ -31,9 +31,10 @@ const EVENTS_PER_DEVICE = 2;
 const KILLS = 12;
 const KILL_EVERY_MS = 3000;
 /** Periods of the leased jobs in this test, and the lease's time to live. */
-const SWEEP_S = 5;
-const ANCHOR_S = 6;
-const LEASE_S = 2;
+// A takeover (the lease's time and a tick) fits well inside a period also on a machine this loaded.
+const SWEEP_S = 8;
+const ANCHOR_S = 9;
+const LEASE_S = 3;
 
 /**
  * Each job's periods, from its first recorded run to its last, follow one

@@ -159,8 +159,9 @@ for (const backend of BACKENDS) {
       let releaseHang: (() => void) | undefined;
       const job = (by: string): LeasedJob => ({
         name: "takeover",
-        // Longer than the takeover, so that a's period is still the latest ended when b takes the lease.
-        periodMs: 4000,
+        // Far longer than the takeover (also on a busy machine), so that a's period is still the latest
+        // ended when b takes the lease.
+        periodMs: 8000,
         run: async ({ start, signal }) => {
           calls.push({ by, start: start.getTime() });
           if (by === "a") {
@@ -178,7 +179,7 @@ for (const backend of BACKENDS) {
       await until("a holds the lease", () => a.held().length === 1);
       const b = startLeasedJobs([job("b")], { db, ttlMs: 1200, logger, holder: "b" });
       try {
-        await until("a starts a run", () => calls.some((c) => c.by === "a"), 6000);
+        await until("a starts a run", () => calls.some((c) => c.by === "a"), 12_000);
         const period = calls.find((c) => c.by === "a")?.start;
         aStore.cut();
         const died = performance.now();
