@@ -11,16 +11,18 @@
  * that a holder started and never finished is run again by the next holder
  * while its period is still the latest ended one (else the next period's run
  * does its work).
- * Only the latest ended period is run, and only one that ended after this
- * replica started: a replica that starts runs nothing at once, and a period
- * whose end no replica lived through is not run afterwards.
+ * Only the latest ended period is run, so a period whose end no replica lived
+ * through is not run afterwards. A replica that starts runs nothing at once,
+ * unless the latest ended period is one the job missed: the period before it
+ * has a run (the job runs in this deployment, and its holder died before
+ * this period's run).
  */
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Db } from "../db/index.ts";
 import type { Logger } from "../log/index.ts";
-import { acquireLease, claimRun, finishRun, releaseLeases } from "./leases.repository.ts";
+import { acquireLease, claimRun, finishRun, hasRun, releaseLeases } from "./leases.repository.ts";
 
 /** A job that runs once per period on the replica that holds its lease. */
 export interface LeasedJob {
@@ -209,7 +211,18 @@ export function startLeasedJobs(jobs: readonly LeasedJob[], options: LeaseOption
     if (!holds(s) || s.running !== undefined || stopping.signal.aborted) return;
     const period = Math.floor(clock().getTime() / job.periodMs) - 1;
     const end = (period + 1) * job.periodMs;
-    if (period === s.lastPeriod || end <= startedAt) return;
+    if (period === s.lastPeriod) return;
+    // A period that ended before this replica started is run only when the one before it was (the job
+    // runs in this deployment and its holder died before this period's run): a start runs nothing else.
+    if (end <= startedAt) {
+      const missed = await hasRun(db, job.name, new Date((period - 1) * job.periodMs)).catch(() => undefined);
+      if (missed === undefined) return; // the store did not answer: asked again next tick
+      if (!missed) {
+        s.lastPeriod = period;
+        return;
+      }
+    }
+    if (!holds(s) || s.running !== undefined || stopping.signal.aborted) return;
     const abort = new AbortController();
     s.abort = abort;
     s.running = runPeriod(s, period, new Date(period * job.periodMs), new Date(end), abort)
@@ -231,9 +244,11 @@ export function startLeasedJobs(jobs: readonly LeasedJob[], options: LeaseOption
       // A renewal that hangs must not keep a run going past the lease's end.
       if (s.holding && !holds(s)) lose(s, "not renewed in time");
       if (s.ticking !== undefined || stopping.signal.aborted) return;
-      s.ticking = tick(s).finally(() => {
-        s.ticking = undefined;
-      });
+      s.ticking = tick(s)
+        .catch((error: unknown) => logger.warn({ err: error, lease: s.job.name }, "a lease tick failed"))
+        .finally(() => {
+          s.ticking = undefined;
+        });
     };
     s.timer = setInterval(fire, every);
     s.timer.unref();

@@ -140,3 +140,12 @@ export async function listJobRuns(db: Queryable, job?: string): Promise<JobRunRo
     finished: r.finished_at !== null,
   }));
 }
+
+/** Whether `job` has a run (finished or not) for the period starting at `periodStart`. */
+export async function hasRun(db: Queryable, job: string, periodStart: Date): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM job_runs WHERE job = $1 AND period_start = $2`, [
+    job,
+    periodStart.toISOString(),
+  ]);
+  return rows.length === 1;
+}

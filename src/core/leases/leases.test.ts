@@ -132,6 +132,26 @@ for (const backend of BACKENDS) {
       assert.deepEqual(ran, [], "the hour that ended before they started is not run");
     });
 
+    it("a replica that starts runs the latest period at once when the job missed it (the period before has a run)", async () => {
+      const hour = 3_600_000;
+      const latest = Math.floor(Date.now() / hour) - 1;
+      await db.query(
+        "INSERT INTO job_runs (job, period_start, holder, started_at, finished_at) VALUES ('hourly-missed', $1, 'gone', now(), now())",
+        [new Date((latest - 1) * hour).toISOString()],
+      );
+      const ran: number[] = [];
+      const a = startLeasedJobs(
+        [{ name: "hourly-missed", periodMs: hour, run: async ({ start }) => void ran.push(start.getTime()) }],
+        { db, ttlMs: 60_000, logger, holder: "late" },
+      );
+      try {
+        await until("the missed period runs", () => ran.length === 1);
+      } finally {
+        await a.stop();
+      }
+      assert.deepEqual(ran, [latest * hour]);
+    });
+
     it("a holder whose renewals hang lets the lease go when its time is up", async () => {
       const job: LeasedJob = {
         name: "frozen",
