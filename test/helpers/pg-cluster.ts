@@ -134,7 +134,8 @@ export async function startPgCluster(settings: Record<string, string> = {}): Pro
 /** A primary and its synchronous standby, each a cluster of the test's own. */
 export interface PgPair {
   readonly primary: PgCluster;
-  readonly standby: PgCluster;
+  /** The standby's URL and port (promoted, it is the primary). */
+  readonly standby: { readonly url: string; readonly port: number };
   /** A URL naming both hosts, primary first, asking for the writable one (libpq's syntax). */
   readonly url: string;
   /** `pg_ctl promote` on the standby; resolves once it takes writes. */
@@ -192,10 +193,7 @@ export async function startPgPair(): Promise<PgPair> {
     `-c "primary_conninfo=${conninfo}"`,
   ].join(" ");
   const log = join(dataDir, "server.log");
-  const startStandby = async () => {
-    run("pg_ctl", ["-D", dataDir, "-o", options, "-l", log, "-w", "-t", "60", "start"]);
-  };
-  await startStandby();
+  run("pg_ctl", ["-D", dataDir, "-o", options, "-l", log, "-w", "-t", "60", "start"]);
   const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${primary.port}/postgres` });
   await admin.connect();
   try {
@@ -212,30 +210,14 @@ export async function startPgPair(): Promise<PgPair> {
   } finally {
     await admin.end();
   }
-  const standbyUrl = `postgres://postgres@127.0.0.1:${port}/test`;
-  const standby: PgCluster = {
-    url: standbyUrl,
-    port,
-    dataDir,
-    start: startStandby,
-    stop: async (mode) => {
-      run("pg_ctl", ["-D", dataDir, "-m", mode, "-w", "-t", "60", "stop"]);
-    },
-    freeze: () => {
-      for (const pid of serverPids(dataDir)) process.kill(pid, "SIGSTOP");
-    },
-    thaw: () => {
-      for (const pid of serverPids(dataDir)) process.kill(pid, "SIGCONT");
-    },
-    terminateConnections: () => Promise.resolve(0),
-    destroy: async () => {
-      try {
-        run("pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "-t", "60", "stop"]);
-      } catch {
-        // Already stopped.
-      }
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const standby = { url: `postgres://postgres@127.0.0.1:${port}/test`, port };
+  const destroyStandby = async () => {
+    try {
+      run("pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "-t", "60", "stop"]);
+    } catch {
+      // Already stopped.
+    }
+    rmSync(dataDir, { recursive: true, force: true });
   };
   return {
     primary,
@@ -245,7 +227,7 @@ export async function startPgPair(): Promise<PgPair> {
       run("pg_ctl", ["-D", dataDir, "-w", "-t", "60", "promote"]);
     },
     destroy: async () => {
-      await standby.destroy();
+      await destroyStandby();
       await primary.destroy();
     },
   };
