@@ -19,6 +19,10 @@ export const SDK_ERRORS = {
     "By the market policy the collectors publish, the device's market belongs to another region than the one it was provisioned for.",
   "sdk.endpoint_key_mismatch":
     "The collector announces another region key than the provisioned one, or a kid/key pair that does not match.",
+  "sdk.descriptor_invalid":
+    "The region descriptor the collector publishes is missing, malformed, or not signed by a fleet root the device trusts (directly or through the published root chain).",
+  "sdk.region_key_expired":
+    "The verified region descriptor lists no region key in force at the device's time (every key has ended or none has started).",
   "sdk.redirect_refused": "The collector answered with a redirect; the SDK never follows one.",
   "sdk.queue_full": "The on-disk queue has no room for a message that may not be dropped.",
   "sdk.queue_invalid": "A queued message or its target path is malformed.",

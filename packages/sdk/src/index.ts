@@ -45,6 +45,23 @@ export {
 } from "./diagnostics.ts";
 export { DEFAULT_HELD_MAX_BYTES, DEFAULT_HELD_MAX_EVENTS, MIN_HELD_MAX_BYTES } from "./held.ts";
 export {
+  DESCRIPTOR_TYPE,
+  MAX_DESCRIPTOR_KEYS,
+  MAX_JWS_CHARS,
+  MAX_ROOT_CHAIN,
+  type RegionDescriptorStatement,
+  type RegionKeyValidity,
+  ROOT_LINK_TYPE,
+  type RootKey,
+  rootKeyId,
+  type RootLinkStatement,
+  type RootSigner,
+  sealingKey,
+  signRegionDescriptor,
+  signRootLink,
+  verifyRegionDescriptor,
+} from "./descriptor.ts";
+export {
   deviceKeyId,
   ENVELOPE_FORMAT,
   type Envelope,
