@@ -101,9 +101,24 @@ export async function verifyRegionDescriptor(
   trusted: readonly RootKey[],
   chain: readonly unknown[] = [],
 ): Promise<RegionDescriptorStatement> {
+  const roots = new Map((await verifyRootChain(trusted, chain)).map((r) => [r.kid, r]));
+  const statement = await verified(jws, roots, DESCRIPTOR_TYPE, "region descriptor");
+  return validateStatement(statement);
+}
+
+/**
+ * The roots trusted through a rollover chain: `trusted`, then the root each
+ * link hands trust to, in order (the last is the root in use). Each link must
+ * be signed by a root trusted before it. Throws `sdk.descriptor_invalid`.
+ */
+export async function verifyRootChain(
+  trusted: readonly RootKey[],
+  chain: readonly unknown[],
+): Promise<RootKey[]> {
   if (chain.length > MAX_ROOT_CHAIN) invalid(`the root chain has more than ${MAX_ROOT_CHAIN} links`);
   const roots = new Map<string, RootKey>();
   for (const root of trusted) roots.set(root.kid, checkRoot(root, "trusted root"));
+  const order = [...roots.values()];
   for (const [i, link] of chain.entries()) {
     const statement = (await verified(
       link,
@@ -114,9 +129,9 @@ export async function verifyRegionDescriptor(
     if (typeof statement !== "object" || statement === null) invalid(`root chain link ${i} is not an object`);
     const next = checkRoot(statement.root, `root chain link ${i}: root`);
     roots.set(next.kid, next);
+    order.push(next);
   }
-  const statement = await verified(jws, roots, DESCRIPTOR_TYPE, "region descriptor");
-  return validateStatement(statement);
+  return order;
 }
 
 /**

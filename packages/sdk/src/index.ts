@@ -60,6 +60,7 @@ export {
   signRegionDescriptor,
   signRootLink,
   verifyRegionDescriptor,
+  verifyRootChain,
 } from "./descriptor.ts";
 export {
   deviceKeyId,

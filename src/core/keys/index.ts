@@ -14,21 +14,12 @@ import {
   randomBytes,
   type webcrypto,
 } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { hpke, regionKeyId, toArrayBuffer } from "@phonehome/sdk";
 import { CompactSign } from "jose";
 import { importRecipientKey, type RecipientKey } from "../crypto/index.ts";
+import { readOrCreate } from "./files.ts";
 
 /** A region's HPKE key pair, raw X25519 keys as base64url. */
 export interface RegionKeyFile {
@@ -46,39 +37,6 @@ export interface RegionKeys {
   privateKey: webcrypto.CryptoKey;
   /** The private key for the collector's synchronous `openBase`. */
   recipient: RecipientKey;
-}
-
-/**
- * Reads a file the system generated, or creates it with `make` when missing.
- * Creation is exclusive, so processes starting at once agree on one value: the
- * content is written in full (and synced) under a private name, then linked to
- * `path`, which fails when another creator got there first; a reader never
- * sees a partly written file. The file is readable by its owner only.
- */
-export function readOrCreate(path: string, make: () => string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const content = make();
-  const temp = `${path}.${randomBytes(8).toString("hex")}.tmp`;
-  const fd = openSync(temp, "wx", 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(temp, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-  } finally {
-    unlinkSync(temp);
-  }
-  return readFileSync(path, "utf8");
 }
 
 /** Loads the region's HPKE key pair from `<dataDir>/keys/region-<id>.json`, creating it at first start. */
@@ -222,4 +180,18 @@ export async function signAsRegion(payload: object, key: RegionSigningKey, typ: 
     .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ })
     .sign(key.privateKey);
 }
+export { readOrCreate } from "./files.ts";
+export {
+  embeddedRoot,
+  embeddedRootPath,
+  type FleetTrust,
+  fleetTrustPath,
+  generateRootKeyFile,
+  loadFleetTrust,
+  parseFleetTrust,
+  readRootKeyFile,
+  type Root,
+  type RootKeyFile,
+  rootInUse,
+} from "./roots.ts";
 export { checkKeyFingerprints, type KeyFingerprint, secretFingerprint } from "./fingerprints.ts";
