@@ -5,7 +5,7 @@
  * password where local accounts may sign in (`/console/config.json` says
  * which). A refusal the provider's callback handed back is shown here.
  */
-import { useState } from "preact/hooks";
+import { useId, useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, Field, Notice } from "../shared/ui.tsx";
 import type { Me, Session } from "./session.ts";
@@ -48,9 +48,10 @@ function PasswordForm(props: { heading: string | null; onSignedIn: (s: Session) 
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [problem, setProblem] = useState<string | null>(null);
+  const headingId = useId();
   return (
     <form
-      aria-label={props.heading ?? "Sign in with a password"}
+      aria-labelledby={props.heading === null ? undefined : headingId}
       onSubmit={async (e) => {
         e.preventDefault();
         setProblem(null);
@@ -65,7 +66,7 @@ function PasswordForm(props: { heading: string | null; onSignedIn: (s: Session) 
         }
       }}
     >
-      {props.heading === null ? null : <h3>{props.heading}</h3>}
+      {props.heading === null ? null : <h3 id={headingId}>{props.heading}</h3>}
       <Field
         label="Username"
         name="username"
