@@ -210,12 +210,12 @@ for (const backend of BACKENDS) {
       );
     });
 
-    test("the provider's refusal is passed on, the state spent", async () => {
+    test("the provider's refusal is passed on, the state spent; parameters of its own are let through", async () => {
       const begun = await fetch(`${cp()}/v1/sessions/oidc`, { redirect: "manual" });
       const state = new URL(begun.headers.get("location") ?? "").searchParams.get("state") ?? "";
       const cookie = (begun.headers.getSetCookie()[0] ?? "").split(";")[0] ?? "";
       const back = await callBack(
-        `${cp()}/v1/sessions/oidc/callback?error=access_denied&error_description=End-User+aborted&state=${state}`,
+        `${cp()}/v1/sessions/oidc/callback?error=access_denied&error_description=End-User+aborted&authuser=0&state=${state}`,
         cookie,
       );
       assert.equal(back.fragment.get("sign-in-error"), "auth.oidc_failed");

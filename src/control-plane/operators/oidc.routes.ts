@@ -102,7 +102,9 @@ export function registerOidcRoutes(app: App, deps: { oidc: OidcSignIn | undefine
             error_description: T.Optional(T.String({ maxLength: 1000 })),
             error_uri: T.Optional(T.String({ maxLength: 2048 })),
           },
-          { additionalProperties: false },
+          // Providers add parameters of their own to the redirect (Google: scope, authuser, hd, prompt):
+          // they are let through, bounded, and nothing reads them.
+          { additionalProperties: T.String({ maxLength: 2048 }), maxProperties: 20 },
         ),
         response: {
           303: T.Null({ description: "to the console, with the session or the refusal in the fragment" }),
