@@ -16,6 +16,7 @@ import { oidcSignIn } from "../../src/control-plane/operators/oidc.service.ts";
 import {
   callBack,
   CLIENT_ID,
+  PEOPLE,
   signInAtProvider,
   startTestProvider,
   type TestProvider,
@@ -142,6 +143,30 @@ for (const backend of BACKENDS) {
       assert.equal(refused.status, 403);
       const allowed = await callControlPlane(t, "GET", "/v1/fleet/batches", undefined, token);
       assert.equal(allowed.status, 200);
+    });
+
+    test("the provider decides the role at each sign-in: a change is in the audit log, a group removed keeps them out", async () => {
+      const rolf = PEOPLE.rolf;
+      assert.ok(rolf);
+      assert.equal((await signIn("rolf")).me.role, "operator");
+      rolf.groups = ["phonehome-auditors"];
+      assert.equal((await signIn("rolf")).me.role, "auditor");
+      const changed = (await auditActions()).filter((e) => e.action === "operator.role_changed");
+      assert.deepEqual(
+        changed.map((e) => [e.actor, e.subject, e.detail]),
+        [["system:oidc", "rolf", { from: "operator", to: "auditor", issuer: op.issuer, subject: "rolf" }]],
+      );
+      rolf.groups = ["sales"];
+      const { callbackUrl, cookie } = await signInAtProvider(cp(), "rolf");
+      assert.equal((await callBack(callbackUrl, cookie)).fragment.get("sign-in-error"), "auth.oidc_no_role");
+      assert.equal((await operatorRows()).find((r) => r.username === "rolf")?.role, "auditor", "unchanged");
+      rolf.groups = ["phonehome-operators"];
+    });
+
+    test("a role claim the ID token lacks is read from userinfo", async () => {
+      const { me } = await signIn("uma");
+      assert.equal(me.role, "auditor");
+      assert.equal(me.name, "Uma Userinfo");
     });
 
     test("a person whose groups map to no role is refused, and nothing is created", async () => {

@@ -19,14 +19,23 @@ export interface TestPerson {
   email: string;
   groups: string[];
   idTokenSeconds?: number;
+  /** Groups only at userinfo, not in the ID token (as providers that keep the code flow's ID token small). */
+  groupsAtUserinfoOnly?: boolean;
 }
 
-/** The people of the test provider, by login. */
-export const PEOPLE: Readonly<Record<string, TestPerson>> = {
+/** The people of the test provider, by login (a test may move someone between groups). */
+export const PEOPLE: Record<string, TestPerson> = {
+  rolf: { name: "Rolf Rolechange", email: "rolf@example.com", groups: ["phonehome-operators"] },
   ada: { name: "Ada Admin", email: "ada@example.com", groups: ["staff", "phonehome-admins"] },
   otto: { name: "Otto Operator", email: "otto@example.com", groups: ["phonehome-operators"] },
   aud: { name: "Audun Auditor", email: "audun@example.com", groups: ["phonehome-auditors"] },
   sal: { name: "Sal Sales", email: "sal@example.com", groups: ["sales"] },
+  uma: {
+    name: "Uma Userinfo",
+    email: "uma@example.com",
+    groups: ["phonehome-auditors"],
+    groupsAtUserinfoOnly: true,
+  },
   brief: {
     name: "Bri Brief",
     email: "bri@example.com",
@@ -111,12 +120,14 @@ export async function startTestProvider(): Promise<TestProvider> {
           if (person === undefined) return undefined;
           return {
             accountId: id,
-            claims: () => ({
+            claims: (use: string) => ({
               sub: id,
               name: person.name,
               preferred_username: id,
               email: person.email,
-              groups: person.groups,
+              ...(use === "id_token" && person.groupsAtUserinfoOnly === true
+                ? {}
+                : { groups: person.groups }),
             }),
           };
         },
