@@ -192,6 +192,8 @@ export function oidcSignIn(db: Db, config: OidcConfig, controlPlaneUrl: () => st
         if (idToken === undefined) throw new Error("the provider returned no ID token");
         issuer = idToken.iss;
         subject = idToken.sub;
+        // OpenID Connect bounds a subject at 255 ASCII characters; the store holds no more.
+        if (subject.length > 255) throw new Error("the ID token's subject is longer than 255 characters");
         idTokenExpires = idToken.exp * 1000;
         claims = { ...idToken };
         // Providers that keep claims out of the ID token (the code flow's default in many) give them at userinfo.
