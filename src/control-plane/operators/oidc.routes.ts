@@ -108,6 +108,7 @@ export function registerOidcRoutes(app: App, deps: { oidc: OidcSignIn | undefine
         ),
         response: {
           303: T.Null({ description: "to the console, with the session or the refusal in the fragment" }),
+          400: Problem,
           404: Problem,
         },
       },
