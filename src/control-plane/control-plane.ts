@@ -20,7 +20,7 @@ import type { Logger } from "../core/log/index.ts";
 import { loadDictionary } from "../core/dictionary/index.ts";
 import type { IncidentContext } from "./incidents/index.ts";
 import { registerIncidentRoutes, sweepJob } from "./incidents/index.ts";
-import { registerOperatorRoutes } from "./operators/index.ts";
+import { oidcSignIn, registerOperatorRoutes } from "./operators/index.ts";
 import { registerReviewRoutes } from "./reviews/index.ts";
 import { registerSupportRoutes } from "./support/index.ts";
 import { peersFromConfig, registerConsole, registerPortal, type WebPeers } from "../core/web-apps/index.ts";
@@ -88,7 +88,15 @@ export async function startControlPlane(
     corsOrigins: () => peers.origins(),
   });
   await registerPortal(app, peers);
-  await registerConsole(app);
+  const publicUrl = () =>
+    config.controlPlane.listen.port === 0 ? urlOf(app, config.controlPlane) : config.controlPlane.url;
+  const oidc =
+    config.controlPlane.oidc === undefined ? undefined : oidcSignIn(db, config.controlPlane.oidc, publicUrl);
+  const local = config.controlPlane.oidc?.localSignIn ?? "all";
+  await registerConsole(app, {
+    passwordSignIn: local,
+    provider: oidc === undefined ? null : { name: oidc.name, signInUrl: "/v1/sessions/oidc" },
+  });
   // Handlers run as the actor their authorisation found, for the audit log.
   app.addHook("preHandler", actorHook);
   const regionUrls = new Map<string, string>();
@@ -133,7 +141,7 @@ export async function startControlPlane(
     readEntries: authorize({ db, serviceToken }, "audit.read"),
   });
   registerDataMapRoutes(app, { db, config, dictionary });
-  registerOperatorRoutes(app, { db, serviceToken, signIn: config.signIn });
+  registerOperatorRoutes(app, { db, serviceToken, signIn: config.signIn, local, oidc });
   registerLedgerRoute(app, {
     db,
     serviceToken,

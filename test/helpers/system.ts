@@ -54,6 +54,8 @@ export async function startTestSystem(
   overrides: {
     ingest?: Record<string, number>;
     extra?: Record<string, unknown>;
+    /** Further settings of the control plane (its OpenID provider). */
+    controlPlane?: Record<string, unknown>;
   } = {},
 ): Promise<TestSystem> {
   const dataDir = mkdtempSync(join(tmpdir(), "phonehome-system-"));
@@ -67,7 +69,7 @@ export async function startTestSystem(
     {
       dataDir,
       logLevel: "silent",
-      controlPlane: { listen: "127.0.0.1:0", store: storeOf(0) },
+      controlPlane: { listen: "127.0.0.1:0", store: storeOf(0), ...overrides.controlPlane },
       regions: [
         { id: "global", storedIn: "SG", listen: "127.0.0.1:0", store: storeOf(1) },
         { id: "cn", storedIn: "CN", listen: "127.0.0.1:0", store: storeOf(2) },

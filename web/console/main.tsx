@@ -9,6 +9,7 @@
  */
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import type { ConsoleConfig } from "@phonehome/shared";
 import { api } from "../shared/api.ts";
 import { Notice, Page } from "../shared/ui.tsx";
 import "../shared/ui.css";
@@ -34,8 +35,26 @@ const SECTIONS = [
 ] as const;
 type SectionId = (typeof SECTIONS)[number]["id"];
 
+/**
+ * What the provider's callback handed over in the fragment (which no browser
+ * sends to a server): a session's token, or why the sign-in was refused.
+ * Read once, then removed from the address bar and the tab's history.
+ */
+function handedOver(): { token: string | null; refused: string | null } {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get("session");
+  const refused = fragment.has("sign-in-error")
+    ? (fragment.get("message") ?? "the sign-in was refused")
+    : null;
+  if (token !== null || refused !== null) history.replaceState(null, "", location.pathname);
+  if (token !== null) sessionStorage.setItem(SESSION_KEY, token);
+  return { token, refused };
+}
+const handover = handedOver();
+
 function App() {
   const [session, setSession] = useState<Session | null>(null);
+  const [config, setConfig] = useState<ConsoleConfig | null>(null);
   const [checked, setChecked] = useState(false);
   const [section, setSection] = useState<string>(location.hash.slice(1));
   useEffect(() => {
@@ -44,7 +63,11 @@ function App() {
     return () => removeEventListener("hashchange", onHash);
   }, []);
   useEffect(() => {
-    // A session kept for this tab: check it is still live.
+    // How operators sign in here; without an answer, the password form alone, as before providers.
+    api<ConsoleConfig>("/console/config.json")
+      .then(setConfig)
+      .catch(() => setConfig({ passwordSignIn: "all", provider: null }));
+    // A session kept for this tab, or just handed over by the provider's callback: check it is still live.
     const token = sessionStorage.getItem(SESSION_KEY);
     if (token === null) {
       setChecked(true);
@@ -55,7 +78,7 @@ function App() {
       .catch(() => sessionStorage.removeItem(SESSION_KEY))
       .finally(() => setChecked(true));
   }, []);
-  if (!checked) {
+  if (!checked || (session === null && config === null)) {
     return (
       <Page title="Console">
         <p role="status">Loading…</p>
@@ -66,6 +89,8 @@ function App() {
     return (
       <Page title="Console">
         <SignIn
+          config={config ?? { passwordSignIn: "all", provider: null }}
+          refused={handover.refused}
           onSignedIn={(s) => {
             sessionStorage.setItem(SESSION_KEY, s.token);
             setSession(s);
@@ -81,6 +106,11 @@ function App() {
   const signOut = async () => {
     await api("/v1/sessions/current", { method: "DELETE", token: session.token }).catch(() => undefined);
     sessionStorage.removeItem(SESSION_KEY);
+    // A session from the provider: sign out there too (RP-initiated logout), which comes back here.
+    if (session.me.signOutUrl !== undefined) {
+      location.assign(session.me.signOutUrl);
+      return;
+    }
     setSession(null);
   };
   return (

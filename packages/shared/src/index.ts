@@ -165,6 +165,8 @@ export {
 } from "./regions.ts";
 export {
   type NewSession,
+  type ConsoleConfig,
+  ConsoleConfigView,
   type Operator,
   OperatorView,
   type Role,

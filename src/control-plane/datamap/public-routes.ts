@@ -43,7 +43,7 @@ export const PUBLIC_ROUTES: readonly PublicRoute[] = [
     service: "control plane",
     method: "GET",
     path: "/console/*",
-    why: "the operator console's files; everything it shows needs a session",
+    why: "the operator console's files, and how operators sign in here (config.json); everything it shows needs a session",
   },
   { service: "control plane", method: "GET", path: "/v1/fleet/models", why: SOFTWARE },
   {
@@ -95,6 +95,18 @@ export const PUBLIC_ROUTES: readonly PublicRoute[] = [
     method: "POST",
     path: "/v1/sessions",
     why: "signing in; failures are throttled (docs/operators.md)",
+  },
+  {
+    service: "control plane",
+    method: "GET",
+    path: "/v1/sessions/oidc",
+    why: "signing in through the organisation's OpenID provider: sends the browser there; begun sign-ins are bounded per address",
+  },
+  {
+    service: "control plane",
+    method: "GET",
+    path: "/v1/sessions/oidc/callback",
+    why: "the provider's redirect back: only a state this control plane began for this browser, once, opens a session",
   },
   {
     service: "control plane",

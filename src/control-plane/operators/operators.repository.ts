@@ -9,13 +9,17 @@ export interface OperatorRecord {
   username: string;
   name: string;
   role: Role;
-  passwordHash: string;
+  /** Null for an operator a provider vouches for (issuer and subject set instead). */
+  passwordHash: string | null;
   createdAt: Date;
   disabledAt: Date | null;
 }
 
 /** Adds an operator; false when the username is taken. */
-export async function insertOperator(q: Queryable, o: Omit<OperatorRecord, "disabledAt">): Promise<boolean> {
+export async function insertOperator(
+  q: Queryable,
+  o: Omit<OperatorRecord, "disabledAt" | "passwordHash"> & { passwordHash: string },
+): Promise<boolean> {
   const { rows } = await q.query<{ username: string }>(
     `INSERT INTO operators (username, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (username) DO NOTHING RETURNING username`,
@@ -45,14 +49,24 @@ export async function insertSession(
   );
 }
 
+/** A live session's operator, and where the operator signs in (issuer and subject; null for a password). */
+export interface SessionRecord {
+  username: string;
+  name: string;
+  role: Role;
+  issuer: string | null;
+  subject: string | null;
+  expiresAt: Date;
+}
+
 /** The operator of a live session (not expired at `now`, not revoked, operator not disabled), or null. */
 export async function sessionOperator(
   q: Queryable,
   tokenSha256: string,
   now: Date,
-): Promise<{ username: string; name: string; role: Role; expiresAt: Date } | null> {
-  const { rows } = await q.query<{ username: string; name: string; role: Role; expiresAt: Date }>(
-    `SELECT o.username, o.name, o.role, s.expires_at AS "expiresAt"
+): Promise<SessionRecord | null> {
+  const { rows } = await q.query<SessionRecord>(
+    `SELECT o.username, o.name, o.role, o.issuer, o.subject, s.expires_at AS "expiresAt"
        FROM operator_sessions s JOIN operators o ON o.username = s.username
       WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND o.disabled_at IS NULL`,
     [tokenSha256, now.toISOString()],
@@ -61,14 +75,14 @@ export async function sessionOperator(
   return row === undefined ? null : { ...row, expiresAt: new Date(row.expiresAt) };
 }
 
-/** Ends a session; true when it was live. */
-export async function revokeSession(q: Queryable, tokenSha256: string, now: Date): Promise<boolean> {
-  const { rows } = await q.query<{ token_sha256: string }>(
-    `UPDATE operator_sessions SET revoked_at = $2 WHERE token_sha256 = $1 AND revoked_at IS NULL
-     RETURNING token_sha256`,
+/** Ends a session that is live at `now`; its operator's username, or null when it was not live. */
+export async function revokeSession(q: Queryable, tokenSha256: string, now: Date): Promise<string | null> {
+  const { rows } = await q.query<{ username: string }>(
+    `UPDATE operator_sessions SET revoked_at = $2 WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > $2
+     RETURNING username`,
     [tokenSha256, now.toISOString()],
   );
-  return rows.length === 1;
+  return rows[0]?.username ?? null;
 }
 
 /** A sign-in attempt as the throttle counts it: whose username (its SHA-256), from where, when. */

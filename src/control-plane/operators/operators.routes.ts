@@ -13,7 +13,16 @@ import type { Db } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { currentActor } from "../../core/audit-log/index.ts";
-import { addOperator, operatorOfSession, SESSION_HOURS, signIn, signOut } from "./operators.service.ts";
+import {
+  addOperator,
+  type LocalSignIn,
+  operatorOfSession,
+  SESSION_HOURS,
+  signIn,
+  signOut,
+} from "./operators.service.ts";
+import type { OidcSignIn } from "./oidc.service.ts";
+import { registerOidcRoutes } from "./oidc.routes.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
@@ -28,7 +37,15 @@ function bearer(request: FastifyRequest): string {
 /** Registers `POST /v1/operators`, `POST /v1/sessions`, `GET` and `DELETE /v1/sessions/current`. */
 export function registerOperatorRoutes(
   app: App,
-  deps: { db: Db; serviceToken: string; signIn: SignInConfig },
+  deps: {
+    db: Db;
+    serviceToken: string;
+    signIn: SignInConfig;
+    /** Who may sign in with a password ("all" without a provider). */
+    local: LocalSignIn;
+    /** The OpenID provider's relying party, when one is configured. */
+    oidc: OidcSignIn | undefined;
+  },
 ): void {
   const tags = ["operators"];
   app.post(
@@ -72,12 +89,15 @@ export function registerOperatorRoutes(
           200: SessionView,
           400: Problem,
           401: Problem,
+          403: Problem,
           429: Problem,
         },
       },
     },
-    async (request) => signIn(deps.db, deps.signIn, { ...request.body, address: request.ip }),
+    async (request) =>
+      signIn(deps.db, deps.signIn, { ...request.body, address: request.ip }, new Date(), deps.local),
   );
+  registerOidcRoutes(app, { oidc: deps.oidc });
   app.get(
     "/v1/sessions/current",
     {
@@ -94,7 +114,13 @@ export function registerOperatorRoutes(
       const operator = await operatorOfSession(deps.db, bearer(request));
       if (operator === null)
         throw new PhoneHomeError("auth.session_invalid", "the session is not live: sign in again");
-      return { ...operator, permissions: permissionsOf(operator.role) };
+      const signOutUrl =
+        operator.provider === undefined || deps.oidc === undefined ? undefined : await deps.oidc.signOutUrl();
+      return {
+        ...operator,
+        permissions: permissionsOf(operator.role),
+        ...(signOutUrl === undefined ? {} : { signOutUrl }),
+      };
     },
   );
   app.delete(
@@ -102,7 +128,8 @@ export function registerOperatorRoutes(
     {
       schema: {
         tags,
-        summary: "Sign out: end the bearer session",
+        summary:
+          "Sign out: end the bearer session (a session opened through the provider: then send the browser to `signOutUrl`)",
         response: { 204: T.Null(), 401: Problem },
       },
     },

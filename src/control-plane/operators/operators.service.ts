@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { type Operator, type Role, ROLES } from "@phonehome/shared";
 import { hash, verify } from "@node-rs/argon2";
 import { appendAudit } from "../../core/audit-log/index.ts";
-import type { Db } from "../../core/db/index.ts";
+import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { SignInConfig } from "../../core/config/index.ts";
 import { admitSignIn } from "./sign-in-throttle.ts";
@@ -24,6 +24,9 @@ import {
 
 /** How long a session lasts. */
 export const SESSION_HOURS = 8;
+/** Who signs in with a local password: everyone (no provider configured), local admins only, or no one. */
+export type LocalSignIn = "admin" | "all" | "none";
+
 /** The shortest password an operator may have. */
 export const MIN_PASSWORD = 12;
 
@@ -98,7 +101,14 @@ export async function signIn(
   limits: SignInConfig,
   credentials: SignInRequest,
   now = new Date(),
+  local: LocalSignIn = "all",
 ): Promise<{ token: string; expiresAt: string; operator: Operator }> {
+  if (local === "none") {
+    throw new PhoneHomeError(
+      "auth.local_sign_in_disabled",
+      "operators sign in through the organisation's identity provider here: password sign-in is turned off",
+    );
+  }
   const admitted = await admitSignIn(db, limits, credentials, now);
   // A name no operator can have is not looked up: it may hold bytes the store refuses.
   const operator = USERNAME.test(credentials.username) ? await findOperator(db, credentials.username) : null;
@@ -125,34 +135,52 @@ export async function signIn(
     }
     throw new PhoneHomeError("auth.sign_in_failed", "the username or the password is wrong");
   }
-  const token = randomBytes(32).toString("base64url");
+  // Told only to whoever knows the password: the account exists, and the provider is the way in.
+  if (local === "admin" && operator.role !== "admin") {
+    throw new PhoneHomeError(
+      "auth.local_sign_in_disabled",
+      "operators sign in through the organisation's identity provider here; only a local admin may use a password",
+    );
+  }
   const expiresAt = new Date(now.getTime() + SESSION_HOURS * 3_600_000);
-  await db.transaction(async (tx) => {
+  const token = await db.transaction(async (tx) => {
     // These failures were the operator's own: they count no further.
     await clearSignInAttempts(tx, admitted.id, admitted.attempt);
-    await insertSession(tx, {
-      tokenSha256: digest(token),
-      username: operator.username,
-      createdAt: now,
-      expiresAt,
-    });
-    await appendAudit(
-      tx,
-      {
-        actor: `operator:${operator.username}`,
-        action: "session.opened",
-        subject: operator.username,
-        reason: null,
-        detail: {},
-      },
-      now,
-    );
+    return openSession(tx, operator.username, { method: "password" }, now, expiresAt);
   });
   return {
     token,
     expiresAt: expiresAt.toISOString(),
     operator: { username: operator.username, name: operator.name, role: operator.role },
   };
+}
+
+/**
+ * Opens a session for `username` until `expiresAt` in the caller's
+ * transaction, with its `session.opened` entry (how the operator signed in in
+ * `detail`); the new bearer token, of which only the SHA-256 is kept.
+ */
+export async function openSession(
+  tx: Queryable,
+  username: string,
+  detail: Record<string, unknown>,
+  now: Date,
+  expiresAt: Date,
+): Promise<string> {
+  const token = randomBytes(32).toString("base64url");
+  await insertSession(tx, { tokenSha256: digest(token), username, createdAt: now, expiresAt });
+  await appendAudit(
+    tx,
+    {
+      actor: `operator:${username}`,
+      action: "session.opened",
+      subject: username,
+      reason: null,
+      detail: { ...detail, expiresAt: expiresAt.toISOString() },
+    },
+    now,
+  );
+  return token;
 }
 
 /** The operator a session token belongs to, or null (unknown, expired, revoked, operator disabled). */
@@ -168,11 +196,29 @@ export async function operatorOfSession(
         username: found.username,
         name: found.name,
         role: found.role,
+        ...(found.issuer === null || found.subject === null
+          ? {}
+          : { provider: { issuer: found.issuer, subject: found.subject } }),
         expiresAt: found.expiresAt.toISOString(),
       };
 }
 
-/** Ends a session now; true when it was live. */
+/** Ends a session now, with its `session.closed` entry; true when it was live. */
 export function signOut(db: Db, token: string, now = new Date()): Promise<boolean> {
-  return revokeSession(db, digest(token), now);
+  return db.transaction(async (tx) => {
+    const username = await revokeSession(tx, digest(token), now);
+    if (username === null) return false;
+    await appendAudit(
+      tx,
+      {
+        actor: `operator:${username}`,
+        action: "session.closed",
+        subject: username,
+        reason: null,
+        detail: {},
+      },
+      now,
+    );
+    return true;
+  });
 }

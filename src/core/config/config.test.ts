@@ -327,6 +327,72 @@ describe("schema problems", () => {
     );
   });
 
+  it("has no OpenID provider by default; fills a provider's defaults and refuses what cannot work", () => {
+    assert.equal(buildConfig({}, scratch).controlPlane.oidc, undefined);
+    const roles = [{ value: "phonehome-admins", role: "admin" }];
+    const oidc = buildConfig(
+      {
+        controlPlane: {
+          oidc: { name: "Corp SSO", issuer: "https://id.example.com", clientId: "phonehome", roles },
+        },
+      },
+      scratch,
+    ).controlPlane.oidc;
+    assert.deepEqual(oidc, {
+      name: "Corp SSO",
+      issuer: "https://id.example.com",
+      clientId: "phonehome",
+      clientSecretFile: undefined,
+      redirectUri: undefined,
+      postLogoutRedirectUri: undefined,
+      scopes: ["openid", "profile", "email"],
+      roleClaim: "groups",
+      roles,
+      sessionMaxSeconds: 28_800,
+      localSignIn: "admin",
+    });
+    const problems = problemsOf(() =>
+      buildConfig(
+        {
+          controlPlane: {
+            oidc: {
+              name: "Corp SSO",
+              issuer: "http://id.example.com",
+              clientId: "phonehome",
+              clientSecretFile: "no-such-secret",
+              scopes: ["profile"],
+              roles,
+            },
+          },
+        },
+        scratch,
+      ),
+    );
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ["/controlPlane/oidc/scopes", "/controlPlane/oidc/issuer", "/controlPlane/oidc/clientSecretFile"],
+    );
+    const shape = problemsOf(() =>
+      buildConfig(
+        {
+          controlPlane: {
+            oidc: {
+              name: "x",
+              issuer: "https://id.example.com",
+              clientId: "c",
+              roles: [{ value: "g", role: "root" }],
+            },
+          },
+        },
+        scratch,
+      ),
+    );
+    assert.ok(
+      shape.some((p) => p.path.startsWith("/controlPlane/oidc/roles/0/role")),
+      JSON.stringify(shape),
+    );
+  });
+
   it("refuses values of the wrong shape with their paths", () => {
     const problems = problemsOf(() =>
       buildConfig(

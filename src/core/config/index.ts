@@ -56,6 +56,35 @@ export interface ControlPlaneConfig {
   url: string;
   store: StoreConfig;
   tls: TlsConfig | undefined;
+  /** The OpenID provider operators sign in through; undefined: local accounts only (the embedded default). */
+  oidc: OidcConfig | undefined;
+}
+
+/** A phonehome role, as the configuration names one (the same list as @phonehome/shared's ROLES). */
+export type ConfigRole = "operator" | "privacy-reviewer" | "support" | "auditor" | "admin";
+
+/** An OpenID provider for operators' sign-in (docs/operators.md). */
+export interface OidcConfig {
+  /** The provider's name as operators know it ("Sign in with <name>"). */
+  name: string;
+  /** The issuer URL; discovery reads its /.well-known/openid-configuration. */
+  issuer: string;
+  clientId: string;
+  /** A file holding the client secret, read at start; undefined: a public client (PKCE only). */
+  clientSecretFile: string | undefined;
+  /** The callback registered at the provider; undefined: the control plane's URL + /v1/sessions/oidc/callback, as it runs. */
+  redirectUri: string | undefined;
+  /** Where the provider sends the browser after sign-out; undefined: the control plane's URL + /console/. */
+  postLogoutRedirectUri: string | undefined;
+  scopes: readonly string[];
+  /** The claim carrying groups or roles (a string or an array of strings). */
+  roleClaim: string;
+  /** Claim values mapped to roles; the first entry the person's claim holds gives the role. */
+  roles: readonly { value: string; role: ConfigRole }[];
+  /** The longest a provider's session lasts, in seconds; the ID token's expiry may end it sooner. */
+  sessionMaxSeconds: number;
+  /** Who still signs in with a local password: local admins only (break-glass), everyone, or no one. */
+  localSignIn: "admin" | "all" | "none";
 }
 
 /** How long every service waits for a client, in milliseconds. */
@@ -270,6 +299,7 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     url: cpRaw.url ?? urlOf(cpListen, cpTls),
     store: storeOf(cpRaw.store, "control"),
     tls: cpTls,
+    oidc: cpRaw.oidc === undefined ? undefined : oidcOf(cpRaw.oidc, at, problems),
   };
 
   const regionsRaw = raw.regions ?? DEFAULT_REGIONS;
@@ -378,6 +408,46 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     },
     demo: { devices: raw.demo?.devices ?? 50 },
   });
+}
+
+/** The OpenID provider's settings with their defaults, and the problems the schema cannot see. */
+function oidcOf(
+  raw: NonNullable<NonNullable<ConfigFile["controlPlane"]>["oidc"]>,
+  at: (p: string) => string,
+  problems: Problem[],
+): OidcConfig {
+  const where = "/controlPlane/oidc";
+  const scopes = raw.scopes ?? ["openid", "profile", "email"];
+  if (!scopes.includes("openid"))
+    problems.push({ path: `${where}/scopes`, message: "the scopes must include openid" });
+  // Plain HTTP to the provider is for a provider on this machine (development, tests), as for the services.
+  for (const key of ["issuer", "redirectUri", "postLogoutRedirectUri"] as const) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    const url = new URL(value);
+    if (url.protocol === "http:" && !isLoopback(url.hostname.replace(/^\[|\]$/g, ""))) {
+      problems.push({
+        path: `${where}/${key}`,
+        message: `${value} is plain HTTP: use https (http is for loopback only)`,
+      });
+    }
+  }
+  const clientSecretFile = raw.clientSecretFile === undefined ? undefined : at(raw.clientSecretFile);
+  if (clientSecretFile !== undefined && !existsSync(clientSecretFile))
+    problems.push({ path: `${where}/clientSecretFile`, message: `file ${clientSecretFile} does not exist` });
+  return {
+    name: raw.name,
+    issuer: raw.issuer,
+    clientId: raw.clientId,
+    clientSecretFile,
+    redirectUri: raw.redirectUri,
+    postLogoutRedirectUri: raw.postLogoutRedirectUri,
+    scopes,
+    roleClaim: raw.roleClaim ?? "groups",
+    roles: raw.roles.map((r) => ({ value: r.value, role: r.role as ConfigRole })),
+    sessionMaxSeconds: raw.sessionMaxSeconds ?? 28_800,
+    localSignIn: raw.localSignIn ?? "admin",
+  };
 }
 
 /** The region that holds the personal data of devices sold in `market`. */

@@ -9,6 +9,96 @@ const Listen = T.String({
 });
 const Url = T.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 });
 
+/** The roles an operator can hold (as @phonehome/shared's ROLES, which core does not import). */
+const Role = T.Union(
+  ["operator", "privacy-reviewer", "support", "auditor", "admin"].map((r) => T.Literal(r)),
+  { description: "a phonehome role" },
+);
+
+/** An OpenID provider operators sign in through (docs/operators.md#signing-in-through-an-openid-provider). */
+const Oidc = T.Object(
+  {
+    name: T.String({
+      minLength: 1,
+      maxLength: 60,
+      description: 'the provider as operators know it: the console offers "Sign in with <name>"',
+    }),
+    issuer: T.String({
+      pattern: "^https?://[^\\s]+$",
+      maxLength: 2048,
+      description: "the issuer URL; its /.well-known/openid-configuration is read",
+    }),
+    clientId: T.String({ minLength: 1, maxLength: 255 }),
+    clientSecretFile: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          "a file holding the client secret (client_secret_basic); absent: a public client, PKCE only",
+      }),
+    ),
+    redirectUri: T.Optional(
+      T.String({
+        pattern: "^https?://[^\\s]+$",
+        maxLength: 2048,
+        description: "registered at the provider; default <controlPlane.url>/v1/sessions/oidc/callback",
+      }),
+    ),
+    postLogoutRedirectUri: T.Optional(
+      T.String({
+        pattern: "^https?://[^\\s]+$",
+        maxLength: 2048,
+        description:
+          "where the provider sends the browser after signing out; default <controlPlane.url>/console/",
+      }),
+    ),
+    scopes: T.Optional(
+      T.Array(T.String({ pattern: "^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,100}$" }), {
+        minItems: 1,
+        maxItems: 20,
+        uniqueItems: true,
+        description: "scopes asked for; must include openid (default openid, profile, email)",
+      }),
+    ),
+    roleClaim: T.Optional(
+      T.String({
+        pattern: "^[A-Za-z0-9_:./-]{1,200}$",
+        description:
+          "the claim carrying the person's groups or roles, a string or an array of strings (default groups)",
+      }),
+    ),
+    roles: T.Array(
+      T.Object(
+        {
+          value: T.String({ minLength: 1, maxLength: 500, description: "a value of the role claim" }),
+          role: Role,
+        },
+        { additionalProperties: false },
+      ),
+      {
+        minItems: 1,
+        maxItems: 100,
+        description:
+          "claim values mapped to roles; the first entry whose value the person has gives the role",
+      },
+    ),
+    sessionMaxSeconds: T.Optional(
+      T.Integer({
+        minimum: 5,
+        maximum: 86_400,
+        description:
+          "the longest a session opened through the provider lasts; the ID token's expiry may end it sooner (default 28800)",
+      }),
+    ),
+    localSignIn: T.Optional(
+      T.Union([T.Literal("admin"), T.Literal("all"), T.Literal("none")], {
+        description:
+          "who may still sign in with a local password: admin (local admins only, the break-glass account; the default), all, or none",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const Store = T.Union(
   [
     T.Object(
@@ -76,6 +166,7 @@ export const ConfigFileSchema = T.Object(
           url: T.Optional(Url),
           store: T.Optional(Store),
           tls: T.Optional(Tls),
+          oidc: T.Optional(Oidc),
         },
         { additionalProperties: false },
       ),

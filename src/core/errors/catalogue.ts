@@ -43,6 +43,30 @@ export const ERRORS = {
     status: 401,
     doc: "The bearer token is not a live operator session: unknown, expired, signed out, or its operator disabled. Sign in again.",
   },
+  "auth.local_sign_in_disabled": {
+    status: 403,
+    doc: "Operators sign in through the OpenID provider here (`controlPlane.oidc`): password sign-in is turned off (`localSignIn: none`), or kept for local admins only, the break-glass account (`localSignIn: admin`). No session was opened.",
+  },
+  "auth.oidc_not_configured": {
+    status: 404,
+    doc: "No OpenID provider is configured for the control plane (`controlPlane.oidc`): operators sign in with a password (`POST /v1/sessions`).",
+  },
+  "auth.oidc_state_invalid": {
+    status: 400,
+    doc: "The sign-in's `state` is not one this control plane began for this browser, was used already, or is older than 10 minutes: a forged or replayed callback. Nothing was created; sign in again from the console.",
+  },
+  "auth.oidc_failed": {
+    status: 401,
+    doc: "The OpenID provider refused the sign-in (the message carries its `error`), or its answer did not verify: the code exchange with the PKCE verifier failed, or the ID token's issuer, audience, nonce, signature or time is wrong. Nothing was created.",
+  },
+  "auth.oidc_no_role": {
+    status: 403,
+    doc: "The provider signed the person in, but its role claim (`controlPlane.oidc.roleClaim`) holds no value the configuration maps to a phonehome role. No operator or session was created; ask the provider's administrators for a group that maps to a role.",
+  },
+  "auth.oidc_unavailable": {
+    status: 503,
+    doc: "The OpenID provider could not be reached or its discovery document is unusable (`controlPlane.oidc.issuer`); local admins can still sign in with a password unless `localSignIn` is `none`.",
+  },
   "envelope.invalid": {
     status: 400,
     doc: "The envelope's clear header is incomplete or malformed (collection, versions, ids, time, encoded seal, signature).",

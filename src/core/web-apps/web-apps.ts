@@ -7,7 +7,7 @@
  * (Content-Security-Policy `connect-src`), and those services answer them
  * across origins (CORS, `http/service.ts`).
  */
-import type { PortalConfig } from "@phonehome/shared";
+import type { ConsoleConfig, PortalConfig } from "@phonehome/shared";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
@@ -53,8 +53,13 @@ export async function registerPortal(app: App, peers: WebPeers): Promise<void> {
   await serveApp(app, "portal", "The owner portal", () => peers.origins());
 }
 
-/** Registers `/console/`, the operator console; its pages call the control plane that serves them, and nothing else. */
-export async function registerConsole(app: App): Promise<void> {
+/**
+ * Registers `/console/`, the operator console, and `/console/config.json`
+ * (how operators sign in here); its pages call the control plane that serves
+ * them, and nothing else.
+ */
+export async function registerConsole(app: App, config: ConsoleConfig): Promise<void> {
+  app.get("/console/config.json", { schema: { hide: true } }, async (): Promise<ConsoleConfig> => config);
   await serveApp(app, "console", "The operator console", () => []);
 }
 
