@@ -87,6 +87,7 @@ export {
   type DeviceProfile,
   generateDeviceKeys,
   loadIdentity,
+  rekeyIdentity,
   saveIdentity,
   validateIdentity,
 } from "./identity.ts";

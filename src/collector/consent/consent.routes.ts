@@ -163,9 +163,9 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
     },
     async (request) => {
       const owner = await deps.owners(request.headers.authorization);
-      const held = await findHeldConsents(ctx, owner.device.keyId);
+      const held = await findHeldConsents(ctx, owner.device.deviceKey);
       return {
-        ...presentOwnerConsents(intake.region, owner.device.keyId, held),
+        ...presentOwnerConsents(intake.region, owner.device.deviceKey, held),
         homeRegion: regionOfMarket({ policy: config.policy }, owner.device.market),
       };
     },

@@ -159,7 +159,7 @@ async function accessExport(
   options: { requestId?: string | undefined; limit: number },
 ): Promise<{ data: OwnerExportPage; signed: SignedAccessReceipt | null }> {
   const owner = await deps.owners(authorization);
-  const device = owner.device.keyId;
+  const device = owner.device.deviceKey;
   const [page, consents, notices] = await Promise.all([
     findHeldRecordsPage(deps.db, deps, storedDevice(deps, device), options.limit),
     findHeldConsents(deps, device),
@@ -261,7 +261,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
     },
     async (request) => {
       const owner = await deps.owners(request.headers.authorization);
-      const device = owner.device.keyId;
+      const device = owner.device.deviceKey;
       const after = decodeExportCursor(deps.pseudonymSecret, device, request.query.cursor);
       const page = await findHeldEventsPage(
         deps.db,
@@ -334,7 +334,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
     },
     async (request) => {
       const owner = await deps.owners(request.headers.authorization);
-      const device = owner.device.keyId;
+      const device = owner.device.deviceKey;
       const [records, consents, notices] = await Promise.all([
         findHeldRecords(deps.db, deps, storedDevice(deps, device)),
         findHeldConsents(deps, device),

@@ -114,7 +114,7 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
       const id = request.params.id.toLowerCase();
       // The token an erasure was asked with may still read that request's receipts.
       const owner = await owners(request.headers.authorization, { repeating: id });
-      const state = await findSubjectRequestState(deps.db, id, owner.device.keyId);
+      const state = await findSubjectRequestState(deps.db, id, owner.device.deviceKey);
       if (!state) {
         throw new PhoneHomeError(
           "subject_request.not_found",
