@@ -108,7 +108,12 @@ for (const backend of BACKENDS) {
       assert.equal(again.jws, first);
       assert.equal(again.receipt.ownerTokenId, "t1", "the receipt of the first attempt");
       await assert.rejects(
-        eraseHeldData(ctx, { device: { deviceKey: CURRENT }, tokenId: "t4", issuedAt: NOW }, REQUEST, () => NOW),
+        eraseHeldData(
+          ctx,
+          { device: { deviceKey: CURRENT }, tokenId: "t4", issuedAt: NOW },
+          REQUEST,
+          () => NOW,
+        ),
         (e) => isPhoneHomeError(e, "subject_request.conflict"),
       );
     });

@@ -148,7 +148,9 @@ describe("chooseUpdate", () => {
     });
 
     it("puts a device in independent cohorts for different rollouts", () => {
-      const same = devices.filter((d) => cohortOf(1, d.deviceKey) < 10 === cohortOf(2, d.deviceKey) < 10).length;
+      const same = devices.filter(
+        (d) => cohortOf(1, d.deviceKey) < 10 === cohortOf(2, d.deviceKey) < 10,
+      ).length;
       assert.ok(same < devices.length, "the same 10 % would get every first stage");
     });
   });

@@ -15,6 +15,7 @@ import type { Db, Queryable } from "../../core/db/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import {
   type DeviceKeyRecord,
+  type DeviceRecord,
   findDeviceBySerial,
   findDeviceKeys,
   findKeyHolders,
@@ -71,10 +72,7 @@ export async function revokeDevice(
 ): Promise<KeyHistory> {
   const note = checkedNote(request.note);
   return db.transaction(async (tx) => {
-    await lockFleetKeys(tx);
-    const device = await findDeviceBySerial(tx, serial);
-    if (device === undefined) throw deviceNotFound(serial);
-    const inForce = keyInForce(await findDeviceKeys(tx, serial));
+    const { device, inForce } = await lockedDevice(tx, serial);
     if (inForce === undefined) {
       throw new PhoneHomeError(
         "fleet.key_revoked",
@@ -115,9 +113,7 @@ export async function rekeyDevice(
   const note = checkedNote(request.note);
   const keyId = deviceKeyId(request.publicKey);
   return db.transaction(async (tx) => {
-    await lockFleetKeys(tx);
-    const device = await findDeviceBySerial(tx, serial);
-    if (device === undefined) throw deviceNotFound(serial);
+    const { device, inForce } = await lockedDevice(tx, serial);
     const holder = (await findKeyHolders(tx, [keyId]))[0];
     if (holder !== undefined) {
       throw new PhoneHomeError(
@@ -128,7 +124,6 @@ export async function rekeyDevice(
         { path: "/body/publicKey" },
       );
     }
-    const inForce = keyInForce(await findDeviceKeys(tx, serial));
     if (inForce !== undefined) {
       const why = [...`re-keyed to ${keyId}${note === "" ? "" : `: ${note}`}`]
         .slice(0, MAX_REVOCATION_NOTE)
@@ -182,8 +177,15 @@ export async function revocationFeed(q: Queryable, after: string | undefined): P
   };
 }
 
-function keyInForce(keys: readonly DeviceKeyRecord[]): DeviceKeyRecord | undefined {
-  return keys.find((k) => k.revoked === null);
+/** Takes the fleet's lock, then reads the device and its key in force; `fleet.not_found` for an unknown serial. */
+async function lockedDevice(
+  tx: Queryable,
+  serial: string,
+): Promise<{ device: DeviceRecord; inForce: DeviceKeyRecord | undefined }> {
+  await lockFleetKeys(tx);
+  const device = await findDeviceBySerial(tx, serial);
+  if (device === undefined) throw deviceNotFound(serial);
+  return { device, inForce: (await findDeviceKeys(tx, serial)).find((k) => k.revoked === null) };
 }
 
 function checkedNote(note: string | undefined): string {

@@ -144,6 +144,17 @@ const RekeyBody = T.Object(
   { additionalProperties: false },
 );
 
+// What a revocation and a re-key answer: the device's keys after the change, or why nothing changed.
+const KeyChangeResponses = {
+  200: DeviceKeyHistoryView,
+  400: Problem,
+  401: Problem,
+  403: Problem,
+  404: Problem,
+  409: Problem,
+  500: Problem,
+};
+
 const FeedQuery = T.Object(
   {
     after: T.Optional(
@@ -353,15 +364,7 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
           "registry, revoked, for ever. In the audit log (`fleet.key_revoked`).",
         params: DeviceParams,
         body: RevokeBody,
-        response: {
-          200: DeviceKeyHistoryView,
-          400: Problem,
-          401: Problem,
-          403: Problem,
-          404: Problem,
-          409: Problem,
-          500: Problem,
-        },
+        response: KeyChangeResponses,
       },
     },
     async (request) => {
@@ -386,15 +389,7 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
           "In the audit log (`fleet.key_revoked`, `fleet.key_registered`).",
         params: DeviceParams,
         body: RekeyBody,
-        response: {
-          200: DeviceKeyHistoryView,
-          400: Problem,
-          401: Problem,
-          403: Problem,
-          404: Problem,
-          409: Problem,
-          500: Problem,
-        },
+        response: KeyChangeResponses,
       },
     },
     async (request) =>
