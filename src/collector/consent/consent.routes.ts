@@ -158,6 +158,7 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
         response: {
           200: DeviceConsentsView,
           401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
         },
       },
     },
