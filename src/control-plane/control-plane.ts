@@ -13,7 +13,7 @@ import { type Config, regionOfMarket } from "../core/config/index.ts";
 import { type Db, openDb } from "../core/db/index.ts";
 import { migrate } from "../core/db/index.ts";
 import { cachedDirectory } from "../core/directory/index.ts";
-import { findDevicesByKeyIds, registerFleetRoutes } from "./fleet/index.ts";
+import { findDevicesByKeyIds, registerFleetRoutes, revocationFeed } from "./fleet/index.ts";
 import { type App, createService, urlOf } from "../core/http/index.ts";
 import { checkKeyFingerprints, loadServiceToken, secretFingerprint } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
@@ -105,7 +105,10 @@ export async function startControlPlane(
   registerOrchestrationRoutes(app, {
     db,
     // Owner tokens are checked against the control plane's own fleet records.
-    directory: cachedDirectory((keys) => findDevicesByKeyIds(db, keys)),
+    // Every replica reads the revocation feed, so a revoked key's tokens are refused within the bound.
+    directory: cachedDirectory((keys) => findDevicesByKeyIds(db, keys), {
+      revocations: (after) => revocationFeed(db, after),
+    }),
     regions: () => config.regions.map((r) => ({ id: r.id, url: regionUrls.get(r.id) ?? r.url })),
   });
   registerReleaseRoutes(app, {

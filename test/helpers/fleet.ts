@@ -75,7 +75,7 @@ export async function tableCounts(q: Queryable): Promise<Record<string, number>>
 /** Empties every fleet table: cheaper than a fresh store, which costs PGlite a second or two. */
 export async function emptyRegistry(q: Queryable): Promise<void> {
   await q.query(
-    `TRUNCATE devices, batches, builds, variants, models, rollouts, rollout_outcomes, rollout_reports, advisories,
+    `TRUNCATE device_keys, devices, batches, builds, variants, models, rollouts, rollout_outcomes, rollout_reports, advisories,
        advisory_fixes, incidents, incident_devices, incident_events, incident_notices`,
   );
 }

@@ -112,12 +112,18 @@ export function DeviceData(props: { config: PortalConfig; token: string; onClose
   if (failure !== null) return <Notice kind="error">{failure.message}</Notice>;
   if (held === null) return <p role="status">Asking every region what it holds…</p>;
   const refused = held.filter((h): h is { region: Region; error: ApiError } => "error" in h);
-  if (refused.length === held.length && refused.every((h) => h.error.code === "auth.owner_token_invalid")) {
+  const everyRegion = (code: string) =>
+    refused.length === held.length && refused.every((h) => h.error.code === code);
+  const tokenProblem = everyRegion("auth.owner_token_invalid")
+    ? "Check that you copied all of it; a token lasts a short while, so ask the device for a new one if it is old."
+    : everyRegion("auth.owner_token_revoked")
+      ? "The key that signed it was revoked. If a service centre gave the device a new key, ask the device for a new token: its data is still there."
+      : null;
+  if (tokenProblem !== null) {
     return (
       <>
         <Notice kind="error">
-          The token was not accepted: {refused[0]?.error.message}. Check that you copied all of it; a token
-          lasts a short while, so ask the device for a new one if it is old.
+          The token was not accepted: {refused[0]?.error.message}. {tokenProblem}
         </Notice>
         <div class="actions">
           <Button kind="secondary" onClick={() => props.onClose()}>

@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { deviceKeyId, ed25519PrivateKey, ed25519PublicKey, signBytes, verifyBytes } from "./envelope.ts";
 import { isSdkError } from "./errors.ts";
-import { generateDeviceKeys, loadIdentity, saveIdentity, validateIdentity } from "./identity.ts";
+import {
+  generateDeviceKeys,
+  loadIdentity,
+  rekeyIdentity,
+  saveIdentity,
+  validateIdentity,
+} from "./identity.ts";
 import { makeHome, makeIdentity, makeRegionKeys, type RegionKeys, tempDir } from "../test/helpers.ts";
 
 describe("device identity", () => {
@@ -40,6 +46,37 @@ describe("device identity", () => {
     await saveIdentity(path, other);
     assert.deepEqual(await loadIdentity(path), other);
     assert.deepEqual(await readdir(dir), ["identity.json"]);
+  });
+
+  it("re-keys an identity: fresh keys that sign, the same profile and home, saved and loaded back", async () => {
+    const id = makeIdentity(makeHome("https://global.example.com", keys));
+    const rekeyed = rekeyIdentity(id);
+    assert.notEqual(rekeyed.publicKey, id.publicKey);
+    assert.notEqual(rekeyed.privateKey, id.privateKey);
+    assert.equal(rekeyed.keyId, deviceKeyId(rekeyed.publicKey));
+    const { publicKey: _p, privateKey: _s, keyId: _k, ...profile } = rekeyed;
+    const { publicKey: _op, privateKey: _os, keyId: _ok, ...before } = id;
+    assert.deepEqual(profile, before, "profile and home stay");
+    const data = new TextEncoder().encode("after the re-key");
+    const sig = signBytes(data, ed25519PrivateKey(rekeyed.privateKey, rekeyed.publicKey));
+    assert.equal(verifyBytes(data, sig, ed25519PublicKey(rekeyed.publicKey)), true);
+    assert.equal(
+      verifyBytes(data, sig, ed25519PublicKey(id.publicKey)),
+      false,
+      "the old key does not verify it",
+    );
+    const path = join(dir, "rekeyed.json");
+    await saveIdentity(path, rekeyed);
+    assert.deepEqual(await loadIdentity(path), rekeyed);
+    assert.notEqual(rekeyIdentity(id).keyId, rekeyed.keyId, "each re-key makes new keys");
+  });
+
+  it("refuses to re-key an identity that is not valid", () => {
+    const id = makeIdentity(makeHome("https://global.example.com", keys));
+    assert.throws(
+      () => rekeyIdentity({ ...id, keyId: "dk_nope" }),
+      (e) => isSdkError(e, "sdk.identity_invalid"),
+    );
   });
 
   it("refuses to save an invalid identity", async () => {

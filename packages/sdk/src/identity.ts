@@ -53,6 +53,19 @@ export function createDeviceIdentity(profile: DeviceProfile, home: RegionDescrip
   return validateIdentity({ ...profile, ...generateDeviceKeys(), home });
 }
 
+/**
+ * The identity with a fresh key pair, keeping its profile and home: a service
+ * centre's re-key. The device keeps the new private key; the service centre
+ * registers the new public key (`phonehome fleet rekey SERIAL --public-key
+ * KEY`), which revokes the old one. Deliver the queue first: envelopes still
+ * queued under the old key are refused `device.revoked`, and events held
+ * encrypted under it cannot be opened by the new one.
+ */
+export function rekeyIdentity(identity: DeviceIdentity): DeviceIdentity {
+  const current = validateIdentity(identity);
+  return validateIdentity({ ...current, ...generateDeviceKeys() });
+}
+
 /** Validates an identity; throws `sdk.identity_invalid` naming the first bad field. */
 export function validateIdentity(value: unknown): DeviceIdentity {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {

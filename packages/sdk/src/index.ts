@@ -88,6 +88,7 @@ export {
   type DeviceProfile,
   generateDeviceKeys,
   loadIdentity,
+  rekeyIdentity,
   saveIdentity,
   validateIdentity,
 } from "./identity.ts";

@@ -3,7 +3,14 @@ import { type Static, Type as T } from "@sinclair/typebox";
 import { StringEnum } from "./string-enum.ts";
 
 /** The roles an operator can hold (docs/operators.md). */
-export const ROLES = ["operator", "privacy-reviewer", "support", "auditor", "admin"] as const;
+export const ROLES = [
+  "operator",
+  "privacy-reviewer",
+  "support",
+  "auditor",
+  "admin",
+  "service-centre",
+] as const;
 /** A role an operator can hold. */
 export type Role = (typeof ROLES)[number];
 

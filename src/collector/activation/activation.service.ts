@@ -25,7 +25,7 @@ export async function activate(
     ctx.writer,
     activationWrites,
     {
-      deviceKey: envelope.device,
+      deviceKey: accepted.device.deviceKey,
       eventId: envelope.eventId,
       schemaVersion: envelope.schemaVersion,
       data: accepted.data,

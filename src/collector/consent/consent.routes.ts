@@ -158,14 +158,15 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
         response: {
           200: DeviceConsentsView,
           401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
         },
       },
     },
     async (request) => {
       const owner = await deps.owners(request.headers.authorization);
-      const held = await findHeldConsents(ctx, owner.device.keyId);
+      const held = await findHeldConsents(ctx, owner.device.deviceKey);
       return {
-        ...presentOwnerConsents(intake.region, owner.device.keyId, held),
+        ...presentOwnerConsents(intake.region, owner.device.deviceKey, held),
         homeRegion: regionOfMarket({ policy: config.policy }, owner.device.market),
       };
     },

@@ -135,7 +135,7 @@ export async function decideConsent(
       { path: "/body/language" },
     );
   }
-  const deviceKey = owner.device.keyId;
+  const deviceKey = owner.device.deviceKey;
   return ctx.db.transaction(async (tx) => {
     await lockConsentKey(tx, deviceKey, purpose);
     const previous = await lockConsent(tx, deviceKey, purpose);

@@ -57,7 +57,7 @@ export async function receiveDiagnostics(
       "/collection",
     );
   }
-  const ref = deviceRef(ctx.pseudonymSecret, opened.device.keyId);
+  const ref = deviceRef(ctx.pseudonymSecret, opened.device.deviceKey);
   const rows: Omit<DiagnosticsRow, "consentReceipt">[] = [];
   let expired = 0;
   for (const [i, event] of opened.payload.events.entries()) {
@@ -88,7 +88,7 @@ export async function receiveDiagnostics(
   const { result } = await writeThrough(
     ctx.writer,
     diagnosticsWrites,
-    { deviceKey: opened.device.keyId, purpose: opened.collection.name, noticeVersions: purposes, rows },
+    { deviceKey: opened.device.deviceKey, purpose: opened.collection.name, noticeVersions: purposes, rows },
     opened.ledger,
   );
   if (!result.consented) {

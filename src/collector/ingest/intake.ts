@@ -3,8 +3,9 @@
  * order that keeps the promises of DESIGN.md:
  *
  *  1. the clear header is well formed and names this endpoint's collection;
- *  2. the device key is one the factory provisioned, and the signature verifies
- *     (so nobody can raise alerts or fill the ledger in another device's name);
+ *  2. the device key is one the factory provisioned (or a re-key registered), the
+ *     signature verifies (so nobody can raise alerts or fill the ledger in another
+ *     device's name), and the key is not revoked;
  *  3. the device's market belongs to this region — if not, the payload is never
  *     opened, nothing is stored, and the refusal is counted and alerted with the
  *     device's batch and build;
@@ -207,6 +208,14 @@ export async function openEnvelope(
   }
   ledger.batch = device.batch;
   ledger.market = device.market;
+  // After the signature: only the key's holder can have its refusals counted against its batch.
+  if (device.revoked !== null) {
+    return refuse(
+      "device.revoked",
+      `this device key was revoked on ${device.revoked.at} (${device.revoked.reason}); nothing was stored`,
+      "/device",
+    );
+  }
 
   const home = regionOfMarket({ policy: ctx.policy }, device.market);
   if (home !== ctx.region.id || envelope.region !== ctx.region.id) {

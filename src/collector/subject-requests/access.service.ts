@@ -130,13 +130,13 @@ export interface AccessReceiptContext {
  */
 export async function issueAccessReceipt(
   ctx: AccessReceiptContext,
-  owner: { device: { keyId: string }; tokenId: string },
+  owner: { device: { deviceKey: string }; tokenId: string },
   data: AccessExport,
   requestId: string,
   clock: () => Date = () => new Date(),
   eventKeys?: readonly (readonly string[])[],
 ): Promise<SignedAccessReceipt> {
-  const deviceKey = owner.device.keyId;
+  const deviceKey = owner.device.deviceKey;
   return ctx.db.transaction(async (tx) => {
     // An erasure of the same id takes this lock too: a request id is one device's, whatever its kind.
     await lockAccessRequest(tx, requestId);

@@ -64,7 +64,7 @@ for (const backend of BACKENDS) {
     it("deletes a warranty record whose retention has run out, with its key in the digest", async () => {
       const { receipt } = await eraseHeldData(
         ctx,
-        { device: { keyId: OLD }, tokenId: "t1", issuedAt: NOW },
+        { device: { deviceKey: OLD }, tokenId: "t1", issuedAt: NOW },
         REQUEST,
         () => NOW,
       );
@@ -83,7 +83,7 @@ for (const backend of BACKENDS) {
     it("keeps a running warranty record until its retention ends", async () => {
       const { receipt } = await eraseHeldData(
         ctx,
-        { device: { keyId: CURRENT }, tokenId: "t2", issuedAt: NOW },
+        { device: { deviceKey: CURRENT }, tokenId: "t2", issuedAt: NOW },
         undefined,
         () => NOW,
       );
@@ -101,14 +101,19 @@ for (const backend of BACKENDS) {
       ).rows[0]?.jws;
       const again = await eraseHeldData(
         ctx,
-        { device: { keyId: OLD }, tokenId: "t3", issuedAt: NOW },
+        { device: { deviceKey: OLD }, tokenId: "t3", issuedAt: NOW },
         REQUEST,
         () => NOW,
       );
       assert.equal(again.jws, first);
       assert.equal(again.receipt.ownerTokenId, "t1", "the receipt of the first attempt");
       await assert.rejects(
-        eraseHeldData(ctx, { device: { keyId: CURRENT }, tokenId: "t4", issuedAt: NOW }, REQUEST, () => NOW),
+        eraseHeldData(
+          ctx,
+          { device: { deviceKey: CURRENT }, tokenId: "t4", issuedAt: NOW },
+          REQUEST,
+          () => NOW,
+        ),
         (e) => isPhoneHomeError(e, "subject_request.conflict"),
       );
     });

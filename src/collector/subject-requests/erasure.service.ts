@@ -56,11 +56,11 @@ function payloadOf(jws: string): ErasureReceipt {
  */
 export async function eraseHeldData(
   ctx: ErasureContext,
-  owner: { device: { keyId: string }; tokenId: string; issuedAt: Date },
+  owner: { device: { deviceKey: string }; tokenId: string; issuedAt: Date },
   requestId: string = randomUUID(),
   clock: () => Date = () => new Date(),
 ): Promise<SignedErasureReceipt> {
-  const deviceKey = owner.device.keyId;
+  const deviceKey = owner.device.deviceKey;
   return ctx.db.transaction(async (tx) => {
     // A request id is one device's, whichever kind of request first used it here: both are held.
     await lockErasureRequest(tx, requestId);

@@ -159,7 +159,7 @@ async function accessExport(
   options: { requestId?: string | undefined; limit: number },
 ): Promise<{ data: OwnerExportPage; signed: SignedAccessReceipt | null }> {
   const owner = await deps.owners(authorization);
-  const device = owner.device.keyId;
+  const device = owner.device.deviceKey;
   const [page, consents, notices] = await Promise.all([
     findHeldRecordsPage(deps.db, deps, storedDevice(deps, device), options.limit),
     findHeldConsents(deps, device),
@@ -216,6 +216,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
           200: OwnerExportPage,
           400: T.Ref("ErrorResponse"),
           401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
           409: T.Ref("ErrorResponse"),
         },
       },
@@ -256,12 +257,13 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
           200: OwnerRecordsPage,
           400: T.Ref("ErrorResponse"),
           401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
         },
       },
     },
     async (request) => {
       const owner = await deps.owners(request.headers.authorization);
-      const device = owner.device.keyId;
+      const device = owner.device.deviceKey;
       const after = decodeExportCursor(deps.pseudonymSecret, device, request.query.cursor);
       const page = await findHeldEventsPage(
         deps.db,
@@ -297,6 +299,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
           200: SignedAccessReceiptView,
           400: T.Ref("ErrorResponse"),
           401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
           409: T.Ref("ErrorResponse"),
         },
       },
@@ -329,12 +332,13 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
             summary: T.String({ description: "Markdown" }),
           }),
           401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
         },
       },
     },
     async (request) => {
       const owner = await deps.owners(request.headers.authorization);
-      const device = owner.device.keyId;
+      const device = owner.device.deviceKey;
       const [records, consents, notices] = await Promise.all([
         findHeldRecords(deps.db, deps, storedDevice(deps, device)),
         findHeldConsents(deps, device),
@@ -374,6 +378,7 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
           200: SignedErasureReceiptView,
           400: T.Ref("ErrorResponse"),
           401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
           409: T.Ref("ErrorResponse"),
         },
       },

@@ -21,8 +21,8 @@ const build = (number: string, releasedAt: string | null, extra: Partial<PlanBui
   ...extra,
 });
 
-const WW: AskingDevice = { keyId: "dk_worldwide_device_aaaaaaaaaaaa", model: "TA-1062", variant: "00WW" };
-const CN: AskingDevice = { keyId: "dk_china_device_bbbbbbbbbbbbbbbb", model: "TA-1062", variant: "00CN" };
+const WW: AskingDevice = { deviceKey: "dk_worldwide_device_aaaaaaaaaaaa", model: "TA-1062", variant: "00WW" };
+const CN: AskingDevice = { deviceKey: "dk_china_device_bbbbbbbbbbbbbbbb", model: "TA-1062", variant: "00CN" };
 
 const plan = (...builds: PlanBuild[]): UpdatePlan => ({ builds });
 
@@ -91,7 +91,7 @@ describe("chooseUpdate", () => {
 
   describe("under a rollout", () => {
     const devices = Array.from({ length: 2000 }, (_, i): AskingDevice => ({
-      keyId: `dk_device_${i}`,
+      deviceKey: `dk_device_${i}`,
       model: "TA-1062",
       variant: "00WW",
     }));
@@ -105,9 +105,9 @@ describe("chooseUpdate", () => {
       const at50 = offered(rolling({ id: 7, state: "active", percentage: 50, stage: 1 }));
       assert.ok(at10.length > 120 && at10.length < 280, `10 % of 2000 gave ${at10.length}`);
       assert.ok(at50.length > 880 && at50.length < 1120, `50 % of 2000 gave ${at50.length}`);
-      const in50 = new Set(at50.map((d) => d.keyId));
+      const in50 = new Set(at50.map((d) => d.deviceKey));
       assert.ok(
-        at10.every((d) => in50.has(d.keyId)),
+        at10.every((d) => in50.has(d.deviceKey)),
         "a device in the first stage stays in the next",
       );
       assert.equal(
@@ -124,7 +124,7 @@ describe("chooseUpdate", () => {
       for (const state of ["paused", "halted"] as const) {
         assert.equal(offered(rolling({ id: 7, state, percentage: 50, stage: 1 })).length, 0);
       }
-      const outside = devices.find((d) => cohortOf(7, d.keyId) >= 10);
+      const outside = devices.find((d) => cohortOf(7, d.deviceKey) >= 10);
       assert.ok(outside);
       assert.deepEqual(
         chooseUpdate(
@@ -148,7 +148,9 @@ describe("chooseUpdate", () => {
     });
 
     it("puts a device in independent cohorts for different rollouts", () => {
-      const same = devices.filter((d) => cohortOf(1, d.keyId) < 10 === cohortOf(2, d.keyId) < 10).length;
+      const same = devices.filter(
+        (d) => cohortOf(1, d.deviceKey) < 10 === cohortOf(2, d.deviceKey) < 10,
+      ).length;
       assert.ok(same < devices.length, "the same 10 % would get every first stage");
     });
   });

@@ -11,7 +11,8 @@ export type { PlanBuild, PlanRollout, UpdatePlan } from "@phonehome/shared";
 
 /** The device asking, as the fleet registry knows it. */
 export interface AskingDevice {
-  keyId: string;
+  /** The key id its records are kept under (its factory key's): a re-key keeps it in its cohort. */
+  deviceKey: string;
   model: string;
   variant: string;
 }
@@ -40,7 +41,7 @@ function openTo(build: PlanBuild, device: AskingDevice): boolean {
   const rollout = build.rollout;
   if (rollout === null || rollout.state === "complete") return true;
   if (rollout.state !== "active") return false;
-  return cohortOf(rollout.id, device.keyId) < rollout.percentage;
+  return cohortOf(rollout.id, device.deviceKey) < rollout.percentage;
 }
 
 /** Chooses the update for a device that runs `installed`. */

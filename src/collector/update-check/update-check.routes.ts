@@ -46,7 +46,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
       const at = new Date();
       const notices = await db.transaction(async (tx) => {
         await recordDeviceBuild(tx, {
-          deviceKey: accepted.device.keyId,
+          deviceKey: accepted.device.deviceKey,
           batch: accepted.device.batch,
           market: accepted.device.market,
           schemaVersion: accepted.collection.version,
@@ -54,7 +54,7 @@ export function registerUpdateCheckRoutes(app: App, ctx: IntakeContext, updates:
           at,
           expiresAt: accepted.collection.expiresAt(at),
         });
-        return takeNotices(tx, accepted.device.keyId, at, new Date(at.getTime() - REDELIVER_FOR_MS));
+        return takeNotices(tx, accepted.device.deviceKey, at, new Date(at.getTime() - REDELIVER_FOR_MS));
       });
       return {
         region: ctx.region.id,

@@ -2,7 +2,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { loadConfig } from "../../core/config/index.ts";
 import { startControlPlane } from "../../control-plane/index.ts";
-import { cachedDirectory, httpLookup } from "../../core/directory/index.ts";
+import { cachedDirectory, httpLookup, httpRevocations } from "../../core/directory/index.ts";
 import { httpUpdates } from "../../collector/update-check/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { loadServiceToken } from "../../core/keys/index.ts";
@@ -113,9 +113,11 @@ export function register(program: Command): void {
         leaveWorkers();
         return;
       }
-      const directory = cachedDirectory(
-        httpLookup(config.controlPlane.url, loadServiceToken(config.dataDir)),
-      );
+      const serviceToken = loadServiceToken(config.dataDir);
+      // Each process (and each worker) keeps its own cache, and reads the revocation feed itself.
+      const directory = cachedDirectory(httpLookup(config.controlPlane.url, serviceToken), {
+        revocations: httpRevocations(config.controlPlane.url, serviceToken),
+      });
       const running = await startRegion({
         config,
         region,

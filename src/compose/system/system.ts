@@ -9,7 +9,7 @@ import { loadNotices } from "../../collector/consent/index.ts";
 import { type Dictionary, loadDictionary } from "../../core/dictionary/index.ts";
 import { inProcessUpdates } from "./in-process-updates.ts";
 import { cachedDirectory, type DeviceDirectory } from "../../core/directory/index.ts";
-import { findDevicesByKeyIds } from "../../control-plane/fleet/index.ts";
+import { findDevicesByKeyIds, revocationFeed } from "../../control-plane/fleet/index.ts";
 import type { Logger } from "../../core/log/index.ts";
 import { type RunningRegion, startRegion } from "../../collector/index.ts";
 import { livePeers } from "../../core/web-apps/index.ts";
@@ -39,7 +39,9 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
   const peers = livePeers(config);
   const controlPlane = await startControlPlane(config, logger, peers);
   peers.set("control-plane", controlPlane.url);
-  const directory: DeviceDirectory = cachedDirectory((keys) => findDevicesByKeyIds(controlPlane.db, keys));
+  const directory: DeviceDirectory = cachedDirectory((keys) => findDevicesByKeyIds(controlPlane.db, keys), {
+    revocations: (after) => revocationFeed(controlPlane.db, after),
+  });
   const regions: RunningRegion[] = [];
   try {
     for (const region of config.regions) {

@@ -1,19 +1,24 @@
 /**
- * `phonehome fleet import FILE` and `phonehome fleet demo`. Thin: parse the
- * arguments, call the service, print. Failures propagate to the CLI's one
- * reporter, which lists every problem of a bad factory file and exits non-zero.
+ * `phonehome fleet import FILE`, `fleet demo`, and the key commands `fleet
+ * keys|revoke|rekey SERIAL`, which call the running control plane as the
+ * signed-in operator (`phonehome session open`). Thin: parse the arguments,
+ * call the service, print. Failures propagate to the CLI's one reporter,
+ * which lists every problem of a bad factory file and exits non-zero.
  */
 import { userInfo } from "node:os";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
-import { marketList, wholeNumber } from "../../core/cli/index.ts";
+import { type DeviceKeyHistory, REVOKE_REASONS } from "@phonehome/shared";
+import { callControlPlane, marketList, wholeNumber } from "../../core/cli/index.ts";
+import { PhoneHomeError } from "../../core/errors/index.ts";
+import { readSession } from "../operators/index.ts";
 import { progressReporter } from "../../core/cli/index.ts";
 import { loadConfig, regionOfMarket } from "../../core/config/index.ts";
 import { openDb } from "../../core/db/index.ts";
 import { migrate } from "../../core/db/index.ts";
 import { DEMO_MARKETS, generateDemoFleet } from "./fleet.generate.ts";
-import { formatImportSummary } from "./fleet.presenter.ts";
+import { formatImportSummary, formatKeyHistory } from "./fleet.presenter.ts";
 import { importFleet } from "./fleet.service.ts";
 
 /** Adds the `fleet` commands to the program. */
@@ -45,6 +50,83 @@ export function register(program: Command): void {
         await db.close();
       }
     });
+
+  const session = "--session <file>";
+  const sessionHelp = "the session token's file (default: where `session open` keeps it)";
+  const keysCall = async (
+    serial: string,
+    options: { session?: string; json?: boolean },
+    method: "GET" | "POST",
+    path: string,
+    body?: unknown,
+  ): Promise<void> => {
+    if (!/^[A-Z0-9]{8,20}$/.test(serial)) {
+      throw new PhoneHomeError("request.invalid", `${serial} is not a serial (8-20 of A-Z, 0-9)`, {
+        path: "serial",
+      });
+    }
+    const config = loadConfig(program.opts().config);
+    const { text } = await callControlPlane(config, method, `/v1/fleet/devices/${serial}${path}`, {
+      body,
+      token: readSession(options.session),
+    });
+    const history = JSON.parse(text) as DeviceKeyHistory;
+    if (options.json === true) process.stdout.write(`${JSON.stringify(history, null, 2)}\n`);
+    else for (const line of formatKeyHistory(history)) process.stdout.write(`${line}\n`);
+  };
+
+  fleet
+    .command("keys")
+    .description(
+      "every key a device has held: the one in force and the revoked ones (needs a running system)",
+    )
+    .argument("<serial>", "the device's serial")
+    .option(session, sessionHelp)
+    .option("--json", "print one JSON document instead of text")
+    .action((serial: string, options: { session?: string; json?: boolean }) =>
+      keysCall(serial, options, "GET", "/keys"),
+    );
+
+  fleet
+    .command("revoke")
+    .description(
+      "revoke a device's key in force: its envelopes and owner tokens are refused from then on (needs a running system)",
+    )
+    .argument("<serial>", "the device's serial")
+    .addOption(new Option("--reason <reason>", "why").choices(REVOKE_REASONS).makeOptionMandatory())
+    .option(
+      "--note <text>",
+      "free text for the record (a case number, what was seen), at most 500 characters",
+    )
+    .option(session, sessionHelp)
+    .option("--json", "print one JSON document instead of text")
+    .action((serial: string, options: { reason: string; note?: string; session?: string; json?: boolean }) =>
+      keysCall(serial, options, "POST", "/revocation", {
+        reason: options.reason,
+        ...(options.note === undefined ? {} : { note: options.note }),
+      }),
+    );
+
+  fleet
+    .command("rekey")
+    .description(
+      "register a device's new key (a service centre's step); its key in force is revoked as re-keyed (needs a running system)",
+    )
+    .argument("<serial>", "the device's serial")
+    .requiredOption(
+      "--public-key <key>",
+      "the new raw Ed25519 public key, base64url (from the device's re-keyed identity)",
+    )
+    .option("--note <text>", "free text for the record, at most 500 characters")
+    .option(session, sessionHelp)
+    .option("--json", "print one JSON document instead of text")
+    .action(
+      (serial: string, options: { publicKey: string; note?: string; session?: string; json?: boolean }) =>
+        keysCall(serial, options, "POST", "/keys", {
+          publicKey: options.publicKey,
+          ...(options.note === undefined ? {} : { note: options.note }),
+        }),
+    );
 
   fleet
     .command("demo")

@@ -37,7 +37,8 @@ export interface RegisteredFleet {
   /** Devices registered per batch. */
   devicesInBatch: Map<string, number>;
   devicesBySerial: Map<string, DeviceRecord>;
-  devicesByKeyId: Map<string, DeviceRecord>;
+  /** Who holds each key id the file names, among every key ever registered (revoked ones too). */
+  devicesByKeyId: Map<string, Pick<DeviceRecord, "serial">>;
 }
 
 /** Rows to insert, rows to update, and how many rows are registered already exactly as the file says. */

@@ -3,7 +3,8 @@
  * picks its fields by name, so a column added to a table is not published by
  * accident. The response schemas sit beside them and feed the OpenAPI document.
  */
-import type { Batch, Build, Device, Directory, Model, Variant } from "@phonehome/shared";
+import type { Batch, Build, Device, DeviceKeyHistory, Directory, Model, Variant } from "@phonehome/shared";
+import type { KeyHistory } from "./device-keys.service.ts";
 import type {
   BatchRecord,
   BuildRecord,
@@ -60,6 +61,7 @@ export function presentDevice(d: DeviceRecord): Device {
 export function presentDirectoryRecord(r: DirectoryRecord): Directory {
   return {
     keyId: r.keyId,
+    deviceKey: r.deviceKey,
     publicKey: r.publicKey,
     serial: r.serial,
     model: r.model,
@@ -69,6 +71,7 @@ export function presentDirectoryRecord(r: DirectoryRecord): Directory {
     build: r.build,
     variantRegion: r.variantRegion,
     warrantyMonths: r.warrantyMonths,
+    revoked: r.revoked === null ? null : { reason: r.revoked.reason, at: r.revoked.at },
   };
 }
 
@@ -82,5 +85,36 @@ export function formatImportSummary(s: ImportSummary): string[] {
     `  builds    ${counts(s.builds)}`,
     `  batches   ${counts(s.batches)}`,
     `  devices   ${s.devices.created} new, ${s.devices.unchanged} unchanged`,
+  ];
+}
+
+/** A device's keys as the API shows them: each key, when and by whom it was registered and revoked. */
+export function presentKeyHistory(h: KeyHistory): DeviceKeyHistory {
+  return {
+    serial: h.serial,
+    deviceKey: h.deviceKey,
+    keys: h.keys.map((k) => ({
+      keyId: k.keyId,
+      publicKey: k.publicKey,
+      registeredAt: k.registeredAt,
+      registeredBy: k.registeredBy,
+      revoked:
+        k.revoked === null
+          ? null
+          : { reason: k.revoked.reason, at: k.revoked.at, by: k.revoked.by, note: k.revoked.note },
+    })),
+  };
+}
+
+/** The lines `phonehome fleet keys|revoke|rekey` print: each key, oldest first, and whether it is in force. */
+export function formatKeyHistory(h: DeviceKeyHistory): string[] {
+  return [
+    `device ${h.serial} (records kept under ${h.deviceKey})`,
+    ...h.keys.map((k) =>
+      k.revoked === null
+        ? `  ${k.keyId}  in force     since ${k.registeredAt} (${k.registeredBy})`
+        : `  ${k.keyId}  revoked      ${k.revoked.at} ${k.revoked.reason} by ${k.revoked.by}` +
+          (k.revoked.note === "" ? "" : ` — ${k.revoked.note}`),
+    ),
   ];
 }

@@ -4,6 +4,7 @@
  * rows travel as one JSON parameter expanded by `jsonb_to_recordset`, so a
  * thousand devices cost one statement, not a thousand.
  */
+import type { RevocationReason } from "@phonehome/shared";
 import type { Queryable } from "../../core/db/index.ts";
 import type { DirectoryRecord } from "../../core/directory/index.ts";
 
@@ -51,6 +52,24 @@ export interface DeviceRecord {
   market: string;
   batch: string;
   provisionedAt: string;
+}
+
+/** One key a device has held: the factory's, or one a re-key registered; revoked or in force. */
+export interface DeviceKeyRecord {
+  keyId: string;
+  serial: string;
+  publicKey: string;
+  registeredAt: string;
+  registeredBy: string;
+  revoked: { reason: RevocationReason; at: string; by: string; note: string } | null;
+}
+
+/** A revocation as the feed gives it: the key, why, when (RFC 3339), and its place in the feed. */
+export interface RevocationRecord {
+  seq: string;
+  keyId: string;
+  reason: RevocationReason;
+  at: string;
 }
 
 /** What a collector needs to know about the device behind an envelope's key id (defined by the directory). */
@@ -161,9 +180,14 @@ export async function insertDevices(tx: Queryable, rows: readonly DeviceRecord[]
        SELECT r.serial, r.key_id, r.public_key, r.model, r.variant, r.market, r.batch, r.provisioned_at
          FROM jsonb_to_recordset($1::jsonb) AS r(serial text, key_id text, public_key text, model text,
               variant text, market text, batch text, provisioned_at timestamptz)
+       RETURNING serial, key_id, public_key, provisioned_at
+     ), factory_keys AS (
+       -- The factory key is the device's first key (device_keys holds every key a device has held).
+       INSERT INTO device_keys (key_id, serial, public_key, registered_at, registered_by)
+       SELECT key_id, serial, public_key, provisioned_at, 'factory' FROM inserted
        RETURNING 1
      )
-     SELECT count(*)::int AS inserted FROM inserted`,
+     SELECT count(*)::int AS inserted FROM factory_keys`,
     [
       JSON.stringify(
         rows.map((d) => ({
@@ -253,24 +277,141 @@ export async function findDevicesBySerialsOrKeyIds(
   return rows.map(withDeviceTimes);
 }
 
-/** The directory records of the devices with the given key ids, in one query; unknown ids are absent. */
+/** Which device holds (or held) each of the given key ids, whether revoked or not; unknown ids are absent. */
+export async function findKeyHolders(
+  q: Queryable,
+  keyIds: readonly string[],
+): Promise<{ keyId: string; serial: string }[]> {
+  if (keyIds.length === 0) return [];
+  const { rows } = await q.query<{ keyId: string; serial: string }>(
+    `SELECT key_id AS "keyId", serial FROM device_keys WHERE key_id = ANY($1::text[])`,
+    [keyIds],
+  );
+  return rows;
+}
+
+/**
+ * The directory records of the keys with the given ids, in one query; unknown ids are absent. A
+ * revoked key is answered with its revocation, so that its envelopes are refused as revoked.
+ */
 export async function findDevicesByKeyIds(
   q: Queryable,
   keyIds: readonly string[],
 ): Promise<DirectoryRecord[]> {
   if (keyIds.length === 0) return [];
-  const { rows } = await q.query<DirectoryRecord>(
-    `SELECT d.key_id AS "keyId", d.public_key AS "publicKey", d.serial, d.model, d.variant, d.market,
-            d.batch, b.build, v.region AS "variantRegion", m.warranty_months AS "warrantyMonths"
-       FROM devices d
+  const { rows } = await q.query<
+    Omit<DirectoryRecord, "revoked"> & { revokedReason: RevocationReason | null; revokedAt: unknown }
+  >(
+    `SELECT k.key_id AS "keyId", d.key_id AS "deviceKey", k.public_key AS "publicKey", d.serial, d.model,
+            d.variant, d.market, d.batch, b.build, v.region AS "variantRegion",
+            m.warranty_months AS "warrantyMonths", k.revoked_reason AS "revokedReason",
+            k.revoked_at AS "revokedAt"
+       FROM device_keys k
+       JOIN devices d ON d.serial = k.serial
        JOIN batches b ON b.id = d.batch
        JOIN variants v ON v.model = d.model AND v.id = d.variant
        JOIN models m ON m.id = d.model
-      WHERE d.key_id = ANY($1::text[])
-      ORDER BY d.key_id`,
+      WHERE k.key_id = ANY($1::text[])
+      ORDER BY k.key_id`,
     [keyIds],
   );
-  return rows;
+  return rows.map(({ revokedReason, revokedAt, ...record }) => ({
+    ...record,
+    revoked: revokedReason === null ? null : { reason: revokedReason, at: iso(revokedAt) },
+  }));
+}
+
+/**
+ * Serialises changes of device keys with each other and with imports (the same lock): a key's
+ * revocation takes its place in the feed only under it, so the feed's order is the commit order.
+ */
+export async function lockFleetKeys(tx: Queryable): Promise<void> {
+  await lockFleetImport(tx);
+}
+
+/** Every key the device with this serial has held, oldest first. */
+export async function findDeviceKeys(q: Queryable, serial: string): Promise<DeviceKeyRecord[]> {
+  const { rows } = await q.query<{
+    keyId: string;
+    serial: string;
+    publicKey: string;
+    registeredAt: unknown;
+    registeredBy: string;
+    revokedAt: unknown;
+    revokedReason: RevocationReason | null;
+    revokedBy: string | null;
+    revokedNote: string | null;
+  }>(
+    `SELECT key_id AS "keyId", serial, public_key AS "publicKey", registered_at AS "registeredAt",
+            registered_by AS "registeredBy", revoked_at AS "revokedAt", revoked_reason AS "revokedReason",
+            revoked_by AS "revokedBy", revoked_note AS "revokedNote"
+       FROM device_keys WHERE serial = $1 ORDER BY registered_at, key_id`,
+    [serial],
+  );
+  return rows.map((r) => ({
+    keyId: r.keyId,
+    serial: r.serial,
+    publicKey: r.publicKey,
+    registeredAt: iso(r.registeredAt),
+    registeredBy: r.registeredBy,
+    revoked:
+      r.revokedReason === null
+        ? null
+        : { reason: r.revokedReason, at: iso(r.revokedAt), by: r.revokedBy ?? "", note: r.revokedNote ?? "" },
+  }));
+}
+
+/** Registers a new key for a device (a re-key); the caller holds `lockFleetKeys` and revoked the old one. */
+export async function insertDeviceKey(
+  tx: Queryable,
+  key: { keyId: string; serial: string; publicKey: string; registeredAt: Date; registeredBy: string },
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO device_keys (key_id, serial, public_key, registered_at, registered_by)
+     VALUES ($1, $2, $3, $4, $5)`,
+    [key.keyId, key.serial, key.publicKey, key.registeredAt.toISOString(), key.registeredBy],
+  );
+}
+
+/**
+ * Revokes a key in force and gives the revocation its place in the feed; the caller holds
+ * `lockFleetKeys`. Returns false when the key was not in force (nothing changed).
+ */
+export async function revokeDeviceKey(
+  tx: Queryable,
+  revocation: { keyId: string; reason: RevocationReason; note: string; by: string; at: Date },
+): Promise<boolean> {
+  const { rows } = await tx.query(
+    `UPDATE device_keys
+        SET revoked_at = $2, revoked_reason = $3, revoked_note = $4, revoked_by = $5,
+            revocation_seq = nextval('device_key_revocation_seq')
+      WHERE key_id = $1 AND revoked_at IS NULL
+      RETURNING 1`,
+    [revocation.keyId, revocation.at.toISOString(), revocation.reason, revocation.note, revocation.by],
+  );
+  return rows.length > 0;
+}
+
+/** Revocations after the cursor `after` (a feed position), in feed order, at most `limit`. */
+export async function listRevocationsAfter(
+  q: Queryable,
+  after: bigint,
+  limit: number,
+): Promise<RevocationRecord[]> {
+  const { rows } = await q.query<{ seq: string; keyId: string; reason: RevocationReason; at: unknown }>(
+    `SELECT revocation_seq::text AS seq, key_id AS "keyId", revoked_reason AS reason, revoked_at AS at
+       FROM device_keys WHERE revocation_seq > $1::bigint ORDER BY revocation_seq LIMIT $2`,
+    [after.toString(), limit],
+  );
+  return rows.map((r) => ({ seq: r.seq, keyId: r.keyId, reason: r.reason, at: iso(r.at) }));
+}
+
+/** The feed position of the latest revocation; "0" before the first. */
+export async function latestRevocation(q: Queryable): Promise<string> {
+  const { rows } = await q.query<{ seq: string }>(
+    "SELECT coalesce(max(revocation_seq), 0)::text AS seq FROM device_keys",
+  );
+  return rows[0]?.seq ?? "0";
 }
 
 /** Every model, by id. */

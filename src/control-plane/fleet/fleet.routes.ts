@@ -13,16 +13,35 @@ import type { Config } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
-import { BatchView, BuildView, DeviceView, DirectoryView, ModelView, VariantView } from "@phonehome/shared";
+import {
+  BatchView,
+  BuildView,
+  DeviceKeyHistoryView,
+  DeviceView,
+  DirectoryView,
+  MAX_REVOCATION_NOTE,
+  ModelView,
+  RevocationFeedView,
+  RevokeReasonSchema,
+  VariantView,
+} from "@phonehome/shared";
+import {
+  deviceKeyHistory,
+  rekeyDevice,
+  revocationFeed,
+  type RevokeRequest,
+  revokeDevice,
+} from "./device-keys.service.ts";
 import {
   presentBatch,
   presentBuild,
   presentDevice,
   presentDirectoryRecord,
+  presentKeyHistory,
   presentModel,
   presentVariant,
 } from "./fleet.presenter.ts";
-import { BatchId, KeyId, Serial } from "./fleet.schema.ts";
+import { BatchId, KeyId, PublicKey, Serial } from "./fleet.schema.ts";
 import {
   getDevice,
   importFleet,
@@ -100,6 +119,50 @@ const LookupBody = T.Object(
       maxItems: MAX_LOOKUP_KEYS,
       description: "device key ids (`dk_...`) as envelopes carry them",
     }),
+  },
+  { additionalProperties: false },
+);
+
+const Note = T.String({
+  maxLength: MAX_REVOCATION_NOTE,
+  description: `free text for the record (a case number, what was seen), at most ${MAX_REVOCATION_NOTE} characters`,
+});
+
+const RevokeBody = T.Object(
+  {
+    reason: RevokeReasonSchema,
+    note: T.Optional(Note),
+  },
+  { additionalProperties: false },
+);
+
+const RekeyBody = T.Object(
+  {
+    publicKey: { ...PublicKey, description: "the device's new raw Ed25519 public key, base64url" },
+    note: T.Optional(Note),
+  },
+  { additionalProperties: false },
+);
+
+// What a revocation and a re-key answer: the device's keys after the change, or why nothing changed.
+const KeyChangeResponses = {
+  200: DeviceKeyHistoryView,
+  400: Problem,
+  401: Problem,
+  403: Problem,
+  404: Problem,
+  409: Problem,
+  500: Problem,
+};
+
+const FeedQuery = T.Object(
+  {
+    after: T.Optional(
+      T.String({
+        pattern: "^(0|[1-9][0-9]{0,17})$",
+        description: "the `next` of the previous answer; without it, the answer is the latest cursor",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -259,6 +322,96 @@ export function registerFleetRoutes(app: App, deps: FleetRouteDeps): void {
     async (request) => ({
       devices: (await lookupDirectory(db, request.body.keys)).map(presentDirectoryRecord),
     }),
+  );
+
+  app.get(
+    "/v1/fleet/devices/:serial/keys",
+    {
+      onRequest: readFleet,
+      schema: {
+        security: [{ serviceToken: [] }],
+        tags,
+        summary: "Every key a device has held: the one in force and the revoked ones, oldest first",
+        params: DeviceParams,
+        response: {
+          200: DeviceKeyHistoryView,
+          400: Problem,
+          401: Problem,
+          403: Problem,
+          404: Problem,
+          500: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const history = await deviceKeyHistory(db, request.params.serial);
+      await logOperatorRead(db, "fleet.device_keys_read", history.serial, {});
+      return presentKeyHistory(history);
+    },
+  );
+
+  app.post(
+    "/v1/fleet/devices/:serial/revocation",
+    {
+      onRequest: authorize(deps, "fleet.revoke"),
+      schema: {
+        security: [{ serviceToken: [] }],
+        tags,
+        summary: "Revoke a device's key in force (cloned, stolen, key compromised)",
+        description:
+          "From then on collectors refuse the key's envelopes (`device.revoked`) and every service its owner " +
+          "tokens (`auth.owner_token_revoked`), within the bound docs/fleet.md states. The key stays in the " +
+          "registry, revoked, for ever. In the audit log (`fleet.key_revoked`).",
+        params: DeviceParams,
+        body: RevokeBody,
+        response: KeyChangeResponses,
+      },
+    },
+    async (request) => {
+      // The schema admitted only REVOKE_REASONS; the type provider reads an `enum` schema as unknown.
+      const reason = request.body.reason as RevokeRequest["reason"];
+      const body = { reason, note: request.body.note };
+      return presentKeyHistory(await revokeDevice(db, request.params.serial, body, currentActor()));
+    },
+  );
+
+  app.post(
+    "/v1/fleet/devices/:serial/keys",
+    {
+      onRequest: authorize(deps, "fleet.rekey"),
+      schema: {
+        security: [{ serviceToken: [] }],
+        tags,
+        summary: "Re-key a device: register its new key; the key in force is revoked as re-keyed",
+        description:
+          "A service centre's step. In one transaction the new key is registered and the old one revoked " +
+          "(`re-keyed`); the device's records stay with it (its region keeps them under its first key's id). " +
+          "In the audit log (`fleet.key_revoked`, `fleet.key_registered`).",
+        params: DeviceParams,
+        body: RekeyBody,
+        response: KeyChangeResponses,
+      },
+    },
+    async (request) =>
+      presentKeyHistory(await rekeyDevice(db, request.params.serial, request.body, currentActor())),
+  );
+
+  app.get(
+    "/v1/fleet/revocations",
+    {
+      onRequest: requireServiceToken,
+      schema: {
+        tags,
+        summary: "Device keys revoked after a cursor, for collectors and control-plane replicas",
+        security: [{ serviceToken: [] }],
+        description:
+          "Every replica reads this feed at least every few seconds (docs/collector.md) and marks the keys in its " +
+          "cache revoked. Requires `Authorization: Bearer <service token>`.",
+        querystring: FeedQuery,
+        response: { 200: RevocationFeedView, 400: Problem, 401: Problem, 500: Problem },
+      },
+    },
+    async (request) => revocationFeed(db, request.query.after),
   );
 
   app.post(

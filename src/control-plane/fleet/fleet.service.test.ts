@@ -258,6 +258,7 @@ for (const backend of BACKENDS) {
         assert.ok(record && batch, device.serial);
         assert.deepEqual(record, {
           keyId: keys[device.serial]?.keyId,
+          deviceKey: keys[device.serial]?.keyId,
           publicKey: device.publicKey,
           serial: device.serial,
           model: "TA-1062",
@@ -267,6 +268,7 @@ for (const backend of BACKENDS) {
           build: batch.build,
           variantRegion: device.market === "CN" ? "cn" : "global",
           warrantyMonths: 24,
+          revoked: null,
         });
       }
     });

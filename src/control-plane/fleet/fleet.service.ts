@@ -27,6 +27,7 @@ import {
   findDeviceBySerial,
   findDevicesByKeyIds,
   findDevicesBySerialsOrKeyIds,
+  findKeyHolders,
   findModels,
   findVariants,
   insertDevices,
@@ -131,6 +132,7 @@ async function loadRegistered(tx: Queryable, parsed: ParsedFactory): Promise<Reg
   const batches = await findBatches(tx, ids.batches);
   const devicesInBatch = await countDevicesByBatch(tx, ids.batches);
   const devices: DeviceRecord[] = [];
+  const keyHolders: { keyId: string; serial: string }[] = [];
   for (let i = 0; i < ids.serials.length; i += LOOKUP_CHUNK) {
     const found = await findDevicesBySerialsOrKeyIds(
       tx,
@@ -138,6 +140,8 @@ async function loadRegistered(tx: Queryable, parsed: ParsedFactory): Promise<Reg
       ids.keyIds.slice(i, i + LOOKUP_CHUNK),
     );
     devices.push(...found);
+    // A key a re-key registered, or one since revoked, is never another device's factory key.
+    keyHolders.push(...(await findKeyHolders(tx, ids.keyIds.slice(i, i + LOOKUP_CHUNK))));
   }
   return {
     models: new Map(models.map((m) => [m.id, m])),
@@ -146,7 +150,7 @@ async function loadRegistered(tx: Queryable, parsed: ParsedFactory): Promise<Reg
     batches: new Map(batches.map((b) => [b.id, b])),
     devicesInBatch,
     devicesBySerial: new Map(devices.map((d) => [d.serial, d])),
-    devicesByKeyId: new Map(devices.map((d) => [d.keyId, d])),
+    devicesByKeyId: new Map(keyHolders.map((k) => [k.keyId, { serial: k.serial }])),
   };
 }
 

@@ -5,6 +5,16 @@
  */
 export { register as registerFleetCommands } from "./fleet.command.ts";
 export {
+  deviceKeyHistory,
+  type KeyHistory,
+  type RekeyRequest,
+  rekeyDevice,
+  REVOCATION_PAGE,
+  revocationFeed,
+  type RevokeRequest,
+  revokeDevice,
+} from "./device-keys.service.ts";
+export {
   DEMO_MARKETS,
   DEMO_MODEL,
   DEMO_VARIANTS,

@@ -153,7 +153,7 @@ describe("operators over HTTP and the CLI", { skip: pgliteBackend.skip }, () => 
     assert.deepEqual([current.status, current.body.username, current.body.role], [200, "ola", "support"]);
     assert.deepEqual(
       current.body.permissions,
-      ["fleet.read", "rollouts.read", "incidents.read", "device.data.open", "ledger.read"],
+      ["fleet.read", "fleet.revoke", "rollouts.read", "incidents.read", "device.data.open", "ledger.read"],
       "what the support role holds, as the table says",
     );
     assert.equal(

@@ -17,6 +17,8 @@ import { operatorOfSession } from "./operators.service.ts";
 export const PERMISSIONS = {
   "fleet.read": ["operator", "support", "auditor", "admin"],
   "fleet.import": ["operator", "admin"],
+  "fleet.revoke": ["operator", "support", "admin"],
+  "fleet.rekey": ["service-centre", "admin"],
   "release.check": ["operator", "privacy-reviewer", "auditor", "admin"],
   "release.write": ["operator", "admin"],
   "rollouts.read": ["operator", "support", "auditor", "admin"],

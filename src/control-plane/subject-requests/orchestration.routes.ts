@@ -82,6 +82,7 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
             200: SubjectRequestView,
             400: T.Ref("ErrorResponse"),
             401: T.Ref("ErrorResponse"),
+            403: T.Ref("ErrorResponse"),
             409: T.Ref("ErrorResponse"),
             502: T.Ref("ErrorResponse"),
           },
@@ -107,14 +108,19 @@ export function registerOrchestrationRoutes(app: App, deps: OrchestrationRouteDe
           "device's request is answered as not found).",
         security: [{ ownerToken: [] }],
         params: T.Object({ id: RequestId }, { additionalProperties: false }),
-        response: { 200: SubjectRequestView, 401: T.Ref("ErrorResponse"), 404: T.Ref("ErrorResponse") },
+        response: {
+          200: SubjectRequestView,
+          401: T.Ref("ErrorResponse"),
+          403: T.Ref("ErrorResponse"),
+          404: T.Ref("ErrorResponse"),
+        },
       },
     },
     async (request) => {
       const id = request.params.id.toLowerCase();
       // The token an erasure was asked with may still read that request's receipts.
       const owner = await owners(request.headers.authorization, { repeating: id });
-      const state = await findSubjectRequestState(deps.db, id, owner.device.keyId);
+      const state = await findSubjectRequestState(deps.db, id, owner.device.deviceKey);
       if (!state) {
         throw new PhoneHomeError(
           "subject_request.not_found",

@@ -32,7 +32,7 @@ import {
 } from "./subject-requests.repository.ts";
 
 /** The owner asking: the device their token proved, and the token (its id and when it was minted). */
-export type RequestingOwner = Pick<OwnerContext, "tokenId" | "issuedAt"> & { device: { keyId: string } };
+export type RequestingOwner = Pick<OwnerContext, "tokenId" | "issuedAt"> & { device: { deviceKey: string } };
 
 /**
  * The erasure epoch of a device on the control plane: owner tokens minted
@@ -212,7 +212,7 @@ async function carryOut(
   requestId: string,
   clock: () => Date,
 ): Promise<SubjectRequestState> {
-  const deviceKey = owner.device.keyId;
+  const deviceKey = owner.device.deviceKey;
   await insertSubjectRequest(ctx.db, {
     id: requestId,
     kind,

@@ -6,15 +6,23 @@ import { after, before, describe, it } from "node:test";
 import { generateDeviceKeys } from "@phonehome/sdk";
 import { buildConfig } from "../config/index.ts";
 import { type RunningControlPlane, startControlPlane } from "../../control-plane/control-plane.ts";
-import { importFleet } from "../../control-plane/fleet/index.ts";
+import { importFleet, revokeDevice } from "../../control-plane/fleet/index.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { createLogger } from "../log/index.ts";
-import { cachedDirectory, type DirectoryRecord, httpLookup, type LookupMany } from "./index.ts";
+import {
+  cachedDirectory,
+  type DirectoryRecord,
+  httpLookup,
+  httpRevocations,
+  type LookupMany,
+  type ReadRevocations,
+} from "./index.ts";
 
 /** A record for key `keyId` (the fields other than the key do not matter to the cache). */
 function record(keyId: string): DirectoryRecord {
   return {
     keyId,
+    deviceKey: keyId,
     publicKey: `pk-${keyId}`,
     serial: `S-${keyId}`,
     model: "TA-1062",
@@ -24,6 +32,7 @@ function record(keyId: string): DirectoryRecord {
     build: "00WW_3_39B_SP03",
     variantRegion: "global",
     warrantyMonths: 24,
+    revoked: null,
   };
 }
 
@@ -201,6 +210,97 @@ describe("cachedDirectory", () => {
   });
 });
 
+/** A revocation feed over a list the test appends to, counting its reads; `failing` makes it throw. */
+function fakeFeed() {
+  const revoked: { keyId: string; reason: "cloned" | "stolen"; at: string }[] = [];
+  let reads = 0;
+  let failing = false;
+  const read: ReadRevocations = async (after) => {
+    reads += 1;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (failing) throw new Error("the control plane is down");
+    const from = after === undefined ? revoked.length : Number(after);
+    return { revocations: after === undefined ? [] : revoked.slice(from), next: String(revoked.length) };
+  };
+  return {
+    read,
+    revoke: (keyId: string) => revoked.push({ keyId, reason: "cloned", at: new Date().toISOString() }),
+    reads: () => reads,
+    fail: (on: boolean) => {
+      failing = on;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("cachedDirectory with the revocation feed", () => {
+  it("marks a cached record revoked once the bound has passed, without asking for the record again", async () => {
+    const fake = fakeLookup(["a", "b"]);
+    const feed = fakeFeed();
+    const directory = cachedDirectory(fake.lookupMany, { revocations: feed.read, revocationsEveryMs: 50 });
+    assert.equal((await directory.lookup("a"))?.revoked, null);
+    assert.equal((await directory.lookup("b"))?.revoked, null);
+    feed.revoke("a");
+    // Within the bound the cache answers as it was; past it, the feed is read before the answer.
+    assert.equal((await directory.lookup("a"))?.revoked, null);
+    await sleep(60);
+    assert.equal((await directory.lookup("a"))?.revoked?.reason, "cloned");
+    assert.equal((await directory.lookup("b"))?.revoked, null);
+    assert.deepEqual(fake.calls, [["a"], ["b"]], "the records were asked once each");
+  });
+
+  it("reads the feed at most once per bound, however many lookups wait for it", async () => {
+    const fake = fakeLookup(keys("k", 20));
+    const feed = fakeFeed();
+    const directory = cachedDirectory(fake.lookupMany, {
+      revocations: feed.read,
+      revocationsEveryMs: 10_000,
+    });
+    await Promise.all(keys("k", 20).map((k) => directory.lookup(k)));
+    await Promise.all(keys("k", 20).map((k) => directory.lookup(k)));
+    // The first read takes the cursor, then asks after it: two calls, once.
+    assert.equal(feed.reads(), 2);
+  });
+
+  it("lays a revocation the feed told over an answer that was under way while it was read", async () => {
+    const feed = fakeFeed();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow: LookupMany = async (ks) => {
+      await gate;
+      return ks.map((k) => record(k));
+    };
+    const directory = cachedDirectory(slow, { revocations: feed.read, revocationsEveryMs: 20 });
+    const pending = directory.lookup("a");
+    await sleep(30);
+    feed.revoke("a");
+    // Another lookup past the bound reads the feed while the answer for "a" is still under way.
+    const reading = directory.lookup("b");
+    await sleep(10);
+    release();
+    await pending;
+    await reading;
+    assert.equal((await directory.lookup("a"))?.revoked?.reason, "cloned");
+  });
+
+  it("answers from the cache when the feed cannot be read, and catches up once it can", async () => {
+    const fake = fakeLookup(["a"]);
+    const feed = fakeFeed();
+    const directory = cachedDirectory(fake.lookupMany, { revocations: feed.read, revocationsEveryMs: 20 });
+    assert.equal((await directory.lookup("a"))?.revoked, null);
+    feed.fail(true);
+    feed.revoke("a");
+    await sleep(30);
+    assert.equal((await directory.lookup("a"))?.revoked, null, "a stale answer, not an error");
+    feed.fail(false);
+    await sleep(30);
+    assert.equal((await directory.lookup("a"))?.revoked?.reason, "cloned");
+  });
+});
+
 describe("httpLookup against a real control plane", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "phonehome-directory-"));
   const storeDir = mkdtempSync(join(tmpdir(), "phonehome-directory-store-"));
@@ -296,6 +396,7 @@ describe("httpLookup against a real control plane", () => {
       [
         {
           keyId: first.keyId,
+          deviceKey: first.keyId,
           publicKey: first.publicKey,
           serial: serials[0],
           model: "TA-1062",
@@ -305,9 +406,11 @@ describe("httpLookup against a real control plane", () => {
           build: "00WW_3_39B_SP03",
           variantRegion: "global",
           warrantyMonths: 36,
+          revoked: null,
         },
         {
           keyId: cn.keyId,
+          deviceKey: cn.keyId,
           publicKey: cn.publicKey,
           serial: serials[2],
           model: "TA-1062",
@@ -317,6 +420,7 @@ describe("httpLookup against a real control plane", () => {
           build: "00CN_3_39B_SP03",
           variantRegion: "cn",
           warrantyMonths: 36,
+          revoked: null,
         },
       ],
     );
@@ -347,5 +451,30 @@ describe("httpLookup against a real control plane", () => {
     assert.equal(answers[0]?.serial, serials[0]);
     assert.equal(answers.at(-1)?.serial, serials[1]);
     assert.equal(answers.filter((a) => a === null).length, strangers.length);
+  });
+
+  it("reads the revocation feed, and a cached directory refuses a key revoked after it was cached", async () => {
+    const [, second] = no;
+    assert.ok(second);
+    const feed = httpRevocations(controlPlane.url, controlPlane.serviceToken);
+    const start = await feed(undefined);
+    assert.deepEqual(start.revocations, []);
+    const directory = cachedDirectory(httpLookup(controlPlane.url, controlPlane.serviceToken), {
+      revocations: feed,
+      revocationsEveryMs: 100,
+    });
+    assert.equal((await directory.lookup(second.keyId))?.revoked, null);
+    await revokeDevice(controlPlane.db, serials[1] ?? "", { reason: "stolen" }, "operator:test");
+    const page = await feed(start.next);
+    assert.deepEqual(
+      page.revocations.map((r) => [r.keyId, r.reason]),
+      [[second.keyId, "stolen"]],
+    );
+    await sleep(110);
+    assert.equal((await directory.lookup(second.keyId))?.revoked?.reason, "stolen");
+    await assert.rejects(
+      httpRevocations(controlPlane.url, "wrong-token-wrong-token")(undefined),
+      /the control plane answered 401 to a revocation feed read/,
+    );
   });
 });

@@ -83,6 +83,10 @@ export const ERRORS = {
     status: 403,
     doc: "No device was provisioned at the factory with the key that the envelope names.",
   },
+  "device.revoked": {
+    status: 403,
+    doc: "The key that signed the envelope was revoked in the fleet registry (cloned, stolen, key compromised, or replaced at a re-key; docs/fleet.md). Nothing was stored; the refusal is counted in the ingest ledger. Collectors learn of a revocation within the bound docs/collector.md states.",
+  },
   "signature.invalid": {
     status: 403,
     doc: "The envelope's Ed25519 signature does not verify against the device's provisioned public key.",
@@ -124,6 +128,10 @@ export const ERRORS = {
   "auth.owner_token_invalid": {
     status: 401,
     doc: "The owner token is missing, malformed, signed with another algorithm, expired, not valid yet, lives longer than an hour, names no provisioned device, does not verify against that device's key, or was minted before the device's data was last erased (docs/owners.md). The message says which, in plain words.",
+  },
+  "auth.owner_token_revoked": {
+    status: 403,
+    doc: "The owner token is signed by a device key that was revoked in the fleet registry (docs/owners.md); no token of that key opens anything again. A re-keyed device mints tokens with its new key.",
   },
   "consent.required": {
     status: 403,
@@ -188,6 +196,14 @@ export const ERRORS = {
   "fleet.not_found": {
     status: 404,
     doc: "No model, variant, batch, build or device of that id is registered.",
+  },
+  "fleet.key_revoked": {
+    status: 409,
+    doc: "The device has no key in force: every key it had is revoked already, so there is nothing to revoke. A service centre can re-key it (docs/fleet.md). Nothing changed.",
+  },
+  "fleet.key_registered": {
+    status: 409,
+    doc: "A re-key named a public key that is, or was, registered to a device (this one or another); every key belongs to one device, once. Nothing changed.",
   },
   "release.sbom_invalid": {
     status: 400,

@@ -165,10 +165,20 @@ export async function authenticateOwner(
   } catch {
     throw refused("the signature does not verify against the device's key");
   }
+  // After the signature, so that only the key's holder learns that it was revoked.
+  if (device.revoked !== null) {
+    throw new PhoneHomeError(
+      "auth.owner_token_revoked",
+      `owner token refused: the device key that signed it was revoked on ${device.revoked.at} ` +
+        `(${device.revoked.reason}); no token of that key opens anything again`,
+      { path: "/headers/authorization" },
+    );
+  }
   const claims = jsonObject(new TextDecoder().decode(payload));
   if (claims === null) throw refused("the token is malformed: its claims are not JSON");
   const { tokenId, iat, exp } = checkClaims(claims, kid, now);
-  const epoch = options.epochs === undefined ? null : await options.epochs(device.keyId);
+  // Erasures are recorded under the key the device's records are kept under, whichever key asked.
+  const epoch = options.epochs === undefined ? null : await options.epochs(device.deviceKey);
   if (epoch !== null) {
     const asked = epoch.tokens.filter((t) => t.tokenId === tokenId);
     const repeating = asked.some((t) => t.requestId === options.repeating);
