@@ -5,7 +5,7 @@ import { startControlPlane } from "../../control-plane/index.ts";
 import { cachedDirectory, httpLookup } from "../../core/directory/index.ts";
 import { httpUpdates } from "../../collector/update-check/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { loadServiceToken } from "../../core/keys/index.ts";
+import { serviceTokens } from "../../core/keys/index.ts";
 import { createLogger } from "../../core/log/index.ts";
 import { startRegion } from "../../collector/index.ts";
 import { provisionDemoFleet } from "./sample-fleet.ts";
@@ -113,16 +113,14 @@ export function register(program: Command): void {
         leaveWorkers();
         return;
       }
-      const directory = cachedDirectory(
-        httpLookup(config.controlPlane.url, loadServiceToken(config.dataDir)),
-      );
+      const directory = cachedDirectory(httpLookup(config.controlPlane.url, serviceTokens(config.dataDir)));
       const running = await startRegion({
         config,
         region,
         dictionary: dictionaryOf(config),
         directory,
         logger,
-        updates: httpUpdates(config.controlPlane.url, loadServiceToken(config.dataDir)),
+        updates: httpUpdates(config.controlPlane.url, serviceTokens(config.dataDir)),
       });
       reportListening(running.url);
       if (!isWorker()) {

@@ -13,6 +13,7 @@ import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { Role } from "@phonehome/shared";
 import { operatorOfSession } from "./operators.service.ts";
 import { findOperator } from "./operators.repository.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 /** The permissions of operator routes, each with the roles that hold it. */
 export const PERMISSIONS = {
@@ -65,7 +66,7 @@ export function actorHook(request: FastifyRequest, _reply: FastifyReply, done: (
  * whose role holds `permission`: `401 auth.required` without either,
  * `403 auth.forbidden` for a role without it. It runs before the body is read.
  */
-export function authorize(deps: { db: Db; serviceToken: string }, permission: Permission) {
+export function authorize(deps: { db: Db; serviceToken: ServiceTokenSource }, permission: Permission) {
   const isServiceToken = serviceTokenMatcher(deps.serviceToken);
   const roles: readonly Role[] = PERMISSIONS[permission];
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {

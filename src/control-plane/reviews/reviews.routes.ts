@@ -20,6 +20,7 @@ import {
   reviewers,
   revokeKey,
 } from "./reviews.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const DATE = T.String({ format: "date", maxLength: 10 });
@@ -77,7 +78,10 @@ const RejectBody = T.Object(
 const IdParams = T.Object({ id: T.String({ pattern: "^PROP-[1-9][0-9]{0,9}$" }) });
 
 /** Registers `/v1/proposals…` and `/v1/reviewer-keys`. */
-export function registerReviewRoutes(app: App, deps: ReviewContext & { db: Db; serviceToken: string }): void {
+export function registerReviewRoutes(
+  app: App,
+  deps: ReviewContext & { db: Db; serviceToken: ServiceTokenSource },
+): void {
   const tags = ["reviews"];
   const security = [{ serviceToken: [] }];
   const allow = (permission: Permission) => authorize(deps, permission);

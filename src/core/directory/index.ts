@@ -6,6 +6,8 @@
  */
 import type { Directory } from "@phonehome/shared";
 import { PhoneHomeError } from "../errors/index.ts";
+import type { ServiceTokenSource } from "../http/index.ts";
+import { presentedToken } from "../http/index.ts";
 
 /** A device as the control plane's directory describes it to a collector: the shape of `POST /v1/directory/lookup`. */
 export type DirectoryRecord = Directory;
@@ -112,12 +114,15 @@ function directoryUnavailable(error: unknown): PhoneHomeError {
  * Looks devices up at a control plane over HTTP(S), with the service token
  * that the control plane generated into the shared data directory.
  */
-export function httpLookup(controlPlaneUrl: string, serviceToken: string): LookupMany {
+export function httpLookup(controlPlaneUrl: string, serviceToken: ServiceTokenSource): LookupMany {
   const url = new URL("/v1/fleet/directory/lookup", controlPlaneUrl);
   return async (keys) => {
     const response = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${serviceToken}` },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${presentedToken(serviceToken)}`,
+      },
       body: JSON.stringify({ keys }),
       signal: AbortSignal.timeout(5_000),
     });
