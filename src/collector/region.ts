@@ -25,8 +25,9 @@ import {
   loadPseudonymSecret,
   loadRegionKeys,
   loadRegionSigningKey,
-  loadServiceToken,
   secretFingerprint,
+  serviceTokenFingerprint,
+  serviceTokens,
 } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { prepareRetention, registerPurgeRoutes } from "./retention/index.ts";
@@ -87,6 +88,8 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     logger: logger.child({ region: region.id }),
   });
   const keys = await loadRegionKeys(config.dataDir, region.id);
+  // The tokens it presents and accepts, re-read while it runs: a rotation needs no restart.
+  const serviceToken = serviceTokens(config.dataDir);
   // Every replica of the region holds the same keys; one started on another data directory stops here.
   await checkKeyFingerprints(
     db,
@@ -97,7 +100,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
         name: "pseudonym-secret",
         fingerprint: secretFingerprint(loadPseudonymSecret(config.dataDir, region.id)),
       },
-      { name: "service-token", fingerprint: secretFingerprint(loadServiceToken(config.dataDir)) },
+      serviceTokenFingerprint(serviceToken.files()),
     ],
     config.dataDir,
   ).catch(async (error: unknown) => {
@@ -131,7 +134,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     description: `Collector of region ${region.id} (data stored in ${region.storedIn})`,
     logger: logger.child({ region: region.id }),
     http: config.http,
-    metricsToken: loadServiceToken(config.dataDir),
+    metricsToken: serviceToken,
     tls: region.tls,
     ready: async () => {
       if (!ready) return false;
@@ -214,17 +217,17 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
   registerActivationRoutes(app, intake);
   registerDiagnosticsRoutes(app, intake);
   registerUpdateCheckRoutes(app, intake, deps.updates, db);
-  registerAdoptionRoutes(app, { db, region: region.id, serviceToken: loadServiceToken(config.dataDir) });
-  registerLedgerRoutes(app, { db, serviceToken: loadServiceToken(config.dataDir) });
+  registerAdoptionRoutes(app, { db, region: region.id, serviceToken });
+  registerLedgerRoutes(app, { db, serviceToken });
   registerAuditRoutes(app, {
     db,
     store: region.id,
-    readEntries: serviceTokenCheck(loadServiceToken(config.dataDir)),
+    readEntries: serviceTokenCheck(serviceToken),
   });
   registerDeviceNoticeRoutes(app, {
     db,
     region: region.id,
-    serviceToken: loadServiceToken(config.dataDir),
+    serviceToken,
     recordsRetention: config.retention.records,
   });
   // Owner tokens are checked against the directory, and refused once an erasure here postdates them.
@@ -241,7 +244,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     recordsRetention: config.retention.records,
   };
   registerSubjectRequestRoutes(app, ownerDeps);
-  registerSupportAccessRoute(app, { ...ownerDeps, serviceToken: loadServiceToken(config.dataDir) });
+  registerSupportAccessRoute(app, { ...ownerDeps, serviceToken });
   registerConsentRoutes(app, { config, db, intake, notices, owners, tables: DEVICE_TABLES });
   const shutdown = new AbortController();
   registerPurgeRoutes(app, {
@@ -249,7 +252,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     db,
     dictionary: deps.dictionary,
     tables: DEVICE_TABLES,
-    serviceToken: loadServiceToken(config.dataDir),
+    serviceToken,
     logger: logger.child({ region: region.id }),
     signal: shutdown.signal,
   });

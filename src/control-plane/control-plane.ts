@@ -15,13 +15,14 @@ import { migrate } from "../core/db/index.ts";
 import { cachedDirectory } from "../core/directory/index.ts";
 import { findDevicesByKeyIds, registerFleetRoutes, revocationFeed } from "./fleet/index.ts";
 import { type App, createService, urlOf } from "../core/http/index.ts";
-import { checkKeyFingerprints, loadServiceToken, secretFingerprint } from "../core/keys/index.ts";
+import { checkKeyFingerprints, serviceTokenFingerprint, serviceTokens } from "../core/keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { loadDictionary } from "../core/dictionary/index.ts";
 import type { IncidentContext } from "./incidents/index.ts";
 import { registerIncidentRoutes, sweepJob } from "./incidents/index.ts";
 import { oidcSignIn, registerOperatorRoutes } from "./operators/index.ts";
 import { registerReviewRoutes } from "./reviews/index.ts";
+import { registerServiceTokenRoutes } from "./service-token/index.ts";
 import { registerSupportRoutes } from "./support/index.ts";
 import { peersFromConfig, registerConsole, registerPortal, type WebPeers } from "../core/web-apps/index.ts";
 import { actorHook } from "./operators/index.ts";
@@ -38,7 +39,8 @@ export interface RunningControlPlane {
   url: string;
   app: App;
   db: Db;
-  serviceToken: string;
+  /** The service token it presents now. */
+  readonly serviceToken: string;
   /** Tells the control plane where regions that listened on port 0 ended up. */
   regionUrls: Map<string, string>;
   close(): Promise<void>;
@@ -61,15 +63,14 @@ export async function startControlPlane(
       ),
   });
   await migrate(db, "control");
-  const serviceToken = loadServiceToken(config.dataDir);
-  await checkKeyFingerprints(
-    db,
-    [{ name: "service-token", fingerprint: secretFingerprint(serviceToken) }],
-    config.dataDir,
-  ).catch(async (error: unknown) => {
-    await db.close();
-    throw error;
-  });
+  // The tokens it presents and accepts, re-read while it runs: a rotation needs no restart.
+  const serviceToken = serviceTokens(config.dataDir);
+  await checkKeyFingerprints(db, [serviceTokenFingerprint(serviceToken.files())], config.dataDir).catch(
+    async (error: unknown) => {
+      await db.close();
+      throw error;
+    },
+  );
   let ready = false;
   const { app, metrics } = await createService({
     name: "control-plane",
@@ -162,6 +163,7 @@ export async function startControlPlane(
     dictionaryDir: config.dictionaryDir,
     regions: config.regions.map((r) => r.id),
   });
+  registerServiceTokenRoutes(app, { db, serviceToken });
   await app.listen({ host: config.controlPlane.listen.host, port: config.controlPlane.listen.port });
   ready = true;
   const log = logger.child({ service: "control-plane" });
@@ -177,7 +179,9 @@ export async function startControlPlane(
     url: config.controlPlane.listen.port === 0 ? urlOf(app, config.controlPlane) : config.controlPlane.url,
     app,
     db,
-    serviceToken,
+    get serviceToken() {
+      return serviceToken.current();
+    },
     regionUrls,
     close: async () => {
       ready = false;

@@ -18,7 +18,12 @@ import { parse, stringify } from "yaml";
 import { approvalStatement, publicKeyText, signStatement } from "../../src/core/dictionary/approval.ts";
 import { listLedger } from "../../src/collector/ingest/ledger.repository.ts";
 import { phonehomeAsync } from "../helpers/cli.ts";
-import { SHIPPED_DICTIONARY, signed, TEST_REVIEWER } from "../helpers/dictionary.ts";
+import {
+  REVIEW_ANSWERS as ANSWERS,
+  SHIPPED_DICTIONARY,
+  signed,
+  TEST_REVIEWER,
+} from "../helpers/dictionary.ts";
 import { buildEnvelope, post } from "../helpers/envelopes.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import {
@@ -29,17 +34,6 @@ import {
   type TestSystem,
   writeCliConfig,
 } from "../helpers/system.ts";
-
-const ANSWERS = {
-  purpose: "Starting and honouring the warranty.",
-  lessData: "Without the serial and the day, no warranty claim can be checked.",
-  categories: "Serial number (sensitivity 3, pseudonymised), model, variant, market, build, day.",
-  retention: "Two years of warranty and a three-year limitation period after it.",
-  access: "The warranty service and support, one device at a time, with a stated reason.",
-  optOut: "None: the warranty is part of the sale (contract).",
-  regions: "The device's home region only.",
-  thirdParties: "None.",
-};
 
 /** A copy of the shipped dictionary, with `edit` applied to activation's files; `TEST_REVIEWER` is listed. */
 function dictionaryWith(

@@ -62,7 +62,9 @@ const ROUTES: [string, string, Permission | "service"][] = [
   ["POST", "/v1/proposals/PROP-99/rejection", "dictionary.review"],
   ["GET", "/v1/reviewer-keys", "dictionary.read"],
   ["POST", "/v1/reviewer-keys", "dictionary.review"],
+  ["POST", `/v1/reviewer-keys/${"A".repeat(43)}/revocation`, "reviewer-keys.revoke"],
   ["POST", "/v1/devices/ABCD1234/data-access", "device.data.open"],
+  ["POST", "/v1/service-token/rotations", "service"],
   ["GET", "/v1/ledger?since=2026-11-01T00:00:00Z", "ledger.read"],
 ];
 

@@ -153,3 +153,15 @@ export function tempDictionary(): {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** Answers to the review questionnaire for a proposal of activation, as an author would give them. */
+export const REVIEW_ANSWERS = {
+  purpose: "Starting and honouring the warranty.",
+  lessData: "Without the serial and the day, no warranty claim can be checked.",
+  categories: "Serial number (sensitivity 3, pseudonymised), model, variant, market, build, day.",
+  retention: "Two years of warranty and a three-year limitation period after it.",
+  access: "The warranty service and support, one device at a time, with a stated reason.",
+  optOut: "None: the warranty is part of the sale (contract).",
+  regions: "The device's home region only.",
+  thirdParties: "None.",
+};

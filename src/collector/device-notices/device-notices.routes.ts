@@ -11,12 +11,13 @@ import type { Retention } from "../../core/calendar/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
 import { noticeDeliveries, saveNotice } from "./device-notices.repository.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 /** Registers `PUT /v1/incident-notices/{id}` and `GET /v1/incident-notices`. */
 export function registerDeviceNoticeRoutes(
   app: App,
-  deps: { db: Db; region: string; serviceToken: string; recordsRetention: Retention },
+  deps: { db: Db; region: string; serviceToken: ServiceTokenSource; recordsRetention: Retention },
 ): void {
   const onRequest = serviceTokenCheck(deps.serviceToken);
   const tags = ["incidents"];

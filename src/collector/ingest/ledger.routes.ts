@@ -12,6 +12,7 @@ import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { App } from "../../core/http/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
 import { ledgerTotals, listLedger, listMisroutingAlerts } from "./ledger.repository.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const FOR_THE_CONTROL_PLANE =
   "Requires the service token: counts over time by batch would show one device's activity where a batch is " +
@@ -23,7 +24,7 @@ const NameList = T.String({
 });
 
 /** Registers `GET /v1/ledger`, `GET /v1/ledger/totals` and `GET /v1/alerts/misrouting`, for the service token. */
-export function registerLedgerRoutes(app: App, deps: { db: Db; serviceToken: string }): void {
+export function registerLedgerRoutes(app: App, deps: { db: Db; serviceToken: ServiceTokenSource }): void {
   const { db } = deps;
   const onRequest = serviceTokenCheck(deps.serviceToken);
   const security = [{ serviceToken: [] }];

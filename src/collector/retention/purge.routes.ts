@@ -24,6 +24,7 @@ import {
   runPurge,
   runSurgicalPurge,
 } from "./purge.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
@@ -129,7 +130,7 @@ export interface PurgeRouteDeps {
   dictionary: Dictionary;
   /** The region's device tables: how each one's rows expire. */
   tables: readonly DeviceTable[];
-  serviceToken: string;
+  serviceToken: ServiceTokenSource;
   logger: Logger;
   /** Aborted when the collector shuts down: a purge under way stops between chunks. */
   signal: AbortSignal;

@@ -46,6 +46,7 @@ import {
   issueAccessReceipt,
 } from "./access.service.ts";
 import { eraseHeldData } from "./erasure.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 /** What the owner routes of a region need. */
 export interface OwnerRouteDeps {
@@ -75,7 +76,10 @@ function storedDevice(deps: OwnerRouteDeps, deviceKey: string): StoredDevice {
  * device the control plane names, for the operator and reason it names. The
  * opening is appended to this region's audit log before any data leaves.
  */
-export function registerSupportAccessRoute(app: App, deps: OwnerRouteDeps & { serviceToken: string }): void {
+export function registerSupportAccessRoute(
+  app: App,
+  deps: OwnerRouteDeps & { serviceToken: ServiceTokenSource },
+): void {
   app.post(
     "/v1/support/device-data",
     {

@@ -10,13 +10,14 @@ import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { serviceTokenCheck } from "../../core/http/index.ts";
 import { adoptionSince } from "./device-builds.repository.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
 /** Registers the region's adoption route. */
 export function registerAdoptionRoutes(
   app: App,
-  deps: { db: Db; region: string; serviceToken: string },
+  deps: { db: Db; region: string; serviceToken: ServiceTokenSource },
 ): void {
   app.get(
     "/v1/adoption",

@@ -7,6 +7,8 @@
  */
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { UpdatePlan } from "./offer.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
+import { presentedToken } from "../../core/http/index.ts";
 
 /** An outcome report, as a region forwards it. */
 export interface OutcomeReport {
@@ -42,14 +44,18 @@ export function cachedPlan(read: () => Promise<UpdatePlan>, ttlMs: number): () =
 }
 
 /** The control plane at `url`, over HTTP with the service token. */
-export function httpUpdates(url: string, serviceToken: string, ttlMs = PLAN_CACHE_MS): UpdateSource {
+export function httpUpdates(
+  url: string,
+  serviceToken: ServiceTokenSource,
+  ttlMs = PLAN_CACHE_MS,
+): UpdateSource {
   const call = async (path: string, init: RequestInit = {}): Promise<unknown> => {
     let response: Response;
     try {
       response = await fetch(`${url}${path}`, {
         ...init,
         headers: {
-          authorization: `Bearer ${serviceToken}`,
+          authorization: `Bearer ${presentedToken(serviceToken)}`,
           ...(init.body ? { "content-type": "application/json" } : {}),
         },
       });

@@ -11,6 +11,7 @@ import { register as registerDemo } from "../demo/index.ts";
 import { register as registerRegistry } from "../../core/dictionary/index.ts";
 import { register as registerOperator, registerSession } from "../../control-plane/operators/index.ts";
 import { register as registerReview } from "../../control-plane/reviews/index.ts";
+import { register as registerKeys } from "../../control-plane/service-token/index.ts";
 import { register as registerOwner } from "../../core/owners/index.ts";
 import { register as registerIncident } from "../../control-plane/incidents/index.ts";
 import { registerFleetCommands as registerFleet } from "../../control-plane/fleet/index.ts";
@@ -38,5 +39,6 @@ export function registerAll(program: Command): void {
   registerOperator(program);
   registerSession(program);
   registerReview(program);
+  registerKeys(program);
   registerOwner(program);
 }

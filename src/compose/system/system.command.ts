@@ -5,7 +5,7 @@ import { startControlPlane } from "../../control-plane/index.ts";
 import { cachedDirectory, httpLookup, httpRevocations } from "../../core/directory/index.ts";
 import { httpUpdates } from "../../collector/update-check/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { loadServiceToken } from "../../core/keys/index.ts";
+import { serviceTokens } from "../../core/keys/index.ts";
 import { createLogger } from "../../core/log/index.ts";
 import { startRegion } from "../../collector/index.ts";
 import { provisionDemoFleet } from "./sample-fleet.ts";
@@ -113,7 +113,7 @@ export function register(program: Command): void {
         leaveWorkers();
         return;
       }
-      const serviceToken = loadServiceToken(config.dataDir);
+      const serviceToken = serviceTokens(config.dataDir);
       // Each process (and each worker) keeps its own cache, and reads the revocation feed itself.
       const directory = cachedDirectory(httpLookup(config.controlPlane.url, serviceToken), {
         revocations: httpRevocations(config.controlPlane.url, serviceToken),
@@ -124,7 +124,7 @@ export function register(program: Command): void {
         dictionary: dictionaryOf(config),
         directory,
         logger,
-        updates: httpUpdates(config.controlPlane.url, loadServiceToken(config.dataDir)),
+        updates: httpUpdates(config.controlPlane.url, serviceToken),
       });
       reportListening(running.url);
       if (!isWorker()) {

@@ -107,6 +107,11 @@ export async function runWorkers(
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    // SIGHUP re-reads the service-token files (docs/operations.md): passed on to every worker, never the primary's end.
+    const hangUp = () => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGHUP");
+    };
+    process.on("SIGHUP", hangUp);
     for (let i = 0; i < count; i += 1) fork();
   });
 }

@@ -10,11 +10,12 @@ import type { AdoptionRow } from "@phonehome/shared";
 import { checkedDay } from "../../core/calendar/index.ts";
 import { findBuildManifest } from "../release/index.ts";
 import { getAdvisory, statusUnder } from "./advisories.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 /** Where the control plane reaches each region. */
 export interface AdoptionSources {
   regions: () => RegionRef[];
-  serviceToken: string;
+  serviceToken: ServiceTokenSource;
 }
 
 /** Adoption of an advisory's fix. */

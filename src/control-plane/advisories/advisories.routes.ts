@@ -10,6 +10,7 @@ import type { Db } from "../../core/db/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { adoptionOf } from "./adoption.service.ts";
 import { getAdvisory, listAdvisories, lookupBuild, publishAdvisory } from "./advisories.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Id = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
@@ -36,7 +37,7 @@ const PublishBody = T.Object(
 /** Registers the advisory routes on the control plane. */
 export function registerAdvisoryRoutes(
   app: App,
-  deps: { db: Db; serviceToken: string; regions: () => { id: string; url: string }[] },
+  deps: { db: Db; serviceToken: ServiceTokenSource; regions: () => { id: string; url: string }[] },
 ): void {
   const { db } = deps;
   const tags = ["advisories"];

@@ -11,13 +11,14 @@ import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { authorize } from "../operators/index.ts";
 import type { RegionRef } from "../regions/index.ts";
 import { anchorRegionHeads } from "./anchors.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
 /** Registers `POST /v1/audit-log/anchors` and `GET /v1/audit-log/anchors/{region}`. */
 export function registerAnchorRoutes(
   app: App,
-  deps: { db: Db; serviceToken: string; regions: () => RegionRef[] },
+  deps: { db: Db; serviceToken: ServiceTokenSource; regions: () => RegionRef[] },
 ): void {
   const tags = ["audit"];
   const regions = deps.regions;

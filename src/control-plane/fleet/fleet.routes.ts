@@ -52,13 +52,14 @@ import {
   pageBatches,
   pageDevices,
 } from "./fleet.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 /** What the fleet routes need. */
 export interface FleetRouteDeps {
   /** The control-plane store. */
   db: Db;
   /** Bearer token of services (collectors, factory stations); at least 16 characters. */
-  serviceToken: string;
+  serviceToken: ServiceTokenSource;
   /** Regions and the market policy, which factory imports are checked against. */
   config: Pick<Config, "policy" | "regions">;
 }

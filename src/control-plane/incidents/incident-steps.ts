@@ -14,10 +14,11 @@ import {
   type IncidentEvent,
   type IncidentRecord,
 } from "./incidents.repository.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 export interface IncidentContext {
   db: Db;
-  serviceToken: string;
+  serviceToken: ServiceTokenSource;
   /** Every configured region, where the control plane reaches it, and the country its data is stored in. */
   regions: () => (RegionRef & { storedIn: string })[];
   /** The home region of devices sold in a market. */

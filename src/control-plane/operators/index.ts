@@ -2,4 +2,4 @@
 export { readSession, register, registerSession } from "./operator.command.ts";
 export { registerOperatorRoutes } from "./operators.routes.ts";
 export { oidcSignIn, type OidcSignIn } from "./oidc.service.ts";
-export { actorHook, authorize, operatorOf, type Permission } from "./permissions.ts";
+export { actorHook, authorize, operatorHolds, operatorOf, type Permission } from "./permissions.ts";

@@ -23,6 +23,7 @@ import {
 } from "./operators.service.ts";
 import type { OidcSignIn } from "./oidc.service.ts";
 import { registerOidcRoutes } from "./oidc.routes.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
@@ -39,7 +40,7 @@ export function registerOperatorRoutes(
   app: App,
   deps: {
     db: Db;
-    serviceToken: string;
+    serviceToken: ServiceTokenSource;
     signIn: SignInConfig;
     /** Who may sign in with a password ("all" without a provider). */
     local: LocalSignIn;

@@ -12,6 +12,8 @@ import { bearerToken, serviceTokenMatcher } from "../../core/http/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import type { Role } from "@phonehome/shared";
 import { operatorOfSession } from "./operators.service.ts";
+import { findOperator } from "./operators.repository.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 /** The permissions of operator routes, each with the roles that hold it. */
 export const PERMISSIONS = {
@@ -33,6 +35,9 @@ export const PERMISSIONS = {
   "dictionary.read": ["operator", "privacy-reviewer", "auditor", "admin"],
   "dictionary.propose": ["operator", "privacy-reviewer", "admin"],
   "dictionary.review": ["privacy-reviewer"],
+  // Revoking a reviewer's key: reviewers their own (a lost or stolen key); an admin, who manages operators
+  // (operators.write), anyone's (a reviewer who left).
+  "reviewer-keys.revoke": ["privacy-reviewer", "admin"],
   "device.data.open": ["support"],
   "ledger.read": ["operator", "privacy-reviewer", "support", "auditor", "admin"],
 } as const satisfies Record<string, readonly Role[]>;
@@ -63,7 +68,7 @@ export function actorHook(request: FastifyRequest, _reply: FastifyReply, done: (
  * whose role holds `permission`: `401 auth.required` without either,
  * `403 auth.forbidden` for a role without it. It runs before the body is read.
  */
-export function authorize(deps: { db: Db; serviceToken: string }, permission: Permission) {
+export function authorize(deps: { db: Db; serviceToken: ServiceTokenSource }, permission: Permission) {
   const isServiceToken = serviceTokenMatcher(deps.serviceToken);
   const roles: readonly Role[] = PERMISSIONS[permission];
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -106,4 +111,20 @@ export function operatorOf(actor: string, step: string): string {
     );
   }
   return username;
+}
+
+/**
+ * Whether the operator an actor names holds `permission` (for a step whose
+ * permission depends on what it is taken on); false for the service token and
+ * for a disabled operator.
+ */
+export async function operatorHolds(db: Db, actor: string, permission: Permission): Promise<boolean> {
+  const username = /^operator:(.+)$/.exec(actor)?.[1];
+  if (username === undefined) return false;
+  const operator = await findOperator(db, username);
+  return (
+    operator !== null &&
+    operator.disabledAt === null &&
+    (PERMISSIONS[permission] as readonly Role[]).includes(operator.role)
+  );
 }

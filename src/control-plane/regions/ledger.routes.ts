@@ -11,6 +11,7 @@ import { GatheredLedgerView, type LedgerMinute } from "@phonehome/shared";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { authorize } from "../operators/index.ts";
 import { callRegion, fromEveryRegion, type RegionRef } from "./region-calls.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 
@@ -21,7 +22,7 @@ const MAX_WINDOW_DAYS = 31;
 /** Registers `GET /v1/ledger`. */
 export function registerLedgerRoute(
   app: App,
-  deps: { db: Db; serviceToken: string; regions: () => readonly RegionRef[] },
+  deps: { db: Db; serviceToken: ServiceTokenSource; regions: () => readonly RegionRef[] },
 ): void {
   app.get(
     "/v1/ledger",

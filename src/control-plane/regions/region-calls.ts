@@ -4,6 +4,8 @@
  * token, each region at once, a region that does not answer named with why,
  * never guessed.
  */
+import type { ServiceTokenSource } from "../../core/http/index.ts";
+import { presentedToken } from "../../core/http/index.ts";
 
 /** A region and where the control plane reaches it. */
 export interface RegionRef {
@@ -20,7 +22,7 @@ export interface Gathered<T> {
 /** One call to a region's service-token route; throws with the status when the answer is not 2xx. */
 export async function callRegion<T>(
   region: RegionRef,
-  token: string,
+  token: ServiceTokenSource,
   method: "GET" | "PUT" | "POST",
   path: string,
   body?: unknown,
@@ -28,7 +30,7 @@ export async function callRegion<T>(
   const response = await fetch(`${region.url}${path}`, {
     method,
     headers: {
-      authorization: `Bearer ${token}`,
+      authorization: `Bearer ${presentedToken(token)}`,
       ...(body === undefined ? {} : { "content-type": "application/json" }),
     },
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -19,6 +19,7 @@ import {
   releaseBuild,
 } from "./release.service.ts";
 import { MAX_SBOM_BYTES } from "./sbom.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const Id = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
@@ -78,7 +79,7 @@ const NumberParams = T.Object({ number: Id });
 
 /** What the routes need. */
 export interface ReleaseRouteDeps extends BuildContext {
-  serviceToken: string;
+  serviceToken: ServiceTokenSource;
 }
 
 /** Registers the release routes on the control plane. */

@@ -16,7 +16,7 @@ import {
   parseDocument,
   stringify,
 } from "yaml";
-import type { Approval, CollectionFile } from "../../core/dictionary/index.ts";
+import type { Approval, CollectionFile, Revocation } from "../../core/dictionary/index.ts";
 import { versionDigest } from "../../core/dictionary/index.ts";
 import { REVIEWERS_FILE } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
@@ -28,6 +28,7 @@ export interface ReviewerEntry {
   name: string;
   publicKey: string;
   added: string;
+  revoked?: Revocation;
 }
 
 /** What was written, for the command's report. */
@@ -75,6 +76,32 @@ export function writeApproval(
   return { file, created, reviewerAdded: addReviewer(dir, reviewer) };
 }
 
+/**
+ * Writes a key's revocation into `reviewers.yaml`: its entry gets `revoked`
+ * (when, why, the approvals it keeps), replacing an older record of it; a key
+ * the file does not list is added with it, so the file says why it never
+ * counts. Returns whether the file changed.
+ */
+export function writeRevocation(dir: string, reviewer: ReviewerEntry & { revoked: Revocation }): boolean {
+  const file = join(dir, REVIEWERS_FILE);
+  if (!existsSync(file)) {
+    addReviewer(dir, reviewer);
+    return true;
+  }
+  const yaml = parseDocument(readFileSync(file, "utf8"));
+  const listed = (yaml.toJS() as { reviewers?: ReviewerEntry[] }).reviewers ?? [];
+  const at = listed.findIndex((r) => r.username === reviewer.username && r.publicKey === reviewer.publicKey);
+  if (at < 0) {
+    addReviewer(dir, reviewer);
+    return true;
+  }
+  const revoked = { at: reviewer.revoked.at, reason: reviewer.revoked.reason, kept: reviewer.revoked.kept };
+  if (JSON.stringify(listed[at]?.revoked) === JSON.stringify(revoked)) return false;
+  yaml.setIn(["reviewers", at, "revoked"], yaml.createNode(revoked));
+  writeFileSync(file, yaml.toString({ lineWidth: 100 }));
+  return true;
+}
+
 /** Adds the reviewer's key to `reviewers.yaml` (created when missing); false when it is listed already. */
 export function addReviewer(dir: string, reviewer: ReviewerEntry): boolean {
   const file = join(dir, REVIEWERS_FILE);
@@ -87,7 +114,12 @@ export function addReviewer(dir: string, reviewer: ReviewerEntry): boolean {
   const listed = (yaml.toJS() as { reviewers?: ReviewerEntry[] }).reviewers ?? [];
   if (listed.some((r) => r.username === reviewer.username && r.publicKey === reviewer.publicKey))
     return false;
-  const entry = yaml.createNode({ ...reviewer });
+  const { revoked, ...rest } = reviewer;
+  const entry = yaml.createNode(
+    revoked === undefined
+      ? rest
+      : { ...rest, revoked: { at: revoked.at, reason: revoked.reason, kept: revoked.kept } },
+  );
   const added = entry.get("added", true);
   if (isScalar(added)) added.type = "QUOTE_DOUBLE";
   yaml.addIn(["reviewers"], entry);

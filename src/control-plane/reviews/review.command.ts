@@ -8,14 +8,14 @@
  * `apply` writes an approved proposal into the dictionary in the repository.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { callControlPlane } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
-import type { Approval } from "../../core/dictionary/index.ts";
+import type { Approval, Revocation } from "../../core/dictionary/index.ts";
 import {
   approvalStatement,
   publicKeyOf,
@@ -26,7 +26,7 @@ import {
 import { labelOf, lintDictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
 import { readSession } from "../operators/index.ts";
-import { writeApproval } from "./apply.ts";
+import { type ReviewerEntry, writeApproval, writeRevocation } from "./apply.ts";
 import type { VersionContent } from "./diff.ts";
 import { type Proposal as ProposalAnswer, QUESTION_LIST, QUESTIONS } from "@phonehome/shared";
 
@@ -38,6 +38,9 @@ type Proposal = Omit<ProposalAnswer, "document" | "approval"> & {
   document: VersionContent;
   approval: Approval | null;
 };
+
+/** A reviewer's key as GET /v1/reviewer-keys and the revocation route answer it. */
+type RevokedKey = Omit<ReviewerEntry, "revoked"> & { revoked?: Revocation & { by: string } };
 
 /** Adds the `review` commands to the program. */
 export function register(program: Command): void {
@@ -62,20 +65,37 @@ export function register(program: Command): void {
   const print = (json: boolean | undefined, value: unknown, words: () => string) =>
     process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : words());
 
-  review
+  const key = review
     .command("key")
+    .description(
+      "your reviewer's key: `key` (or `key new`) makes and registers one, `key revoke` revokes one",
+    );
+  key
+    .command("new", { isDefault: true })
     .description("make your reviewer's key and register its public half with the control plane")
     .option(
       "--key-file <file>",
       `where to keep the private key (default ${DEFAULT_KEY_FILE}); never overwritten`,
     )
+    .option(
+      "--replace <publicKey>",
+      "a key of yours the new one replaces: it is revoked in the same step (a file at --key-file is moved aside)",
+    )
+    .option("--reason <text>", "with --replace: why the old key goes (lost, stolen, routine)")
     .option(session, sessionHelp)
-    .action(async (options: { keyFile?: string; session?: string }) => {
+    .action(async (options: { keyFile?: string; replace?: string; reason?: string; session?: string }) => {
       const file = resolve(options.keyFile ?? DEFAULT_KEY_FILE);
+      if (options.replace !== undefined && options.reason === undefined) {
+        throw new PhoneHomeError("config.invalid", "--replace needs --reason: say why the old key goes");
+      }
       const pem = generateKeyPairSync("ed25519")
         .privateKey.export({ format: "pem", type: "pkcs8" })
         .toString();
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      // A replaced key's file is kept aside, not deleted: it is revoked, and nobody should have to guess where it went.
+      const aside = `${file}.replaced-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      const movedAside = options.replace !== undefined && existsSync(file);
+      if (movedAside) renameSync(file, aside);
       try {
         writeFileSync(file, pem, { mode: 0o600, flag: "wx" });
       } catch (cause) {
@@ -85,13 +105,83 @@ export function register(program: Command): void {
       }
       chmodSync(file, 0o600);
       const publicKey = publicKeyText(pem);
+      const body = {
+        publicKey,
+        ...(options.replace === undefined ? {} : { replaces: options.replace, reason: options.reason }),
+      };
       // A key the control plane did not take is of no use: take it away again, so that a retry can make one.
-      await call(options, "POST", "/v1/reviewer-keys", { publicKey }).catch((error: unknown) => {
+      await call(options, "POST", "/v1/reviewer-keys", body).catch((error: unknown) => {
         rmSync(file, { force: true });
+        if (movedAside) renameSync(aside, file);
         throw error;
       });
-      process.stdout.write(`made ${file} (keep it to yourself) and registered its public key ${publicKey}\n`);
+      process.stdout.write(
+        `made ${file} (keep it to yourself) and registered its public key ${publicKey}\n` +
+          (options.replace === undefined
+            ? ""
+            : `revoked ${options.replace}${movedAside ? ` (its file moved to ${aside})` : ""}: write the revocation into ` +
+              `the dictionary with \`npx phonehome review key revoke ${options.replace} --reason …\` (it is revoked already; ` +
+              "the command then only writes reviewers.yaml)\n"),
+      );
     });
+
+  key
+    .command("revoke")
+    .description(
+      "revoke a reviewer's key with a reason, and write the revocation into the dictionary's reviewers.yaml",
+    )
+    .argument("<publicKey>", "the key, as reviewers.yaml and GET /v1/reviewer-keys list it")
+    .requiredOption(
+      "--reason <text>",
+      "why (kept with the revocation, in the audit log and in reviewers.yaml)",
+    )
+    .option("--dictionary <dir>", "dictionary folder (default: the configuration's `dictionary`)")
+    .option(session, sessionHelp)
+    .option("--json", "print the revoked key as JSON")
+    .action(
+      async (
+        publicKey: string,
+        options: { reason: string; dictionary?: string; session?: string; json?: boolean },
+      ) => {
+        const config = loadConfig(program.opts().config);
+        const dir = options.dictionary === undefined ? config.dictionaryDir : resolve(options.dictionary);
+        let revoked: RevokedKey;
+        try {
+          revoked = (await call(
+            options,
+            "POST",
+            `/v1/reviewer-keys/${encodeURIComponent(publicKey)}/revocation`,
+            {
+              reason: options.reason,
+            },
+          )) as RevokedKey;
+        } catch (error) {
+          // Revoked already (e.g. by `review key --replace`): write what the control plane recorded.
+          if (!(error instanceof PhoneHomeError) || error.code !== "review.key_revoked") throw error;
+          const { reviewers } = (await call(options, "GET", "/v1/reviewer-keys")) as {
+            reviewers: RevokedKey[];
+          };
+          const found = reviewers.find((r) => r.publicKey === publicKey && r.revoked !== undefined);
+          if (found === undefined) throw error;
+          revoked = found;
+        }
+        const { revoked: revocation } = revoked;
+        if (revocation === undefined)
+          throw new PhoneHomeError("review.key_not_found", `${publicKey} is not revoked`);
+        const changed = writeRevocation(dir, { ...revoked, revoked: revocation });
+        print(
+          options.json,
+          revoked,
+          () =>
+            `revoked ${revoked.username}'s key ${publicKey} at ${revocation.at}: ${revocation.reason}\n` +
+            `${revocation.kept.length} approval${revocation.kept.length === 1 ? "" : "s"} recorded before stay valid` +
+            `${revocation.kept.length === 0 ? "" : ` (${revocation.kept.map((k) => `${k.collection} v${k.version} ${k.reference}`).join(", ")})`}\n` +
+            (changed
+              ? `wrote the revocation into ${labelOf(join(dir, "reviewers.yaml"))}: commit it; collectors refuse the key's other signatures from their next start\n`
+              : `${labelOf(join(dir, "reviewers.yaml"))} records it already\n`),
+        );
+      },
+    );
 
   review
     .command("propose")
@@ -244,9 +334,7 @@ export function register(program: Command): void {
           `${proposal.id} is ${proposal.status}: only an approved proposal is applied`,
         );
       }
-      const { reviewers } = (await call(options, "GET", "/v1/reviewer-keys")) as {
-        reviewers: { username: string; name: string; publicKey: string; added: string }[];
-      };
+      const { reviewers } = (await call(options, "GET", "/v1/reviewer-keys")) as { reviewers: RevokedKey[] };
       const approval = proposal.approval;
       const statement = approvalStatement(proposal.collection, proposal.version, {
         ...approval,

@@ -126,17 +126,81 @@ export async function insertReviewerKey(
   return rows.length === 1;
 }
 
-/** Every reviewer key with its operator's name, oldest first; optionally one operator's. */
-export async function reviewerKeys(
-  q: Queryable,
-  username: string | null,
-): Promise<{ username: string; name: string; publicKey: string; added: string }[]> {
-  const { rows } = await q.query<{ username: string; name: string; publicKey: string; added: string }>(
-    `SELECT k.username, o.name, k.public_key AS "publicKey", to_char(k.added_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS added
+/** A reviewer's key as stored: whose, since when, and its revocation when it has one. */
+export interface ReviewerKeyRecord {
+  username: string;
+  name: string;
+  publicKey: string;
+  added: string;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  revokeReason: string | null;
+}
+
+const KEY_COLUMNS = `k.username, o.name, k.public_key AS "publicKey",
+  to_char(k.added_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS added,
+  to_char(k.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "revokedAt",
+  k.revoked_by AS "revokedBy", k.revoke_reason AS "revokeReason"`;
+
+/** Every reviewer key with its operator's name, revoked ones too, oldest first; optionally one operator's. */
+export async function reviewerKeys(q: Queryable, username: string | null): Promise<ReviewerKeyRecord[]> {
+  const { rows } = await q.query<ReviewerKeyRecord>(
+    `SELECT ${KEY_COLUMNS}
        FROM reviewer_keys k JOIN operators o ON o.username = k.username
       WHERE ($1::text IS NULL OR k.username = $1) AND o.disabled_at IS NULL
       ORDER BY k.added_at, k.username, k.public_key`,
     [username],
+  );
+  return rows;
+}
+
+/** The registrations of one public key (normally one), with their revocations. */
+export async function reviewerKeysOf(q: Queryable, publicKey: string): Promise<ReviewerKeyRecord[]> {
+  const { rows } = await q.query<ReviewerKeyRecord>(
+    `SELECT ${KEY_COLUMNS}
+       FROM reviewer_keys k JOIN operators o ON o.username = k.username
+      WHERE k.public_key = $1 ORDER BY k.username`,
+    [publicKey],
+  );
+  return rows;
+}
+
+/**
+ * Holds a live key for the rest of the transaction (a revocation waits for it);
+ * false when it is revoked or unknown.
+ */
+export async function lockLiveReviewerKey(
+  tx: Queryable,
+  username: string,
+  publicKey: string,
+): Promise<boolean> {
+  const { rows } = await tx.query(
+    `SELECT 1 FROM reviewer_keys WHERE username = $1 AND public_key = $2 AND revoked_at IS NULL FOR SHARE`,
+    [username, publicKey],
+  );
+  return rows.length === 1;
+}
+
+/** Revokes a live key; false when it is unknown or revoked already. */
+export async function revokeReviewerKey(
+  tx: Queryable,
+  r: { username: string; publicKey: string; at: Date; by: string; reason: string },
+): Promise<boolean> {
+  const { rows } = await tx.query(
+    `UPDATE reviewer_keys SET revoked_at = $3, revoked_by = $4, revoke_reason = $5
+      WHERE username = $1 AND public_key = $2 AND revoked_at IS NULL RETURNING username`,
+    [r.username, r.publicKey, r.at.toISOString(), r.by, r.reason],
+  );
+  return rows.length === 1;
+}
+
+/** The proposals `reviewer` approved up to and including `until`, oldest first. */
+export async function approvalsBy(q: Queryable, reviewer: string, until: Date): Promise<ProposalRecord[]> {
+  const { rows } = await q.query<ProposalRecord>(
+    `SELECT ${COLUMNS} FROM proposals
+      WHERE reviewer = $1 AND status = 'approved' AND decided_at <= $2
+      ORDER BY decided_at, length(id), id`,
+    [reviewer, until.toISOString()],
   );
   return rows;
 }

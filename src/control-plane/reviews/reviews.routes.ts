@@ -18,16 +18,36 @@ import {
   reject,
   type ReviewContext,
   reviewers,
+  revokeKey,
 } from "./reviews.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const DATE = T.String({ format: "date", maxLength: 10 });
 
+const PUBLIC_KEY = T.String({ pattern: "^[A-Za-z0-9_-]{43}$", description: "Ed25519, 32 bytes, base64url" });
+const REASON = T.String({ minLength: 1, maxLength: 1000, pattern: "\\S" });
 const ReviewerKey = T.Object({
   username: T.String(),
   name: T.String(),
   publicKey: T.String({ description: "Ed25519, 32 bytes, base64url" }),
   added: DATE,
+  revoked: T.Optional(
+    T.Object({
+      at: T.String({ format: "date-time", description: "when the control plane recorded the revocation" }),
+      by: T.String({ description: "the actor who revoked it" }),
+      reason: T.String(),
+      kept: T.Array(
+        T.Object({
+          reference: T.String(),
+          collection: T.String(),
+          version: T.Integer(),
+          signature: T.String(),
+        }),
+        { description: "the approvals recorded with the key before its revocation: they stay valid" },
+      ),
+    }),
+  ),
 });
 
 const ProposeBody = T.Object(
@@ -58,7 +78,10 @@ const RejectBody = T.Object(
 const IdParams = T.Object({ id: T.String({ pattern: "^PROP-[1-9][0-9]{0,9}$" }) });
 
 /** Registers `/v1/proposals…` and `/v1/reviewer-keys`. */
-export function registerReviewRoutes(app: App, deps: ReviewContext & { db: Db; serviceToken: string }): void {
+export function registerReviewRoutes(
+  app: App,
+  deps: ReviewContext & { db: Db; serviceToken: ServiceTokenSource },
+): void {
   const tags = ["reviews"];
   const security = [{ serviceToken: [] }];
   const allow = (permission: Permission) => authorize(deps, permission);
@@ -172,8 +195,15 @@ export function registerReviewRoutes(app: App, deps: ReviewContext & { db: Db; s
         tags,
         security,
         summary: "Register a public key of the session's operator, to verify their approvals",
+        description:
+          "With `replaces` (one of the operator's keys) and `reason`, the old key is revoked in the same " +
+          "step: it keeps what it signed before and signs nothing new (`review.key_not_found` when it is not theirs).",
         body: T.Object(
-          { publicKey: T.String({ maxLength: 64, description: "Ed25519, 32 bytes, base64url" }) },
+          {
+            publicKey: T.String({ maxLength: 64, description: "Ed25519, 32 bytes, base64url" }),
+            replaces: T.Optional(PUBLIC_KEY),
+            reason: T.Optional(REASON),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -181,9 +211,31 @@ export function registerReviewRoutes(app: App, deps: ReviewContext & { db: Db; s
           400: Problem,
           401: Problem,
           403: Problem,
+          404: Problem,
+          409: Problem,
         },
       },
     },
-    async (request) => ({ reviewers: await addReviewerKey(deps, request.body.publicKey, currentActor()) }),
+    async (request) => ({ reviewers: await addReviewerKey(deps, request.body, currentActor()) }),
+  );
+  app.post(
+    "/v1/reviewer-keys/:publicKey/revocation",
+    {
+      onRequest: allow("reviewer-keys.revoke"),
+      schema: {
+        tags,
+        security,
+        summary: "Revoke a reviewer's key, with a reason",
+        description:
+          "From now on the key signs no approval the control plane accepts; the approvals recorded with it before " +
+          "stay valid and are listed in the answer's `revoked.kept`, which `phonehome review key revoke` writes into " +
+          "reviewers.yaml. A reviewer revokes their own keys, an admin anyone's. A person's step: an operator's session.",
+        params: T.Object({ publicKey: PUBLIC_KEY }),
+        body: T.Object({ reason: REASON }, { additionalProperties: false }),
+        response: { 200: ReviewerKey, ...errors },
+      },
+    },
+    async (request) =>
+      revokeKey(deps, { publicKey: request.params.publicKey, reason: request.body.reason }, currentActor()),
   );
 }

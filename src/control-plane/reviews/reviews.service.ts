@@ -5,27 +5,46 @@
  * the control plane verifies against the keys they registered — or rejects it,
  * with a comment. Every step is in the audit log, in its own transaction.
  */
-import type { Db } from "../../core/db/index.ts";
+import type { Db, Queryable } from "../../core/db/index.ts";
 import { appendAudit } from "../../core/audit-log/index.ts";
-import { type Approval, type CollectionFile, lintFiles } from "../../core/dictionary/index.ts";
+import {
+  type Approval,
+  type CollectionFile,
+  type KeptApproval,
+  lintFiles,
+} from "../../core/dictionary/index.ts";
 import { approvalStatement, publicKeyOf, verifyStatement } from "../../core/dictionary/index.ts";
 import { versionDigest } from "../../core/dictionary/index.ts";
 import { lintDictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { operatorOf } from "../operators/index.ts";
+import { operatorHolds, operatorOf } from "../operators/index.ts";
 import { type Change, changesBetween, unifiedDiff, type VersionContent } from "./diff.ts";
 import type { Answers, Proposal } from "@phonehome/shared";
 import {
+  approvalsBy,
   approvedProposalsOf,
   decideProposal,
   findProposal,
   insertProposal,
   insertReviewerKey,
   listProposals,
+  lockLiveReviewerKey,
   type ProposalRecord,
   type ProposalStatus,
+  type ReviewerKeyRecord,
   reviewerKeys,
+  reviewerKeysOf,
+  revokeReviewerKey,
 } from "./reviews.repository.ts";
+
+/** A reviewer's key as the API and `reviewers.yaml` show it; a revoked one with the approvals it keeps. */
+export interface ReviewerKeyView {
+  username: string;
+  name: string;
+  publicKey: string;
+  added: string;
+  revoked?: { at: string; by: string; reason: string; kept: KeptApproval[] };
+}
 
 /** What the workflow needs: the control plane's store, and the deployed dictionary with its regions. */
 export interface ReviewContext {
@@ -152,7 +171,12 @@ export async function approve(
     author: record.author,
   });
   const keys = await reviewerKeys(ctx.db, reviewer);
-  if (!keys.some((k) => verifyStatement(statement, request.signature, publicKeyOf(k.publicKey)))) {
+  const verifies = (k: ReviewerKeyRecord) =>
+    verifyStatement(statement, request.signature, publicKeyOf(k.publicKey));
+  const signer = keys.find((k) => k.revokedAt === null && verifies(k));
+  const revoked = signer === undefined ? keys.find((k) => k.revokedAt !== null && verifies(k)) : undefined;
+  if (revoked !== undefined) throw keyRevoked(revoked);
+  if (signer === undefined) {
     throw new PhoneHomeError(
       "review.signature_invalid",
       keys.length === 0
@@ -164,7 +188,7 @@ export async function approve(
   return decide(
     ctx,
     record,
-    { status: "approved", reviewer, comment: request.comment, approval },
+    { status: "approved", reviewer, comment: request.comment, approval, signedWith: signer },
     actor,
     now,
   );
@@ -183,42 +207,184 @@ export async function reject(
   return decide(
     ctx,
     record,
-    { status: "rejected", reviewer, comment: request.comment, approval: null },
+    { status: "rejected", reviewer, comment: request.comment, approval: null, signedWith: null },
     actor,
     now,
   );
 }
 
-/** Registers a public key for the session's operator; answers their keys. */
+/**
+ * Registers a public key for the session's operator; answers their keys. With
+ * `replaces`, one of their live keys is revoked in the same transaction (a
+ * replacement: the old key keeps what it signed before, and signs nothing new).
+ */
 export async function addReviewerKey(
   ctx: ReviewContext,
-  publicKey: string,
+  request: { publicKey: string; replaces?: string | undefined; reason?: string | undefined },
   actor: string,
   now = new Date(),
-): Promise<{ username: string; name: string; publicKey: string; added: string }[]> {
+): Promise<ReviewerKeyView[]> {
   const username = operatorOf(actor, "registering a reviewer's key");
+  const { publicKey } = request;
   try {
     publicKeyOf(publicKey);
   } catch (cause) {
     throw invalid("/publicKey", `not an Ed25519 public key: ${(cause as Error).message}`);
   }
+  if (request.replaces !== undefined && request.reason === undefined) {
+    throw invalid("/reason", "a replacement says why the old key goes (lost, stolen, routine)");
+  }
+  if (request.replaces === publicKey) throw invalid("/replaces", "a key cannot replace itself");
   await ctx.db.transaction(async (tx) => {
     if (await insertReviewerKey(tx, { username, publicKey, addedAt: now })) {
       await appendAudit(
         tx,
-        { actor, action: "reviewer.key_added", subject: username, reason: null, detail: { publicKey } },
+        {
+          actor,
+          action: "reviewer.key_added",
+          subject: username,
+          reason: null,
+          detail: { publicKey, ...(request.replaces === undefined ? {} : { replaces: request.replaces }) },
+        },
         now,
       );
     }
+    if (request.replaces !== undefined) {
+      const old = (await reviewerKeysOf(tx, request.replaces)).find((k) => k.username === username);
+      if (old === undefined) {
+        throw new PhoneHomeError("review.key_not_found", `${username} has no key ${request.replaces}`, {
+          path: "/replaces",
+        });
+      }
+      await revokeInTransaction(tx, old, { reason: request.reason ?? "", replacedBy: publicKey }, actor, now);
+    }
   });
-  return reviewerKeys(ctx.db, username);
+  return presentKeys(ctx, await reviewerKeys(ctx.db, username));
 }
 
-/** Every registered reviewer key, as `reviewers.yaml` lists them. */
-export async function reviewers(
+/**
+ * Revokes a reviewer's key with a reason: from now on the control plane
+ * verifies no approval with it, and the revocation lists the approvals it
+ * recorded with the key before — those stay valid wherever the revocation is
+ * written (`reviewers.yaml`). A reviewer revokes their own keys; an admin
+ * anyone's. `review.key_revoked` when it is revoked already.
+ */
+export async function revokeKey(
   ctx: ReviewContext,
-): Promise<{ username: string; name: string; publicKey: string; added: string }[]> {
-  return reviewerKeys(ctx.db, null);
+  request: { publicKey: string; reason: string },
+  actor: string,
+  now = new Date(),
+): Promise<ReviewerKeyView> {
+  const operator = operatorOf(actor, "revoking a reviewer's key");
+  const registered = await reviewerKeysOf(ctx.db, request.publicKey);
+  const own = registered.find((k) => k.username === operator);
+  const key = own ?? registered[0];
+  if (key === undefined) {
+    throw new PhoneHomeError("review.key_not_found", `no reviewer registered the key ${request.publicKey}`, {
+      path: "/publicKey",
+    });
+  }
+  if (own === undefined && !(await operatorHolds(ctx.db, actor, "operators.write"))) {
+    throw new PhoneHomeError(
+      "auth.forbidden",
+      `the key is ${key.username}'s: a reviewer revokes their own keys; anyone's, only who manages operators (operators.write: admin)`,
+    );
+  }
+  await ctx.db.transaction(async (tx) =>
+    revokeInTransaction(tx, key, { reason: request.reason, replacedBy: null }, actor, now),
+  );
+  const after = (await reviewerKeysOf(ctx.db, key.publicKey)).find((k) => k.username === key.username);
+  if (after === undefined)
+    throw new PhoneHomeError("review.key_not_found", `the key ${key.publicKey} is gone`);
+  const [view] = await presentKeys(ctx, [after]);
+  if (view === undefined)
+    throw new PhoneHomeError("review.key_not_found", `the key ${key.publicKey} is gone`);
+  return view;
+}
+
+async function revokeInTransaction(
+  tx: Queryable,
+  key: ReviewerKeyRecord,
+  r: { reason: string; replacedBy: string | null },
+  actor: string,
+  now: Date,
+): Promise<void> {
+  const revoked = await revokeReviewerKey(tx, {
+    username: key.username,
+    publicKey: key.publicKey,
+    at: now,
+    by: actor,
+    reason: r.reason,
+  });
+  if (!revoked) throw keyRevoked(key);
+  // Read after the row is locked: an approval with this key committed before is seen, and a later one waits and fails.
+  const kept = await keptApprovals(tx, key, now);
+  await appendAudit(
+    tx,
+    {
+      actor,
+      action: "reviewer.key_revoked",
+      subject: key.username,
+      reason: r.reason,
+      detail: {
+        publicKey: key.publicKey,
+        kept: kept.map((k) => k.reference),
+        ...(r.replacedBy === null ? {} : { replacedBy: r.replacedBy }),
+      },
+    },
+    now,
+  );
+}
+
+/** The approvals the control plane recorded with `key` up to `until`: those a revocation keeps valid. */
+async function keptApprovals(q: Queryable, key: ReviewerKeyRecord, until: Date): Promise<KeptApproval[]> {
+  const publicKey = publicKeyOf(key.publicKey);
+  const kept: KeptApproval[] = [];
+  for (const p of await approvalsBy(q, key.username, until)) {
+    const approval = p.approval;
+    if (approval?.signature === undefined) continue;
+    const statement = approvalStatement(p.collection, p.version, {
+      ...approval,
+      sha256: p.sha256,
+      author: p.author,
+    });
+    if (!verifyStatement(statement, approval.signature, publicKey)) continue;
+    kept.push({
+      reference: p.id,
+      collection: p.collection,
+      version: p.version,
+      signature: approval.signature,
+    });
+  }
+  return kept;
+}
+
+/** Keys as the API shows them: a revoked key with when, by whom, why, and what it keeps. */
+async function presentKeys(ctx: ReviewContext, keys: ReviewerKeyRecord[]): Promise<ReviewerKeyView[]> {
+  const views: ReviewerKeyView[] = [];
+  for (const k of keys) {
+    const base = { username: k.username, name: k.name, publicKey: k.publicKey, added: k.added };
+    if (k.revokedAt === null || k.revokedBy === null || k.revokeReason === null) {
+      views.push(base);
+      continue;
+    }
+    const kept = await keptApprovals(ctx.db, k, new Date(k.revokedAt));
+    views.push({ ...base, revoked: { at: k.revokedAt, by: k.revokedBy, reason: k.revokeReason, kept } });
+  }
+  return views;
+}
+
+function keyRevoked(key: ReviewerKeyRecord): PhoneHomeError {
+  return new PhoneHomeError(
+    "review.key_revoked",
+    `${key.username}'s key ${key.publicKey.slice(0, 12)}… is revoked${key.revokedAt === null ? "" : ` since ${key.revokedAt}`}: it signs no new approval; register a new key (\`phonehome review key\`)`,
+    { path: "/signature" },
+  );
+}
+
+/** Every registered reviewer key, as `reviewers.yaml` lists them, revoked ones with what they keep. */
+export async function reviewers(ctx: ReviewContext): Promise<ReviewerKeyView[]> {
+  return presentKeys(ctx, await reviewerKeys(ctx.db, null));
 }
 
 async function found(ctx: ReviewContext, id: string): Promise<ProposalRecord> {
@@ -245,12 +411,23 @@ async function decidable(ctx: ReviewContext, id: string, reviewer: string): Prom
 async function decide(
   ctx: ReviewContext,
   record: ProposalRecord,
-  d: { status: "approved" | "rejected"; reviewer: string; comment: string; approval: Approval | null },
+  d: {
+    status: "approved" | "rejected";
+    reviewer: string;
+    comment: string;
+    approval: Approval | null;
+    signedWith: ReviewerKeyRecord | null;
+  },
   actor: string,
   now: Date,
 ): Promise<ProposalView> {
+  const { signedWith, ...decision } = d;
   const decided = await ctx.db.transaction(async (tx) => {
-    const updated = await decideProposal(tx, { id: record.id, at: now, ...d });
+    // The key stays live until this approval is recorded: a revocation waits, and then lists it as kept.
+    if (signedWith !== null && !(await lockLiveReviewerKey(tx, signedWith.username, signedWith.publicKey))) {
+      throw keyRevoked(signedWith);
+    }
+    const updated = await decideProposal(tx, { id: record.id, at: now, ...decision });
     if (updated === null) throw new PhoneHomeError("review.decided", `${record.id} was decided meanwhile`);
     await appendAudit(
       tx,

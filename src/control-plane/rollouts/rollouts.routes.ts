@@ -19,6 +19,7 @@ import {
   updatePlan,
   withdrawBuild,
 } from "./rollouts.service.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 const Problem = T.Unsafe<ErrorResponseBody>({ $ref: "ErrorResponse#" });
 const BuildNumber = T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
@@ -58,7 +59,7 @@ const OutcomeBody = T.Object(
 );
 
 /** Registers the control plane's update routes. */
-export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: string }): void {
+export function registerRolloutRoutes(app: App, deps: { db: Db; serviceToken: ServiceTokenSource }): void {
   const ctx = { db: deps.db };
   const allow = (permission: Permission) => authorize(deps, permission);
   // Regions' own calls: phonehome's services only.

@@ -13,11 +13,12 @@ import { PhoneHomeError } from "../../core/errors/index.ts";
 import { getDevice } from "../fleet/index.ts";
 import type { App, ErrorResponseBody } from "../../core/http/index.ts";
 import { authorize, operatorOf } from "../operators/index.ts";
+import type { ServiceTokenSource } from "../../core/http/index.ts";
 
 /** What support's view needs: the store, the regions, and which region a market's devices belong to. */
 export interface SupportContext {
   db: Db;
-  serviceToken: string;
+  serviceToken: ServiceTokenSource;
   regions: () => readonly RegionRef[];
   regionOfMarket: (market: string) => string;
 }

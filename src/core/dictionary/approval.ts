@@ -5,7 +5,10 @@
  * Ed25519 key. Collectors, the release gate and the data map count a version
  * as approved only when that signature verifies against a key the dictionary's
  * `reviewers.yaml` lists for the reviewer, the digest is the version's, and
- * the reviewer is not the author.
+ * the reviewer is not the author. A revoked key (a `revoked` entry in
+ * `reviewers.yaml`) still verifies the approvals the control plane recorded
+ * before its revocation — the entry lists them — and nothing else
+ * (docs/decisions/0058).
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { type Static, Type as T } from "@sinclair/typebox";
@@ -44,6 +47,35 @@ export function verifyStatement(
   return verify(null, statementBytes(statement), publicKey, Buffer.from(signature, "base64url"));
 }
 
+/** An approval the control plane recorded before a key's revocation: it keeps counting. */
+export const KeptApprovalSchema = T.Object(
+  {
+    reference: T.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" }),
+    collection: T.String({ minLength: 1, maxLength: 200 }),
+    version: T.Integer({ minimum: 1, maximum: 9999 }),
+    signature: T.String({ pattern: "^[A-Za-z0-9_-]{86}$" }),
+  },
+  { additionalProperties: false },
+);
+/** One kept approval. */
+export type KeptApproval = Static<typeof KeptApprovalSchema>;
+
+/**
+ * A key's revocation as `reviewers.yaml` records it: when (the control plane's
+ * clock), why, and every approval the control plane had recorded with the key
+ * before then. Verifiers accept the key's signature on those and on nothing else.
+ */
+export const RevocationSchema = T.Object(
+  {
+    at: T.String({ format: "date-time", maxLength: 40 }),
+    reason: T.String({ minLength: 1, maxLength: 1000 }),
+    kept: T.Array(KeptApprovalSchema, { maxItems: 10000 }),
+  },
+  { additionalProperties: false },
+);
+/** A key's revocation. */
+export type Revocation = Static<typeof RevocationSchema>;
+
 /** `reviewers.yaml`: the reviewers whose signatures count, each with a public key (a reviewer may have several). */
 export const ReviewersFileSchema = T.Object(
   {
@@ -57,6 +89,7 @@ export const ReviewersFileSchema = T.Object(
             description: "the reviewer's Ed25519 public key: 32 bytes, base64url",
           }),
           added: T.Optional(T.String({ format: "date", maxLength: 10 })),
+          revoked: T.Optional(RevocationSchema),
         },
         { additionalProperties: false },
       ),
@@ -68,8 +101,14 @@ export const ReviewersFileSchema = T.Object(
 /** The reviewers file, as written. */
 export type ReviewersFile = Static<typeof ReviewersFileSchema>;
 
+/** A reviewer's key as verifiers hold it: revoked, it counts only for the signatures kept. */
+export interface ReviewerKey {
+  key: KeyObject;
+  revoked?: { at: string; reason: string; kept: ReadonlySet<string> };
+}
+
 /** Each reviewer's keys, by username. */
-export type Reviewers = ReadonlyMap<string, readonly KeyObject[]>;
+export type Reviewers = ReadonlyMap<string, readonly ReviewerKey[]>;
 
 /** Why a version is, or is not, approved. */
 export type ApprovalVerdict =
@@ -129,12 +168,24 @@ export function judgeApproval(
     sha256: approval.sha256,
     author: approval.author,
   });
-  if (!keys.some((key) => verifyStatement(statement, approval.signature ?? "", key))) {
+  const signature = approval.signature;
+  const signers = keys.filter((k) => verifyStatement(statement, signature, k.key));
+  if (signers.length === 0) {
     return {
       approved: false,
       why: `its approval's signature does not verify with ${approval.reviewer}'s key`,
       at: "/approval/signature",
     };
   }
-  return { approved: true };
+  // A signature by a revoked key counts only when the control plane recorded it before the revocation.
+  if (signers.some((k) => k.revoked === undefined || k.revoked.kept.has(signature)))
+    return { approved: true };
+  const revoked = signers[0]?.revoked;
+  return {
+    approved: false,
+    why:
+      `its approval is signed with a key of ${approval.reviewer} revoked at ${revoked?.at ?? "?"} (${revoked?.reason ?? "?"}), ` +
+      "and is not among the approvals the control plane recorded before the revocation",
+    at: "/approval/signature",
+  };
 }

@@ -35,6 +35,7 @@ export {
 } from "./taxonomy.ts";
 export { PSEUDONYM_PREFIX, pseudonymise } from "./transform.ts";
 export { approvalStatement, publicKeyOf, publicKeyText, signStatement, verifyStatement } from "./approval.ts";
+export type { KeptApproval, Revocation } from "./approval.ts";
 export { versionDigest } from "./lint.ts";
 export { labelOf, REVIEWERS_FILE } from "./load.ts";
 export { register } from "./registry.command.ts";

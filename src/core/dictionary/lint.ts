@@ -4,7 +4,7 @@
  * the taxonomy, the configuration's regions and the other files. Every problem
  * is collected with a path `<file>:<JSON pointer>`, so one run lists them all.
  */
-import { createHash, type KeyObject } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Ajv, type ErrorObject } from "ajv";
 import canonicalize from "canonicalize";
 import { addCalendarFormats } from "../calendar/index.ts";
@@ -13,6 +13,7 @@ import {
   type ApprovalVerdict,
   judgeApproval,
   publicKeyOf,
+  type ReviewerKey,
   type Reviewers,
   type ReviewersFile,
   ReviewersFileSchema,
@@ -382,7 +383,7 @@ export function escapePointer(key: string): string {
 
 /** Reads `reviewers.yaml` (when there is one) into each reviewer's keys; its problems are errors. */
 function lintReviewers(source: SourceFile | undefined, errors: Problem[]): Reviewers {
-  const reviewers = new Map<string, KeyObject[]>();
+  const reviewers = new Map<string, ReviewerKey[]>();
   if (source === undefined) return reviewers;
   if (!validateReviewers(source.document)) {
     errors.push(...schemaProblems(source.label, validateReviewers.errors ?? []));
@@ -391,7 +392,19 @@ function lintReviewers(source: SourceFile | undefined, errors: Problem[]): Revie
   source.document.reviewers.forEach((reviewer, i) => {
     try {
       const keys = reviewers.get(reviewer.username) ?? [];
-      keys.push(publicKeyOf(reviewer.publicKey));
+      const revoked = reviewer.revoked;
+      keys.push({
+        key: publicKeyOf(reviewer.publicKey),
+        ...(revoked === undefined
+          ? {}
+          : {
+              revoked: {
+                at: revoked.at,
+                reason: revoked.reason,
+                kept: new Set(revoked.kept.map((k) => k.signature)),
+              },
+            }),
+      });
       reviewers.set(reviewer.username, keys);
     } catch (cause) {
       errors.push({

@@ -6,6 +6,8 @@
  */
 import type { Directory, Revocation, RevocationFeed } from "@phonehome/shared";
 import { PhoneHomeError } from "../errors/index.ts";
+import type { ServiceTokenSource } from "../http/index.ts";
+import { presentedToken } from "../http/index.ts";
 
 /** A device as the control plane's directory describes it to a collector: the shape of `POST /v1/directory/lookup`. */
 export type DirectoryRecord = Directory;
@@ -202,12 +204,15 @@ function directoryUnavailable(error: unknown): PhoneHomeError {
  * Looks devices up at a control plane over HTTP(S), with the service token
  * that the control plane generated into the shared data directory.
  */
-export function httpLookup(controlPlaneUrl: string, serviceToken: string): LookupMany {
+export function httpLookup(controlPlaneUrl: string, serviceToken: ServiceTokenSource): LookupMany {
   const url = new URL("/v1/fleet/directory/lookup", controlPlaneUrl);
   return async (keys) => {
     const response = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${serviceToken}` },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${presentedToken(serviceToken)}`,
+      },
       body: JSON.stringify({ keys }),
       signal: AbortSignal.timeout(5_000),
     });
@@ -221,12 +226,12 @@ export function httpLookup(controlPlaneUrl: string, serviceToken: string): Looku
 }
 
 /** Reads the revocation feed of a control plane over HTTP(S), with the service token. */
-export function httpRevocations(controlPlaneUrl: string, serviceToken: string): ReadRevocations {
+export function httpRevocations(controlPlaneUrl: string, serviceToken: ServiceTokenSource): ReadRevocations {
   return async (after) => {
     const url = new URL("/v1/fleet/revocations", controlPlaneUrl);
     if (after !== undefined) url.searchParams.set("after", after);
     const response = await fetch(url, {
-      headers: { authorization: `Bearer ${serviceToken}` },
+      headers: { authorization: `Bearer ${presentedToken(serviceToken)}` },
       // Within the bound: a slow answer is given up, and the next lookup after the bound asks again.
       signal: AbortSignal.timeout(REVOCATION_BOUND_MS),
     });

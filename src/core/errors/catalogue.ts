@@ -274,6 +274,14 @@ export const ERRORS = {
     status: 400,
     doc: "The approval's signature does not verify with any key the reviewer has registered (`POST /v1/reviewer-keys`), over the statement this proposal makes; or the reviewer has registered none. Nothing changed.",
   },
+  "review.key_not_found": {
+    status: 404,
+    doc: "No reviewer registered that public key (or, for a replacement, the session's operator did not). Nothing changed.",
+  },
+  "review.key_revoked": {
+    status: 409,
+    doc: "The reviewer's key is revoked: it signs no new approval (the approvals recorded with it before stay valid), and a revoked key is not revoked again. Register a new key (`phonehome review key`). Nothing changed.",
+  },
   "operator.invalid": {
     status: 400,
     doc: "The operator cannot be added as asked: a username that is malformed or taken, an unknown role, an empty name, or a password shorter than 12 characters. `path` names the field. Nothing was added.",

@@ -1,5 +1,13 @@
 /** The HTTP shell every service shares, and the service token's check. This file is the folder's only public surface. */
-export { bearerToken, serviceTokenCheck, serviceTokenMatcher } from "./service-token.ts";
+export {
+  bearerToken,
+  matchesAny,
+  presentedToken,
+  serviceTokenCheck,
+  serviceTokenMatcher,
+  tokenDigest,
+} from "./service-token.ts";
+export type { ServiceTokens, ServiceTokenSource } from "./service-token.ts";
 export {
   type App,
   createService,

@@ -28,7 +28,7 @@ import { addCalendarFormats } from "../calendar/index.ts";
 import { DEFAULT_HTTP, type HttpConfig, type TlsConfig } from "../config/index.ts";
 import { asStoreError } from "../db/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../errors/index.ts";
-import { serviceTokenCheck } from "./service-token.ts";
+import { serviceTokenCheck, type ServiceTokenSource } from "./service-token.ts";
 import { findUnstorableText } from "./text.ts";
 import { workerMetrics } from "./worker-metrics.ts";
 
@@ -85,7 +85,7 @@ export interface ServiceOptions {
    * The bearer token `/metrics` asks for (the service token): counters by batch
    * and build could show one device's activity. Without one, `/metrics` is not served.
    */
-  metricsToken?: string;
+  metricsToken?: ServiceTokenSource;
   tls?: TlsConfig | undefined;
   /** Readiness: resolves true when the service can take traffic. */
   ready: () => Promise<boolean>;

@@ -26,15 +26,7 @@ export function readOrCreate(path: string, make: () => string): string {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const content = make();
-  const temp = `${path}.${randomBytes(8).toString("hex")}.tmp`;
-  const fd = openSync(temp, "wx", 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  const temp = writeAside(path, make());
   try {
     linkSync(temp, path);
   } catch (error) {
@@ -43,4 +35,21 @@ export function readOrCreate(path: string, make: () => string): string {
     unlinkSync(temp);
   }
   return readFileSync(path, "utf8");
+}
+
+/**
+ * Writes `content` in full, synced, to a new private file beside `path`
+ * (readable by its owner only) and returns that file's name, for the caller
+ * to link or rename into place.
+ */
+export function writeAside(path: string, content: string): string {
+  const temp = `${path}.${randomBytes(8).toString("hex")}.tmp`;
+  const fd = openSync(temp, "wx", 0o600);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return temp;
 }

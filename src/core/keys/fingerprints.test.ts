@@ -5,6 +5,15 @@ import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { type Db, migrate, openDb } from "../db/index.ts";
 import { isPhoneHomeError } from "../errors/index.ts";
 import { checkKeyFingerprints, secretFingerprint } from "./fingerprints.ts";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  promoteServiceToken,
+  readTokenFiles,
+  serviceTokenFingerprint,
+  stageServiceToken,
+} from "./service-tokens.ts";
 
 for (const backend of BACKENDS) {
   describe(`key fingerprints on ${backend.name}`, { skip: backend.skip }, () => {
@@ -51,6 +60,53 @@ for (const backend of BACKENDS) {
       );
       // A key the store has not seen yet (a later version names more) is recorded, not refused.
       await checkKeyFingerprints(db, [...first, { name: "pseudonym-secret", fingerprint: "sha256:x" }], "/d");
+    });
+
+    it("follows a rotation of the service token across replicas, and still refuses a foreign one", async () => {
+      const root = mkdtempSync(join(tmpdir(), "phonehome-token-fingerprints-"));
+      try {
+        const [a, b, c] = ["a", "b", "c"].map((n) => join(root, n)) as [string, string, string];
+        await db.query("DELETE FROM key_fingerprints WHERE name = 'service-token'");
+        const start = (dir: string, now = Date.now()) =>
+          checkKeyFingerprints(db, [serviceTokenFingerprint(readTokenFiles(dir), now)], dir);
+        const recorded = async () =>
+          (
+            await db.query<{ fingerprint: string }>(
+              "SELECT fingerprint FROM key_fingerprints WHERE name = 'service-token'",
+            )
+          ).rows[0]?.fingerprint;
+        await start(a);
+        const first = secretFingerprint(readTokenFiles(a).current);
+        cpSync(join(a, "secrets"), join(b, "secrets"), { recursive: true });
+        // Staged on machine a and copied to b: both start; nothing moves yet.
+        stageServiceToken(a);
+        cpSync(join(a, "secrets"), join(b, "secrets"), { recursive: true });
+        await start(a);
+        await start(b);
+        assert.equal(await recorded(), first);
+        // a switches: its start moves the record on; b, not switched yet, still starts (it accepts a's token).
+        const rotation = promoteServiceToken(a, 60_000);
+        await start(a);
+        assert.equal(await recorded(), rotation.current);
+        await start(b);
+        assert.equal(await recorded(), rotation.current, "a replica behind does not move the record back");
+        // A data directory of its own is refused, as before.
+        await assert.rejects(start(c), (error: unknown) => isPhoneHomeError(error, "keys.differ"));
+        // b switches too; two more rotations on a while the store sleeps through them: it catches up.
+        cpSync(join(a, "secrets"), join(b, "secrets"), { recursive: true });
+        await start(b);
+        stageServiceToken(a);
+        promoteServiceToken(a, 0);
+        stageServiceToken(a);
+        const latest = promoteServiceToken(a, 0);
+        await db.query("UPDATE key_fingerprints SET fingerprint = $1 WHERE name = 'service-token'", [first]);
+        await start(a);
+        assert.equal(await recorded(), latest.current);
+        // b, two rotations behind, accepts none of a's tokens any more: refused.
+        await assert.rejects(start(b), (error: unknown) => isPhoneHomeError(error, "keys.differ"));
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     });
 
     it("tells secrets apart without showing them", () => {

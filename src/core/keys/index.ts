@@ -163,7 +163,11 @@ export function loadPseudonymSecret(dataDir: string, region: string): Buffer {
   return secret;
 }
 
-/** The bearer token collectors present to the control plane's directory. */
+/**
+ * The service token this machine's services present (`secrets/service-token`),
+ * created at a first start: what one-off commands send. A running service
+ * uses `serviceTokens`, which also accepts the others of a rotation.
+ */
 export function loadServiceToken(dataDir: string): string {
   return readOrCreate(join(dataDir, "secrets", "service-token"), () =>
     randomBytes(32).toString("base64url"),
@@ -195,3 +199,16 @@ export {
   rootInUse,
 } from "./roots.ts";
 export { checkKeyFingerprints, type KeyFingerprint, secretFingerprint } from "./fingerprints.ts";
+export {
+  type AcceptedToken,
+  newServiceToken,
+  promoteServiceToken,
+  readTokenFiles,
+  RELOAD_MS,
+  type Rotation,
+  type ServiceTokenFiles,
+  serviceTokenFingerprint,
+  serviceTokens,
+  stageServiceToken,
+  type TokenFiles,
+} from "./service-tokens.ts";
