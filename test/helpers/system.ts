@@ -6,12 +6,18 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createDeviceIdentity, type DeviceIdentity, type RegionDescriptor } from "@phonehome/sdk";
+import {
+  createDeviceIdentity,
+  type DeviceIdentity,
+  type RegionDescriptor,
+  type RootKey,
+} from "@phonehome/sdk";
 import {
   listActivations,
   type StoredActivation,
 } from "../../src/collector/activation/activation.repository.ts";
 import { buildConfig, type Config, regionOfMarket } from "../../src/core/config/index.ts";
+import { loadFleetTrust } from "../../src/core/keys/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import type { LedgerEntry } from "../../src/collector/ingest/ledger.repository.ts";
 import { createLogger } from "../../src/core/log/index.ts";
@@ -27,6 +33,8 @@ export interface TestSystem {
   dataDir: string;
   /** The factory descriptor of a region. */
   descriptor(region: string): RegionDescriptor;
+  /** The fleet roots the factory gives devices (the fleet trust of the system's data directory). */
+  roots: RootKey[];
   /**
    * Registers devices in the control plane and returns their identities (home = region of market unless
    * given), one batch per market; `build` flashes the worldwide batches with another build than 00WW_3_39B_SP03.
@@ -85,11 +93,13 @@ export async function startTestSystem(
     if (!r) throw new Error(`no region ${region}`);
     return descriptorOf(r);
   };
+  const { roots } = await loadFleetTrust(dataDir);
   return {
     config,
     system,
     dataDir,
     descriptor,
+    roots,
     provision: async (specs, options = {}) => {
       const worldwide = options.build ?? "00WW_3_39B_SP03";
       counter += 1;
@@ -106,6 +116,7 @@ export async function startTestSystem(
             build: region === "cn" ? "00CN_3_39B_SP03" : worldwide,
           },
           descriptor(spec.home ?? region),
+          roots,
         );
       });
       const markets = [...new Set(specs.map((s) => s.market))];
