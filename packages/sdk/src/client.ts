@@ -25,11 +25,12 @@
  *    checked again right before every POST of it, so a no given during a
  *    flush stops the next send.
  * 6. A queued message sealed to a region key that has ended by the verified
- *    descriptor (the device was away longer than the key's overlap) is sealed
- *    again to the key in force, same event id, from what was kept encrypted at
- *    rest beside it; one that cannot be (queued by an older SDK) is sent as it
- *    is, and the collector's refusal (`envelope.key_expired`) removes it and
- *    is reported (`key_ended`), once.
+ *    descriptor (the device was away longer than the key's overlap), or that
+ *    the region refuses as ended (`envelope.key_expired`) when a region check
+ *    made then gives another key, is sealed again to the key in force, same
+ *    event id, from what was kept encrypted at rest beside it; one that cannot
+ *    be (queued by an older SDK) is sent as it is, and the collector's refusal
+ *    removes it and is reported (`key_ended`), once.
  * 7. A batch is sized to the limits the collector announces at `GET /v1/region`
  *    (most events, largest body): the SDK measures the envelope it would send
  *    and seals fewer events until it fits, so it is not refused for its size.
@@ -599,6 +600,14 @@ export class PhoneHomeClient {
       // The announced limits were wrong, have changed or were never announced: ask again before the next POST.
       this.link.forget();
       return { kind: "too_large", reason: "refused", server };
+    }
+    if (server.code === KEY_EXPIRED && checkKey && this.identity.roots !== undefined) {
+      // The region has ended the key before the descriptor this device holds said (a rotation since its last
+      // region check): learn the newer descriptor now, and seal again when it gives another key.
+      this.link.forget();
+      const verified = await this.link.verifyEndpoint();
+      if (verified !== undefined) return verified;
+      if ((await this.trust.sealTo()).kid !== message.envelope.kid) return { kind: "key_ended" };
     }
     return {
       kind: "rejected",

@@ -291,6 +291,45 @@ describe("region keys under the fleet root", () => {
     assert.equal([...events, ...backEvents].filter((e) => e.type === "rejected").length, 0);
   });
 
+  it("a region that ended a key sooner than the descriptor the device holds said: checked again, sealed again", async () => {
+    const { identity, port } = await device();
+    const first = await signDescriptor([validity(k0, iso(T - DAY), iso(T + 30 * DAY))], {
+      issuedAt: iso(T - DAY),
+    });
+    const server = await collector({
+      devices: [identity],
+      port,
+      descriptor: first,
+      otherKeys: [k1],
+      consented: true,
+    });
+    let cut = false;
+    const { client: c, events } = client(identity, {
+      fetch: async (url, init) =>
+        cut && init.method === "POST" ? Promise.reject(new Error("cut")) : fetch(url, init),
+    });
+    await c.activate();
+    await c.setConsent("granted");
+    cut = true;
+    for (let i = 0; i < 2; i++) await c.recordEvent(EVENT);
+    await c.flush();
+    // The region rotates at once and ends k0 (a compromise, say); the device's region check is minutes old.
+    server.publish({
+      current: k1,
+      descriptor: await signDescriptor([validity(k1, iso(T - 60_000), iso(T + 30 * DAY))], {
+        issuedAt: iso(T),
+      }),
+    });
+    server.endKey(k0.kid);
+    cut = false;
+    const result = await c.flush();
+    assert.deepEqual(result, { delivered: 1, rejected: 0, remaining: 0 });
+    assert.equal(server.events.length, 2);
+    assert.ok(events.some((e) => e.type === "resealed"));
+    // Sent once to k0 (refused), once to k1.
+    assert.deepEqual(kidsPosted(server).slice(1), [k0.kid, k1.kid]);
+  });
+
   it("a queued message with nothing kept to seal again is sent once, and the region's refusal removes it and is reported", async () => {
     const { identity, port } = await device();
     const descriptor = await rotation();
