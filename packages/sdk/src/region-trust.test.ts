@@ -372,6 +372,39 @@ describe("region keys under the fleet root", () => {
     assert.equal(server.stored.length, 1);
   });
 
+  it("after a root rollover the device does not go back: a descriptor the previous root signs is refused", async () => {
+    const { identity, port } = await device();
+    const next = makeRoot();
+    const link = await signRootLink(publicRoot(next), TEST_ROOT);
+    const server = await collector({
+      devices: [identity],
+      port,
+      descriptor: await signDescriptor([validity(k0)], { root: next, issuedAt: iso(T - DAY) }),
+      rootChain: [link],
+    });
+    await client(identity).client.activate();
+    // Someone holding the previous root signs a newer descriptor, with or without the link.
+    for (const rootChain of [[], [link]]) {
+      server.publish({
+        current: k1,
+        descriptor: await signDescriptor([validity(k1)], { issuedAt: iso(T) }),
+        rootChain,
+        open: [k1],
+      });
+      const { client: c } = client(identity);
+      await assert.rejects(c.activate(), (e) => isSdkError(e, "sdk.descriptor_invalid"));
+    }
+    assert.equal(kidsPosted(server).includes(k1.kid), false);
+    // The root in use signs on: accepted.
+    server.publish({
+      current: k1,
+      descriptor: await signDescriptor([validity(k1)], { root: next, issuedAt: iso(T) }),
+      rootChain: [link],
+    });
+    await client(identity).client.activate();
+    assert.equal(kidsPosted(server).at(-1), k1.kid);
+  });
+
   it("a kept descriptor changed on disk is not trusted: reported, and the device seals to its factory key", async () => {
     const { identity, port } = await device();
     const descriptor = await signDescriptor([validity(k1, iso(T - DAY), iso(T + 30 * DAY))]);

@@ -7,19 +7,24 @@
  * A descriptor replaces the one kept only when it was issued later
  * (`issuedAt`): a man in the middle replaying an older, validly signed
  * descriptor cannot take the device back to a key the region has since
- * dropped. Before any descriptor has been verified the device seals to the
- * key it was provisioned with. A legacy identity (no roots) always seals to
- * that key.
+ * dropped. Once a descriptor signed by a root the chain leads to has been
+ * kept, a descriptor signed by a root before it in the chain is refused: a
+ * root the fleet rolled away from cannot take the device back. Before any
+ * descriptor has been verified the device seals to the key it was provisioned
+ * with. A legacy identity (no roots) always seals to that key.
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { decodeProtectedHeader } from "jose";
 import {
   type RegionDescriptorStatement,
   type RegionKeyValidity,
   type RootKey,
   sealingKey,
   verifyRegionDescriptor,
+  verifyRootChain,
 } from "./descriptor.ts";
+import { SdkError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
 import type { RegionDescriptor, VerifiedAnnouncement } from "./region.ts";
 
@@ -43,6 +48,8 @@ export interface RegionTrustOptions {
 export class RegionTrust {
   private readonly options: RegionTrustOptions;
   private statement: RegionDescriptorStatement | undefined;
+  // The root that signed the kept descriptor: the device does not go back to a root before it.
+  private signer: string | undefined;
   private loaded: Promise<void> | undefined;
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -79,11 +86,24 @@ export class RegionTrust {
 
   /**
    * Takes a descriptor verified at the endpoint check: kept (atomically, before it is used) when issued
-   * after the one in use, otherwise ignored. Returns the statement in use afterwards.
+   * after the one in use, otherwise ignored. Returns the statement in use afterwards. Throws
+   * `sdk.descriptor_invalid` when it is signed by a root that comes, in its chain, before the root of the
+   * kept descriptor (or its chain does not lead to that root at all).
    */
   accept(verified: VerifiedAnnouncement): Promise<RegionDescriptorStatement> {
     const run = this.tail.then(async () => {
       const kept = await this.current();
+      const signer = signerOf(verified.descriptor);
+      if (this.signer !== undefined && signer !== this.signer) {
+        const order = (await verifyRootChain(this.options.roots ?? [], verified.rootChain)).map((r) => r.kid);
+        const pinned = order.indexOf(this.signer);
+        if (pinned === -1 || order.lastIndexOf(signer) < pinned) {
+          throw new SdkError(
+            "sdk.descriptor_invalid",
+            `the region descriptor is signed by ${signer}, but this device has moved on to root ${this.signer} (a root rollover) and ${signer} does not come after it`,
+          );
+        }
+      }
       if (kept !== undefined && Date.parse(verified.statement.issuedAt) <= Date.parse(kept.issuedAt)) {
         return kept;
       }
@@ -91,6 +111,7 @@ export class RegionTrust {
       await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
       await writeFileAtomic(join(this.options.dir, REGION_FILE), `${JSON.stringify(file)}\n`);
       this.statement = verified.statement;
+      this.signer = signer;
       return verified.statement;
     });
     this.tail = run.catch(() => {});
@@ -128,9 +149,15 @@ export class RegionTrust {
         throw new Error(`a descriptor of region ${statement.region}, not ${home.region}`);
       }
       this.statement = statement;
+      this.signer = signerOf(kept.descriptor as string);
     } catch (err) {
       // Changed on disk, or kept under other roots: not trusted; the next verified descriptor replaces it.
       this.options.onCorrupt(REGION_FILE, err instanceof Error ? err.message : String(err));
     }
   }
+}
+
+/** The root that signed a (verified) descriptor: its protected header's `kid`. */
+function signerOf(jws: string): string {
+  return String(decodeProtectedHeader(jws).kid);
 }
