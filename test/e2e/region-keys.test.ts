@@ -140,6 +140,51 @@ for (const backend of BACKENDS) {
       assert.ok(ledger.some((row) => row.reason === "envelope.key_expired" && row.count >= 1));
     });
 
+    test("the root rolls over: the new root signs the descriptor, devices trusting the old root verify it through the chain", async () => {
+      const newRoot = join(scratch, "fleet-root-2.json");
+      const rolled = await phonehomeAsync([
+        "--config",
+        configFile,
+        "keys",
+        "root",
+        "roll",
+        "--root",
+        offlineRoot,
+        "--out",
+        newRoot,
+        "--install",
+      ]);
+      assert.equal(rolled.status, 0, rolled.stderr);
+      assert.equal(trust().chain.length, 1);
+      // The old root is no longer the one in use: what it signs now is refused.
+      const old = await keysCli("publish", "--root-key", offlineRoot);
+      assert.notEqual(old.status, 0);
+      assert.match(old.stderr, /keys\.descriptor_refused.*not by the root in use/);
+      const published = await keysCli("publish", "--root-key", newRoot);
+      assert.equal(published.status, 0, published.stderr);
+      const r = await region();
+      assert.deepEqual(r.rootChain, trust().chain);
+      const factoryRoots = trust().roots;
+      const statement = await verifyRegionDescriptor(r.descriptor, factoryRoots, r.rootChain);
+      assert.equal(statement.keys.at(-1)?.kid, r.kid);
+      await assert.rejects(verifyRegionDescriptor(r.descriptor, factoryRoots, []), "not without the chain");
+      const log = (await (
+        await fetch(`${url()}/v1/audit-log`, {
+          headers: { authorization: `Bearer ${t.system.controlPlane.serviceToken}` },
+        })
+      ).json()) as { entries: { action: string; detail: Record<string, unknown> }[] };
+      const actions = log.entries.map((e) => e.action);
+      for (const action of [
+        "keys.generated",
+        "keys.published",
+        "keys.descriptor_published",
+        "keys.rotation_refused",
+        "keys.root_rolled",
+      ]) {
+        assert.ok(actions.includes(action), `${action} in the region's audit log`);
+      }
+    });
+
     test("consent receipts issued before each of two receipt-key rotations verify with the published JWK Set after both", async () => {
       const [, , , , e, f] = devices as DeviceIdentity[];
       assert.ok(e && f);
