@@ -2,11 +2,12 @@
  * A replica's view of its region's keys: the published keys of the store,
  * their private halves unwrapped once, the descriptor in force and the root
  * chain of this data directory's fleet trust. Every replica reloads it every
- * `reloadMs` (`keys.reloadSeconds`), and at once — at most once a second —
- * when an envelope names a key it does not know, so a replica opens with a
- * new key as soon as the key is published and announces it within
- * `reloadMs` of its publication (plus one read of the store).
+ * `reloadMs` (`keys.reloadSeconds`), and when an envelope names a key it does
+ * not know (such reloads start at most once a second), so a replica opens
+ * with a new key within a second of its publication and announces it within
+ * `reloadMs` of it (plus one read of the store).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { type RegionKeyValidity, sealingKey } from "@phonehome/sdk";
 import type { RecipientKey } from "../../core/crypto/index.ts";
 import type { Db } from "../../core/db/index.ts";
@@ -62,6 +63,7 @@ export class RegionKeyRing {
   readonly #clock: () => Date;
   #loaded: Loaded = { seal: new Map(), receipts: [], descriptor: null, rootChain: [], loadedAt: 0 };
   #reloading: Promise<void> | undefined;
+  #lastOnDemand = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Called after each reload that changed the set (metrics, logs). */
   onChange: ((ring: RegionKeyRing) => void) | undefined;
@@ -210,13 +212,19 @@ export class RegionKeyRing {
 
   /**
    * Reloads because an envelope named a key this replica does not know (it may
-   * have just been published); shares a reload under way, and reloads at most
-   * once per `MIN_RELOAD_INTERVAL_MS`, so unknown kids cannot make it hammer the store.
+   * have just been published by another replica). Callers share one reload;
+   * such reloads start at most once per `MIN_RELOAD_INTERVAL_MS` (a caller
+   * within that time waits for the next), so unknown kids cannot make a
+   * replica hammer the store, and a key just published opens within a second.
    */
   async reloadForUnknown(): Promise<void> {
     if (this.#reloading) return this.#reloading;
-    if (Date.now() - this.#loaded.loadedAt < MIN_RELOAD_INTERVAL_MS) return;
-    this.#reloading = this.reload().finally(() => {
+    const wait = Math.max(0, this.#lastOnDemand + MIN_RELOAD_INTERVAL_MS - Date.now());
+    this.#reloading = (async () => {
+      if (wait > 0) await sleep(wait);
+      this.#lastOnDemand = Date.now();
+      await this.reload();
+    })().finally(() => {
       this.#reloading = undefined;
     });
     return this.#reloading;

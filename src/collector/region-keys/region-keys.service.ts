@@ -193,7 +193,8 @@ export async function prepareRotation(
     const previous = live.at(-1);
     const keys = live.map((k) => {
       if (k !== previous) return k;
-      const end = Math.min(Date.parse(k.notAfter), notBefore.getTime() + overlapMs);
+      // Exactly the overlap after the next starts: later than it was signed when a rotation comes late.
+      const end = notBefore.getTime() + overlapMs;
       return { ...k, notAfter: new Date(Math.max(end, Date.parse(k.notBefore) + 1000)).toISOString() };
     });
     keys.push(validity(pair.kid, pair.publicKey, notBefore, new Date(notBefore.getTime() + endAfter(ctx))));
