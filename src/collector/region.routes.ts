@@ -1,7 +1,10 @@
 /**
- * `GET /v1/region`: which region a device is talking to, the key to seal to,
- * and the limits of what this collector takes, so that a device sizes its
- * messages to fit instead of learning them from a refusal.
+ * `GET /v1/region`: which region a device is talking to, the key to seal to
+ * now, the descriptor the fleet root signed over every key of the region that
+ * has not ended (and the root chain it verifies through), and the limits of
+ * what this collector takes, so that a device sizes its messages to fit
+ * instead of learning them from a refusal. Read from the replica's key set at
+ * each request: a rotation shows as soon as the replica has reloaded.
  */
 import { type CollectorLimits, type RegionAnnouncement, RegionAnnouncementView } from "@phonehome/shared";
 import type { App } from "../core/http/index.ts";
@@ -14,19 +17,27 @@ export type { CollectorLimits };
 /** Registers the region descriptor endpoint. */
 export function registerRegionRoutes(
   app: App,
-  region: { id: string; storedIn: string; kid: string; publicKey: string },
+  region: { id: string; storedIn: string },
+  keys: {
+    readonly kid: string;
+    readonly publicKey: string;
+    readonly descriptor: string | null;
+    readonly rootChain: string[];
+  },
   policy: { markets: Readonly<Record<string, string>>; default: string },
   limits: CollectorLimits,
 ): void {
-  const view: RegionAnnouncement = {
+  const view = (): RegionAnnouncement => ({
     region: region.id,
     storedIn: region.storedIn,
-    kid: region.kid,
-    publicKey: region.publicKey,
+    kid: keys.kid,
+    publicKey: keys.publicKey,
+    descriptor: keys.descriptor,
+    rootChain: keys.rootChain,
     suite: HPKE_SUITE,
     policy: { markets: { ...policy.markets }, default: policy.default },
     limits: { maxBodyBytes: limits.maxBodyBytes, maxDiagnosticsEvents: limits.maxDiagnosticsEvents },
-  };
+  });
   app.get(
     "/v1/region",
     {
@@ -34,11 +45,12 @@ export function registerRegionRoutes(
         summary: "Describe this region",
         description:
           "A device compares this with the region descriptor provisioned at the factory before it sends, " +
+          "accepts a new key only under `descriptor` verified against the roots it got at the factory (through `rootChain`), " +
           "and sizes what it sends to the limits announced here. Nothing here is secret.",
         tags: ["region"],
         response: { 200: RegionAnnouncementView },
       },
     },
-    async () => view,
+    async () => view(),
   );
 }

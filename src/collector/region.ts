@@ -22,13 +22,21 @@ import { createRegionWriter } from "./ingest/index.ts";
 import { DEVICE_TABLES, writeSteps } from "./device-tables.ts";
 import {
   checkKeyFingerprints,
+  loadKeyWrapSecret,
   loadPseudonymSecret,
-  loadRegionKeys,
-  loadRegionSigningKey,
   secretFingerprint,
   serviceTokenFingerprint,
   serviceTokens,
 } from "../core/keys/index.ts";
+import {
+  ensureRegionKeys,
+  refreshStaleDescriptor,
+  RegionKeyRing,
+  type RegionKeysContext,
+  regionKeysJob,
+  registerRegionKeyRoutes,
+  rotationDue,
+} from "./region-keys/index.ts";
 import type { Logger } from "../core/log/index.ts";
 import { prepareRetention, registerPurgeRoutes } from "./retention/index.ts";
 import { type RunningJobs, startLeasedJobs } from "../core/leases/index.ts";
@@ -87,15 +95,15 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     intervalMs: config.retention.purgeIntervalMinutes * 60_000,
     logger: logger.child({ region: region.id }),
   });
-  const keys = await loadRegionKeys(config.dataDir, region.id);
   // The tokens it presents and accepts, re-read while it runs: a rotation needs no restart.
   const serviceToken = serviceTokens(config.dataDir);
-  // Every replica of the region holds the same keys; one started on another data directory stops here.
+  const wrapSecret = loadKeyWrapSecret(config.dataDir, region.id);
+  // Every replica of the region holds the same secrets; one started on another data directory stops here.
+  // The region's keys are in the store, wrapped under the key-wrapping secret: that secret is what must agree.
   await checkKeyFingerprints(
     db,
     [
-      { name: "region-hpke-key", fingerprint: keys.kid },
-      { name: "region-signing-key", fingerprint: loadRegionSigningKey(config.dataDir, region.id).kid },
+      { name: "key-wrap-secret", fingerprint: secretFingerprint(wrapSecret) },
       {
         name: "pseudonym-secret",
         fingerprint: secretFingerprint(loadPseudonymSecret(config.dataDir, region.id)),
@@ -107,6 +115,33 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     await db.close();
     throw error;
   });
+  // The URL the descriptor states: the configured one, or the one listened on (known after listen).
+  let url = region.url;
+  const regionKeys: RegionKeysContext = {
+    db,
+    region: { id: region.id, storedIn: region.storedIn },
+    url: () => url,
+    dataDir: config.dataDir,
+    wrapSecret,
+    policy: config.keys,
+  };
+  const keys = new RegionKeyRing({
+    db,
+    region: region.id,
+    dataDir: config.dataDir,
+    wrapSecret,
+    logger: logger.child({ region: region.id }),
+  });
+  try {
+    const first = await ensureRegionKeys(regionKeys);
+    if (first.seal !== "kept" || first.receipts !== "kept") {
+      logger.info({ region: region.id, ...first }, "the region's first keys are in its store");
+    }
+    await keys.reload();
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
   const notices = deps.notices ?? loadNotices(config.noticesDir, deps.dictionary);
   const writer = createRegionWriter(db, writeSteps(DEVICE_TABLES), {
     maxBatch: config.ingest.batchSize,
@@ -208,12 +243,10 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     );
   };
 
-  registerRegionRoutes(
-    app,
-    { id: region.id, storedIn: region.storedIn, kid: keys.kid, publicKey: keys.publicKey },
-    config.policy,
-    { maxBodyBytes: config.ingest.maxBodyBytes, maxDiagnosticsEvents: MAX_EVENTS_PER_BATCH },
-  );
+  registerRegionRoutes(app, { id: region.id, storedIn: region.storedIn }, keys, config.policy, {
+    maxBodyBytes: config.ingest.maxBodyBytes,
+    maxDiagnosticsEvents: MAX_EVENTS_PER_BATCH,
+  });
   registerActivationRoutes(app, intake);
   registerDiagnosticsRoutes(app, intake);
   registerUpdateCheckRoutes(app, intake, deps.updates, db);
@@ -230,6 +263,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     serviceToken,
     recordsRetention: config.retention.records,
   });
+  const receipts = keys.receipts;
   // Owner tokens are checked against the directory, and refused once an erasure here postdates them.
   const owners = ownerAuthenticator(deps.directory, (deviceKey) => erasureEpoch(db, deviceKey));
   const ownerDeps = {
@@ -240,12 +274,28 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     owners,
     pseudonymSecret: intake.pseudonymSecret,
     notices,
-    signingKey: loadRegionSigningKey(config.dataDir, region.id),
+    receipts,
     recordsRetention: config.retention.records,
   };
   registerSubjectRequestRoutes(app, ownerDeps);
   registerSupportAccessRoute(app, { ...ownerDeps, serviceToken });
-  registerConsentRoutes(app, { config, db, intake, notices, owners, tables: DEVICE_TABLES });
+  registerConsentRoutes(app, { config, db, intake, notices, owners, tables: DEVICE_TABLES, receipts });
+  registerRegionKeyRoutes(app, {
+    keys: regionKeys,
+    ring: keys,
+    serviceToken,
+  });
+  new Gauge({
+    name: "phonehome_region_key_rotation_due",
+    help: "1 when the region's key of this purpose is older than keys.lifetime and no next key is published (the scheduled rotation could not sign: rotate with the offline root)",
+    labelNames: ["purpose"] as const,
+    registers: [metrics],
+    collect() {
+      const due = rotationDue(keys, config.keys.lifetimeMs);
+      this.set({ purpose: "seal" }, due.seal ? 1 : 0);
+      this.set({ purpose: "receipts" }, due.receipts ? 1 : 0);
+    },
+  });
   const shutdown = new AbortController();
   registerPurgeRoutes(app, {
     region: region.id,
@@ -257,15 +307,36 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     signal: shutdown.signal,
   });
   await app.listen({ host: region.listen.host, port: region.listen.port });
+  if (region.listen.port === 0) url = urlOf(app, region);
+  // The embedded root (when at hand) signs a first descriptor, or a new one when the URL changed.
+  await refreshStaleDescriptor(regionKeys, keys.descriptor).catch((error: unknown) =>
+    logger.warn(
+      { err: error, region: region.id },
+      "could not re-sign the region descriptor; serving the one in force",
+    ),
+  );
+  await keys.reload();
+  if (keys.descriptor === null) {
+    logger.warn(
+      { region: region.id },
+      "the region has no signed descriptor: publish one with `phonehome keys publish --region R --root-key FILE`",
+    );
+  }
+  keys.start(config.keys.reloadSeconds * 1000);
   ready = true;
   // One replica of the region purges per period: the one holding the `retention` lease.
-  const jobs: RunningJobs = startLeasedJobs([retention], {
+  const keyJob = regionKeysJob({
+    keys: regionKeys,
+    ring: keys,
+    periodMs: config.keys.checkIntervalSeconds * 1000,
+    logger: logger.child({ region: region.id }),
+  });
+  const jobs: RunningJobs = startLeasedJobs([retention, keyJob], {
     db,
     ttlMs: config.jobs.leaseSeconds * 1000,
     logger: logger.child({ region: region.id }),
     metrics,
   });
-  const url = region.listen.port === 0 ? urlOf(app, region) : region.url;
   return {
     id: region.id,
     url,
@@ -275,6 +346,7 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
     close: async () => {
       ready = false;
       shutdown.abort();
+      keys.stop();
       await jobs.stop();
       await app.close();
       await writer.close();

@@ -14,6 +14,7 @@ import { listActivations } from "../../src/collector/activation/activation.repos
 import { buildConfig } from "../../src/core/config/index.ts";
 import { type RunningControlPlane, startControlPlane } from "../../src/control-plane/control-plane.ts";
 import { openDb, type StoreConfig } from "../../src/core/db/index.ts";
+import { loadFleetTrust } from "../../src/core/keys/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import { createLogger } from "../../src/core/log/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
@@ -79,6 +80,7 @@ for (const backend of BACKENDS) {
         kid: announced.kid,
         publicKey: announced.publicKey,
       };
+      const { roots } = await loadFleetTrust(dataDir);
       devices = Array.from({ length: DEVICES }, (_, i) =>
         createDeviceIdentity(
           {
@@ -89,6 +91,7 @@ for (const backend of BACKENDS) {
             build: "00WW_3_39B_SP03",
           },
           home,
+          roots,
         ),
       );
       await importFleet(controlPlane.db, config, {

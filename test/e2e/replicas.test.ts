@@ -19,7 +19,7 @@ import { buildConfig } from "../../src/core/config/index.ts";
 import { openDb, type Queryable, type StoreConfig } from "../../src/core/db/index.ts";
 import { listJobRuns } from "../../src/core/leases/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
-import { loadPseudonymSecret, loadServiceToken } from "../../src/core/keys/index.ts";
+import { loadFleetTrust, loadPseudonymSecret, loadServiceToken } from "../../src/core/keys/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type Balancer, startHaproxy } from "../helpers/haproxy.ts";
 import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
@@ -162,6 +162,7 @@ describe("replicas of a region and of the control plane behind HAProxy, killed o
       count: DEVICES,
       prefix: "RK",
       home: { region: "global", storedIn: "SG", url: collectorUrl, ...announced },
+      roots: (await loadFleetTrust(dataDir)).roots,
       queueDir: join(dataDir, "queues"),
     });
     const cp = await openDb(stores.control);

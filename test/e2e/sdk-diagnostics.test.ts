@@ -23,8 +23,6 @@ import {
   PhoneHomeClient,
   type PhoneHomeClientOptions,
 } from "@phonehome/sdk";
-import { findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
-import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { listLedger } from "../../src/collector/ingest/ledger.repository.ts";
 import { BACKENDS } from "../helpers/stores.ts";
 import { startTestSystem, type TestSystem } from "../helpers/system.ts";
@@ -48,13 +46,8 @@ for (const backend of BACKENDS) {
     let b: DeviceIdentity;
     let large: DeviceIdentity[];
     let queues: string;
-    const region = () => {
-      const r = t.system.regions.find((x) => x.id === "global");
-      if (!r) throw new Error("no global region");
-      return r;
-    };
-    const stored = async (device: DeviceIdentity) =>
-      findDiagnosticsEvents(region().db, deviceRef(region().intake.pseudonymSecret, device.keyId));
+    const region = () => t.region("global");
+    const stored = (device: DeviceIdentity) => t.diagnosticsOf(device);
 
     /**
      * A client on the device's queue directory, recording every request it makes (with its body's size and

@@ -31,6 +31,7 @@ for (const backend of BACKENDS) {
       const summary = await runSimulation({
         controlPlaneUrl: t.system.controlPlane.url,
         serviceToken: t.system.controlPlane.serviceToken,
+        roots: t.roots,
         markets: ["NO", "FI", "CN", "DE", "SG"],
         concurrency: 8,
         workDir: join(t.dataDir, `sim-${runs.length}`),

@@ -20,7 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { buildConfig } from "../../src/core/config/index.ts";
 import { openDb, type StoreConfig } from "../../src/core/db/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
-import { loadPseudonymSecret } from "../../src/core/keys/index.ts";
+import { loadFleetTrust, loadPseudonymSecret } from "../../src/core/keys/index.ts";
 import { buildEnvelope } from "../helpers/envelopes.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type PgPair, startPgPair } from "../helpers/pg-cluster.ts";
@@ -96,6 +96,7 @@ describe("the store fails over to its synchronous standby under load (PostgreSQL
       count: DEVICES,
       prefix: "FO",
       home: { region: "global", storedIn: "SG", url: collectorUrl, ...announced },
+      roots: (await loadFleetTrust(dataDir)).roots,
       queueDir: join(dataDir, "queues"),
     });
     const cp = await openDb(controlStore);

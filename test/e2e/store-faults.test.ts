@@ -17,6 +17,7 @@ import { createDeviceIdentity, type DeviceIdentity, isSdkError, PhoneHomeClient 
 import { listActivations } from "../../src/collector/activation/activation.repository.ts";
 import { buildConfig } from "../../src/core/config/index.ts";
 import { openDb, type StoreConfig } from "../../src/core/db/index.ts";
+import { loadFleetTrust } from "../../src/core/keys/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import { buildEnvelope } from "../helpers/envelopes.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
@@ -190,6 +191,7 @@ describe("the store fails under a running collector and control plane (PostgreSQ
       kid: string;
       publicKey: string;
     };
+    const { roots } = await loadFleetTrust(dataDir);
     devices = Array.from({ length: DEVICES }, (_, i) =>
       createDeviceIdentity(
         {
@@ -206,6 +208,7 @@ describe("the store fails under a running collector and control plane (PostgreSQ
           kid: announced.kid,
           publicKey: announced.publicKey,
         },
+        roots,
       ),
     );
     const db = await openDb(config.controlPlane.store);

@@ -13,6 +13,7 @@ import {
   type FetchLike,
   isSdkError,
   PhoneHomeClient,
+  type RootKey,
 } from "@phonehome/sdk";
 import { listActivations } from "../../src/collector/activation/activation.repository.ts";
 import { findDiagnosticsEvents } from "../../src/collector/diagnostics/index.ts";
@@ -78,6 +79,8 @@ export function makeFleet(options: {
   count: number;
   prefix: string;
   home: Home | ((i: number) => Home);
+  /** The fleet roots the devices trust (the fleet trust of the services' data directory). */
+  roots: readonly RootKey[];
   queueDir: string;
   retryMaxMs?: number;
 }): { devices: FleetDevice[]; seen: Seen; fetch: FetchLike } {
@@ -94,6 +97,7 @@ export function makeFleet(options: {
         build: "00WW_3_39B_SP03",
       },
       typeof homeOf === "function" ? homeOf(i) : homeOf,
+      options.roots,
     );
     const device: FleetDevice = {
       identity,

@@ -6,12 +6,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createDeviceIdentity, type DeviceIdentity, type RegionDescriptor } from "@phonehome/sdk";
+import {
+  createDeviceIdentity,
+  type DeviceIdentity,
+  type RegionDescriptor,
+  type RootKey,
+} from "@phonehome/sdk";
 import {
   listActivations,
   type StoredActivation,
 } from "../../src/collector/activation/activation.repository.ts";
 import { buildConfig, type Config, regionOfMarket } from "../../src/core/config/index.ts";
+import { loadFleetTrust } from "../../src/core/keys/index.ts";
+import type { RunningRegion } from "../../src/collector/index.ts";
+import { findDiagnosticsEvents, type StoredDiagnosticsEvent } from "../../src/collector/diagnostics/index.ts";
+import { deviceRef } from "../../src/collector/device-data/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
 import type { LedgerEntry } from "../../src/collector/ingest/ledger.repository.ts";
 import { createLogger } from "../../src/core/log/index.ts";
@@ -27,6 +36,12 @@ export interface TestSystem {
   dataDir: string;
   /** The factory descriptor of a region. */
   descriptor(region: string): RegionDescriptor;
+  /** A running region by id. */
+  region(id: string): RunningRegion;
+  /** The diagnostics events a region stores of a device (by its pseudonym there), oldest first. */
+  diagnosticsOf(device: DeviceIdentity, region?: string): Promise<StoredDiagnosticsEvent[]>;
+  /** The fleet roots the factory gives devices (the fleet trust of the system's data directory). */
+  roots: RootKey[];
   /**
    * Registers devices in the control plane and returns their identities (home = region of market unless
    * given), one batch per market; `build` flashes the worldwide batches with another build than 00WW_3_39B_SP03.
@@ -82,16 +97,24 @@ export async function startTestSystem(
   const system = await startSystem(config, createLogger("silent"));
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= system.close());
-  const descriptor = (region: string) => {
+  const regionOf = (region: string) => {
     const r = system.regions.find((x) => x.id === region);
     if (!r) throw new Error(`no region ${region}`);
-    return descriptorOf(r);
+    return r;
   };
+  const descriptor = (region: string) => descriptorOf(regionOf(region));
+  const { roots } = await loadFleetTrust(dataDir);
   return {
     config,
     system,
     dataDir,
     descriptor,
+    region: regionOf,
+    diagnosticsOf: (device, region = "global") => {
+      const r = regionOf(region);
+      return findDiagnosticsEvents(r.db, deviceRef(r.intake.pseudonymSecret, device.keyId));
+    },
+    roots,
     provision: async (specs, options = {}) => {
       const worldwide = options.build ?? "00WW_3_39B_SP03";
       counter += 1;
@@ -108,6 +131,7 @@ export async function startTestSystem(
             build: region === "cn" ? "00CN_3_39B_SP03" : worldwide,
           },
           descriptor(spec.home ?? region),
+          roots,
         );
       });
       const markets = [...new Set(specs.map((s) => s.market))];

@@ -27,7 +27,7 @@ import { createDeviceIdentity } from "@phonehome/sdk";
 import { buildConfig, type Config } from "../../src/core/config/index.ts";
 import { openDb, type StoreConfig } from "../../src/core/db/index.ts";
 import { importFleet } from "../../src/control-plane/fleet/index.ts";
-import { loadPseudonymSecret } from "../../src/core/keys/index.ts";
+import { loadFleetTrust, loadPseudonymSecret } from "../../src/core/keys/index.ts";
 import { oneBatchFactoryFile } from "../helpers/fleet.ts";
 import { type PgCluster, startPgCluster } from "../helpers/pg-cluster.ts";
 import { freePort, startService, Supervised } from "../helpers/processes.ts";
@@ -107,6 +107,7 @@ async function main(): Promise<number> {
       kid: string;
       publicKey: string;
     };
+    const { roots } = await loadFleetTrust(dataDir);
     const {
       devices: fleet,
       seen,
@@ -121,6 +122,7 @@ async function main(): Promise<number> {
         url: url(i % 2 === 0 ? ports.a : ports.b),
         ...announced,
       }),
+      roots,
       queueDir: join(dataDir, "queues"),
       retryMaxMs: 2000,
     });
@@ -128,6 +130,7 @@ async function main(): Promise<number> {
     const attacker = createDeviceIdentity(
       { serial: "SKATTACKER", model: "TA-1062", variant: "00WW", market: "NO", build: "00WW_3_39B_SP03" },
       { region: "global", storedIn: "SG", url: url(ports.a), ...announced },
+      roots,
     );
     const db = await openDb(config.controlPlane.store);
     try {

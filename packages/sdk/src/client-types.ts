@@ -125,6 +125,17 @@ export type ClientEvent =
    */
   | { type: "split"; eventId: string; events: number; parts: number; reason: "refused" | "limits" }
   /**
+   * A queued message was sealed to a region key that has ended by the verified descriptor; it was sealed
+   * again (same event id, same events) to the key in force, `to`, and queued at the end.
+   */
+  | { type: "resealed"; eventId: string; collection: string; from: string; to: string; events: number }
+  /**
+   * The collector refused a message sealed to a region key that has ended (`envelope.key_expired`) and it
+   * could not be sealed again (queued without what it carries, by an older SDK): it was removed, and is also
+   * reported as `rejected`. Its `events` are lost.
+   */
+  | { type: "key_ended"; eventId: string; collection: string; path: string; kid: string; events: number }
+  /**
    * A message is too large for the collector even on its own (a batch of one event, or a message that cannot
    * be split): it stays queued, is not sent while it exceeds the announced limits, and is tried again by
    * later flushes (the collector's limit may rise). `error` is `sdk.too_large`.

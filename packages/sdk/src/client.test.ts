@@ -14,6 +14,7 @@ import { isSdkError, SdkError } from "./errors.ts";
 import type { DeviceIdentity } from "./identity.ts";
 import { DiskQueue } from "./queue.ts";
 import {
+  announcementOf,
   closedPort,
   type FakeCollector,
   fakeClock,
@@ -261,7 +262,7 @@ describe("PhoneHomeClient", () => {
     const unavailable: FetchLike = async (url) => {
       urls.push(url);
       if (url.endsWith("/v1/region")) {
-        return Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey });
+        return Response.json(await announcementOf(keys));
       }
       return Response.json({ error: { code: "service.unavailable", message: "down" } }, { status: 503 });
     };
@@ -290,7 +291,7 @@ describe("PhoneHomeClient", () => {
     let posts = 0;
     const busy: FetchLike = async (url) => {
       if (url.endsWith("/v1/region")) {
-        return Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey });
+        return Response.json(await announcementOf(keys));
       }
       posts += 1;
       if (posts === 1) return new Response("", { status: 429, headers: { "retry-after": "3" } });
@@ -306,7 +307,7 @@ describe("PhoneHomeClient", () => {
     const id = device("https://global.example.com");
     const hanging: FetchLike = async (url, init) => {
       if (url.endsWith("/v1/region")) {
-        return Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey });
+        return Response.json(await announcementOf(keys));
       }
       // A collector that never answers: only the client's own deadline ends the request.
       return new Promise((_resolve, reject) => {
@@ -328,12 +329,7 @@ describe("PhoneHomeClient", () => {
       retry: { baseMs: 100, maxMs: 10_000 },
       fetch: async (url) => {
         if (url.endsWith("/v1/region")) {
-          return Response.json({
-            region: "global",
-            storedIn: "SG",
-            kid: keys.kid,
-            publicKey: keys.publicKey,
-          });
+          return Response.json(await announcementOf(keys));
         }
         posts += 1;
         if (posts > 1) return Response.json({ activation: { eventId: "x" } }, { status: 201 });
@@ -350,7 +346,7 @@ describe("PhoneHomeClient", () => {
     const { client: c } = client(id, {
       fetch: async (url) =>
         url.endsWith("/v1/region")
-          ? Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey })
+          ? Response.json(await announcementOf(keys))
           : Response.json({ error: { code: "request.too_large", message: "too large" } }, { status: 413 }),
     });
     await assert.rejects(

@@ -9,7 +9,10 @@
  *    is created, then written to the on-disk queue: from then on only ciphertext
  *    exists, on disk and on the wire.
  * 3. Before the first POST of a process, `GET /v1/region` must announce the
- *    home region and key; otherwise nothing is POSTed at all.
+ *    home region and a region key the device trusts — for an identity with
+ *    fleet roots, one listed in a descriptor a root signed (the newest verified
+ *    is kept in `region.json` and sealed to); for a legacy identity, the key it
+ *    was provisioned with — otherwise nothing is POSTed at all.
  * 4. Messages are delivered in queue order; a message leaves the queue only
  *    when the collector acknowledged it (2xx, sent after its commit) or refused
  *    it for good (4xx). A retry resends the same envelope, so the collector
@@ -21,7 +24,14 @@
  *    `granted`, at flush time; a no discards them. Whether a batch may leave is
  *    checked again right before every POST of it, so a no given during a
  *    flush stops the next send.
- * 6. A batch is sized to the limits the collector announces at `GET /v1/region`
+ * 6. A queued message sealed to a region key that has ended by the verified
+ *    descriptor (the device was away longer than the key's overlap), or that
+ *    the region refuses as ended (`envelope.key_expired`) when a region check
+ *    made then gives another key, is sealed again to the key in force, same
+ *    event id, from what was kept encrypted at rest beside it; one that cannot
+ *    be (queued by an older SDK) is sent as it is, and the collector's refusal
+ *    removes it and is reported (`key_ended`), once.
+ * 7. A batch is sized to the limits the collector announces at `GET /v1/region`
  *    (most events, largest body): the SDK measures the envelope it would send
  *    and seals fewer events until it fits, so it is not refused for its size.
  */
@@ -78,6 +88,8 @@ import {
 } from "./client-types.ts";
 import { DiagnosticsBatches } from "./batches.ts";
 import { assertSecureTransport } from "./region.ts";
+import { RegionTrust } from "./region-trust.ts";
+import { AtRest } from "./at-rest.ts";
 import { CollectorLink, type Transient } from "./collector-link.ts";
 import { validateDecision } from "./consent-decision.ts";
 import { asActivationAnswer, readActivationMarker, writeActivationMarker } from "./activation-marker.ts";
@@ -85,6 +97,10 @@ import { keepNewNotices, readNotices } from "./notices-file.ts";
 
 const UPDATE_CHECK = "update.check";
 const UPDATE_REPORT = "update.report";
+// A queued activation's payload, kept to seal it again should its region key end before it is delivered.
+const ACTIVATION_CONTENTS = { info: "queued activations", aad: "phonehome/v1 queued activation" };
+// What a collector answers to an envelope sealed to a region key that has ended.
+const KEY_EXPIRED = "envelope.key_expired";
 
 type Outcome =
   | { kind: "delivered"; answer: unknown }
@@ -97,7 +113,9 @@ type Attempt =
   | { kind: "rejected"; error: SdkError }
   | Transient
   /** Refused for its size (413), or not sent because it exceeds the limits the collector announces. */
-  | { kind: "too_large"; reason: "refused" | "limits"; server?: ServerError };
+  | { kind: "too_large"; reason: "refused" | "limits"; server?: ServerError }
+  /** Sealed to a region key that has ended, by the verified descriptor: not sent. */
+  | { kind: "key_ended" };
 
 const DEFAULT_ATTEMPTS = 5;
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -116,6 +134,8 @@ export class PhoneHomeClient {
   private readonly clock: Clock;
   private readonly onEvent: ((event: ClientEvent) => void) | undefined;
   private readonly link: CollectorLink;
+  private readonly trust: RegionTrust;
+  private readonly activationContents: AtRest;
   private readonly outcomes = new Map<string, Outcome>();
   private readonly held: HeldEvents;
   private readonly batches: DiagnosticsBatches;
@@ -153,8 +173,18 @@ export class PhoneHomeClient {
     this.queueDir = options.queueDir;
     this.clock = options.clock ?? systemClock;
     this.onEvent = options.onEvent;
+    this.trust = new RegionTrust({
+      dir: options.queueDir,
+      home: this.identity.home,
+      roots: this.identity.roots,
+      now: () => this.clock.now(),
+      onCorrupt: (file, reason) => this.emit({ type: "corrupt", file, reason }),
+    });
+    this.activationContents = new AtRest(this.identity.privateKey, ACTIVATION_CONTENTS);
     this.link = new CollectorLink({
       home: this.identity.home,
+      roots: this.identity.roots,
+      trust: this.trust,
       market: this.identity.market,
       fetch: options.fetch ?? ((url, init) => fetch(url, init)),
       clock: this.clock,
@@ -208,7 +238,12 @@ export class PhoneHomeClient {
         build: this.identity.build,
         activatedAt: at.toISOString(),
       };
-      return this.enqueueSealed("activation", 1, ACTIVATIONS_PATH, payload, false);
+      const envelope = await this.seal("activation", 1, payload);
+      await this.enqueue(ACTIVATIONS_PATH, envelope, {
+        droppable: false,
+        contents: this.activationContents.encrypt(payload, envelope.eventId),
+      });
+      return envelope.eventId;
     });
     await this.flush();
     const outcome = this.outcomes.get(eventId);
@@ -357,10 +392,11 @@ export class PhoneHomeClient {
    * `sdk.offline` when the region cannot be reached, `sdk.rejected` when it refuses.
    */
   async checkForUpdate(installedBuild: string = this.identity.build): Promise<UpdateAnswer> {
-    const envelope = await this.seal(UPDATE_CHECK, 1, { build: installedBuild }, installedBuild);
+    // Sealed once, after the endpoint check (so to the key the region opens now); retries resend it.
+    const envelope = once(() => this.seal(UPDATE_CHECK, 1, { build: installedBuild }, installedBuild));
     const answer = asRecord(
       await this.requestNow("POST", UPDATE_CHECK_PATH, "the update check", async () => ({
-        body: JSON.stringify(envelope),
+        body: JSON.stringify(await envelope()),
         headers: {},
       })),
     );
@@ -400,9 +436,9 @@ export class PhoneHomeClient {
    * the region has counted it.
    */
   async reportUpdate(build: string, outcome: "installed" | "failed"): Promise<void> {
-    const envelope = await this.seal(UPDATE_REPORT, 1, { build, outcome }, build);
+    const envelope = once(() => this.seal(UPDATE_REPORT, 1, { build, outcome }, build));
     await this.requestNow("POST", UPDATE_REPORT_PATH, "the update report", async () => ({
-      body: JSON.stringify(envelope),
+      body: JSON.stringify(await envelope()),
       headers: {},
     }));
   }
@@ -473,7 +509,14 @@ export class PhoneHomeClient {
             setAside.add(eventId);
             break;
           }
-          const result = await this.attempt(message);
+          let result = await this.attempt(message);
+          if (result.kind === "key_ended") {
+            // Sealed again to the key in force: the new message, at the end of the queue, goes in a later pass.
+            if (await this.reseal(message)) break;
+            // It cannot be: sent as it is, once; the collector decides, and its refusal removes it.
+            result = await this.attempt(message, false);
+            if (result.kind === "key_ended") break;
+          }
           if (result.kind === "delivered") {
             await this.queue.remove(message.id);
             if (collection === "activation") await this.writeMarker(eventId, result.answer);
@@ -507,6 +550,16 @@ export class PhoneHomeClient {
           if (result.kind === "rejected") {
             // A permanent refusal will not change on retry; keeping it would block every later message.
             await this.queue.remove(message.id);
+            if (result.error.server?.code === KEY_EXPIRED) {
+              this.emit({
+                type: "key_ended",
+                eventId,
+                collection,
+                path: message.path,
+                kid: message.envelope.kid,
+                events: message.events,
+              });
+            }
             this.remember(eventId, { kind: "rejected", error: result.error });
             this.emit({ type: "rejected", eventId, collection, path: message.path, error: result.error });
             rejected += 1;
@@ -529,11 +582,12 @@ export class PhoneHomeClient {
    * One try at one message: endpoint check (if not yet done), then the POST, unless the message exceeds
    * the limits the collector announces (it would only be refused).
    */
-  private async attempt(message: QueuedMessage): Promise<Attempt> {
+  private async attempt(message: QueuedMessage, checkKey = true): Promise<Attempt> {
     if (this.link.endpoint === undefined) {
       const verified = await this.link.verifyEndpoint();
       if (verified !== undefined) return verified;
     }
+    if (checkKey && (await this.trust.ended(message.envelope.kid))) return { kind: "key_ended" };
     const body = JSON.stringify(message.envelope);
     if (!this.link.fits(Buffer.byteLength(body), message.path === DIAGNOSTICS_PATH ? message.events : 1)) {
       return { kind: "too_large", reason: "limits" };
@@ -547,6 +601,14 @@ export class PhoneHomeClient {
       this.link.forget();
       return { kind: "too_large", reason: "refused", server };
     }
+    if (server.code === KEY_EXPIRED && checkKey && this.identity.roots !== undefined) {
+      // The region has ended the key before the descriptor this device holds said (a rotation since its last
+      // region check): learn the newer descriptor now, and seal again when it gives another key.
+      this.link.forget();
+      const verified = await this.link.verifyEndpoint();
+      if (verified !== undefined) return verified;
+      if ((await this.trust.sealTo()).kid !== message.envelope.kid) return { kind: "key_ended" };
+    }
     return {
       kind: "rejected",
       error: new SdkError(
@@ -557,38 +619,77 @@ export class PhoneHomeClient {
     };
   }
 
-  /** Seals `payload` to the home region and signs it, as a device running `build` sends it. */
-  private seal(
+  /**
+   * Seals `payload` to the home region's key in force (by the last verified descriptor; the provisioned key
+   * before one, or for a legacy identity) and signs it, as a device running `build` sends it.
+   */
+  private async seal(
     collection: string,
     schemaVersion: number,
     payload: unknown,
     build = this.identity.build,
+    eventId: string = randomUUID(),
   ): Promise<Envelope> {
     const { home } = this.identity;
+    const key = await this.trust.sealTo();
     const header: EnvelopeHeader = {
       v: ENVELOPE_FORMAT,
       collection,
       schemaVersion,
-      eventId: randomUUID(),
+      eventId,
       device: this.identity.keyId,
       region: home.region,
-      kid: home.kid,
+      kid: key.kid,
       build,
       sentAt: new Date(this.clock.now()).toISOString(),
     };
-    return sealEnvelope(header, payload, home.publicKey, this.signingKey);
+    return sealEnvelope(header, payload, key.publicKey, this.signingKey);
   }
 
-  private async enqueueSealed(
-    collection: string,
-    schemaVersion: number,
-    path: string,
-    payload: unknown,
-    droppable: boolean,
-  ): Promise<string> {
-    const envelope = await this.seal(collection, schemaVersion, payload);
-    await this.enqueue(path, envelope, { droppable });
-    return envelope.eventId;
+  /**
+   * Replaces a queued message sealed to a region key that has ended by the same message sealed to the key in
+   * force: same collection, event id and build, the payload from what was kept encrypted at rest beside it
+   * (an activation's payload, a batch's events). The new one is written before the old one is removed: a
+   * crash in between sends the event id twice, and the collector stores it once. False when it cannot be
+   * (nothing kept, unreadable, or no room beside messages that may not be dropped).
+   */
+  private reseal(message: QueuedMessage): Promise<boolean> {
+    const { contents, envelope } = message;
+    if (contents === undefined) return Promise.resolve(false);
+    return this.eventsLocked(async () => {
+      // A no given since it was listed discarded it (under this lock): nothing to seal.
+      if (!(await this.queue.list()).some((m) => m.id === message.id)) return true;
+      let payload: unknown;
+      if (message.path === DIAGNOSTICS_PATH) {
+        const events = this.batches.open(contents, envelope.eventId);
+        payload = events === undefined ? undefined : { events };
+      } else if (message.path === ACTIVATIONS_PATH) {
+        try {
+          payload = this.activationContents.decrypt(contents, envelope.eventId);
+        } catch {
+          payload = undefined;
+        }
+      }
+      if (payload === undefined) return false;
+      const sealed = await this.seal(
+        envelope.collection,
+        envelope.schemaVersion,
+        payload,
+        envelope.build,
+        envelope.eventId,
+      );
+      const replacement = { envelope: sealed, events: message.events, contents };
+      if (!(await this.replaceQueued(message, [replacement]))) return false;
+      this.emit({
+        type: "resealed",
+        eventId: envelope.eventId,
+        collection: envelope.collection,
+        from: envelope.kid,
+        to: sealed.kid,
+        events: message.events,
+      });
+      return true;
+    });
   }
 
   /** Queues a sealed envelope, reporting what it evicted and that it was queued. */
@@ -666,23 +767,12 @@ export class PhoneHomeClient {
       const events = this.batches.open(contents, message.envelope.eventId);
       if (events === undefined || events.length < 2) return false;
       const parts = await this.batches.split(events, reason);
-      try {
-        // The parts first, the batch after: a crash in between sends some events twice, under the same event
-        // ids, and the collector stores each once.
-        for (const part of parts) {
-          await this.enqueue(DIAGNOSTICS_PATH, part.envelope, {
-            droppable: true,
-            events: part.count,
-            contents: part.contents,
-            spare: message.id,
-          });
-        }
-      } catch (err) {
-        // No room for the parts beside messages that may not be dropped: the batch stays as it is.
-        if (isSdkError(err, "sdk.queue_full")) return false;
-        throw err;
-      }
-      await this.queue.remove(message.id);
+      const replacements = parts.map((p) => ({
+        envelope: p.envelope,
+        events: p.count,
+        contents: p.contents,
+      }));
+      if (!(await this.replaceQueued(message, replacements))) return false;
       this.emit({
         type: "split",
         eventId: message.envelope.eventId,
@@ -692,6 +782,33 @@ export class PhoneHomeClient {
       });
       return true;
     });
+  }
+
+  /**
+   * Queues `replacements` of a queued message (same path, same class), at the end of the queue, then removes
+   * it. The new first, the old after: a crash in between sends some event ids twice, and the collector stores
+   * each once. False, leaving the message as it is, when there is no room for them beside messages that may
+   * not be dropped.
+   */
+  private async replaceQueued(
+    message: QueuedMessage,
+    replacements: { envelope: Envelope; events: number; contents: EnqueueOptions["contents"] }[],
+  ): Promise<boolean> {
+    try {
+      for (const r of replacements) {
+        await this.enqueue(message.path, r.envelope, {
+          droppable: message.droppable,
+          events: r.events,
+          contents: r.contents,
+          spare: message.id,
+        });
+      }
+    } catch (err) {
+      if (isSdkError(err, "sdk.queue_full")) return false;
+      throw err;
+    }
+    await this.queue.remove(message.id);
+    return true;
   }
 
   /** A message too large to send even alone stays queued; the app is told, and an `activate()` waiting on it. */
@@ -803,6 +920,12 @@ export class PhoneHomeClient {
     this.eventsTail = run.catch(() => {});
     return run;
   }
+}
+
+/** `make` run at most once; later calls get its first promise. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
 }
 
 function asRecord(value: unknown): Record<string, unknown> {

@@ -4,17 +4,27 @@
  * transport security), refuses redirects, checks the region the collector
  * announces before the first POST, and knows the limits it announced; a
  * request's failure is told apart as transient (retry, with the backoff here)
- * or a refusal.
+ * or a refusal. With fleet roots, the region check verifies the signed region
+ * descriptor and hands it to the region trust, which keeps the newest.
  */
 import type { Clock, ClientEvent, FetchLike, RetryOptions } from "./client-types.ts";
 import { REGION_PATH } from "./client-types.ts";
+import { type RootKey, sealingKey } from "./descriptor.ts";
 import { SdkError, type ServerError } from "./errors.ts";
 import {
   assertSecureTransport,
   checkEndpoint,
+  checkSignedEndpoint,
   type RegionAnnouncement,
   type RegionDescriptor,
 } from "./region.ts";
+import type { RegionTrust } from "./region-trust.ts";
+
+/**
+ * How long a verified endpoint is taken as it is, with fleet roots: after that the next request asks
+ * `GET /v1/region` again, so a long-running device learns a rotation's next key before the current one ends.
+ */
+export const ENDPOINT_RECHECK_MS = 60 * 60 * 1000;
 
 /** A failure worth retrying later: why, and how long the server asked to wait. */
 export type Transient = { kind: "transient"; reason: string; retryAfterMs: number | undefined };
@@ -26,6 +36,10 @@ export type Exchange =
 /** What a link needs: the home region, the device's market, and how to reach and wait. */
 export interface CollectorLinkOptions {
   home: RegionDescriptor;
+  /** The identity's fleet roots; undefined for a legacy identity (pinned to the home key). */
+  roots: readonly RootKey[] | undefined;
+  /** Where a verified descriptor goes. */
+  trust: RegionTrust;
   market: string;
   fetch: FetchLike;
   clock: Clock;
@@ -38,6 +52,8 @@ export interface CollectorLinkOptions {
 /** The connection to the home collector. */
 export class CollectorLink {
   private readonly home: RegionDescriptor;
+  private readonly roots: readonly RootKey[] | undefined;
+  private readonly trust: RegionTrust;
   private readonly market: string;
   private readonly baseUrl: string;
   private readonly fetchFn: FetchLike;
@@ -47,9 +63,13 @@ export class CollectorLink {
   private readonly retry: Required<RetryOptions>;
   private readonly emit: (event: ClientEvent) => void;
   private announced: RegionAnnouncement | undefined;
+  // When the announcement was verified (clock milliseconds).
+  private verifiedAt = 0;
 
   constructor(options: CollectorLinkOptions) {
     this.home = options.home;
+    this.roots = options.roots;
+    this.trust = options.trust;
     this.market = options.market;
     // The client has refused an insecure home already; a link is never made to one all the same.
     assertSecureTransport(options.home.url);
@@ -62,8 +82,13 @@ export class CollectorLink {
     this.emit = options.emit;
   }
 
-  /** What the collector announced, once checked in this process; undefined before (or after `forget`). */
+  /**
+   * What the collector announced, once checked in this process; undefined before, after `forget`, and (with
+   * fleet roots) once the check is older than `ENDPOINT_RECHECK_MS`.
+   */
   get endpoint(): RegionAnnouncement | undefined {
+    if (this.roots !== undefined && this.clock.now() - this.verifiedAt >= ENDPOINT_RECHECK_MS)
+      return undefined;
     return this.announced;
   }
 
@@ -154,17 +179,26 @@ export class CollectorLink {
     if (status < 200 || status >= 300) {
       throw this.refuse(new SdkError("sdk.endpoint_invalid", `${url} answered HTTP ${status}`));
     }
+    let announced: RegionAnnouncement;
+    let kid: string;
     try {
-      this.announced = checkEndpoint(this.home, parseJson(text), this.market);
+      if (this.roots === undefined) {
+        announced = checkEndpoint(this.home, parseJson(text), this.market);
+        kid = announced.kid;
+      } else {
+        const verified = await checkSignedEndpoint(this.home, this.roots, parseJson(text), this.market);
+        announced = verified.announced;
+        // The newest verified descriptor is the one used, whichever this collector publishes; with no key
+        // in force by the device's clock, nothing is sent (`sdk.region_key_expired`).
+        kid = sealingKey(await this.trust.accept(verified), new Date(this.clock.now())).kid;
+      }
     } catch (err) {
+      this.announced = undefined;
       throw err instanceof SdkError ? this.refuse(err) : err;
     }
-    this.emit({
-      type: "endpoint_verified",
-      url: this.baseUrl,
-      region: this.announced.region,
-      kid: this.announced.kid,
-    });
+    this.announced = announced;
+    this.verifiedAt = this.clock.now();
+    this.emit({ type: "endpoint_verified", url: this.baseUrl, region: announced.region, kid });
     return undefined;
   }
 

@@ -22,6 +22,8 @@ export const DESCRIPTOR_TYPE = "phonehome-region+jws";
 export const ROOT_LINK_TYPE = "phonehome-root+jws";
 /** The most keys one descriptor may list (previous, current, next, with room to spare). */
 export const MAX_DESCRIPTOR_KEYS = 8;
+/** The most fleet roots an identity may trust. */
+export const MAX_FACTORY_ROOTS = 8;
 /** The most links a root chain may have. */
 export const MAX_ROOT_CHAIN = 8;
 /** The longest JWS a device reads, in characters. */

@@ -10,6 +10,7 @@ import { isSdkError, type SdkError } from "./errors.ts";
 import { DiskQueue } from "./queue.ts";
 import type { DeviceIdentity } from "./identity.ts";
 import {
+  announcementOf,
   closedPort,
   type FakeCollector,
   type FakeCollectorOptions,
@@ -458,7 +459,7 @@ describe("diagnostics on the device", () => {
     const { id } = await setup();
     const refusing: FetchLike = async (url) =>
       url.endsWith("/v1/region")
-        ? Response.json({ region: "global", storedIn: "SG", kid: keys.kid, publicKey: keys.publicKey })
+        ? Response.json(await announcementOf(keys))
         : Response.json(
             { error: { code: "consent.notice_outdated", message: "notice 2 is current" } },
             { status: 409 },

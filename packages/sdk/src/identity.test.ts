@@ -11,7 +11,16 @@ import {
   saveIdentity,
   validateIdentity,
 } from "./identity.ts";
-import { makeHome, makeIdentity, makeRegionKeys, type RegionKeys, tempDir } from "../test/helpers.ts";
+import {
+  makeHome,
+  makeIdentity,
+  makeRegionKeys,
+  makeRoot,
+  publicRoot,
+  type RegionKeys,
+  tempDir,
+  TEST_ROOT,
+} from "../test/helpers.ts";
 
 describe("device identity", () => {
   let keys: RegionKeys;
@@ -111,6 +120,16 @@ describe("device identity", () => {
       "a home url with credentials",
       (g) => JSON.stringify({ ...g, home: { ...(g.home as object), url: "https://u:p@h" } }),
     ],
+    ["an empty list of roots", (g) => JSON.stringify({ ...g, roots: [] })],
+    ["roots that are not a list", (g) => JSON.stringify({ ...g, roots: publicRoot(TEST_ROOT) })],
+    [
+      "a root kid that is not its key's",
+      (g) => JSON.stringify({ ...g, roots: [{ ...publicRoot(TEST_ROOT), kid: "frk_x" }] }),
+    ],
+    [
+      "a root listed twice",
+      (g) => JSON.stringify({ ...g, roots: [publicRoot(TEST_ROOT), publicRoot(TEST_ROOT)] }),
+    ],
   ];
   for (const [what, make] of cases) {
     it(`loadIdentity refuses a file with ${what}`, async () => {
@@ -126,6 +145,18 @@ describe("device identity", () => {
       );
     });
   }
+
+  it("keeps the fleet roots it is given, and an identity without roots is legacy (none)", async () => {
+    const other = publicRoot(makeRoot());
+    const id = makeIdentity(makeHome("https://global.example.com", keys), [publicRoot(TEST_ROOT), other]);
+    const path = join(dir, "roots.json");
+    await saveIdentity(path, id);
+    assert.deepEqual((await loadIdentity(path)).roots, [publicRoot(TEST_ROOT), other]);
+    const legacy = makeIdentity(makeHome("https://global.example.com", keys), null);
+    await saveIdentity(path, legacy);
+    assert.equal("roots" in (await loadIdentity(path)), false);
+    assert.equal((await readFile(path, "utf8")).includes("roots"), false);
+  });
 
   it("loadIdentity names a missing file", async () => {
     const path = join(dir, "absent.json");

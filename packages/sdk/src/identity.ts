@@ -1,10 +1,17 @@
 /**
  * The device's factory identity: who it is (serial, model, variant, market,
- * build), its Ed25519 key pair, and the descriptor of its home region. Written
- * once at the factory, read at every start.
+ * build), its Ed25519 key pair, the descriptor of its home region, and the
+ * fleet roots it trusts. Written once at the factory, read at every start.
+ *
+ * `roots` is what lets a region key rotate without touching the device: with
+ * roots, the device seals to the region key of the last descriptor it verified
+ * under them (the home key only until the first). An identity without roots
+ * (made before roots existed) is legacy: the device trusts the home key it was
+ * provisioned with and nothing else (decision 0056).
  */
 import { generateKeyPairSync } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { MAX_FACTORY_ROOTS, type RootKey, rootKeyId } from "./descriptor.ts";
 import { deviceKeyId, ed25519PrivateKey } from "./envelope.ts";
 import { SdkError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
@@ -26,6 +33,12 @@ export interface DeviceIdentity {
   /** `deviceKeyId(publicKey)`: the pseudonym the device is known by on the wire. */
   keyId: string;
   home: RegionDescriptor;
+  /**
+   * The fleet root public keys the factory provisioned: a region key is accepted only in a descriptor one
+   * of them signed (directly or through the collector's published root chain). Absent in a legacy identity,
+   * which trusts `home`'s key alone.
+   */
+  roots?: RootKey[];
 }
 
 /** A fresh Ed25519 key pair, as raw base64url, with its key id. */
@@ -48,9 +61,21 @@ export function generateDeviceKeys(): DeviceKeys {
   return { publicKey: jwk.x, privateKey: jwk.d, keyId: deviceKeyId(jwk.x) };
 }
 
-/** Builds a complete identity for a device with a fresh key pair (what a factory station does). */
-export function createDeviceIdentity(profile: DeviceProfile, home: RegionDescriptor): DeviceIdentity {
-  return validateIdentity({ ...profile, ...generateDeviceKeys(), home });
+/**
+ * Builds a complete identity for a device with a fresh key pair (what a factory station does), trusting the
+ * fleet `roots` (leave them out only to make a legacy identity, pinned to `home`'s key).
+ */
+export function createDeviceIdentity(
+  profile: DeviceProfile,
+  home: RegionDescriptor,
+  roots?: readonly RootKey[],
+): DeviceIdentity {
+  return validateIdentity({
+    ...profile,
+    ...generateDeviceKeys(),
+    home,
+    ...(roots === undefined ? {} : { roots: [...roots] }),
+  });
 }
 
 /**
@@ -120,7 +145,35 @@ export function validateIdentity(value: unknown): DeviceIdentity {
     privateKey,
     keyId: deviceKeyId(publicKey),
     home: validateRegionDescriptor(v.home),
+    ...(v.roots === undefined ? {} : { roots: validateRoots(v.roots) }),
   };
+}
+
+/** The fleet roots of an identity: 1 to `MAX_FACTORY_ROOTS` keys, each with its id, none twice. */
+function validateRoots(value: unknown): RootKey[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_FACTORY_ROOTS) {
+    throw new SdkError(
+      "sdk.identity_invalid",
+      `roots: must list 1 to ${MAX_FACTORY_ROOTS} fleet root keys (leave it out for a legacy identity)`,
+    );
+  }
+  const roots = value.map((r: unknown, i): RootKey => {
+    const root = (typeof r === "object" && r !== null ? r : {}) as Record<string, unknown>;
+    if (!isRawKey32(root.publicKey)) {
+      throw new SdkError(
+        "sdk.identity_invalid",
+        `roots[${i}].publicKey: must be a raw 32-byte Ed25519 key, base64url`,
+      );
+    }
+    if (root.kid !== rootKeyId(root.publicKey)) {
+      throw new SdkError("sdk.identity_invalid", `roots[${i}].kid: must be rootKeyId(publicKey)`);
+    }
+    return { kid: root.kid, publicKey: root.publicKey };
+  });
+  if (new Set(roots.map((r) => r.kid)).size !== roots.length) {
+    throw new SdkError("sdk.identity_invalid", "roots: a root is listed twice");
+  }
+  return roots;
 }
 
 /** Writes an identity atomically (temp file, fsync, rename) with mode 0600: it holds the private key. */

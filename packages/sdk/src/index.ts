@@ -47,6 +47,7 @@ export { DEFAULT_HELD_MAX_BYTES, DEFAULT_HELD_MAX_EVENTS, MIN_HELD_MAX_BYTES } f
 export {
   DESCRIPTOR_TYPE,
   MAX_DESCRIPTOR_KEYS,
+  MAX_FACTORY_ROOTS,
   MAX_JWS_CHARS,
   MAX_ROOT_CHAIN,
   type RegionDescriptorStatement,
@@ -104,12 +105,15 @@ export {
 export {
   assertSecureTransport,
   checkEndpoint,
+  checkSignedEndpoint,
   type CollectorLimits,
   isLoopbackHost,
   type RegionAnnouncement,
   type RegionDescriptor,
   validateRegionDescriptor,
+  type VerifiedAnnouncement,
 } from "./region.ts";
+export { REGION_FILE } from "./region-trust.ts";
 export {
   mintOwnerToken,
   ownerPortalLink,

@@ -1,9 +1,11 @@
 /**
  * Region pinning. A device is provisioned at the factory with the descriptor
- * of its home region (id, storage country, collector URL, region key); the
- * SDK talks to that URL only, and only after the collector there has announced
- * the same region and the same key. Everything here is pure: no I/O, so the
- * checks can run before a single byte leaves the device.
+ * of its home region (id, storage country, collector URL, region key) and the
+ * fleet roots it trusts; the SDK talks to that URL only, and only after the
+ * collector there has announced the same region and a key its root signed (or,
+ * for a legacy identity without roots, the very key provisioned). Everything
+ * here is pure: no I/O, so the checks can run before a single byte leaves the
+ * device.
  */
 import { isIPv4 } from "node:net";
 import type {
@@ -11,6 +13,7 @@ import type {
   MarketPolicy,
   RegionAnnouncement as Announcement,
 } from "@phonehome/shared";
+import { type RegionDescriptorStatement, type RootKey, verifyRegionDescriptor } from "./descriptor.ts";
 import { regionKeyId } from "./envelope.ts";
 import { SdkError } from "./errors.ts";
 
@@ -118,11 +121,74 @@ export function assertSecureTransport(url: string): void {
 }
 
 /**
- * Checks what a collector announced at `GET /v1/region` against the home descriptor; throws an
- * `SdkError` (`sdk.insecure_transport`, `sdk.endpoint_invalid`, `sdk.endpoint_region_mismatch`,
- * `sdk.endpoint_key_mismatch`, `sdk.market_region_mismatch`) on any difference and returns the announcement when it is the home region.
+ * Checks what a collector announced at `GET /v1/region` against the home descriptor, for a legacy identity
+ * (no fleet roots): the announced key must be the very key provisioned. Throws an `SdkError`
+ * (`sdk.insecure_transport`, `sdk.endpoint_invalid`, `sdk.endpoint_region_mismatch`,
+ * `sdk.endpoint_key_mismatch`, `sdk.market_region_mismatch`) on any difference and returns the announcement
+ * when it is the home region.
  */
 export function checkEndpoint(home: RegionDescriptor, target: unknown, market?: string): RegionAnnouncement {
+  const announced = readAnnouncement(home, target);
+  if (announced.kid !== home.kid || announced.publicKey !== home.publicKey) {
+    throw new SdkError(
+      "sdk.endpoint_key_mismatch",
+      `endpoint ${home.url} announces region key ${announced.kid}, but this device was provisioned with ${home.kid}`,
+    );
+  }
+  checkMarket(home, announced, market);
+  return announced;
+}
+
+/** What a collector announced, with the region descriptor it published verified under the device's roots. */
+export interface VerifiedAnnouncement {
+  announced: RegionAnnouncement;
+  /** The statement of the descriptor, signed by a root the device trusts (directly or through the chain). */
+  statement: RegionDescriptorStatement;
+  /** The descriptor (compact JWS) and the root chain as published, to keep and verify again later. */
+  descriptor: string;
+  rootChain: string[];
+}
+
+/**
+ * Checks what a collector announced at `GET /v1/region` for an identity with fleet roots: the same checks as
+ * `checkEndpoint` (transport, region, storage country, market policy), but the region key comes from the
+ * published `descriptor`, which must verify under `roots` through the published `rootChain`
+ * (`sdk.descriptor_invalid` otherwise: missing, unsigned, `alg: none`, another root, a broken link) and be
+ * the home region's (`sdk.endpoint_region_mismatch`). The key announced in clear must be one the descriptor
+ * lists (`sdk.endpoint_key_mismatch`). The descriptor's `url` is not compared: the device talks to its
+ * factory URL only, whatever a descriptor says, and region and storage country are what the root vouches for.
+ */
+export async function checkSignedEndpoint(
+  home: RegionDescriptor,
+  roots: readonly RootKey[],
+  target: unknown,
+  market?: string,
+): Promise<VerifiedAnnouncement> {
+  const announced = readAnnouncement(home, target);
+  const t = target as Record<string, unknown>;
+  const chain = t.rootChain ?? [];
+  if (!Array.isArray(chain) || !chain.every((link) => typeof link === "string")) {
+    throw new SdkError("sdk.descriptor_invalid", `${home.url}/v1/region: \`rootChain\` is not a list of JWS`);
+  }
+  const statement = await verifyRegionDescriptor(t.descriptor, roots, chain);
+  if (statement.region !== home.region || statement.storedIn !== home.storedIn) {
+    throw new SdkError(
+      "sdk.endpoint_region_mismatch",
+      `endpoint ${home.url} publishes a descriptor of region \`${statement.region}\` stored in ${statement.storedIn}, but this device belongs to \`${home.region}\` stored in ${home.storedIn}`,
+    );
+  }
+  if (!statement.keys.some((k) => k.kid === announced.kid && k.publicKey === announced.publicKey)) {
+    throw new SdkError(
+      "sdk.endpoint_key_mismatch",
+      `endpoint ${home.url} announces region key ${announced.kid}, which its signed descriptor does not list`,
+    );
+  }
+  checkMarket(home, announced, market);
+  return { announced, statement, descriptor: t.descriptor as string, rootChain: chain as string[] };
+}
+
+/** The announcement's fields, checked for shape, home region and storage country, and a kid that names its key. */
+function readAnnouncement(home: RegionDescriptor, target: unknown): RegionAnnouncement {
   assertSecureTransport(home.url);
   if (typeof target !== "object" || target === null || Array.isArray(target)) {
     throw new SdkError("sdk.endpoint_invalid", `${home.url}/v1/region did not answer with a JSON object`);
@@ -166,24 +232,27 @@ export function checkEndpoint(home: RegionDescriptor, target: unknown, market?: 
       `endpoint ${home.url} announces kid ${announced.kid} that is not the id of its public key`,
     );
   }
-  if (announced.kid !== home.kid || announced.publicKey !== home.publicKey) {
+  return announced;
+}
+
+/**
+ * The incident: a device of one market provisioned with another region's descriptor. The collectors publish
+ * the market policy; a device whose market belongs elsewhere stops here.
+ */
+function checkMarket(
+  home: RegionDescriptor,
+  announced: RegionAnnouncement,
+  market: string | undefined,
+): void {
+  const { policy } = announced;
+  if (market === undefined || policy === undefined) return;
+  const belongs = policy.markets[market] ?? policy.default;
+  if (belongs !== home.region) {
     throw new SdkError(
-      "sdk.endpoint_key_mismatch",
-      `endpoint ${home.url} announces region key ${announced.kid}, but this device was provisioned with ${home.kid}`,
+      "sdk.market_region_mismatch",
+      `devices sold in ${market} belong to region \`${belongs}\`, but this device was provisioned for \`${home.region}\``,
     );
   }
-  // The incident: a device of one market provisioned with another region's descriptor. The
-  // collectors publish the market policy; a device whose market belongs elsewhere stops here.
-  if (market !== undefined && policy !== undefined) {
-    const belongs = policy.markets[market] ?? policy.default;
-    if (belongs !== home.region) {
-      throw new SdkError(
-        "sdk.market_region_mismatch",
-        `devices sold in ${market} belong to region \`${belongs}\`, but this device was provisioned for \`${home.region}\``,
-      );
-    }
-  }
-  return announced;
 }
 
 function parsePolicy(value: unknown): MarketPolicy | undefined {

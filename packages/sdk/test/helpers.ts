@@ -1,9 +1,11 @@
 /**
  * Test helpers for the SDK's own tests (not exported by the package): region
- * keys, identities, a fake clock, and a tiny collector on `node:http` that
- * really opens the seals and checks the signatures. The SDK stands alone, so
- * nothing here comes from the server code.
+ * keys, a test fleet root, identities that trust it, a fake clock, and a tiny
+ * collector on `node:http` that publishes a region descriptor signed by the
+ * test root and really opens the seals (with any of its keys) and checks the
+ * signatures. The SDK stands alone, so nothing here comes from the server code.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,6 +23,15 @@ import {
   toArrayBuffer,
   verifyBytes,
 } from "../src/envelope.ts";
+import {
+  type RegionKeyValidity,
+  type RootKey,
+  rootKeyId,
+  type RootSigner,
+  signRegionDescriptor,
+} from "../src/descriptor.ts";
+import type { ClientEvent, PhoneHomeClientOptions } from "../src/client-types.ts";
+import { PhoneHomeClient } from "../src/client.ts";
 import { createDeviceIdentity, type DeviceIdentity } from "../src/identity.ts";
 import type { RegionDescriptor } from "../src/region.ts";
 
@@ -48,11 +59,74 @@ export function makeHome(
   return { region, storedIn, url, kid: keys.kid, publicKey: keys.publicKey };
 }
 
-/** A Norwegian-market device of the worldwide variant, homed at `home`. */
-export function makeIdentity(home: RegionDescriptor): DeviceIdentity {
+/** A fleet root that can sign: its public half (`kid`, `publicKey`) and its private key. */
+export type TestRoot = RootKey & RootSigner;
+
+/** A fresh fleet root key. */
+export function makeRoot(): TestRoot {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const x = String(publicKey.export({ format: "jwk" }).x);
+  return { kid: rootKeyId(x), publicKey: x, privateKey };
+}
+
+/** The fleet root of the SDK's tests: identities trust it by default, and the fake collector signs with it. */
+export const TEST_ROOT = makeRoot();
+
+/** The public half of a root, as an identity holds it. */
+export function publicRoot(root: RootKey): RootKey {
+  return { kid: root.kid, publicKey: root.publicKey };
+}
+
+/** A region key with the validity a descriptor gives it; by default from 2000 to 2100. */
+export function validity(
+  keys: RegionKeys,
+  notBefore = "2000-01-01T00:00:00Z",
+  notAfter = "2100-01-01T00:00:00Z",
+): RegionKeyValidity {
+  return { kid: keys.kid, publicKey: keys.publicKey, notBefore, notAfter };
+}
+
+/** A region descriptor signed by `root` (default the test root), region `global` stored in `SG` unless told. */
+export function signDescriptor(
+  keys: RegionKeyValidity[],
+  options: { root?: RootSigner; region?: string; storedIn?: string; url?: string; issuedAt?: string } = {},
+): Promise<string> {
+  return signRegionDescriptor(
+    {
+      region: options.region ?? "global",
+      storedIn: options.storedIn ?? "SG",
+      url: options.url ?? "https://global.collect.example.com",
+      keys,
+      issuedAt: options.issuedAt ?? "2026-01-01T00:00:00Z",
+    },
+    options.root ?? TEST_ROOT,
+  );
+}
+
+/** What a collector of region `global` announces for `keys`, with a descriptor the test root signed. */
+export async function announcementOf(keys: RegionKeys): Promise<Record<string, unknown>> {
+  return {
+    region: "global",
+    storedIn: "SG",
+    kid: keys.kid,
+    publicKey: keys.publicKey,
+    descriptor: await signDescriptor([validity(keys)]),
+    rootChain: [],
+  };
+}
+
+/**
+ * A Norwegian-market device of the worldwide variant, homed at `home`, trusting `roots` (default the test
+ * root); `null` makes a legacy identity, pinned to the home key.
+ */
+export function makeIdentity(
+  home: RegionDescriptor,
+  roots: RootKey[] | null = [publicRoot(TEST_ROOT)],
+): DeviceIdentity {
   return createDeviceIdentity(
     { serial: "SN-0001", model: "N7P", variant: "00WW", market: "NO", build: "00WW_3_39B_SP03" },
     home,
+    roots ?? undefined,
   );
 }
 
@@ -80,6 +154,29 @@ export function fakeClock(start = Date.parse("2026-03-01T08:00:00Z")): {
   };
 }
 
+/**
+ * A client of `identity` on `queueDir` for a test: a fake clock (unless given), jitter draws of 0.5, and
+ * every event it reports kept in `events`.
+ */
+export function recordingClient(
+  identity: DeviceIdentity,
+  queueDir: string,
+  options: Omit<Partial<PhoneHomeClientOptions>, "clock"> & { clock?: ReturnType<typeof fakeClock> } = {},
+): { client: PhoneHomeClient; events: ClientEvent[]; clock: ReturnType<typeof fakeClock> } {
+  const events: ClientEvent[] = [];
+  const clock = options.clock ?? fakeClock();
+  const client = new PhoneHomeClient({
+    identity,
+    queueDir,
+    retry: { baseMs: 100, maxMs: 1000, maxAttempts: 4 },
+    random: () => 0.5,
+    onEvent: (e) => events.push(e),
+    ...options,
+    clock,
+  });
+  return { client, events, clock };
+}
+
 /** A request the fake collector received. */
 export interface Received {
   method: string;
@@ -97,8 +194,20 @@ export interface FakeCollectorOptions {
   keys: RegionKeys;
   /** Devices it knows: their public keys, by key id. */
   devices: DeviceIdentity[];
-  /** What `GET /v1/region` announces; defaults to the keys' region `global` stored in `SG`. */
+  /**
+   * What `GET /v1/region` announces; defaults to the keys' region `global` stored in `SG`. The descriptor
+   * and root chain (see `descriptor`) are added unless it names them itself.
+   */
   announce?: Record<string, unknown>;
+  /**
+   * The descriptor published (`undefined` leaves it out); default: one signed by the test root listing
+   * `keys` from 2000 to 2100. Change it later with `publish`.
+   */
+  descriptor?: string | null;
+  /** The root chain published; default none. */
+  rootChain?: string[];
+  /** Keys it also opens envelopes with (a previous or next key of a rotation). */
+  otherKeys?: RegionKeys[];
   /** Answer `GET /v1/region` with this instead (e.g. a redirect). */
   regionReply?: Reply;
   /** Answers for successive POSTs (activations and diagnostics); once used up, POSTs succeed. */
@@ -131,6 +240,18 @@ export interface FakeCollector {
   setConsent: (granted: boolean) => void;
   /** Changes the largest body it takes (undefined: any). */
   setMaxBodyBytes: (bytes: number | undefined) => void;
+  /**
+   * Changes what `GET /v1/region` publishes from now on: the key to seal to now (also opened), the
+   * descriptor and its chain, and keys it opens too.
+   */
+  publish: (next: {
+    current: RegionKeys;
+    descriptor: string | null | undefined;
+    rootChain?: string[];
+    open?: RegionKeys[];
+  }) => void;
+  /** Refuses envelopes sealed to `kid` from now on, as a region does once the key has ended (`envelope.key_expired`). */
+  endKey: (kid: string) => void;
   close: () => Promise<void>;
 }
 
@@ -148,12 +269,35 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
   const events: FakeCollector["events"] = [];
   let consented = options.consented ?? false;
   const replies = [...(options.replies ?? [])];
-  const announce = options.announce ?? {
+  let current = options.keys;
+  let descriptor =
+    "descriptor" in options ? options.descriptor : await signDescriptor([validity(options.keys)]);
+  let rootChain = options.rootChain ?? [];
+  let opens = [options.keys, ...(options.otherKeys ?? [])];
+  const ended = new Set<string>();
+  const announcement = (): Record<string, unknown> => ({
     region: "global",
     storedIn: "SG",
-    kid: options.keys.kid,
-    publicKey: options.keys.publicKey,
+    kid: current.kid,
+    publicKey: current.publicKey,
     suite: "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM",
+    ...(descriptor === undefined ? {} : { descriptor }),
+    rootChain,
+  });
+  const announced = (): Record<string, unknown> =>
+    options.announce === undefined
+      ? announcement()
+      : {
+          ...(descriptor === undefined ? {} : { descriptor }),
+          rootChain,
+          ...options.announce,
+        };
+  // Opens with the key the envelope names, refusing one that has ended, as a region does.
+  const open = async (env: Envelope): Promise<unknown> => {
+    if (ended.has(env.kid)) throw new Refusal(400, "envelope.key_expired", `key ${env.kid} has ended`);
+    const keys = opens.find((k) => k.kid === env.kid);
+    if (keys === undefined) throw new Refusal(400, "seal.invalid", `no key ${env.kid}`);
+    return openEnvelope(env, keys, options.devices);
   };
   let maxBodyBytes = options.maxBodyBytes;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -179,7 +323,7 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
         maxDiagnosticsEvents: options.maxDiagnosticsEvents ?? 500,
       };
       const body =
-        options.announce === undefined && options.announceLimits ? { ...announce, limits } : announce;
+        options.announce === undefined && options.announceLimits ? { ...announced(), limits } : announced();
       send(options.regionReply ?? { status: 200, body });
       return;
     }
@@ -199,7 +343,7 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
     }
     if (req.method === "POST" && req.url === "/v1/diagnostics") {
       const env = JSON.parse(body) as Envelope;
-      const payload = (await openEnvelope(env, options.keys, options.devices)) as { events: OpenedEvent[] };
+      const payload = (await open(env)) as { events: OpenedEvent[] };
       if (env.collection !== "uep.diagnostics" || env.schemaVersion !== 1) {
         send({
           status: 400,
@@ -258,7 +402,7 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
     }
     if (req.method === "POST" && req.url === "/v1/activations") {
       const env = JSON.parse(body) as Envelope;
-      const payload = await openEnvelope(env, options.keys, options.devices);
+      const payload = await open(env);
       const already = stored.find((s) => s.eventId === env.eventId);
       if (already === undefined) stored.push({ eventId: env.eventId, payload });
       const activatedAt = (payload as { activatedAt: string }).activatedAt;
@@ -274,6 +418,11 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
   };
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
+      if (err instanceof Refusal) {
+        res.writeHead(err.status, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: err.code, message: err.message } }));
+        return;
+      }
       res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { code: "internal", message: String(err) } }));
     });
@@ -295,11 +444,31 @@ export async function startCollector(options: FakeCollectorOptions): Promise<Fak
     setMaxBodyBytes: (bytes) => {
       maxBodyBytes = bytes;
     },
+    publish: (next) => {
+      current = next.current;
+      descriptor = next.descriptor;
+      rootChain = next.rootChain ?? [];
+      opens = [next.current, ...(next.open ?? []), ...opens];
+    },
+    endKey: (kid) => {
+      ended.add(kid);
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A refusal the fake collector answers with its status and code. */
+class Refusal extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
 }
 
 /** Verifies the device signature and opens the seal, as a collector would; throws on any failure. */

@@ -205,7 +205,10 @@ export const DeviceConsentsView = T.Object({
   homeRegion: T.String({ description: "the region of the device's market: decide there" }),
 });
 
-/** The public half of the region's receipt-signing key, as a JWK Set. */
+/**
+ * Every receipt-signing key the region ever used, public halves, as a JWK Set
+ * (RFC 7517), oldest first: a receipt signed before a rotation still verifies.
+ */
 export const ReceiptKeyView = T.Object(
   {
     region: T.String(),
@@ -218,6 +221,13 @@ export const ReceiptKeyView = T.Object(
           kid: T.String(),
           alg: T.Literal("EdDSA"),
           use: T.Literal("sig"),
+          notBefore: T.Optional(
+            T.String({
+              format: "date-time",
+              description:
+                "from when the region signed with this key (a JWK member of this profile; receipt keys never end)",
+            }),
+          ),
         },
         { additionalProperties: false },
       ),

@@ -55,8 +55,19 @@ export type CollectorLimits = Static<typeof CollectorLimitsView>;
 export const RegionAnnouncementView = T.Object({
   region: T.String({ description: "region id" }),
   storedIn: T.String({ description: "ISO 3166-1 alpha-2 country where this region stores data" }),
-  kid: T.String({ description: "id of the current region key" }),
-  publicKey: T.String({ description: "X25519 public key, raw, base64url" }),
+  kid: T.String({
+    description: "id of the region key to seal to now: of the keys in force, the one that started last",
+  }),
+  publicKey: T.String({ description: "X25519 public key of that key, raw, base64url" }),
+  descriptor: T.Union([T.String({ maxLength: 16_384 }), T.Null()], {
+    description:
+      "the region descriptor signed by the fleet root in use (compact JWS, typ phonehome-region+jws): every key of the region that has not ended, with its validity; null until the first is published (a production start without the embedded root: `phonehome keys publish`)",
+  }),
+  rootChain: T.Array(T.String({ maxLength: 16_384 }), {
+    maxItems: 8,
+    description:
+      "rollover links (compact JWS, typ phonehome-root+jws) from the roots devices got at the factory to the root that signed the descriptor, in order; empty until a root rolls over",
+  }),
   suite: T.String({ description: "HPKE suite" }),
   policy: T.Object(MarketPolicyView.properties, {
     description:

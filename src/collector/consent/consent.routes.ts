@@ -18,7 +18,7 @@ import { type Config, regionOfMarket } from "../../core/config/index.ts";
 import type { Db } from "../../core/db/index.ts";
 import type { IntakeContext } from "../ingest/index.ts";
 import type { App } from "../../core/http/index.ts";
-import { loadRegionSigningKey } from "../../core/keys/index.ts";
+import type { ReceiptKeys } from "../../core/keys/index.ts";
 import type { OwnerAuthenticator } from "../../core/owners/index.ts";
 import { presentCurrentNotice, presentNotice, presentOwnerConsents } from "./consent.presenter.ts";
 import {
@@ -42,6 +42,8 @@ export interface ConsentRouteDeps {
   notices?: Notices;
   /** The region's device tables: a "no" erases from them what the "yes" allowed. */
   tables: readonly DeviceTable[];
+  /** The region's receipt keys: receipts are signed with the one in force; all are published. */
+  receipts: ReceiptKeys;
 }
 
 const Purpose = T.String({ pattern: PURPOSE_PATTERN, maxLength: 131, description: "e.g. uep.diagnostics" });
@@ -60,7 +62,6 @@ const Errors = { 400: T.Ref("ErrorResponse"), 404: T.Ref("ErrorResponse") };
 export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notices: Notices } {
   const { config, db, intake } = deps;
   const notices = deps.notices ?? loadNotices(config.noticesDir, intake.dictionary);
-  const signingKey = loadRegionSigningKey(config.dataDir, intake.region.id);
   const ctx: ConsentContext = {
     db,
     notices,
@@ -68,10 +69,9 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
     policy: config.policy,
     pseudonymSecret: intake.pseudonymSecret,
     tables: deps.tables,
-    signingKey,
+    receipts: deps.receipts,
     recordsRetention: config.retention.records,
   };
-  const keySet = { region: intake.region.id, ...receiptKeySet(signingKey) };
 
   app.get(
     "/v1/notices/:purpose",
@@ -179,11 +179,11 @@ export function registerConsentRoutes(app: App, deps: ConsentRouteDeps): { notic
         tags: ["consent"],
         summary: "The key consent receipts verify with",
         description:
-          "Public. The region's Ed25519 receipt-signing key as a JWK Set; a receipt's JWS names it by `kid`.",
+          "Public. Every Ed25519 key the region ever signed receipts with, as a JWK Set (the same as `GET /v1/receipt-keys`); a receipt's JWS names its key by `kid`.",
         response: { 200: ReceiptKeyView },
       },
     },
-    async () => keySet,
+    async () => ({ region: intake.region.id, ...receiptKeySet(deps.receipts) }),
   );
 
   return { notices };

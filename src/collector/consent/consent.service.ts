@@ -12,7 +12,7 @@ import { type DeviceTable, deviceRef } from "../device-data/index.ts";
 import type { Retention } from "../../core/calendar/index.ts";
 import type { DirectoryRecord } from "../../core/directory/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import type { RegionSigningKey } from "../../core/keys/index.ts";
+import type { ReceiptKeys } from "../../core/keys/index.ts";
 import {
   type ConsentDecision,
   type ConsentHistoryEntry,
@@ -37,7 +37,8 @@ export interface ConsentContext {
   pseudonymSecret: Uint8Array;
   /** The region's device tables: a "no" erases, from each table storing a collection the notice covers, the device's rows. */
   tables: readonly DeviceTable[];
-  signingKey: RegionSigningKey;
+  /** The region's receipt keys: a receipt is signed with the one in force. */
+  receipts: ReceiptKeys;
   /** How long a decision is kept as proof once a later one replaces it (`retention.records`). */
   recordsRetention: Retention;
 }
@@ -150,6 +151,7 @@ export async function decideConsent(
       erased = await withdrawCollections(ctx, tx, deviceKey, notice.scope.collections);
     }
     const receiptId = randomUUID();
+    const key = ctx.receipts.current();
     const signed = await signReceipt(
       buildReceipt({
         receiptId,
@@ -161,10 +163,10 @@ export async function decideConsent(
         decidedAt: now,
         ownerTokenId: owner.tokenId,
         region: ctx.region,
-        signingKid: ctx.signingKey.kid,
+        signingKid: key.kid,
         erasedDiagnosticsEvents: erased,
       }),
-      ctx.signingKey,
+      key,
     );
     await recordConsentDecision(
       tx,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { compactVerify, createLocalJWKSet } from "jose";
 import { PACKAGE_ROOT } from "../../core/config/index.ts";
-import { loadRegionSigningKey, type RegionSigningKeyFile } from "../../core/keys/index.ts";
+import { fixedReceiptKeys, loadRegionSigningKey, type RegionSigningKeyFile } from "../../core/keys/index.ts";
 import { loadNotices } from "./notices.ts";
 import { RECEIPT_JWS_TYPE } from "@phonehome/shared";
 import { buildReceipt, receiptKeySet, signReceipt } from "./receipt.ts";
@@ -64,10 +64,13 @@ describe("receipts", () => {
     assert.deepEqual(receipt.erased, { diagnosticsEvents: 4 });
     assert.equal(receipt.notice.sha256, notice.sha256);
     const { jws } = await signReceipt(receipt, key);
-    const { payload, protectedHeader } = await compactVerify(jws, createLocalJWKSet(receiptKeySet(key)));
+    const { payload, protectedHeader } = await compactVerify(
+      jws,
+      createLocalJWKSet(receiptKeySet(fixedReceiptKeys(key))),
+    );
     assert.deepEqual(JSON.parse(new TextDecoder().decode(payload)), receipt);
     assert.deepEqual(protectedHeader, { alg: "EdDSA", kid: key.kid, typ: RECEIPT_JWS_TYPE });
     const other = loadRegionSigningKey(join(scratch, "sign"), "cn");
-    await assert.rejects(compactVerify(jws, createLocalJWKSet(receiptKeySet(other))));
+    await assert.rejects(compactVerify(jws, createLocalJWKSet(receiptKeySet(fixedReceiptKeys(other)))));
   });
 });

@@ -3,10 +3,10 @@
  * structure) and the Kantara consent receipt: who the controller is, whose
  * consent, to which purposes and data, under which notice text, when, how,
  * where the data is stored and how to withdraw. The region signs each one
- * (JWS compact, EdDSA) with its signing key, whose public half anyone can
- * fetch at `GET /v1/consent/receipt-key`.
+ * (JWS compact, EdDSA) with its receipt key in force, named by `kid`; every
+ * receipt key the region used stays published (`GET /v1/receipt-keys`).
  */
-import { type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
+import { type ReceiptKeys, type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
 import {
   type ConsentReceipt,
   type ConsentState,
@@ -81,7 +81,17 @@ export async function signReceipt(receipt: ConsentReceipt, key: RegionSigningKey
   return { receipt, jws: await signAsRegion(receipt, key, RECEIPT_JWS_TYPE) };
 }
 
-/** The region's receipt-signing public key as a JWK Set (RFC 7517), for anyone verifying a receipt. */
-export function receiptKeySet(key: RegionSigningKey): Pick<ReceiptKeySet, "keys"> {
-  return { keys: [{ kty: "OKP", crv: "Ed25519", x: key.publicKey, kid: key.kid, alg: "EdDSA", use: "sig" }] };
+/** Every receipt key of the region, public halves, as a JWK Set (RFC 7517), oldest first. */
+export function receiptKeySet(keys: ReceiptKeys): Pick<ReceiptKeySet, "keys"> {
+  return {
+    keys: keys.all().map(({ key, notBefore }) => ({
+      kty: "OKP" as const,
+      crv: "Ed25519" as const,
+      x: key.publicKey,
+      kid: key.kid,
+      alg: "EdDSA" as const,
+      use: "sig" as const,
+      notBefore: notBefore.toISOString(),
+    })),
+  };
 }

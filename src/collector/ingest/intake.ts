@@ -10,8 +10,9 @@
  *     opened, nothing is stored, and the refusal is counted and alerted with the
  *     device's batch and build;
  *  4. the collection version is approved and allowed in this region;
- *  5. the seal opens with this region's key (header bound as associated data),
- *     and the payload is a JSON object whose text the store can hold as sent;
+ *  5. the seal opens with the region key the header names, if the region has
+ *     it and it has not ended (header bound as associated data), and the
+ *     payload is a JSON object whose text the store can hold as sent;
  *  6. each record of the payload validates against the approved version:
  *     undeclared fields are refused;
  *  7. it describes the device that signed it;
@@ -29,14 +30,13 @@ import {
   verifyBytes,
 } from "@phonehome/sdk";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
-import { openBase } from "../../core/crypto/index.ts";
+import { openBase, type RecipientKey } from "../../core/crypto/index.ts";
 import { asStoreError, isStoreUnavailable } from "../../core/db/index.ts";
 import type { CompiledCollection, Dictionary } from "../../core/dictionary/index.ts";
 import type { DeviceDirectory, DirectoryRecord } from "../../core/directory/index.ts";
 import { type ErrorCode, PhoneHomeError } from "../../core/errors/index.ts";
 import { validationProblem } from "../../core/http/index.ts";
 import { findUnstorableText } from "../../core/http/index.ts";
-import type { RegionKeys } from "../../core/keys/index.ts";
 import { countableHeader } from "./envelope.schema.ts";
 import type { MisroutingSighting } from "./ledger.repository.ts";
 import type { LedgerContext, RefusalItem, RegionWriter } from "./region-writer.ts";
@@ -44,7 +44,8 @@ import type { LedgerContext, RefusalItem, RegionWriter } from "./region-writer.t
 /** Everything a region's collector needs to take envelopes in. */
 export interface IntakeContext {
   region: { id: string; storedIn: string };
-  keys: RegionKeys;
+  /** The region's seal keys as this replica holds them (collector/region-keys' RegionKeyRing). */
+  keys: SealKeys;
   pseudonymSecret: Buffer;
   policy: Config["policy"];
   maxClockSkewSeconds: number;
@@ -59,6 +60,23 @@ export interface IntakeContext {
    * asks for that consent.
    */
   consentPolicy: (purpose: string) => number[] | null;
+}
+
+/** The region's seal keys, as the intake opens with them. */
+export interface SealKeys {
+  /** The key devices seal to now. */
+  readonly kid: string;
+  readonly publicKey: string;
+  /** The key an envelope names: open (published, not ended), ended, or unknown to this replica. */
+  lookup(
+    kid: string,
+    now: Date,
+  ):
+    | { kind: "open"; key: { recipient: RecipientKey; notAfter: Date } }
+    | { kind: "ended"; key: { notAfter: Date } }
+    | { kind: "unknown" };
+  /** Reloads the set from the store (rate-limited), for a kid just published by another replica. */
+  reloadForUnknown(): Promise<void>;
 }
 
 /** Which collections an endpoint takes, and how to name them in a refusal. */
@@ -265,17 +283,30 @@ export async function openEnvelope(
     );
   }
 
-  if (envelope.kid !== ctx.keys.kid) {
+  let sealedTo = ctx.keys.lookup(envelope.kid, now);
+  if (sealedTo.kind === "unknown") {
+    // Published a moment ago by another replica, perhaps: look again (rate-limited), then refuse.
+    await ctx.keys.reloadForUnknown();
+    sealedTo = ctx.keys.lookup(envelope.kid, now);
+  }
+  if (sealedTo.kind === "unknown") {
     return refuse(
       "seal.invalid",
-      `the payload is sealed to key ${envelope.kid}, not this region's ${ctx.keys.kid}`,
+      `the payload is sealed to key ${envelope.kid}, which region ${ctx.region.id} does not have; seal to ${ctx.keys.kid}`,
+      "/kid",
+    );
+  }
+  if (sealedTo.kind === "ended") {
+    return refuse(
+      "envelope.key_expired",
+      `the payload is sealed to key ${envelope.kid}, which ended at ${sealedTo.key.notAfter.toISOString()}; seal to ${ctx.keys.kid}`,
       "/kid",
     );
   }
   let plaintext: Buffer;
   try {
     plaintext = openBase(
-      ctx.keys.recipient,
+      sealedTo.key.recipient,
       Buffer.from(envelope.enc, "base64url"),
       sealInfo(ctx.region.id),
       headerBytes(envelope),

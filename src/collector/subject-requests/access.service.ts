@@ -10,7 +10,7 @@ import type { Retention } from "../../core/calendar/index.ts";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
+import { type ReceiptKeys, signAsRegion } from "../../core/keys/index.ts";
 import {
   type DeviceTable,
   type HeldRecord,
@@ -113,7 +113,8 @@ export async function findHeldEventKeys(
 export interface AccessReceiptContext {
   db: Db;
   region: { id: string; storedIn: string };
-  signingKey: RegionSigningKey;
+  /** The region's receipt keys: a receipt is signed with the one in force. */
+  receipts: ReceiptKeys;
   /** How long the receipts and records this writes are kept (`retention.records`). */
   recordsRetention: Retention;
 }
@@ -151,16 +152,17 @@ export async function issueAccessReceipt(
     }
     const now = clock();
     const held = heldInExport(data, eventKeys);
+    const key = ctx.receipts.current();
     const receipt = presentAccessReceipt({
       requestId,
       region: ctx.region,
       deviceKeyId: deviceKey,
       accessedAt: now,
-      signingKid: ctx.signingKey.kid,
+      signingKid: key.kid,
       ownerTokenId: owner.tokenId,
       held,
     });
-    const jws = await signAsRegion(receipt, ctx.signingKey, ACCESS_RECEIPT_JWS_TYPE);
+    const jws = await signAsRegion(receipt, key, ACCESS_RECEIPT_JWS_TYPE);
     await insertAccessReceipt(tx, {
       requestId,
       deviceKey,

@@ -18,7 +18,7 @@ import { deviceRef } from "../device-data/index.ts";
 import { loadDictionary } from "../../core/dictionary/index.ts";
 import { parseRetention } from "../../core/calendar/retention.ts";
 import { isPhoneHomeError } from "../../core/errors/index.ts";
-import { loadRegionSigningKey } from "../../core/keys/index.ts";
+import { fixedReceiptKeys, loadRegionSigningKey } from "../../core/keys/index.ts";
 import { type ErasureContext, eraseHeldData } from "./erasure.service.ts";
 import { keysDigest } from "../device-data/index.ts";
 import { DEVICE_TABLES } from "../device-tables.ts";
@@ -44,7 +44,7 @@ for (const backend of BACKENDS) {
         dictionary: loadDictionary(SHIPPED_DICTIONARY, { regions: ["global", "cn"] }).dictionary,
         tables: DEVICE_TABLES,
         pseudonymSecret: new Uint8Array(32).fill(7),
-        signingKey: loadRegionSigningKey(dataDir, "global"),
+        receipts: fixedReceiptKeys(loadRegionSigningKey(dataDir, "global")),
         recordsRetention: parseRetention("P3Y") ?? assert.fail("P3Y parses"),
       };
       await putActivations(db, [

@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto";
 import type { Db, Queryable } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
-import { type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
+import { type ReceiptKeys, type RegionSigningKey, signAsRegion } from "../../core/keys/index.ts";
 import { presentErasureReceipt } from "./erasure.presenter.ts";
 import {
   type DeletedEntry,
@@ -36,7 +36,8 @@ export interface ErasureContext {
   tables: readonly DeviceTable[];
   /** The region's pseudonymisation secret: diagnostics are stored under `deviceRef(secret, key)`. */
   pseudonymSecret: Uint8Array;
-  signingKey: RegionSigningKey;
+  /** The region's receipt keys: a receipt is signed with the one in force. */
+  receipts: ReceiptKeys;
   /** How long the receipts and records this writes are kept (`retention.records`). */
   recordsRetention: Retention;
 }
@@ -92,17 +93,18 @@ export async function eraseHeldData(
       deleted.push(...outcome.deleted);
       kept.push(...outcome.kept);
     }
+    const key = ctx.receipts.current();
     const receipt = presentErasureReceipt({
       requestId,
       region: ctx.region,
       deviceKeyId: deviceKey,
       erasedAt: now,
-      signingKid: ctx.signingKey.kid,
+      signingKid: key.kid,
       ownerTokenId: owner.tokenId,
       deleted,
       kept,
     });
-    const jws = await signErasureReceipt(receipt, ctx.signingKey);
+    const jws = await signErasureReceipt(receipt, key);
     await insertErasure(tx, {
       requestId,
       deviceKey,

@@ -20,7 +20,7 @@ import { findHeldConsents, type Notices, receiptKeySet } from "../consent/index.
 import type { Db } from "../../core/db/index.ts";
 import type { Dictionary } from "../../core/dictionary/index.ts";
 import type { App } from "../../core/http/index.ts";
-import type { RegionSigningKey } from "../../core/keys/index.ts";
+import type { ReceiptKeys } from "../../core/keys/index.ts";
 import type { OwnerAuthenticator } from "../../core/owners/index.ts";
 import {
   AccessExport,
@@ -58,8 +58,8 @@ export interface OwnerRouteDeps {
   /** The region's pseudonymisation secret: diagnostics are stored under a pseudonym keyed with it. */
   pseudonymSecret: Uint8Array;
   notices: Notices;
-  /** The region's signing key: erasure receipts are signed with the key consent receipts are. */
-  signingKey: RegionSigningKey;
+  /** The region's receipt keys: erasure and access receipts are signed with the key consent receipts are. */
+  receipts: ReceiptKeys;
   /** How long the receipts and records this writes are kept (`retention.records`). */
   recordsRetention: Retention;
   /** Checks owner tokens against the directory and this region's erasures (`erasureEpoch`). */
@@ -395,7 +395,6 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
     },
   );
 
-  const keySet = { region: deps.region.id, ...receiptKeySet(deps.signingKey) };
   app.get(
     "/v1/receipt-key",
     {
@@ -403,11 +402,11 @@ export function registerSubjectRequestRoutes(app: App, deps: OwnerRouteDeps): vo
         tags: ["owner", "consent"],
         summary: "The key every receipt of this region verifies with (consent, access and erasure receipts)",
         description:
-          "Public. The region's Ed25519 signing key as a JWK Set; a receipt's JWS names it by `kid`. " +
-          "The same key set as `GET /v1/consent/receipt-key`.",
+          "Public. Every Ed25519 key the region ever signed receipts with, as a JWK Set; a receipt's JWS names its key by `kid`. " +
+          "The same key set as `GET /v1/receipt-keys` and `GET /v1/consent/receipt-key`.",
         response: { 200: ReceiptKeyView },
       },
     },
-    async () => keySet,
+    async () => ({ region: deps.region.id, ...receiptKeySet(deps.receipts) }),
   );
 }

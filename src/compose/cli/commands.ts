@@ -16,7 +16,7 @@ import { register as registerOwner } from "../../core/owners/index.ts";
 import { register as registerIncident } from "../../control-plane/incidents/index.ts";
 import { registerFleetCommands as registerFleet } from "../../control-plane/fleet/index.ts";
 import { register as registerRelease } from "../../control-plane/release/index.ts";
-import { registerPurgeCommand } from "../../collector/index.ts";
+import { registerKeysCommand, registerPurgeCommand } from "../../collector/index.ts";
 import { register as registerSimulate } from "../simulate/index.ts";
 import { registerSubjectRequestCommands as registerSubjectRequests } from "../../control-plane/subject-requests/index.ts";
 import { register as registerSystem } from "../system/index.ts";
@@ -28,6 +28,7 @@ export function registerAll(program: Command): void {
   registerSystem(program);
   registerSimulate(program);
   registerPurgeCommand(program);
+  registerKeysCommand(program);
   registerSubjectRequests(program);
   registerRelease(program);
   registerIncident(program);

@@ -16,6 +16,7 @@ import { buildConfig, type Config } from "../../core/config/index.ts";
 import { importFleet } from "../../control-plane/fleet/index.ts";
 import { type IncidentReport, reportMarkdown } from "../../control-plane/incidents/index.ts";
 import { createLogger } from "../../core/log/index.ts";
+import { loadFleetTrust } from "../../core/keys/index.ts";
 import { buildSbom } from "../../control-plane/release/index.ts";
 import { FIXED_BUILD, INCIDENT_BUILD } from "../../control-plane/release/index.ts";
 import { legacyActivate } from "../simulate/index.ts";
@@ -140,6 +141,7 @@ async function story(
   // 1. The factory.
   step(1, "The factory flashes a Norway batch with the worldwide build that carries the China client");
   const home = descriptorOf(region("global"));
+  const { roots } = await loadFleetTrust(config.dataDir);
   const make = (market: string, build: string, n: number, prefix: string) =>
     Array.from({ length: n }, (_, i) =>
       createDeviceIdentity(
@@ -151,6 +153,7 @@ async function story(
           build,
         },
         home,
+        roots,
       ),
     );
   const affected = make("NO", INCIDENT_BUILD.number, options.devices, "NO2019A");

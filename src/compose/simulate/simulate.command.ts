@@ -4,7 +4,7 @@ import { type Command, Option } from "commander";
 import { marketList, wholeNumber } from "../../core/cli/index.ts";
 import { progressReporter } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
-import { loadServiceToken } from "../../core/keys/index.ts";
+import { loadFleetTrust, loadServiceToken } from "../../core/keys/index.ts";
 import { runSimulation, type SimulationSummary } from "./simulate.ts";
 
 /** Registers `simulate`. */
@@ -44,6 +44,7 @@ export function register(program: Command): void {
         const summary = await runSimulation({
           controlPlaneUrl: config.controlPlane.url,
           serviceToken: loadServiceToken(config.dataDir),
+          roots: (await loadFleetTrust(config.dataDir)).roots,
           devices: options.devices,
           markets: options.markets,
           wrongRegion: options.wrongRegion,

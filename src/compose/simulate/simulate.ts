@@ -16,6 +16,7 @@ import {
   isSdkError,
   PhoneHomeClient,
   type RegionDescriptor,
+  type RootKey,
   sealEnvelope,
 } from "@phonehome/sdk";
 import { PhoneHomeError } from "../../core/errors/index.ts";
@@ -26,6 +27,8 @@ export interface SimulationOptions {
   controlPlaneUrl: string;
   /** The service token a factory station presents to register devices. */
   serviceToken: string;
+  /** The fleet roots the factory gives devices (the fleet trust's), never taken from the network. */
+  roots: readonly RootKey[];
   devices: number;
   markets: readonly string[];
   /** How many devices (of markets outside China's region, first ones first) get another region's descriptor. */
@@ -107,15 +110,19 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   // The incident: the first `wrongRegion` devices outside China's region get another region's descriptor.
   const wrong = new Set<string>();
-  const identities = demoIdentities(fleet, (device) => {
-    const home = regionOf(device.market);
-    const other = list.regions.find((r) => r.id !== home);
-    if (wrong.size < options.wrongRegion && home !== "cn" && other) {
-      wrong.add(device.serial);
-      return descriptors.get(other.id);
-    }
-    return descriptors.get(home);
-  });
+  const identities = demoIdentities(
+    fleet,
+    (device) => {
+      const home = regionOf(device.market);
+      const other = list.regions.find((r) => r.id !== home);
+      if (wrong.size < options.wrongRegion && home !== "cn" && other) {
+        wrong.add(device.serial);
+        return descriptors.get(other.id);
+      }
+      return descriptors.get(home);
+    },
+    options.roots,
+  );
   if (identities.length !== fleet.factory.devices.length)
     throw new Error("a device has no keys or no region");
 

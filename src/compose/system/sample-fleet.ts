@@ -1,13 +1,14 @@
 /**
  * The sample fleet `phonehome up` provisions on first start: factory records in
- * the control plane, and for each device an identity file (its keys and its
- * home region's descriptor) as the factory would flash it, so that `simulate`
+ * the control plane, and for each device an identity file (its keys, its home
+ * region's descriptor and the fleet roots) as the factory would flash it, so that `simulate`
  * and the SDK examples have devices to switch on.
  */
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type RegionDescriptor, saveIdentity } from "@phonehome/sdk";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
+import { loadFleetTrust } from "../../core/keys/index.ts";
 import {
   countDevices,
   demoIdentities,
@@ -52,10 +53,16 @@ export async function provisionDemoFleet(config: Config, system: RunningSystem):
     text: JSON.stringify(fleet.factory),
   });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const identities = demoIdentities(fleet, (device) => {
-    const region = system.regions.find((r) => r.id === regionOfMarket(config, device.market));
-    return region && descriptorOf(region);
-  });
+  // The factory gives devices the roots of the fleet trust, whose signature on a descriptor they accept.
+  const { roots } = await loadFleetTrust(config.dataDir);
+  const identities = demoIdentities(
+    fleet,
+    (device) => {
+      const region = system.regions.find((r) => r.id === regionOfMarket(config, device.market));
+      return region && descriptorOf(region);
+    },
+    roots,
+  );
   for (const identity of identities) await saveIdentity(join(dir, `${identity.serial}.json`), identity);
   return { created: true, devices: readdirSync(dir).length, dir };
 }

@@ -150,7 +150,13 @@ export const PUBLIC_ROUTES: readonly PublicRoute[] = [
     service: "collector",
     method: "GET",
     path: "/v1/receipt-key",
-    why: "the key every receipt of the region verifies with",
+    why: "every key the region signed receipts with: each receipt verifies with the one it names",
+  },
+  {
+    service: "collector",
+    method: "GET",
+    path: "/v1/receipt-keys",
+    why: "the same key set, by its own name: receipt keys rotate and every one stays published",
   },
   {
     service: "collector",

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import { sign, verify } from "node:crypto";
 import { describe, it } from "node:test";
-import { deviceKeyId, ed25519PrivateKey, ed25519PublicKey } from "@phonehome/sdk";
-import { generateDemoFleet } from "./fleet.generate.ts";
+import { generateKeyPairSync } from "node:crypto";
+import {
+  deviceKeyId,
+  ed25519PrivateKey,
+  ed25519PublicKey,
+  regionKeyId,
+  rootKeyId,
+  validateIdentity,
+} from "@phonehome/sdk";
+import { demoIdentities, generateDemoFleet } from "./fleet.generate.ts";
 import { parseFactory } from "./fleet.parse.ts";
 
 describe("demo fleet", () => {
@@ -21,6 +29,23 @@ describe("demo fleet", () => {
       const signature = sign(null, message, ed25519PrivateKey(pair.privateKey, pair.publicKey));
       assert.ok(verify(null, message, ed25519PublicKey(device.publicKey), signature));
     }
+  });
+
+  it("flashes identities that trust the fleet roots it is given, each a valid identity", () => {
+    const fleet = generateDemoFleet({ devices: 3, seed: "roots" });
+    const x = String(generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x);
+    const root = { kid: rootKeyId(x), publicKey: x };
+    const regionKey = String(generateKeyPairSync("x25519").publicKey.export({ format: "jwk" }).x);
+    const home = {
+      region: "global",
+      storedIn: "SG",
+      url: "https://global.example.com",
+      kid: regionKeyId(regionKey),
+      publicKey: regionKey,
+    };
+    const identities = demoIdentities(fleet, () => home, [root]);
+    assert.equal(identities.length, 3);
+    for (const identity of identities) assert.deepEqual(validateIdentity(identity).roots, [root]);
   });
 
   it("spreads devices over the markets, one batch each, with the variant of the market's region", () => {

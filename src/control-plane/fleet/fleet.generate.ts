@@ -4,7 +4,7 @@
  * flashes into the devices. The registry never sees a private key.
  */
 import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
-import { type DeviceIdentity, deviceKeyId, type RegionDescriptor } from "@phonehome/sdk";
+import { type DeviceIdentity, deviceKeyId, type RegionDescriptor, type RootKey } from "@phonehome/sdk";
 import type { FactoryBatch, FactoryDevice } from "./fleet.schema.ts";
 
 /** Markets of the demo fleet when none are given: three sold in the global region, one in China. */
@@ -204,12 +204,14 @@ function seededBytes(seed: string): (size: number, label: string) => Buffer {
 
 /**
  * The identities a factory flashes into a demo fleet's devices: factory
- * record, key pair, the batch's build, and the home-region descriptor `homeOf`
- * gives (devices it gives none are left out).
+ * record, key pair, the batch's build, the home-region descriptor `homeOf`
+ * gives (devices it gives none are left out), and the fleet `roots` whose
+ * signature on a region descriptor the devices accept.
  */
 export function demoIdentities(
   fleet: DemoFleet,
   homeOf: (device: FactoryDevice) => RegionDescriptor | undefined,
+  roots: readonly RootKey[],
 ): DeviceIdentity[] {
   const build = new Map(fleet.factory.batches.map((b) => [b.id, b.build]));
   return fleet.factory.devices.flatMap((device) => {
@@ -227,6 +229,7 @@ export function demoIdentities(
         privateKey: keys.privateKey,
         keyId: keys.keyId,
         home,
+        roots: roots.map((r) => ({ kid: r.kid, publicKey: r.publicKey })),
       },
     ];
   });

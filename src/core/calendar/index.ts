@@ -89,3 +89,4 @@ export function checkedDay(day: string): string {
   return day;
 }
 export { DURATION_PATTERN, isPositive, outlasts, parseRetention, type Retention } from "./retention.ts";
+export { EXACT_DURATION_PATTERN, parseDurationMs } from "./duration.ts";

@@ -1,9 +1,9 @@
 /**
- * How a CLI command calls the running control plane's API: at the configured
- * URL, with the service token from the data directory, or an operator's
- * session token where the step is a person's. A coded refusal comes back as
- * the same coded error; a control plane that does not answer is
- * `service.unavailable`, naming where it was looked for.
+ * How a CLI command calls a running service's API: the control plane at the
+ * configured URL, or a region's collector at its URL, with the service token
+ * from the data directory, or an operator's session token where the step is
+ * a person's. A coded refusal comes back as the same coded error; a service
+ * that does not answer is `service.unavailable`, naming where it was looked for.
  */
 import type { Config } from "../config/index.ts";
 import { ERRORS, type ErrorCode, PhoneHomeError } from "../errors/index.ts";
@@ -16,7 +16,46 @@ export async function callControlPlane(
   path: string,
   options: { body?: unknown; token?: string } = {},
 ): Promise<{ text: string; contentType: string }> {
-  const url = `${config.controlPlane.url}${path}`;
+  return callService(
+    config,
+    { url: config.controlPlane.url, name: "the control plane" },
+    method,
+    path,
+    options,
+  );
+}
+
+/** Calls `method path` on a region's collector (at its configured URL), with the service token. */
+export async function callCollector(
+  config: Config,
+  region: string,
+  method: "GET" | "POST",
+  path: string,
+  options: { body?: unknown } = {},
+): Promise<{ text: string; contentType: string }> {
+  const found = config.regions.find((r) => r.id === region);
+  if (found === undefined) {
+    throw new PhoneHomeError("request.invalid", `no region ${region} in the configuration`, {
+      path: "--region",
+    });
+  }
+  return callService(
+    config,
+    { url: found.url, name: `the collector of region ${region}` },
+    method,
+    path,
+    options,
+  );
+}
+
+async function callService(
+  config: Config,
+  service: { url: string; name: string },
+  method: "GET" | "POST" | "DELETE",
+  path: string,
+  options: { body?: unknown; token?: string },
+): Promise<{ text: string; contentType: string }> {
+  const url = `${service.url}${path}`;
   const headers: Record<string, string> = {
     authorization: `Bearer ${options.token ?? loadServiceToken(config.dataDir)}`,
   };
@@ -24,11 +63,13 @@ export async function callControlPlane(
   const response = await fetch(url, {
     method,
     headers,
+    // Every external call has a timeout (STYLE.md 15).
+    signal: AbortSignal.timeout(30_000),
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
   }).catch((cause: unknown) => {
     throw new PhoneHomeError(
       "service.unavailable",
-      `the control plane does not answer at ${config.controlPlane.url} (${(cause as Error).message}); start it with \`npm start\``,
+      `${service.name} does not answer at ${service.url} (${(cause as Error).message}); start it with \`npm start\``,
       { cause },
     );
   });

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import type { StoreConfig } from "../db/index.ts";
-import { parseRetention, type Retention } from "../calendar/index.ts";
+import { parseDurationMs, parseRetention, type Retention } from "../calendar/index.ts";
 import { PhoneHomeError, type Problem } from "../errors/index.ts";
 import { type ConfigFile, ConfigFileSchema } from "./schema.ts";
 
@@ -22,6 +22,13 @@ function recordsRetention(duration: string): Retention {
   // The schema's pattern admits only what parses; this guards the default.
   if (parsed === null) throw new Error(`retention.records ${duration} is not an ISO 8601 duration`);
   return parsed;
+}
+
+function exactDuration(duration: string): number {
+  const ms = parseDurationMs(duration);
+  // The schema's pattern admits only what parses; this guards the defaults.
+  if (ms === null) throw new Error(`${duration} is not an ISO 8601 duration`);
+  return ms;
 }
 
 export const PACKAGE_ROOT = new URL("../../../", import.meta.url).pathname;
@@ -128,6 +135,20 @@ export interface SignInConfig {
   perAccount: number;
 }
 
+/** How a region's keys rotate and how fast replicas follow. */
+export interface KeysConfig {
+  /** How long a key is the current one before the scheduled rotation replaces it, in milliseconds. */
+  lifetimeMs: number;
+  /** How long the previous seal key is still opened once the next has started, in milliseconds. */
+  overlapMs: number;
+  /** How long after a rotation the new seal key starts, in milliseconds. */
+  startsInMs: number;
+  /** Seconds between the scheduled key job's runs. */
+  checkIntervalSeconds: number;
+  /** Seconds between a replica's reloads of the key set: how long a replica may lag a rotation. */
+  reloadSeconds: number;
+}
+
 /** The validated, frozen configuration. */
 export interface Config {
   /** The file it came from, or null for the built-in defaults. */
@@ -167,6 +188,8 @@ export interface Config {
     /** How long proof records are kept once they stop being current (a replaced consent decision, a receipt). */
     records: Retention;
   };
+  /** How a region's keys rotate (docs/operations.md, "Keys"). */
+  keys: KeysConfig;
   jobs: {
     /** How long a replica's lease on a timed job lasts unless renewed, in seconds. */
     leaseSeconds: number;
@@ -367,6 +390,12 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
       });
   }
 
+  for (const name of ["lifetime", "overlap"] as const) {
+    const value = raw.keys?.[name];
+    if (value !== undefined && parseDurationMs(value) === 0)
+      problems.push({ path: `/keys/${name}`, message: "must be longer than zero" });
+  }
+
   if (problems.length > 0)
     throw new PhoneHomeError("config.invalid", describe(file, problems.length), { problems });
 
@@ -398,6 +427,13 @@ export function buildConfig(raw: unknown, baseDir: string, file: string | null =
     retention: {
       purgeIntervalMinutes: raw.retention?.purgeIntervalMinutes ?? 60,
       records: recordsRetention(raw.retention?.records ?? DEFAULT_RECORDS_RETENTION),
+    },
+    keys: {
+      lifetimeMs: exactDuration(raw.keys?.lifetime ?? "P90D"),
+      overlapMs: exactDuration(raw.keys?.overlap ?? "P30D"),
+      startsInMs: exactDuration(raw.keys?.startsIn ?? "PT24H"),
+      checkIntervalSeconds: raw.keys?.checkIntervalSeconds ?? 3600,
+      reloadSeconds: raw.keys?.reloadSeconds ?? 10,
     },
     jobs: { leaseSeconds: raw.jobs?.leaseSeconds ?? 15 },
     audit: { anchorIntervalSeconds: raw.audit?.anchorIntervalSeconds ?? 300 },

@@ -1,5 +1,5 @@
 import { type Static, Type as T } from "@sinclair/typebox";
-import { DURATION_PATTERN } from "../calendar/index.ts";
+import { DURATION_PATTERN, EXACT_DURATION_PATTERN } from "../calendar/index.ts";
 
 const Country = T.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2 country code" });
 const RegionId = T.String({ pattern: "^[a-z][a-z0-9-]{0,30}$", description: "region id, e.g. global or cn" });
@@ -308,6 +308,50 @@ export const ConfigFileSchema = T.Object(
               pattern: DURATION_PATTERN,
               description:
                 "how long proof records are kept: a consent decision after a later one replaced it, an erasure or access receipt after it was issued (ISO 8601, e.g. P3Y)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    keys: T.Optional(
+      T.Object(
+        {
+          lifetime: T.Optional(
+            T.String({
+              pattern: EXACT_DURATION_PATTERN,
+              description:
+                "how long a region key (sealing or receipts) is the current one before the scheduled rotation replaces it (ISO 8601, e.g. P90D; default P90D)",
+            }),
+          ),
+          overlap: T.Optional(
+            T.String({
+              pattern: EXACT_DURATION_PATTERN,
+              description:
+                "how long envelopes sealed to the previous region key are still opened once the next has started (default P30D)",
+            }),
+          ),
+          startsIn: T.Optional(
+            T.String({
+              pattern: EXACT_DURATION_PATTERN,
+              description:
+                "how long after a rotation the new region key starts, so that devices learn it first (default PT24H)",
+            }),
+          ),
+          checkIntervalSeconds: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 86_400,
+              description:
+                "seconds between the scheduled key job's runs (ended keys recorded, rotations when due; default 3600)",
+            }),
+          ),
+          reloadSeconds: T.Optional(
+            T.Integer({
+              minimum: 1,
+              maximum: 300,
+              description:
+                "seconds between a replica's reloads of its region's key set from the store: the bound on how long a replica lags a rotation (default 10)",
             }),
           ),
         },

@@ -97,7 +97,11 @@ export const ERRORS = {
   },
   "seal.invalid": {
     status: 400,
-    doc: "The payload is not sealed to this region's current key, or the seal does not open (wrong key, tampered ciphertext or header).",
+    doc: "The envelope's `kid` names no key this region has (after a reload of the region's keys), or the seal does not open (wrong key, tampered ciphertext or header).",
+  },
+  "envelope.key_expired": {
+    status: 400,
+    doc: "The payload is sealed to a region key that has ended (its `notAfter` has passed; the previous key is opened only until the end of its overlap). Nothing was opened or stored; the refusal is counted in the ingest ledger. Seal to the key `GET /v1/region` names now.",
   },
   "collection.unknown": { status: 400, doc: "The data dictionary has no collection of that name." },
   "collection.version_unknown": {
@@ -175,7 +179,19 @@ export const ERRORS = {
   },
   "keys.differ": {
     status: 500,
-    doc: "A replica's keys or secrets (the region's sealing and signing keys, its pseudonym secret, the service token) are not the ones its store was started with: its data directory was not copied from the other replicas. `problems` names each that differs, by fingerprint (never the secret). The replica does not start; copy `keys/` and `secrets/` from a running replica of the service. Printed at start, never served.",
+    doc: "A replica's secrets (the region's key-wrapping secret, under which its keys are stored; its pseudonym secret; the service token) are not the ones its store was started with: its data directory was not copied from the other replicas. `problems` names each that differs, by fingerprint (never the secret). The replica does not start; copy `keys/` and `secrets/` from a running replica of the service. Printed at start, never served.",
+  },
+  "keys.descriptor_refused": {
+    status: 400,
+    doc: "A region descriptor posted to `POST /v1/keys/descriptor` was refused: it is not a descriptor signed by the fleet root in use (the last root of the collector's fleet trust), or its statement is not exactly the one the collector prepared (region, storedIn, url, and every key with its validity). Nothing changed; the refusal is in the region's audit log (`keys.rotation_refused`).",
+  },
+  "keys.no_descriptor": {
+    status: 409,
+    doc: "The region has no signed descriptor yet (a production start without the embedded root): publish one with `phonehome keys publish --region R --root-key FILE`.",
+  },
+  "keys.root_key_invalid": {
+    status: 400,
+    doc: "The root key file given to `phonehome keys` cannot be read or does not hold a fleet root key whose halves agree, or (rolling over) the file to write exists already. Nothing was signed or written.",
   },
   "config.invalid": {
     status: 500,

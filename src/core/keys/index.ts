@@ -6,7 +6,6 @@
  * the control plane; and how a region signs what it vouches for.
  */
 import {
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -20,6 +19,7 @@ import { hpke, regionKeyId, toArrayBuffer } from "@phonehome/sdk";
 import { CompactSign } from "jose";
 import { importRecipientKey, type RecipientKey } from "../crypto/index.ts";
 import { readOrCreate } from "./files.ts";
+import { type RegionSigningKey, signingKeyId } from "./material.ts";
 
 /** A region's HPKE key pair, raw X25519 keys as base64url. */
 export interface RegionKeyFile {
@@ -94,20 +94,6 @@ export interface RegionSigningKeyFile {
   publicKey: string;
   privateKey: string;
   createdAt: string;
-}
-
-/** A region's signing key, ready to sign what the region vouches for (consent receipts). */
-export interface RegionSigningKey {
-  /** `rsk_` and the first 20 bytes of the public key's SHA-256, base64url. */
-  kid: string;
-  /** Raw Ed25519 public key, base64url: what anyone verifies the region's signatures with. */
-  publicKey: string;
-  privateKey: KeyObject;
-}
-
-/** The id of a region signing key: a hash of its public half, so that a verifier can pick the key. */
-export function signingKeyId(publicKey: string): string {
-  return `rsk_${createHash("sha256").update(Buffer.from(publicKey, "base64url")).digest().subarray(0, 20).toString("base64url")}`;
 }
 
 /**
@@ -212,3 +198,22 @@ export {
   stageServiceToken,
   type TokenFiles,
 } from "./service-tokens.ts";
+export {
+  keyWrapSecretPath,
+  loadKeyWrapSecret,
+  unwrapPrivateKey,
+  type WrappedKeyPlace,
+  wrapPrivateKey,
+} from "./key-wrap.ts";
+export {
+  existingKeyFiles,
+  generateReceiptKeyPair,
+  generateSealKeyPair,
+  type RawKeyPair,
+  receiptSignerOf,
+  recipientOf,
+  fixedReceiptKeys,
+  type ReceiptKeys,
+  type RegionSigningKey,
+  signingKeyId,
+} from "./material.ts";
