@@ -147,6 +147,11 @@ for (const backend of BACKENDS) {
       // Envelopes sealed to the previous key open until its end, and are refused after.
       assert.equal(ring.lookup(previous, new Date(Date.parse(old.notAfter) - 1)).kind, "open");
       assert.equal(ring.lookup(previous, new Date(Date.parse(old.notAfter))).kind, "ended");
+      // Every key ended (no rotation for too long): the newest is still announced, and refused.
+      const afterAll = new Date(Date.parse(next.notAfter) + 1);
+      assert.equal(ring.keyInForce(afterAll), undefined);
+      assert.equal(ring.sealingKey(afterAll).kid, prepared.kid);
+      assert.equal(ring.lookup(prepared.kid, afterAll).kind, "ended");
       const tail = (await actions()).slice(3);
       assert.deepEqual(tail, [
         "keys.generated",
