@@ -271,7 +271,7 @@ describe("replicas of a region and of the control plane behind HAProxy, killed o
       }
       return Object.fromEntries(sums);
     };
-    assert.deepEqual(await held(ports.collectors), { retention: 1 });
+    assert.deepEqual(await held(ports.collectors), { retention: 1, "region-keys": 1 });
     assert.deepEqual(await held(ports.controlPlanes), { "incident-sweep": 1, "audit-anchors": 1 });
   });
 });

@@ -185,12 +185,34 @@ export class RegionKeyRing {
       }));
   }
 
-  /** The key devices seal to now: of the keys in force, the one that started last (`sealingKey`). */
+  /** Of the keys in force now (`notBefore` ≤ now < `notAfter`), the one that started last; undefined when none is. */
+  keyInForce(now = this.#clock()): RegionKeyValidity | undefined {
+    const keys = this.liveKeys(now).filter((k) => Date.parse(k.notBefore) <= now.getTime());
+    return keys.length === 0
+      ? undefined
+      : sealingKey({ region: this.#region, storedIn: "", url: "", keys, issuedAt: "" }, now);
+  }
+
+  /**
+   * The key devices seal to now (`sealingKey`: of the keys in force, the one
+   * that started last). When none is in force — every key ended without a
+   * rotation, which `phonehome_region_key_rotation_due` warned of for the
+   * whole overlap — the newest key, so that `GET /v1/region` still answers;
+   * envelopes sealed to an ended key are refused with `envelope.key_expired`.
+   */
   sealingKey(now = this.#clock()): RegionKeyValidity {
-    return sealingKey(
-      { region: this.#region, storedIn: "", url: "", keys: this.liveKeys(now), issuedAt: "" },
-      now,
-    );
+    const inForce = this.keyInForce(now);
+    if (inForce !== undefined) return inForce;
+    const newest = [...this.#loaded.seal.values()]
+      .sort((a, b) => a.notBefore.getTime() - b.notBefore.getTime())
+      .at(-1);
+    if (newest === undefined) throw new Error(`region ${this.#region} has no seal key`);
+    return {
+      kid: newest.kid,
+      publicKey: newest.publicKey,
+      notBefore: newest.notBefore.toISOString(),
+      notAfter: newest.notAfter.toISOString(),
+    };
   }
 
   /** Id of the key devices seal to now. */

@@ -392,12 +392,3 @@ export async function listKeys(ctx: RegionKeysContext): Promise<{
     descriptor: descriptor === null ? null : { rootKid: descriptor.rootKid, issuedAt: descriptor.issuedAt },
   };
 }
-
-/** The stored descriptor's JWS, or `keys.no_descriptor`. */
-export async function storedDescriptorJws(db: Queryable): Promise<string> {
-  const d = await currentDescriptor(db);
-  if (d === null) {
-    throw new PhoneHomeError("keys.no_descriptor", "the region has no signed descriptor yet");
-  }
-  return d.jws;
-}

@@ -6,22 +6,20 @@
  * rotations, and every step in the audit log.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { signRegionDescriptor, verifyRegionDescriptor } from "@phonehome/sdk";
 import { compactVerify, createLocalJWKSet } from "jose";
 import { BACKENDS } from "../../../test/helpers/stores.ts";
+import { type RegionKeysFixture, regionKeysFixture } from "../../../test/helpers/region-keys.ts";
 import { allAuditEntries, verifyChain } from "../../core/audit-log/index.ts";
-import { type Db, migrate, openDb } from "../../core/db/index.ts";
+import type { Db } from "../../core/db/index.ts";
 import { isPhoneHomeError } from "../../core/errors/index.ts";
-import { createLogger } from "../../core/log/index.ts";
 import {
   embeddedRoot,
   generateRootKeyFile,
   loadFleetTrust,
-  loadKeyWrapSecret,
   loadRegionKeys,
   loadRegionSigningKey,
   readRootKeyFile,
@@ -29,7 +27,7 @@ import {
   unwrapPrivateKey,
 } from "../../core/keys/index.ts";
 import { receiptKeySet } from "../consent/index.ts";
-import { RegionKeyRing } from "./key-ring.ts";
+import type { RegionKeyRing } from "./key-ring.ts";
 import { listRegionKeys } from "./region-keys.repository.ts";
 import {
   currentStatement,
@@ -43,39 +41,19 @@ import {
 } from "./region-keys.service.ts";
 
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const POLICY = { lifetimeMs: 90 * DAY, overlapMs: 30 * DAY, startsInMs: DAY };
 
 for (const backend of BACKENDS) {
   describe(`region keys on ${backend.name}`, { skip: backend.skip }, () => {
+    let fixture: RegionKeysFixture;
     let db: Db;
-    let cleanup: () => Promise<void>;
     let dataDir: string;
     let ctx: RegionKeysContext;
     let ring: RegionKeyRing;
     before(async () => {
-      const fresh = await backend.fresh("regionkeys");
-      cleanup = fresh.cleanup;
-      db = await openDb(fresh.store);
-      await migrate(db, "region");
-      dataDir = mkdtempSync(join(tmpdir(), "phonehome-regionkeys-"));
-      await loadFleetTrust(dataDir);
-      const wrapSecret = loadKeyWrapSecret(dataDir, "global");
-      ctx = {
-        db,
-        region: { id: "global", storedIn: "SG" },
-        url: () => "https://global.example.com",
-        dataDir,
-        wrapSecret,
-        policy: POLICY,
-      };
-      ring = new RegionKeyRing({ db, region: "global", dataDir, wrapSecret, logger: createLogger("silent") });
+      fixture = await regionKeysFixture(backend, "regionkeys");
+      ({ db, dataDir, ctx, ring } = fixture);
     });
-    after(async () => {
-      await db.close();
-      await cleanup();
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    after(() => fixture.close());
 
     const actions = async () => {
       const out: string[] = [];
@@ -169,6 +147,11 @@ for (const backend of BACKENDS) {
       // Envelopes sealed to the previous key open until its end, and are refused after.
       assert.equal(ring.lookup(previous, new Date(Date.parse(old.notAfter) - 1)).kind, "open");
       assert.equal(ring.lookup(previous, new Date(Date.parse(old.notAfter))).kind, "ended");
+      // Every key ended (no rotation for too long): the newest is still announced, and refused.
+      const afterAll = new Date(Date.parse(next.notAfter) + 1);
+      assert.equal(ring.keyInForce(afterAll), undefined);
+      assert.equal(ring.sealingKey(afterAll).kid, prepared.kid);
+      assert.equal(ring.lookup(prepared.kid, afterAll).kind, "ended");
       const tail = (await actions()).slice(3);
       assert.deepEqual(tail, [
         "keys.generated",
@@ -220,37 +203,18 @@ for (const backend of BACKENDS) {
 describe("an upgraded data directory", () => {
   for (const backend of BACKENDS.slice(0, 1)) {
     it(`keeps its key files' keys as the region's first keys (${backend.name})`, async () => {
-      const fresh = await backend.fresh("regionkeys-upgrade");
-      const db = await openDb(fresh.store);
-      const dataDir = mkdtempSync(join(tmpdir(), "phonehome-regionkeys-"));
+      const { dataDir, ctx, ring, close } = await regionKeysFixture(backend, "regionkeys-upgrade", {
+        url: "http://127.0.0.1:8401",
+      });
       try {
-        await migrate(db, "region");
         const seal = await loadRegionKeys(dataDir, "global");
         const receipts = loadRegionSigningKey(dataDir, "global");
-        const wrapSecret = loadKeyWrapSecret(dataDir, "global");
-        const ctx: RegionKeysContext = {
-          db,
-          region: { id: "global", storedIn: "SG" },
-          url: () => "http://127.0.0.1:8401",
-          dataDir,
-          wrapSecret,
-          policy: POLICY,
-        };
         assert.deepEqual(await ensureRegionKeys(ctx), { seal: "imported", receipts: "imported" });
-        const ring = new RegionKeyRing({
-          db,
-          region: "global",
-          dataDir,
-          wrapSecret,
-          logger: createLogger("silent"),
-        });
         await ring.reload();
         assert.equal(ring.kid, seal.kid);
         assert.equal(ring.receiptKey().kid, receipts.kid);
       } finally {
-        await db.close();
-        await fresh.cleanup();
-        rmSync(dataDir, { recursive: true, force: true });
+        await close();
       }
     });
   }

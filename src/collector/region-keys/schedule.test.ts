@@ -5,16 +5,16 @@
  * seal key's rotation as due, changing nothing else.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, renameSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { renameSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BACKENDS } from "../../../test/helpers/stores.ts";
+import { type RegionKeysFixture, regionKeysFixture } from "../../../test/helpers/region-keys.ts";
 import { allAuditEntries } from "../../core/audit-log/index.ts";
-import { type Db, migrate, openDb } from "../../core/db/index.ts";
-import { embeddedRootPath, loadFleetTrust, loadKeyWrapSecret } from "../../core/keys/index.ts";
+import type { Db } from "../../core/db/index.ts";
+import { embeddedRootPath } from "../../core/keys/index.ts";
 import { createLogger } from "../../core/log/index.ts";
-import { RegionKeyRing } from "./key-ring.ts";
+import type { RegionKeyRing } from "./key-ring.ts";
 import { ensureRegionKeys, type RegionKeysContext, refreshStaleDescriptor } from "./region-keys.service.ts";
 import { regionKeysJob, rotationDue } from "./schedule.ts";
 
@@ -22,46 +22,20 @@ const DAY = 86_400_000;
 
 for (const backend of BACKENDS) {
   describe(`the scheduled key job on ${backend.name}`, { skip: backend.skip }, () => {
+    let fixture: RegionKeysFixture;
     let db: Db;
-    let cleanup: () => Promise<void>;
     let dataDir: string;
     let ctx: RegionKeysContext;
     let ring: RegionKeyRing;
     let now = new Date();
     before(async () => {
-      const fresh = await backend.fresh("keyjob");
-      cleanup = fresh.cleanup;
-      db = await openDb(fresh.store);
-      await migrate(db, "region");
-      dataDir = mkdtempSync(join(tmpdir(), "phonehome-keyjob-"));
-      await loadFleetTrust(dataDir);
-      const wrapSecret = loadKeyWrapSecret(dataDir, "global");
-      ctx = {
-        db,
-        region: { id: "global", storedIn: "SG" },
-        url: () => "https://global.example.com",
-        dataDir,
-        wrapSecret,
-        policy: { lifetimeMs: 90 * DAY, overlapMs: 30 * DAY, startsInMs: DAY },
-      };
-      const clock = () => now;
-      ring = new RegionKeyRing({
-        db,
-        region: "global",
-        dataDir,
-        wrapSecret,
-        logger: createLogger("silent"),
-        clock,
-      });
+      fixture = await regionKeysFixture(backend, "keyjob", { clock: () => now });
+      ({ db, dataDir, ctx, ring } = fixture);
       await ensureRegionKeys(ctx, now);
       await refreshStaleDescriptor(ctx, null, now);
       await ring.reload();
     });
-    after(async () => {
-      await db.close();
-      await cleanup();
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    after(() => fixture.close());
 
     const job = () =>
       regionKeysJob({

@@ -31,15 +31,12 @@ export function rotationDue(
   now = new Date(),
 ): { seal: boolean; receipts: boolean } {
   const live = ring.liveKeys(now);
-  let seal: boolean;
-  try {
-    const inForce = ring.sealingKey(now);
-    const hasNext = live.some((k) => Date.parse(k.notBefore) > Date.parse(inForce.notBefore));
-    seal = !hasNext && now.getTime() - Date.parse(inForce.notBefore) >= lifetimeMs;
-  } catch {
-    // No key in force at all: overdue.
-    seal = true;
-  }
+  const inForce = ring.keyInForce(now);
+  // No key in force at all: overdue.
+  const seal =
+    inForce === undefined ||
+    (!live.some((k) => Date.parse(k.notBefore) > Date.parse(inForce.notBefore)) &&
+      now.getTime() - Date.parse(inForce.notBefore) >= lifetimeMs);
   const receipts = ring.receiptKeys().at(-1);
   return {
     seal,

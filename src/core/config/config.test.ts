@@ -161,6 +161,29 @@ describe("built-in defaults", () => {
     assert.equal(regionOfMarket(config, "NO"), "global");
   });
 
+  it("rotates region keys every 90 days with a 30-day overlap by default, and reads exact ISO 8601 durations", () => {
+    const day = 86_400_000;
+    assert.deepEqual(buildConfig({}, scratch).keys, {
+      lifetimeMs: 90 * day,
+      overlapMs: 30 * day,
+      startsInMs: day,
+      checkIntervalSeconds: 3600,
+      reloadSeconds: 10,
+    });
+    const set = buildConfig({ keys: { lifetime: "P1W", overlap: "PT36H", startsIn: "PT0S" } }, scratch).keys;
+    assert.deepEqual([set.lifetimeMs, set.overlapMs, set.startsInMs], [7 * day, 1.5 * day, 0]);
+    const problems = problemsOf(() => buildConfig({ keys: { lifetime: "PT0S", overlap: "P1Y" } }, scratch));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ["/keys/overlap"],
+      "a year is no exact duration (the schema refuses it first)",
+    );
+    assert.deepEqual(
+      problemsOf(() => buildConfig({ keys: { lifetime: "PT0S" } }, scratch)),
+      [{ path: "/keys/lifetime", message: "must be longer than zero" }],
+    );
+  });
+
   it("gives each region its own default port when only regions are declared", () => {
     const three = buildConfig(
       {

@@ -185,10 +185,6 @@ export const ERRORS = {
     status: 400,
     doc: "A region descriptor posted to `POST /v1/keys/descriptor` was refused: it is not a descriptor signed by the fleet root in use (the last root of the collector's fleet trust), or its statement is not exactly the one the collector prepared (region, storedIn, url, and every key with its validity). Nothing changed; the refusal is in the region's audit log (`keys.rotation_refused`).",
   },
-  "keys.no_descriptor": {
-    status: 409,
-    doc: "The region has no signed descriptor yet (a production start without the embedded root): publish one with `phonehome keys publish --region R --root-key FILE`.",
-  },
   "keys.root_key_invalid": {
     status: 400,
     doc: "The root key file given to `phonehome keys` cannot be read or does not hold a fleet root key whose halves agree, or (rolling over) the file to write exists already. Nothing was signed or written.",
