@@ -113,7 +113,9 @@ async function signAndPost(
 export function register(program: Command): void {
   const keys = program
     .command("keys")
-    .description("a region's keys: list, rotate under the fleet root, roll the root");
+    .description(
+      "keys and secrets: a region's keys (list, rotate under the fleet root), the fleet root, the service token",
+    );
   const configOf = () => loadConfig(program.opts<{ config?: string }>().config);
 
   keys

@@ -12,6 +12,7 @@
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, InvalidArgumentError } from "commander";
+import { parseDurationMs } from "../../core/calendar/index.ts";
 import { callControlPlane } from "../../core/cli/index.ts";
 import { loadConfig } from "../../core/config/index.ts";
 import { PhoneHomeError } from "../../core/errors/index.ts";
@@ -27,12 +28,10 @@ import {
 // A running process re-reads the files every RELOAD_MS: two periods are enough for every one of them.
 const SETTLE_MS = 2 * RELOAD_MS;
 
-/** An ISO 8601 duration of days, hours, minutes and seconds (`PT24H`, `P2D`), in milliseconds, at least `SETTLE_MS`. */
+/** An exact ISO 8601 duration (`PT24H`, `P2D`), in milliseconds, at least `SETTLE_MS`. */
 export function parseOverlap(value: string): number {
-  const m = /^P(?:([0-9]{1,4})D)?(?:T(?:([0-9]{1,5})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,7})S)?)?$/.exec(value);
-  const [days, hours, minutes, seconds] = (m?.slice(1) ?? []).map((n) => Number(n ?? 0));
-  const ms = ((((days ?? 0) * 24 + (hours ?? 0)) * 60 + (minutes ?? 0)) * 60 + (seconds ?? 0)) * 1000;
-  if (m === null || value === "P" || value.endsWith("T") || ms < SETTLE_MS) {
+  const ms = parseDurationMs(value);
+  if (ms === null || ms < SETTLE_MS) {
     throw new InvalidArgumentError(
       `an ISO 8601 duration such as PT24H or P2D, at least PT${SETTLE_MS / 1000}S (two re-reads of the files)`,
     );
@@ -40,9 +39,11 @@ export function parseOverlap(value: string): number {
   return ms;
 }
 
-/** Adds `keys rotate-service-token` to the program. */
+/** Adds `keys rotate-service-token` to the program's `keys` command (the region keys' commands register it). */
 export function register(program: Command): void {
-  const keys = program.command("keys").description("the keys and secrets of this machine's data directory");
+  const keys =
+    program.commands.find((c) => c.name() === "keys") ??
+    program.command("keys").description("keys and secrets: region keys, the fleet root, the service token");
   keys
     .command("rotate-service-token")
     .description(
