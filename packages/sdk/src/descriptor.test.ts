@@ -96,6 +96,33 @@ describe("signed region descriptor", () => {
     await refused(verifyRegionDescriptor(jws, [old.key], [forged]), /root chain link 0/);
   });
 
+  it("signs nothing with a root the chain has moved past, and the chain is a line no retired root can extend", async () => {
+    const old = root();
+    const next = root();
+    const link = await signRootLink(next.key, old.signer);
+    // The old root signs a descriptor: refused once the chain moves on, even though the device trusts it.
+    const byOld = await signRegionDescriptor(statement(), old.signer);
+    assert.equal((await verifyRegionDescriptor(byOld, [old.key])).region, "eu");
+    await refused(verifyRegionDescriptor(byOld, [old.key], [link]), /not a trusted root in use/);
+    // A link back to itself, or to a root of the old root's holder, after the real link: refused.
+    const back = await signRootLink(old.key, old.signer);
+    await refused(verifyRegionDescriptor(byOld, [old.key], [link, back]), /root chain link 1/);
+    const theirs = root();
+    const branch = await signRootLink(theirs.key, old.signer);
+    const byTheirs = await signRegionDescriptor(statement(), theirs.signer);
+    await refused(verifyRegionDescriptor(byTheirs, [old.key], [link, branch]), /root chain link 1/);
+    // The next root hands on: a line of two links verifies, and only its last root signs.
+    const third = root();
+    const link2 = await signRootLink(third.key, next.signer);
+    const byThird = await signRegionDescriptor(statement(), third.signer);
+    assert.equal((await verifyRegionDescriptor(byThird, [old.key], [link, link2])).region, "eu");
+    const byNext = await signRegionDescriptor(statement(), next.signer);
+    await refused(verifyRegionDescriptor(byNext, [old.key], [link, link2]), /not a trusted root in use/);
+    // A link handing trust back to a root already in the line.
+    const loop = await signRootLink(old.key, next.signer);
+    await refused(verifyRegionDescriptor(byOld, [old.key], [link, loop]), /already in the chain/);
+  });
+
   it("seals to the key that started last among those in force, and to none when all have ended", () => {
     const s = statement();
     const [older, newer] = s.keys;

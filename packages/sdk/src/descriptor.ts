@@ -95,43 +95,57 @@ export async function signRootLink(next: RootKey, root: RootSigner, issuedAt = n
 
 /**
  * Verifies a descriptor against the roots a device trusts, extended by the
- * rollover `chain` (each link signed by a root already trusted, in order).
- * Throws `sdk.descriptor_invalid` naming what is wrong; returns the statement.
+ * rollover `chain`. The descriptor must be signed by the root in use: the
+ * root the chain ends at, or, with no chain, one of the trusted roots; a root
+ * the chain has moved past signs nothing any more. Throws
+ * `sdk.descriptor_invalid` naming what is wrong; returns the statement.
  */
 export async function verifyRegionDescriptor(
   jws: unknown,
   trusted: readonly RootKey[],
   chain: readonly unknown[] = [],
 ): Promise<RegionDescriptorStatement> {
-  const roots = new Map((await verifyRootChain(trusted, chain)).map((r) => [r.kid, r]));
-  const statement = await verified(jws, roots, DESCRIPTOR_TYPE, "region descriptor");
+  const order = await verifyRootChain(trusted, chain);
+  const inUse = chain.length === 0 ? order : order.slice(-1);
+  const statement = await verified(
+    jws,
+    new Map(inUse.map((r) => [r.kid, r])),
+    DESCRIPTOR_TYPE,
+    "region descriptor",
+  );
   return validateStatement(statement);
 }
 
 /**
  * The roots trusted through a rollover chain: `trusted`, then the root each
- * link hands trust to, in order (the last is the root in use). Each link must
- * be signed by a root trusted before it. Throws `sdk.descriptor_invalid`.
+ * link hands trust to, in order (the last is the root in use). The chain is
+ * a line: its first link is signed by a trusted root, each later link by the
+ * root the link before handed trust to, and no link hands trust to a root
+ * already in it — so whoever holds a root the chain has moved past cannot
+ * extend it. Throws `sdk.descriptor_invalid`.
  */
 export async function verifyRootChain(
   trusted: readonly RootKey[],
   chain: readonly unknown[],
 ): Promise<RootKey[]> {
   if (chain.length > MAX_ROOT_CHAIN) invalid(`the root chain has more than ${MAX_ROOT_CHAIN} links`);
-  const roots = new Map<string, RootKey>();
-  for (const root of trusted) roots.set(root.kid, checkRoot(root, "trusted root"));
-  const order = [...roots.values()];
+  const factory = new Map<string, RootKey>();
+  for (const root of trusted) factory.set(root.kid, checkRoot(root, "trusted root"));
+  const order = [...factory.values()];
+  let signers: ReadonlyMap<string, RootKey> = factory;
   for (const [i, link] of chain.entries()) {
     const statement = (await verified(
       link,
-      roots,
+      signers,
       ROOT_LINK_TYPE,
       `root chain link ${i}`,
     )) as Partial<RootLinkStatement>;
     if (typeof statement !== "object" || statement === null) invalid(`root chain link ${i} is not an object`);
     const next = checkRoot(statement.root, `root chain link ${i}: root`);
-    roots.set(next.kid, next);
+    if (order.some((r) => r.kid === next.kid))
+      invalid(`root chain link ${i} hands trust back to ${next.kid}, already in the chain`);
     order.push(next);
+    signers = new Map([[next.kid, next]]);
   }
   return order;
 }
@@ -179,7 +193,7 @@ async function verified(
   if (header.typ !== typ) invalid(`${what} has type ${String(header.typ)}, not ${typ}`);
   const root = typeof header.kid === "string" ? roots.get(header.kid) : undefined;
   if (root === undefined) {
-    return invalid(`${what} is signed by ${String(header.kid)}, which is not a trusted root`);
+    return invalid(`${what} is signed by ${String(header.kid)}, which is not a trusted root in use`);
   }
   let payload: Uint8Array;
   try {

@@ -383,8 +383,11 @@ describe("region keys under the fleet root", () => {
       rootChain: [link],
     });
     await client(identity).client.activate();
-    // Someone holding the previous root signs a newer descriptor, with or without the link.
-    for (const rootChain of [[], [link]]) {
+    // Someone holding the previous root signs a newer descriptor: without the link, with it, and with a link
+    // of its own appended that hands trust back to itself or to a root of theirs.
+    const selfLink = await signRootLink(publicRoot(TEST_ROOT), TEST_ROOT);
+    const theirs = await signRootLink(publicRoot(makeRoot()), TEST_ROOT);
+    for (const rootChain of [[], [link], [link, selfLink], [link, theirs]]) {
       server.publish({
         current: k1,
         descriptor: await signDescriptor([validity(k1)], { issuedAt: iso(T) }),
@@ -395,6 +398,13 @@ describe("region keys under the fleet root", () => {
       await assert.rejects(c.activate(), (e) => isSdkError(e, "sdk.descriptor_invalid"));
     }
     assert.equal(kidsPosted(server).includes(k1.kid), false);
+    // Even the root in use cannot pin a descriptor from the future over every later real one.
+    server.publish({
+      current: k1,
+      descriptor: await signDescriptor([validity(k1)], { root: next, issuedAt: iso(T + 1000 * DAY) }),
+      rootChain: [link],
+    });
+    await assert.rejects(client(identity).client.activate(), (e) => isSdkError(e, "sdk.descriptor_invalid"));
     // The root in use signs on: accepted.
     server.publish({
       current: k1,

@@ -28,6 +28,8 @@ import { SdkError } from "./errors.ts";
 import { writeFileAtomic } from "./files.ts";
 import type { RegionDescriptor, VerifiedAnnouncement } from "./region.ts";
 
+/** How far ahead of the device's clock a descriptor's `issuedAt` may be (clocks drift; a day is generous). */
+const MAX_ISSUED_AHEAD_MS = 86_400_000;
 /** The file in the state directory that keeps the last verified region descriptor. */
 export const REGION_FILE = "region.json";
 
@@ -93,6 +95,13 @@ export class RegionTrust {
   accept(verified: VerifiedAnnouncement): Promise<RegionDescriptorStatement> {
     const run = this.tail.then(async () => {
       const kept = await this.current();
+      // A descriptor from the future would be kept over every real one issued before that date.
+      if (Date.parse(verified.statement.issuedAt) > this.options.now() + MAX_ISSUED_AHEAD_MS) {
+        throw new SdkError(
+          "sdk.descriptor_invalid",
+          `the region descriptor was issued at ${verified.statement.issuedAt}, more than a day after this device's time`,
+        );
+      }
       const signer = signerOf(verified.descriptor);
       if (this.signer !== undefined && signer !== this.signer) {
         const order = (await verifyRootChain(this.options.roots ?? [], verified.rootChain)).map((r) => r.kid);
