@@ -22,6 +22,7 @@ import { createRegionWriter } from "./ingest/index.ts";
 import { DEVICE_TABLES, writeSteps } from "./device-tables.ts";
 import {
   checkKeyFingerprints,
+  loadFleetTrust,
   loadKeyWrapSecret,
   loadPseudonymSecret,
   secretFingerprint,
@@ -109,6 +110,15 @@ export async function startRegion(deps: RegionDeps): Promise<RunningRegion> {
         fingerprint: secretFingerprint(loadPseudonymSecret(config.dataDir, region.id)),
       },
       serviceTokenFingerprint(serviceToken.files()),
+      // The roots devices got at the factory: a replica that made its own (no fleet-trust.json copied)
+      // would publish descriptors every device refuses.
+      {
+        name: "fleet-roots",
+        fingerprint: (await loadFleetTrust(config.dataDir)).roots
+          .map((r) => r.kid)
+          .sort()
+          .join(","),
+      },
     ],
     config.dataDir,
   ).catch(async (error: unknown) => {

@@ -152,7 +152,7 @@ describe("serve --workers N", { skip: postgresBackend.skip }, () => {
       assert.equal(stranger.status, 1, stranger.stderr);
       assert.match(
         stranger.stderr,
-        /error \[keys\.differ\]: this replica's keys are not the ones its store was started with \(key-wrap-secret, pseudonym-secret, service-token\)/,
+        /error \[keys\.differ\]: this replica's keys are not the ones its store was started with \(key-wrap-secret, pseudonym-secret, service-token, fleet-roots\)/,
       );
     } finally {
       rmSync(otherDir, { recursive: true, force: true });

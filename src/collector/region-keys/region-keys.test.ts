@@ -84,6 +84,14 @@ for (const backend of BACKENDS) {
             row.sealedPrivate,
           ),
         );
+        // Cut short to a shortened tag over nothing: refused, not checked against 4 bytes of tag.
+        const [version, nonce, sealed] = row.sealedPrivate.split(".");
+        const short = `${version}.${nonce}.${Buffer.from(String(sealed), "base64url").subarray(-4).toString("base64url")}`;
+        assert.throws(
+          () =>
+            unwrapPrivateKey(ctx.wrapSecret, { region: "global", purpose: row.purpose, kid: row.kid }, short),
+          /too short/,
+        );
       }
       await ring.reload();
       assert.equal(ring.descriptor, null);

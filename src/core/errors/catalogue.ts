@@ -179,7 +179,7 @@ export const ERRORS = {
   },
   "keys.differ": {
     status: 500,
-    doc: "A replica's secrets (the region's key-wrapping secret, under which its keys are stored; its pseudonym secret; the service token) are not the ones its store was started with: its data directory was not copied from the other replicas. `problems` names each that differs, by fingerprint (never the secret). The replica does not start; copy `keys/` and `secrets/` from a running replica of the service. Printed at start, never served.",
+    doc: "A replica's secrets (the region's key-wrapping secret, under which its keys are stored; its pseudonym secret; the service token; the fleet roots devices trust, `keys/fleet-trust.json`) are not the ones its store was started with: its data directory was not copied from the other replicas. `problems` names each that differs, by fingerprint (never the secret). The replica does not start; copy `keys/` and `secrets/` from a running replica of the service. Printed at start, never served.",
   },
   "keys.descriptor_refused": {
     status: 400,

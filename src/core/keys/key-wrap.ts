@@ -56,7 +56,12 @@ export function unwrapPrivateKey(secret: Buffer, place: WrappedKeyPlace, wrapped
     throw new Error(`the wrapped ${place.purpose} key ${place.kid} is not in a form this version reads`);
   }
   const bytes = Buffer.from(sealed, "base64url");
-  const decipher = createDecipheriv("aes-256-gcm", secret, Buffer.from(nonce, "base64url"));
+  const iv = Buffer.from(nonce, "base64url");
+  // A whole 16-byte tag and a 12-byte nonce, or nothing: GCM would otherwise check a shortened tag.
+  if (bytes.length <= 16 || iv.length !== 12) {
+    throw new Error(`the wrapped ${place.purpose} key ${place.kid} is too short to be one`);
+  }
+  const decipher = createDecipheriv("aes-256-gcm", secret, iv, { authTagLength: 16 });
   decipher.setAAD(aad(place));
   decipher.setAuthTag(bytes.subarray(bytes.length - 16));
   try {

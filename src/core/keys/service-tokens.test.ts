@@ -80,3 +80,43 @@ test("a damaged file at a re-read leaves the last good state; at the first read 
   // A process starting now (a fresh reader of the same files) refuses to start.
   assert.throws(() => readTokenFiles(dir), /is not a list of accepted service tokens/);
 });
+
+test("a promotion cut short after the switch leaves the staged token accepted, and promoting again finishes it", () => {
+  const dir = join(root, "cut-short");
+  const tokens = serviceTokens(dir);
+  const first = tokens.current();
+  stageServiceToken(dir, "a-token-staged-before-the-cut-1");
+  const now = new Date();
+  // What the first of promotion's writes leaves: the previous token with its end, the staged one kept.
+  const files = readTokenFiles(dir);
+  writeFileSync(
+    join(dir, "secrets", "service-tokens.json"),
+    JSON.stringify({
+      accepted: [...files.accepted, { token: first, until: new Date(now.getTime() + 60_000).toISOString() }],
+      replaced: [secretFingerprint(first)],
+    }),
+  );
+  tokens.reload();
+  assert.ok(tokens.accepts("a-token-staged-before-the-cut-1"), "still accepted between the writes");
+  assert.ok(tokens.accepts(first));
+  // Then the switch, and a crash before the last write: the staged entry is the presented token.
+  writeFileSync(join(dir, "secrets", "service-token"), "a-token-staged-before-the-cut-1");
+  tokens.reload();
+  assert.equal(tokens.current(), "a-token-staged-before-the-cut-1");
+  assert.equal(
+    stageServiceToken(dir, "a-new-token-staged-after-the-cut").created,
+    true,
+    "not taken as staged",
+  );
+  const rotation = promoteServiceToken(dir, 60_000, now);
+  assert.equal(rotation.current, secretFingerprint("a-token-staged-before-the-cut-1"));
+  tokens.reload();
+  assert.equal(tokens.current(), "a-token-staged-before-the-cut-1");
+  assert.ok(tokens.accepts(first), "the previous token keeps its overlap");
+  assert.ok(tokens.accepts("a-new-token-staged-after-the-cut"), "the token staged since stays staged");
+  assert.equal(
+    readTokenFiles(dir).accepted.filter((t) => t.token === "a-token-staged-before-the-cut-1").length,
+    0,
+    "the presented token is no longer listed as staged",
+  );
+});

@@ -131,6 +131,7 @@ export function serviceTokens(dataDir: string): ServiceTokenFiles {
     accepts(presented) {
       const now = Date.now();
       // The accepted set changes when a file does or an overlap ends: recompute at most once a second.
+      // (An overlap ending inside that second is honoured at the next: a previous token lives ≤ 1 s longer.)
       if (now - digests.at > 1000) digests = { at: now, list: acceptedAt(files, now).map(tokenDigest) };
       return matchesAny(digests.list, presented);
     },
@@ -183,7 +184,8 @@ export function stageServiceToken(
   token = newServiceToken(),
 ): { staged: string; created: boolean } {
   const files = readTokenFiles(dataDir);
-  const staged = files.accepted.find((t) => t.until === null);
+  // A staged token that is already the presented one is what a promotion cut short left: not staged.
+  const staged = files.accepted.find((t) => t.until === null && t.token !== files.current);
   if (staged !== undefined) return { staged: secretFingerprint(staged.token), created: false };
   tokenDigest(token);
   writeAccepted(dataDir, [...files.accepted, { token, until: null }], files.replaced);
@@ -207,13 +209,28 @@ export function promoteServiceToken(dataDir: string, overlapMs: number, now = ne
   const files = readTokenFiles(dataDir);
   const staged = files.accepted.find((t) => t.until === null);
   if (staged === undefined) throw new Error("no staged service token: stage one first");
+  if (staged.token === files.current) {
+    // A promotion cut short after the switch: only the staged entry is left to drop.
+    writeAccepted(
+      dataDir,
+      files.accepted.filter((t) => t !== staged),
+      files.replaced,
+    );
+    const previous = files.accepted.filter((t) => t.until !== null).at(-1);
+    return {
+      previous: previous === undefined ? "" : secretFingerprint(previous.token),
+      current: secretFingerprint(staged.token),
+      until: previous?.until ?? now.toISOString(),
+    };
+  }
   const until = new Date(now.getTime() + overlapMs).toISOString();
   const kept = files.accepted.filter((t) => t.until !== null && Date.parse(t.until) > now.getTime());
-  writeAccepted(
-    dataDir,
-    [...kept, { token: files.current, until }],
-    [...files.replaced, secretFingerprint(files.current)],
-  );
+  const previous = { token: files.current, until };
+  const replaced = [...files.replaced, secretFingerprint(files.current)];
+  // The staged token stays accepted until it is the presented one: a reader between the two writes
+  // (or a crash between them) still accepts it, so machines that already switched are not refused.
+  writeAccepted(dataDir, [...kept, previous, staged], replaced);
   replaceFile(currentFile(dataDir), staged.token);
+  writeAccepted(dataDir, [...kept, previous], replaced);
   return { previous: secretFingerprint(files.current), current: secretFingerprint(staged.token), until };
 }
