@@ -169,5 +169,22 @@ describe(
       await again.getByRole("alert").getByText("its state was not begun here, or was used already").waitFor();
       await p.context().close();
     });
+
+    test("a link carrying someone's session signs nobody in: only a tab that began a sign-in takes one", async () => {
+      // Someone signs in, then sends another person the console with their own session in the fragment.
+      const theirs = await freshPage();
+      await throughProvider(theirs, "otto");
+      await theirs.getByRole("button", { name: "Sign out" }).waitFor();
+      const token = await tokenOf(theirs);
+      assert.ok(token);
+      const victim = await (await browser.newContext()).newPage();
+      await victim.goto(`${consoleUrl()}#session=${token}`);
+      await victim.getByRole("alert").getByText("this tab did not begin a sign-in").waitFor();
+      assert.equal(await tokenOf(victim), null);
+      assert.equal(await victim.getByRole("button", { name: "Sign out" }).count(), 0);
+      assert.ok(!victim.url().includes("session="), victim.url());
+      await victim.context().close();
+      await theirs.context().close();
+    });
   },
 );

@@ -17,7 +17,7 @@ import { DataMapView } from "./datamap.tsx";
 import { FleetView } from "./fleet.tsx";
 import { IngestLedger } from "./ledger.tsx";
 import { Releases } from "./releases.tsx";
-import { type Me, type Session, SESSION_KEY } from "./session.ts";
+import { type Me, type Session, SESSION_KEY, SIGN_IN_BEGUN_KEY, SIGN_IN_BEGUN_MS } from "./session.ts";
 import { SignIn } from "./sign-in.tsx";
 import { Reviews } from "./reviews.tsx";
 import { Incidents } from "./incidents.tsx";
@@ -42,11 +42,16 @@ type SectionId = (typeof SECTIONS)[number]["id"];
  */
 function handedOver(): { token: string | null; refused: string | null } {
   const fragment = new URLSearchParams(location.hash.slice(1));
-  const token = fragment.get("session");
-  const refused = fragment.has("sign-in-error")
-    ? (fragment.get("message") ?? "the sign-in was refused")
-    : null;
+  let token = fragment.get("session");
+  let refused = fragment.has("sign-in-error") ? (fragment.get("message") ?? "the sign-in was refused") : null;
   if (token !== null || refused !== null) history.replaceState(null, "", location.pathname);
+  const begun = Number(sessionStorage.getItem(SIGN_IN_BEGUN_KEY));
+  sessionStorage.removeItem(SIGN_IN_BEGUN_KEY);
+  // Only a tab that began a sign-in takes a session from the fragment (no login by someone else's link).
+  if (token !== null && !(begun > 0 && Date.now() - begun < SIGN_IN_BEGUN_MS)) {
+    token = null;
+    refused = "this tab did not begin a sign-in: use “Sign in with …” here";
+  }
   if (token !== null) sessionStorage.setItem(SESSION_KEY, token);
   return { token, refused };
 }

@@ -8,7 +8,7 @@
 import { useId, useState } from "preact/hooks";
 import { api, type ApiError } from "../shared/api.ts";
 import { Card, Field, Notice } from "../shared/ui.tsx";
-import type { Me, Session } from "./session.ts";
+import { type Me, type Session, SIGN_IN_BEGUN_KEY } from "./session.ts";
 import type { ConsoleConfig, NewSession } from "@phonehome/shared";
 
 export function SignIn(props: {
@@ -23,7 +23,11 @@ export function SignIn(props: {
       {props.refused === null ? null : <Notice kind="error">{props.refused}</Notice>}
       {provider === null ? null : (
         <div class="actions">
-          <a class="button primary" href={provider.signInUrl}>
+          <a
+            class="button primary"
+            href={provider.signInUrl}
+            onClick={() => sessionStorage.setItem(SIGN_IN_BEGUN_KEY, String(Date.now()))}
+          >
             Sign in with {provider.name}
           </a>
         </div>
