@@ -12,8 +12,7 @@
  * - `keys root init --out FILE`, `keys root roll --root OLD --out NEW
  *   [--install]`: a new fleet root, and a new root signed by the old one.
  */
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { linkSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { type RegionDescriptorStatement, signRegionDescriptor, signRootLink } from "@phonehome/sdk";
 import type { Command } from "commander";
 import { parseDurationMs } from "../../core/calendar/index.ts";
@@ -28,6 +27,7 @@ import {
   type Root,
   readRootKeyFile,
   rootInUse,
+  writeAside,
 } from "../../core/keys/index.ts";
 
 interface Prepared {
@@ -67,14 +67,14 @@ function duration(value: string): string {
 
 /** Writes a file that must not exist yet, readable by its owner only, in full or not at all. */
 function writeNew(path: string, content: string, what: string): void {
-  if (existsSync(path))
-    throw new PhoneHomeError("keys.root_key_invalid", `${path} exists: ${what} is never overwritten`);
-  const fd = openSync(path, "wx", 0o600);
+  const temp = writeAside(path, content);
   try {
-    writeSync(fd, content);
-    fsyncSync(fd);
+    linkSync(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    throw new PhoneHomeError("keys.root_key_invalid", `${path} exists: ${what} is never overwritten`);
   } finally {
-    closeSync(fd);
+    unlinkSync(temp);
   }
 }
 
@@ -255,9 +255,7 @@ export function register(program: Command): void {
         const rolled: FleetTrust = { roots: trust.roots, chain: [...trust.chain, link] };
         await parseFleetTrust(JSON.stringify(rolled), path);
         writeNew(options.out, `${JSON.stringify(next, null, 2)}\n`, "a root key");
-        const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
-        writeNew(temp, `${JSON.stringify(rolled, null, 2)}\n`, "a temporary file");
-        renameSync(temp, path);
+        renameSync(writeAside(path, `${JSON.stringify(rolled, null, 2)}\n`), path);
         installed = `; added to ${path}`;
       } else {
         writeNew(options.out, `${JSON.stringify(next, null, 2)}\n`, "a root key");

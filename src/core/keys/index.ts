@@ -170,7 +170,7 @@ export async function signAsRegion(payload: object, key: RegionSigningKey, typ: 
     .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ })
     .sign(key.privateKey);
 }
-export { readOrCreate } from "./files.ts";
+export { readOrCreate, writeAside } from "./files.ts";
 export {
   embeddedRoot,
   embeddedRootPath,
