@@ -52,22 +52,21 @@ export interface RawKeyPair {
 
 /** A fresh X25519 pair for HPKE (kid `rk_…`). */
 export function generateSealKeyPair(now = new Date()): RawKeyPair {
-  const jwk = generateKeyPairSync("x25519").privateKey.export({ format: "jwk" });
-  const publicKey = String(jwk.x);
-  return {
-    kid: regionKeyId(publicKey),
-    publicKey,
-    privateKey: Buffer.from(String(jwk.d), "base64url"),
-    createdAt: now,
-  };
+  return freshPair("x25519", regionKeyId, now);
 }
 
 /** A fresh Ed25519 pair for receipts (kid `rsk_…`). */
 export function generateReceiptKeyPair(now = new Date()): RawKeyPair {
-  const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+  return freshPair("ed25519", signingKeyId, now);
+}
+
+function freshPair(curve: "x25519" | "ed25519", idOf: (publicKey: string) => string, now: Date): RawKeyPair {
+  // The two calls name their curve literally: node's overloads take no union of key types.
+  const key = curve === "x25519" ? generateKeyPairSync("x25519") : generateKeyPairSync("ed25519");
+  const jwk = key.privateKey.export({ format: "jwk" });
   const publicKey = String(jwk.x);
   return {
-    kid: signingKeyId(publicKey),
+    kid: idOf(publicKey),
     publicKey,
     privateKey: Buffer.from(String(jwk.d), "base64url"),
     createdAt: now,
