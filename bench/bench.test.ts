@@ -1,17 +1,25 @@
 /**
  * Smoke tests of `npm run bench`: a --quick run of the server suites
  * (activations and diagnostics) completes, prints their ratios and reports no
- * failed request and no lost event; a --quick run of the auditor suite (a
- * 20 MB capture, no PostgreSQL, needs tshark) completes, prints its ratio and
- * both tools agree on the HTTP requests written. They assert nothing about
- * speed: figures on a shared machine prove nothing, and a timed assertion
- * would only flake.
+ * failed request and no lost event; the activations suite's floor server
+ * answers a correctly sealed activation and refuses what the collector would;
+ * a --quick run of the auditor suite (a 20 MB capture, no PostgreSQL, needs
+ * tshark) completes, prints its ratio and both tools agree on the HTTP
+ * requests written. They assert nothing about speed: figures on a shared
+ * machine prove nothing, and a timed assertion would only flake.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { type Envelope, ed25519PrivateKey, sealEnvelope, signBytes, signingInput } from "@phonehome/sdk";
+import { generateDemoFleet } from "../src/control-plane/fleet/index.ts";
 import { IN_CI, postgresBackend } from "../test/helpers/stores.ts";
+import { sealActivations } from "./activations.ts";
+import { startServer } from "./harness.ts";
+import { BODY_LIMIT, FLOOR_REGION } from "./protocol.ts";
 
 const RUN = new URL("./run.ts", import.meta.url).pathname;
 
@@ -54,10 +62,12 @@ test(
     ]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
     assert.match(stdout, /^ratio phonehome \/ bare: \d+\.\d{3} /m);
+    assert.match(stdout, /^ratio phonehome \/ floor: \d+\.\d{3} \(target >= 0\.6: (met|NOT met)\)$/m);
+    assert.match(stdout, /^ratio floor \/ bare: \d+\.\d{3} /m);
     assert.match(stdout, /^phonehome latency: p50 (<1|\d+) ms, p99 (<1|\d+) ms /m);
     assert.match(stdout, /^group commits \(measured rounds\): \d+ transactions/m);
     // Columns: server, requests, req/s, p50, p99, max, errors, server cpu, client cpu.
-    for (const server of ["bare", "phonehome"]) {
+    for (const server of ["bare", "floor", "phonehome"]) {
       const cells = tableRow(stdout, server);
       assert.ok(Number(cells[1]) > 0, `${server} answered no request`);
       assert.equal(cells[6], "0", `${server} had failed requests`);
@@ -72,6 +82,85 @@ test(
     }
     assert.equal(stdout.match(/^valid: 0 errors/gm)?.length, 2, "both suites valid");
     assert.doesNotMatch(stdout, /INVALID/);
+  },
+);
+
+test(
+  "the activations suite's floor server answers a sealed activation 201 and refuses what the collector would, 400",
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "phonehome-floor-"));
+    const fleet = generateDemoFleet({ devices: 3, markets: ["NO"] });
+    const factoryFile = join(dir, "factory.json");
+    writeFileSync(factoryFile, JSON.stringify(fleet.factory));
+    const server = await startServer({ mode: "floor", bodyLimit: BODY_LIMIT, factoryFile }, null);
+    try {
+      const { publicKey, kid, devices } = server.ready;
+      assert.ok(publicKey !== undefined && kid !== undefined, "the ready line names the floor's seal key");
+      assert.equal(devices, 3, "every device key imported before ready");
+      const region = { region: FLOOR_REGION, kid, publicKey };
+      const [first, second] = await sealActivations(fleet, region);
+      assert.ok(first && second);
+      const post = async (body: Buffer | Envelope) => {
+        const response = await fetch(new URL("/v1/activations", server.ready.url), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: Buffer.isBuffer(body) ? body : JSON.stringify(body),
+        });
+        return {
+          status: response.status,
+          body: (await response.json()) as {
+            activation?: { device: string; eventId: string };
+            error?: { code: string };
+          },
+        };
+      };
+
+      const envelope = JSON.parse(first.toString("utf8")) as Envelope;
+      const ok = await post(first);
+      assert.equal(ok.status, 201);
+      assert.equal(ok.body.activation?.device, envelope.device);
+      assert.equal(ok.body.activation?.eventId, envelope.eventId);
+
+      const device = fleet.factory.devices[0];
+      const keys = device ? fleet.keys[device.serial] : undefined;
+      assert.ok(device && keys);
+      const deviceKey = ed25519PrivateKey(keys.privateKey, keys.publicKey);
+      // The ciphertext changed: the signature no longer verifies; re-signed, the seal no longer opens.
+      // (The first character: the last may carry only padding bits, which decode to the same bytes.)
+      const flipped = envelope.ct.startsWith("A") ? "B" : "A";
+      const { sig: _sig, ...unsigned } = { ...envelope, ct: `${flipped}${envelope.ct.slice(1)}` };
+      const refusals: [string, Buffer | Envelope, string][] = [
+        ["tampered", { ...unsigned, sig: envelope.sig }, "signature.invalid"],
+        ["re-signed", { ...unsigned, sig: signBytes(signingInput(unsigned), deviceKey) }, "seal.invalid"],
+        ["unknown device", { ...envelope, device: `dk_${"A".repeat(27)}` }, "device.unknown"],
+        ["not an envelope", { ...envelope, extra: 1 } as Envelope, "envelope.invalid"],
+      ];
+      // Sealed and signed as a device would, but a payload the approved activation v1 refuses.
+      const { enc: _enc, ct: _ct, sig: _sig2, ...header } = envelope;
+      const payload = { serial: device.serial, model: device.model, variant: device.variant };
+      refusals.push([
+        "invalid payload",
+        await sealEnvelope(header, payload, publicKey, deviceKey),
+        "payload.invalid",
+      ]);
+      refusals.push([
+        "undeclared field",
+        await sealEnvelope(header, { ...payload, colour: "red" }, publicKey, deviceKey),
+        "payload.undeclared_field",
+      ]);
+      for (const [what, body, code] of refusals) {
+        const refused = await post(body);
+        assert.equal(refused.status, 400, `${what}: ${JSON.stringify(refused.body)}`);
+        assert.equal(refused.body.error?.code, code, what);
+      }
+      // The floor keeps no record of replays: the bench cycles through its bodies.
+      assert.equal((await post(first)).status, 201);
+      assert.equal((await post(second)).status, 201);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 );
 

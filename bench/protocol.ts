@@ -9,6 +9,12 @@ import type { StoreConfig } from "../src/core/db/index.ts";
 export type ServerSpec =
   | { mode: "bare"; bodyLimit: number }
   | {
+      mode: "floor";
+      bodyLimit: number;
+      /** Factory document (JSON) whose device public keys are imported before declaring ready. */
+      factoryFile: string;
+    }
+  | {
       mode: "phonehome";
       /** Keys, secrets; a temporary directory the parent removes. */
       dataDir: string;
@@ -27,12 +33,19 @@ export interface ReadyLine {
   mode: ServerSpec["mode"];
   /** Base URL of the endpoint under test. */
   url: string;
-  /** Devices provisioned before the measured window (phonehome only). */
+  /** Devices provisioned (phonehome), or whose keys were imported (floor), before the measured window. */
   devices?: number;
   /** The service token, which `/metrics` asks for (phonehome only). */
   serviceToken?: string;
+  /** The X25519 public key (base64url) envelopes are sealed to, for region `FLOOR_REGION` (floor only). */
+  publicKey?: string;
+  /** The id of that key, `rk_...` (floor only). */
+  kid?: string;
   pid: number;
 }
 
-/** Request body limit of both servers, in bytes: the collector's default, so the bare route is held to it too. */
+/** The region whose seal info (`sealInfo`) the floor opens with, as region `global`'s collector does. */
+export const FLOOR_REGION = "global";
+
+/** Request body limit of every server, in bytes: the collector's default, so the bare and floor routes are held to it too. */
 export const BODY_LIMIT = 64 * 1024;

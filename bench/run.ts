@@ -3,8 +3,10 @@
  * same run, on the same machine. Eight suites (`--suite`, default all but owner):
  *
  * - `activations` (`bench/activations.ts`): activations per second through the
- *   collector's real HTTP stack, as a ratio against a bare Fastify route
- *   answering the same requests;
+ *   collector's real HTTP stack, as ratios against a bare Fastify route
+ *   answering the same requests and against a floor that does only what a
+ *   first activation cannot avoid (schema, signature, seal, validation; no
+ *   storage, no look-ups);
  * - `diagnostics` (`bench/diagnostics.ts`): diagnostics events per second into
  *   PostgreSQL through `POST /v1/diagnostics` (100 events per sealed
  *   envelope), as a ratio against a `COPY` of the same rows into the same table;
@@ -29,8 +31,8 @@
  * pinned to one core with `taskset` where available, with this process (which
  * generates the load with autocannon, `bench/load.ts`) and a local PostgreSQL
  * kept to the other cores (`bench/pin.ts`). Rounds alternate between the
- * measured side and its baseline, so that a burst of other work on the
- * machine falls on both.
+ * measured side and its baselines, so that a burst of other work on the
+ * machine falls on all of them.
  *
  * Only the suites that need it (all but auditor) ask for PostgreSQL.
  *

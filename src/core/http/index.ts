@@ -12,6 +12,7 @@ export {
   type App,
   createService,
   type ErrorResponseBody,
+  SCHEMA_COMPILER,
   toPhoneHomeError,
   urlOf,
   validationProblem,

@@ -21,6 +21,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifyServerOptions,
   LogController,
 } from "fastify";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
@@ -101,6 +102,20 @@ const VERSION = "0.1.0";
 /** The body limit of a route that names none: a request of a few fields (a sign-in, a request id, a decision). */
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
 
+/**
+ * How every service compiles its route schemas (Fastify's `ajv` option), so
+ * that a body is read the same wherever it arrives (the bench's floor server
+ * uses it too).
+ */
+export const SCHEMA_COMPILER = {
+  // Reject, never strip or coerce: a field the schema does not know is an error.
+  customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+  // Dates and instants are read strictly (src/calendar), as everywhere else.
+  onCreate: (ajv) => {
+    addCalendarFormats(ajv);
+  },
+} satisfies FastifyServerOptions["ajv"];
+
 /** Bytes as a reader says them: 16 KiB, 64 MiB. */
 export function sizeInWords(bytes: number): string {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
@@ -170,14 +185,7 @@ export async function createService(options: ServiceOptions): Promise<{ app: App
     ...(options.tls
       ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), ...server } }
       : { http: server }),
-    ajv: {
-      // Reject, never strip or coerce: a field the schema does not know is an error.
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
-      // Dates and instants are read strictly (src/calendar), as everywhere else.
-      onCreate: (ajv) => {
-        addCalendarFormats(ajv);
-      },
-    },
+    ajv: SCHEMA_COMPILER,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   // Every API speaks JSON only; any other body is refused with request.unsupported_media_type.
