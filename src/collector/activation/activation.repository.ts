@@ -17,30 +17,55 @@ export interface StoredActivation extends ActivationRow {
   receivedAt: Date;
 }
 
-/**
- * Inserts the activations of devices that have none yet, in one statement;
- * a device that already activated keeps its first activation. Returns the keys
- * of the devices whose activation this call stored. Rows go in key order, so
- * that concurrent group commits wait on each other's keys in the same order.
- */
-export async function insertActivations(tx: Queryable, rows: readonly ActivationRow[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
-  const { rows: inserted } = await tx.query<{ device_key: string }>(
-    `INSERT INTO activations (device_key, event_id, schema_version, data, activated_at, warranty_until, expires_at)
-     SELECT r."deviceKey", r."eventId", r."schemaVersion", r.data, r."activatedAt", r."warrantyUntil", r."expiresAt"
-       FROM jsonb_to_recordset($1::jsonb) AS r("deviceKey" text, "eventId" uuid, "schemaVersion" integer, data jsonb,
-                                              "activatedAt" timestamptz, "warrantyUntil" timestamptz,
-                                              "expiresAt" timestamptz)
-      ORDER BY r."deviceKey"
-     ON CONFLICT (device_key) DO NOTHING
-     RETURNING device_key`,
-    [JSON.stringify(rows)],
-  );
-  return new Set(inserted.map((r) => r.device_key));
-}
-
 const COLUMNS = `device_key AS "deviceKey", event_id AS "eventId", schema_version AS "schemaVersion", data,
   activated_at AS "activatedAt", warranty_until AS "warrantyUntil", expires_at AS "expiresAt", received_at AS "receivedAt"`;
+
+/**
+ * Inserts the activations of devices that have none yet and answers, in one
+ * statement (one round trip), the stored activation of every device in `rows`
+ * with whether this call stored it; a device that already activated keeps its
+ * first activation. Rows go in key order, so that concurrent group commits
+ * wait on each other's keys in the same order.
+ *
+ * A device whose activation another transaction committed while this
+ * statement waited for it is in neither half of the statement's answer (its
+ * snapshot predates that commit): it is read again by a second statement,
+ * which sees it.
+ */
+export async function storeActivations(
+  tx: Queryable,
+  rows: readonly ActivationRow[],
+): Promise<{ stored: Map<string, StoredActivation>; inserted: Set<string> }> {
+  const stored = new Map<string, StoredActivation>();
+  const inserted = new Set<string>();
+  if (rows.length === 0) return { stored, inserted };
+  const { rows: answered } = await tx.query<StoredActivation & { fresh: boolean }>(
+    `WITH input AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("deviceKey" text, "eventId" uuid, "schemaVersion" integer,
+                                                        data jsonb, "activatedAt" timestamptz,
+                                                        "warrantyUntil" timestamptz, "expiresAt" timestamptz)
+     ), added AS (
+       INSERT INTO activations (device_key, event_id, schema_version, data, activated_at, warranty_until, expires_at)
+       SELECT "deviceKey", "eventId", "schemaVersion", data, "activatedAt", "warrantyUntil", "expiresAt"
+         FROM input ORDER BY "deviceKey"
+       ON CONFLICT (device_key) DO NOTHING
+       RETURNING ${COLUMNS}, true AS fresh
+     )
+     SELECT * FROM added
+     UNION ALL
+     SELECT ${COLUMNS}, false AS fresh FROM activations
+      WHERE device_key IN (SELECT "deviceKey" FROM input)
+        AND device_key NOT IN (SELECT "deviceKey" FROM added)`,
+    [JSON.stringify(rows)],
+  );
+  for (const { fresh, ...activation } of answered) {
+    stored.set(activation.deviceKey, activation);
+    if (fresh) inserted.add(activation.deviceKey);
+  }
+  const unseen = [...new Set(rows.map((r) => r.deviceKey))].filter((key) => !stored.has(key));
+  for (const activation of await findActivations(tx, unseen)) stored.set(activation.deviceKey, activation);
+  return { stored, inserted };
+}
 
 /** The stored activations of the given devices. */
 export async function findActivations(

@@ -12,8 +12,8 @@ import {
   type ActivationRow,
   eraseExpiredActivations,
   findActivations,
-  insertActivations,
   type StoredActivation,
+  storeActivations,
 } from "./activation.repository.ts";
 
 /** What the writer answers an activation: the device's stored activation, and whether it was already there. */
@@ -26,9 +26,7 @@ export interface ActivationWritten {
 export const activationWrites: WriteStep<ActivationRow, ActivationWritten> = {
   kind: "activation",
   async write(tx, rows): Promise<Written<ActivationWritten>[]> {
-    const inserted = await insertActivations(tx, rows);
-    const keys = [...new Set(rows.map((r) => r.deviceKey))];
-    const stored = new Map((await findActivations(tx, keys)).map((a) => [a.deviceKey, a]));
+    const { stored, inserted } = await storeActivations(tx, rows);
     // A device may appear twice in one batch: only its first item is "stored".
     const firstSeen = new Set<string>();
     return rows.map((row) => {

@@ -21,16 +21,9 @@
  * Every refusal is counted in the ingest ledger before the error is answered.
  */
 import type { KeyObject } from "node:crypto";
-import {
-  type Envelope,
-  ed25519PublicKey,
-  headerBytes,
-  sealInfo,
-  signingInput,
-  verifyBytes,
-} from "@phonehome/sdk";
+import { type Envelope, headerBytes, sealInfo, signingInput, verifyBytes } from "@phonehome/sdk";
 import { type Config, regionOfMarket } from "../../core/config/index.ts";
-import { openBase, type RecipientKey } from "../../core/crypto/index.ts";
+import { importEd25519PublicKey, openBase, type RecipientKey } from "../../core/crypto/index.ts";
 import { asStoreError, isStoreUnavailable } from "../../core/db/index.ts";
 import type { CompiledCollection, Dictionary } from "../../core/dictionary/index.ts";
 import type { DeviceDirectory, DirectoryRecord } from "../../core/directory/index.ts";
@@ -110,11 +103,16 @@ export interface AcceptedEnvelope {
 
 const keyCache = new Map<string, KeyObject>();
 
-function devicePublicKey(record: DirectoryRecord): KeyObject {
+/** The device's public key, imported once per key (a malformed one is null: nothing can verify under it). */
+async function devicePublicKey(record: DirectoryRecord): Promise<KeyObject | null> {
   let key = keyCache.get(record.publicKey);
   if (!key) {
+    try {
+      key = await importEd25519PublicKey(record.publicKey);
+    } catch {
+      return null;
+    }
     if (keyCache.size > 100_000) keyCache.clear();
-    key = ed25519PublicKey(record.publicKey);
     keyCache.set(record.publicKey, key);
   }
   return key;
@@ -221,7 +219,8 @@ export async function openEnvelope(
 
   const device = await ctx.directory.lookup(envelope.device);
   if (!device) return refuse("device.unknown", "no device was provisioned with this key", "/device");
-  if (!verifyBytes(signingInput(envelope), envelope.sig, devicePublicKey(device))) {
+  const publicKey = await devicePublicKey(device);
+  if (publicKey === null || !verifyBytes(signingInput(envelope), envelope.sig, publicKey)) {
     return refuse("signature.invalid", "the signature does not verify against the device's key", "/sig");
   }
   ledger.batch = device.batch;
@@ -305,7 +304,7 @@ export async function openEnvelope(
   }
   let plaintext: Buffer;
   try {
-    plaintext = openBase(
+    plaintext = await openBase(
       sealedTo.key.recipient,
       Buffer.from(envelope.enc, "base64url"),
       sealInfo(ctx.region.id),

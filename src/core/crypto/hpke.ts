@@ -1,8 +1,14 @@
 /**
- * The recipient side of one HPKE suite (RFC 9180), synchronous, on node:crypto:
+ * The recipient side of one HPKE suite (RFC 9180), on node:crypto:
  * DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode, one message
  * per context (sequence number 0). Devices seal with `@hpke/core`; this opens
- * their seals without WebCrypto's many awaited calls (docs/decisions/0006).
+ * their seals without WebCrypto's many awaited calls (docs/decisions/0006):
+ * one await (the import of `enc`), the rest synchronous.
+ *
+ * Every secret goes to node:crypto as a KeyObject, never as a Buffer: on
+ * Node 24 a Buffer key is told from a KeyObject by two checks that each throw
+ * and catch an exception, which costs more than the HMAC it keys
+ * (docs/decisions/0060).
  *
  * Nothing else of RFC 9180 is here on purpose: no sealing, no PSK or auth
  * modes, no exporter, no second message per context.
@@ -12,9 +18,11 @@ import {
   createHmac,
   createPrivateKey,
   createPublicKey,
+  createSecretKey,
   diffieHellman,
   hkdfSync,
-  type KeyObject,
+  KeyObject,
+  webcrypto,
 } from "node:crypto";
 
 /** A region's X25519 private key, imported once, with its raw public key (`pkRm`, part of the KEM context). */
@@ -29,9 +37,9 @@ export interface BaseContext {
   baseNonce: Buffer;
 }
 
-// DER wrappings of raw X25519 keys (RFC 8410): the prefix, then the 32 bytes.
+// DER wrapping of a raw X25519 private key (RFC 8410): the prefix, then the 32 bytes.
 const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
-const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+const X25519 = { name: "X25519" } as const;
 
 const N_ENC = 32; // Nenc = Npk of X25519
 const N_SECRET = 32; // Nsecret of DHKEM(X25519, HKDF-SHA256)
@@ -50,7 +58,12 @@ const EMPTY = Buffer.alloc(0);
 /** LabeledExtract (RFC 9180 §4): Extract(salt, "HPKE-v1" || suite_id || label || ikm), HMAC-SHA256 keyed by salt. */
 function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: Buffer, ikm: Uint8Array): Buffer {
   // An empty salt is HMAC's empty key, which HMAC pads to the same block as RFC 5869's Nh zero bytes.
-  return createHmac("sha256", salt).update(HPKE_V1).update(suiteId).update(label).update(ikm).digest();
+  return createHmac("sha256", secretKey(salt))
+    .update(HPKE_V1)
+    .update(suiteId)
+    .update(label)
+    .update(ikm)
+    .digest();
 }
 
 /** The `info` of LabeledExpand (RFC 9180 §4): I2OSP(L, 2) || "HPKE-v1" || suite_id || label || info. */
@@ -71,7 +84,15 @@ function labeledExtractAndExpand(
   labeledInfo: Buffer,
   length: number,
 ): Buffer {
-  return Buffer.from(hkdfSync("sha256", labeledIkm, salt, labeledInfo, length));
+  return Buffer.from(hkdfSync("sha256", secretKey(labeledIkm), salt, labeledInfo, length));
+}
+
+/**
+ * Bytes as a secret KeyObject. `createSecretKey` refuses zero bytes, which
+ * HMAC takes as its empty key (an empty salt): that one case stays a Buffer.
+ */
+function secretKey(bytes: Uint8Array): KeyObject | Uint8Array {
+  return bytes.byteLength === 0 ? bytes : createSecretKey(bytes);
 }
 
 const LABEL = {
@@ -125,14 +146,23 @@ export function importRecipientKey(rawPrivate32: Uint8Array): RecipientKey {
   return { privateKey, publicKeyRaw: Buffer.from(x, "base64url") };
 }
 
+/**
+ * Imports the 32 raw bytes of an X25519 public key. WebCrypto's raw import
+ * builds the key directly; `createPublicKey` would go through OpenSSL's DER
+ * decoders, three times slower.
+ */
+async function importX25519Public(raw: Uint8Array): Promise<KeyObject> {
+  try {
+    return KeyObject.from(await webcrypto.subtle.importKey("raw", raw, X25519, true, []));
+  } catch {
+    throw new Error("hpke: enc is not a usable X25519 public key");
+  }
+}
+
 /** Decap of DHKEM(X25519, HKDF-SHA256) (RFC 9180 §4.1): the shared secret of `enc` for this recipient. */
-export function decap(recipient: RecipientKey, enc: Uint8Array): Buffer {
+export async function decap(recipient: RecipientKey, enc: Uint8Array): Promise<Buffer> {
   if (enc.length !== N_ENC) throw new Error("hpke: enc must be 32 bytes");
-  const publicKey = createPublicKey({
-    key: Buffer.concat([X25519_SPKI_PREFIX, enc]),
-    format: "der",
-    type: "spki",
-  });
+  const publicKey = await importX25519Public(enc);
   let dh: Buffer;
   try {
     dh = diffieHellman({ privateKey: recipient.privateKey, publicKey });
@@ -167,19 +197,21 @@ export function deriveBaseContext(sharedSecret: Uint8Array, info: Uint8Array): B
  * the base nonce (sequence number 0) and the last 16 bytes of `ct` as the tag.
  * Throws an `Error` naming only what failed when the seal does not open.
  */
-export function openBase(
+export async function openBase(
   recipient: RecipientKey,
   enc: Uint8Array,
   info: Uint8Array,
   aad: Uint8Array,
   ct: Uint8Array,
-): Buffer {
+): Promise<Buffer> {
   if (ct.length < N_T) throw new Error("hpke: ciphertext shorter than its tag");
-  const sharedSecret = decap(recipient, enc);
+  const sharedSecret = await decap(recipient, enc);
   const { key, baseNonce } = deriveBaseContext(sharedSecret, info);
   sharedSecret.fill(0);
   try {
-    const decipher = createDecipheriv("aes-128-gcm", key, baseNonce, { authTagLength: N_T });
+    const decipher = createDecipheriv("aes-128-gcm", createSecretKey(key), baseNonce, {
+      authTagLength: N_T,
+    });
     decipher.setAAD(aad);
     decipher.setAuthTag(ct.subarray(ct.length - N_T));
     const body = decipher.update(ct.subarray(0, ct.length - N_T));

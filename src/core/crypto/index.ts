@@ -4,3 +4,4 @@
  * devices use (docs/decisions/0006).
  */
 export { importRecipientKey, openBase, type RecipientKey } from "./hpke.ts";
+export { importEd25519PublicKey } from "./keys.ts";

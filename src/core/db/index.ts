@@ -8,7 +8,13 @@ import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { IDENTIFIER, postgresCopyIn } from "./copy-in.ts";
 import { pgliteQueryable, startPglite } from "./pglite.ts";
-import { ANSWER_GRACE_MS, clientQueryable, DEFAULT_STORE_TIMEOUTS, unreachable } from "./postgres.ts";
+import {
+  ANSWER_GRACE_MS,
+  DEFAULT_STORE_TIMEOUTS,
+  pipelinedQueryable,
+  setPipeline,
+  unreachable,
+} from "./postgres.ts";
 import type { StoreConfig } from "./store-config.ts";
 import type { Db } from "./store.ts";
 import { lockStore } from "./store-lock.ts";
@@ -225,20 +231,29 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
     transaction: (fn, options) =>
       withClient(async (client) => {
         const timeoutMs = options?.timeoutMs;
-        await client.query("BEGIN");
+        // A bound parameter cannot go in SET; the value is an integer checked here.
+        if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0)) {
+          throw new Error(`bad timeout ${timeoutMs}`);
+        }
+        // Pipelined: BEGIN (and SET LOCAL) go out with the transaction's first statement instead of
+        // a round trip ahead of it (docs/decisions/0060). A BEGIN that fails fails what follows it.
+        setPipeline(client, true);
+        const opening = Promise.all([
+          client.query("BEGIN"),
+          timeoutMs === undefined ? null : client.query(`SET LOCAL statement_timeout = ${timeoutMs}`),
+        ]);
+        opening.catch(() => {}); // answered below, in both outcomes
         try {
-          // A bound parameter cannot go in SET; the value is an integer checked here.
-          if (timeoutMs !== undefined) {
-            if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0)
-              throw new Error(`bad timeout ${timeoutMs}`);
-            await client.query(`SET LOCAL statement_timeout = ${timeoutMs}`);
-          }
-          const value = await fn(clientQueryable(client, timeoutMs));
+          const value = await fn(pipelinedQueryable(client, timeoutMs, opening));
+          await opening;
           await client.query("COMMIT");
           return value;
         } catch (error) {
+          await opening.catch(() => {});
           await client.query("ROLLBACK").catch(() => {});
           throw error;
+        } finally {
+          setPipeline(client, false);
         }
       }),
     exec: async (script) => {

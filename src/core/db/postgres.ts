@@ -72,6 +72,11 @@ export async function connectPostgres(
   return client;
 }
 
+/** The driver's wait for one answer: `timeoutMs` plus grace; 0 means none to the server, and no end here either. */
+function answerWait(timeoutMs: number | undefined): { query_timeout?: number } {
+  return timeoutMs === undefined ? {} : { query_timeout: timeoutMs === 0 ? 0 : timeoutMs + ANSWER_GRACE_MS };
+}
+
 /**
  * Bound queries and COPY on one client. With `timeoutMs`, the driver gives
  * up on an answer that long (plus grace) in coming; 0 means no end.
@@ -82,13 +87,58 @@ export function clientQueryable(client: pg.ClientBase, timeoutMs?: number): Quer
       const result = await client.query({
         text: sql,
         values: params as unknown[] | undefined,
-        // 0 means none to the server; the driver's own wait then has no end either.
-        ...(timeoutMs === undefined
-          ? {}
-          : { query_timeout: timeoutMs === 0 ? 0 : timeoutMs + ANSWER_GRACE_MS }),
+        ...answerWait(timeoutMs),
       });
       return { rows: result.rows };
     },
     copyIn: (table, columns, data) => postgresCopyIn(client, table, columns, data),
+  };
+}
+
+/**
+ * Turns node-postgres's pipeline mode on or off for one client: on, a query
+ * is written as soon as it is made, not when the one before it has been
+ * answered. Only switched while the client has nothing in flight.
+ */
+export function setPipeline(client: pg.ClientBase, on: boolean): void {
+  (client as pg.ClientBase & { pipeline: boolean }).pipeline = on;
+}
+
+/**
+ * `clientQueryable` for a client in pipeline mode, inside a transaction whose
+ * BEGIN (`opening`) may still be on its way. COPY cannot share a pipeline: it
+ * waits for BEGIN, needs every statement made before it answered, and runs
+ * with the pipeline off.
+ */
+export function pipelinedQueryable(
+  client: pg.ClientBase,
+  timeoutMs: number | undefined,
+  opening: Promise<unknown>,
+): Queryable {
+  let inFlight = 0;
+  return {
+    query: async (sql, params) => {
+      inFlight += 1;
+      try {
+        const result = await client.query({
+          text: sql,
+          values: params as unknown[] | undefined,
+          ...answerWait(timeoutMs),
+        });
+        return { rows: result.rows };
+      } finally {
+        inFlight -= 1;
+      }
+    },
+    copyIn: async (table, columns, data) => {
+      await opening;
+      if (inFlight > 0) throw new Error("a COPY must wait until the statements before it are answered");
+      setPipeline(client, false);
+      try {
+        return await postgresCopyIn(client, table, columns, data);
+      } finally {
+        setPipeline(client, true);
+      }
+    },
   };
 }

@@ -2,7 +2,7 @@
  * The value transforms a field can declare, applied after validation and
  * before anything is stored.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, createSecretKey } from "node:crypto";
 import { parseInstant } from "../calendar/index.ts";
 
 /** Prefix of every pseudonym, so a stored pseudonym is never mistaken for a real identifier. */
@@ -19,7 +19,8 @@ export const PSEUDONYM_PREFIX = "ps_";
 export function pseudonymise(secret: Uint8Array, dataCategory: string, value: string | number): string {
   // A short key would make pseudonyms guessable by brute force over the identifier space.
   if (secret.byteLength < 16) throw new RangeError("a pseudonymisation secret has at least 16 bytes");
-  const mac = createHmac("sha256", secret)
+  // A KeyObject, not the bytes: node:crypto tells bytes from a key by throwing (docs/decisions/0060).
+  const mac = createHmac("sha256", createSecretKey(secret))
     .update(`${dataCategory}\u0000${String(value)}`, "utf8")
     .digest("base64url");
   return `${PSEUDONYM_PREFIX}${mac}`;
