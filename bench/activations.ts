@@ -52,6 +52,8 @@ import { BODY_LIMIT, FLOOR_REGION } from "./protocol.ts";
 const TARGET_RATIO = 0.25;
 /** The target against the floor: phonehome at no less than this fraction of it. */
 const FLOOR_TARGET_RATIO = 0.6;
+/** The target for the collector's pinned core at saturation: at least this busy (issue 18). */
+const BUSY_TARGET = 0.85;
 /** Activations sealed for the floor, which cycles through them (fewer when fewer devices are asked for). */
 const FLOOR_BODIES = 2000;
 /** Above this share of a core, the load generator itself may be what limits a run. */
@@ -247,6 +249,12 @@ export async function runActivations(ctx: SuiteContext): Promise<boolean> {
     `ratio floor / bare: ${(f.rate / b.rate).toFixed(3)} (what the schema, one signature, one seal and ` +
       "the validation cost against HTTP and JSON alone)",
   );
+  if (p.serverCpu !== null) {
+    console.log(
+      `phonehome core busy: ${percent(p.serverCpu)} (target >= ${percent(BUSY_TARGET)}: ` +
+        `${met(p.serverCpu, BUSY_TARGET)})`,
+    );
+  }
   console.log(
     `phonehome latency: p50 ${ms(p.p50)} ms, p99 ${ms(p.p99)} ms (autocannon: whole ms, rounded down)`,
   );

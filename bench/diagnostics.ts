@@ -41,8 +41,10 @@ import { postgresCpu, postgresCpuBetween } from "./load.ts";
 
 /** Events per envelope (the issue's batch size). */
 export const EVENTS_PER_ENVELOPE = 100;
-/** The issue's target: the collector at no less than this fraction of `COPY` (issue 3, Benchmark). */
-const TARGET_RATIO = 0.5;
+/** The target: the collector at no less than this fraction of `COPY` (issue 3 set 0.5; issue 18 raised it). */
+const TARGET_RATIO = 0.6;
+/** The target for the collector's pinned core at saturation: at least this busy (issue 18). */
+const BUSY_TARGET = 0.85;
 const COLLECTION = "uep.diagnostics";
 /** The columns the collector writes; `received_at` takes its default on both sides. */
 const COLUMNS_STORED =
@@ -339,6 +341,12 @@ export async function runDiagnostics(ctx: SuiteContext): Promise<boolean> {
   console.log(
     `ratio collector / copy: ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? "met" : "NOT met"})`,
   );
+  if (p.serverCpu !== null) {
+    console.log(
+      `collector core busy: ${percent(p.serverCpu)} (target >= ${percent(BUSY_TARGET)}: ` +
+        `${p.serverCpu >= BUSY_TARGET ? "met" : "NOT met"})`,
+    );
+  }
   console.log(
     `collector latency per envelope: p50 ${ms(p.p50)} ms, p99 ${ms(p.p99)} ms (autocannon: whole ms, rounded down)`,
   );

@@ -1,9 +1,9 @@
 import type { Activation } from "@phonehome/shared";
-import type { StoredActivation } from "./activation.repository.ts";
+import type { ActivationReceipt } from "./activation.repository.ts";
 
 /** Shapes a stored activation for the device; the stored fields themselves are not echoed. */
 export function presentActivation(
-  row: StoredActivation,
+  row: ActivationReceipt,
   region: { id: string; storedIn: string },
 ): Activation {
   return {

@@ -4,7 +4,12 @@ import { after, before, describe, it } from "node:test";
 import { BACKENDS } from "../../../test/helpers/stores.ts";
 import { type Db, openDb } from "../../core/db/index.ts";
 import { migrate } from "../../core/db/migrate.ts";
-import { type ActivationRow, countActivations, storeActivations } from "./activation.repository.ts";
+import {
+  type ActivationRow,
+  countActivations,
+  findActivations,
+  storeActivations,
+} from "./activation.repository.ts";
 import { activationWrites } from "./activation.table.ts";
 
 /** An activation row for `deviceKey`, as the intake hands it to the writer. */
@@ -44,10 +49,13 @@ for (const backend of BACKENDS) {
       const { stored, inserted } = await db.transaction((tx) => storeActivations(tx, [again, fresh, fresh]));
       assert.deepEqual([...inserted].sort(), ["dk_second"]);
       assert.equal(stored.get("dk_first")?.eventId, first.eventId, "the first activation is kept");
-      assert.deepEqual(stored.get("dk_first")?.data, first.data);
+      assert.equal(stored.get("dk_first")?.activatedAt.getTime(), first.activatedAt.getTime());
+      assert.equal(stored.get("dk_first")?.warrantyUntil.getTime(), first.warrantyUntil.getTime());
+      assert.equal(stored.get("dk_first")?.schemaVersion, 1);
       assert.equal(stored.get("dk_second")?.eventId, fresh.eventId);
-      assert.ok(stored.get("dk_second")?.receivedAt instanceof Date);
       assert.equal(await countActivations(db), 2);
+      const [kept] = await findActivations(db, ["dk_first"]);
+      assert.deepEqual(kept?.data, first.data, "the stored payload is the first one");
     });
 
     it("answers a device twice in one batch as stored once, then replayed", async () => {
@@ -121,6 +129,24 @@ for (const backend of BACKENDS) {
         return (await read).rows[0]?.n;
       });
       assert.deepEqual(out, [1, 2, 3, 4, 5]);
+    });
+
+    it("fails a transaction whose failed statement nobody awaited, instead of taking COMMIT's ROLLBACK for a commit", async () => {
+      // PostgreSQL only: PGlite runs no statement ahead of the one before it.
+      if (backend.name !== "postgres") return;
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await storeActivations(tx, [row("dk_unawaited")]);
+          tx.query("SELECT 1/0").catch(() => {}); // made, failed, and never awaited
+          await tx.query("SELECT 1").catch(() => {});
+        }),
+        /ended with ROLLBACK/,
+      );
+      const { rows } = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM activations WHERE device_key = $1",
+        ["dk_unawaited"],
+      );
+      assert.equal(rows[0]?.n, 0);
     });
 
     it("refuses a COPY made while statements before it are unanswered, and rolls back", async () => {

@@ -20,12 +20,20 @@ export interface StoredActivation extends ActivationRow {
 const COLUMNS = `device_key AS "deviceKey", event_id AS "eventId", schema_version AS "schemaVersion", data,
   activated_at AS "activatedAt", warranty_until AS "warrantyUntil", expires_at AS "expiresAt", received_at AS "receivedAt"`;
 
+/** What a device is answered about its activation: the first one stored, without its payload. */
+export type ActivationReceipt = Pick<
+  StoredActivation,
+  "deviceKey" | "eventId" | "schemaVersion" | "activatedAt" | "warrantyUntil"
+>;
+
 /**
  * Inserts the activations of devices that have none yet and answers, in one
  * statement (one round trip), the stored activation of every device in `rows`
  * with whether this call stored it; a device that already activated keeps its
  * first activation. Rows go in key order, so that concurrent group commits
- * wait on each other's keys in the same order.
+ * wait on each other's keys in the same order. For a row it stored, the
+ * statement answers only its key and event id (the rest is what was sent, not
+ * parsed back); for one already there, what the device is answered.
  *
  * A device whose activation another transaction committed while this
  * statement waited for it is in neither half of the statement's answer (its
@@ -35,11 +43,15 @@ const COLUMNS = `device_key AS "deviceKey", event_id AS "eventId", schema_versio
 export async function storeActivations(
   tx: Queryable,
   rows: readonly ActivationRow[],
-): Promise<{ stored: Map<string, StoredActivation>; inserted: Set<string> }> {
-  const stored = new Map<string, StoredActivation>();
+): Promise<{ stored: Map<string, ActivationReceipt>; inserted: Set<string> }> {
+  const stored = new Map<string, ActivationReceipt>();
   const inserted = new Set<string>();
   if (rows.length === 0) return { stored, inserted };
-  const { rows: answered } = await tx.query<StoredActivation & { fresh: boolean }>(
+  const { rows: answered } = await tx.query<
+    { deviceKey: string; eventId: string; fresh: boolean } & {
+      [F in "schemaVersion" | "activatedAt" | "warrantyUntil"]: ActivationReceipt[F] | null;
+    }
+  >(
     `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("deviceKey" text, "eventId" uuid, "schemaVersion" integer,
                                                         data jsonb, "activatedAt" timestamptz,
@@ -49,18 +61,39 @@ export async function storeActivations(
        SELECT "deviceKey", "eventId", "schemaVersion", data, "activatedAt", "warrantyUntil", "expiresAt"
          FROM input ORDER BY "deviceKey"
        ON CONFLICT (device_key) DO NOTHING
-       RETURNING ${COLUMNS}, true AS fresh
+       RETURNING device_key, event_id
      )
-     SELECT * FROM added
+     SELECT device_key AS "deviceKey", event_id AS "eventId", true AS fresh, NULL::integer AS "schemaVersion",
+            NULL::timestamptz AS "activatedAt", NULL::timestamptz AS "warrantyUntil"
+       FROM added
      UNION ALL
-     SELECT ${COLUMNS}, false AS fresh FROM activations
+     SELECT device_key AS "deviceKey", event_id AS "eventId", false AS fresh, schema_version AS "schemaVersion",
+            activated_at AS "activatedAt", warranty_until AS "warrantyUntil"
+       FROM activations
       WHERE device_key IN (SELECT "deviceKey" FROM input)
-        AND device_key NOT IN (SELECT "deviceKey" FROM added)`,
+        AND device_key NOT IN (SELECT device_key FROM added)`,
     [JSON.stringify(rows)],
   );
-  for (const { fresh, ...activation } of answered) {
-    stored.set(activation.deviceKey, activation);
-    if (fresh) inserted.add(activation.deviceKey);
+  // A stored row is the input row with its key and event id (a device twice in one batch: the one stored).
+  const sent = new Map(rows.map((r) => [`${r.deviceKey}\u0000${r.eventId}`, r]));
+  for (const a of answered) {
+    const row = a.fresh ? sent.get(`${a.deviceKey}\u0000${a.eventId}`) : a;
+    if (
+      row === undefined ||
+      row.schemaVersion === null ||
+      row.activatedAt === null ||
+      row.warrantyUntil === null
+    ) {
+      throw new Error(`the activation of ${a.deviceKey} came back incomplete`);
+    }
+    stored.set(a.deviceKey, {
+      deviceKey: a.deviceKey,
+      eventId: a.eventId,
+      schemaVersion: row.schemaVersion,
+      activatedAt: row.activatedAt,
+      warrantyUntil: row.warrantyUntil,
+    });
+    if (a.fresh) inserted.add(a.deviceKey);
   }
   const unseen = [...new Set(rows.map((r) => r.deviceKey))].filter((key) => !stored.has(key));
   for (const activation of await findActivations(tx, unseen)) stored.set(activation.deviceKey, activation);

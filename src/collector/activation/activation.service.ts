@@ -2,11 +2,11 @@
 import type { Envelope } from "@phonehome/sdk";
 import { admitEnvelope, type IntakeContext, writeThrough } from "../ingest/index.ts";
 import { activationWrites } from "./activation.table.ts";
-import type { StoredActivation } from "./activation.repository.ts";
+import type { ActivationReceipt } from "./activation.repository.ts";
 
 /** The outcome of an activation request. */
 export interface ActivationOutcome {
-  activation: StoredActivation;
+  activation: ActivationReceipt;
   /** True when the device had already activated: nothing new was stored. */
   replayed: boolean;
 }

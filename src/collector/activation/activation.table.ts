@@ -9,6 +9,7 @@ import {
   type Written,
 } from "../device-data/index.ts";
 import {
+  type ActivationReceipt,
   type ActivationRow,
   eraseExpiredActivations,
   findActivations,
@@ -18,7 +19,7 @@ import {
 
 /** What the writer answers an activation: the device's stored activation, and whether it was already there. */
 export interface ActivationWritten {
-  stored: StoredActivation;
+  stored: ActivationReceipt;
   replayed: boolean;
 }
 

@@ -41,23 +41,39 @@ function inKeyOrder(rows: readonly DiagnosticsRow[]): { keys: string[]; rows: Di
 }
 
 /**
+ * Takes the savepoint `insertDiagnosticsEvents` runs its COPY in, ahead of
+ * time: made before the statements whose answers decide the rows, it goes out
+ * with them instead of a round trip later (docs/decisions/0060). Its failure
+ * is answered where it is passed in.
+ */
+export function diagnosticsSavepoint(tx: Queryable): Promise<unknown> {
+  const taken = tx.query("SAVEPOINT diagnostics_copy");
+  taken.catch(() => {});
+  return taken;
+}
+
+/**
  * Stores events, in key order (see the ledger's note on deadlocks); an event
  * already stored (a retried batch) is skipped. Returns the keys (`eventKey`)
  * of the events this call inserted. `tx` must be a transaction: the COPY
- * below runs in a savepoint.
+ * below runs in a savepoint, `savepoint` when the caller took it already.
  *
  * The rows are first `COPY`ed in, which is what makes diagnostics ingest fast;
  * if any of them is already stored (or the batch repeats one), the COPY fails
  * with a unique violation, is rolled back to its savepoint, and the rows go in
  * through `INSERT ... ON CONFLICT DO NOTHING`, which skips the stored ones.
+ *
+ * The savepoint's release is not waited for: the transaction's next statement
+ * goes out behind it, and fails if it failed (as does the COMMIT).
  */
 export async function insertDiagnosticsEvents(
   tx: Queryable,
   rows: readonly DiagnosticsRow[],
+  savepoint?: Promise<unknown>,
 ): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const { keys, rows: sorted } = inKeyOrder(rows);
-  await tx.query("SAVEPOINT diagnostics_copy");
+  await (savepoint ?? tx.query("SAVEPOINT diagnostics_copy"));
   try {
     let data = "";
     for (const r of sorted) {
@@ -73,7 +89,7 @@ export async function insertDiagnosticsEvents(
       ]);
     }
     await tx.copyIn("diagnostics_events", COLUMNS, data);
-    await tx.query("RELEASE SAVEPOINT diagnostics_copy");
+    tx.query("RELEASE SAVEPOINT diagnostics_copy").catch(() => {});
     return new Set(keys);
   } catch (error) {
     if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;

@@ -16,6 +16,7 @@ import {
 } from "../device-data/index.ts";
 import {
   type DiagnosticsRow,
+  diagnosticsSavepoint,
   eraseDiagnosticsEvents,
   eventKey,
   findDiagnosticsEventKeys,
@@ -49,10 +50,13 @@ export interface DiagnosticsWritten {
 export const diagnosticsWrites: WriteStep<DiagnosticsWrite, DiagnosticsWritten> = {
   kind: "diagnostics",
   async write(tx, batches): Promise<Written<DiagnosticsWritten>[]> {
-    const consents = await lockConsentsInForce(
+    const locking = lockConsentsInForce(
       tx,
       batches.map((b) => ({ deviceKey: b.deviceKey, purpose: b.purpose })),
     );
+    // Behind the lock, in the same round trip: the consents' share locks are held through the savepoint.
+    const savepoint = diagnosticsSavepoint(tx);
+    const consents = await locking;
     const rows: DiagnosticsRow[] = [];
     const consented = new Set<DiagnosticsWrite>();
     for (const b of batches) {
@@ -61,7 +65,7 @@ export const diagnosticsWrites: WriteStep<DiagnosticsWrite, DiagnosticsWritten> 
       consented.add(b);
       for (const row of b.rows) rows.push({ ...row, consentReceipt: consent.receiptId });
     }
-    const newEvents = await insertDiagnosticsEvents(tx, rows);
+    const newEvents = await insertDiagnosticsEvents(tx, rows, savepoint);
     return batches.map((b) => {
       if (!consented.has(b)) {
         return { result: { consented: false, stored: 0 }, outcome: "refused", reason: "consent.required" };

@@ -246,7 +246,13 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
         try {
           const value = await fn(pipelinedQueryable(client, timeoutMs, opening));
           await opening;
-          await client.query("COMMIT");
+          // PostgreSQL answers COMMIT of a transaction a failed statement aborted with ROLLBACK, not an error.
+          const ended = await client.query("COMMIT");
+          if (ended.command !== "COMMIT") {
+            throw new Error(
+              `the transaction ended with ${ended.command}, not COMMIT: a statement in it failed`,
+            );
+          }
           return value;
         } catch (error) {
           await opening.catch(() => {});

@@ -28,8 +28,36 @@ function problemOf(text: string): string | undefined {
  * The first string or key in `value` (parsed JSON, a query or path
  * parameters) that cannot be stored as sent, or undefined when there is none.
  * Walks without recursion, so that no nesting depth can exhaust the stack.
+ *
+ * Nearly every value has none: a first walk only looks, and the walk that
+ * builds JSON pointers (a string per node) runs only when it found something.
  */
 export function findUnstorableText(value: unknown): UnstorableText | undefined {
+  return hasUnstorableText(value) ? locateUnstorableText(value) : undefined;
+}
+
+/** Whether any string or key in `value` cannot be stored as sent. */
+function hasUnstorableText(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (problemOf(v) !== undefined) return true;
+    } else if (Array.isArray(v)) {
+      for (const inner of v) stack.push(inner);
+    } else if (typeof v === "object" && v !== null) {
+      for (const key in v) {
+        if (!Object.hasOwn(v, key)) continue;
+        if (problemOf(key) !== undefined) return true;
+        stack.push((v as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
+
+/** Where the first unstorable text in `value` is, in the order a reader meets it. */
+function locateUnstorableText(value: unknown): UnstorableText | undefined {
   const stack: { value: unknown; path: string }[] = [{ value, path: "" }];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const { value: v, path } = next;
