@@ -58,6 +58,19 @@ for (const backend of BACKENDS) {
       assert.deepEqual(kept?.data, first.data, "the stored payload is the first one");
     });
 
+    it("stores a device that is many times in one batch from the first of them, whatever the batch's size", async () => {
+      for (let trial = 0; trial < 5; trial++) {
+        const key = `dk_many_${trial}`;
+        const batch = Array.from({ length: 60 }, (_, i) => row(i % 2 === 0 ? key : `dk_other_${trial}_${i}`));
+        const written = await db.transaction((tx) => activationWrites.write(tx, batch));
+        const mine = written.filter((_, i) => i % 2 === 0);
+        assert.equal(mine[0]?.outcome, "stored");
+        assert.ok(mine.slice(1).every((w) => w.outcome === "replayed"));
+        for (const w of mine)
+          assert.equal(w.result.stored.eventId, batch[0]?.eventId, "the first one sent is kept");
+      }
+    });
+
     it("answers a device twice in one batch as stored once, then replayed", async () => {
       const a = row("dk_twice");
       const b = row("dk_twice");
@@ -131,7 +144,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(out, [1, 2, 3, 4, 5]);
     });
 
-    it("fails a transaction whose failed statement nobody awaited, instead of taking COMMIT's ROLLBACK for a commit", async () => {
+    it("fails a transaction whose failed statement nobody awaited with that statement's error, not COMMIT's ROLLBACK", async () => {
       // PostgreSQL only: PGlite runs no statement ahead of the one before it.
       if (backend.name !== "postgres") return;
       await assert.rejects(
@@ -140,13 +153,35 @@ for (const backend of BACKENDS) {
           tx.query("SELECT 1/0").catch(() => {}); // made, failed, and never awaited
           await tx.query("SELECT 1").catch(() => {});
         }),
-        /ended with ROLLBACK/,
+        /division by zero/,
       );
       const { rows } = await db.query<{ n: number }>(
         "SELECT count(*)::int AS n FROM activations WHERE device_key = $1",
         ["dk_unawaited"],
       );
       assert.equal(rows[0]?.n, 0);
+    });
+
+    it("refuses a statement made after its transaction ended, so that it cannot commit on its own", async () => {
+      let late: Promise<unknown> | undefined;
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await storeActivations(tx, [row("dk_late_first")]);
+          // Work left running inside the transaction, which makes a statement after it failed.
+          late = new Promise((resolve) => setTimeout(resolve, 100)).then(() =>
+            storeActivations(tx, [row("dk_late")]),
+          );
+          late.catch(() => {});
+          throw new Error("the transaction fails");
+        }),
+        /the transaction fails/,
+      );
+      await assert.rejects(late ?? Promise.resolve(), /ended|closed/i);
+      const { rows } = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM activations WHERE device_key IN ('dk_late_first', 'dk_late')",
+      );
+      assert.equal(rows[0]?.n, 0, "nothing of the failed transaction, nor of the late statement, is stored");
+      assert.equal((await db.query<{ one: number }>("SELECT 1 AS one")).rows[0]?.one, 1);
     });
 
     it("refuses a COPY made while statements before it are unanswered, and rolls back", async () => {

@@ -31,7 +31,8 @@ export type ActivationReceipt = Pick<
  * statement (one round trip), the stored activation of every device in `rows`
  * with whether this call stored it; a device that already activated keeps its
  * first activation. Rows go in key order, so that concurrent group commits
- * wait on each other's keys in the same order. For a row it stored, the
+ * wait on each other's keys in the same order, and a device twice in one
+ * batch is stored from the first it sent. For a row it stored, the
  * statement answers only its key and event id (the rest is what was sent, not
  * parsed back); for one already there, what the device is answered.
  *
@@ -53,13 +54,16 @@ export async function storeActivations(
     }
   >(
     `WITH input AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r("deviceKey" text, "eventId" uuid, "schemaVersion" integer,
-                                                        data jsonb, "activatedAt" timestamptz,
-                                                        "warrantyUntil" timestamptz, "expiresAt" timestamptz)
+       SELECT * FROM ROWS FROM (
+                jsonb_to_recordset($1::jsonb) AS ("deviceKey" text, "eventId" uuid, "schemaVersion" integer,
+                                                  data jsonb, "activatedAt" timestamptz,
+                                                  "warrantyUntil" timestamptz, "expiresAt" timestamptz)
+              ) WITH ORDINALITY AS r("deviceKey", "eventId", "schemaVersion", data, "activatedAt",
+                                     "warrantyUntil", "expiresAt", sent)
      ), added AS (
        INSERT INTO activations (device_key, event_id, schema_version, data, activated_at, warranty_until, expires_at)
        SELECT "deviceKey", "eventId", "schemaVersion", data, "activatedAt", "warrantyUntil", "expiresAt"
-         FROM input ORDER BY "deviceKey"
+         FROM input ORDER BY "deviceKey", sent
        ON CONFLICT (device_key) DO NOTHING
        RETURNING device_key, event_id
      )

@@ -170,6 +170,10 @@ export interface ConsentInForce {
  * The "yes" decisions in force for the given devices and purposes, by
  * `deviceKey \0 purpose`, share-locked until the transaction ends: a
  * withdrawal (which updates the row) waits for the batch, or the batch sees it.
+ *
+ * Its query is made before its first await: the diagnostics writer counts on
+ * the share locks going out ahead of the savepoint it makes right after
+ * calling this, so that a rollback to that savepoint keeps them.
  */
 export async function lockConsentsInForce(
   tx: Queryable,

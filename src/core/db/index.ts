@@ -11,6 +11,7 @@ import { pgliteQueryable, startPglite } from "./pglite.ts";
 import {
   ANSWER_GRACE_MS,
   DEFAULT_STORE_TIMEOUTS,
+  MAX_STATEMENT_TIMEOUT_MS,
   pipelinedQueryable,
   setPipeline,
   unreachable,
@@ -195,7 +196,9 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
    * emits 'error': without one of ours that would end the process. A client
    * that failed is destroyed on release, never handed out again.
    */
-  const withClient = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+  const withClient = async <T>(
+    work: (client: pg.PoolClient, unusable: (why: Error) => void) => Promise<T>,
+  ): Promise<T> => {
     let client: pg.PoolClient;
     try {
       client = await current().connect();
@@ -208,7 +211,9 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
     };
     client.on("error", onError);
     try {
-      return await work(client);
+      return await work(client, (why) => {
+        broken ??= why;
+      });
     } catch (error) {
       if (isStoreUnavailable(error)) broken ??= error as Error;
       throw failed(error);
@@ -229,10 +234,13 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
     },
     copyIn: (table, columns, data) => withClient((client) => postgresCopyIn(client, table, columns, data)),
     transaction: (fn, options) =>
-      withClient(async (client) => {
+      withClient(async (client, unusable) => {
         const timeoutMs = options?.timeoutMs;
         // A bound parameter cannot go in SET; the value is an integer checked here.
-        if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0)) {
+        if (
+          timeoutMs !== undefined &&
+          (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_STATEMENT_TIMEOUT_MS)
+        ) {
           throw new Error(`bad timeout ${timeoutMs}`);
         }
         // Pipelined: BEGIN (and SET LOCAL) go out with the transaction's first statement instead of
@@ -243,22 +251,32 @@ async function openPostgres(config: StoreConfig & { kind: "postgres" }, events: 
           timeoutMs === undefined ? null : client.query(`SET LOCAL statement_timeout = ${timeoutMs}`),
         ]);
         opening.catch(() => {}); // answered below, in both outcomes
+        const tx = pipelinedQueryable(client, timeoutMs, opening);
         try {
-          const value = await fn(pipelinedQueryable(client, timeoutMs, opening));
+          const value = await fn(tx.queryable);
           await opening;
+          // Nothing more goes into this transaction: a statement made from now on is refused.
+          tx.close();
           // PostgreSQL answers COMMIT of a transaction a failed statement aborted with ROLLBACK, not an error.
           const ended = await client.query("COMMIT");
           if (ended.command !== "COMMIT") {
-            throw new Error(
-              `the transaction ended with ${ended.command}, not COMMIT: a statement in it failed`,
+            throw (
+              tx.firstError() ??
+              new Error(`the transaction ended with ${ended.command}, not COMMIT: a statement in it failed`)
             );
           }
           return value;
         } catch (error) {
+          tx.close();
           await opening.catch(() => {});
-          await client.query("ROLLBACK").catch(() => {});
+          await client.query("ROLLBACK").catch((rollbackFailed: unknown) => {
+            // Its session may still be in the transaction: the client is not handed out again.
+            unusable(rollbackFailed instanceof Error ? rollbackFailed : new Error(String(rollbackFailed)));
+          });
           throw error;
         } finally {
+          // A statement still unanswered here would answer the next borrower's query: drop the client.
+          if (tx.inFlight() > 0) unusable(new Error("a statement of the transaction was still unanswered"));
           setPipeline(client, false);
         }
       }),

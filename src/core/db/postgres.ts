@@ -72,9 +72,20 @@ export async function connectPostgres(
   return client;
 }
 
-/** The driver's wait for one answer: `timeoutMs` plus grace; 0 means none to the server, and no end here either. */
+/**
+ * The longest statement timeout a transaction may ask for, in milliseconds:
+ * the driver's wait (this plus grace) must fit Node's timers (2^31 - 1 ms).
+ */
+export const MAX_STATEMENT_TIMEOUT_MS = 2_147_483_647 - ANSWER_GRACE_MS;
+
+/**
+ * The driver's wait for one answer: `timeoutMs` plus grace. 0 means none to the
+ * server, and as good as none here: node-postgres reads a `query_timeout` of 0
+ * as "the pool's", so the longest wait a timer can hold is given instead.
+ */
 function answerWait(timeoutMs: number | undefined): { query_timeout?: number } {
-  return timeoutMs === undefined ? {} : { query_timeout: timeoutMs === 0 ? 0 : timeoutMs + ANSWER_GRACE_MS };
+  if (timeoutMs === undefined) return {};
+  return { query_timeout: timeoutMs === 0 ? 2_147_483_647 : timeoutMs + ANSWER_GRACE_MS };
 }
 
 /**
@@ -104,41 +115,75 @@ export function setPipeline(client: pg.ClientBase, on: boolean): void {
   (client as pg.ClientBase & { pipeline: boolean }).pipeline = on;
 }
 
+/** A transaction's statements on a client in pipeline mode, and what its owner needs to end it. */
+export interface PipelinedTransaction {
+  queryable: Queryable;
+  /** Statements made and not yet answered. */
+  inFlight(): number;
+  /** The first error a statement of the transaction met, answered or not; undefined when none did. */
+  firstError(): Error | undefined;
+  /** Refuses every statement made from now on (COMMIT or ROLLBACK is on its way). */
+  close(): void;
+}
+
 /**
  * `clientQueryable` for a client in pipeline mode, inside a transaction whose
  * BEGIN (`opening`) may still be on its way. COPY cannot share a pipeline: it
  * waits for BEGIN, needs every statement made before it answered, and runs
- * with the pipeline off.
+ * with the pipeline off. Once closed, a statement is refused rather than run
+ * after the transaction's end, where it would run on its own and commit.
  */
 export function pipelinedQueryable(
   client: pg.ClientBase,
   timeoutMs: number | undefined,
   opening: Promise<unknown>,
-): Queryable {
+): PipelinedTransaction {
   let inFlight = 0;
+  let closed = false;
+  let first: Error | undefined;
+  const ended = () => Promise.reject(new Error("the transaction has ended: no statement goes into it now"));
+  const noted = (error: unknown): unknown => {
+    if (first === undefined && error instanceof Error) first = error;
+    return error;
+  };
   return {
-    query: async (sql, params) => {
-      inFlight += 1;
-      try {
-        const result = await client.query({
-          text: sql,
-          values: params as unknown[] | undefined,
-          ...answerWait(timeoutMs),
-        });
-        return { rows: result.rows };
-      } finally {
-        inFlight -= 1;
-      }
+    inFlight: () => inFlight,
+    firstError: () => first,
+    close: () => {
+      closed = true;
     },
-    copyIn: async (table, columns, data) => {
-      await opening;
-      if (inFlight > 0) throw new Error("a COPY must wait until the statements before it are answered");
-      setPipeline(client, false);
-      try {
-        return await postgresCopyIn(client, table, columns, data);
-      } finally {
-        setPipeline(client, true);
-      }
+    queryable: {
+      query: async (sql, params) => {
+        if (closed) return ended();
+        inFlight += 1;
+        try {
+          const result = await client.query({
+            text: sql,
+            values: params as unknown[] | undefined,
+            ...answerWait(timeoutMs),
+          });
+          return { rows: result.rows };
+        } catch (error) {
+          throw noted(error);
+        } finally {
+          inFlight -= 1;
+        }
+      },
+      copyIn: async (table, columns, data) => {
+        if (closed) return ended();
+        await opening;
+        if (inFlight > 0) throw new Error("a COPY must wait until the statements before it are answered");
+        setPipeline(client, false);
+        inFlight += 1;
+        try {
+          return await postgresCopyIn(client, table, columns, data);
+        } catch (error) {
+          throw noted(error);
+        } finally {
+          inFlight -= 1;
+          setPipeline(client, true);
+        }
+      },
     },
   };
 }

@@ -35,7 +35,7 @@ export interface RegionKeys {
   kid: string;
   publicKey: string;
   privateKey: webcrypto.CryptoKey;
-  /** The private key for the collector's synchronous `openBase`. */
+  /** The private key for the collector's `openBase`. */
   recipient: RecipientKey;
 }
 

@@ -73,7 +73,7 @@ function freshPair(curve: "x25519" | "ed25519", idOf: (publicKey: string) => str
   };
 }
 
-/** A seal key ready for the synchronous `openBase`; throws when the halves disagree. */
+/** A seal key ready for `openBase`; throws when the halves disagree. */
 export function recipientOf(pair: Pick<RawKeyPair, "kid" | "publicKey" | "privateKey">): RecipientKey {
   const recipient = importRecipientKey(pair.privateKey);
   if (
