@@ -94,16 +94,24 @@ function answerWait(timeoutMs: number | undefined): { query_timeout?: number } {
  */
 export function clientQueryable(client: pg.ClientBase, timeoutMs?: number): Queryable {
   return {
-    query: async (sql, params) => {
-      const result = await client.query({
-        text: sql,
-        values: params as unknown[] | undefined,
-        ...answerWait(timeoutMs),
-      });
-      return { rows: result.rows };
-    },
+    query: (sql, params) => boundQuery(client, timeoutMs, sql, params),
     copyIn: (table, columns, data) => postgresCopyIn(client, table, columns, data),
   };
+}
+
+/** One bound query on `client`, with the driver's wait for `timeoutMs`. */
+async function boundQuery<R>(
+  client: pg.ClientBase,
+  timeoutMs: number | undefined,
+  sql: string,
+  params: readonly unknown[] | undefined,
+): Promise<{ rows: R[] }> {
+  const result = await client.query({
+    text: sql,
+    values: params as unknown[] | undefined,
+    ...answerWait(timeoutMs),
+  });
+  return { rows: result.rows as R[] };
 }
 
 /**
@@ -153,16 +161,11 @@ export function pipelinedQueryable(
       closed = true;
     },
     queryable: {
-      query: async (sql, params) => {
+      query: async <R>(sql: string, params?: readonly unknown[]) => {
         if (closed) return ended();
         inFlight += 1;
         try {
-          const result = await client.query({
-            text: sql,
-            values: params as unknown[] | undefined,
-            ...answerWait(timeoutMs),
-          });
-          return { rows: result.rows };
+          return await boundQuery<R>(client, timeoutMs, sql, params);
         } catch (error) {
           throw noted(error);
         } finally {
